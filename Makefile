@@ -1,0 +1,188 @@
+# herken — plain Makefile with pkg-config.
+#
+#   make                 static + shared library, herken CLI, herken-bench
+#   make test            build and run the Criterion suite
+#   make SANITIZE=address|undefined|thread test
+#   make deps            install missing Debian packages (apt-get)
+#   make bench           the benchmark suite (long)
+#   make run             the main job (see README)
+#   make install         PREFIX=/usr/local DESTDIR=
+#
+# Only the per-ISA kernel files (*_avx2.c, *_avx512.c, ...) get ISA flags;
+# everything else builds for the baseline of the target architecture.
+
+VERSION := $(shell sed -n 's/^\#define HK_VERSION_STRING "\(.*\)"/\1/p' core/herken.h)
+SOVERSION := $(shell sed -n 's/^\#define HK_VERSION_MAJOR \([0-9]*\)/\1/p' core/herken.h)
+
+CROSS ?=
+CC := $(CROSS)gcc
+CXX := $(CROSS)g++
+AR := $(CROSS)ar
+PKG_CONFIG ?= pkg-config
+PREFIX ?= /usr/local
+ARCH := $(shell $(CC) -dumpmachine | cut -d- -f1)
+
+SANITIZE ?=
+ifeq ($(FUZZ),1)
+CC := clang
+BUILD := build/fuzz
+OPT := -O1 -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined
+else ifeq ($(SANITIZE),)
+BUILD := build/release
+OPT := -O2
+else
+BUILD := build/$(SANITIZE)
+OPT := -O1 -fno-omit-frame-pointer -fsanitize=$(SANITIZE)
+ifeq ($(SANITIZE),undefined)
+OPT += -fno-sanitize-recover=undefined
+endif
+endif
+
+# Libraries the library links (oneDNN ships no .pc on Debian 12).
+LIB_PKGS := hwloc liburing libturbojpeg libpng libsodium openblas
+PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(LIB_PKGS) 2>/dev/null)
+PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(LIB_PKGS) 2>/dev/null)
+LIB_LIBS := $(PKG_LIBS) -ldnnl -lpthread -lm
+
+WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wno-unused-parameter
+CPPFLAGS += -Icore -Isimd -Iio -DHK_BUILDING_LIBRARY
+CFLAGS ?=
+CFLAGS += -std=c11 -g $(OPT) $(WARN) -fPIC -fvisibility=hidden $(PKG_CFLAGS)
+CXXFLAGS += -std=c++17 -g $(OPT) -Wall -Wextra -Wno-unused-parameter -fPIC
+LDFLAGS += $(if $(SANITIZE),-fsanitize=$(SANITIZE))
+
+ifeq ($(ARCH),x86_64)
+CPPFLAGS += -DHK_ARCH_X86=1
+ARCH_EXCLUDE := %_neon.c
+else ifeq ($(ARCH),aarch64)
+CPPFLAGS += -DHK_ARCH_ARM64=1
+ARCH_EXCLUDE := %_avx2.c %_avxvnni.c %_avx512.c %_avx512vnni.c %_avx512bf16.c %_amx.c
+else
+ARCH_EXCLUDE := %_neon.c %_avx2.c %_avxvnni.c %_avx512.c %_avx512vnni.c %_avx512bf16.c %_amx.c
+endif
+
+LIB_SRC := $(filter-out $(ARCH_EXCLUDE),$(sort $(wildcard core/*.c core/*/*.c simd/*.c io/*.c)))
+CLI_SRC := $(sort $(wildcard tools/cli/*.c))
+BENCH_SRC := $(sort $(wildcard bench/*.c))
+BENCH_CXX := $(sort $(wildcard bench/*.cpp))
+TEST_SRC := $(sort $(wildcard tests/test_*.c))
+FUZZ_SRC := $(sort $(wildcard tests/fuzz_*.c))
+
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
+BENCH_OBJ := $(BENCH_SRC:%.c=$(BUILD)/obj/%.o) $(BENCH_CXX:%.cpp=$(BUILD)/obj/%.o)
+TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/obj/%.o)
+
+ISA_avx2 := -mavx2 -mfma -mf16c
+ISA_avxvnni := $(ISA_avx2) -mavxvnni
+ISA_avx512 := $(ISA_avx2) -mavx512f -mavx512bw -mavx512vl -mavx512dq
+ISA_avx512vnni := $(ISA_avx512) -mavx512vnni
+ISA_avx512bf16 := $(ISA_avx512) -mavx512bf16
+ISA_amx := $(ISA_avx512vnni) -mamx-tile -mamx-int8
+ISA_neon := -march=armv8.2-a+dotprod+fp16
+
+LIBA := $(BUILD)/libherken.a
+LIBSO := $(BUILD)/libherken.so.$(VERSION)
+CLI := $(BUILD)/herken
+BENCH := $(BUILD)/herken-bench
+TESTS := $(BUILD)/herken-tests
+
+.PHONY: all lib test check-header deps bench run install uninstall clean fuzz models
+all: lib $(CLI) $(BENCH)
+lib: $(LIBA) $(LIBSO) $(BUILD)/herken.pc
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(ISAFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/obj/%.o: %.cpp
+	@mkdir -p $(dir $@)
+	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/obj/%_avx2.o: ISAFLAGS = $(ISA_avx2)
+$(BUILD)/obj/%_avxvnni.o: ISAFLAGS = $(ISA_avxvnni)
+$(BUILD)/obj/%_avx512.o: ISAFLAGS = $(ISA_avx512)
+$(BUILD)/obj/%_avx512vnni.o: ISAFLAGS = $(ISA_avx512vnni)
+$(BUILD)/obj/%_avx512bf16.o: ISAFLAGS = $(ISA_avx512bf16)
+$(BUILD)/obj/%_amx.o: ISAFLAGS = $(ISA_amx)
+$(BUILD)/obj/%_neon.o: ISAFLAGS = $(ISA_neon)
+
+$(LIBA): $(LIB_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(LIBSO): $(LIB_OBJ)
+	$(CC) -shared -Wl,-soname,libherken.so.$(SOVERSION) $(LDFLAGS) -o $@ $^ $(LIB_LIBS)
+	ln -sf libherken.so.$(VERSION) $(BUILD)/libherken.so.$(SOVERSION)
+	ln -sf libherken.so.$(VERSION) $(BUILD)/libherken.so
+
+$(BUILD)/herken.pc: tools/herken.pc.in core/herken.h
+	@mkdir -p $(dir $@)
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' \
+	    -e 's|@PRIVATE_REQUIRES@|$(LIB_PKGS)|g' $< > $@
+
+$(CLI): $(CLI_OBJ) $(LIBA)
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(LIBA) $(LIB_LIBS)
+
+# The benchmark links the C++ peers (FAISS, hnswlib) through bench/*.cpp.
+$(BENCH): $(BENCH_OBJ) $(LIBA)
+	$(CXX) $(LDFLAGS) -o $@ $(BENCH_OBJ) $(LIBA) $(LIB_LIBS) -lfaiss -fopenmp
+
+$(TESTS): $(TEST_OBJ) $(LIBA)
+	$(CC) $(LDFLAGS) -o $@ $(TEST_OBJ) $(LIBA) $(LIB_LIBS) $(shell $(PKG_CONFIG) --libs criterion)
+
+# The public header must compile on its own as strict C11 (and as C++).
+check-header:
+	@mkdir -p $(BUILD)
+	printf '#include "herken.h"\nint main(void){return hk_version_number() < 0;}\n' > $(BUILD)/hdr.c
+	$(CC) -std=c11 -pedantic -Wall -Wextra -Werror -Icore -fsyntax-only $(BUILD)/hdr.c
+	$(CXX) -x c++ -std=c++11 -pedantic -Wall -Wextra -Werror -Icore -fsyntax-only $(BUILD)/hdr.c
+
+# HERKEN_SHARED: where ../shared lives (tests skip what needs it when absent).
+HERKEN_SHARED ?= $(abspath $(if $(wildcard ../shared),../shared,))
+export HERKEN_SHARED
+
+test: check-header $(TESTS) $(CLI) $(BENCH)
+	HERKEN_BUILD=$(BUILD) $(TESTS) --jobs 2
+
+bench: $(BENCH)
+	$(BENCH) search --n 100000,1000000 --dim 128,192,512 --batch 1,64 --threads 1,2
+
+run: $(BENCH)
+	$(BENCH) search --n 1000000 --dim 192 --batch 1,64 --threads 1 --queries 200
+
+deps:
+	@bash tools/deps.sh
+
+models:
+	@bash tools/fetch-models.sh
+
+# Fuzz harnesses (libFuzzer): `make fuzz` builds the library with clang and
+# ASan/UBSan into build/fuzz and links each tests/fuzz_*.c against it.
+# Run e.g. build/fuzz/fuzz_tflite -runs=1000000 tests/corpus/tflite
+fuzz:
+	$(MAKE) FUZZ=1 build/fuzz/stamp
+build/fuzz/stamp: $(FUZZ_SRC:tests/%.c=build/fuzz/%)
+	@touch $@
+build/fuzz/%: tests/%.c $(LIBA)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $< $(LIBA) $(LIB_LIBS)
+
+install: lib $(CLI)
+	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include \
+	    $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
+	install -m 644 $(LIBA) $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(LIBSO) $(DESTDIR)$(PREFIX)/lib/
+	ln -sf libherken.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libherken.so.$(SOVERSION)
+	ln -sf libherken.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libherken.so
+	install -m 644 core/herken.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 $(BUILD)/herken.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	install -m 755 $(CLI) $(DESTDIR)$(PREFIX)/bin/
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/lib/libherken.* $(DESTDIR)$(PREFIX)/include/herken.h \
+	    $(DESTDIR)$(PREFIX)/lib/pkgconfig/herken.pc $(DESTDIR)$(PREFIX)/bin/herken
+
+clean:
+	rm -rf build
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(BENCH_OBJ:.o=.d) $(TEST_OBJ:.o=.d)

@@ -1,0 +1,51 @@
+/* Internal helpers shared by the library's translation units. Not public. */
+#ifndef HK_INTERNAL_H
+#define HK_INTERNAL_H
+
+#include "herken.h"
+
+#include <stdarg.h>
+#include <stddef.h>
+
+#if defined(__GNUC__)
+#define HK__PRINTF(a, b) __attribute__((format(printf, a, b)))
+#define HK__LIKELY(x) __builtin_expect(!!(x), 1)
+#define HK__UNLIKELY(x) __builtin_expect(!!(x), 0)
+#else
+#define HK__PRINTF(a, b)
+#define HK__LIKELY(x) (x)
+#define HK__UNLIKELY(x) (x)
+#endif
+
+/*
+ * Record a failure for hk_last_error() in this thread and return s, so that
+ * callers can write `return hk__err(HK_E_FORMAT, "tensor %u: ...", i);`.
+ * The message is also passed to the log callback at HK_LOG_DEBUG.
+ */
+hk_status hk__err(hk_status s, const char *fmt, ...) HK__PRINTF(2, 3);
+
+/* Log through the user's callback, if any, at level (HK_LOG_*). */
+void hk__log(int level, const char *fmt, ...) HK__PRINTF(2, 3);
+int hk__log_enabled(int level);
+
+/* 64-byte aligned allocation; size rounded up to a multiple of 64. NULL on
+ * overflow or failure. Free with hk__afree(). */
+void *hk__aalloc(size_t size);
+void hk__afree(void *p);
+
+/* a*b with overflow check: returns 0 and sets *out, or -1 on overflow. */
+static inline int hk__mul_size(size_t a, size_t b, size_t *out)
+{
+	if (b != 0 && a > (size_t)-1 / b)
+		return -1;
+	*out = a * b;
+	return 0;
+}
+
+/* Wipe memory that held personal data; not optimised away. */
+void hk__wipe(void *p, size_t n);
+
+/* Monotonic clock in nanoseconds. */
+uint64_t hk__now_ns(void);
+
+#endif

@@ -1,0 +1,85 @@
+/*
+ * Distance kernels and CPU dispatch (internal to libherken).
+ *
+ * One file per kernel family and ISA (dot_*.c, scan_*.c); only those files
+ * are compiled with ISA flags (see the Makefile). hk__kernels() returns the
+ * read-only table for the tier chosen once per process (pthread_once), capped
+ * by HERKEN_MAX_ISA. Every entry has a scalar reference in *_scalar.c and
+ * tests compare every compiled tier against it.
+ *
+ * Contracts common to all kernels:
+ *   - Pair kernels (dot_*) take any n >= 0 and unaligned pointers.
+ *   - Row kernels (scan_*, tile_*) take rows of `stride` bytes, each row
+ *     64-byte aligned, with `dim` a multiple of HK_SIMD_PAD_* elements; the
+ *     padding elements are zero in rows and queries. The query need not be
+ *     aligned.
+ *   - int8 data is symmetric: values in [-127, 127] (never -128). Queries
+ *     for the int8 row kernels are passed offset to unsigned, qu = q + 128
+ *     (1..255), because VNNI multiplies u8 x s8; kernels return the exact
+ *     signed dot sum((qu - 128) * row) using row_sums[i] = sum(row i).
+ */
+#ifndef HK_SIMD_H
+#define HK_SIMD_H
+
+#include "../core/herken.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define HK_SIMD_PAD_I8 64  /* int8 rows/queries padded to 64 elements */
+#define HK_SIMD_PAD_F16 32 /* fp16 rows padded to 32 elements         */
+#define HK_SIMD_PAD_F32 16 /* fp32 rows padded to 16 elements         */
+
+typedef struct hk_kernels {
+	hk_isa isa;
+	const char *name; /* "scalar", "avx2", ... (hk_isa_name of isa) */
+
+	/* Pair kernels. fp16/bf16 are raw IEEE half / bfloat16 bit patterns. */
+	float (*dot_f32)(const float *a, const float *b, size_t n);
+	float (*dot_f16)(const uint16_t *a, const uint16_t *b, size_t n);
+	float (*dot_f32_f16)(const float *a, const uint16_t *b, size_t n);
+	float (*dot_f32_bf16)(const float *a, const uint16_t *b, size_t n);
+	int32_t (*dot_i8)(const int8_t *a, const int8_t *b, size_t n);
+
+	/* One query against count rows: out[i] = dot(q, row i). */
+	void (*scan_f32)(const float *q, const float *rows, size_t count,
+	                 size_t dim, size_t stride, float *out);
+	void (*scan_f16)(const float *q, const uint16_t *rows, size_t count,
+	                 size_t dim, size_t stride, float *out);
+	void (*scan_i8)(const uint8_t *qu, const int8_t *rows,
+	                const int32_t *row_sums, size_t count, size_t dim,
+	                size_t stride, int32_t *out);
+
+	/*
+	 * nq queries (qu: nq rows of qstride bytes, offset-128 u8) against count
+	 * rows: out[j * ldo + i] = dot(q_j, row i). Reads each row once per call
+	 * (register/L1 tiling over the queries).
+	 */
+	void (*tile_i8)(const uint8_t *qu, size_t nq, size_t qstride,
+	                const int8_t *rows, const int32_t *row_sums, size_t count,
+	                size_t dim, size_t stride, int32_t *out, size_t ldo);
+} hk_kernels;
+
+/* The process-wide table (never NULL). */
+const hk_kernels *hk__kernels(void);
+
+/*
+ * The table for a given tier, or NULL if that tier is not compiled in or
+ * not supported by this CPU/OS. Tests and benchmarks use it to run every
+ * tier side by side.
+ */
+const hk_kernels *hk__kernels_for(hk_isa isa);
+
+/* Highest tier this CPU and OS support (ignoring HERKEN_MAX_ISA). */
+hk_isa hk__cpu_detect(void);
+
+/* Per-tier tables, defined in the per-ISA files that are compiled in. */
+extern const hk_kernels hk__kernels_scalar;
+
+/* fp16/bf16 conversions (round to nearest even), scalar reference. */
+uint16_t hk__f32_to_f16(float f);
+float hk__f16_to_f32(uint16_t h);
+uint16_t hk__f32_to_bf16(float f);
+float hk__bf16_to_f32(uint16_t h);
+
+#endif
