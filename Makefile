@@ -88,7 +88,7 @@ BENCH := $(BUILD)/herken-bench
 TESTS := $(BUILD)/herken-tests
 
 .PHONY: all lib test check-header deps bench run install uninstall clean fuzz models
-all: lib $(CLI) $(BENCH)
+all: lib $(if $(CLI_SRC),$(CLI)) $(if $(BENCH_SRC)$(BENCH_CXX),$(BENCH))
 lib: $(LIBA) $(LIBSO) $(BUILD)/herken.pc
 
 $(BUILD)/obj/%.o: %.c
@@ -142,7 +142,7 @@ check-header:
 HERKEN_SHARED ?= $(abspath $(if $(wildcard ../shared),../shared,))
 export HERKEN_SHARED
 
-test: check-header $(TESTS) $(CLI) $(BENCH)
+test: check-header $(TESTS) all
 	HERKEN_BUILD=$(BUILD) $(TESTS) --jobs 2
 
 bench: $(BENCH)

@@ -300,6 +300,103 @@ typedef struct hk_gallery_info {
 HK_API hk_status hk_gallery_get_info(const hk_gallery *g,
                                      hk_gallery_info *info);
 
+/* ------------------------------------------------------------------ */
+/* Images (io/)                                                       */
+/* ------------------------------------------------------------------ */
+
+/*
+ * A decoded image: 8-bit RGB, row-major, `stride` bytes per row. Images
+ * returned by hk_image_decode/hk_image_load own their pixels; release them
+ * with hk_image_free(), which also wipes the pixels (frames are personal
+ * data). A caller may also describe its own pixels with this struct (then
+ * it owns them and must not call hk_image_free()).
+ */
+typedef struct hk_image {
+	uint32_t width;
+	uint32_t height;
+	uint32_t stride; /* bytes per row, >= 3 * width */
+	uint32_t flags;  /* internal: ownership */
+	uint8_t *data;
+} hk_image;
+
+/*
+ * Decode JPEG (EXIF orientation applied), PNG or PPM/PGM bytes into RGB.
+ * Greyscale becomes RGB. Any other format is HK_E_UNSUPPORTED with a message
+ * naming what the bytes are (e.g. "WebP image"); truncated or corrupt data
+ * is HK_E_FORMAT. Images larger than HK_IMAGE_MAX_PIXELS are HK_E_LIMIT.
+ */
+#define HK_IMAGE_MAX_PIXELS (64u * 1024u * 1024u)
+HK_API hk_status hk_image_decode(const void *bytes, size_t len,
+                                 hk_image *out);
+HK_API hk_status hk_image_load(const char *path, hk_image *out);
+HK_API void hk_image_free(hk_image *img);
+
+/* Name of the format the bytes start with ("JPEG", "PNG", "WebP", "GIF",
+ * "PPM", ... or "unknown"). Never NULL. */
+HK_API const char *hk_image_sniff(const void *bytes, size_t len);
+
+/* ------------------------------------------------------------------ */
+/* Model inference (core/nn, oneDNN)                                  */
+/* ------------------------------------------------------------------ */
+
+/*
+ * A model loaded from a TFLite file and lowered to oneDNN primitives. The
+ * file is untrusted input: every offset and index is bounds-checked, and a
+ * bad file is HK_E_FORMAT (or HK_E_UNSUPPORTED naming the op), never a crash.
+ *
+ * A loaded model is immutable. hk_model_run() may be called concurrently
+ * from several threads (each call uses its own scratch; calls on one NUMA
+ * node may be serialised internally).
+ */
+typedef struct hk_model hk_model;
+
+typedef enum hk_model_kind {
+	HK_MODEL_AUTO = 0,      /* guess from the graph's shapes            */
+	HK_MODEL_DETECTOR = 1,  /* 1x192x192x3 -> [2304,16], [2304,1]       */
+	HK_MODEL_EMBEDDER = 2,  /* Nx112x112x3 -> [N,192]                   */
+	HK_MODEL_LANDMARKS = 3, /* Nx48x48x3 (transposed) -> [2],[4],[10]   */
+} hk_model_kind;
+
+typedef struct hk_model_params {
+	uint32_t kind;      /* hk_model_kind                                 */
+	uint32_t threads;   /* worker threads per NUMA node (0 = its cores)  */
+	int32_t numa_node;  /* -1 (or 0 fields default): spread over nodes;
+	                       >= 0: run only on that node                   */
+	uint32_t max_batch; /* largest batch to prepare for (0 = 32)         */
+} hk_model_params;
+
+HK_API void hk_model_default_params(hk_model_params *p);
+HK_API hk_status hk_model_load(const char *path, const hk_model_params *p,
+                               hk_model **out);
+HK_API hk_status hk_model_load_memory(const void *data, size_t len,
+                                      const hk_model_params *p,
+                                      hk_model **out);
+HK_API void hk_model_destroy(hk_model *m);
+
+/* Per-item input shape (H, W, C) and the kind detected or given. */
+HK_API hk_status hk_model_input_shape(const hk_model *m, uint32_t *h,
+                                      uint32_t *w, uint32_t *c);
+HK_API hk_model_kind hk_model_get_kind(const hk_model *m);
+/* Number of outputs and the per-item element count of output i. */
+HK_API size_t hk_model_output_count(const hk_model *m);
+HK_API size_t hk_model_output_size(const hk_model *m, size_t i);
+
+/*
+ * Run the raw network on n items: input is n x H x W x C float32 (NHWC,
+ * already normalised as the model expects); outputs[i] points to n *
+ * hk_model_output_size(m, i) floats owned by the caller.
+ */
+HK_API hk_status hk_model_run(const hk_model *m, const float *input,
+                              size_t n, float *const *outputs);
+
+/*
+ * Embed n aligned 112x112 RGB chips (n x 112 x 112 x 3 bytes, tightly
+ * packed) with the embedder: pixels normalised (v - 127.5) / 128, output
+ * out[n * 192] L2-normalised.
+ */
+HK_API hk_status hk_embed_chips(const hk_model *embedder,
+                                const uint8_t *chips, size_t n, float *out);
+
 /* @@HK_API_SECTIONS@@ — later sections (inference, images, pipeline,
  * durable store, frame sources) are appended below this line. */
 
