@@ -45,7 +45,7 @@ PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(LIB_PKGS) 2>/dev/null)
 LIB_LIBS := $(PKG_LIBS) -ldnnl -lpthread -lm
 
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wno-unused-parameter
-CPPFLAGS += -Icore -Isimd -Iio -DHK_BUILDING_LIBRARY
+CPPFLAGS += -Icore -Isimd -Iio -Ibench -Itools/cli -DHK_BUILDING_LIBRARY
 CFLAGS ?=
 CFLAGS += -std=c11 -g $(OPT) $(WARN) -fPIC -fvisibility=hidden $(PKG_CFLAGS)
 CXXFLAGS += -std=c++17 -g $(OPT) -Wall -Wextra -Wno-unused-parameter -fPIC

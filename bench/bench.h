@@ -1,0 +1,45 @@
+/* Shared helpers of herken-bench: timing, statistics, output. */
+#ifndef HK_BENCH_H
+#define HK_BENCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* Subcommands: each returns a process exit code. Defined (weakly referenced
+ * from main.c) in bench/bench_<name>.c. */
+int hk_bench_search(int argc, char **argv);
+int hk_bench_kernels(int argc, char **argv);
+int hk_bench_infer(int argc, char **argv);
+int hk_bench_ingest(int argc, char **argv);
+int hk_bench_lfw(int argc, char **argv);
+int hk_bench_store(int argc, char **argv);
+int hk_bench_pipeline(int argc, char **argv);
+
+double hkb_now(void); /* seconds, monotonic */
+
+/* Sorts v in place and returns the p-quantile (0..1), nearest rank. */
+double hkb_quantile(double *v, size_t n, double p);
+double hkb_median(double *v, size_t n);
+
+/* "Intel(R) Xeon(R) ..." from /proc/cpuinfo, or "unknown". */
+const char *hkb_cpu_name(void);
+
+/* Parse "1,2,64" into out (max n); returns count or -1 on bad input. */
+int hkb_parse_list(const char *s, long *out, int max);
+
+/* xoshiro256** seeded by splitmix64: fixed seeds give fixed data. */
+typedef struct hkb_rng { uint64_t s[4]; } hkb_rng;
+void hkb_rng_seed(hkb_rng *r, uint64_t seed);
+uint64_t hkb_rng_next(hkb_rng *r);
+double hkb_rng_uniform(hkb_rng *r);  /* [0,1) */
+double hkb_rng_normal(hkb_rng *r);   /* N(0,1) */
+
+/* Progress line on stderr when it is a terminal ("\r label 42%"). */
+void hkb_progress(const char *label, size_t done, size_t total);
+
+/* Prints the standard run header (CPU, ISA tier, threads, seed) as a
+ * Markdown comment block on stdout. */
+void hkb_print_header(const char *suite, uint64_t seed);
+
+#endif

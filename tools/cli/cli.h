@@ -1,0 +1,26 @@
+/* The herken command-line tool: one file per command group, each command a
+ * function `int hk_cli_<name>(int argc, char **argv)` (argv[0] is the
+ * command name) returning the process exit code:
+ *   0 success / match, 1 no match / not found (a valid answer),
+ *   2 usage error, 3 input error (bad file, image, model), 4 internal error,
+ *   5 refused by policy or consent.
+ */
+#ifndef HK_CLI_H
+#define HK_CLI_H
+
+enum { HK_EXIT_OK = 0, HK_EXIT_NOMATCH = 1, HK_EXIT_USAGE = 2,
+       HK_EXIT_INPUT = 3, HK_EXIT_INTERNAL = 4, HK_EXIT_REFUSED = 5 };
+
+int hk_cli_detect(int argc, char **argv);
+int hk_cli_embed(int argc, char **argv);
+int hk_cli_verify(int argc, char **argv);
+int hk_cli_identify(int argc, char **argv);
+int hk_cli_enroll(int argc, char **argv);
+int hk_cli_erase(int argc, char **argv);
+int hk_cli_export(int argc, char **argv);
+int hk_cli_audit(int argc, char **argv);
+int hk_cli_compact(int argc, char **argv);
+int hk_cli_info(int argc, char **argv);
+int hk_cli_models(int argc, char **argv);
+
+#endif

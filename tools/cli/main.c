@@ -1,0 +1,70 @@
+/* herken CLI entry: dispatches to the command functions that are built in. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "herken.h"
+
+#pragma weak hk_cli_detect
+#pragma weak hk_cli_embed
+#pragma weak hk_cli_verify
+#pragma weak hk_cli_identify
+#pragma weak hk_cli_enroll
+#pragma weak hk_cli_erase
+#pragma weak hk_cli_export
+#pragma weak hk_cli_audit
+#pragma weak hk_cli_compact
+#pragma weak hk_cli_info
+#pragma weak hk_cli_models
+
+static const struct {
+	const char *name;
+	int (*fn)(int, char **);
+	const char *what;
+} cmds[] = {
+	{"detect", hk_cli_detect, "find faces in images"},
+	{"embed", hk_cli_embed, "print face embeddings"},
+	{"verify", hk_cli_verify, "1:1: are two photos (or photo and subject) the same person"},
+	{"identify", hk_cli_identify, "1:N: who in the gallery is this"},
+	{"enroll", hk_cli_enroll, "enrol a consenting subject into a gallery"},
+	{"erase", hk_cli_erase, "erase a subject (consent withdrawn)"},
+	{"export", hk_cli_export, "a subject's records for an access request"},
+	{"audit", hk_cli_audit, "verify the audit log's hash chain"},
+	{"compact", hk_cli_compact, "rewrite a gallery without erased/expired data"},
+	{"info", hk_cli_info, "describe a gallery"},
+	{"models", hk_cli_models, "list and check the model files"},
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "herken %s — privacy-first face recognition\n\n"
+	           "usage: herken COMMAND [options]   (herken COMMAND --help)\n\ncommands:\n",
+	        hk_version());
+	for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+		if (cmds[i].fn)
+			fprintf(f, "  %-9s %s\n", cmds[i].name, cmds[i].what);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return HK_EXIT_USAGE;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+		usage(stdout);
+		return HK_EXIT_OK;
+	}
+	if (!strcmp(argv[1], "--version")) {
+		printf("herken %s\n", hk_version());
+		return HK_EXIT_OK;
+	}
+	for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+		if (strcmp(argv[1], cmds[i].name) || !cmds[i].fn)
+			continue;
+		return cmds[i].fn(argc - 1, argv + 1);
+	}
+	fprintf(stderr, "herken: unknown command '%s'\n", argv[1]);
+	usage(stderr);
+	return HK_EXIT_USAGE;
+}
