@@ -1,0 +1,24 @@
+/* Internal interfaces of io/ (not public). Functions named hk__*; the raw
+ * I/O helpers return 0 or -errno like liburing, and only the public entry
+ * points map that to hk_status. */
+#ifndef HK_IO_INTERNAL_H
+#define HK_IO_INTERNAL_H
+
+#include "herken.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* EXIF orientation (1..8) of a JPEG byte stream; 1 when absent or when the
+ * APP1/TIFF structure is malformed. Bounds-checked. */
+int hk__jpeg_exif_orientation(const uint8_t *b, size_t len);
+
+/* Reads a whole file (regular, pipe or device) into a malloc'd buffer.
+ * 0 or -errno (-EFBIG over max bytes, -EISDIR for a directory). The caller
+ * wipes and frees *out. */
+int hk__read_file(const char *path, size_t max, uint8_t **out, size_t *outn);
+
+/* Maps -errno to an hk_status with a message "what: strerror". */
+hk_status hk__errno_status(int neg_errno, const char *what);
+
+#endif
