@@ -18,22 +18,12 @@
 
 #define MAX_FACES 256
 
-/* TEMPORARY until the image (io), inference (nn) and gallery (main) code is
- * merged into this branch: weak references so that it links without them. */
-#pragma weak hk_image_load
-#pragma weak hk_image_free
+/* TEMPORARY until the inference engine (branch nn) is merged into this
+ * branch: weak references so that it links without it. */
 #pragma weak hk_model_load
 #pragma weak hk_model_default_params
 #pragma weak hk_model_destroy
 #pragma weak hk_model_input_shape
-#pragma weak hk_gallery_default_params
-#pragma weak hk_gallery_create
-#pragma weak hk_gallery_destroy
-#pragma weak hk_gallery_add
-#pragma weak hk_gallery_size
-#pragma weak hk_gallery_subject_count
-#pragma weak hk_gallery_search
-#pragma weak hk_gallery_subject_of
 
 /* ---- shared option handling ---------------------------------------------- */
 
@@ -265,10 +255,6 @@ static void text_face(FILE *f, size_t i, const hk_face *fc)
 
 static hk_status load_image(const char *cmd, const char *path, hk_image *img)
 {
-	if (!hk_image_load) {
-		fprintf(stderr, "herken %s: this build has no image decoder\n", cmd);
-		return HK_E_UNSUPPORTED;
-	}
 	hk_status st = hk_image_load(path, img);
 	if (st)
 		fprintf(stderr, "herken %s: %s: %s\n", cmd, path, hk_last_error());
@@ -737,12 +723,6 @@ int hk_cli_identify(int argc, char **argv)
 	if (rc) {
 		free(o.files);
 		return rc;
-	}
-	if (!hk_gallery_create) {
-		fprintf(stderr, "herken identify: this build has no gallery\n");
-		hk_engine_destroy(e);
-		free(o.files);
-		return HK_EXIT_INTERNAL;
 	}
 	hk_gallery_params gp;
 	hk_gallery_default_params(&gp);
