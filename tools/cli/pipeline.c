@@ -35,6 +35,7 @@ typedef struct opts {
 	const char *draw;      /* detect --draw OUT.png */
 	const char *gallery;   /* identify --gallery DIR */
 	long top;              /* identify --top K */
+	long face;             /* verify --face N (-1: largest) */
 	int nfiles;
 	char **files;
 } opts;
@@ -70,6 +71,7 @@ static int parse_opts(int argc, char **argv, const char *usage, const char *allo
 	hk_engine_default_params(&o->ep);
 	o->threshold = NAN;
 	o->top = 5;
+	o->face = -1;
 	o->files = calloc((size_t)argc, sizeof *o->files);
 	if (!o->files)
 		return -1;
@@ -124,6 +126,12 @@ static int parse_opts(int argc, char **argv, const char *usage, const char *allo
 		} else if (!strcmp(a, "--gallery") && strstr(allowed, "gallery")) {
 			takes = 1;
 			o->gallery = val;
+		} else if (!strcmp(a, "--face") && strstr(allowed, "face")) {
+			takes = 1;
+			float t;
+			bad = !val || parse_float(val, 0, MAX_FACES - 1, &t) || t != floorf(t);
+			if (!bad)
+				o->face = (long)t;
 		} else if (!strcmp(a, "--top") && strstr(allowed, "top")) {
 			takes = 1;
 			float t;
@@ -520,18 +528,20 @@ int hk_cli_embed(int argc, char **argv)
 /* ---- verify ----------------------------------------------------------------- */
 
 static const char verify_usage[] =
-    "usage: herken verify A B [--threshold T] [--json] [engine options]\n"
-    "1:1 check: are the largest faces of photos A and B the same person?\n"
-    "Prints the cosine score and the decision at the operating threshold\n"
-    "(default: calibrated on LFW by `herken-bench lfw`).\n"
-    "  --json  {\"a\":{\"path\",\"face\"},\"b\":{...},\"score\",\"threshold\",\"match\"}\n"
+    "usage: herken verify A B [--face N] [--threshold T] [--json] [engine options]\n"
+    "1:1 check: is the person of photo A (its largest face, or face N as numbered by\n"
+    "`herken detect A`) in photo B? Every usable face of B is compared; the best\n"
+    "score decides at the operating threshold (default: calibrated on LFW by\n"
+    "`herken-bench lfw`).\n"
+    "  --json  {\"a\":{\"path\",\"face_index\",\"face\"},\"b\":{\"path\",\"faces\":[{...,\"match_score\"}]},\n"
+    "           \"best_face\",\"score\",\"threshold\",\"match\"}\n"
     "exit: 0 same person, 1 different people, 2 usage,\n"
     "      3 unreadable image, no usable face, or models missing, 4 internal error";
 
 int hk_cli_verify(int argc, char **argv)
 {
 	opts o;
-	int r = parse_opts(argc, argv, verify_usage, "json threshold", &o);
+	int r = parse_opts(argc, argv, verify_usage, "json threshold face", &o);
 	if (r) {
 		free(o.files);
 		return r > 0 ? HK_EXIT_OK : HK_EXIT_USAGE;
@@ -548,8 +558,12 @@ int hk_cli_verify(int argc, char **argv)
 		free(o.files);
 		return rc;
 	}
-	hk_face face[2];
-	float emb[2][HK_EMBED_DIM];
+	hk_face *faces = malloc(sizeof *faces * MAX_FACES), fa;
+	float *emb = malloc(sizeof *emb * HK_EMBED_DIM * (MAX_FACES + 1));
+	float scores[MAX_FACES];
+	size_t nb = 0, ia = 0, best = 0;
+	if (!faces || !emb)
+		rc = HK_EXIT_INTERNAL;
 	for (int i = 0; i < 2 && !rc; i++) {
 		hk_image img;
 		hk_status st = load_image("verify", o.files[i], &img);
@@ -557,7 +571,41 @@ int hk_cli_verify(int argc, char **argv)
 			rc = exit_for(st);
 			break;
 		}
-		st = hk_engine_embed_largest(e, &img, &face[i], emb[i]);
+		size_t n = 0, usable = 0;
+		st = hk_engine_detect(e, &img, faces, MAX_FACES, &n);
+		n = n < MAX_FACES ? n : MAX_FACES;
+		if (!st && i == 0) {
+			/* A: the requested face, else the largest usable one. */
+			float area = -1;
+			ia = n;
+			for (size_t k = 0; k < n; k++) {
+				float a = (faces[k].box[2] - faces[k].box[0]) * (faces[k].box[3] - faces[k].box[1]);
+				if (o.face >= 0 ? (long)k == o.face : faces[k].reject == HK_FACE_OK && a > area) {
+					area = a;
+					ia = k;
+				}
+			}
+			if (ia == n) {
+				fprintf(stderr, "herken verify: %s: %s\n", o.files[i],
+				        o.face >= 0 ? "no face with that --face index (see herken detect)"
+				                    : "no usable face found");
+				rc = HK_EXIT_INPUT;
+			} else {
+				fa = faces[ia];
+				st = hk_engine_embed(e, &img, &fa, 1, emb);
+			}
+		} else if (!st) {
+			/* B: every usable face; the best one decides. */
+			for (size_t k = 0; k < n; k++)
+				if (faces[k].reject == HK_FACE_OK)
+					faces[usable++] = faces[k];
+			nb = usable;
+			if (!nb) {
+				fprintf(stderr, "herken verify: %s: no usable face found\n", o.files[i]);
+				rc = HK_EXIT_INPUT;
+			}
+			st = hk_engine_embed(e, &img, faces, nb, emb + HK_EMBED_DIM);
+		}
 		if (st) {
 			fprintf(stderr, "herken verify: %s: %s\n", o.files[i], hk_last_error());
 			rc = exit_for(st);
@@ -565,26 +613,46 @@ int hk_cli_verify(int argc, char **argv)
 		hk_image_free(&img);
 	}
 	if (!rc) {
-		float s = hk_cosine(emb[0], emb[1], HK_EMBED_DIM);
+		for (size_t k = 0; k < nb; k++) {
+			scores[k] = hk_cosine(emb, emb + (k + 1) * HK_EMBED_DIM, HK_EMBED_DIM);
+			if (scores[k] > scores[best])
+				best = k;
+		}
+		float s = scores[best];
 		int match = s >= thr;
 		if (o.json) {
-			for (int i = 0; i < 2; i++) {
-				fputs(i ? ",\"b\":{\"path\":" : "{\"a\":{\"path\":", stdout);
-				json_str(stdout, o.files[i]);
-				fputs(",\"face\":", stdout);
-				json_face(stdout, &face[i]);
-				fputc('}', stdout);
+			fputs("{\"a\":{\"path\":", stdout);
+			json_str(stdout, o.files[0]);
+			printf(",\"face_index\":%zu,\"face\":", ia);
+			json_face(stdout, &fa);
+			fputs("},\"b\":{\"path\":", stdout);
+			json_str(stdout, o.files[1]);
+			fputs(",\"faces\":[", stdout);
+			for (size_t k = 0; k < nb; k++) {
+				fputs(k ? ",{" : "{", stdout);
+				json_face_fields(stdout, &faces[k]);
+				printf(",\"match_score\":%.5f}", scores[k]);
 			}
-			printf(",\"score\":%.5f,\"threshold\":%.4f,\"match\":%s}\n", s, thr,
-			       match ? "true" : "false");
+			printf("]},\"best_face\":%zu,\"score\":%.5f,\"threshold\":%.4f,\"match\":%s}\n",
+			       best, s, thr, match ? "true" : "false");
 		} else {
-			printf("%s: score %.4f, threshold %.4f (%s)\n",
-			       match ? "same person" : "different people", s, thr,
+			printf("A %s: face %zu at %.0f,%.0f (%.0fx%.0f)\n", o.files[0], ia, fa.box[0],
+			       fa.box[1], fa.box[2] - fa.box[0], fa.box[3] - fa.box[1]);
+			printf("B %s: %zu usable face%s\n", o.files[1], nb, nb == 1 ? "" : "s");
+			for (size_t k = 0; nb > 1 && k < nb; k++)
+				printf("  face at %.0f,%.0f (%.0fx%.0f): score %.4f%s\n", faces[k].box[0],
+				       faces[k].box[1], faces[k].box[2] - faces[k].box[0],
+				       faces[k].box[3] - faces[k].box[1], scores[k], k == best ? "  <- best" : "");
+			printf("%s: score %.4f %s threshold %.4f (%s)\n",
+			       match ? "same person" : "different people", s, match ? ">=" : "<", thr,
 			       isnan(o.threshold) ? "LFW-calibrated" : "--threshold");
 		}
 		rc = match ? HK_EXIT_OK : HK_EXIT_NOMATCH;
 	}
-	sodium_memzero(emb, sizeof emb);
+	if (emb)
+		sodium_memzero(emb, sizeof *emb * HK_EMBED_DIM * (MAX_FACES + 1));
+	free(emb);
+	free(faces);
 	hk_engine_destroy(e);
 	free(o.files);
 	return rc;
