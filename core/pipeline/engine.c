@@ -98,6 +98,8 @@ static hk_status load_one(hk_engine *e, const char *file, uint32_t kind, hk_mode
 		return hk__err(HK_E_NOT_FOUND, "model file %s not found (run `make models` or set HERKEN_MODELS)",
 		               path);
 	fclose(f);
+	if (!hk_model_load)
+		return hk__err(HK_E_UNSUPPORTED, "this build has no inference engine");
 	hk_model_params mp;
 	hk_model_default_params(&mp);
 	mp.kind = kind;
@@ -116,10 +118,6 @@ hk_status hk_engine_create(const hk_engine_params *params, hk_engine **out)
 	hk_engine *e = calloc(1, sizeof *e);
 	if (!e)
 		return hk__err(HK_E_NOMEM, "hk_engine_create: out of memory");
-	if (!hk_model_load) {
-		free(e);
-		return hk__err(HK_E_UNSUPPORTED, "this build has no inference engine");
-	}
 	hk_status st = resolve_params(params, &e->p);
 	if (st) {
 		free(e);
