@@ -183,9 +183,11 @@ void hk_engine_destroy(hk_engine *e)
 {
 	if (!e)
 		return;
-	hk_model_destroy(e->det);
-	hk_model_destroy(e->onet);
-	hk_model_destroy(e->emb);
+	if (hk_model_destroy) {
+		hk_model_destroy(e->det);
+		hk_model_destroy(e->onet);
+		hk_model_destroy(e->emb);
+	}
 	free(e);
 }
 
