@@ -397,6 +397,38 @@ HK_API hk_status hk_model_run(const hk_model *m, const float *input,
 HK_API hk_status hk_embed_chips(const hk_model *embedder,
                                 const uint8_t *chips, size_t n, float *out);
 
+/*
+ * NUMA placement. At load, hwloc finds the NUMA nodes that have cores (or
+ * only params.numa_node); each gets a worker thread pinned to its cores
+ * driving `threads` oneDNN threads, its own oneDNN engine and stream and
+ * its own copy of the weights allocated on that node. hk_model_run()
+ * splits a batch over the nodes in proportion to their threads (a batch of
+ * one goes to the nodes in turn); hk_model_run_on_node() pins one call to
+ * node index `node` (0 .. hk_model_node_count()-1). Calls that land on the
+ * same node run one after the other in arrival order.
+ */
+HK_API size_t hk_model_node_count(const hk_model *m);
+HK_API hk_status hk_model_run_on_node(const hk_model *m, size_t node,
+                                      const float *input, size_t n,
+                                      float *const *outputs);
+
+/* What a loaded model is and how it runs (for benchmarks and tools). */
+typedef struct hk_model_info {
+	double flops;              /* per item: 2 x multiply-adds of the
+	                              convolutions and fully-connected layers */
+	uint32_t nodes;            /* NUMA nodes it runs on                   */
+	uint32_t threads;          /* oneDNN threads per node                 */
+	uint32_t max_batch;        /* largest batch per primitive call        */
+	int32_t node_os_index[8];  /* OS numbers of the first 8 nodes         */
+	char isa[32];              /* ISA oneDNN dispatches to, e.g.
+	                              "avx512_core_amx"                       */
+	char impl[160];            /* oneDNN implementation of the first
+	                              dense convolution, e.g. "brgconv:..."   */
+	char graph[256];           /* node counts after fusion                */
+} hk_model_info;
+
+HK_API hk_status hk_model_get_info(const hk_model *m, hk_model_info *info);
+
 /* @@HK_API_SECTIONS@@ — later sections (inference, images, pipeline,
  * durable store, frame sources) are appended below this line. */
 
