@@ -13,17 +13,6 @@
 #define ONET_MIN_PROB 0.5f
 #define RESCUE_ZOOM 1.6 /* zoom-out factor of the rescue pass */
 
-/* TEMPORARY until the inference engine (branch nn) is merged: weak references
- * so that this branch links without it. */
-#pragma weak hk_model_load
-#pragma weak hk_model_default_params
-#pragma weak hk_model_destroy
-#pragma weak hk_model_input_shape
-#pragma weak hk_model_output_count
-#pragma weak hk_model_output_size
-#pragma weak hk_model_run
-#pragma weak hk_embed_chips
-
 struct hk_engine {
 	hk_engine_params p;
 	char dir[4096];
@@ -98,8 +87,6 @@ static hk_status load_one(hk_engine *e, const char *file, uint32_t kind, hk_mode
 		return hk__err(HK_E_NOT_FOUND, "model file %s not found (run `make models` or set HERKEN_MODELS)",
 		               path);
 	fclose(f);
-	if (!hk_model_load)
-		return hk__err(HK_E_UNSUPPORTED, "this build has no inference engine");
 	hk_model_params mp;
 	hk_model_default_params(&mp);
 	mp.kind = kind;
@@ -183,11 +170,9 @@ void hk_engine_destroy(hk_engine *e)
 {
 	if (!e)
 		return;
-	if (hk_model_destroy) {
-		hk_model_destroy(e->det);
-		hk_model_destroy(e->onet);
-		hk_model_destroy(e->emb);
-	}
+	hk_model_destroy(e->det);
+	hk_model_destroy(e->onet);
+	hk_model_destroy(e->emb);
 	free(e);
 }
 
@@ -223,17 +208,10 @@ static hk_status detect_pass(const hk_engine *e, const hk_image *img, double zoo
 		st = hk__err(HK_E_NOMEM, "detect: out of memory");
 		goto done;
 	}
-	hk__letterbox lb = hk__letterbox_of(img->width, img->height, HK__DET_SIZE);
-	lb.scale /= zoom;
-	lb.pad_x = (HK__DET_SIZE - img->width * lb.scale) / 2;
-	lb.pad_y = (HK__DET_SIZE - img->height * lb.scale) / 2;
-	st = hk__resample(img, -lb.pad_x / lb.scale, -lb.pad_y / lb.scale,
-	                  HK__DET_SIZE / lb.scale, HK__DET_SIZE / lb.scale, HK__DET_SIZE,
-	                  HK__DET_SIZE, input);
+	hk__letterbox lb;
+	st = hk__letterbox_input(img, HK__DET_SIZE, zoom, input, &lb);
 	if (st)
 		goto done;
-	for (size_t i = 0; i < (size_t)HK__DET_SIZE * HK__DET_SIZE * 3; i++)
-		input[i] = input[i] / 127.5f - 1.0f;
 	float *outs[4] = {0};
 	outs[e->det_reg_out] = regs;
 	outs[e->det_logit_out] = logits;

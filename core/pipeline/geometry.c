@@ -28,10 +28,10 @@ static void taps_free(axis_taps *t)
 /* Area average when the rectangle shrinks (sw >= on), bilinear otherwise;
  * source indices outside [0, limit) are dropped (they are black). */
 static hk_status taps_make(axis_taps *t, double x0, double sw, uint32_t on,
-                           uint32_t limit)
+                           uint32_t limit, int filter)
 {
 	double step = sw / on;
-	int area = step >= 1.0;
+	int area = step >= 1.0 && filter != HK__BILINEAR;
 	t->maxc = area ? (uint32_t)ceil(step) + 2 : 2;
 	t->start = calloc(on, sizeof *t->start);
 	t->count = calloc(on, sizeof *t->count);
@@ -78,7 +78,7 @@ static hk_status taps_make(axis_taps *t, double x0, double sw, uint32_t on,
 }
 
 hk_status hk__resample(const hk_image *img, double x0, double y0, double sw,
-                       double sh, uint32_t ow, uint32_t oh, float *out)
+                       double sh, uint32_t ow, uint32_t oh, int filter, float *out)
 {
 	if (!img || !img->data || !out || ow == 0 || oh == 0 || img->width == 0 ||
 	    img->height == 0 || img->stride < 3u * img->width)
@@ -89,10 +89,10 @@ hk_status hk__resample(const hk_image *img, double x0, double y0, double sw,
 		return hk__err(HK_E_RANGE, "resample: rectangle (%g,%g %gx%g) out of range",
 		               x0, y0, sw, sh);
 	axis_taps tx = {0}, ty = {0};
-	hk_status st = taps_make(&tx, x0, sw, ow, img->width);
+	hk_status st = taps_make(&tx, x0, sw, ow, img->width, filter);
 	if (st)
 		return st;
-	st = taps_make(&ty, y0, sh, oh, img->height);
+	st = taps_make(&ty, y0, sh, oh, img->height, filter);
 	if (st) {
 		taps_free(&tx);
 		return st;
@@ -140,25 +140,25 @@ hk_status hk__resample(const hk_image *img, double x0, double y0, double sw,
 	return HK_OK;
 }
 
-hk__letterbox hk__letterbox_of(uint32_t w, uint32_t h, uint32_t size)
+hk__letterbox hk__letterbox_of(uint32_t w, uint32_t h, uint32_t size, double zoom)
 {
 	hk__letterbox lb;
 	uint32_t m = w > h ? w : h;
-	lb.scale = (double)size / m;
+	lb.scale = (double)size / (m * zoom);
 	lb.pad_x = (size - w * lb.scale) / 2;
 	lb.pad_y = (size - h * lb.scale) / 2;
 	return lb;
 }
 
-hk_status hk__letterbox_input(const hk_image *img, uint32_t size, float *out,
-                              hk__letterbox *lb)
+hk_status hk__letterbox_input(const hk_image *img, uint32_t size, double zoom,
+                              float *out, hk__letterbox *lb)
 {
-	if (!img || !out || !lb || size == 0)
-		return hk__err(HK_E_INVALID, "letterbox: NULL argument");
-	*lb = hk__letterbox_of(img->width, img->height, size);
+	if (!img || !out || !lb || size == 0 || !(zoom >= 1 && zoom <= 16))
+		return hk__err(HK_E_INVALID, "letterbox: bad argument");
+	*lb = hk__letterbox_of(img->width, img->height, size, zoom);
 	/* Input pixel j covers image x in [(j - pad_x)/scale, (j+1-pad_x)/scale). */
 	hk_status st = hk__resample(img, -lb->pad_x / lb->scale, -lb->pad_y / lb->scale,
-	                            size / lb->scale, size / lb->scale, size, size, out);
+	                            size / lb->scale, size / lb->scale, size, size, HK__BILINEAR, out);
 	if (st)
 		return st;
 	for (size_t i = 0; i < (size_t)size * size * 3; i++)

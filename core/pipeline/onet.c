@@ -22,7 +22,7 @@ hk_status hk__onet_input(const hk_image *img, const hk__crop *c, float *out)
 	float *crop = malloc(sizeof(float) * N * N * 3);
 	if (!crop)
 		return hk__err(HK_E_NOMEM, "onet: out of memory");
-	hk_status st = hk__resample(img, c->x, c->y, c->s, c->s, N, N, crop);
+	hk_status st = hk__resample(img, c->x, c->y, c->s, c->s, N, N, HK__AREA_OR_BILINEAR, crop);
 	if (st == HK_OK) {
 		for (int a = 0; a < N; a++)         /* tensor H = image column */
 			for (int b = 0; b < N; b++)     /* tensor W = image row    */

@@ -18,12 +18,6 @@
 
 #define MAX_FACES 256
 
-/* TEMPORARY until the inference engine (branch nn) is merged into this
- * branch: weak references so that it links without it. */
-#pragma weak hk_model_load
-#pragma weak hk_model_default_params
-#pragma weak hk_model_destroy
-#pragma weak hk_model_input_shape
 
 /* ---- shared option handling ---------------------------------------------- */
 
@@ -1008,9 +1002,7 @@ int hk_cli_models(int argc, char **argv)
 		int verified = present && !strcmp(hex, pinned[i].sha256);
 		const char *load_err = NULL;
 		uint32_t h = 0, w = 0, c = 0;
-		if (verified && !hk_model_load) {
-			load_err = "this build has no inference engine";
-		} else if (verified) {
+		if (verified) {
 			hk_model_params mp;
 			hk_model_default_params(&mp);
 			mp.kind = pinned[i].kind;
