@@ -106,8 +106,8 @@ static int parse_num(const char *s, long *out)
 
 /* Reads pairs.txt: "folds\tper" then folds x (per matched "name n1 n2",
  * per mismatched "name1 n1 name2 n2"). Paths are collected, unsorted. */
-static int read_pairs(const char *file, const char *dir, lfw_pair **pairs, size_t *npairs,
-                      char ***paths_a, char ***paths_b)
+static int read_pairs(const char *file, const char *dir, long max_folds, lfw_pair **pairs,
+                      size_t *npairs, char ***paths_a, char ***paths_b)
 {
 	FILE *f = fopen(file, "r");
 	if (!f) {
@@ -122,6 +122,8 @@ static int read_pairs(const char *file, const char *dir, lfw_pair **pairs, size_
 		fclose(f);
 		return -1;
 	}
+	if (max_folds > 0 && folds > max_folds)
+		folds = max_folds;
 	size_t n = (size_t)(folds * per * 2);
 	lfw_pair *p = calloc(n, sizeof *p);
 	char **pa = calloc(n, sizeof *pa), **pb = calloc(n, sizeof *pb);
@@ -480,6 +482,7 @@ static const char lfw_usage[] =
     "$HERKEN_SHARED/datasets/lfw), detector recall/precision on the dlib VOC boxes.\n"
     "  --all-images  embed all 13,233 images (throughput), not only the 7,701 the pairs use\n"
     "  --out PREFIX  score files PREFIX_scores.tsv, _hist.tsv, _roc.tsv, _roc.svg (default lfw)\n"
+    "  --folds K     only the first K folds (K >= 2; a quick check)\n"
     "  --threads N   images processed in parallel (default 2; each model runs 1 thread)\n";
 
 int hk_bench_lfw(int argc, char **argv)
@@ -492,7 +495,7 @@ int hk_bench_lfw(int argc, char **argv)
 	         shared && *shared ? shared : "../shared");
 	const char *dir = dflt_dir, *pairs_file = dflt_pairs, *voc = dflt_voc, *prefix = "lfw";
 	int json = 0, all_images = 0;
-	long threads = 2;
+	long threads = 2, max_folds = 0;
 	hk_engine_params ep;
 	hk_engine_default_params(&ep);
 	for (int i = 1; i < argc; i++) {
@@ -531,6 +534,9 @@ int hk_bench_lfw(int argc, char **argv)
 		} else if (v && !strcmp(a, "--detector") && (!strcmp(v, "dense") || !strcmp(v, "sparse"))) {
 			ep.detector = !strcmp(v, "dense") ? HK_DETECTOR_DENSE : HK_DETECTOR_SPARSE;
 			i++;
+		} else if (v && !strcmp(a, "--folds") && hkb_parse_list(v, &max_folds, 1) == 1 &&
+		           max_folds >= 2) {
+			i++;
 		} else if (v && !strcmp(a, "--threads") && hkb_parse_list(v, &threads, 1) == 1 &&
 		           threads >= 1 && threads <= 64) {
 			i++;
@@ -556,7 +562,7 @@ int hk_bench_lfw(int argc, char **argv)
 	lfw_pair *pairs = NULL;
 	size_t np = 0;
 	char **pa = NULL, **pb = NULL;
-	int rc = read_pairs(pairs_file, dir, &pairs, &np, &pa, &pb);
+	int rc = read_pairs(pairs_file, dir, max_folds, &pairs, &np, &pa, &pb);
 	char **paths = NULL;
 	size_t npaths = 0, cap = 0;
 	for (size_t i = 0; i < np && !rc; i++) {
@@ -701,14 +707,14 @@ int hk_bench_lfw(int argc, char **argv)
 		printf(",\"files\":\"%s_scores.tsv %s_hist.tsv %s_roc.tsv%s\"}\n", prefix, prefix,
 		       prefix, gp ? " _roc.svg" : "");
 	} else {
-		printf("## LFW View 2, 10-fold (official pairs.txt, %zu pairs)\n\n", np);
+		printf("## LFW View 2, %u-fold (official pairs.txt, %zu pairs)\n\n", nf, np);
 		printf("pipeline: detector %s, landmarks %s, flip %s, rescue %s\n\n", det_name,
 		       ep.onet == HK_ON ? "O-Net" : "detector", ep.flip == HK_ON ? "on" : "off",
 		       ep.rescue == HK_ON ? "on" : "off");
 		printf("| metric | value |\n|---|---|\n");
-		printf("| accuracy (10-fold mean) | %.2f %% ± %.2f (std) ± %.2f (SE) |\n", 100 * mean,
-		       100 * sd, 100 * se);
-		printf("| TAR @ FAR = 1e-3 (6000 pairs) | %.2f %% (threshold %.4f) |\n", 100 * tar,
+		printf("| accuracy (%u-fold mean) | %.2f %% ± %.2f (std) ± %.2f (SE) |\n", nf,
+		       100 * mean, 100 * sd, 100 * se);
+		printf("| TAR @ FAR = 1e-3 (%zu pairs) | %.2f %% (threshold %.4f) |\n", np, 100 * tar,
 		       far_thr);
 		printf("| calibrated threshold (all pairs) | %.4f (fold mean %.4f) |\n", gthr, mthr);
 		printf("| images with no usable face | %zu of %zu pair images (%zu pairs scored %.0f = "
