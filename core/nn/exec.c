@@ -319,6 +319,10 @@ static hk_status plan_create(hk__nn_exec *x, size_t n, hk__nn_plan **out)
 		dnnl_memory_t m;
 		md_act(&src, &T[nd->src], n);
 		md_act(&dst, &T[nd->dst], n);
+		if (nd->kind == NK_FC) { /* flattened NHWC item = TFLite FC input */
+			dnnl_dims_t fd = {(dnnl_dim_t)n, (dnnl_dim_t)hk__nn_item_count(&T[nd->src])};
+			dnnl_memory_desc_init_by_tag(&src, 2, fd, dnnl_f32, dnnl_nc);
+		}
 		if (nd->kind == NK_PRELU) {
 			dnnl_prelu_desc_t prd;
 			dnnl_memory_desc_t wmd;

@@ -474,7 +474,10 @@ static hk_status read_tensor(const fb *b, const fbt *tt, const fbv *buffers,
 	}
 	size_t nvals = data.len / el;
 	size_t sp_at;
-	int sparse = fb_ref(b, tt, 6, &sp_at) == 0;
+	int sr = fb_ref(b, tt, 6, &sp_at);
+	if (sr < 0)
+		return bad("sparsity parameters out of range", tt->pos);
+	int sparse = sr == 0;
 	if (!sparse && (data.len % el || nvals != t->count))
 		return hk__err(HK_E_FORMAT, "tflite: tensor '%s': %u data bytes for %zu elements", t->name, data.len, t->count);
 	t->is_const = 1;
@@ -535,7 +538,10 @@ static hk_status read_options(const fb *b, const fbt *ot, hk__nn_op *op)
 {
 	size_t at;
 	fbt o;
-	int have = fb_ref(b, ot, 4, &at) == 0;
+	int r = fb_ref(b, ot, 4, &at);
+	if (r < 0)
+		return bad("operator options out of range", ot->pos);
+	int have = r == 0;
 	if (have) {
 		hk_status s = fb_table(b, at, &o);
 		if (s)
