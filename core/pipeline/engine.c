@@ -10,7 +10,10 @@
 #include <string.h>
 
 #define DET_MAX 256    /* faces kept per detector pass */
-#define ONET_MIN_PROB 0.5f
+/* O-Net face probability below which its landmarks are not trusted (expo's
+ * threshold; sample2_f0, a profile with a hand over the mouth, gets 0.50 and
+ * misplaced eyes) and the detector keypoints are used instead. */
+#define ONET_MIN_PROB 0.7f
 #define RESCUE_ZOOM 1.6 /* zoom-out factor of the rescue pass */
 
 struct hk_engine {
