@@ -258,6 +258,8 @@ static void *worker(void *arg)
 		size_t d = atomic_fetch_add(&r->done, 1) + 1;
 		if (r->progress)
 			hkb_progress("lfw images", d, r->n);
+		else if (d % 1000 == 0 || d == r->n)
+			fprintf(stderr, "lfw: %zu/%zu images\n", d, r->n); /* logs */
 	}
 	free(faces);
 	return NULL;
@@ -602,7 +604,7 @@ int hk_bench_lfw(int argc, char **argv)
 		hkb_print_header("lfw", 0);
 	fprintf(stderr, "lfw: %zu pairs, %zu images, %ld threads\n", np, npaths, threads);
 
-	lfw_run run = {.engine = e, .img = img, .n = npaths, .progress = 1};
+	lfw_run run = {.engine = e, .img = img, .n = npaths, .progress = isatty(STDERR_FILENO)};
 	atomic_init(&run.next, 0);
 	atomic_init(&run.done, 0);
 	pthread_t th[64];
