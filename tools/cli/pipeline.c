@@ -160,6 +160,31 @@ static int make_engine(const char *cmd, const opts *o, hk_engine **e)
 	           : HK_EXIT_INPUT;
 }
 
+/* A command's start: parse the options, check the arguments (check returns
+ * a message for a usage error, or NULL) and load the engine. Returns -1 to
+ * go on, else the exit code, with everything released. */
+typedef const char *(*args_check)(const opts *o);
+
+static int begin(int argc, char **argv, const char *usage, const char *allowed,
+                 args_check check, opts *o, hk_engine **e)
+{
+	int r = parse_opts(argc, argv, usage, allowed, o);
+	const char *msg = r ? NULL : check(o);
+	if (!r && msg)
+		fprintf(stderr, "herken %s: %s\n%s\n", argv[0], msg, usage);
+	int rc = r > 0 ? HK_EXIT_OK : r < 0 || msg ? HK_EXIT_USAGE : make_engine(argv[0], o, e);
+	if (rc == HK_EXIT_OK && !r && !msg)
+		return -1;
+	free(o->files);
+	return rc;
+}
+
+static void end(opts *o, hk_engine *e)
+{
+	hk_engine_destroy(e);
+	free(o->files);
+}
+
 static int exit_for(hk_status st)
 {
 	switch (HK_STATUS_PRIMARY(st)) {
@@ -331,26 +356,21 @@ static const char detect_usage[] =
     "exit: 0 a usable face in every image, 1 some image without one,\n"
     "      2 usage, 3 unreadable image or models, 4 internal error";
 
+static const char *detect_check(const opts *o)
+{
+	return !o->nfiles                   ? "no image given"
+	       : o->draw && o->nfiles != 1 ? "--draw takes exactly one image"
+	                                   : NULL;
+}
+
 int hk_cli_detect(int argc, char **argv)
 {
 	opts o;
-	int r = parse_opts(argc, argv, detect_usage, "json draw", &o);
-	if (r) {
-		free(o.files);
-		return r > 0 ? HK_EXIT_OK : HK_EXIT_USAGE;
-	}
-	if (o.nfiles == 0 || (o.draw && o.nfiles != 1)) {
-		fprintf(stderr, "herken detect: %s\n%s\n",
-		        o.nfiles ? "--draw takes exactly one image" : "no image given", detect_usage);
-		free(o.files);
-		return HK_EXIT_USAGE;
-	}
 	hk_engine *e = NULL;
-	int rc = make_engine("detect", &o, &e);
-	if (rc) {
-		free(o.files);
+	int rc = begin(argc, argv, detect_usage, "json draw", detect_check, &o, &e);
+	if (rc >= 0)
 		return rc;
-	}
+	rc = HK_EXIT_OK;
 	hk_face *faces = malloc(sizeof *faces * MAX_FACES);
 	int worst = HK_EXIT_OK;
 	if (o.json)
@@ -413,8 +433,7 @@ int hk_cli_detect(int argc, char **argv)
 		worst = HK_EXIT_INTERNAL;
 	}
 	free(faces);
-	hk_engine_destroy(e);
-	free(o.files);
+	end(&o, e);
 	return worst;
 }
 
@@ -428,25 +447,19 @@ static const char embed_usage[] =
     "exit: 0 every image gave an embedding, 1 some image had no usable face,\n"
     "      2 usage, 3 unreadable image or models, 4 internal error";
 
+static const char *embed_check(const opts *o)
+{
+	return o->nfiles ? NULL : "no image given";
+}
+
 int hk_cli_embed(int argc, char **argv)
 {
 	opts o;
-	int r = parse_opts(argc, argv, embed_usage, "json all", &o);
-	if (r) {
-		free(o.files);
-		return r > 0 ? HK_EXIT_OK : HK_EXIT_USAGE;
-	}
-	if (o.nfiles == 0) {
-		fprintf(stderr, "herken embed: no image given\n%s\n", embed_usage);
-		free(o.files);
-		return HK_EXIT_USAGE;
-	}
 	hk_engine *e = NULL;
-	int rc = make_engine("embed", &o, &e);
-	if (rc) {
-		free(o.files);
+	int rc = begin(argc, argv, embed_usage, "json all", embed_check, &o, &e);
+	if (rc >= 0)
 		return rc;
-	}
+	rc = HK_EXIT_OK;
 	hk_face *faces = malloc(sizeof *faces * MAX_FACES);
 	float *emb = malloc(sizeof *emb * HK_EMBED_DIM * MAX_FACES);
 	int worst = faces && emb ? HK_EXIT_OK : HK_EXIT_INTERNAL;
@@ -514,8 +527,7 @@ int hk_cli_embed(int argc, char **argv)
 		sodium_memzero(emb, sizeof *emb * HK_EMBED_DIM * MAX_FACES);
 	free(emb);
 	free(faces);
-	hk_engine_destroy(e);
-	free(o.files);
+	end(&o, e);
 	return worst;
 }
 
@@ -532,26 +544,20 @@ static const char verify_usage[] =
     "exit: 0 same person, 1 different people, 2 usage,\n"
     "      3 unreadable image, no usable face, or models missing, 4 internal error";
 
+static const char *verify_check(const opts *o)
+{
+	return o->nfiles == 2 ? NULL : "needs exactly two images";
+}
+
 int hk_cli_verify(int argc, char **argv)
 {
 	opts o;
-	int r = parse_opts(argc, argv, verify_usage, "json threshold face", &o);
-	if (r) {
-		free(o.files);
-		return r > 0 ? HK_EXIT_OK : HK_EXIT_USAGE;
-	}
-	if (o.nfiles != 2) {
-		fprintf(stderr, "herken verify: needs exactly two images\n%s\n", verify_usage);
-		free(o.files);
-		return HK_EXIT_USAGE;
-	}
-	float thr = isnan(o.threshold) ? HK_VERIFY_THRESHOLD : o.threshold;
 	hk_engine *e = NULL;
-	int rc = make_engine("verify", &o, &e);
-	if (rc) {
-		free(o.files);
+	int rc = begin(argc, argv, verify_usage, "json threshold face", verify_check, &o, &e);
+	if (rc >= 0)
 		return rc;
-	}
+	rc = HK_EXIT_OK;
+	float thr = isnan(o.threshold) ? HK_VERIFY_THRESHOLD : o.threshold;
 	hk_face *faces = malloc(sizeof *faces * MAX_FACES), fa;
 	float *emb = malloc(sizeof *emb * HK_EMBED_DIM * (MAX_FACES + 1));
 	float scores[MAX_FACES];
@@ -647,8 +653,7 @@ int hk_cli_verify(int argc, char **argv)
 		sodium_memzero(emb, sizeof *emb * HK_EMBED_DIM * (MAX_FACES + 1));
 	free(emb);
 	free(faces);
-	hk_engine_destroy(e);
-	free(o.files);
+	end(&o, e);
 	return rc;
 }
 
@@ -765,27 +770,20 @@ static int build_gallery(hk_engine *e, const char *dir, hk_gallery *g, int json,
 	return rc;
 }
 
+static const char *identify_check(const opts *o)
+{
+	return !o->gallery ? "--gallery DIR is required" : o->nfiles ? NULL : "no probe image given";
+}
+
 int hk_cli_identify(int argc, char **argv)
 {
 	opts o;
-	int r = parse_opts(argc, argv, identify_usage, "json threshold gallery top", &o);
-	if (r) {
-		free(o.files);
-		return r > 0 ? HK_EXIT_OK : HK_EXIT_USAGE;
-	}
-	if (!o.gallery || o.nfiles == 0) {
-		fprintf(stderr, "herken identify: %s\n%s\n",
-		        o.gallery ? "no probe image given" : "--gallery DIR is required", identify_usage);
-		free(o.files);
-		return HK_EXIT_USAGE;
-	}
-	float thr = isnan(o.threshold) ? HK_VERIFY_THRESHOLD : o.threshold;
 	hk_engine *e = NULL;
-	int rc = make_engine("identify", &o, &e);
-	if (rc) {
-		free(o.files);
+	int rc = begin(argc, argv, identify_usage, "json threshold gallery top", identify_check, &o, &e);
+	if (rc >= 0)
 		return rc;
-	}
+	rc = HK_EXIT_OK;
+	float thr = isnan(o.threshold) ? HK_VERIFY_THRESHOLD : o.threshold;
 	hk_gallery_params gp;
 	hk_gallery_default_params(&gp);
 	gp.dim = HK_EMBED_DIM;
@@ -914,8 +912,7 @@ int hk_cli_identify(int argc, char **argv)
 	free(ids);
 	free(skipped_buf);
 	hk_gallery_destroy(g);
-	hk_engine_destroy(e);
-	free(o.files);
+	end(&o, e);
 	return rc;
 }
 
