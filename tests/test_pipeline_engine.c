@@ -5,6 +5,7 @@
  * data are absent. */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -214,5 +215,56 @@ Test(pipeline_engine, abc_same_person_matches_other_does_not, .timeout = 120)
 	cr_expect(fabsf(ab - 0.7837f) < 0.1f && fabsf(ac + 0.1054f) < 0.15f &&
 	          fabsf(bc + 0.0631f) < 0.15f);
 	tj_free(&d);
+	hk_engine_destroy(e);
+}
+
+typedef struct par_job {
+	const hk_engine *e;
+	const hk_image *img;
+	float emb[8][HK_EMBED_DIM];
+	size_t n;
+	hk_status st;
+} par_job;
+
+static void *par_run(void *arg)
+{
+	par_job *j = arg;
+	hk_face faces[8];
+	j->st = hk_engine_detect(j->e, j->img, faces, 8, &j->n);
+	if (!j->st)
+		j->st = hk_engine_embed(j->e, j->img, faces, j->n < 8 ? j->n : 8, &j->emb[0][0]);
+	return NULL;
+}
+
+Test(pipeline_engine, concurrent_calls_agree_with_serial, .timeout = 120)
+{
+	char buf[1024];
+	const char *path = shared_path(buf, sizeof buf, "golden/images/sample6.jpg");
+	if (!path)
+		cr_skip_test("golden photos absent");
+	hk_engine_params p;
+	hk_engine_default_params(&p);
+	p.threads = 1;
+	hk_engine *e = engine_or_skip(&p);
+	hk_image img;
+	cr_assert_eq(hk_image_load(path, &img), HK_OK);
+	/* The engine is immutable: two threads on one engine give exactly the
+	 * serial result. */
+	static par_job serial, par[2];
+	serial.e = par[0].e = par[1].e = e;
+	serial.img = par[0].img = par[1].img = &img;
+	par_run(&serial);
+	cr_assert_eq(serial.st, HK_OK, "%s", hk_last_error());
+	cr_assert_eq(serial.n, 4);
+	pthread_t th[2];
+	for (int i = 0; i < 2; i++)
+		cr_assert_eq(pthread_create(&th[i], NULL, par_run, &par[i]), 0);
+	for (int i = 0; i < 2; i++) {
+		pthread_join(th[i], NULL);
+		cr_assert_eq(par[i].st, HK_OK);
+		cr_assert_eq(par[i].n, serial.n);
+		cr_assert_arr_eq(par[i].emb, serial.emb, sizeof serial.emb[0] * serial.n);
+	}
+	hk_image_free(&img);
 	hk_engine_destroy(e);
 }
