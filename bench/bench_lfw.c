@@ -47,6 +47,7 @@ typedef struct lfw_run {
 	lfw_image *img;
 	size_t n;
 	atomic_size_t next, done;
+	int nvar; /* embeddings per image: 1, or the 4 variants */
 	int progress;
 } lfw_run;
 
@@ -204,6 +205,32 @@ static int list_all(const char *dir, char ***v, size_t *n, size_t *cap)
 	return rc;
 }
 
+/* The four alignment/flip variants of one face, from two alignments x two
+ * views (4 chips): O-Net + flip, O-Net, detector keypoints + flip, detector
+ * keypoints; each exactly what an engine configured that way returns. */
+static hk_status embed_variants(const hk_engine *e, const hk_image *img, const hk_face *f,
+                                float *out)
+{
+	hk_face det = *f;
+	for (int k = 0; k < 4; k++) {
+		det.landmarks[k][0] = f->keypoints[k][0] - 0.5f;
+		det.landmarks[k][1] = f->keypoints[k][1] - 0.5f;
+	}
+	det.landmarks[4][0] = det.landmarks[3][0];
+	det.landmarks[4][1] = det.landmarks[3][1];
+	det.landmark_source = HK_LANDMARKS_DETECTOR;
+	float v[4][HK_EMBED_DIM];
+	hk_status st = hk__engine_embed_views(e, img, f, 1, v[0], v[1]);
+	if (!st)
+		st = hk__engine_embed_views(e, img, &det, 1, v[2], v[3]);
+	for (int a = 0; a < 2 && !st; a++)
+		if (hk__combine_views(v[2 * a], v[2 * a + 1], out + (2 * a) * HK_EMBED_DIM) ||
+		    hk__combine_views(v[2 * a], NULL, out + (2 * a + 1) * HK_EMBED_DIM))
+			st = HK_E_RANGE;
+	hk__wipe(v, sizeof v);
+	return st;
+}
+
 static void *worker(void *arg)
 {
 	lfw_run *r = arg;
@@ -239,9 +266,10 @@ static void *worker(void *arg)
 		} else if (best == SIZE_MAX) {
 			im->state = IMG_NOFACE;
 		} else {
-			im->emb = malloc(HK_EMBED_DIM * sizeof *im->emb);
-			st = im->emb ? hk_engine_embed(r->engine, &img, &faces[best], 1, im->emb)
-			             : HK_E_NOMEM;
+			im->emb = malloc((size_t)r->nvar * HK_EMBED_DIM * sizeof *im->emb);
+			st = !im->emb ? HK_E_NOMEM
+			     : r->nvar == 1 ? hk_engine_embed(r->engine, &img, &faces[best], 1, im->emb)
+			                    : embed_variants(r->engine, &img, &faces[best], im->emb);
 			im->t_embed = hkb_now() - t2;
 			if (st) {
 				free(im->emb);
@@ -397,6 +425,55 @@ static int run_voc(const hk_engine *e, const char *xml_path, voc_result *res)
 	return rc;
 }
 
+/* Scores of every pair for embedding variant v; pairs with an image without
+ * a usable face (or, when no_rescue, found only by the rescue pass) get
+ * UNDETECTED_SCORE. Returns the number of such pairs. */
+static size_t score_pairs(const lfw_pair *pairs, size_t np, const lfw_image *img, int nvar,
+                          int v, int no_rescue, float *score, size_t *genuine)
+{
+	size_t undet = 0;
+	*genuine = 0;
+	for (size_t i = 0; i < np; i++) {
+		const lfw_image *A = &img[pairs[i].a], *B = &img[pairs[i].b];
+		int ok = A->emb && B->emb &&
+		         !(no_rescue && (A->state == IMG_RESCUED || B->state == IMG_RESCUED));
+		if (ok) {
+			score[i] = hk_cosine(A->emb + (size_t)v * HK_EMBED_DIM,
+			                     B->emb + (size_t)v * HK_EMBED_DIM, HK_EMBED_DIM);
+		} else {
+			score[i] = UNDETECTED_SCORE;
+			undet++;
+			*genuine += pairs[i].same;
+		}
+	}
+	(void)nvar;
+	return undet;
+}
+
+typedef struct kfold_result {
+	double mean, sd, se, mthr, tar, far_thr;
+	double acc[100], thr[100];
+} kfold_result;
+
+static int evaluate(const float *score, const uint8_t *same, const uint8_t *fold, size_t np,
+                    unsigned nf, kfold_result *r)
+{
+	memset(r, 0, sizeof *r);
+	if (nf > 100 || hk__kfold(score, same, fold, np, nf, r->acc, r->thr))
+		return -1;
+	double var = 0;
+	for (unsigned f = 0; f < nf; f++) {
+		r->mean += r->acc[f] / nf;
+		r->mthr += r->thr[f] / nf;
+	}
+	for (unsigned f = 0; f < nf; f++)
+		var += (r->acc[f] - r->mean) * (r->acc[f] - r->mean) / nf;
+	r->sd = sqrt(var);
+	r->se = r->sd / sqrt((double)nf);
+	r->tar = hk__tar_at_far(score, same, np, 1e-3, &r->far_thr);
+	return 0;
+}
+
 /* ---- report ---------------------------------------------------------------- */
 
 static void write_outputs(const char *prefix, const lfw_pair *pairs, const float *score,
@@ -477,13 +554,15 @@ static void write_outputs(const char *prefix, const lfw_pair *pairs, const float
 
 static const char lfw_usage[] =
     "usage: herken-bench lfw [--lfw DIR] [--pairs FILE] [--json] [--threads N]\n"
-    "                        [--all-images] [--out PREFIX] [--voc XML | --no-voc]\n"
+    "                        [--all-images] [--variants] [--out PREFIX] [--voc XML | --no-voc]\n"
     "                        [--models DIR] [--detector sparse|dense] [--no-onet]\n"
     "                        [--no-flip] [--no-rescue]\n"
     "LFW View 2 10-fold verification through the whole pipeline (defaults from\n"
     "$HERKEN_SHARED/datasets/lfw), detector recall/precision on the dlib VOC boxes.\n"
     "  --all-images  embed all 13,233 images (throughput), not only the 7,701 the pairs use\n"
     "  --out PREFIX  score files PREFIX_scores.tsv, _hist.tsv, _roc.tsv, _roc.svg (default lfw)\n"
+    "  --variants    also score O-Net/detector-keypoint alignment x flip on/off, each\n"
+    "                with and without the rescue pass, from the same detections\n"
     "  --folds K     only the first K folds (K >= 2; a quick check)\n"
     "  --threads N   images processed in parallel (default 2; each model runs 1 thread)\n";
 
@@ -496,7 +575,7 @@ int hk_bench_lfw(int argc, char **argv)
 	snprintf(dflt_voc, sizeof dflt_voc, "%s/datasets/group_photos/dlib_pascal_voc/testing.xml",
 	         shared && *shared ? shared : "../shared");
 	const char *dir = dflt_dir, *pairs_file = dflt_pairs, *voc = dflt_voc, *prefix = "lfw";
-	int json = 0, all_images = 0;
+	int json = 0, all_images = 0, variants = 0;
 	long threads = 2, max_folds = 0;
 	hk_engine_params ep;
 	hk_engine_default_params(&ep);
@@ -509,6 +588,8 @@ int hk_bench_lfw(int argc, char **argv)
 			json = 1;
 		} else if (!strcmp(a, "--all-images")) {
 			all_images = 1;
+		} else if (!strcmp(a, "--variants")) {
+			variants = 1;
 		} else if (!strcmp(a, "--no-voc")) {
 			voc = NULL;
 		} else if (!strcmp(a, "--no-onet")) {
@@ -604,7 +685,8 @@ int hk_bench_lfw(int argc, char **argv)
 		hkb_print_header("lfw", 0);
 	fprintf(stderr, "lfw: %zu pairs, %zu images, %ld threads\n", np, npaths, threads);
 
-	lfw_run run = {.engine = e, .img = img, .n = npaths, .progress = isatty(STDERR_FILENO)};
+	lfw_run run = {.engine = e, .img = img, .n = npaths, .progress = isatty(STDERR_FILENO),
+	               .nvar = variants ? 4 : 1};
 	atomic_init(&run.next, 0);
 	atomic_init(&run.done, 0);
 	pthread_t th[64];
@@ -636,38 +718,40 @@ int hk_bench_lfw(int argc, char **argv)
 	}
 	float *score = malloc(np * sizeof *score);
 	uint8_t *same = malloc(np), *fold = malloc(np);
-	size_t undet_pairs = 0, undet_genuine = 0;
 	for (size_t i = 0; i < np; i++) {
-		const lfw_image *A = &img[pairs[i].a], *B = &img[pairs[i].b];
 		same[i] = pairs[i].same;
 		fold[i] = pairs[i].fold;
-		if (A->emb && B->emb) {
-			score[i] = hk_cosine(A->emb, B->emb, HK_EMBED_DIM);
-		} else {
-			score[i] = UNDETECTED_SCORE;
-			undet_pairs++;
-			undet_genuine += pairs[i].same;
-		}
 	}
+	/* The variant the configured engine returns. */
+	int pv = run.nvar == 1 ? 0 : (ep.onet == HK_ON ? 0 : 2) + (ep.flip == HK_ON ? 0 : 1);
+	size_t undet_genuine = 0;
+	size_t undet_pairs = score_pairs(pairs, np, img, run.nvar, pv, 0, score, &undet_genuine);
 	unsigned nf = 0;
 	for (size_t i = 0; i < np; i++)
 		nf = fold[i] + 1u > nf ? fold[i] + 1u : nf;
-	double acc[100], thr[100], mean = 0, var = 0, mthr = 0;
-	if (hk__kfold(score, same, fold, np, nf, acc, thr)) {
+	kfold_result kr;
+	if (evaluate(score, same, fold, np, nf, &kr)) {
 		fprintf(stderr, "lfw: fold structure is invalid\n");
 		hk_engine_destroy(e);
 		return 2;
 	}
-	for (unsigned f = 0; f < nf; f++) {
-		mean += acc[f] / nf;
-		mthr += thr[f] / nf;
-	}
-	for (unsigned f = 0; f < nf; f++)
-		var += (acc[f] - mean) * (acc[f] - mean) / nf;
-	double sd = sqrt(var), se = sd / sqrt((double)nf), all_acc;
+	const double *acc = kr.acc, *thr = kr.thr;
+	double mean = kr.mean, sd = kr.sd, se = kr.se, mthr = kr.mthr, tar = kr.tar;
+	double far_thr = kr.far_thr, all_acc;
 	double gthr = hk__best_threshold(score, same, NULL, np, &all_acc);
-	double far_thr;
-	double tar = hk__tar_at_far(score, same, np, 1e-3, &far_thr);
+	/* Every variant, with and without the rescue pass (a rescued image
+	 * counts as undetected without it: its detections are otherwise the
+	 * same). */
+	kfold_result var_r[4][2];
+	size_t var_undet[4][2];
+	float *vscore = malloc(np * sizeof *vscore);
+	for (int v = 0; v < 4 && run.nvar == 4 && vscore; v++)
+		for (int nr = 0; nr < 2; nr++) {
+			size_t g;
+			var_undet[v][nr] = score_pairs(pairs, np, img, run.nvar, v, nr, vscore, &g);
+			evaluate(vscore, same, fold, np, nf, &var_r[v][nr]);
+		}
+	free(vscore);
 
 	voc_result vr = {0};
 	int have_voc = voc && run_voc(e, voc, &vr) == 0 && vr.images > 0;
@@ -706,6 +790,18 @@ int hk_bench_lfw(int argc, char **argv)
 			       vr.truth ? (double)vr.matched / vr.truth : 0,
 			       vr.detections ? (double)vr.matched / vr.detections : 0,
 			       vr.matched ? vr.iou_sum / vr.matched : 0);
+		if (run.nvar == 4) {
+			printf(",\"variants\":[");
+			for (int v = 0; v < 4; v++)
+				for (int nr = 0; nr < 2; nr++)
+					printf("%s{\"alignment\":\"%s\",\"flip\":%s,\"rescue\":%s,"
+					       "\"accuracy_mean\":%.5f,\"accuracy_std\":%.5f,\"tar_at_far_1e-3\":%.5f,"
+					       "\"undetected_pairs\":%zu}",
+					       v + nr ? "," : "", v < 2 ? "onet" : "detector",
+					       v % 2 ? "false" : "true", nr ? "false" : "true", var_r[v][nr].mean,
+					       var_r[v][nr].sd, var_r[v][nr].tar, var_undet[v][nr]);
+			printf("]");
+		}
 		printf(",\"files\":\"%s_scores.tsv %s_hist.tsv %s_roc.tsv%s\"}\n", prefix, prefix,
 		       prefix, gp ? " _roc.svg" : "");
 	} else {
@@ -734,6 +830,17 @@ int hk_bench_lfw(int argc, char **argv)
 		for (unsigned f = 0; f < nf; f++)
 			printf(" %.4f", acc[f]);
 		printf("\n");
+		if (run.nvar == 4) {
+			printf("\n## Variants (same detections; without rescue, rescued images count as "
+			       "undetected)\n\n| alignment | flip | rescue | accuracy | TAR@FAR=1e-3 | "
+			       "pairs scored -1 |\n|---|---|---|---|---|---|\n");
+			for (int v = 0; v < 4; v++)
+				for (int nr = 0; nr < 2; nr++)
+					printf("| %s | %s | %s | %.2f %% ± %.2f | %.2f %% | %zu |\n",
+					       v < 2 ? "O-Net 5 points" : "detector 4 keypoints",
+					       v % 2 ? "off" : "on", nr ? "off" : "on", 100 * var_r[v][nr].mean,
+					       100 * var_r[v][nr].sd, 100 * var_r[v][nr].tar, var_undet[v][nr]);
+		}
 		if (have_voc)
 			printf("\n## Detection, dlib PASCAL VOC testing.xml (IoU >= 0.5)\n\n"
 			       "%zu images, %zu faces, %zu detections: recall %.3f, precision %.3f, "

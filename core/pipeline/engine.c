@@ -355,16 +355,31 @@ hk_status hk_engine_detect(const hk_engine *e, const hk_image *img, hk_face *fac
 	return st;
 }
 
-hk_status hk_engine_embed(const hk_engine *e, const hk_image *img, const hk_face *faces,
-                          size_t n, float *emb)
+int hk__combine_views(const float *plain, const float *mirror, float *out)
 {
-	if (!e || (n && (!faces || !emb)))
+	double ss = 0;
+	for (size_t k = 0; k < HK_EMBED_DIM; k++) {
+		out[k] = mirror ? plain[k] + mirror[k] : plain[k];
+		ss += (double)out[k] * out[k];
+	}
+	if (!(ss > 0) || !isfinite(ss))
+		return -1;
+	float inv_norm = (float)(1.0 / sqrt(ss));
+	for (size_t k = 0; k < HK_EMBED_DIM; k++)
+		out[k] *= inv_norm;
+	return 0;
+}
+
+hk_status hk__engine_embed_views(const hk_engine *e, const hk_image *img, const hk_face *faces,
+                                 size_t n, float *plain, float *mirror)
+{
+	if (!e || (n && (!faces || !plain)))
 		return hk__err(HK_E_INVALID, "hk_engine_embed: NULL argument");
 	hk_status st = check_image(img);
 	if (st || n == 0)
 		return st;
 	const size_t chip = (size_t)HK__CHIP_SIZE * HK__CHIP_SIZE * 3;
-	const size_t batch = 16, views = e->p.flip == HK_ON ? 2 : 1;
+	const size_t batch = 16, views = mirror ? 2 : 1;
 	uint8_t *chips = malloc(chip * batch * views);
 	float *out = malloc(sizeof(float) * HK_EMBED_DIM * batch * views);
 	if (!chips || !out) {
@@ -392,27 +407,43 @@ hk_status hk_engine_embed(const hk_engine *e, const hk_image *img, const hk_face
 		if (!st)
 			st = hk_embed_chips(e->emb, chips, m * views, out);
 		for (size_t i = 0; i < m && !st; i++) {
-			float *dst = emb + (b0 + i) * HK_EMBED_DIM;
 			const float *a = out + i * views * HK_EMBED_DIM;
-			double ss = 0;
-			for (size_t k = 0; k < HK_EMBED_DIM; k++) {
-				dst[k] = views == 2 ? a[k] + a[HK_EMBED_DIM + k] : a[k];
-				ss += (double)dst[k] * dst[k];
-			}
-			if (!(ss > 0) || !isfinite(ss)) {
-				st = hk__err(HK_E_RANGE, "embed: face %zu gave a zero/non-finite embedding",
-				             b0 + i);
-				break;
-			}
-			float inv_norm = (float)(1.0 / sqrt(ss));
-			for (size_t k = 0; k < HK_EMBED_DIM; k++)
-				dst[k] *= inv_norm;
+			memcpy(plain + (b0 + i) * HK_EMBED_DIM, a, sizeof(float) * HK_EMBED_DIM);
+			if (mirror)
+				memcpy(mirror + (b0 + i) * HK_EMBED_DIM, a + HK_EMBED_DIM,
+				       sizeof(float) * HK_EMBED_DIM);
 		}
 	}
 	hk__wipe(chips, chip * batch * views);
 	hk__wipe(out, sizeof(float) * HK_EMBED_DIM * batch * views);
 	free(chips);
 	free(out);
+	return st;
+}
+
+hk_status hk_engine_embed(const hk_engine *e, const hk_image *img, const hk_face *faces,
+                          size_t n, float *emb)
+{
+	if (!e || (n && (!faces || !emb)))
+		return hk__err(HK_E_INVALID, "hk_engine_embed: NULL argument");
+	float *mirror = NULL;
+	if (e->p.flip == HK_ON && n) {
+		mirror = malloc(sizeof(float) * HK_EMBED_DIM * n);
+		if (!mirror)
+			return hk__err(HK_E_NOMEM, "embed: out of memory");
+	}
+	/* The plain views land in emb, then each face's views are combined in
+	 * place (out[k] depends only on plain[k] and mirror[k]). */
+	hk_status st = hk__engine_embed_views(e, img, faces, n, emb, mirror);
+	for (size_t i = 0; i < n && !st; i++) {
+		float *dst = emb + i * HK_EMBED_DIM;
+		if (hk__combine_views(dst, mirror ? mirror + i * HK_EMBED_DIM : NULL, dst))
+			st = hk__err(HK_E_RANGE, "embed: face %zu gave a zero/non-finite embedding", i);
+	}
+	if (mirror) {
+		hk__wipe(mirror, sizeof(float) * HK_EMBED_DIM * n);
+		free(mirror);
+	}
 	return st;
 }
 

@@ -152,4 +152,18 @@ double hk__tar_at_far(const float *score, const uint8_t *same, size_t n, double 
 int hk__kfold(const float *score, const uint8_t *same, const uint8_t *fold, size_t n,
               unsigned k, double *acc, double *thr);
 
+/* ---- engine internals for benchmarks ---- */
+
+/* Embeddings of the plain chip (plain[n*192]) and, when mirror is not NULL,
+ * of the mirrored chip (mirror[n*192]) of each face, each L2-normalised by
+ * the embedder; the engine's flip setting is ignored. */
+hk_status hk__engine_embed_views(const hk_engine *e, const hk_image *img,
+                                 const hk_face *faces, size_t n, float *plain,
+                                 float *mirror);
+
+/* What hk_engine_embed returns from the views: normalise(plain + mirror),
+ * or normalise(plain) when mirror is NULL. out may alias plain. -1 when the
+ * sum is zero or not finite. */
+int hk__combine_views(const float *plain, const float *mirror, float *out);
+
 #endif
