@@ -161,6 +161,11 @@ Test(pipeline_engine, faces_and_landmarks_on_the_six_photos, .timeout = 120)
 					                              side);
 		}
 		cr_expect_eq(p.n, want, "%s: %zu faces, reference %zu", name, p.n, want);
+		if (k == 1) {
+			size_t n0 = 99;
+			cr_assert_eq(hk_engine_detect(e, &p.img, NULL, 0, &n0), HK_OK);
+			cr_expect_eq(n0, p.n, "max = 0 counts the faces");
+		}
 		total += p.n;
 		hk_image_free(&p.img);
 	}
