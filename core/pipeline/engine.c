@@ -319,9 +319,10 @@ hk_status hk_engine_detect(const hk_engine *e, const hk_image *img, hk_face *fac
 	uint32_t flags = 0;
 	st = detect_pass(e, img, 1.0, e->p.score_threshold, dets, &nd);
 	if (!st && nd == 0 && e->p.rescue == HK_ON) {
-		/* Nothing at the threshold. A face that fills the frame loses
-		 * anchors to the letterbox edge: look again zoomed out, and accept
-		 * the best candidate down to the rescue threshold. */
+		/* Nothing at the threshold. Faces scored just below it are common
+		 * (profiles, tight crops where the face fills the frame): look again,
+		 * also zoomed out (more context around a frame-filling face), and
+		 * accept the best candidate down to the rescue threshold. */
 		size_t n1 = 0, n2 = 0;
 		float thr = fminf(e->p.rescue_threshold, e->p.score_threshold);
 		st = detect_pass(e, img, 1.0, thr, dets, &n1);
