@@ -802,8 +802,8 @@ int hk_bench_lfw(int argc, char **argv)
 					       var_r[v][nr].sd, var_r[v][nr].tar, var_undet[v][nr]);
 			printf("]");
 		}
-		printf(",\"files\":\"%s_scores.tsv %s_hist.tsv %s_roc.tsv%s\"}\n", prefix, prefix,
-		       prefix, gp ? " _roc.svg" : "");
+		printf(",\"files\":\"%s_scores.tsv %s_hist.tsv %s_roc.tsv%s%s%s\"}\n", prefix, prefix,
+		       prefix, gp ? " " : "", gp ? prefix : "", gp ? "_roc.svg" : "");
 	} else {
 		printf("## LFW View 2, %u-fold (official pairs.txt, %zu pairs)\n\n", nf, np);
 		printf("pipeline: detector %s, landmarks %s, flip %s, rescue %s\n\n", det_name,
@@ -849,8 +849,9 @@ int hk_bench_lfw(int argc, char **argv)
 			       vr.truth ? (double)vr.matched / vr.truth : 0,
 			       vr.detections ? (double)vr.matched / vr.detections : 0,
 			       vr.matched ? vr.iou_sum / vr.matched : 0);
-		printf("\nscores: %s_scores.tsv, distributions: %s_hist.tsv, ROC: %s_roc.tsv%s\n",
-		       prefix, prefix, prefix, gp ? ", plot: _roc.svg" : " (install gnuplot for a plot)");
+		printf("\nscores: %s_scores.tsv, distributions: %s_hist.tsv, ROC: %s_roc.tsv%s%s%s\n",
+		       prefix, prefix, prefix, gp ? ", ROC/DET plot: " : " (install gnuplot for a plot)",
+		       gp ? prefix : "", gp ? "_roc.svg" : "");
 	}
 	for (size_t i = 0; i < npaths; i++) {
 		if (img[i].emb)
