@@ -39,6 +39,8 @@ typedef struct lfw_image {
 	float *emb; /* HK_EMBED_DIM, NULL unless a face was embedded */
 	uint8_t state;
 	uint8_t onet; /* landmarks from O-Net */
+	uint32_t nfaces; /* faces detected */
+	float box[4], score; /* the subject's face */
 	double t_decode, t_detect, t_embed;
 } lfw_image;
 
@@ -48,6 +50,7 @@ typedef struct lfw_run {
 	size_t n;
 	atomic_size_t next, done;
 	int nvar; /* embeddings per image: 1, or the 4 variants */
+	int centre; /* subject = face nearest the centre (else the largest) */
 	int progress;
 } lfw_run;
 
@@ -231,6 +234,29 @@ static hk_status embed_variants(const hk_engine *e, const hk_image *img, const h
 	return st;
 }
 
+/* The face LFW labels: the usable face whose box centre is nearest the image
+ * centre (LFW's images were cut around the labelled face; background faces
+ * are often as large). With centre == 0: the largest usable face, as
+ * hk_engine_embed_largest() picks. SIZE_MAX when none is usable. */
+static size_t pick_subject(const hk_face *faces, size_t n, const hk_image *img, int centre)
+{
+	size_t best = SIZE_MAX;
+	double best_v = 0;
+	for (size_t k = 0; k < n; k++) {
+		if (faces[k].reject != HK_FACE_OK)
+			continue;
+		const float *b = faces[k].box;
+		double dx = (b[0] + b[2]) / 2.0 - img->width / 2.0;
+		double dy = (b[1] + b[3]) / 2.0 - img->height / 2.0;
+		double v = centre ? -(dx * dx + dy * dy) : (double)(b[2] - b[0]) * (b[3] - b[1]);
+		if (best == SIZE_MAX || v > best_v) {
+			best_v = v;
+			best = k;
+		}
+	}
+	return best;
+}
+
 static void *worker(void *arg)
 {
 	lfw_run *r = arg;
@@ -251,14 +277,11 @@ static void *worker(void *arg)
 		st = hk_engine_detect(r->engine, &img, faces, 64, &n);
 		double t2 = hkb_now();
 		im->t_detect = t2 - t1;
-		size_t best = SIZE_MAX;
-		float best_area = -1;
-		for (size_t k = 0; !st && k < n && k < 64; k++) {
-			float a = (faces[k].box[2] - faces[k].box[0]) * (faces[k].box[3] - faces[k].box[1]);
-			if (faces[k].reject == HK_FACE_OK && a > best_area) {
-				best_area = a;
-				best = k;
-			}
+		size_t best = st ? SIZE_MAX : pick_subject(faces, n < 64 ? n : 64, &img, r->centre);
+		im->nfaces = (uint32_t)n;
+		if (best != SIZE_MAX) {
+			memcpy(im->box, faces[best].box, sizeof im->box);
+			im->score = faces[best].score;
 		}
 		if (st) {
 			im->state = IMG_ERROR;
@@ -477,9 +500,22 @@ static int evaluate(const float *score, const uint8_t *same, const uint8_t *fold
 /* ---- report ---------------------------------------------------------------- */
 
 static void write_outputs(const char *prefix, const lfw_pair *pairs, const float *score,
-                          size_t np, const lfw_image *img, int gnuplot_ok)
+                          size_t np, const lfw_image *img, size_t nimg, int gnuplot_ok)
 {
 	char path[4200];
+	/* Per image: what was found and which face was taken. */
+	snprintf(path, sizeof path, "%s_images.tsv", prefix);
+	FILE *fi = fopen(path, "w");
+	if (fi) {
+		static const char *const state[] = {"ok", "rescued", "no_face", "error"};
+		fprintf(fi, "# path\tstate\tfaces\tx0\ty0\tx1\ty1\tscore\tlandmarks\n");
+		for (size_t i = 0; i < nimg; i++)
+			fprintf(fi, "%s\t%s\t%u\t%.1f\t%.1f\t%.1f\t%.1f\t%.4f\t%s\n", img[i].path,
+			        state[img[i].state], img[i].nfaces, img[i].box[0], img[i].box[1],
+			        img[i].box[2], img[i].box[3], img[i].score,
+			        img[i].emb ? (img[i].onet ? "onet" : "detector") : "-");
+		fclose(fi);
+	}
 	snprintf(path, sizeof path, "%s_scores.tsv", prefix);
 	FILE *f = fopen(path, "w");
 	if (f) {
@@ -554,13 +590,15 @@ static void write_outputs(const char *prefix, const lfw_pair *pairs, const float
 
 static const char lfw_usage[] =
     "usage: herken-bench lfw [--lfw DIR] [--pairs FILE] [--json] [--threads N]\n"
-    "                        [--all-images] [--variants] [--out PREFIX] [--voc XML | --no-voc]\n"
+    "                        [--all-images] [--variants] [--subject centre|largest] [--out PREFIX] [--voc XML | --no-voc]\n"
     "                        [--models DIR] [--detector sparse|dense] [--no-onet]\n"
     "                        [--no-flip] [--no-rescue]\n"
     "LFW View 2 10-fold verification through the whole pipeline (defaults from\n"
     "$HERKEN_SHARED/datasets/lfw), detector recall/precision on the dlib VOC boxes.\n"
     "  --all-images  embed all 13,233 images (throughput), not only the 7,701 the pairs use\n"
     "  --out PREFIX  score files PREFIX_scores.tsv, _hist.tsv, _roc.tsv, _roc.svg (default lfw)\n"
+    "  --subject S   centre (default: the face LFW labels, nearest the image centre)\n"
+    "                or largest (what hk_engine_embed_largest picks)\n"
     "  --variants    also score O-Net/detector-keypoint alignment x flip on/off, each\n"
     "                with and without the rescue pass, from the same detections\n"
     "  --folds K     only the first K folds (K >= 2; a quick check)\n"
@@ -575,7 +613,7 @@ int hk_bench_lfw(int argc, char **argv)
 	snprintf(dflt_voc, sizeof dflt_voc, "%s/datasets/group_photos/dlib_pascal_voc/testing.xml",
 	         shared && *shared ? shared : "../shared");
 	const char *dir = dflt_dir, *pairs_file = dflt_pairs, *voc = dflt_voc, *prefix = "lfw";
-	int json = 0, all_images = 0, variants = 0;
+	int json = 0, all_images = 0, variants = 0, centre = 1;
 	long threads = 2, max_folds = 0;
 	hk_engine_params ep;
 	hk_engine_default_params(&ep);
@@ -588,6 +626,9 @@ int hk_bench_lfw(int argc, char **argv)
 			json = 1;
 		} else if (!strcmp(a, "--all-images")) {
 			all_images = 1;
+		} else if (v && !strcmp(a, "--subject") && (!strcmp(v, "centre") || !strcmp(v, "largest"))) {
+			centre = !strcmp(v, "centre");
+			i++;
 		} else if (!strcmp(a, "--variants")) {
 			variants = 1;
 		} else if (!strcmp(a, "--no-voc")) {
@@ -686,7 +727,8 @@ int hk_bench_lfw(int argc, char **argv)
 	fprintf(stderr, "lfw: %zu pairs, %zu images, %ld threads\n", np, npaths, threads);
 
 	lfw_run run = {.engine = e, .img = img, .n = npaths, .progress = isatty(STDERR_FILENO),
-	               .nvar = variants ? 4 : 1};
+	               .nvar = variants ? 4 : 1,
+	               .centre = centre};
 	atomic_init(&run.next, 0);
 	atomic_init(&run.done, 0);
 	pthread_t th[64];
@@ -757,7 +799,7 @@ int hk_bench_lfw(int argc, char **argv)
 	int have_voc = voc && run_voc(e, voc, &vr) == 0 && vr.images > 0;
 	double wall = hkb_now() - wall0;
 	int gp = system("command -v gnuplot >/dev/null 2>&1") == 0;
-	write_outputs(prefix, pairs, score, np, img, gp);
+	write_outputs(prefix, pairs, score, np, img, npaths, gp);
 
 	const char *det_name = ep.detector == HK_DETECTOR_DENSE ? "dense" : "sparse";
 	if (json) {
@@ -777,11 +819,11 @@ int hk_bench_lfw(int argc, char **argv)
 		       "\"pair_images\":%zu,\"images\":%zu,\"onet_landmarks\":%zu,"
 		       "\"wall_s\":%.2f,\"images_wall_s\":%.2f,\"images_per_s\":%.2f,"
 		       "\"stage_ms_per_image\":{\"decode\":%.3f,\"detect_landmarks\":%.3f,\"embed\":%.3f},"
-		       "\"threads\":%ld,\"detector\":\"%s\",\"onet\":%s,\"flip\":%s,\"rescue\":%s",
+		       "\"subject\":\"%s\",\"threads\":%ld,\"detector\":\"%s\",\"onet\":%s,\"flip\":%s,\"rescue\":%s",
 		       tar, far_thr, gthr, mthr, all_acc, pair_undet, UNDETECTED_SCORE, undet_pairs,
 		       undet_genuine, pair_rescued, n_err, pair_imgs, npaths, n_onet, wall, t_images,
 		       npaths / t_images, 1e3 * s_dec / npaths, 1e3 * s_det / npaths,
-		       1e3 * s_emb / npaths, threads, det_name, ep.onet == HK_ON ? "true" : "false",
+		       1e3 * s_emb / npaths, centre ? "centre" : "largest", threads, det_name, ep.onet == HK_ON ? "true" : "false",
 		       ep.flip == HK_ON ? "true" : "false", ep.rescue == HK_ON ? "true" : "false");
 		if (have_voc)
 			printf(",\"voc\":{\"images\":%zu,\"faces\":%zu,\"detections\":%zu,\"matched\":%zu,"
@@ -806,9 +848,10 @@ int hk_bench_lfw(int argc, char **argv)
 		       prefix, gp ? " " : "", gp ? prefix : "", gp ? "_roc.svg" : "");
 	} else {
 		printf("## LFW View 2, %u-fold (official pairs.txt, %zu pairs)\n\n", nf, np);
-		printf("pipeline: detector %s, landmarks %s, flip %s, rescue %s\n\n", det_name,
-		       ep.onet == HK_ON ? "O-Net" : "detector", ep.flip == HK_ON ? "on" : "off",
-		       ep.rescue == HK_ON ? "on" : "off");
+		printf("pipeline: detector %s, landmarks %s, flip %s, rescue %s; subject = %s\n\n",
+		       det_name, ep.onet == HK_ON ? "O-Net" : "detector", ep.flip == HK_ON ? "on" : "off",
+		       ep.rescue == HK_ON ? "on" : "off",
+		       centre ? "the face nearest the image centre" : "the largest face");
 		printf("| metric | value |\n|---|---|\n");
 		printf("| accuracy (%u-fold mean) | %.2f %% ± %.2f (std) ± %.2f (SE) |\n", nf,
 		       100 * mean, 100 * sd, 100 * se);
