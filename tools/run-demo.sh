@@ -16,7 +16,7 @@ quiet() { # run a setup step; show its output only when it fails
 
 step "1. Setting up (packages, build, models, demo photos)"
 quiet bash tools/deps.sh
-quiet make -j2 all
+quiet make -s -j2 all && echo "build: build/release/herken is up to date"
 quiet bash tools/fetch-models.sh
 quiet bash tools/fetch-demo.sh
 
@@ -37,6 +37,7 @@ step "3. Entrance camera: is customer-0001 in each of the next photos?"
 thr=$(sed -n 's/^#define HK_VERIFY_THRESHOLD \([0-9.]*\)f$/\1/p' core/herken.h)
 echo "Score = cosine similarity of face templates (1 = identical, around 0 = strangers)."
 echo "Operating threshold: $thr (calibrated on the LFW benchmark); at or above it = recognised."
+echo "Every face in a photo is compared with the customer; the most similar one decides."
 for k in 2 3 4 5 6; do
   printf '\n-- sample%d.jpg --\n' "$k"
   set +e
