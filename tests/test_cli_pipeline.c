@@ -85,15 +85,6 @@ static int models_present(void)
 	return 1;
 }
 
-static const char *shared(char *buf, size_t n, const char *rel)
-{
-	const char *sh = getenv("HERKEN_SHARED");
-	if (!sh || !*sh)
-		return NULL;
-	snprintf(buf, n, "%s/%s", sh, rel);
-	return access(buf, R_OK) == 0 ? buf : NULL;
-}
-
 #define NEED_MODELS()                                                  \
 	do {                                                           \
 		if (!models_present())                                 \
@@ -102,7 +93,7 @@ static const char *shared(char *buf, size_t n, const char *rel)
 
 #define NEED_SHARED(var, rel)                                          \
 	char var##_b[1024];                                            \
-	const char *var = shared(var##_b, sizeof var##_b, rel);        \
+	const char *var = tj_shared_path(var##_b, sizeof var##_b, rel);        \
 	if (!var)                                                      \
 		cr_skip_test("%s absent (HERKEN_SHARED)", rel)
 
@@ -231,7 +222,7 @@ Test(cli_pipeline, bad_and_hostile_images, .timeout = 60)
 	fwrite(png, 1, sizeof png, f);
 	fclose(f);
 	char webp_b[1024];
-	const char *webp = shared(webp_b, sizeof webp_b, "datasets/deepface_unit/img47.jpg");
+	const char *webp = tj_shared_path(webp_b, sizeof webp_b, "datasets/deepface_unit/img47.jpg");
 	const char *paths[4] = {zero, trunc, huge, webp};
 	for (int i = 0; i < 4; i++) {
 		if (!paths[i])

@@ -24,19 +24,6 @@ static hk_engine *engine_or_skip(const hk_engine_params *p)
 	return e;
 }
 
-static const char *shared_path(char *buf, size_t n, const char *rel)
-{
-	const char *sh = getenv("HERKEN_SHARED");
-	if (!sh || !*sh)
-		return NULL;
-	snprintf(buf, n, "%s/%s", sh, rel);
-	FILE *f = fopen(buf, "rb");
-	if (!f)
-		return NULL;
-	fclose(f);
-	return buf;
-}
-
 Test(pipeline_engine, params_are_checked_without_models)
 {
 	hk_engine_params p;
@@ -97,7 +84,7 @@ static void load_photo(photo *p, const hk_engine *e, int k)
 {
 	char rel[64], buf[1024];
 	snprintf(rel, sizeof rel, "golden/images/sample%d.jpg", k);
-	const char *path = shared_path(buf, sizeof buf, rel);
+	const char *path = tj_shared_path(buf, sizeof buf, rel);
 	if (!path)
 		cr_skip_test("golden photos absent (HERKEN_SHARED)");
 	cr_assert_eq(hk_image_load(path, &p->img), HK_OK, "%s", hk_last_error());
@@ -123,7 +110,7 @@ static const hk_face *match_box(const photo *p, const float box[4])
 Test(pipeline_engine, faces_and_landmarks_on_the_six_photos, .timeout = 120)
 {
 	char buf[1024];
-	const char *oj = shared_path(buf, sizeof buf, "golden/onet/onet_golden.json");
+	const char *oj = tj_shared_path(buf, sizeof buf, "golden/onet/onet_golden.json");
 	if (!oj)
 		cr_skip_test("golden data absent");
 	hk_engine *e = engine_or_skip(NULL);
@@ -182,7 +169,7 @@ Test(pipeline_engine, faces_and_landmarks_on_the_six_photos, .timeout = 120)
 Test(pipeline_engine, abc_same_person_matches_other_does_not, .timeout = 120)
 {
 	char buf[1024];
-	const char *gj = shared_path(buf, sizeof buf, "golden/abc/golden.json");
+	const char *gj = tj_shared_path(buf, sizeof buf, "golden/abc/golden.json");
 	if (!gj)
 		cr_skip_test("golden data absent");
 	hk_engine *e = engine_or_skip(NULL);
@@ -244,7 +231,7 @@ static void *par_run(void *arg)
 Test(pipeline_engine, concurrent_calls_agree_with_serial, .timeout = 120)
 {
 	char buf[1024];
-	const char *path = shared_path(buf, sizeof buf, "golden/images/sample6.jpg");
+	const char *path = tj_shared_path(buf, sizeof buf, "golden/images/sample6.jpg");
 	if (!path)
 		cr_skip_test("golden photos absent");
 	hk_engine_params p;

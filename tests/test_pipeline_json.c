@@ -247,3 +247,16 @@ int tj_streq(const tj_node *n, const char *s)
 {
 	return n && n->type == TJ_STR && n->len == strlen(s) && !memcmp(n->str, s, n->len);
 }
+
+const char *tj_shared_path(char *buf, size_t n, const char *rel)
+{
+	const char *sh = getenv("HERKEN_SHARED");
+	if (!sh || !*sh)
+		return NULL;
+	snprintf(buf, n, "%s/%s", sh, rel);
+	FILE *f = fopen(buf, "rb");
+	if (!f)
+		return NULL;
+	fclose(f);
+	return buf;
+}

@@ -36,4 +36,8 @@ const tj_node *tj_at(const tj_doc *d, const tj_node *arr, size_t i);
 double tj_num(const tj_node *n, double def);
 int tj_streq(const tj_node *n, const char *s);
 
+/* buf = $HERKEN_SHARED/rel when HERKEN_SHARED is set and that file is
+ * readable, else NULL (the caller skips: the data is absent). */
+const char *tj_shared_path(char *buf, size_t n, const char *rel);
+
 #endif

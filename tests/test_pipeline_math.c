@@ -13,17 +13,12 @@
 #include "pipeline/pipeline.h"
 #include "test_pipeline_json.h"
 
+/* $HERKEN_SHARED/golden/rel, or NULL when absent. */
 static const char *golden(char *buf, size_t n, const char *rel)
 {
-	const char *sh = getenv("HERKEN_SHARED");
-	if (!sh || !*sh)
-		return NULL;
-	snprintf(buf, n, "%s/golden/%s", sh, rel);
-	FILE *f = fopen(buf, "rb");
-	if (!f)
-		return NULL;
-	fclose(f);
-	return buf;
+	char r[512];
+	snprintf(r, sizeof r, "golden/%s", rel);
+	return tj_shared_path(buf, n, r);
 }
 
 #define NEED(var, rel)                                                      \
