@@ -599,6 +599,7 @@ static const char lfw_usage[] =
     "  --out PREFIX  score files PREFIX_scores.tsv, _hist.tsv, _roc.tsv, _roc.svg (default lfw)\n"
     "  --subject S   centre (default: the face LFW labels, nearest the image centre)\n"
     "                or largest (what hk_engine_embed_largest picks)\n"
+    "  --voc-only    only the detection check on the dlib VOC boxes\n"
     "  --variants    also score O-Net/detector-keypoint alignment x flip on/off, each\n"
     "                with and without the rescue pass, from the same detections\n"
     "  --folds K     only the first K folds (K >= 2; a quick check)\n"
@@ -613,7 +614,7 @@ int hk_bench_lfw(int argc, char **argv)
 	snprintf(dflt_voc, sizeof dflt_voc, "%s/datasets/group_photos/dlib_pascal_voc/testing.xml",
 	         shared && *shared ? shared : "../shared");
 	const char *dir = dflt_dir, *pairs_file = dflt_pairs, *voc = dflt_voc, *prefix = "lfw";
-	int json = 0, all_images = 0, variants = 0, centre = 1;
+	int json = 0, all_images = 0, variants = 0, centre = 1, voc_only = 0;
 	long threads = 2, max_folds = 0;
 	hk_engine_params ep;
 	hk_engine_default_params(&ep);
@@ -629,6 +630,8 @@ int hk_bench_lfw(int argc, char **argv)
 		} else if (v && !strcmp(a, "--subject") && (!strcmp(v, "centre") || !strcmp(v, "largest"))) {
 			centre = !strcmp(v, "centre");
 			i++;
+		} else if (!strcmp(a, "--voc-only")) {
+			voc_only = 1;
 		} else if (!strcmp(a, "--variants")) {
 			variants = 1;
 		} else if (!strcmp(a, "--no-voc")) {
@@ -668,6 +671,24 @@ int hk_bench_lfw(int argc, char **argv)
 			fprintf(stderr, "lfw: bad argument '%s'\n%s", a, lfw_usage);
 			return 2;
 		}
+	}
+	if (voc_only) {
+		/* The detection check alone (e.g. to compare the two detectors). */
+		hk_engine *ve = NULL;
+		voc_result vr;
+		if (!voc || hk_engine_create(&ep, &ve) || run_voc(ve, voc, &vr) || !vr.images) {
+			fprintf(stderr, "lfw: VOC check failed: %s\n", voc ? hk_last_error() : "--no-voc");
+			hk_engine_destroy(ve);
+			return 3;
+		}
+		printf("detector %s: %zu images, %zu faces, %zu detections, %zu matched: recall %.3f, "
+		       "precision %.3f, mean IoU %.3f\n",
+		       ep.detector == HK_DETECTOR_DENSE ? "dense" : "sparse", vr.images, vr.truth,
+		       vr.detections, vr.matched, vr.truth ? (double)vr.matched / vr.truth : 0,
+		       vr.detections ? (double)vr.matched / vr.detections : 0,
+		       vr.matched ? vr.iou_sum / vr.matched : 0);
+		hk_engine_destroy(ve);
+		return 0;
 	}
 	struct stat sb;
 	if (stat(dir, &sb) || !S_ISDIR(sb.st_mode) || stat(pairs_file, &sb)) {
