@@ -152,7 +152,7 @@ Test(cli_pipeline, models_missing_is_an_input_error)
 	run_free(&r);
 }
 
-Test(cli_pipeline, detect_json_shape, .timeout = 120)
+Test(cli_pipeline, detect_json_shape)
 {
 	NEED_SHARED(img, "golden/images/sample4.jpg");
 	NEED_MODELS();
@@ -196,7 +196,7 @@ Test(cli_pipeline, detect_json_shape, .timeout = 120)
 	run_free(&r);
 }
 
-Test(cli_pipeline, bad_and_hostile_images, .timeout = 60)
+Test(cli_pipeline, bad_and_hostile_images)
 {
 	NEED_SHARED(good, "golden/images/sample1.jpg");
 	NEED_MODELS();
@@ -252,7 +252,7 @@ Test(cli_pipeline, bad_and_hostile_images, .timeout = 60)
 	rmdir(dir);
 }
 
-Test(cli_pipeline, verify_exit_codes_and_json, .timeout = 120)
+Test(cli_pipeline, verify_exit_codes_and_json)
 {
 	NEED_SHARED(a, "golden/images/sample1.jpg");
 	NEED_SHARED(b, "golden/images/sample3.jpg");
@@ -293,7 +293,7 @@ Test(cli_pipeline, verify_exit_codes_and_json, .timeout = 120)
 	run_free(&r);
 }
 
-Test(cli_pipeline, embed_json_is_normalised, .timeout = 120)
+Test(cli_pipeline, embed_json_is_normalised)
 {
 	NEED_SHARED(img, "golden/images/sample6.jpg");
 	NEED_MODELS();
@@ -320,7 +320,7 @@ Test(cli_pipeline, embed_json_is_normalised, .timeout = 120)
 	run_free(&r);
 }
 
-Test(cli_pipeline, identify_bbt_gallery, .timeout = 240)
+Test(cli_pipeline, identify_bbt_gallery)
 {
 	NEED_SHARED(bbt, "datasets/bbt_faceapi/amy");
 	NEED_SHARED(group, "datasets/group_photos/faceapi_bbt/bbt1.jpg");
