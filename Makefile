@@ -92,7 +92,7 @@ CLI := $(BUILD)/herken
 BENCH := $(BUILD)/herken-bench
 TESTS := $(BUILD)/herken-tests
 
-.PHONY: all lib test check-header deps bench run install uninstall clean fuzz models
+.PHONY: all lib test check-header readme-sample deps bench run install uninstall clean fuzz models
 all: lib $(if $(CLI_SRC),$(CLI)) $(if $(BENCH_SRC)$(BENCH_CXX),$(BENCH))
 lib: $(LIBA) $(LIBSO) $(BUILD)/herken.pc
 
@@ -147,11 +147,19 @@ check-header:
 HERKEN_SHARED ?= $(abspath $(if $(wildcard ../shared),../shared,))
 export HERKEN_SHARED
 
+# The README's C sample must compile and run against the library.
+readme-sample: $(LIBA)
+	@mkdir -p $(BUILD)
+	sed -n '/^```c$$/,/^```$$/p' README.md | sed '1d;$$d' > $(BUILD)/readme_sample.c
+	$(CC) -std=c11 -Wall -Wextra -Werror $(OPT) -Icore $(LDFLAGS) -o $(BUILD)/readme_sample \
+	    $(BUILD)/readme_sample.c $(LIBA) $(LIB_LIBS)
+	$(BUILD)/readme_sample
+
 ifeq ($(SANITIZE),thread)
-test: check-header all $(TSAN_BIN)
+test: check-header readme-sample all $(TSAN_BIN)
 	@set -e; for t in $(TSAN_BIN); do echo "== $$t"; HERKEN_BUILD=$(BUILD) $$t; done
 else
-test: check-header $(TESTS) all
+test: check-header readme-sample $(TESTS) all
 	HERKEN_BUILD=$(BUILD) $(TESTS) --jobs 2
 endif
 
