@@ -73,13 +73,88 @@ const hk_kernels *hk__kernels_for(hk_isa isa);
 /* Highest tier this CPU and OS support (ignoring HERKEN_MAX_ISA). */
 hk_isa hk__cpu_detect(void);
 
-/* Per-tier tables, defined in the per-ISA files that are compiled in. */
+/* Bit (1u << tier) set for every tier this CPU and OS support. */
+unsigned hk__cpu_tiers(void);
+
+/* "avx2" -> HK_ISA_AVX2 (case-insensitive). 0 on success, -1 if unknown. */
+int hk__isa_parse(const char *s, hk_isa *out);
+
+/*
+ * The tier dispatch picks: the highest tier that is compiled in, present in
+ * `tiers` (a hk__cpu_tiers() mask) and not above `cap` (a HERKEN_MAX_ISA
+ * value; NULL or "" for no cap). Tiers are ordered by their hk_isa value, so
+ * on x86 "neon" caps to scalar and on ARM any x86 name keeps neon. An unknown
+ * cap is ignored with a warning through hk__log. Exposed for tests.
+ */
+hk_isa hk__isa_choose(unsigned tiers, const char *cap);
+
+/* Per-tier tables, defined in the per-ISA files that are compiled in. Only
+ * reference them under the matching HK_ARCH_* macro. */
 extern const hk_kernels hk__kernels_scalar;
+#if defined(HK_ARCH_X86)
+extern const hk_kernels hk__kernels_avx2;
+extern const hk_kernels hk__kernels_avxvnni;
+extern const hk_kernels hk__kernels_avx512;
+extern const hk_kernels hk__kernels_avx512vnni;
+#elif defined(HK_ARCH_ARM64)
+extern const hk_kernels hk__kernels_neon;
+#endif
 
 /* fp16/bf16 conversions (round to nearest even), scalar reference. */
 uint16_t hk__f32_to_f16(float f);
 float hk__f16_to_f32(uint16_t h);
 uint16_t hk__f32_to_bf16(float f);
 float hk__bf16_to_f32(uint16_t h);
+
+/*
+ * Pair kernels exported by the ISA files so that a higher tier's table can
+ * reuse a lower tier's entry without a copy (e.g. avxvnni = avx2 fp kernels).
+ */
+#if defined(HK_ARCH_X86)
+float hk__dot_f32_avx2(const float *a, const float *b, size_t n);
+float hk__dot_f16_avx2(const uint16_t *a, const uint16_t *b, size_t n);
+float hk__dot_f32_f16_avx2(const float *a, const uint16_t *b, size_t n);
+float hk__dot_f32_bf16_avx2(const float *a, const uint16_t *b, size_t n);
+int32_t hk__dot_i8_avx2(const int8_t *a, const int8_t *b, size_t n);
+float hk__dot_f32_avx512(const float *a, const float *b, size_t n);
+float hk__dot_f16_avx512(const uint16_t *a, const uint16_t *b, size_t n);
+float hk__dot_f32_f16_avx512(const float *a, const uint16_t *b, size_t n);
+float hk__dot_f32_bf16_avx512(const float *a, const uint16_t *b, size_t n);
+int32_t hk__dot_i8_avx512(const int8_t *a, const int8_t *b, size_t n);
+void hk__scan_f32_avx2(const float *q, const float *rows, size_t count,
+                       size_t dim, size_t stride, float *out);
+void hk__scan_f16_avx2(const float *q, const uint16_t *rows, size_t count,
+                       size_t dim, size_t stride, float *out);
+void hk__scan_f32_avx512(const float *q, const float *rows, size_t count,
+                         size_t dim, size_t stride, float *out);
+void hk__scan_f16_avx512(const float *q, const uint16_t *rows, size_t count,
+                         size_t dim, size_t stride, float *out);
+#endif
+
+/*
+ * tile_i8 built from a tier's scan_i8: rows are taken in blocks small enough
+ * to stay in L1/L2 and every query scans the block, so each row comes from
+ * memory once per call. Used by tiers without a dedicated micro-kernel.
+ */
+typedef void (*hk__scan_i8_fn)(const uint8_t *qu, const int8_t *rows,
+                               const int32_t *row_sums, size_t count,
+                               size_t dim, size_t stride, int32_t *out);
+static inline void hk__tile_i8_by_scan(hk__scan_i8_fn scan, const uint8_t *qu,
+                                       size_t nq, size_t qstride,
+                                       const int8_t *rows,
+                                       const int32_t *row_sums, size_t count,
+                                       size_t dim, size_t stride, int32_t *out,
+                                       size_t ldo)
+{
+	size_t blk = stride ? (size_t)(32 * 1024) / stride : count;
+	if (blk < 16)
+		blk = 16;
+	for (size_t i = 0; i < count; i += blk) {
+		size_t n = count - i < blk ? count - i : blk;
+		for (size_t j = 0; j < nq; j++)
+			scan(qu + j * qstride, rows + i * stride, row_sums + i, n, dim,
+			     stride, out + j * ldo + i);
+	}
+}
 
 #endif
