@@ -24,12 +24,6 @@
 #include <immintrin.h>
 #include <string.h>
 
-#define AINL static inline __attribute__((always_inline))
-
-#ifndef HK_PF_DIST
-#define HK_PF_DIST 2048
-#endif
-
 static inline __m512i bcast32(const int8_t *p)
 {
 	int32_t v;
@@ -38,20 +32,20 @@ static inline __m512i bcast32(const int8_t *p)
 }
 
 /* nblk full blocks of 16 rows; the query in registers when nc is a constant. */
-AINL void scan_blocks(const uint8_t *qu, const int8_t *rows,
+HK_AINL void scan_blocks(const uint8_t *qu, const int8_t *rows,
                       const int32_t *row_sums, size_t nblk, size_t nc,
                       size_t stride, int32_t *out)
 {
 	__m512i qv[8];
-	for (size_t c = 0; c < nc && c < 8; c++)
+	HK_UNROLL for (size_t c = 0; c < nc && c < 8; c++)
 		qv[c] = _mm512_loadu_si512(qu + 64 * c);
 	for (size_t bi = 0; bi < nblk; bi++) {
 		const int8_t *b = rows + bi * 16 * stride;
 		__m512i acc[16];
-		for (int r = 0; r < 16; r++) {
+		HK_UNROLL for (int r = 0; r < 16; r++) {
 			const int8_t *p = b + r * stride;
 			__m512i a = _mm512_setzero_si512();
-			for (size_t c = 0; c < nc; c++) {
+			HK_UNROLL for (size_t c = 0; c < nc; c++) {
 				_mm_prefetch((const char *)p + HK_PF_DIST + 64 * c, _MM_HINT_T0);
 				__m512i q = nc <= 8 ? qv[c] : _mm512_loadu_si512(qu + 64 * c);
 				a = _mm512_dpbusd_epi32(a, q, _mm512_load_si512(p + 64 * c));
@@ -117,26 +111,26 @@ static void pack_queries(const uint8_t *qu, size_t nqq, size_t qstride,
 }
 
 /* 4 rows x (16 * nqb) queries over ng groups of 4 dims; t[qb * 16 + r]. */
-AINL void micro4(const __m512i *qp, size_t ng, const int8_t *p0,
+HK_AINL void micro4(const __m512i *qp, size_t ng, const int8_t *p0,
                  const int8_t *p1, const int8_t *p2, const int8_t *p3,
                  __m512i *t, int nqb)
 {
 	__m512i acc[4][4];
-	for (int r = 0; r < 4; r++)
-		for (int qb = 0; qb < nqb; qb++)
+	HK_UNROLL for (int r = 0; r < 4; r++)
+		HK_UNROLL for (int qb = 0; qb < nqb; qb++)
 			acc[r][qb] = _mm512_setzero_si512();
 	for (size_t g = 0; g < ng; g++) {
 		__m512i qv[4];
-		for (int qb = 0; qb < nqb; qb++)
+		HK_UNROLL for (int qb = 0; qb < nqb; qb++)
 			qv[qb] = _mm512_load_si512(qp + g * 4 + qb);
 		__m512i rb[4] = {bcast32(p0 + 4 * g), bcast32(p1 + 4 * g),
 		                 bcast32(p2 + 4 * g), bcast32(p3 + 4 * g)};
-		for (int r = 0; r < 4; r++)
-			for (int qb = 0; qb < nqb; qb++)
+		HK_UNROLL for (int r = 0; r < 4; r++)
+			HK_UNROLL for (int qb = 0; qb < nqb; qb++)
 				acc[r][qb] = _mm512_dpbusd_epi32(acc[r][qb], qv[qb], rb[r]);
 	}
-	for (int r = 0; r < 4; r++)
-		for (int qb = 0; qb < nqb; qb++)
+	HK_UNROLL for (int r = 0; r < 4; r++)
+		HK_UNROLL for (int qb = 0; qb < nqb; qb++)
 			t[qb * 16 + r] = acc[r][qb];
 }
 
@@ -144,11 +138,11 @@ AINL void micro4(const __m512i *qp, size_t ng, const int8_t *p0,
 static inline void transpose16(__m512i v[16])
 {
 	__m512i t[16], u[16];
-	for (int k = 0; k < 8; k++) {
+	HK_UNROLL for (int k = 0; k < 8; k++) {
 		t[2 * k] = _mm512_unpacklo_epi32(v[2 * k], v[2 * k + 1]);
 		t[2 * k + 1] = _mm512_unpackhi_epi32(v[2 * k], v[2 * k + 1]);
 	}
-	for (int m = 0; m < 4; m++) {
+	HK_UNROLL for (int m = 0; m < 4; m++) {
 		__m512i *s = t + 4 * m;
 		u[4 * m + 0] = _mm512_unpacklo_epi64(s[0], s[2]);
 		u[4 * m + 1] = _mm512_unpackhi_epi64(s[0], s[2]);
@@ -156,7 +150,7 @@ static inline void transpose16(__m512i v[16])
 		u[4 * m + 3] = _mm512_unpackhi_epi64(s[1], s[3]);
 	}
 	/* u[4m + k], chunk c = column 4c + k of rows 4m..4m+3. */
-	for (int k = 0; k < 4; k++) {
+	HK_UNROLL for (int k = 0; k < 4; k++) {
 		__m512i x0 = _mm512_shuffle_i32x4(u[k], u[4 + k], 0x44);
 		__m512i x1 = _mm512_shuffle_i32x4(u[k], u[4 + k], 0xee);
 		__m512i x2 = _mm512_shuffle_i32x4(u[8 + k], u[12 + k], 0x44);
@@ -173,7 +167,7 @@ static inline void transpose16(__m512i v[16])
  * slice starts the sums (store minus the row-sum correction); otherwise it
  * adds to what out holds.
  */
-AINL void tile_slice(const __m512i *qp, size_t nqq, const int8_t *rows,
+HK_AINL void tile_slice(const __m512i *qp, size_t nqq, const int8_t *rows,
                      const int32_t *row_sums, size_t count, size_t k0,
                      size_t kl, size_t stride, int32_t *out, size_t ldo,
                      int first, int nqb)
@@ -182,17 +176,17 @@ AINL void tile_slice(const __m512i *qp, size_t nqq, const int8_t *rows,
 	size_t ng = kl / 4;
 	for (size_t i = 0; i < count; i += 16) {
 		size_t nr = count - i < 16 ? count - i : 16;
-		for (size_t r = 0; r < 16; r += 4) {
+		HK_UNROLL for (size_t r = 0; r < 16; r += 4) {
 			/* Rows past the end repeat the last row (results not stored). */
 			const int8_t *p[4];
-			for (size_t k = 0; k < 4; k++)
+			HK_UNROLL for (size_t k = 0; k < 4; k++)
 				p[k] = rows + (i + (r + k < nr ? r + k : nr - 1)) * stride + k0;
 			micro4(qp, ng, p[0], p[1], p[2], p[3], t + r, nqb);
 		}
 		__mmask16 m = nr == 16 ? (__mmask16)0xffff : (__mmask16)((1u << nr) - 1);
 		__m512i corr =
 		    _mm512_slli_epi32(_mm512_maskz_loadu_epi32(m, row_sums + i), 7);
-		for (int qb = 0; qb < nqb; qb++) {
+		HK_UNROLL for (int qb = 0; qb < nqb; qb++) {
 			transpose16(t + 16 * qb);
 			for (size_t l = 0; l < 16; l++) {
 				size_t j = (size_t)qb * 16 + l;
@@ -247,4 +241,5 @@ const hk_kernels hk__kernels_avx512vnni = {
 	.scan_f16 = hk__scan_f16_avx512,
 	.scan_i8 = scan_i8_avx512vnni,
 	.tile_i8 = tile_i8_avx512vnni,
+	.read_sum = hk__read_sum_avx512,
 };

@@ -11,10 +11,19 @@
 
 #include <immintrin.h>
 
-static inline __m256i dp(__m256i acc, const uint8_t *qu, const int8_t *row)
+/* dot_u8(qu, row) of one row (dim a multiple of 64), read front to back. */
+HK_AINL __m256i row_acc(const uint8_t *qu, const int8_t *p, size_t dim)
 {
-	return _mm256_dpbusd_avx_epi32(acc, _mm256_loadu_si256((const __m256i *)qu),
-	                               _mm256_load_si256((const __m256i *)row));
+	__m256i a0 = _mm256_setzero_si256(), a1 = _mm256_setzero_si256();
+	for (size_t c = 0; c < dim; c += 64) {
+		_mm_prefetch((const char *)p + HK_PF_DIST + c, _MM_HINT_T0);
+		a0 = _mm256_dpbusd_avx_epi32(a0, _mm256_loadu_si256((const __m256i *)(qu + c)),
+		                             _mm256_load_si256((const __m256i *)(p + c)));
+		a1 = _mm256_dpbusd_avx_epi32(a1,
+		                             _mm256_loadu_si256((const __m256i *)(qu + c + 32)),
+		                             _mm256_load_si256((const __m256i *)(p + c + 32)));
+	}
+	return _mm256_add_epi32(a0, a1);
 }
 
 static void scan_i8_avxvnni(const uint8_t *qu, const int8_t *rows,
@@ -23,25 +32,17 @@ static void scan_i8_avxvnni(const uint8_t *qu, const int8_t *rows,
 {
 	size_t i = 0;
 	for (; i + 8 <= count; i += 8) {
-		const int8_t *b = rows + i * stride;
 		__m256i acc[8];
-		for (int r = 0; r < 8; r++)
-			acc[r] = _mm256_setzero_si256();
-		for (size_t c = 0; c < dim; c += 32)
-			for (int r = 0; r < 8; r++)
-				acc[r] = dp(acc[r], qu + c, b + r * stride + c);
+		HK_UNROLL for (int r = 0; r < 8; r++)
+			acc[r] = row_acc(qu, rows + (i + r) * stride, dim);
 		__m256i corr = _mm256_slli_epi32(
 		    _mm256_loadu_si256((const __m256i *)(row_sums + i)), 7);
 		_mm256_storeu_si256((__m256i *)(out + i),
 		                    _mm256_sub_epi32(hk__rsum8_epi32(acc), corr));
 	}
-	for (; i < count; i++) {
-		const int8_t *p = rows + i * stride;
-		__m256i a = _mm256_setzero_si256();
-		for (size_t c = 0; c < dim; c += 32)
-			a = dp(a, qu + c, p + c);
-		out[i] = hk__hsum256_epi32(a) - 128 * row_sums[i];
-	}
+	for (; i < count; i++)
+		out[i] = hk__hsum256_epi32(row_acc(qu, rows + i * stride, dim)) -
+		         128 * row_sums[i];
 }
 
 static void tile_i8_avxvnni(const uint8_t *qu, size_t nq, size_t qstride,
@@ -65,4 +66,5 @@ const hk_kernels hk__kernels_avxvnni = {
 	.scan_f16 = hk__scan_f16_avx2,
 	.scan_i8 = scan_i8_avxvnni,
 	.tile_i8 = tile_i8_avxvnni,
+	.read_sum = hk__read_sum_avx2,
 };

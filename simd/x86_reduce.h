@@ -52,17 +52,17 @@ static inline float hk__hsum256_ps(__m256 v)
  */
 #define HK__RSUM16(T, ADD, CASTI, CASTT)                                        \
 	T t8[8], t4[4], t2[2];                                                  \
-	for (int k = 0; k < 8; k++) {                                           \
+	HK_UNROLL for (int k = 0; k < 8; k++) {                                           \
 		__m512i a = CASTI(v[2 * k]), b = CASTI(v[2 * k + 1]);           \
 		t8[k] = ADD(CASTT(_mm512_unpacklo_epi32(a, b)),                 \
 		            CASTT(_mm512_unpackhi_epi32(a, b)));                \
 	}                                                                       \
-	for (int k = 0; k < 4; k++) {                                           \
+	HK_UNROLL for (int k = 0; k < 4; k++) {                                           \
 		__m512i a = CASTI(t8[2 * k]), b = CASTI(t8[2 * k + 1]);         \
 		t4[k] = ADD(CASTT(_mm512_unpacklo_epi64(a, b)),                 \
 		            CASTT(_mm512_unpackhi_epi64(a, b)));                \
 	}                                                                       \
-	for (int k = 0; k < 2; k++) {                                           \
+	HK_UNROLL for (int k = 0; k < 2; k++) {                                           \
 		__m512i a = CASTI(t4[2 * k]), b = CASTI(t4[2 * k + 1]);         \
 		t2[k] = ADD(CASTT(_mm512_shuffle_i32x4(a, b, 0x88)),            \
 		            CASTT(_mm512_shuffle_i32x4(a, b, 0xdd)));           \
