@@ -266,7 +266,7 @@ int hk_bench_kernels(int argc, char **argv)
 		rc = 1;
 		goto done;
 	}
-	for (int isa = 0; isa <= HK_ISA_AVX512VNNI; isa++) {
+	for (int isa = 0; isa <= HK_ISA_AMX; isa++) {
 		const hk_kernels *k = hk__kernels_for((hk_isa)isa);
 		if (!k)
 			continue;

@@ -16,6 +16,8 @@
 
 #if defined(HK_ARCH_X86)
 #include <cpuid.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #elif defined(HK_ARCH_ARM64)
 #include <sys/auxv.h>
 #endif
@@ -24,6 +26,7 @@ static const char *const isa_names[] = {
 	[HK_ISA_SCALAR] = "scalar",   [HK_ISA_NEON] = "neon",
 	[HK_ISA_AVX2] = "avx2",       [HK_ISA_AVXVNNI] = "avxvnni",
 	[HK_ISA_AVX512] = "avx512",   [HK_ISA_AVX512VNNI] = "avx512vnni",
+	[HK_ISA_AMX] = "amx",
 };
 #define N_ISA (sizeof isa_names / sizeof isa_names[0])
 
@@ -54,6 +57,20 @@ static uint64_t xgetbv0(void)
 	return ((uint64_t)hi << 32) | lo;
 }
 
+/*
+ * Linux (>= 5.16) hands out the 8 KiB AMX tile-data state only to processes
+ * that ask: ARCH_REQ_XCOMP_PERM for XFEATURE_XTILEDATA (18). Without it the
+ * first tile instruction faults, so the amx tier requires the grant.
+ */
+static int amx_permit(void)
+{
+#if defined(__linux__) && defined(SYS_arch_prctl)
+	return syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18) == 0;
+#else
+	return 0;
+#endif
+}
+
 static unsigned detect_tiers(void)
 {
 	unsigned t = 1u << HK_ISA_SCALAR;
@@ -75,6 +92,7 @@ static unsigned detect_tiers(void)
 	int f512 = (b >> 16) & 1, dq = (b >> 17) & 1, bw = (b >> 30) & 1;
 	int vl = (b >> 31) & 1;
 	int vnni512 = (c >> 11) & 1;
+	int amx = ((d >> 24) & 1) && ((d >> 25) & 1); /* AMX-TILE, AMX-INT8 */
 	int avxvnni = 0;
 	if (leaf7_max_sub >= 1) {
 		__cpuid_count(7, 1, a, b, c, d);
@@ -90,6 +108,8 @@ static unsigned detect_tiers(void)
 		t |= 1u << HK_ISA_AVX512;
 		if (vnni512)
 			t |= 1u << HK_ISA_AVX512VNNI;
+		if (vnni512 && amx && (xcr0 & 0x60000) == 0x60000 && amx_permit())
+			t |= 1u << HK_ISA_AMX;
 	}
 	return t;
 }
@@ -123,6 +143,7 @@ static const hk_kernels *compiled(hk_isa isa)
 	case HK_ISA_AVXVNNI: return &hk__kernels_avxvnni;
 	case HK_ISA_AVX512: return &hk__kernels_avx512;
 	case HK_ISA_AVX512VNNI: return &hk__kernels_avx512vnni;
+	case HK_ISA_AMX: return &hk__kernels_amx;
 #elif defined(HK_ARCH_ARM64)
 	case HK_ISA_NEON: return &hk__kernels_neon;
 #endif
@@ -163,7 +184,7 @@ hk_isa hk__isa_choose(unsigned tiers, const char *cap)
 	if (cap && *cap && hk__isa_parse(cap, &limit) != 0) {
 		hk__log(HK_LOG_WARN,
 		        "HERKEN_MAX_ISA=%s is not one of scalar|neon|avx2|avxvnni|"
-		        "avx512|avx512vnni; ignored",
+		        "avx512|avx512vnni|amx; ignored",
 		        cap);
 		limit = (hk_isa)(N_ISA - 1);
 	}

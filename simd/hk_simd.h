@@ -126,6 +126,7 @@ extern const hk_kernels hk__kernels_avx2;
 extern const hk_kernels hk__kernels_avxvnni;
 extern const hk_kernels hk__kernels_avx512;
 extern const hk_kernels hk__kernels_avx512vnni;
+extern const hk_kernels hk__kernels_amx;
 #elif defined(HK_ARCH_ARM64)
 extern const hk_kernels hk__kernels_neon;
 #endif
@@ -160,6 +161,13 @@ void hk__scan_f32_avx512(const float *q, const float *rows, size_t count,
 void hk__scan_f16_avx512(const float *q, const uint16_t *rows, size_t count,
                          size_t dim, size_t stride, float *out);
 uint32_t hk__read_sum_avx2(const void *p, size_t bytes);
+void hk__tile_i8_avx512vnni(const uint8_t *qu, size_t nq, size_t qstride,
+                            const int8_t *rows, const int32_t *row_sums,
+                            size_t count, size_t dim, size_t stride,
+                            int32_t *out, size_t ldo);
+void hk__scan_i8_avx512vnni(const uint8_t *qu, const int8_t *rows,
+                            const int32_t *row_sums, size_t count, size_t dim,
+                            size_t stride, int32_t *out);
 uint32_t hk__read_sum_avx512(const void *p, size_t bytes);
 #endif
 

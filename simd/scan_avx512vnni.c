@@ -57,7 +57,7 @@ HK_AINL void scan_blocks(const uint8_t *qu, const int8_t *rows,
 	}
 }
 
-static void scan_i8_avx512vnni(const uint8_t *qu, const int8_t *rows,
+void hk__scan_i8_avx512vnni(const uint8_t *qu, const int8_t *rows,
                                const int32_t *row_sums, size_t count,
                                size_t dim, size_t stride, int32_t *out)
 {
@@ -134,34 +134,6 @@ HK_AINL void micro4(const __m512i *qp, size_t ng, const int8_t *p0,
 			t[qb * 16 + r] = acc[r][qb];
 }
 
-/* In-register 16x16 transpose of 32-bit elements: v[r][c] -> v[c][r]. */
-static inline void transpose16(__m512i v[16])
-{
-	__m512i t[16], u[16];
-	HK_UNROLL for (int k = 0; k < 8; k++) {
-		t[2 * k] = _mm512_unpacklo_epi32(v[2 * k], v[2 * k + 1]);
-		t[2 * k + 1] = _mm512_unpackhi_epi32(v[2 * k], v[2 * k + 1]);
-	}
-	HK_UNROLL for (int m = 0; m < 4; m++) {
-		__m512i *s = t + 4 * m;
-		u[4 * m + 0] = _mm512_unpacklo_epi64(s[0], s[2]);
-		u[4 * m + 1] = _mm512_unpackhi_epi64(s[0], s[2]);
-		u[4 * m + 2] = _mm512_unpacklo_epi64(s[1], s[3]);
-		u[4 * m + 3] = _mm512_unpackhi_epi64(s[1], s[3]);
-	}
-	/* u[4m + k], chunk c = column 4c + k of rows 4m..4m+3. */
-	HK_UNROLL for (int k = 0; k < 4; k++) {
-		__m512i x0 = _mm512_shuffle_i32x4(u[k], u[4 + k], 0x44);
-		__m512i x1 = _mm512_shuffle_i32x4(u[k], u[4 + k], 0xee);
-		__m512i x2 = _mm512_shuffle_i32x4(u[8 + k], u[12 + k], 0x44);
-		__m512i x3 = _mm512_shuffle_i32x4(u[8 + k], u[12 + k], 0xee);
-		v[0 + k] = _mm512_shuffle_i32x4(x0, x2, 0x88);
-		v[4 + k] = _mm512_shuffle_i32x4(x0, x2, 0xdd);
-		v[8 + k] = _mm512_shuffle_i32x4(x1, x3, 0x88);
-		v[12 + k] = _mm512_shuffle_i32x4(x1, x3, 0xdd);
-	}
-}
-
 /*
  * One slice of dims for up to 64 queries (nqq) over all rows. first: the
  * slice starts the sums (store minus the row-sum correction); otherwise it
@@ -187,7 +159,7 @@ HK_AINL void tile_slice(const __m512i *qp, size_t nqq, const int8_t *rows,
 		__m512i corr =
 		    _mm512_slli_epi32(_mm512_maskz_loadu_epi32(m, row_sums + i), 7);
 		HK_UNROLL for (int qb = 0; qb < nqb; qb++) {
-			transpose16(t + 16 * qb);
+			hk__transpose16(t + 16 * qb);
 			for (size_t l = 0; l < 16; l++) {
 				size_t j = (size_t)qb * 16 + l;
 				if (j >= nqq)
@@ -202,7 +174,7 @@ HK_AINL void tile_slice(const __m512i *qp, size_t nqq, const int8_t *rows,
 	}
 }
 
-static void tile_i8_avx512vnni(const uint8_t *qu, size_t nq, size_t qstride,
+void hk__tile_i8_avx512vnni(const uint8_t *qu, size_t nq, size_t qstride,
                                const int8_t *rows, const int32_t *row_sums,
                                size_t count, size_t dim, size_t stride,
                                int32_t *out, size_t ldo)
@@ -239,7 +211,7 @@ const hk_kernels hk__kernels_avx512vnni = {
 	.dot_i8 = hk__dot_i8_avx512,
 	.scan_f32 = hk__scan_f32_avx512,
 	.scan_f16 = hk__scan_f16_avx512,
-	.scan_i8 = scan_i8_avx512vnni,
-	.tile_i8 = tile_i8_avx512vnni,
+	.scan_i8 = hk__scan_i8_avx512vnni,
+	.tile_i8 = hk__tile_i8_avx512vnni,
 	.read_sum = hk__read_sum_avx512,
 };

@@ -1,5 +1,5 @@
 /*
- * Transposed horizontal sums for the x86 row kernels (include only from
+ * Transposed horizontal sums and a 16x16 transpose for the x86 kernels (include only from
  * *_avx2.c / *_avx512*.c files). Reducing a block of 8 (ymm) or 16 (zmm) row
  * accumulators together costs about 3 shuffles+adds per row instead of the
  * ~10 of a per-row reduction, and yields the block's results as one vector.
@@ -70,6 +70,34 @@ static inline float hk__hsum256_ps(__m256 v)
 	__m512i a = CASTI(t2[0]), b = CASTI(t2[1]);                             \
 	return ADD(CASTT(_mm512_shuffle_i32x4(a, b, 0x88)),                     \
 	           CASTT(_mm512_shuffle_i32x4(a, b, 0xdd)));
+
+/* In-register 16x16 transpose of 32-bit elements: v[r] lane c -> v[c] lane r. */
+static inline void hk__transpose16(__m512i v[16])
+{
+	__m512i t[16], u[16];
+	HK_UNROLL for (int k = 0; k < 8; k++) {
+		t[2 * k] = _mm512_unpacklo_epi32(v[2 * k], v[2 * k + 1]);
+		t[2 * k + 1] = _mm512_unpackhi_epi32(v[2 * k], v[2 * k + 1]);
+	}
+	HK_UNROLL for (int m = 0; m < 4; m++) {
+		__m512i *s = t + 4 * m;
+		u[4 * m + 0] = _mm512_unpacklo_epi64(s[0], s[2]);
+		u[4 * m + 1] = _mm512_unpackhi_epi64(s[0], s[2]);
+		u[4 * m + 2] = _mm512_unpacklo_epi64(s[1], s[3]);
+		u[4 * m + 3] = _mm512_unpackhi_epi64(s[1], s[3]);
+	}
+	/* u[4m + k], 128-bit chunk c = column 4c + k of rows 4m..4m+3. */
+	HK_UNROLL for (int k = 0; k < 4; k++) {
+		__m512i x0 = _mm512_shuffle_i32x4(u[k], u[4 + k], 0x44);
+		__m512i x1 = _mm512_shuffle_i32x4(u[k], u[4 + k], 0xee);
+		__m512i x2 = _mm512_shuffle_i32x4(u[8 + k], u[12 + k], 0x44);
+		__m512i x3 = _mm512_shuffle_i32x4(u[8 + k], u[12 + k], 0xee);
+		v[0 + k] = _mm512_shuffle_i32x4(x0, x2, 0x88);
+		v[4 + k] = _mm512_shuffle_i32x4(x0, x2, 0xdd);
+		v[8 + k] = _mm512_shuffle_i32x4(x1, x3, 0x88);
+		v[12 + k] = _mm512_shuffle_i32x4(x1, x3, 0xdd);
+	}
+}
 
 static inline __m512i hk__id512(__m512i x) { return x; }
 

@@ -34,7 +34,7 @@ static int8_t rnd_i8(void) { return (int8_t)((int)(rnd() % 255) - 127); }
 static int tiers(const hk_kernels **out)
 {
 	int n = 0;
-	for (int isa = 1; isa <= HK_ISA_AVX512VNNI; isa++) {
+	for (int isa = 1; isa <= HK_ISA_AMX; isa++) {
 		const hk_kernels *k = hk__kernels_for((hk_isa)isa);
 		if (k)
 			out[n++] = k;
@@ -431,9 +431,10 @@ Test(simd, isa_parse)
 
 Test(simd, max_isa_cap)
 {
-	unsigned all = 0x3f; /* pretend the CPU has every tier */
+	unsigned all = 0x7f; /* pretend the CPU has every tier */
 #if defined(HK_ARCH_X86)
-	hk_isa top = HK_ISA_AVX512VNNI;
+	hk_isa top = HK_ISA_AMX;
+	cr_assert_eq(hk__isa_choose(all, "avx512vnni"), HK_ISA_AVX512VNNI);
 	cr_assert_eq(hk__isa_choose(all, "avx2"), HK_ISA_AVX2);
 	cr_assert_eq(hk__isa_choose(all, "avxvnni"), HK_ISA_AVXVNNI);
 	cr_assert_eq(hk__isa_choose(all, "avx512"), HK_ISA_AVX512);
@@ -473,7 +474,7 @@ Test(simd, unknown_cap_warns)
 {
 	hk_set_log(count_warn, NULL, HK_LOG_DEBUG);
 	log_warned = 0;
-	hk__isa_choose(0x3f, "sse9");
+	hk__isa_choose(0x7f, "sse9");
 	hk_set_log(NULL, NULL, 0);
 	cr_assert_eq(log_warned, 1);
 }
@@ -513,6 +514,10 @@ Test(simd, detection_matches_proc_cpuinfo)
 	want |= t2 && has_flag(line, "avx_vnni") ? 1u << HK_ISA_AVXVNNI : 0;
 	want |= t512 ? 1u << HK_ISA_AVX512 : 0;
 	want |= t512 && has_flag(line, "avx512_vnni") ? 1u << HK_ISA_AVX512VNNI : 0;
+	want |= t512 && has_flag(line, "avx512_vnni") && has_flag(line, "amx_tile") &&
+	                has_flag(line, "amx_int8")
+	            ? 1u << HK_ISA_AMX
+	            : 0;
 	cr_assert_eq(hk__cpu_tiers(), want, "tiers 0x%x, /proc/cpuinfo says 0x%x",
 	             hk__cpu_tiers(), want);
 }
