@@ -161,6 +161,20 @@ void hk__scan_f32_avx512(const float *q, const float *rows, size_t count,
 void hk__scan_f16_avx512(const float *q, const uint16_t *rows, size_t count,
                          size_t dim, size_t stride, float *out);
 uint32_t hk__read_sum_avx2(const void *p, size_t bytes);
+/* Table entries shared by the tiers built on AVX2 resp. AVX-512 fp kernels. */
+#define HK__AVX2_FP_ENTRIES                                                    \
+	.dot_f32 = hk__dot_f32_avx2, .dot_f16 = hk__dot_f16_avx2,              \
+	.dot_f32_f16 = hk__dot_f32_f16_avx2,                                   \
+	.dot_f32_bf16 = hk__dot_f32_bf16_avx2, .dot_i8 = hk__dot_i8_avx2,      \
+	.scan_f32 = hk__scan_f32_avx2, .scan_f16 = hk__scan_f16_avx2,          \
+	.read_sum = hk__read_sum_avx2
+#define HK__AVX512_FP_ENTRIES                                                  \
+	.dot_f32 = hk__dot_f32_avx512, .dot_f16 = hk__dot_f16_avx512,          \
+	.dot_f32_f16 = hk__dot_f32_f16_avx512,                                 \
+	.dot_f32_bf16 = hk__dot_f32_bf16_avx512, .dot_i8 = hk__dot_i8_avx512,  \
+	.scan_f32 = hk__scan_f32_avx512, .scan_f16 = hk__scan_f16_avx512,      \
+	.read_sum = hk__read_sum_avx512
+
 void hk__tile_i8_avx512vnni(const uint8_t *qu, size_t nq, size_t qstride,
                             const int8_t *rows, const int32_t *row_sums,
                             size_t count, size_t dim, size_t stride,

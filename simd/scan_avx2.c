@@ -141,14 +141,7 @@ uint32_t hk__read_sum_avx2(const void *p, size_t bytes)
 const hk_kernels hk__kernels_avx2 = {
 	.isa = HK_ISA_AVX2,
 	.name = "avx2",
-	.dot_f32 = hk__dot_f32_avx2,
-	.dot_f16 = hk__dot_f16_avx2,
-	.dot_f32_f16 = hk__dot_f32_f16_avx2,
-	.dot_f32_bf16 = hk__dot_f32_bf16_avx2,
-	.dot_i8 = hk__dot_i8_avx2,
-	.scan_f32 = hk__scan_f32_avx2,
-	.scan_f16 = hk__scan_f16_avx2,
+	HK__AVX2_FP_ENTRIES,
 	.scan_i8 = scan_i8_avx2,
 	.tile_i8 = tile_i8_avx2,
-	.read_sum = hk__read_sum_avx2,
 };

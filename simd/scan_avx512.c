@@ -143,14 +143,7 @@ uint32_t hk__read_sum_avx512(const void *p, size_t bytes)
 const hk_kernels hk__kernels_avx512 = {
 	.isa = HK_ISA_AVX512,
 	.name = "avx512",
-	.dot_f32 = hk__dot_f32_avx512,
-	.dot_f16 = hk__dot_f16_avx512,
-	.dot_f32_f16 = hk__dot_f32_f16_avx512,
-	.dot_f32_bf16 = hk__dot_f32_bf16_avx512,
-	.dot_i8 = hk__dot_i8_avx512,
-	.scan_f32 = hk__scan_f32_avx512,
-	.scan_f16 = hk__scan_f16_avx512,
+	HK__AVX512_FP_ENTRIES,
 	.scan_i8 = scan_i8_avx512,
 	.tile_i8 = tile_i8_avx512,
-	.read_sum = hk__read_sum_avx512,
 };
