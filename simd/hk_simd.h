@@ -183,6 +183,12 @@ void hk__scan_i8_avx512vnni(const uint8_t *qu, const int8_t *rows,
                             const int32_t *row_sums, size_t count, size_t dim,
                             size_t stride, int32_t *out);
 uint32_t hk__read_sum_avx512(const void *p, size_t bytes);
+#elif defined(HK_ARCH_ARM64)
+float hk__dot_f32_neon(const float *a, const float *b, size_t n);
+float hk__dot_f16_neon(const uint16_t *a, const uint16_t *b, size_t n);
+float hk__dot_f32_f16_neon(const float *a, const uint16_t *b, size_t n);
+float hk__dot_f32_bf16_neon(const float *a, const uint16_t *b, size_t n);
+int32_t hk__dot_i8_neon(const int8_t *a, const int8_t *b, size_t n);
 #endif
 
 /*
