@@ -10,48 +10,46 @@
 
 #include <arm_neon.h>
 
-static inline float32x4_t ld_f16(const uint16_t *p)
+/* 4 elements of a row starting at element c, as fp32. */
+typedef float32x4_t (*ld4_fn)(const char *row, size_t c);
+
+static inline float32x4_t ld_f32(const char *row, size_t c)
 {
-	return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p)));
+	return vld1q_f32((const float *)row + c);
 }
 
-/* dim: multiple of 16 (fp32) / 32 (fp16); rows 64-byte aligned. */
-static float row_f32(const float *q, const float *p, size_t dim)
+static inline float32x4_t ld_f16(const char *row, size_t c)
 {
-	float32x4_t s0 = vdupq_n_f32(0), s1 = s0, s2 = s0, s3 = s0;
-	for (size_t c = 0; c < dim; c += 16) {
-		s0 = vfmaq_f32(s0, vld1q_f32(p + c), vld1q_f32(q + c));
-		s1 = vfmaq_f32(s1, vld1q_f32(p + c + 4), vld1q_f32(q + c + 4));
-		s2 = vfmaq_f32(s2, vld1q_f32(p + c + 8), vld1q_f32(q + c + 8));
-		s3 = vfmaq_f32(s3, vld1q_f32(p + c + 12), vld1q_f32(q + c + 12));
-	}
-	return vaddvq_f32(vaddq_f32(vaddq_f32(s0, s1), vaddq_f32(s2, s3)));
+	return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16((const uint16_t *)row + c)));
 }
 
-static float row_f16(const float *q, const uint16_t *p, size_t dim)
+/* dim: multiple of 16 (fp32 and fp16 padding); rows 64-byte aligned. */
+HK_AINL void scan_rows(const float *q, const char *rows, size_t count,
+                       size_t dim, size_t stride, float *out, ld4_fn ld)
 {
-	float32x4_t s0 = vdupq_n_f32(0), s1 = s0, s2 = s0, s3 = s0;
-	for (size_t c = 0; c < dim; c += 16) {
-		s0 = vfmaq_f32(s0, ld_f16(p + c), vld1q_f32(q + c));
-		s1 = vfmaq_f32(s1, ld_f16(p + c + 4), vld1q_f32(q + c + 4));
-		s2 = vfmaq_f32(s2, ld_f16(p + c + 8), vld1q_f32(q + c + 8));
-		s3 = vfmaq_f32(s3, ld_f16(p + c + 12), vld1q_f32(q + c + 12));
+	for (size_t i = 0; i < count; i++) {
+		const char *p = rows + i * stride;
+		float32x4_t s0 = vdupq_n_f32(0), s1 = s0, s2 = s0, s3 = s0;
+		for (size_t c = 0; c < dim; c += 16) {
+			s0 = vfmaq_f32(s0, ld(p, c), vld1q_f32(q + c));
+			s1 = vfmaq_f32(s1, ld(p, c + 4), vld1q_f32(q + c + 4));
+			s2 = vfmaq_f32(s2, ld(p, c + 8), vld1q_f32(q + c + 8));
+			s3 = vfmaq_f32(s3, ld(p, c + 12), vld1q_f32(q + c + 12));
+		}
+		out[i] = vaddvq_f32(vaddq_f32(vaddq_f32(s0, s1), vaddq_f32(s2, s3)));
 	}
-	return vaddvq_f32(vaddq_f32(vaddq_f32(s0, s1), vaddq_f32(s2, s3)));
 }
 
 static void scan_f32_neon(const float *q, const float *rows, size_t count,
                           size_t dim, size_t stride, float *out)
 {
-	for (size_t i = 0; i < count; i++)
-		out[i] = row_f32(q, (const float *)((const char *)rows + i * stride), dim);
+	scan_rows(q, (const char *)rows, count, dim, stride, out, ld_f32);
 }
 
 static void scan_f16_neon(const float *q, const uint16_t *rows, size_t count,
                           size_t dim, size_t stride, float *out)
 {
-	for (size_t i = 0; i < count; i++)
-		out[i] = row_f16(q, (const uint16_t *)((const char *)rows + i * stride), dim);
+	scan_rows(q, (const char *)rows, count, dim, stride, out, ld_f16);
 }
 
 static void scan_i8_neon(const uint8_t *qu, const int8_t *rows,
