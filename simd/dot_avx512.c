@@ -4,6 +4,8 @@
  */
 #include "hk_simd.h"
 
+#include "x86_reduce.h"
+
 #include <immintrin.h>
 
 static inline __mmask16 tail16(size_t left)
@@ -78,5 +80,5 @@ int32_t hk__dot_i8_avx512(const int8_t *a, const int8_t *b, size_t n)
 		__m512i y = _mm512_cvtepi8_epi16(_mm256_maskz_loadu_epi8(m, b + i));
 		s = _mm512_add_epi32(s, _mm512_madd_epi16(x, y));
 	}
-	return _mm512_reduce_add_epi32(s);
+	return hk__hsum512_epi32(s);
 }

@@ -110,7 +110,7 @@ static void scan_i8_avx512(const uint8_t *qu, const int8_t *rows,
 		_mm512_storeu_si512(out + i, hk__rsum16_epi32(acc));
 	}
 	for (; i < count; i++)
-		out[i] = _mm512_reduce_add_epi32(row_acc_i8(qu, rows + i * stride, dim));
+		out[i] = hk__hsum512_epi32(row_acc_i8(qu, rows + i * stride, dim));
 }
 
 static void tile_i8_avx512(const uint8_t *qu, size_t nq, size_t qstride,
@@ -136,7 +136,7 @@ uint32_t hk__read_sum_avx512(const void *p, size_t bytes)
 	}
 	for (; i < bytes; i += 64)
 		s0 = _mm512_add_epi32(s0, _mm512_load_si512(b + i));
-	return (uint32_t)_mm512_reduce_add_epi32(
+	return (uint32_t)hk__hsum512_epi32(
 	    _mm512_add_epi32(_mm512_add_epi32(s0, s1), _mm512_add_epi32(s2, s3)));
 }
 

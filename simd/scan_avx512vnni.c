@@ -79,7 +79,7 @@ void hk__scan_i8_avx512vnni(const uint8_t *qu, const int8_t *rows,
 		for (size_t c = 0; c < dim; c += 64)
 			a = _mm512_dpbusd_epi32(a, _mm512_loadu_si512(qu + c),
 			                        _mm512_load_si512(p + c));
-		out[i] = _mm512_reduce_add_epi32(a) - 128 * row_sums[i];
+		out[i] = hk__hsum512_epi32(a) - 128 * row_sums[i];
 	}
 }
 

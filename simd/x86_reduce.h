@@ -99,6 +99,14 @@ static inline void hk__transpose16(__m512i v[16])
 	}
 }
 
+/* Sum of the 16 lanes with wrapping vector adds (GCC's
+ * _mm512_reduce_add_epi32 adds in C int, which is UB on overflow). */
+static inline int32_t hk__hsum512_epi32(__m512i v)
+{
+	return hk__hsum256_epi32(_mm256_add_epi32(_mm512_castsi512_si256(v),
+	                                          _mm512_extracti64x4_epi64(v, 1)));
+}
+
 static inline __m512i hk__id512(__m512i x) { return x; }
 
 static inline __m512i hk__rsum16_epi32(const __m512i v[16])

@@ -328,6 +328,22 @@ Test(simd, scan_f32_f16_match_scalar)
 	}
 }
 
+Test(simd, read_probe_matches_scalar)
+{
+	const hk_kernels *ks[8];
+	int nt = tiers(ks);
+	uint32_t *buf = hk__aalloc(64 * 37);
+	for (size_t i = 0; i < 16 * 37; i++)
+		buf[i] = rnd() * 2654435761u;
+	for (size_t lines = 0; lines <= 37; lines++) {
+		uint32_t want = hk__kernels_scalar.read_sum(buf, 64 * lines);
+		for (int t = 0; t < nt; t++)
+			cr_assert_eq(ks[t]->read_sum(buf, 64 * lines), want, "%s read_sum %zu lines",
+			             ks[t]->name, lines);
+	}
+	hk__afree(buf);
+}
+
 /* ---- converters ------------------------------------------------------- */
 
 static float bits_f(uint32_t x)
