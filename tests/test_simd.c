@@ -7,6 +7,7 @@
 #include <criterion/criterion.h>
 
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -476,6 +477,27 @@ Test(simd, max_isa_cap)
 	cr_assert_eq(hk__isa_choose(all, "bogus"), top, "unknown cap is ignored");
 	/* The real CPU's tiers with no cap give hk__cpu_detect(), all compiled. */
 	cr_assert_eq(hk__isa_choose(hk__cpu_tiers(), NULL), hk__cpu_detect());
+}
+
+static void *get_table(void *arg)
+{
+	(void)arg;
+	return (void *)hk__kernels();
+}
+
+/* The table is chosen once even when threads race for it (run under TSan). */
+Test(simd, dispatch_is_thread_safe)
+{
+	pthread_t th[4];
+	void *got[4];
+	for (int i = 0; i < 4; i++)
+		cr_assert_eq(pthread_create(&th[i], NULL, get_table, NULL), 0);
+	for (int i = 0; i < 4; i++)
+		cr_assert_eq(pthread_join(th[i], &got[i]), 0);
+	for (int i = 0; i < 4; i++) {
+		cr_assert_eq(got[i], hk__kernels());
+		cr_assert_eq(((const hk_kernels *)got[i])->isa, hk_cpu_isa());
+	}
 }
 
 static int log_warned;
