@@ -141,15 +141,16 @@ HK_API void hk_set_log(hk_log_fn fn, void *user, int max_level);
  * Instruction-set tiers of the distance kernels, lowest first. The tier is
  * chosen once per process from CPUID/XGETBV (getauxval on ARM), capped by
  * the environment variable HERKEN_MAX_ISA=scalar|avx2|avxvnni|avx512|
- * avx512vnni|neon.
+ * avx512vnni|amx|neon.
  */
 typedef enum hk_isa {
 	HK_ISA_SCALAR = 0,
-	HK_ISA_NEON = 1,       /* aarch64 Advanced SIMD + dotprod if present  */
+	HK_ISA_NEON = 1,       /* aarch64 Advanced SIMD + dotprod (SDOT)      */
 	HK_ISA_AVX2 = 2,       /* AVX2 + FMA + F16C                           */
 	HK_ISA_AVXVNNI = 3,    /* AVX2 tier + AVX-VNNI (int8 dot on ymm)      */
 	HK_ISA_AVX512 = 4,     /* AVX-512 F/BW/VL/DQ                          */
 	HK_ISA_AVX512VNNI = 5, /* AVX-512 tier + AVX512-VNNI                  */
+	HK_ISA_AMX = 6,        /* AVX512-VNNI tier + AMX-INT8 (query batches) */
 } hk_isa;
 
 /* The tier the kernels run at in this process. */
