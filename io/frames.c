@@ -1276,8 +1276,6 @@ static hk_status frames_slots(hk_frames *f)
 		if (!s->pool)
 			return hk__err(HK_E_NOMEM, "frames: %u read buffers of %u bytes",
 			               f->nslots, f->p.buffer_size);
-		/* Touch the pool now so its memory is real and bounded. */
-		memset(s->pool, 0, f->p.buffer_size);
 		s->next = f->free_list;
 		f->free_list = s;
 	}
