@@ -92,6 +92,8 @@ struct hk_frames {
 	/* engine */
 	struct io_uring ring;
 	int have_ring, direct_ok;
+	int have_regbuf; /* set before threads start, then read-only */
+	uint64_t io_bytes; /* io_uring thread only: bytes not yet published */
 	pthread_t io_thr[MAX_IO_THREADS];
 	uint32_t nio;
 	pthread_t *dec_thr;
@@ -205,11 +207,10 @@ static int budget_try(hk_frames *f, slot *s, size_t bytes)
 	return ok;
 }
 
-/* The frame's bytes (or its failure) are final: hand it to a decoder or
- * make it ready for the consumer. Called without the lock. */
-static void frame_done(hk_frames *f, slot *s, int decode)
+/* Queues one finished slot (lock held); returns 1 if it went to a decoder. */
+static int enqueue_locked(hk_frames *f, slot *s, int decode)
 {
-	pthread_mutex_lock(&f->mu);
+	s->next = NULL;
 	if (decode && s->pub.status == HK_OK) {
 		s->state = SL_DECODE;
 		if (f->dec_tail)
@@ -217,28 +218,63 @@ static void frame_done(hk_frames *f, slot *s, int decode)
 		else
 			f->dec_head = s;
 		f->dec_tail = s;
-		pthread_cond_signal(&f->cv_decode);
-	} else {
-		s->state = SL_READY;
-		f->pipeline--;
-		f->ready_count++;
-		if (f->p.flags & HK_FRAMES_IN_ORDER) {
-			f->win[s->pub.id % f->nslots] = s;
-		} else {
-			if (f->ready_tail)
-				f->ready_tail->next = s;
-			else
-				f->ready_head = s;
-			f->ready_tail = s;
-		}
-		pthread_cond_broadcast(&f->cv_ready);
+		return 1;
 	}
+	s->state = SL_READY;
+	f->pipeline--;
+	f->ready_count++;
+	if (f->p.flags & HK_FRAMES_IN_ORDER) {
+		f->win[s->pub.id % f->nslots] = s;
+	} else {
+		if (f->ready_tail)
+			f->ready_tail->next = s;
+		else
+			f->ready_head = s;
+		f->ready_tail = s;
+	}
+	return 0;
+}
+
+/* The bytes (or failures) of a list of slots linked by ->next are final:
+ * hand them to decoders or to the consumer under one lock, with one
+ * wake-up (the io_uring thread publishes a whole CQE batch at once).
+ * bytes is added to the bytes_read statistic. Called without the lock. */
+static void publish(hk_frames *f, slot *list, int decode, uint64_t bytes)
+{
+	int to_dec = 0, to_user = 0;
+	pthread_mutex_lock(&f->mu);
+	f->st.bytes_read += bytes;
+	while (list) {
+		slot *nx = list->next;
+		if (enqueue_locked(f, list, decode))
+			to_dec++;
+		else
+			to_user++;
+		list = nx;
+	}
+	if (to_dec > 1)
+		pthread_cond_broadcast(&f->cv_decode);
+	else if (to_dec)
+		pthread_cond_signal(&f->cv_decode);
+	if (to_user)
+		pthread_cond_broadcast(&f->cv_ready);
 	pthread_mutex_unlock(&f->mu);
+}
+
+static void frame_done(hk_frames *f, slot *s, int decode)
+{
+	s->next = NULL;
+	publish(f, s, decode, 0);
+}
+
+static int wants_decode(const hk_frames *f)
+{
+	return (f->p.flags & HK_FRAMES_DECODE) && f->kind != SRC_STREAM;
 }
 
 static void ready_frame(hk_frames *f, slot *s)
 {
-	frame_done(f, s, (f->p.flags & HK_FRAMES_DECODE) && f->kind != SRC_STREAM);
+	frame_done(f, s, wants_decode(f));
 }
 
 /* A slot taken for a frame that turned out not to exist (stream EOF). */
@@ -505,7 +541,7 @@ static struct io_uring_sqe *get_sqe(hk_frames *f)
 static void sqe_read(hk_frames *f, struct io_uring_sqe *sqe, slot *s,
                      int file, uint8_t *dst, size_t n, uint64_t off)
 {
-	if ((f->st.flags & HK_FRAMES_HAVE_REGBUF) && dst >= s->pool &&
+	if (f->have_regbuf && dst >= s->pool &&
 	    dst < s->pool + f->p.buffer_size)
 		io_uring_prep_read_fixed(sqe, file, dst, (unsigned)n, off,
 		                         (int)s->index);
@@ -595,7 +631,7 @@ static int uring_cqe(hk_frames *f, slot *s, int op, int res)
 			return 1;
 		}
 		s->got += (size_t)res;
-		add_bytes_read(f, (size_t)res);
+		f->io_bytes += (size_t)res;
 		if (res == 0 && s->got < s->want) {
 			frame_fail(s, HK_E_FORMAT, "%s: batch file truncated", s->name);
 			return 1;
@@ -634,7 +670,7 @@ static int uring_cqe(hk_frames *f, slot *s, int op, int res)
 		f->st.flags |= HK_FRAMES_HAVE_DIRECT;
 		pthread_mutex_unlock(&f->mu);
 	}
-	add_bytes_read(f, (size_t)s->read_res);
+	f->io_bytes += (size_t)s->read_res;
 	if ((size_t)s->read_res == f->p.buffer_size)
 		return 2;
 	s->pub.bytes = s->pool;
@@ -736,6 +772,7 @@ static void *uring_thread(void *arg)
 		if (rc < 0)
 			break; /* cannot happen with a valid ring */
 		unsigned head, seen = 0;
+		slot *done_head = NULL, **done_tail = &done_head;
 		io_uring_for_each_cqe(&f->ring, head, cqe)
 		{
 			uint64_t ud = io_uring_cqe_get_data64(cqe);
@@ -747,7 +784,9 @@ static void *uring_thread(void *arg)
 			inflight--;
 			if (done == 2) { /* try the budget now, else later */
 				if (big_file_finish(f, s, 0) == 0) {
-					ready_frame(f, s);
+					*done_tail = s;
+					done_tail = &s->next;
+					s->next = NULL;
 				} else {
 					s->next = NULL;
 					if (big_tail)
@@ -757,10 +796,14 @@ static void *uring_thread(void *arg)
 					big_tail = s;
 				}
 			} else {
-				ready_frame(f, s);
+				*done_tail = s;
+				done_tail = &s->next;
+				s->next = NULL;
 			}
 		}
 		io_uring_cq_advance(&f->ring, seen);
+		publish(f, done_head, wants_decode(f), f->io_bytes);
+		f->io_bytes = 0;
 		if (io_uring_sq_ready(&f->ring))
 			io_uring_submit(&f->ring); /* re-issued reads */
 	}
@@ -831,6 +874,7 @@ static int uring_setup(hk_frames *f)
 	}
 	rc = io_uring_register_buffers(&f->ring, iov, f->nslots);
 	free(iov);
+	f->have_regbuf = rc == 0;
 	if (rc == 0)
 		f->st.flags |= HK_FRAMES_HAVE_REGBUF;
 	else
@@ -1802,11 +1846,17 @@ HK_API void hk_frames_release(hk_frames *f, hk_frame *fr)
 	if (!f || !fr)
 		return;
 	slot *s = (slot *)fr;
-	if (s < f->slots || s >= f->slots + f->nslots || s->state != SL_USER)
-		return; /* not a frame of this source, or released twice */
+	if (s < f->slots || s >= f->slots + f->nslots)
+		return; /* not a frame of this source */
+	pthread_mutex_lock(&f->mu);
+	int mine = s->state == SL_USER;
+	if (mine)
+		s->state = SL_FREE; /* not on the free list yet: ours to scrub */
+	pthread_mutex_unlock(&f->mu);
+	if (!mine)
+		return; /* released twice */
 	size_t b = slot_scrub(s, f->p.buffer_size);
 	pthread_mutex_lock(&f->mu);
-	s->state = SL_FREE;
 	f->budget_used -= b;
 	f->user_held--;
 	f->alive--;
