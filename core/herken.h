@@ -425,7 +425,10 @@ HK_API hk_status hk_embed_chips(const hk_model *embedder,
  * and no per-file system calls. Completions arrive in any order and carry
  * the frame's stable id. When the ring cannot be created (ENOSYS, EPERM:
  * seccomp in containers, io_uring_disabled) or HERKEN_IO=pread is set, a
- * pread() thread pool gives the same frames and bytes through the same API.
+ * pread() thread pool gives the same frames and bytes through the same API
+ * (HERKEN_IO=pread|io_uring overrides HK_FRAMES_AUTO only). Streams are
+ * read sequentially by one thread with read(). Files larger than
+ * buffer_size are completed with pread() by the reading thread.
  *
  * RLIMIT_MEMLOCK: registered buffers are pinned and count against
  * RLIMIT_MEMLOCK (`ulimit -l`) unless the process has CAP_IPC_LOCK. They

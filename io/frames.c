@@ -1150,26 +1150,40 @@ typedef struct dec_arg {
 	uint32_t index;
 } dec_arg;
 
+int hk__pin_target(hwloc_topology_t topo, unsigned index,
+                   hwloc_const_cpuset_t *set)
+{
+	hwloc_obj_type_t t = HWLOC_OBJ_CORE;
+	int n = hwloc_get_nbobjs_by_type(topo, t);
+	if (n <= 0) {
+		t = HWLOC_OBJ_PU;
+		n = hwloc_get_nbobjs_by_type(topo, t);
+	}
+	if (n <= 0)
+		return -ENODEV;
+	hwloc_obj_t o = hwloc_get_obj_by_type(topo, t, index % (unsigned)n);
+	if (!o || !o->cpuset)
+		return -ENODEV;
+	*set = o->cpuset;
+	return 0;
+}
+
+int hk__pin_thread(hwloc_topology_t topo, unsigned index)
+{
+	const struct hwloc_topology_support *sup =
+	        hwloc_topology_get_support(topo);
+	if (!sup || !sup->cpubind || !sup->cpubind->set_thisthread_cpubind)
+		return -ENOTSUP;
+	hwloc_const_cpuset_t set;
+	int rc = hk__pin_target(topo, index, &set);
+	if (rc < 0)
+		return rc;
+	return hwloc_set_cpubind(topo, set, HWLOC_CPUBIND_THREAD) == 0 ? 0 : -errno;
+}
+
 static void pin_worker(hk_frames *f, uint32_t index)
 {
-	if (!f->topo_ok)
-		return;
-	const struct hwloc_topology_support *sup =
-	        hwloc_topology_get_support(f->topo);
-	if (!sup || !sup->cpubind || !sup->cpubind->set_thisthread_cpubind)
-		return;
-	int ncores = hwloc_get_nbobjs_by_type(f->topo, HWLOC_OBJ_CORE);
-	hwloc_obj_type_t t = HWLOC_OBJ_CORE;
-	if (ncores <= 0) {
-		t = HWLOC_OBJ_PU;
-		ncores = hwloc_get_nbobjs_by_type(f->topo, t);
-	}
-	if (ncores <= 0)
-		return;
-	hwloc_obj_t o = hwloc_get_obj_by_type(f->topo, t, index % (unsigned)ncores);
-	if (!o || !o->cpuset)
-		return;
-	if (hwloc_set_cpubind(f->topo, o->cpuset, HWLOC_CPUBIND_THREAD) == 0) {
+	if (f->topo_ok && hk__pin_thread(f->topo, index) == 0) {
 		pthread_mutex_lock(&f->mu);
 		f->st.flags |= HK_FRAMES_HAVE_PINNED;
 		pthread_mutex_unlock(&f->mu);

@@ -6,6 +6,7 @@
 
 #include "herken.h"
 
+#include <hwloc.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -32,5 +33,15 @@ hk_status hk__image_alloc(uint32_t w, uint32_t h, hk_image *out,
 /* Declared dimensions of JPEG/PNG/PNM bytes (before EXIF rotation): 0, or
  * -1 when the header cannot be read. Used to budget decode memory. */
 int hk__image_dims(const uint8_t *b, size_t len, uint32_t *w, uint32_t *h);
+
+/* Decode worker placement: worker `index` goes to core index % ncores
+ * (PUs when the topology has no cores). *set points into topo. 0 or
+ * -ENODEV. */
+int hk__pin_target(hwloc_topology_t topo, unsigned index,
+                   hwloc_const_cpuset_t *set);
+/* Binds the calling thread to hk__pin_target(); -ENOTSUP when the
+ * topology's support flags say thread binding is impossible (synthetic or
+ * XML topologies, some containers): then nothing is attempted. */
+int hk__pin_thread(hwloc_topology_t topo, unsigned index);
 
 #endif

@@ -973,3 +973,71 @@ Test(io, stream_bad_headers)
 	hk_frames_destroy(src);
 	close(fds[0]);
 }
+
+/* ------------------------------------------------------ placement, wiping */
+
+#include "io_internal.h"
+
+/* Placement on a machine we do not have: 2 packages x 3 cores x 2 PUs.
+ * Worker i goes to core i % 6, whose cpuset is PUs {2c, 2c+1}; a
+ * synthetic topology cannot bind, and the support check says so. */
+Test(io, decode_worker_placement_synthetic)
+{
+	hwloc_topology_t t;
+	cr_assert_eq(hwloc_topology_init(&t), 0);
+	cr_assert_eq(hwloc_topology_set_synthetic(t, "package:2 core:3 pu:2"), 0);
+	cr_assert_eq(hwloc_topology_load(t), 0);
+	for (unsigned i = 0; i < 14; i++) {
+		hwloc_const_cpuset_t set;
+		cr_assert_eq(hk__pin_target(t, i, &set), 0);
+		unsigned core = i % 6;
+		cr_assert_eq(hwloc_bitmap_weight(set), 2);
+		cr_assert(hwloc_bitmap_isset(set, 2 * core) &&
+		          hwloc_bitmap_isset(set, 2 * core + 1), "worker %u", i);
+	}
+	cr_assert_eq(hk__pin_thread(t, 0), -ENOTSUP);
+	hwloc_topology_destroy(t);
+	/* No cores in the topology: PUs are used. */
+	cr_assert_eq(hwloc_topology_init(&t), 0);
+	cr_assert_eq(hwloc_topology_set_synthetic(t, "pu:3"), 0);
+	cr_assert_eq(hwloc_topology_load(t), 0);
+	hwloc_const_cpuset_t set;
+	cr_assert_eq(hk__pin_target(t, 4, &set), 0);
+	cr_assert(hwloc_bitmap_isset(set, 1) && hwloc_bitmap_weight(set) == 1);
+	hwloc_topology_destroy(t);
+}
+
+/* Released frames are wiped: the read buffer stays allocated until
+ * destroy, so its bytes can be checked after release. */
+Test(io, release_wipes_buffers)
+{
+	char *dir = mkdir_tmp();
+	char path[256];
+	snprintf(path, sizeof path, "%s/x.jpg", dir);
+	uint8_t data[3000];
+	for (size_t i = 0; i < sizeof data; i++)
+		data[i] = (uint8_t)(i | 1);
+	write_file(path, data, sizeof data);
+	for (uint32_t engine = HK_FRAMES_IO_URING; engine <= HK_FRAMES_PREAD; engine++) {
+		hk_frames_params p;
+		hk_frames_default_params(&p);
+		p.engine = engine;
+		const char *paths[1] = {path};
+		hk_frames *src = NULL;
+		cr_assert_eq(hk_frames_open_list(paths, 1, &p, &src), HK_OK);
+		hk_frame *fr;
+		cr_assert_eq(hk_frames_next(src, &fr), HK_OK);
+		cr_assert_eq(fr->len, sizeof data);
+		const volatile uint8_t *b = fr->bytes;
+		cr_assert_eq(b[0], 1);
+		hk_frames_release(src, fr);
+		size_t nonzero = 0;
+		for (size_t i = 0; i < sizeof data; i++)
+			nonzero += b[i] != 0;
+		cr_assert_eq(nonzero, 0, "engine %u: %zu bytes survive release",
+		             engine, nonzero);
+		hk_frames_destroy(src);
+	}
+	rm_tree(dir);
+	free(dir);
+}
