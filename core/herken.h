@@ -398,6 +398,210 @@ HK_API hk_status hk_model_run(const hk_model *m, const float *input,
 HK_API hk_status hk_embed_chips(const hk_model *embedder,
                                 const uint8_t *chips, size_t n, float *out);
 
+/* ------------------------------------------------------------------ */
+/* Frame sources (io/)                                                */
+/* ------------------------------------------------------------------ */
+
+/*
+ * A frame source delivers the encoded bytes (and, on request, the decoded
+ * RGB image) of many frames: a list of files, a directory walk, one "frame
+ * batch" file, or raw RGB24 / Y4M frames on a pipe.
+ *
+ *     hk_frames_params fp;
+ *     hk_frames_default_params(&fp);
+ *     fp.flags = HK_FRAMES_DECODE;
+ *     hk_frames *src = NULL;
+ *     if (hk_frames_open("photos/", &fp, &src) != HK_OK) fail(hk_last_error());
+ *     hk_frame *fr;
+ *     while (hk_frames_next(src, &fr) == HK_OK && fr) {
+ *         if (fr->status == HK_OK) use(fr->id, &fr->image);
+ *         else report(fr->name, fr->error);    // the batch goes on
+ *         hk_frames_release(src, fr);          // wipes and recycles
+ *     }
+ *     hk_frames_destroy(src);
+ *
+ * Reads go through io_uring when the kernel allows a ring: each file is one
+ * linked chain openat -> read -> close on a registered ("direct") file slot
+ * into a registered buffer, so a batch of files costs one io_uring_enter()
+ * and no per-file system calls. Completions arrive in any order and carry
+ * the frame's stable id. When the ring cannot be created (ENOSYS, EPERM:
+ * seccomp in containers, io_uring_disabled) or HERKEN_IO=pread is set, a
+ * pread() thread pool gives the same frames and bytes through the same API
+ * (HERKEN_IO=pread|io_uring overrides HK_FRAMES_AUTO only). Streams are
+ * read sequentially by one thread with read(). Files larger than
+ * buffer_size are completed with pread() by the reading thread.
+ *
+ * RLIMIT_MEMLOCK: registered buffers are pinned and count against
+ * RLIMIT_MEMLOCK (`ulimit -l`) unless the process has CAP_IPC_LOCK. They
+ * need max_frames * buffer_size bytes (defaults: 64 x 256 KiB = 16 MiB,
+ * above the common 8 MiB default). When registration is refused the ring
+ * still reads, into unregistered buffers (hk_frames_stats.flags lacks
+ * HK_FRAMES_HAVE_REGBUF); raise the limit or lower max_frames/buffer_size.
+ *
+ * Memory is bounded whatever the consumer does: at most max_frames frames
+ * exist at once (read, decoding, ready or held by the caller), each with a
+ * buffer_size read buffer allocated at open; frames larger than buffer_size
+ * and decoded images are allocated from a max_bytes budget (one frame may
+ * exceed it when no other frame is waiting for the consumer, so a single
+ * large frame always gets through). When the limits are reached, reading
+ * stops until the caller releases frames (back-pressure). Released frames
+ * are wiped with explicit_bzero: frames are personal data and never touch
+ * disk.
+ *
+ * Thread-safety: hk_frames_next() must be called by one thread at a time
+ * per source; hk_frames_release() may be called from any thread, in any
+ * order. Distinct sources are independent.
+ */
+typedef struct hk_frames hk_frames;
+
+typedef enum hk_frames_engine {
+	HK_FRAMES_AUTO = 0,     /* io_uring if the probe succeeds, else pread;
+	                           HERKEN_IO=pread|io_uring overrides        */
+	HK_FRAMES_IO_URING = 1, /* io_uring or fail with HK_E_BACKEND        */
+	HK_FRAMES_PREAD = 2,    /* pread() thread pool                       */
+} hk_frames_engine;
+
+enum {
+	HK_FRAMES_DECODE = 1u << 0,   /* decode every frame to RGB (workers)  */
+	HK_FRAMES_IN_ORDER = 1u << 1, /* deliver by ascending id (default: in
+	                                 completion order)                    */
+	HK_FRAMES_SQPOLL = 1u << 2,   /* io_uring: kernel SQ polling thread   */
+	HK_FRAMES_DIRECT = 1u << 3,   /* io_uring and pread: O_DIRECT reads
+	                                 (cold frames) where the fs allows    */
+	HK_FRAMES_NO_PIN = 1u << 4,   /* do not pin decode workers to cores   */
+	HK_FRAMES_RECURSIVE = 1u << 5 /* directory walk enters subdirectories */
+};
+
+typedef struct hk_frames_params {
+	uint32_t engine;         /* hk_frames_engine                          */
+	uint32_t flags;          /* HK_FRAMES_* bits                          */
+	uint32_t queue_depth;    /* reads in flight (0 = 32)                  */
+	uint32_t max_frames;     /* frames alive at once (0 = 2*queue_depth;
+	                            at least queue_depth)                      */
+	uint32_t buffer_size;    /* bytes per read buffer (0 = 256 KiB);
+	                            larger frames use the max_bytes budget    */
+	uint32_t decode_threads; /* HK_FRAMES_DECODE workers (0 = one per core) */
+	uint32_t io_threads;     /* pread engine threads (0 = queue_depth, max 16) */
+	uint32_t stream_width;   /* raw RGB24 streams: frame width  (required) */
+	uint32_t stream_height;  /* raw RGB24 streams: frame height (required) */
+	uint64_t max_bytes;      /* budget for large frames + images (0 = 256 MiB) */
+	uint64_t max_frame_bytes; /* larger files are HK_E_LIMIT (0 = 64 MiB) */
+} hk_frames_params;
+
+HK_API void hk_frames_default_params(hk_frames_params *p);
+
+/*
+ * One frame, owned by the source until hk_frames_release(). Fields are
+ * read-only for the caller.
+ */
+typedef struct hk_frame {
+	uint64_t id;          /* stable: index in the list, in the sorted
+	                         directory walk, in the batch index, or in
+	                         the stream                                  */
+	hk_status status;     /* HK_OK, or this frame's error: NOT_FOUND
+	                         (missing), IO (unreadable, a directory),
+	                         LIMIT (too large), FORMAT (truncated),
+	                         UNSUPPORTED (not an image)                  */
+	const char *name;     /* path, "batch[i]" or "stream[i]"            */
+	const char *error;    /* message when status != HK_OK, else ""      */
+	const uint8_t *bytes; /* the encoded bytes read (files and batches) */
+	size_t len;
+	hk_image image;       /* RGB when decoded (HK_FRAMES_DECODE) or a
+	                         stream frame; width 0 otherwise            */
+} hk_frame;
+
+/* The frames of paths[0..n) (copied), ids 0..n-1. */
+HK_API hk_status hk_frames_open_list(const char *const *paths, size_t n,
+                                     const hk_frames_params *p,
+                                     hk_frames **out);
+/* Every regular file named *.jpg, *.jpeg, *.png, *.ppm, *.pgm (any case)
+ * in dir (and below with HK_FRAMES_RECURSIVE), sorted by path (bytewise),
+ * ids in that order. Hidden entries (".name") are skipped. */
+HK_API hk_status hk_frames_open_dir(const char *dir, const hk_frames_params *p,
+                                    hk_frames **out);
+/* A frame batch file (format below), ids = index positions. */
+HK_API hk_status hk_frames_open_batch(const char *path,
+                                      const hk_frames_params *p,
+                                      hk_frames **out);
+/*
+ * Raw frames read sequentially from fd (a pipe, stdin, a file): a stream
+ * starting with "YUV4MPEG2 " is Y4M (C420*, C422, C444, Cmono; BT.601
+ * limited range converted to RGB), anything else raw RGB24 of
+ * stream_width x stream_height. fd is not closed. A short final frame is
+ * reported as HK_E_FORMAT and ends the stream.
+ */
+HK_API hk_status hk_frames_open_stream(int fd, const hk_frames_params *p,
+                                       hk_frames **out);
+/*
+ * What a CLI means by `--frames SPEC`: "-" is a stream on stdin, a
+ * directory is walked, a file starting with the batch magic is a batch,
+ * any other file is a list of paths, one per line (empty lines and lines
+ * starting with '#' are skipped; relative paths are relative to the
+ * current directory).
+ */
+HK_API hk_status hk_frames_open(const char *spec, const hk_frames_params *p,
+                                hk_frames **out);
+
+/*
+ * Next ready frame: *out gets the frame, or NULL at the end of the source
+ * (then HK_OK). Blocks until a frame is ready. HK_E_LIMIT when the caller
+ * already holds max_frames frames (release some first).
+ */
+HK_API hk_status hk_frames_next(hk_frames *f, hk_frame **out);
+/* Wipe and recycle a frame from hk_frames_next (NULL: no-op). */
+HK_API void hk_frames_release(hk_frames *f, hk_frame *fr);
+/* Stops reading, waits for in-flight I/O, wipes every buffer and frees
+ * the source; frames not yet released become invalid. NULL: no-op. */
+HK_API void hk_frames_destroy(hk_frames *f);
+
+/* Frames in the source (UINT64_MAX for a stream). */
+HK_API uint64_t hk_frames_count(const hk_frames *f);
+
+enum {
+	HK_FRAMES_HAVE_REGBUF = 1u << 0,   /* io_uring registered buffers    */
+	HK_FRAMES_HAVE_REGFILE = 1u << 1,  /* io_uring registered files      */
+	HK_FRAMES_HAVE_SQPOLL = 1u << 2,   /* SQPOLL ring                    */
+	HK_FRAMES_HAVE_DIRECT = 1u << 3,   /* O_DIRECT reads happened        */
+	HK_FRAMES_HAVE_PINNED = 1u << 4,   /* decode workers bound to cores  */
+};
+
+typedef struct hk_frames_stats {
+	uint32_t engine;      /* hk_frames_engine in use (IO_URING or PREAD) */
+	uint32_t flags;       /* HK_FRAMES_HAVE_* */
+	uint64_t frames;      /* frames delivered by hk_frames_next          */
+	uint64_t errors;      /* of which status != HK_OK                    */
+	uint64_t bytes_read;  /* encoded/raw bytes read from files or fd     */
+	uint64_t peak_frames; /* most frames alive at once                   */
+	uint64_t peak_bytes;  /* most budget bytes (large frames + decoded
+	                         images) allocated at once                   */
+	uint64_t pool_bytes;  /* fixed read buffers allocated at open        */
+} hk_frames_stats;
+
+HK_API hk_status hk_frames_get_stats(const hk_frames *f, hk_frames_stats *st);
+
+/*
+ * Frame batch file, version 1 (all integers little-endian):
+ *   offset 0   char[8]  magic "HKFRAMES"
+ *          8   uint32   version (1)
+ *         12   uint32   flags (0)
+ *         16   uint64   count: number of frames
+ *         24   uint64   index_offset: where the index starts
+ *         32   ...      frame bytes (encoded images), concatenated
+ *   index_offset: count x { uint64 offset; uint64 length; } then
+ *                 uint64 index_check = FNV-1a 64 of the index entries.
+ * Every frame must lie inside [32, index_offset); frames may be empty
+ * (reported as HK_E_FORMAT for that frame). A batch whose header or index
+ * is malformed is refused at open with HK_E_FORMAT.
+ *
+ * hk_frames_write_batch packs the files paths[0..n) into a new batch file
+ * at out_path (written to out_path.tmp, fsync'ed, renamed). A missing or
+ * unreadable input file fails the whole write.
+ */
+#define HK_FRAMES_BATCH_MAGIC "HKFRAMES"
+#define HK_FRAMES_BATCH_VERSION 1u
+HK_API hk_status hk_frames_write_batch(const char *out_path,
+                                       const char *const *paths, size_t n);
+
 /* @@HK_API_SECTIONS@@ — later sections (inference, images, pipeline,
  * durable store, frame sources) are appended below this line. */
 
