@@ -207,9 +207,6 @@ static const char *kind_name(int k)
 }
 
 hk_status hk__model_load_topo(const void *data, size_t len, const hk_model_params *pp,
-                              const char *synthetic, const char *xml, hk_model **out);
-
-hk_status hk__model_load_topo(const void *data, size_t len, const hk_model_params *pp,
                               const char *synthetic, const char *xml, hk_model **out)
 {
 	if (!out)

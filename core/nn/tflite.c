@@ -428,7 +428,7 @@ static hk_status read_tensor(const fb *b, const fbt *tt, const fbv *buffers,
 		if (d < 0 || d > (int32_t)HK__NN_MAX_ELEMS)
 			return hk__err(HK_E_FORMAT, "tflite: tensor %d '%s': bad dimension %d", ti, t->name, d);
 		t->shape[i] = d;
-		if (hk__mul_size(t->count, (size_t)d, &t->count) || t->count > (size_t)HK__NN_MAX_ELEMS * 4)
+		if (hk__mul_size(t->count, (size_t)d, &t->count) || t->count > (size_t)HK__NN_MAX_ELEMS)
 			return hk__err(HK_E_FORMAT, "tflite: tensor %d '%s' too large", ti, t->name);
 	}
 	t->type = (int)fb_int(b, tt, 1, 1, 0);
