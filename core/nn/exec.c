@@ -310,7 +310,8 @@ static hk_status plan_create(hk__nn_exec *x, size_t n, hk__nn_plan **out)
 		step *sp = &p->steps[p->nsteps++];
 		sp->node = ni;
 		if (nd->kind != NK_CONV && nd->kind != NK_FC && nd->kind != NK_MAXPOOL &&
-		    !(nd->kind == NK_PRELU && T[nd->src].ndim != 3))
+		    !(nd->kind == NK_PRELU && T[nd->src].ndim != 3) &&
+		    !(nd->kind == NK_RESIZE && nd->half_pixel && !nd->align_corners))
 			continue;
 		dnnl_memory_desc_t src, dst, wany, bmd;
 		dnnl_primitive_desc_t pd = NULL;
@@ -335,6 +336,13 @@ static hk_status plan_create(hk__nn_exec *x, size_t n, hk__nn_plan **out)
 			if ((s = plan_mem(p, &wmd, x->eng, x->consts[nd->src1], &m)))
 				goto fail_pd;
 			sp->args[sp->nargs++] = (dnnl_exec_arg_t){DNNL_ARG_WEIGHTS, m};
+		} else if (nd->kind == NK_RESIZE) {
+			/* oneDNN linear resampling uses half-pixel centres with edge
+			 * clamping, i.e. TFLite half_pixel_centers=true */
+			dnnl_resampling_desc_t rd;
+			DN(dnnl_resampling_forward_desc_init(&rd, dnnl_forward_inference, dnnl_resampling_linear,
+			                                     NULL, &src, &dst), "resampling desc");
+			DN(dnnl_primitive_desc_create(&pd, &rd, NULL, x->eng, NULL), "resampling pd");
 		} else if (nd->kind == NK_MAXPOOL) {
 			dnnl_pooling_v2_desc_t pdsc;
 			dnnl_dims_t strides = {nd->sh, nd->sw}, k = {nd->kh, nd->kw}, dil = {0, 0},
@@ -584,4 +592,26 @@ void hk__nn_exec_free(hk__nn_exec *x)
 	free(x->wc);
 	free(x->consts);
 	memset(x, 0, sizeof *x);
+}
+
+hk_status hk__nn_exec_profile(hk__nn_exec *x, const float *input, size_t n, double *ns)
+{
+	hk_status s;
+	if (n == 0 || n > x->max_batch)
+		return hk__err(HK_E_INVALID, "batch %zu outside 1..%zu", n, x->max_batch);
+	if (!x->plans[n] && (s = plan_create(x, n, &x->plans[n])))
+		return s;
+	hk__nn_plan *p = x->plans[n];
+	const hk__nn_net *net = x->net;
+	memcpy(p->buf[net->input], input, hk__nn_item_count(&net->g.t[net->input]) * n * sizeof(float));
+	for (int i = 0; i < p->nsteps; i++) {
+		step *sp = &p->steps[i];
+		uint64_t t0 = hk__now_ns();
+		if (!sp->prim)
+			hk__nn_ref_node(net, &net->node[sp->node], n, p->buf);
+		else if (dnnl_primitive_execute(sp->prim, x->strm, sp->nargs, sp->args) != dnnl_success)
+			return hk__err(HK_E_BACKEND, "oneDNN: execute failed at node %d", sp->node);
+		ns[sp->node] += (double)(hk__now_ns() - t0);
+	}
+	return HK_OK;
 }
