@@ -357,12 +357,25 @@ typedef enum hk_model_kind {
 	HK_MODEL_LANDMARKS = 3, /* Nx48x48x3 (transposed) -> [2],[4],[10]   */
 } hk_model_kind;
 
+/*
+ * Arithmetic of the network. HK_PREC_BF16 stores the activations that flow
+ * between oneDNN primitives as bfloat16, so oneDNN can use AMX or
+ * AVX512-BF16 (accumulation stays fp32; inputs, outputs and weights are
+ * given in fp32 as always). `herken-bench infer --precision bf16` reports
+ * its speed and its cosine against fp32.
+ */
+typedef enum hk_precision {
+	HK_PREC_FP32 = 0,
+	HK_PREC_BF16 = 1,
+} hk_precision;
+
 typedef struct hk_model_params {
 	uint32_t kind;      /* hk_model_kind                                 */
 	uint32_t threads;   /* worker threads per NUMA node (0 = its cores)  */
 	int32_t numa_node;  /* -1 (or 0 fields default): spread over nodes;
 	                       >= 0: run only on that node                   */
 	uint32_t max_batch; /* largest batch to prepare for (0 = 32)         */
+	uint32_t precision; /* hk_precision (0 = HK_PREC_FP32)                */
 } hk_model_params;
 
 HK_API void hk_model_default_params(hk_model_params *p);

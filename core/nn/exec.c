@@ -100,16 +100,112 @@ static hk_status plan_mem(hk__nn_plan *p, const dnnl_memory_desc_t *md,
 	return HK_OK;
 }
 
-static void md_act(dnnl_memory_desc_t *md, const hk__nn_tensor *t, size_t n)
+static dnnl_data_type_t act_dt(const hk__nn_exec *x, int t)
 {
+	return x->dt && t >= 0 && x->dt[t] ? dnnl_bf16 : dnnl_f32;
+}
+
+static size_t act_elsize(const hk__nn_exec *x, int t)
+{
+	return act_dt(x, t) == dnnl_bf16 ? 2 : 4;
+}
+
+static void md_act(const hk__nn_exec *x, dnnl_memory_desc_t *md, int ti, size_t n)
+{
+	const hk__nn_tensor *t = &x->net->g.t[ti];
+	dnnl_data_type_t dt = act_dt(x, ti);
 	dnnl_dims_t d;
 	if (t->ndim == 4) {
 		d[0] = (dnnl_dim_t)n; d[1] = t->shape[3]; d[2] = t->shape[1]; d[3] = t->shape[2];
-		dnnl_memory_desc_init_by_tag(md, 4, d, dnnl_f32, dnnl_nhwc);
+		dnnl_memory_desc_init_by_tag(md, 4, d, dt, dnnl_nhwc);
 	} else {
 		d[0] = (dnnl_dim_t)n;
 		d[1] = (dnnl_dim_t)hk__nn_item_count(t);
-		dnnl_memory_desc_init_by_tag(md, 2, d, dnnl_f32, dnnl_nc);
+		dnnl_memory_desc_init_by_tag(md, 2, d, dt, dnnl_nc);
+	}
+}
+
+/* A node lowered to a oneDNN primitive (everything else is a C kernel). */
+static int is_prim(const hk__nn_node *nd, const hk__nn_tensor *T)
+{
+	switch (nd->kind) {
+	case NK_CONV: case NK_FC: case NK_MAXPOOL:
+		return 1;
+	case NK_PRELU:
+		return T[nd->src].ndim != 3;
+	case NK_RESIZE:
+		return nd->half_pixel && !nd->align_corners;
+	default:
+		return 0;
+	}
+}
+
+/* bf16 storage for tensors that only oneDNN primitives touch. oneDNN wants
+ * f32 src -> f32 dst for convolutions and equal types for the other
+ * primitives, so demote to f32 until that holds. Graph outputs stay f32;
+ * the input is converted while it is copied in. */
+static hk_status choose_dtypes(hk__nn_exec *x)
+{
+	const hk__nn_net *net = x->net;
+	const hk__nn_tensor *T = net->g.t;
+	x->dt = calloc((size_t)net->g.ntensors, 1);
+	if (!x->dt)
+		return hk__err(HK_E_NOMEM, "out of memory");
+	for (int i = 0; i < net->nnodes; i++)
+		if (is_prim(&net->node[i], T))
+			x->dt[net->node[i].dst] = 1;
+	x->dt[net->input] = 1;
+	for (int i = 0; i < net->nnodes; i++) {
+		const hk__nn_node *nd = &net->node[i];
+		int prim = is_prim(nd, T);
+		int ts[2 + HK__NN_MAX_POST] = {nd->src, nd->src1}, k = 2;
+		for (int j = 0; j < nd->npost; j++)
+			ts[k++] = nd->post[j].tensor;
+		for (int j = 0; j < k; j++)
+			if (ts[j] >= 0 && !T[ts[j]].is_const && !prim)
+				x->dt[ts[j]] = 0;
+		if (!prim)
+			x->dt[nd->dst] = 0;
+	}
+	for (int k = 0; k < net->noutputs; k++)
+		x->dt[net->outputs[k]] = 0;
+	for (int changed = 1; changed;) {
+		changed = 0;
+		for (int i = 0; i < net->nnodes; i++) {
+			const hk__nn_node *nd = &net->node[i];
+			if (!is_prim(nd, T))
+				continue;
+			unsigned char *a = &x->dt[nd->src], *b = &x->dt[nd->dst];
+			int conv = nd->kind == NK_CONV || nd->kind == NK_FC;
+			if ((conv && !*a && *b) || (!conv && *a != *b)) {
+				*a = *b = 0;
+				changed = 1;
+			}
+		}
+	}
+	return HK_OK;
+}
+
+static uint16_t f32_to_bf16(float f)
+{
+	uint32_t u;
+	memcpy(&u, &f, 4);
+	if ((u & 0x7fffffffu) > 0x7f800000u)
+		return (uint16_t)((u >> 16) | 0x40); /* quiet NaN */
+	u += 0x7fffu + ((u >> 16) & 1);     /* round to nearest even */
+	return (uint16_t)(u >> 16);
+}
+
+static void load_input(const hk__nn_exec *x, hk__nn_plan *p, const float *input, size_t n)
+{
+	const hk__nn_net *net = x->net;
+	size_t cnt = hk__nn_item_count(&net->g.t[net->input]) * n;
+	if (act_dt(x, net->input) == dnnl_bf16) {
+		uint16_t *d = (uint16_t *)(void *)p->buf[net->input];
+		for (size_t i = 0; i < cnt; i++)
+			d[i] = f32_to_bf16(input[i]);
+	} else {
+		memcpy(p->buf[net->input], input, cnt * sizeof(float));
 	}
 }
 
@@ -223,7 +319,7 @@ static hk_status plan_arena(hk__nn_exec *x, hk__nn_plan *p, size_t **off_out)
 	/* the input first, live from the start */
 	for (int i = -1; i < net->nnodes; i++) {
 		int t = i < 0 ? net->input : net->node[i].dst;
-		size_t sz = hk__nn_item_count(&net->g.t[t]) * p->n * sizeof(float);
+		size_t sz = hk__nn_item_count(&net->g.t[t]) * p->n * act_elsize(x, t);
 		sz = (sz + 63) & ~(size_t)63;
 		if (off[t] == SIZE_MAX) {
 			/* live sorted by offset; find the first gap */
@@ -318,11 +414,11 @@ static hk_status plan_create(hk__nn_exec *x, size_t n, hk__nn_plan **out)
 		dnnl_primitive_attr_t attr = NULL;
 		dnnl_post_ops_t po = NULL;
 		dnnl_memory_t m;
-		md_act(&src, &T[nd->src], n);
-		md_act(&dst, &T[nd->dst], n);
+		md_act(x, &src, nd->src, n);
+		md_act(x, &dst, nd->dst, n);
 		if (nd->kind == NK_FC) { /* flattened NHWC item = TFLite FC input */
 			dnnl_dims_t fd = {(dnnl_dim_t)n, (dnnl_dim_t)hk__nn_item_count(&T[nd->src])};
-			dnnl_memory_desc_init_by_tag(&src, 2, fd, dnnl_f32, dnnl_nc);
+			dnnl_memory_desc_init_by_tag(&src, 2, fd, act_dt(x, nd->src), dnnl_nc);
 		}
 		if (nd->kind == NK_PRELU) {
 			dnnl_prelu_desc_t prd;
@@ -357,14 +453,14 @@ static hk_status plan_create(hk__nn_exec *x, size_t n, hk__nn_plan **out)
 			int O = nd->kind == NK_FC ? w->shape[0] : T[nd->dst].shape[T[nd->dst].ndim - 1];
 			if (nd->kind == NK_FC) {
 				d[0] = w->shape[0]; d[1] = w->shape[1];
-				dnnl_memory_desc_init_by_tag(&wany, 2, d, dnnl_f32, dnnl_format_tag_any);
+				dnnl_memory_desc_init_by_tag(&wany, 2, d, act_dt(x, nd->src), dnnl_format_tag_any);
 			} else if (nd->groups == 1) {
 				d[0] = w->shape[0]; d[1] = w->shape[3]; d[2] = w->shape[1]; d[3] = w->shape[2];
-				dnnl_memory_desc_init_by_tag(&wany, 4, d, dnnl_f32, dnnl_format_tag_any);
+				dnnl_memory_desc_init_by_tag(&wany, 4, d, act_dt(x, nd->src), dnnl_format_tag_any);
 			} else {
 				d[0] = nd->groups; d[1] = w->shape[3] / nd->groups; d[2] = 1;
 				d[3] = w->shape[1]; d[4] = w->shape[2];
-				dnnl_memory_desc_init_by_tag(&wany, 5, d, dnnl_f32, dnnl_format_tag_any);
+				dnnl_memory_desc_init_by_tag(&wany, 5, d, act_dt(x, nd->src), dnnl_format_tag_any);
 			}
 			d[0] = O;
 			dnnl_memory_desc_init_by_tag(&bmd, 1, d, dnnl_f32, dnnl_a);
@@ -380,13 +476,11 @@ static hk_status plan_create(hk__nn_exec *x, size_t n, hk__nn_plan **out)
 					DN(dnnl_post_ops_append_prelu(po, 1 << 1), "prelu post-op");
 				} else {
 					dnnl_memory_desc_t s1;
-					md_act(&s1, &T[q->tensor], n);
+					md_act(x, &s1, q->tensor, n);
 					DN(dnnl_post_ops_append_binary(po, dnnl_binary_add, &s1), "binary post-op");
 				}
 			}
 			DN(dnnl_primitive_attr_set_post_ops(attr, po), "set post ops");
-			if (x->fpmath_bf16)
-				DN(dnnl_primitive_attr_set_fpmath_mode(attr, dnnl_fpmath_mode_bf16), "fpmath mode");
 			dnnl_post_ops_destroy(po);
 			po = NULL;
 			if (nd->kind == NK_FC) {
@@ -432,7 +526,7 @@ static hk_status plan_create(hk__nn_exec *x, size_t n, hk__nn_plan **out)
 						goto fail_pd;
 					sp->args[sp->nargs++] = (dnnl_exec_arg_t){DNNL_ARG_ATTR_MULTIPLE_POST_OP(k) | DNNL_ARG_WEIGHTS, m};
 				} else if (q->kind == NP_BINARY) {
-					md_act(&md, &T[q->tensor], n);
+					md_act(x, &md, q->tensor, n);
 					if ((s = plan_mem(p, &md, x->eng, p->buf[q->tensor], &m)))
 						goto fail_pd;
 					sp->args[sp->nargs++] = (dnnl_exec_arg_t){DNNL_ARG_ATTR_MULTIPLE_POST_OP(k) | DNNL_ARG_SRC_1, m};
@@ -486,7 +580,7 @@ hk_status hk__nn_exec_run(hk__nn_exec *x, const float *input, size_t n,
 	if (!x->plans[n] && (s = plan_create(x, n, &x->plans[n])))
 		return s;
 	hk__nn_plan *p = x->plans[n];
-	memcpy(p->buf[net->input], input, hk__nn_item_count(&net->g.t[net->input]) * n * sizeof(float));
+	load_input(x, p, input, n);
 	for (int i = 0; i < p->nsteps; i++) {
 		step *sp = &p->steps[i];
 		const hk__nn_node *nd = &net->node[sp->node];
@@ -519,7 +613,7 @@ hk_status hk__nn_exec_run(hk__nn_exec *x, const float *input, size_t n,
 }
 
 hk_status hk__nn_exec_init(hk__nn_exec *x, const hk__nn_net *net,
-                           size_t max_batch, const hk__nn_mem *mem)
+                           size_t max_batch, const hk__nn_mem *mem, int bf16)
 {
 	memset(x, 0, sizeof *x);
 	x->net = net;
@@ -531,6 +625,9 @@ hk_status hk__nn_exec_init(hk__nn_exec *x, const hk__nn_net *net,
 	x->wc = calloc((size_t)net->nnodes, sizeof *x->wc);
 	x->consts = calloc((size_t)net->g.ntensors, sizeof(float *));
 	x->plans = calloc(max_batch + 1, sizeof *x->plans);
+	x->bf16 = bf16;
+	if (bf16 && (s = choose_dtypes(x)))
+		goto fail;
 	if (!x->wc || !x->consts || !x->plans) {
 		s = hk__err(HK_E_NOMEM, "out of memory");
 		goto fail;
@@ -590,6 +687,7 @@ void hk__nn_exec_free(hk__nn_exec *x)
 		dnnl_engine_destroy(x->eng);
 	free(x->plans);
 	free(x->wc);
+	free(x->dt);
 	free(x->consts);
 	memset(x, 0, sizeof *x);
 }
@@ -603,7 +701,7 @@ hk_status hk__nn_exec_profile(hk__nn_exec *x, const float *input, size_t n, doub
 		return s;
 	hk__nn_plan *p = x->plans[n];
 	const hk__nn_net *net = x->net;
-	memcpy(p->buf[net->input], input, hk__nn_item_count(&net->g.t[net->input]) * n * sizeof(float));
+	load_input(x, p, input, n);
 	for (int i = 0; i < p->nsteps; i++) {
 		step *sp = &p->steps[i];
 		uint64_t t0 = hk__now_ns();

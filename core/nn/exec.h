@@ -29,11 +29,12 @@ typedef struct hk__nn_exec {
 	hk__nn_plan **plans;    /* index = batch size, 1..max_batch */
 	size_t max_batch;
 	char impl[160];         /* implementation of the first convolution */
-	int fpmath_bf16;         /* let oneDNN use bf16 (AMX) inside f32 convs */
+	int bf16;               /* bf16 activations between oneDNN primitives */
+	unsigned char *dt;      /* per tensor: 1 = stored as bf16 */
 } hk__nn_exec;
 
 hk_status hk__nn_exec_init(hk__nn_exec *x, const hk__nn_net *net,
-                           size_t max_batch, const hk__nn_mem *mem);
+                           size_t max_batch, const hk__nn_mem *mem, int bf16);
 void hk__nn_exec_free(hk__nn_exec *x);
 
 /* Run n <= max_batch items; creates the plan for n on first use. */

@@ -53,6 +53,7 @@ struct hk_model {
 	worker *w;
 	size_t max_batch;
 	int threads;
+	int bf16;
 	uint32_t in_h, in_w, in_c;
 	size_t in_item;
 	size_t out_size[HK__NN_MAX_IO];
@@ -115,7 +116,7 @@ static void *worker_main(void *arg)
 	w->mem.alloc = mem_alloc;
 	w->mem.free = mem_free;
 	w->mem.user = w;
-	hk_status s = hk__nn_exec_init(&w->x, &m->net, m->max_batch, &w->mem);
+	hk_status s = hk__nn_exec_init(&w->x, &m->net, m->max_batch, &w->mem, m->bf16);
 	if (!s) {
 		/* create the batch-1 plan now: reorders weights on this node and
 		 * surfaces any lowering error at load time */
@@ -221,9 +222,12 @@ hk_status hk__model_load_topo(const void *data, size_t len, const hk_model_param
 		p.threads = pp->threads;
 		p.numa_node = pp->numa_node;
 		p.max_batch = pp->max_batch ? pp->max_batch : 32;
+		p.precision = pp->precision;
 	}
 	if (p.kind > HK_MODEL_LANDMARKS)
 		return hk__err(HK_E_INVALID, "hk_model_load: kind %u", p.kind);
+	if (p.precision > HK_PREC_BF16)
+		return hk__err(HK_E_INVALID, "hk_model_load: precision %u", p.precision);
 	if (p.max_batch > 4096 || p.threads > 4096)
 		return hk__err(HK_E_INVALID, "hk_model_load: max_batch %u / threads %u too large", p.max_batch, p.threads);
 	hk_model *m = calloc(1, sizeof *m);
@@ -242,11 +246,13 @@ hk_status hk__model_load_topo(const void *data, size_t len, const hk_model_param
 	for (int o = 0; o < m->net.noutputs; o++)
 		m->out_size[o] = hk__nn_item_count(&m->net.g.t[m->net.outputs[o]]);
 	m->max_batch = p.max_batch;
+	m->bf16 = p.precision == HK_PREC_BF16;
 	hk_model_kind g = guess_kind(m);
 	if (p.kind != HK_MODEL_AUTO && g != (hk_model_kind)p.kind) {
+		s = hk__err(HK_E_DIM, "model shapes (input %ux%ux%u, %d outputs) do not fit a %s",
+		            m->in_h, m->in_w, m->in_c, m->net.noutputs, kind_name((int)p.kind));
 		hk_model_destroy(m);
-		return hk__err(HK_E_DIM, "model shapes (input %ux%ux%u, %d outputs) do not fit a %s",
-		               in->shape[1], in->shape[2], in->shape[3], m->net.noutputs, kind_name((int)p.kind));
+		return s;
 	}
 	m->kind = g;
 	if ((s = hk__nn_topo_load(&m->topo, synthetic, xml, p.numa_node, (int)p.threads))) {
