@@ -143,6 +143,7 @@ HERKEN_SHARED ?= $(abspath $(if $(wildcard ../shared),../shared,))
 export HERKEN_SHARED
 
 test: check-header $(TESTS) all
+	@bash tools/fetch-models.sh || echo "make test: models unavailable, the model tests will skip"
 	HERKEN_BUILD=$(BUILD) $(TESTS) --jobs 2
 
 bench: $(BENCH)

@@ -484,3 +484,35 @@ Test(nn_fuzz, corpus_replay, .timeout = 120)
 	closedir(dir);
 	cr_expect_geq(n, 3, "corpus has %d files", n);
 }
+
+/* bf16 path: 22 golden faces, cosine against the fp32 reference. */
+Test(nn_embedder, bf16_close_to_fp32, .timeout = 120)
+{
+	char mp[512];
+	if (!tn_model(mp, sizeof mp, "MobileFaceNet.tflite"))
+		cr_skip_test("MobileFaceNet.tflite absent (make models)");
+	float *in = load_faces();
+	hk_model_params p;
+	hk_model_default_params(&p);
+	p.kind = HK_MODEL_EMBEDDER;
+	p.threads = 1;
+	p.precision = HK_PREC_BF16;
+	hk_model *m16 = NULL;
+	cr_assert_eq(hk_model_load(mp, &p, &m16), HK_OK, "%s", hk_last_error());
+	hk_model *m32 = load_or_skip("MobileFaceNet.tflite", HK_MODEL_EMBEDDER, 32);
+	int nf = quick() ? 4 : NFACES;
+	static float a[NFACES * 192], b[NFACES * 192];
+	float *oa = a, *ob = b;
+	cr_assert_eq(hk_model_run(m16, in, (size_t)nf, &oa), HK_OK, "%s", hk_last_error());
+	cr_assert_eq(hk_model_run(m32, in, (size_t)nf, &ob), HK_OK);
+	double worst = 1;
+	for (int i = 0; i < nf; i++) {
+		double cs = cosine(a + i * 192, b + i * 192, 192);
+		worst = cs < worst ? cs : worst;
+		cr_expect_geq(cs, 0.999, "face %s: bf16 vs fp32 cosine %.6f", faces[i], cs);
+		cr_expect_lt(cs, 0.9999999, "face %s: bf16 identical to fp32 (path not taken?)", faces[i]);
+	}
+	hk_model_destroy(m16);
+	hk_model_destroy(m32);
+	free(in);
+}
