@@ -41,7 +41,8 @@ void hk__nn_exec_free(hk__nn_exec *x);
 hk_status hk__nn_exec_run(hk__nn_exec *x, const float *input, size_t n,
                           float *const *outputs);
 
-/* One run of n items adding each node's wall time (ns) into ns[node]. */
+/* One run of n items adding each node's thread CPU time (ns) into ns[node]
+ * (exact with one oneDNN thread; diagnostics only). */
 hk_status hk__nn_exec_profile(hk__nn_exec *x, const float *input, size_t n, double *ns);
 
 /* "avx512_core_amx" etc.: the ISA oneDNN dispatches to in this process. */
