@@ -345,8 +345,18 @@ HK_API const char *hk_image_sniff(const void *bytes, size_t len);
  * bad file is HK_E_FORMAT (or HK_E_UNSUPPORTED naming the op), never a crash.
  *
  * A loaded model is immutable. hk_model_run() may be called concurrently
- * from several threads (each call uses its own scratch; calls on one NUMA
- * node may be serialised internally).
+ * from several threads: each NUMA node of the model has one worker thread
+ * (pinned to the node's cores, driving `threads` oneDNN threads) that
+ * serves the calls routed to it in arrival order, so calls on one node are
+ * serialised; calls on different nodes run in parallel. oneDNN primitives
+ * are created at load for batch 1 and on first use for every other batch
+ * size (up to max_batch), then only executed.
+ *
+ * Supported TFLite ops: CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, ADD,
+ * SUB, MUL, DIV, NEG, ABS, RELU, EXP, SUM and REDUCE_MAX (last axis), PAD,
+ * MAX_POOL_2D, RESIZE_BILINEAR, RESHAPE, DEPTH_TO_SPACE, DEQUANTIZE (fp16
+ * weights) and DENSIFY (sparse weights); float32 activations. Dim 0 of
+ * every activation is the batch, whatever the file declares.
  */
 typedef struct hk_model hk_model;
 
@@ -398,6 +408,9 @@ HK_API size_t hk_model_output_size(const hk_model *m, size_t i);
  * Run the raw network on n items: input is n x H x W x C float32 (NHWC,
  * already normalised as the model expects); outputs[i] points to n *
  * hk_model_output_size(m, i) floats owned by the caller.
+ * Batches larger than max_batch run as several primitive calls. Output
+ * order: detector [regressors N x 2304 x 16, logits N x 2304]; landmarks
+ * [prob N x 2, box N x 4, points N x 10]; embedder [N x 192], raw.
  */
 HK_API hk_status hk_model_run(const hk_model *m, const float *input,
                               size_t n, float *const *outputs);
@@ -406,6 +419,7 @@ HK_API hk_status hk_model_run(const hk_model *m, const float *input,
  * Embed n aligned 112x112 RGB chips (n x 112 x 112 x 3 bytes, tightly
  * packed) with the embedder: pixels normalised (v - 127.5) / 128, output
  * out[n * 192] L2-normalised.
+ * The normalised copy of the chips is wiped after use.
  */
 HK_API hk_status hk_embed_chips(const hk_model *embedder,
                                 const uint8_t *chips, size_t n, float *out);
