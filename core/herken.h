@@ -346,8 +346,18 @@ HK_API const char *hk_image_sniff(const void *bytes, size_t len);
  * bad file is HK_E_FORMAT (or HK_E_UNSUPPORTED naming the op), never a crash.
  *
  * A loaded model is immutable. hk_model_run() may be called concurrently
- * from several threads (each call uses its own scratch; calls on one NUMA
- * node may be serialised internally).
+ * from several threads: each NUMA node of the model has one worker thread
+ * (pinned to the node's cores, driving `threads` oneDNN threads) that
+ * serves the calls routed to it in arrival order, so calls on one node are
+ * serialised; calls on different nodes run in parallel. oneDNN primitives
+ * are created at load for batch 1 and on first use for every other batch
+ * size (up to max_batch), then only executed.
+ *
+ * Supported TFLite ops: CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, ADD,
+ * SUB, MUL, DIV, NEG, ABS, RELU, EXP, SUM and REDUCE_MAX (last axis), PAD,
+ * MAX_POOL_2D, RESIZE_BILINEAR, RESHAPE, DEPTH_TO_SPACE, DEQUANTIZE (fp16
+ * weights) and DENSIFY (sparse weights); float32 activations. Dim 0 of
+ * every activation is the batch, whatever the file declares.
  */
 typedef struct hk_model hk_model;
 
@@ -358,12 +368,25 @@ typedef enum hk_model_kind {
 	HK_MODEL_LANDMARKS = 3, /* Nx48x48x3 (transposed) -> [2],[4],[10]   */
 } hk_model_kind;
 
+/*
+ * Arithmetic of the network. HK_PREC_BF16 stores the activations that flow
+ * between oneDNN primitives as bfloat16, so oneDNN can use AMX or
+ * AVX512-BF16 (accumulation stays fp32; inputs, outputs and weights are
+ * given in fp32 as always). `herken-bench infer --precision bf16` reports
+ * its speed and its cosine against fp32.
+ */
+typedef enum hk_precision {
+	HK_PREC_FP32 = 0,
+	HK_PREC_BF16 = 1,
+} hk_precision;
+
 typedef struct hk_model_params {
 	uint32_t kind;      /* hk_model_kind                                 */
 	uint32_t threads;   /* worker threads per NUMA node (0 = its cores)  */
 	int32_t numa_node;  /* -1 (or 0 fields default): spread over nodes;
 	                       >= 0: run only on that node                   */
 	uint32_t max_batch; /* largest batch to prepare for (0 = 32)         */
+	uint32_t precision; /* hk_precision (0 = HK_PREC_FP32)                */
 } hk_model_params;
 
 HK_API void hk_model_default_params(hk_model_params *p);
@@ -386,6 +409,9 @@ HK_API size_t hk_model_output_size(const hk_model *m, size_t i);
  * Run the raw network on n items: input is n x H x W x C float32 (NHWC,
  * already normalised as the model expects); outputs[i] points to n *
  * hk_model_output_size(m, i) floats owned by the caller.
+ * Batches larger than max_batch run as several primitive calls. Output
+ * order: detector [regressors N x 2304 x 16, logits N x 2304]; landmarks
+ * [prob N x 2, box N x 4, points N x 10]; embedder [N x 192], raw.
  */
 HK_API hk_status hk_model_run(const hk_model *m, const float *input,
                               size_t n, float *const *outputs);
@@ -394,9 +420,42 @@ HK_API hk_status hk_model_run(const hk_model *m, const float *input,
  * Embed n aligned 112x112 RGB chips (n x 112 x 112 x 3 bytes, tightly
  * packed) with the embedder: pixels normalised (v - 127.5) / 128, output
  * out[n * 192] L2-normalised.
+ * The normalised copy of the chips is wiped after use.
  */
 HK_API hk_status hk_embed_chips(const hk_model *embedder,
                                 const uint8_t *chips, size_t n, float *out);
+
+/*
+ * NUMA placement. At load, hwloc finds the NUMA nodes that have cores (or
+ * only params.numa_node); each gets a worker thread pinned to its cores
+ * driving `threads` oneDNN threads, its own oneDNN engine and stream and
+ * its own copy of the weights allocated on that node. hk_model_run()
+ * splits a batch over the nodes in proportion to their threads (a batch of
+ * one goes to the nodes in turn); hk_model_run_on_node() pins one call to
+ * node index `node` (0 .. hk_model_node_count()-1). Calls that land on the
+ * same node run one after the other in arrival order.
+ */
+HK_API size_t hk_model_node_count(const hk_model *m);
+HK_API hk_status hk_model_run_on_node(const hk_model *m, size_t node,
+                                      const float *input, size_t n,
+                                      float *const *outputs);
+
+/* What a loaded model is and how it runs (for benchmarks and tools). */
+typedef struct hk_model_info {
+	double flops;              /* per item: 2 x multiply-adds of the
+	                              convolutions and fully-connected layers */
+	uint32_t nodes;            /* NUMA nodes it runs on                   */
+	uint32_t threads;          /* oneDNN threads per node                 */
+	uint32_t max_batch;        /* largest batch per primitive call        */
+	int32_t node_os_index[8];  /* OS numbers of the first 8 nodes         */
+	char isa[32];              /* ISA oneDNN dispatches to, e.g.
+	                              "avx512_core_amx"                       */
+	char impl[160];            /* oneDNN implementation of the first
+	                              dense convolution, e.g. "brgconv:..."   */
+	char graph[256];           /* node counts after fusion                */
+} hk_model_info;
+
+HK_API hk_status hk_model_get_info(const hk_model *m, hk_model_info *info);
 
 /* ------------------------------------------------------------------ */
 /* Frame sources (io/)                                                */
