@@ -1,0 +1,45 @@
+/*
+ * Top-k selection for the scan: a bounded min-heap of (score, slot) whose
+ * root is the current k-th best, fed block by block. The block filter is
+ * branch-free (scores are computed and compared against the root for the
+ * whole block; only a block that beats it takes the insertion path), which
+ * for a random gallery is rare after the first blocks.
+ *
+ * A slot whose scale is NaN (a tombstone) never enters the heap: NaN > x is
+ * false, so removal needs no branch in the hot loop.
+ */
+#ifndef HK_TOPK_H
+#define HK_TOPK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct hk__cand {
+	float score;
+	uint32_t slot;
+} hk__cand;
+
+typedef struct hk__heap {
+	hk__cand *c; /* capacity cap, caller-owned */
+	uint32_t n, cap;
+} hk__heap;
+
+static inline float hk__heap_floor(const hk__heap *h)
+{
+	return h->n < h->cap ? -__builtin_inff() : h->c[0].score;
+}
+
+/* Offer one candidate (score must not be NaN). */
+void hk__heap_push(hk__heap *h, float score, uint32_t slot);
+
+/* Offer a block: score_i = (float)dots[i] * scale[i], slots base..base+cnt-1. */
+void hk__topk_block_i32(hk__heap *h, const int32_t *dots, const float *scale,
+                        size_t cnt, uint32_t base, float *tmp);
+/* The same for float dots. */
+void hk__topk_block_f32(hk__heap *h, const float *dots, const float *scale,
+                        size_t cnt, uint32_t base, float *tmp);
+
+/* Merge src into dst (offers every element). */
+void hk__heap_merge(hk__heap *dst, const hk__heap *src);
+
+#endif
