@@ -1133,6 +1133,8 @@ hk_status hk_store_enroll(hk_store *st, const hk_consent *c, const float *emb,
 	if (c->time <= 0 || c->time > now + 300)
 		return hk__err(HK_E_CONSENT, "consent time %lld is not a past time "
 		               "(now %lld)", (long long)c->time, (long long)now);
+	if (c->expires == 0)
+		return hk__err(HK_E_CONSENT, "consent record has no expiry");
 	if (c->expires <= now)
 		return hk__err(HK_E_CONSENT, "consent expired at %lld (now %lld)",
 		               (long long)c->expires, (long long)now);
