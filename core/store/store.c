@@ -1026,6 +1026,18 @@ hk_status hk_store_open(const char *dir, const hk_store_params *p,
 		goto fail;
 	hk_gallery_params gp = p->gallery;
 	gp.dim = st->dim;
+	if (!gp.capacity) {
+		/* size the index once from the files instead of doubling it
+		 * during replay (each template costs about dim * 4 bytes) */
+		struct stat sb;
+		uint64_t bytes = 0;
+		if (!fstatat(st->dirfd, HK__F_SNAP, &sb, 0))
+			bytes += (uint64_t)sb.st_size;
+		if (!fstat(st->wal_fd, &sb))
+			bytes += (uint64_t)sb.st_size;
+		uint64_t est = bytes / ((uint64_t)st->dim * 4) + 1024;
+		gp.capacity = est > (1u << 30) ? (1u << 30) : (uint32_t)est;
+	}
 	if ((s = hk_gallery_create(&gp, &st->g)))
 		goto fail;
 	if ((s = load_snapshot(st, &rp)) || (s = load_wal(st, &rp)) ||
