@@ -538,6 +538,7 @@ typedef struct replay {
 	kslot *ks;
 	size_t nks;
 	uint64_t expect; /* next wal seq */
+	uint64_t keys_file_len;
 	const char *what;
 } replay;
 
@@ -752,12 +753,8 @@ static hk_status load_keys(hk_store *st, replay *rp)
 	}
 	sodium_memzero(buf, len);
 	free(buf);
-	if (valid < len) {
-		if (ftruncate(st->keys_fd, (off_t)valid) || fdatasync(st->keys_fd))
-			return hk__err(HK_E_IO, "%s: cutting torn tail: %s", HK__F_KEYS,
-			               strerror(errno));
-		st->torn_cut += len - valid;
-	}
+	/* a torn tail is cut only once the replay has succeeded (finish_open) */
+	rp->keys_file_len = len;
 	st->keys_size = valid;
 	if (st->next_key_id == 0)
 		st->next_key_id = 1;
@@ -930,6 +927,13 @@ static int open_rw(hk_store *st, const char *name)
 
 static hk_status finish_open(hk_store *st, replay *rp)
 {
+	if (rp->keys_file_len > st->keys_size) {
+		if (ftruncate(st->keys_fd, (off_t)st->keys_size) ||
+		    fdatasync(st->keys_fd))
+			return hk__err(HK_E_IO, "%s: cutting torn tail: %s", HK__F_KEYS,
+			               strerror(errno));
+		st->torn_cut += rp->keys_file_len - st->keys_size;
+	}
 	/* live keys nobody uses are durable spares */
 	for (size_t i = 0; i < rp->nks; i++) {
 		kslot *k = &rp->ks[i];
@@ -1176,7 +1180,7 @@ hk_status hk_store_enroll(hk_store *st, const hk_consent *c, const float *emb,
 			pthread_mutex_unlock(&st->gc_mu);
 			goto out;
 		}
-		hk__pkey *pk = &st->pool[0];
+		hk__pkey *pk = &st->pool[st->pool_n - 1];
 		key_id = pk->id;
 		key_off = pk->off;
 		memcpy(key, pk->key, 32);
@@ -1203,7 +1207,6 @@ hk_status hk_store_enroll(hk_store *st, const hk_consent *c, const float *emb,
 	free(rec);
 	if (!s && fresh) {
 		/* the key leaves the pool: the record now names it */
-		memmove(st->pool, st->pool + 1, (st->pool_n - 1) * sizeof *st->pool);
 		st->pool_n--;
 		sodium_memzero(st->pool + st->pool_n, sizeof *st->pool);
 	}
