@@ -383,3 +383,43 @@ hk_status hk__atomic_write(int dirfd, const char *name, const void *p,
 	}
 	return hk__fsync_dir(dirfd);
 }
+
+hk_status hk__map_file(int dirfd, const char *name, const uint8_t **buf,
+                       size_t *len)
+{
+	static const uint8_t empty[1];
+	*buf = NULL;
+	*len = 0;
+	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return hk__err(errno == ENOENT ? HK_E_NOT_FOUND : HK_E_IO,
+		               "%s: %s", name, strerror(errno));
+	struct stat sb;
+	if (fstat(fd, &sb) || sb.st_size < 0) {
+		int e = errno;
+		close(fd);
+		return hk__err(HK_E_IO, "%s: %s", name, strerror(e));
+	}
+	if (sb.st_size == 0) {
+		close(fd);
+		*buf = empty;
+		return HK_OK;
+	}
+	/* mapped, not read: replaying a 1 GB log should not first fault in
+	 * and copy 1 GB of fresh anonymous pages */
+	void *p = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	int e = errno;
+	close(fd);
+	if (p == MAP_FAILED)
+		return hk__err(HK_E_IO, "%s: mmap: %s", name, strerror(e));
+	madvise(p, (size_t)sb.st_size, MADV_SEQUENTIAL);
+	*buf = p;
+	*len = (size_t)sb.st_size;
+	return HK_OK;
+}
+
+void hk__unmap_file(const uint8_t *buf, size_t len)
+{
+	if (buf && len)
+		munmap((void *)(uintptr_t)buf, len);
+}

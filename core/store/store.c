@@ -763,16 +763,16 @@ static hk_status load_keys(hk_store *st, replay *rp)
 
 static hk_status load_snapshot(hk_store *st, replay *rp)
 {
-	uint8_t *buf;
+	const uint8_t *buf;
 	size_t len;
-	hk_status s = hk__read_file(st->dirfd, HK__F_SNAP, &buf, &len);
+	hk_status s = hk__map_file(st->dirfd, HK__F_SNAP, &buf, &len);
 	if (HK_STATUS_PRIMARY(s) == HK_E_NOT_FOUND)
 		return HK_OK; /* never compacted */
 	if (s)
 		return s;
 	hk__fhdr h;
 	if (len < sizeof h) {
-		free(buf);
+		hk__unmap_file(buf, len);
 		return hk__err(HK_E_FORMAT, "%s: truncated header", HK__F_SNAP);
 	}
 	memcpy(&h, buf, sizeof h);
@@ -791,15 +791,15 @@ static hk_status load_snapshot(hk_store *st, replay *rp)
 			            HK__F_SNAP, (unsigned long long)rp->expect,
 			            (unsigned long long)h.count);
 	}
-	free(buf);
+	hk__unmap_file(buf, len);
 	return s;
 }
 
 static hk_status load_wal(hk_store *st, replay *rp)
 {
-	uint8_t *buf;
+	const uint8_t *buf;
 	size_t len;
-	hk_status s = hk__read_file(st->dirfd, HK__F_WAL, &buf, &len);
+	hk_status s = hk__map_file(st->dirfd, HK__F_WAL, &buf, &len);
 	if (HK_STATUS_PRIMARY(s) == HK_E_NOT_FOUND)
 		return hk__err(HK_E_FORMAT, "%s is missing from the gallery",
 		               HK__F_WAL);
@@ -807,7 +807,7 @@ static hk_status load_wal(hk_store *st, replay *rp)
 		return s;
 	hk__fhdr h;
 	if (len < sizeof h) {
-		free(buf);
+		hk__unmap_file(buf, len);
 		return hk__err(HK_E_FORMAT, "%s: truncated header", HK__F_WAL);
 	}
 	memcpy(&h, buf, sizeof h);
@@ -828,7 +828,7 @@ static hk_status load_wal(hk_store *st, replay *rp)
 		                     HK__F_WAL, true, replay_rec, rp, &valid);
 		valid += sizeof h;
 	}
-	free(buf);
+	hk__unmap_file(buf, len);
 	if (s)
 		return s;
 	if (atomic_load(&st->seq) < st->snap_seq)

@@ -198,6 +198,10 @@ bool hk__zero_tail(const uint8_t *p, size_t n, uint64_t off);
 /* Files. */
 hk_status hk__read_file(int dirfd, const char *name, uint8_t **buf,
                         size_t *len);
+/* Read-only mapping of a whole file (len 0: a valid empty buffer). */
+hk_status hk__map_file(int dirfd, const char *name, const uint8_t **buf,
+                       size_t *len);
+void hk__unmap_file(const uint8_t *buf, size_t len);
 hk_status hk__write_all(int fd, const void *p, size_t n, const char *what);
 hk_status hk__pwrite_all(int fd, const void *p, size_t n, uint64_t off,
                          const char *what);
