@@ -417,11 +417,42 @@ HK_API hk_status hk_embed_chips(const hk_model *embedder,
  * The audit log names subjects by a pseudonym derived from the subject key,
  * which becomes unlinkable once the subject is erased. Files are 0600.
  *
+ * Crypto-shredding and backups: erasure overwrites the subject key in
+ * keys.hk (one sector-aligned 128-byte write, fsynced) before it returns,
+ * so any copy of wal.hk or snapshot.hk, old or new, is unreadable for that
+ * subject. A copy of keys.hk taken before the erasure still holds the key:
+ * back keys.hk up separately and expire those backups. The overwrite is at
+ * file level; copy-on-write file systems and SSD remapping may keep the old
+ * block physically until it is reused.
+ *
+ * Usage:
+ *
+ *     hk_store_params sp;
+ *     hk_store_default_params(&sp);
+ *     sp.master_key = key32;                 // from the integrator's vault
+ *     sp.flags = HK_STORE_CREATE;
+ *     sp.dim = 192;
+ *     hk_store *st;
+ *     if (hk_store_open("/var/lib/herken/desk", &sp, &st)) fail();
+ *     hk_consent c = {.subject = "customer-0042", .purpose = "desk",
+ *                     .consent_version = "v3", .channel = "desk-2",
+ *                     .time = now, .expires = now + 365 * 86400};
+ *     hk_store_enroll(st, &c, embedding, 1, NULL);   // durable on return
+ *     float score; int match;
+ *     hk_store_verify(st, "customer-0042", probe, 0.5f, HK_SOURCE_STREAM,
+ *                     &score, &match);               // 1:1, audited
+ *     hk_store_erase(st, "customer-0042", &receipt); // consent withdrawn
+ *     hk_store_close(st);
+ *
  * An hk_store owns an in-memory hk_gallery for search: open replays
  * snapshot + log into it. Every call is thread-safe; enrolments from many
  * threads share fsyncs (group commit) and each returns only once its record
  * is durable. A concurrent query may see an enrolment shortly before the
- * enrolling call returns. One process at a time may open a directory.
+ * enrolling call returns. Writers (enrol, erase, expire) exclude queries
+ * only briefly; compaction holds them off while it rewrites the files.
+ * One process at a time may open a directory (flock). Derived keys live in
+ * guarded, locked memory (sodium_malloc); the master key bytes are not
+ * retained.
  *
  * Privacy rules enforced here: no template without a consent record
  * (HK_E_CONSENT); templates whose consent expired, or whose subject was not
@@ -431,6 +462,10 @@ HK_API hk_status hk_embed_chips(const hk_model *embedder,
  * templates from a stream source are never enrolled (HK_E_POLICY); every
  * decision and refusal is appended to the audit log (no images, no
  * embeddings).
+ *
+ * Inactivity: a subject is active at enrolment and whenever it matches
+ * (verify, or the best identify result); the time is logged at most every
+ * limit/16 seconds per subject.
  *
  * Times are unix seconds, read from params.clock (default: the system clock).
  */
@@ -462,8 +497,8 @@ enum {
 };
 
 typedef struct hk_store_params {
-	const uint8_t *master_key; /* HK_STORE_KEY_BYTES bytes, required; the
-	                              store keeps a copy in locked memory     */
+	const uint8_t *master_key; /* HK_STORE_KEY_BYTES bytes, required; read
+	                              during open only                        */
 	uint32_t flags;            /* HK_STORE_CREATE                          */
 	uint32_t dim;              /* create: required; open: 0 or must match */
 	hk_store_policy policy;    /* used when the gallery is created         */

@@ -934,24 +934,9 @@ static hk_status finish_open(hk_store *st, replay *rp)
 			               strerror(errno));
 		st->torn_cut += rp->keys_file_len - st->keys_size;
 	}
-	/* live keys nobody uses are durable spares */
-	for (size_t i = 0; i < rp->nks; i++) {
-		kslot *k = &rp->ks[i];
-		if (k->state != HK__KEY_LIVE || hk__by_key(st, k->id))
-			continue;
-		if (st->pool_n == st->pool_cap) {
-			size_t c = st->pool_cap ? st->pool_cap * 2 : 16;
-			hk__pkey *p = realloc(st->pool, c * sizeof *p);
-			if (!p)
-				return hk__err(HK_E_NOMEM, "key pool");
-			st->pool = p;
-			st->pool_cap = c;
-		}
-		hk__pkey *pk = &st->pool[st->pool_n++];
-		pk->id = k->id;
-		pk->off = k->off;
-		memcpy(pk->key, k->key, 32);
-	}
+	/* Live keys no record names (spares of an earlier session, or keys of
+	 * subjects a crashed compaction had already dropped) are never handed
+	 * out again: the next compaction leaves them out of keys.hk. */
 	return HK_OK;
 }
 
