@@ -168,6 +168,12 @@ $(BUILD)/tsan/%: tests/%.c $(LIBA)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBA) $(LIB_LIBS)
 
+# Crash-consistency stress for the durable gallery: 1000 SIGKILL trials
+# (HERKEN_CRASH_TRIALS overrides).
+.PHONY: stress
+stress: $(TESTS)
+	HERKEN_CRASH_TRIALS=$${HERKEN_CRASH_TRIALS:-1000} $(TESTS) --filter 'crash/sigkill*'
+
 bench: $(BENCH)
 	$(BENCH) search --n 100000,1000000 --dim 128,192,512 --batch 1,64 --threads 1,2
 

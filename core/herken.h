@@ -664,6 +664,263 @@ HK_API hk_status hk_frames_write_batch(const char *out_path,
 /* @@HK_API_SECTIONS@@ — later sections (inference, images, pipeline,
  * durable store, frame sources) are appended below this line. */
 
+/* ------------------------------------------------------------------ */
+/* Durable gallery (core/store)                                       */
+/* ------------------------------------------------------------------ */
+
+/*
+ * A durable, consented, erasable gallery: a directory holding
+ *   keys.hk      per-subject data keys, each wrapped (XChaCha20-Poly1305)
+ *                by the master key; erasure overwrites the subject's slot
+ *                in place (crypto-shredding);
+ *   wal.hk       the write-ahead log of enrol / erase / expire records;
+ *   snapshot.hk  the last compacted state;
+ *   audit.hk     the hash-chained (keyed BLAKE2b) audit log.
+ * Templates, subject ids and consent records are only ever written sealed
+ * with the subject's own data key; no file holds a subject id in clear.
+ * The audit log names subjects by a pseudonym derived from the subject key,
+ * which becomes unlinkable once the subject is erased. Files are 0600.
+ *
+ * Crypto-shredding and backups: erasure overwrites the subject key in
+ * keys.hk (one sector-aligned 128-byte write, fsynced) before it returns,
+ * so any copy of wal.hk or snapshot.hk, old or new, is unreadable for that
+ * subject. A copy of keys.hk taken before the erasure still holds the key:
+ * back keys.hk up separately and expire those backups. The overwrite is at
+ * file level; copy-on-write file systems and SSD remapping may keep the old
+ * block physically until it is reused.
+ *
+ * Usage:
+ *
+ *     hk_store_params sp;
+ *     hk_store_default_params(&sp);
+ *     sp.master_key = key32;                 // from the integrator's vault
+ *     sp.flags = HK_STORE_CREATE;
+ *     sp.dim = 192;
+ *     hk_store *st;
+ *     if (hk_store_open("/var/lib/herken/desk", &sp, &st)) fail();
+ *     hk_consent c = {.subject = "customer-0042", .purpose = "desk",
+ *                     .consent_version = "v3", .channel = "desk-2",
+ *                     .time = now, .expires = now + 365 * 86400};
+ *     hk_store_enroll(st, &c, embedding, 1, NULL);   // durable on return
+ *     float score; int match;
+ *     hk_store_verify(st, "customer-0042", probe, 0.5f, HK_SOURCE_STREAM,
+ *                     &score, &match);               // 1:1, audited
+ *     hk_store_erase(st, "customer-0042", &receipt); // consent withdrawn
+ *     hk_store_close(st);
+ *
+ * An hk_store owns an in-memory hk_gallery for search: open replays
+ * snapshot + log into it. Every call is thread-safe; enrolments from many
+ * threads share fsyncs (group commit) and each returns only once its record
+ * is durable. A concurrent query may see an enrolment shortly before the
+ * enrolling call returns. Writers (enrol, erase, expire) exclude queries
+ * only briefly; compaction holds them off while it rewrites the files.
+ * One process at a time may open a directory (flock). Derived keys live in
+ * guarded, locked memory (sodium_malloc); the master key bytes are not
+ * retained.
+ *
+ * Privacy rules enforced here: no template without a consent record
+ * (HK_E_CONSENT); templates whose consent expired, or whose subject was not
+ * matched within the inactivity limit, vanish from search at once and are
+ * purged at the next compaction; 1:1 verification is always allowed, 1:N
+ * identification only when the policy enables it (else HK_E_POLICY);
+ * templates from a stream source are never enrolled (HK_E_POLICY); every
+ * decision and refusal is appended to the audit log (no images, no
+ * embeddings).
+ *
+ * Inactivity: a subject is active at enrolment and whenever it matches
+ * (verify, or the best identify result); the time is logged at most every
+ * limit/16 seconds per subject.
+ *
+ * Times are unix seconds, read from params.clock (default: the system clock).
+ */
+typedef struct hk_store hk_store;
+
+#define HK_STORE_KEY_BYTES 32
+#define HK_STORE_TEXT_MAX 255 /* purpose / consent version / channel bytes */
+
+/* Where a template or query came from. */
+typedef enum hk_source {
+	HK_SOURCE_DESK = 0,   /* attended capture (desk, kiosk with consent)  */
+	HK_SOURCE_FILE = 1,   /* a photo or embedding file supplied by staff  */
+	HK_SOURCE_STREAM = 2, /* camera / frame stream: may query, never enrol */
+} hk_source;
+
+typedef int64_t (*hk_clock_fn)(void *user); /* unix seconds */
+
+/* The gallery's policy, stored (authenticated by the master key) in
+ * keys.hk. */
+typedef struct hk_store_policy {
+	uint32_t allow_identify;    /* 1: 1:N identification allowed         */
+	uint32_t reserved;
+	int64_t inactivity_limit_s; /* > 0: hide subjects not matched (or
+	                               enrolled) within this many seconds     */
+} hk_store_policy;
+
+enum {
+	HK_STORE_CREATE = 1u << 0, /* create the gallery if it does not exist */
+};
+
+typedef struct hk_store_params {
+	const uint8_t *master_key; /* HK_STORE_KEY_BYTES bytes, required; read
+	                              during open only                        */
+	uint32_t flags;            /* HK_STORE_CREATE                          */
+	uint32_t dim;              /* create: required; open: 0 or must match */
+	hk_store_policy policy;    /* used when the gallery is created         */
+	uint32_t commit_window_us; /* group commit: the syncing thread waits up
+	                              to this long for more records (0: none)  */
+	uint32_t reserved;
+	hk_clock_fn clock;         /* NULL: time(NULL)                         */
+	void *clock_user;
+	hk_gallery_params gallery; /* search settings; dim is taken from the
+	                              store                                    */
+} hk_store_params;
+
+HK_API void hk_store_default_params(hk_store_params *p);
+
+/*
+ * Open (or with HK_STORE_CREATE create) the gallery in directory dir.
+ * Replays snapshot + log. A torn tail (a record that did not fully reach
+ * the disk: short, or zero-filled from a sector boundary) is cut; any other
+ * damage is HK_E_FORMAT naming the file and offset. A wrong master key is
+ * HK_E_CRYPTO. Another process holding the gallery is HK_E_STATE.
+ */
+HK_API hk_status hk_store_open(const char *dir, const hk_store_params *p,
+                               hk_store **out);
+/* Flush (fsync) and close. NULL is a no-op. Returns the flush status. */
+HK_API hk_status hk_store_close(hk_store *st);
+
+/* A consent record. All strings are caller-owned, NUL-terminated. */
+typedef struct hk_consent {
+	const char *subject;         /* 1..HK_SUBJECT_MAX bytes               */
+	const char *purpose;         /* 1..HK_STORE_TEXT_MAX bytes            */
+	const char *consent_version; /* version of the consent text shown     */
+	const char *channel;         /* where consent was given ("desk-3")    */
+	int64_t time;                /* when consent was given, <= now        */
+	int64_t expires;             /* consent expiry, > now                  */
+	uint32_t source;             /* hk_source of the templates            */
+	uint32_t reserved;
+} hk_consent;
+
+typedef struct hk_enroll_receipt {
+	uint64_t version;   /* gallery version (log sequence) of the record  */
+	int64_t time;
+	uint32_t n_templates;     /* templates added by this call            */
+	uint32_t subject_templates; /* live templates of the subject now     */
+} hk_enroll_receipt;
+
+/*
+ * Enrol n_templates embeddings (n_templates x dim floats) of consent->subject
+ * under that consent (which replaces the subject's previous consent). The
+ * call returns only once the record is durable. HK_E_CONSENT when the
+ * record is missing, incomplete, not yet given or expired; HK_E_POLICY for a
+ * stream source; HK_E_RANGE for NaN/Inf/zero vectors. r may be NULL.
+ */
+HK_API hk_status hk_store_enroll(hk_store *st, const hk_consent *consent,
+                                 const float *embeddings, size_t n_templates,
+                                 hk_enroll_receipt *r);
+
+typedef struct hk_erasure_receipt {
+	char subject[HK_SUBJECT_MAX + 1];
+	int64_t time;
+	uint64_t version;     /* gallery version of the erase record        */
+	uint32_t n_templates; /* templates erased                           */
+	uint32_t reserved;
+	uint8_t digest[32];   /* keyed BLAKE2b over the fields above; check
+	                         with hk_store_check_receipt()               */
+} hk_erasure_receipt;
+
+/*
+ * Erase a subject (consent withdrawn): gone from search at once, its data
+ * key overwritten on disk before the call returns (every sealed copy,
+ * including old backups of wal.hk / snapshot.hk, becomes unreadable);
+ * hk_store_compact() then removes its ciphertext from the files. Also
+ * erases templates that expired but were not compacted yet.
+ * HK_E_NOT_FOUND if the subject is unknown. r may be NULL.
+ */
+HK_API hk_status hk_store_erase(hk_store *st, const char *subject,
+                                hk_erasure_receipt *r);
+/* HK_OK if r was issued by this gallery (same master key), else
+ * HK_E_CRYPTO. */
+HK_API hk_status hk_store_check_receipt(const hk_store *st,
+                                        const hk_erasure_receipt *r);
+
+/*
+ * 1:1: the best cosine of query (dim floats) against subject's templates.
+ * *match = score >= threshold. Always allowed (also from a stream source);
+ * audited. An unknown or expired subject is HK_E_NOT_FOUND (also audited).
+ */
+HK_API hk_status hk_store_verify(hk_store *st, const char *subject,
+                                 const float *query, float threshold,
+                                 uint32_t source, float *score, int *match);
+
+typedef struct hk_store_match {
+	char subject[HK_SUBJECT_MAX + 1];
+	float score;
+} hk_store_match;
+
+/*
+ * 1:N: up to k subjects scoring >= threshold, best first, into out[k];
+ * *n_out gets how many. HK_E_POLICY (audited) unless the policy allows
+ * identification. The audit entry records the best subject (or none).
+ */
+HK_API hk_status hk_store_identify(hk_store *st, const float *query,
+                                   float threshold, uint32_t source, size_t k,
+                                   hk_store_match *out, size_t *n_out);
+
+/* Hide every subject whose consent expired or who is inactive beyond the
+ * limit (queries also do this lazily). n (may be NULL) gets the count. */
+HK_API hk_status hk_store_expire(hk_store *st, size_t *n);
+
+/*
+ * Rewrite snapshot.hk, keys.hk and wal.hk (temp file, fsync, rename,
+ * directory fsync each) so that erased and expired subjects' bytes are in
+ * no file of the directory, and compact the in-memory gallery.
+ */
+HK_API hk_status hk_store_compact(hk_store *st);
+
+/* Change the policy (authenticated in keys.hk; audited). */
+HK_API hk_status hk_store_set_policy(hk_store *st, const hk_store_policy *p);
+
+typedef struct hk_store_info {
+	uint32_t dim;
+	uint32_t format_version;
+	uint64_t version;         /* gallery version (last log sequence)      */
+	uint64_t subjects;        /* live subjects                            */
+	uint64_t templates;       /* live templates                           */
+	uint64_t hidden_subjects; /* expired, awaiting compaction             */
+	uint64_t erased_pending;  /* erased keys whose records await compaction */
+	uint64_t wal_bytes, snapshot_bytes, keys_bytes, audit_bytes;
+	uint64_t audit_entries;
+	uint64_t torn_bytes_cut;  /* bytes cut from torn tails at open        */
+	uint64_t commits;         /* group commits (fsync rounds) since open  */
+	uint64_t committed_records;
+	hk_store_policy policy;
+} hk_store_info;
+
+HK_API hk_status hk_store_info_get(hk_store *st, hk_store_info *info);
+
+/*
+ * What an access request (GDPR Art. 15) needs about one subject, as JSON
+ * into buf[len] (NUL-terminated): consent record, enrolment dates, template
+ * count and match history from the audit log — never the templates.
+ * *needed (may be NULL) gets the length + 1; HK_E_OVERFLOW if len is too
+ * small. HK_E_NOT_FOUND for an unknown subject.
+ */
+HK_API hk_status hk_store_export(hk_store *st, const char *subject, char *buf,
+                                 size_t len, size_t *needed);
+
+typedef struct hk_audit_report {
+	uint64_t entries;   /* entries checked                                */
+	uint64_t bad_entry; /* index of the first bad entry, or UINT64_MAX    */
+	uint8_t head[32];   /* MAC of the last entry: record it externally to
+	                       detect truncation of the log later            */
+} hk_audit_report;
+
+/* Check the whole audit chain. HK_E_CRYPTO if an entry was edited,
+ * reordered or removed from the middle (r->bad_entry says where). */
+HK_API hk_status hk_store_audit_verify(hk_store *st, hk_audit_report *r);
+
+
 #ifdef __cplusplus
 }
 #endif
