@@ -279,7 +279,7 @@ hk_status hk__audit_check(const uint8_t *buf, size_t len,
 
 /* ---- files -------------------------------------------------------- */
 
-hk_status hk__read_file(int dirfd, const char *name, uint8_t **buf,
+hk_status hk__store_read_file(int dirfd, const char *name, uint8_t **buf,
                         size_t *len)
 {
 	*buf = NULL;

@@ -656,7 +656,7 @@ static hk_status load_keys(hk_store *st, replay *rp)
 {
 	uint8_t *buf;
 	size_t len;
-	hk_status s = hk__read_file(st->dirfd, HK__F_KEYS, &buf, &len);
+	hk_status s = hk__store_read_file(st->dirfd, HK__F_KEYS, &buf, &len);
 	if (s)
 		return s;
 	if (len < sizeof(hk__khdr)) {

@@ -196,7 +196,7 @@ hk_status hk__records_walk(const uint8_t *buf, size_t len, uint64_t file_off,
 bool hk__zero_tail(const uint8_t *p, size_t n, uint64_t off);
 
 /* Files. */
-hk_status hk__read_file(int dirfd, const char *name, uint8_t **buf,
+hk_status hk__store_read_file(int dirfd, const char *name, uint8_t **buf,
                         size_t *len);
 /* Read-only mapping of a whole file (len 0: a valid empty buffer). */
 hk_status hk__map_file(int dirfd, const char *name, const uint8_t **buf,
