@@ -177,8 +177,8 @@ stress: $(TESTS)
 bench: $(BENCH)
 	$(BENCH) search --n 100000,1000000 --dim 128,192,512 --batch 1,64 --threads 1,2
 
-run: $(BENCH)
-	$(BENCH) search --n 1000000 --dim 192 --batch 1,64 --threads 1 --queries 200
+run:
+	@bash tools/run-demo.sh
 
 # Performance-regression check: instruction counts under callgrind against
 # the committed bench/baseline.json (see README, "Regression check").

@@ -921,6 +921,152 @@ typedef struct hk_audit_report {
 HK_API hk_status hk_store_audit_verify(hk_store *st, hk_audit_report *r);
 
 
+/* Recognition pipeline (core/pipeline)                               */
+/* ------------------------------------------------------------------ */
+
+/*
+ * An engine holds the three loaded models (face detector, O-Net landmarks,
+ * MobileFaceNet embedder) and turns images into faces and embeddings:
+ *
+ *     hk_engine_params ep;
+ *     hk_engine_default_params(&ep);           // models from $HERKEN_MODELS
+ *     hk_engine *e = NULL;
+ *     if (hk_engine_create(&ep, &e) != HK_OK) fail(hk_last_error());
+ *     hk_image img;
+ *     hk_image_load("photo.jpg", &img);
+ *     hk_face faces[16]; size_t n;
+ *     hk_engine_detect(e, &img, faces, 16, &n);   // n may exceed 16
+ *     float emb[16 * HK_EMBED_DIM];
+ *     hk_engine_embed(e, &img, faces, n < 16 ? n : 16, emb);
+ *     hk_image_free(&img);
+ *     hk_engine_destroy(e);
+ *
+ * Steps: letterbox to 192x192 (area resize), detector, anchor decoding,
+ * weighted NMS, quality floor; O-Net 5 landmarks on the square crop of
+ * each box (the detector's eyes, nose and mouth centre when O-Net rejects
+ * the crop); least-squares similarity to the ArcFace 112x112 template,
+ * bilinear warp, batched embedding, optionally with the mirrored chip.
+ * Face crops and chips live only in RAM and are wiped after use.
+ *
+ * Thread-safety: an engine is immutable after hk_engine_create();
+ * hk_engine_detect/embed may be called concurrently from several threads
+ * (each call allocates its own scratch).
+ */
+typedef struct hk_engine hk_engine;
+
+#define HK_EMBED_DIM 192
+
+/*
+ * Cosine threshold for "same person" on 1:1 verification, calibrated by
+ * `herken-bench lfw` (10-fold LFW, default engine settings): the mean of
+ * the ten per-fold accuracy-maximising thresholds.
+ */
+#define HK_VERIFY_THRESHOLD 0.36f
+
+typedef enum hk_detector_variant {
+	HK_DETECTOR_DEFAULT = 0, /* the measured best (see hk_engine_params)   */
+	HK_DETECTOR_SPARSE = 1,  /* face_detection_full_range_sparse.tflite    */
+	HK_DETECTOR_DENSE = 2,   /* face_detection_full_range.tflite           */
+} hk_detector_variant;
+
+/* Tri-state switches: 0 is always "the default". */
+typedef enum hk_toggle { HK_TOGGLE_DEFAULT = 0, HK_ON = 1, HK_OFF = 2 } hk_toggle;
+
+typedef struct hk_engine_params {
+	/* Directory with the .tflite files (names as tools/fetch-models.sh
+	 * writes them). NULL: $HERKEN_MODELS, else ".cache/models". The string
+	 * is copied. */
+	const char *model_dir;
+	uint32_t detector;      /* hk_detector_variant (default: sparse)       */
+	float score_threshold;  /* detection score threshold (0 = 0.6)         */
+	float nms_iou;          /* weighted-NMS overlap (0 = 0.3)              */
+	float min_face;         /* quality floor: box side in pixels (0 = 16)  */
+	uint32_t onet;          /* hk_toggle: O-Net landmarks (default on)     */
+	uint32_t flip;          /* hk_toggle: also embed the mirrored chip and
+	                           add the two (default on)                    */
+	uint32_t rescue;        /* hk_toggle: when no face reaches
+	                           score_threshold, look again (zoomed out, and
+	                           down to rescue_threshold); default on       */
+	float rescue_threshold; /* lowest score a rescued face may have
+	                           (0 = 0.4)                                   */
+	uint32_t threads;       /* threads per model (0 = the model default)   */
+} hk_engine_params;
+
+HK_API void hk_engine_default_params(hk_engine_params *p);
+
+/* Load the models. HK_E_NOT_FOUND names a missing model file (run
+ * `make models`); HK_E_FORMAT/HK_E_UNSUPPORTED come from the model import. */
+HK_API hk_status hk_engine_create(const hk_engine_params *p, hk_engine **out);
+HK_API void hk_engine_destroy(hk_engine *e);
+
+/* Why a face is below the quality floor (hk_face.reject). */
+typedef enum hk_face_reject {
+	HK_FACE_OK = 0,
+	HK_FACE_TOO_SMALL = 1, /* box side < min_face pixels                  */
+} hk_face_reject;
+
+/* Where hk_face.landmarks came from. */
+typedef enum hk_landmark_source {
+	HK_LANDMARKS_ONET = 1,     /* O-Net, 5 points                          */
+	HK_LANDMARKS_DETECTOR = 2, /* detector keypoints: eyes, nose, mouth
+	                              centre (landmarks[3] == landmarks[4])    */
+} hk_landmark_source;
+
+/* hk_face.flags */
+#define HK_FACE_RESCUED 1u /* found by the rescue pass (score may be below
+                              score_threshold)                          */
+
+/* One detected face. Coordinates are image pixels of the (EXIF-rotated)
+ * image; box and keypoints use the edge convention (pixel k covers
+ * [k, k+1)), landmarks use pixel centres at integer coordinates (the
+ * convention of the alignment warp). */
+typedef struct hk_face {
+	float box[4];          /* x0, y0, x1, y1                               */
+	float keypoints[6][2]; /* detector: subject's right eye, left eye, nose
+	                          tip, mouth centre, right ear, left ear       */
+	float score;           /* detector score, 0..1                         */
+	float landmarks[5][2]; /* alignment points in template order: eye on
+	                          the image left, eye on the image right, nose,
+	                          mouth corner image-left, image-right         */
+	float landmark_score;  /* O-Net face probability (0 for detector)     */
+	uint32_t landmark_source; /* hk_landmark_source                        */
+	uint32_t reject;       /* hk_face_reject; HK_FACE_OK = usable          */
+	uint32_t flags;        /* HK_FACE_RESCUED                              */
+} hk_face;
+
+/*
+ * Find every face in img. faces[max] is caller-owned; *n receives the
+ * number found (which may exceed max: only the first max, best score
+ * first, are written). Faces below the quality floor are included with
+ * their reject reason. max may be 0 (count only).
+ */
+HK_API hk_status hk_engine_detect(const hk_engine *e, const hk_image *img,
+                                  hk_face *faces, size_t max, size_t *n);
+
+/*
+ * Embed n faces of img (as returned by hk_engine_detect, any reject
+ * state): emb[n * HK_EMBED_DIM], caller-owned, L2-normalised.
+ */
+HK_API hk_status hk_engine_embed(const hk_engine *e, const hk_image *img,
+                                 const hk_face *faces, size_t n, float *emb);
+
+/*
+ * Detect, then embed the largest usable face. face (may be NULL) receives
+ * it. HK_E_NOT_FOUND (with a message saying how many faces were rejected
+ * and why) when there is none.
+ */
+HK_API hk_status hk_engine_embed_largest(const hk_engine *e,
+                                         const hk_image *img, hk_face *face,
+                                         float emb[HK_EMBED_DIM]);
+
+/* The parameters in effect (defaults resolved, model_dir the directory
+ * used; valid while e lives). */
+HK_API void hk_engine_get_params(const hk_engine *e, hk_engine_params *p);
+
+/* Cosine similarity of two embeddings of dim floats (any length; 0 when
+ * either is zero). */
+HK_API float hk_cosine(const float *a, const float *b, size_t dim);
+
 #ifdef __cplusplus
 }
 #endif

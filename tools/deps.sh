@@ -8,6 +8,8 @@ pkgs=(
   libturbojpeg0-dev libpng-dev libsodium-dev
   # benchmark peers and tools
   libfaiss-dev libhnswlib-dev fio
+  # ROC/DET plots of herken-bench lfw
+  gnuplot-nox
   # fuzzing (libFuzzer) and the instruction-count checks
   clang valgrind
   # model and demo-photo fetching (npm pack; no JavaScript runs)

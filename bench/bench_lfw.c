@@ -1,0 +1,871 @@
+/* herken-bench lfw: LFW View 2 (official pairs.txt, 10 folds x 600 pairs)
+ * through the whole pipeline, plus a detector recall/precision check on the
+ * dlib PASCAL VOC face boxes.
+ *
+ * Protocol: for fold f the threshold maximising accuracy on the other nine
+ * folds is applied to fold f; mean accuracy, std over the folds (population,
+ * like numpy's std in the insightface evaluation) and the standard error
+ * std/sqrt(10). A pair with an image where no usable face was found is
+ * scored -1 (decided "different"): never dropped, counted in the report. */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "bench.h"
+#include "herken.h"
+#include "internal.h"
+#include "pipeline/pipeline.h"
+
+#define NAME_MAX_LEN 200
+#define UNDETECTED_SCORE -1.0f
+
+typedef struct lfw_pair {
+	uint32_t a, b; /* image indices */
+	uint8_t same, fold;
+} lfw_pair;
+
+enum { IMG_OK = 0, IMG_RESCUED = 1, IMG_NOFACE = 2, IMG_ERROR = 3 };
+
+typedef struct lfw_image {
+	char *path;
+	float *emb; /* HK_EMBED_DIM, NULL unless a face was embedded */
+	uint8_t state;
+	uint8_t onet; /* landmarks from O-Net */
+	double t_decode, t_detect, t_embed;
+} lfw_image;
+
+typedef struct lfw_run {
+	const hk_engine *engine;
+	lfw_image *img;
+	size_t n;
+	atomic_size_t next, done;
+	int nvar; /* embeddings per image: 1, or the 4 variants */
+	int progress;
+} lfw_run;
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Appends a path; the array grows as needed. */
+static int push_path(char ***v, size_t *n, size_t *cap, char *p)
+{
+	if (!p)
+		return -1;
+	if (*n == *cap) {
+		size_t c = *cap ? *cap * 2 : 1024;
+		char **nv = realloc(*v, c * sizeof *nv);
+		if (!nv) {
+			free(p);
+			return -1;
+		}
+		*v = nv;
+		*cap = c;
+	}
+	(*v)[(*n)++] = p;
+	return 0;
+}
+
+static char *image_path(const char *dir, const char *name, long num)
+{
+	char *p = NULL;
+	if (asprintf(&p, "%s/%s/%s_%04ld.jpg", dir, name, name, num) < 0)
+		return NULL;
+	return p;
+}
+
+static int valid_name(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > NAME_MAX_LEN || strstr(s, ".."))
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (s[i] == '/' || (unsigned char)s[i] < 0x21)
+			return 0;
+	return 1;
+}
+
+static int parse_num(const char *s, long *out)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < 1 || v > 9999)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* Reads pairs.txt: "folds\tper" then folds x (per matched "name n1 n2",
+ * per mismatched "name1 n1 name2 n2"). Paths are collected, unsorted. */
+static int read_pairs(const char *file, const char *dir, long max_folds, lfw_pair **pairs,
+                      size_t *npairs, char ***paths_a, char ***paths_b)
+{
+	FILE *f = fopen(file, "r");
+	if (!f) {
+		fprintf(stderr, "lfw: cannot open %s: %s\n", file, strerror(errno));
+		return -1;
+	}
+	char line[1024];
+	long folds = 0, per = 0;
+	if (!fgets(line, sizeof line, f) || sscanf(line, "%ld %ld", &folds, &per) != 2 ||
+	    folds < 1 || folds > 100 || per < 1 || per > 100000) {
+		fprintf(stderr, "lfw: %s: bad header line\n", file);
+		fclose(f);
+		return -1;
+	}
+	if (max_folds > 0 && folds > max_folds)
+		folds = max_folds;
+	size_t n = (size_t)(folds * per * 2);
+	lfw_pair *p = calloc(n, sizeof *p);
+	char **pa = calloc(n, sizeof *pa), **pb = calloc(n, sizeof *pb);
+	int rc = p && pa && pb ? 0 : -1;
+	for (size_t i = 0; i < n && !rc; i++) {
+		if (!fgets(line, sizeof line, f) || !strchr(line, '\n')) {
+			fprintf(stderr, "lfw: %s: line %zu missing or too long\n", file, i + 2);
+			rc = -1;
+			break;
+		}
+		char *tok[5], *save = NULL;
+		int nt = 0;
+		for (char *t = strtok_r(line, " \t\r\n", &save); t; t = strtok_r(NULL, " \t\r\n", &save))
+			if (nt < 5)
+				tok[nt++] = t;
+			else
+				nt = 6;
+		long n1, n2;
+		size_t fold = i / (size_t)(2 * per);
+		int same = (i % (size_t)(2 * per)) < (size_t)per;
+		if (same && nt == 3 && valid_name(tok[0]) && !parse_num(tok[1], &n1) &&
+		    !parse_num(tok[2], &n2)) {
+			pa[i] = image_path(dir, tok[0], n1);
+			pb[i] = image_path(dir, tok[0], n2);
+		} else if (!same && nt == 4 && valid_name(tok[0]) && valid_name(tok[2]) &&
+		           !parse_num(tok[1], &n1) && !parse_num(tok[3], &n2)) {
+			pa[i] = image_path(dir, tok[0], n1);
+			pb[i] = image_path(dir, tok[2], n2);
+		} else {
+			fprintf(stderr, "lfw: %s: line %zu is not a %s pair\n", file, i + 2,
+			        same ? "matched" : "mismatched");
+			rc = -1;
+			break;
+		}
+		if (!pa[i] || !pb[i])
+			rc = -1;
+		p[i].same = (uint8_t)same;
+		p[i].fold = (uint8_t)fold;
+	}
+	fclose(f);
+	*pairs = p;
+	*npairs = n;
+	*paths_a = pa;
+	*paths_b = pb;
+	return rc;
+}
+
+/* Every <Name>/<file>.jpg under dir (for the whole-dataset throughput run). */
+static int list_all(const char *dir, char ***v, size_t *n, size_t *cap)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return -1;
+	struct dirent *de;
+	int rc = 0;
+	while ((de = readdir(d)) && !rc) {
+		if (de->d_name[0] == '.')
+			continue;
+		char *sub = NULL;
+		if (asprintf(&sub, "%s/%s", dir, de->d_name) < 0)
+			return -1;
+		DIR *sd = opendir(sub);
+		if (sd) {
+			struct dirent *fe;
+			while ((fe = readdir(sd)) && !rc) {
+				size_t l = strlen(fe->d_name);
+				if (l > 4 && !strcmp(fe->d_name + l - 4, ".jpg")) {
+					char *p = NULL;
+					rc = asprintf(&p, "%s/%s", sub, fe->d_name) < 0 ? -1
+					                                                  : push_path(v, n, cap, p);
+				}
+			}
+			closedir(sd);
+		}
+		free(sub);
+	}
+	closedir(d);
+	return rc;
+}
+
+/* The four alignment/flip variants of one face, from two alignments x two
+ * views (4 chips): O-Net + flip, O-Net, detector keypoints + flip, detector
+ * keypoints; each exactly what an engine configured that way returns. */
+static hk_status embed_variants(const hk_engine *e, const hk_image *img, const hk_face *f,
+                                float *out)
+{
+	hk_face det = *f;
+	for (int k = 0; k < 4; k++) {
+		det.landmarks[k][0] = f->keypoints[k][0] - 0.5f;
+		det.landmarks[k][1] = f->keypoints[k][1] - 0.5f;
+	}
+	det.landmarks[4][0] = det.landmarks[3][0];
+	det.landmarks[4][1] = det.landmarks[3][1];
+	det.landmark_source = HK_LANDMARKS_DETECTOR;
+	float v[4][HK_EMBED_DIM];
+	hk_status st = hk__engine_embed_views(e, img, f, 1, v[0], v[1]);
+	if (!st)
+		st = hk__engine_embed_views(e, img, &det, 1, v[2], v[3]);
+	for (int a = 0; a < 2 && !st; a++)
+		if (hk__combine_views(v[2 * a], v[2 * a + 1], out + (2 * a) * HK_EMBED_DIM) ||
+		    hk__combine_views(v[2 * a], NULL, out + (2 * a + 1) * HK_EMBED_DIM))
+			st = HK_E_RANGE;
+	hk__wipe(v, sizeof v);
+	return st;
+}
+
+static void *worker(void *arg)
+{
+	lfw_run *r = arg;
+	hk_face *faces = malloc(64 * sizeof *faces);
+	for (size_t i; faces && (i = atomic_fetch_add(&r->next, 1)) < r->n;) {
+		lfw_image *im = &r->img[i];
+		hk_image img;
+		double t0 = hkb_now();
+		hk_status st = hk_image_load(im->path, &img);
+		double t1 = hkb_now();
+		im->t_decode = t1 - t0;
+		if (st) {
+			im->state = IMG_ERROR;
+			fprintf(stderr, "\nlfw: %s: %s\n", im->path, hk_last_error());
+			goto next;
+		}
+		size_t n = 0;
+		st = hk_engine_detect(r->engine, &img, faces, 64, &n);
+		double t2 = hkb_now();
+		im->t_detect = t2 - t1;
+		size_t best = SIZE_MAX;
+		float best_area = -1;
+		for (size_t k = 0; !st && k < n && k < 64; k++) {
+			float a = (faces[k].box[2] - faces[k].box[0]) * (faces[k].box[3] - faces[k].box[1]);
+			if (faces[k].reject == HK_FACE_OK && a > best_area) {
+				best_area = a;
+				best = k;
+			}
+		}
+		if (st) {
+			im->state = IMG_ERROR;
+			fprintf(stderr, "\nlfw: %s: %s\n", im->path, hk_last_error());
+		} else if (best == SIZE_MAX) {
+			im->state = IMG_NOFACE;
+		} else {
+			im->emb = malloc((size_t)r->nvar * HK_EMBED_DIM * sizeof *im->emb);
+			st = !im->emb ? HK_E_NOMEM
+			     : r->nvar == 1 ? hk_engine_embed(r->engine, &img, &faces[best], 1, im->emb)
+			                    : embed_variants(r->engine, &img, &faces[best], im->emb);
+			im->t_embed = hkb_now() - t2;
+			if (st) {
+				free(im->emb);
+				im->emb = NULL;
+				im->state = IMG_ERROR;
+				fprintf(stderr, "\nlfw: %s: %s\n", im->path, hk_last_error());
+			} else {
+				im->state = faces[best].flags & HK_FACE_RESCUED ? IMG_RESCUED : IMG_OK;
+				im->onet = faces[best].landmark_source == HK_LANDMARKS_ONET;
+			}
+		}
+		hk_image_free(&img);
+	next:;
+		size_t d = atomic_fetch_add(&r->done, 1) + 1;
+		if (r->progress)
+			hkb_progress("lfw images", d, r->n);
+		else if (d % 1000 == 0 || d == r->n)
+			fprintf(stderr, "lfw: %zu/%zu images\n", d, r->n); /* logs */
+	}
+	free(faces);
+	return NULL;
+}
+
+/* ---- dlib PASCAL VOC detection check ------------------------------------- */
+
+/* Value of attribute `name` in the tag text [s, e): 0 and *out, or -1. */
+static int xml_attr(const char *s, const char *e, const char *name, char *out, size_t cap)
+{
+	size_t nl = strlen(name);
+	for (const char *p = s; p + nl + 2 < e; p++) {
+		if ((p == s || p[-1] == ' ' || p[-1] == '\t' || p[-1] == '\n') &&
+		    !strncmp(p, name, nl) && p[nl] == '=' && (p[nl + 1] == '\'' || p[nl + 1] == '"')) {
+			char q = p[nl + 1];
+			const char *v = p + nl + 2, *ve = memchr(v, q, (size_t)(e - v));
+			if (!ve || (size_t)(ve - v) >= cap)
+				return -1;
+			memcpy(out, v, (size_t)(ve - v));
+			out[ve - v] = 0;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+static int xml_num(const char *s, const char *e, const char *name, double *v)
+{
+	char buf[32], *end;
+	if (xml_attr(s, e, name, buf, sizeof buf))
+		return -1;
+	*v = strtod(buf, &end);
+	return end == buf || *end || !isfinite(*v) ? -1 : 0;
+}
+
+typedef struct voc_result {
+	size_t images, truth, detections, matched, ignored;
+	double iou_sum;
+} voc_result;
+
+static int run_voc(const hk_engine *e, const char *xml_path, voc_result *res)
+{
+	memset(res, 0, sizeof *res);
+	FILE *f = fopen(xml_path, "rb");
+	if (!f)
+		return -1;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&text, &len);
+	char buf[65536];
+	size_t k;
+	while (m && (k = fread(buf, 1, sizeof buf, f)) > 0)
+		fwrite(buf, 1, k, m);
+	fclose(f);
+	if (!m)
+		return -1;
+	fclose(m);
+	char dir[4200];
+	snprintf(dir, sizeof dir, "%s", xml_path);
+	char *slash = strrchr(dir, '/');
+	if (slash)
+		*slash = 0;
+	else
+		strcpy(dir, ".");
+	hk_face *faces = malloc(256 * sizeof *faces);
+	const char *end = text + len;
+	int rc = faces ? 0 : -1;
+	for (const char *p = text; !rc && (p = strstr(p, "<image ")) && p < end;) {
+		const char *te = strchr(p, '>'), *ie = strstr(p, "</image>");
+		if (!te || !ie)
+			break;
+		char file[1024], path[5300];
+		if (xml_attr(p, te, "file", file, sizeof file) || strstr(file, "..")) {
+			p = ie;
+			continue;
+		}
+		snprintf(path, sizeof path, "%s/%s", dir, file);
+		float truth[256][4];
+		uint8_t used[256] = {0}, ign[256] = {0};
+		size_t nt = 0;
+		for (const char *b = te; (b = strstr(b, "<box ")) && b < ie && nt < 256; b++) {
+			const char *be = strchr(b, '>');
+			double t, l, w, h;
+			if (!be || xml_num(b, be, "top", &t) || xml_num(b, be, "left", &l) ||
+			    xml_num(b, be, "width", &w) || xml_num(b, be, "height", &h))
+				continue;
+			char ig[8] = "";
+			ign[nt] = !xml_attr(b, be, "ignore", ig, sizeof ig) && ig[0] == '1';
+			truth[nt][0] = (float)l;
+			truth[nt][1] = (float)t;
+			truth[nt][2] = (float)(l + w);
+			truth[nt][3] = (float)(t + h);
+			nt++;
+		}
+		hk_image img;
+		size_t n = 0;
+		if (hk_image_load(path, &img) == HK_OK) {
+			if (hk_engine_detect(e, &img, faces, 256, &n))
+				n = 0;
+			hk_image_free(&img);
+		} else {
+			fprintf(stderr, "voc: %s: %s\n", path, hk_last_error());
+		}
+		res->images++;
+		/* Detections are best-first: greedy matching at IoU >= 0.5. */
+		for (size_t d = 0; d < n && d < 256; d++) {
+			if (faces[d].reject != HK_FACE_OK)
+				continue;
+			size_t best = nt;
+			float bi = 0.5f;
+			for (size_t g = 0; g < nt; g++) {
+				float v = hk__iou(faces[d].box, truth[g]);
+				if (!used[g] && v >= bi) {
+					bi = v;
+					best = g;
+				}
+			}
+			if (best < nt) {
+				used[best] = 1;
+				if (ign[best]) {
+					res->ignored++;
+					continue;
+				}
+				res->matched++;
+				res->iou_sum += bi;
+			}
+			res->detections++;
+		}
+		for (size_t g = 0; g < nt; g++)
+			res->truth += !ign[g];
+		p = ie;
+	}
+	free(faces);
+	free(text);
+	return rc;
+}
+
+/* Scores of every pair for embedding variant v; pairs with an image without
+ * a usable face (or, when no_rescue, found only by the rescue pass) get
+ * UNDETECTED_SCORE. Returns the number of such pairs. */
+static size_t score_pairs(const lfw_pair *pairs, size_t np, const lfw_image *img, int nvar,
+                          int v, int no_rescue, float *score, size_t *genuine)
+{
+	size_t undet = 0;
+	*genuine = 0;
+	for (size_t i = 0; i < np; i++) {
+		const lfw_image *A = &img[pairs[i].a], *B = &img[pairs[i].b];
+		int ok = A->emb && B->emb &&
+		         !(no_rescue && (A->state == IMG_RESCUED || B->state == IMG_RESCUED));
+		if (ok) {
+			score[i] = hk_cosine(A->emb + (size_t)v * HK_EMBED_DIM,
+			                     B->emb + (size_t)v * HK_EMBED_DIM, HK_EMBED_DIM);
+		} else {
+			score[i] = UNDETECTED_SCORE;
+			undet++;
+			*genuine += pairs[i].same;
+		}
+	}
+	(void)nvar;
+	return undet;
+}
+
+typedef struct kfold_result {
+	double mean, sd, se, mthr, tar, far_thr;
+	double acc[100], thr[100];
+} kfold_result;
+
+static int evaluate(const float *score, const uint8_t *same, const uint8_t *fold, size_t np,
+                    unsigned nf, kfold_result *r)
+{
+	memset(r, 0, sizeof *r);
+	if (nf > 100 || hk__kfold(score, same, fold, np, nf, r->acc, r->thr))
+		return -1;
+	double var = 0;
+	for (unsigned f = 0; f < nf; f++) {
+		r->mean += r->acc[f] / nf;
+		r->mthr += r->thr[f] / nf;
+	}
+	for (unsigned f = 0; f < nf; f++)
+		var += (r->acc[f] - r->mean) * (r->acc[f] - r->mean) / nf;
+	r->sd = sqrt(var);
+	r->se = r->sd / sqrt((double)nf);
+	r->tar = hk__tar_at_far(score, same, np, 1e-3, &r->far_thr);
+	return 0;
+}
+
+/* ---- report ---------------------------------------------------------------- */
+
+static void write_outputs(const char *prefix, const lfw_pair *pairs, const float *score,
+                          size_t np, const lfw_image *img, int gnuplot_ok)
+{
+	char path[4200];
+	snprintf(path, sizeof path, "%s_scores.tsv", prefix);
+	FILE *f = fopen(path, "w");
+	if (f) {
+		fprintf(f, "# pair\tfold\tsame\tscore\tundetected\n");
+		for (size_t i = 0; i < np; i++)
+			fprintf(f, "%zu\t%u\t%u\t%.6f\t%d\n", i, pairs[i].fold, pairs[i].same, score[i],
+			        !img[pairs[i].a].emb || !img[pairs[i].b].emb);
+		fclose(f);
+	}
+	/* Score distributions: histogram of genuine and impostor cosines. */
+	snprintf(path, sizeof path, "%s_hist.tsv", prefix);
+	f = fopen(path, "w");
+	if (f) {
+		enum { BINS = 100 };
+		size_t g[BINS + 1] = {0}, im[BINS + 1] = {0};
+		for (size_t i = 0; i < np; i++) {
+			int b = (int)floor((score[i] + 1.0) / 2.0 * BINS);
+			b = b < 0 ? 0 : b > BINS ? BINS : b;
+			if (pairs[i].same)
+				g[b]++;
+			else
+				im[b]++;
+		}
+		fprintf(f, "# bin_low\tgenuine\timpostor\n");
+		for (int b = 0; b <= BINS; b++)
+			fprintf(f, "%.2f\t%zu\t%zu\n", -1.0 + 2.0 * b / BINS, g[b], im[b]);
+		fclose(f);
+	}
+	/* ROC: one point per distinct threshold. */
+	snprintf(path, sizeof path, "%s_roc.tsv", prefix);
+	f = fopen(path, "w");
+	float *s = malloc(np * sizeof *s);
+	if (f && s) {
+		memcpy(s, score, np * sizeof *s);
+		size_t ng = 0, ni = 0;
+		for (size_t i = 0; i < np; i++)
+			ng += pairs[i].same;
+		ni = np - ng;
+		fprintf(f, "# threshold\tFAR\tTAR\tFRR\n");
+		for (size_t i = 0; i < np; i++) {
+			double t = score[i];
+			size_t ta = 0, fa = 0;
+			for (size_t j = 0; j < np; j++)
+				if (score[j] >= t) {
+					ta += pairs[j].same;
+					fa += !pairs[j].same;
+				}
+			fprintf(f, "%.6f\t%.6g\t%.6g\t%.6g\n", t, (double)fa / ni, (double)ta / ng,
+			        1.0 - (double)ta / ng);
+		}
+	}
+	free(s);
+	if (f)
+		fclose(f);
+	if (gnuplot_ok) {
+		char cmd[13000];
+		snprintf(cmd, sizeof cmd,
+		         "gnuplot -e \"set terminal svg size 1000,450; set output '%s_roc.svg';"
+		         " set multiplot layout 1,2 title 'herken on LFW (6000 pairs)';"
+		         " set logscale x; set xlabel 'FAR'; set ylabel 'TAR'; set key bottom right;"
+		         " set xrange [1e-4:1]; set yrange [0.9:1.001]; set grid;"
+		         " plot '<sort -g -k2 %s_roc.tsv' using 2:3 with steps title 'ROC';"
+		         " unset logscale; set logscale xy; set xlabel 'FAR (false match)';"
+		         " set ylabel 'FRR (false non-match)'; set yrange [1e-3:1]; set xrange [1e-4:1];"
+		         " plot '<sort -g -k2 %s_roc.tsv' using 2:4 with steps title 'DET';"
+		         " unset multiplot\" 2>/dev/null",
+		         prefix, prefix, prefix);
+		if (system(cmd) != 0)
+			fprintf(stderr, "lfw: gnuplot failed; the ROC data is in %s_roc.tsv\n", prefix);
+	}
+}
+
+static const char lfw_usage[] =
+    "usage: herken-bench lfw [--lfw DIR] [--pairs FILE] [--json] [--threads N]\n"
+    "                        [--all-images] [--variants] [--out PREFIX] [--voc XML | --no-voc]\n"
+    "                        [--models DIR] [--detector sparse|dense] [--no-onet]\n"
+    "                        [--no-flip] [--no-rescue]\n"
+    "LFW View 2 10-fold verification through the whole pipeline (defaults from\n"
+    "$HERKEN_SHARED/datasets/lfw), detector recall/precision on the dlib VOC boxes.\n"
+    "  --all-images  embed all 13,233 images (throughput), not only the 7,701 the pairs use\n"
+    "  --out PREFIX  score files PREFIX_scores.tsv, _hist.tsv, _roc.tsv, _roc.svg (default lfw)\n"
+    "  --variants    also score O-Net/detector-keypoint alignment x flip on/off, each\n"
+    "                with and without the rescue pass, from the same detections\n"
+    "  --folds K     only the first K folds (K >= 2; a quick check)\n"
+    "  --threads N   images processed in parallel (default 2; each model runs 1 thread)\n";
+
+int hk_bench_lfw(int argc, char **argv)
+{
+	const char *shared = getenv("HERKEN_SHARED");
+	char dflt_dir[4096], dflt_pairs[4200], dflt_voc[4200];
+	snprintf(dflt_dir, sizeof dflt_dir, "%s/datasets/lfw", shared && *shared ? shared : "../shared");
+	snprintf(dflt_pairs, sizeof dflt_pairs, "%s/pairs.txt", dflt_dir);
+	snprintf(dflt_voc, sizeof dflt_voc, "%s/datasets/group_photos/dlib_pascal_voc/testing.xml",
+	         shared && *shared ? shared : "../shared");
+	const char *dir = dflt_dir, *pairs_file = dflt_pairs, *voc = dflt_voc, *prefix = "lfw";
+	int json = 0, all_images = 0, variants = 0;
+	long threads = 2, max_folds = 0;
+	hk_engine_params ep;
+	hk_engine_default_params(&ep);
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+			fputs(lfw_usage, stdout);
+			return 0;
+		} else if (!strcmp(a, "--json")) {
+			json = 1;
+		} else if (!strcmp(a, "--all-images")) {
+			all_images = 1;
+		} else if (!strcmp(a, "--variants")) {
+			variants = 1;
+		} else if (!strcmp(a, "--no-voc")) {
+			voc = NULL;
+		} else if (!strcmp(a, "--no-onet")) {
+			ep.onet = HK_OFF;
+		} else if (!strcmp(a, "--no-flip")) {
+			ep.flip = HK_OFF;
+		} else if (!strcmp(a, "--no-rescue")) {
+			ep.rescue = HK_OFF;
+		} else if (v && !strcmp(a, "--lfw")) {
+			dir = v;
+			i++;
+			snprintf(dflt_pairs, sizeof dflt_pairs, "%s/pairs.txt", dir);
+		} else if (v && !strcmp(a, "--pairs")) {
+			pairs_file = v;
+			i++;
+		} else if (v && !strcmp(a, "--voc")) {
+			voc = v;
+			i++;
+		} else if (v && !strcmp(a, "--out")) {
+			prefix = v;
+			i++;
+		} else if (v && !strcmp(a, "--models")) {
+			ep.model_dir = v;
+			i++;
+		} else if (v && !strcmp(a, "--detector") && (!strcmp(v, "dense") || !strcmp(v, "sparse"))) {
+			ep.detector = !strcmp(v, "dense") ? HK_DETECTOR_DENSE : HK_DETECTOR_SPARSE;
+			i++;
+		} else if (v && !strcmp(a, "--folds") && hkb_parse_list(v, &max_folds, 1) == 1 &&
+		           max_folds >= 2) {
+			i++;
+		} else if (v && !strcmp(a, "--threads") && hkb_parse_list(v, &threads, 1) == 1 &&
+		           threads >= 1 && threads <= 64) {
+			i++;
+		} else {
+			fprintf(stderr, "lfw: bad argument '%s'\n%s", a, lfw_usage);
+			return 2;
+		}
+	}
+	struct stat sb;
+	if (stat(dir, &sb) || !S_ISDIR(sb.st_mode) || stat(pairs_file, &sb)) {
+		fprintf(stderr, "lfw: dataset absent (%s, %s): pass --lfw DIR --pairs FILE\n", dir,
+		        pairs_file);
+		return 2;
+	}
+	ep.threads = 1;
+	hk_engine *e = NULL;
+	if (hk_engine_create(&ep, &e)) {
+		fprintf(stderr, "lfw: %s\n", hk_last_error());
+		return 3;
+	}
+	hk_engine_get_params(e, &ep);
+	double wall0 = hkb_now();
+	lfw_pair *pairs = NULL;
+	size_t np = 0;
+	char **pa = NULL, **pb = NULL;
+	int rc = read_pairs(pairs_file, dir, max_folds, &pairs, &np, &pa, &pb);
+	char **paths = NULL;
+	size_t npaths = 0, cap = 0;
+	for (size_t i = 0; i < np && !rc; i++) {
+		rc |= push_path(&paths, &npaths, &cap, strdup(pa[i]));
+		rc |= push_path(&paths, &npaths, &cap, strdup(pb[i]));
+	}
+	if (!rc && all_images)
+		rc = list_all(dir, &paths, &npaths, &cap);
+	if (rc) {
+		fprintf(stderr, "lfw: cannot read the pairs or list %s\n", dir);
+		hk_engine_destroy(e);
+		return 2;
+	}
+	qsort(paths, npaths, sizeof *paths, cmp_str);
+	size_t u = 0;
+	for (size_t i = 0; i < npaths; i++) {
+		if (u && !strcmp(paths[u - 1], paths[i]))
+			free(paths[i]);
+		else
+			paths[u++] = paths[i];
+	}
+	npaths = u;
+	lfw_image *img = calloc(npaths, sizeof *img);
+	for (size_t i = 0; img && i < npaths; i++)
+		img[i].path = paths[i];
+	for (size_t i = 0; img && i < np; i++) {
+		char **fa = bsearch(&pa[i], paths, npaths, sizeof *paths, cmp_str);
+		char **fb = bsearch(&pb[i], paths, npaths, sizeof *paths, cmp_str);
+		pairs[i].a = (uint32_t)(fa - paths);
+		pairs[i].b = (uint32_t)(fb - paths);
+		free(pa[i]);
+		free(pb[i]);
+	}
+	free(pa);
+	free(pb);
+	if (!json)
+		hkb_print_header("lfw", 0);
+	fprintf(stderr, "lfw: %zu pairs, %zu images, %ld threads\n", np, npaths, threads);
+
+	lfw_run run = {.engine = e, .img = img, .n = npaths, .progress = isatty(STDERR_FILENO),
+	               .nvar = variants ? 4 : 1};
+	atomic_init(&run.next, 0);
+	atomic_init(&run.done, 0);
+	pthread_t th[64];
+	double t_img0 = hkb_now();
+	for (long t = 0; t < threads; t++)
+		pthread_create(&th[t], NULL, worker, &run);
+	for (long t = 0; t < threads; t++)
+		pthread_join(th[t], NULL);
+	double t_images = hkb_now() - t_img0;
+
+	size_t n_ok = 0, n_rescued = 0, n_noface = 0, n_err = 0, n_onet = 0;
+	double s_dec = 0, s_det = 0, s_emb = 0;
+	uint8_t *in_pairs = calloc(npaths, 1);
+	for (size_t i = 0; i < np; i++)
+		in_pairs[pairs[i].a] = in_pairs[pairs[i].b] = 1;
+	size_t pair_imgs = 0, pair_undet = 0, pair_rescued = 0;
+	for (size_t i = 0; i < npaths; i++) {
+		n_ok += img[i].state == IMG_OK;
+		n_rescued += img[i].state == IMG_RESCUED;
+		n_noface += img[i].state == IMG_NOFACE;
+		n_err += img[i].state == IMG_ERROR;
+		n_onet += img[i].emb && img[i].onet;
+		s_dec += img[i].t_decode;
+		s_det += img[i].t_detect;
+		s_emb += img[i].t_embed;
+		pair_imgs += in_pairs[i];
+		pair_undet += in_pairs[i] && !img[i].emb;
+		pair_rescued += in_pairs[i] && img[i].state == IMG_RESCUED;
+	}
+	float *score = malloc(np * sizeof *score);
+	uint8_t *same = malloc(np), *fold = malloc(np);
+	for (size_t i = 0; i < np; i++) {
+		same[i] = pairs[i].same;
+		fold[i] = pairs[i].fold;
+	}
+	/* The variant the configured engine returns. */
+	int pv = run.nvar == 1 ? 0 : (ep.onet == HK_ON ? 0 : 2) + (ep.flip == HK_ON ? 0 : 1);
+	size_t undet_genuine = 0;
+	size_t undet_pairs = score_pairs(pairs, np, img, run.nvar, pv, 0, score, &undet_genuine);
+	unsigned nf = 0;
+	for (size_t i = 0; i < np; i++)
+		nf = fold[i] + 1u > nf ? fold[i] + 1u : nf;
+	kfold_result kr;
+	if (evaluate(score, same, fold, np, nf, &kr)) {
+		fprintf(stderr, "lfw: fold structure is invalid\n");
+		hk_engine_destroy(e);
+		return 2;
+	}
+	const double *acc = kr.acc, *thr = kr.thr;
+	double mean = kr.mean, sd = kr.sd, se = kr.se, mthr = kr.mthr, tar = kr.tar;
+	double far_thr = kr.far_thr, all_acc;
+	double gthr = hk__best_threshold(score, same, NULL, np, &all_acc);
+	/* Every variant, with and without the rescue pass (a rescued image
+	 * counts as undetected without it: its detections are otherwise the
+	 * same). */
+	kfold_result var_r[4][2];
+	size_t var_undet[4][2];
+	float *vscore = malloc(np * sizeof *vscore);
+	for (int v = 0; v < 4 && run.nvar == 4 && vscore; v++)
+		for (int nr = 0; nr < 2; nr++) {
+			size_t g;
+			var_undet[v][nr] = score_pairs(pairs, np, img, run.nvar, v, nr, vscore, &g);
+			evaluate(vscore, same, fold, np, nf, &var_r[v][nr]);
+		}
+	free(vscore);
+
+	voc_result vr = {0};
+	int have_voc = voc && run_voc(e, voc, &vr) == 0 && vr.images > 0;
+	double wall = hkb_now() - wall0;
+	int gp = system("command -v gnuplot >/dev/null 2>&1") == 0;
+	write_outputs(prefix, pairs, score, np, img, gp);
+
+	const char *det_name = ep.detector == HK_DETECTOR_DENSE ? "dense" : "sparse";
+	if (json) {
+		printf("{\"suite\":\"lfw\",\"protocol\":\"LFW View 2, 10-fold, official pairs.txt\","
+		       "\"pairs\":%zu,\"accuracy_mean\":%.5f,\"accuracy_std\":%.5f,\"accuracy_se\":%.5f,"
+		       "\"fold_accuracy\":[",
+		       np, mean, sd, se);
+		for (unsigned f = 0; f < nf; f++)
+			printf("%s%.4f", f ? "," : "", acc[f]);
+		printf("],\"fold_threshold\":[");
+		for (unsigned f = 0; f < nf; f++)
+			printf("%s%.4f", f ? "," : "", thr[f]);
+		printf("],\"tar_at_far_1e-3\":%.5f,\"far_1e-3_threshold\":%.5f,\"threshold\":%.5f,"
+		       "\"threshold_fold_mean\":%.5f,\"accuracy_all_pairs_at_threshold\":%.5f,"
+		       "\"undetected\":%zu,\"undetected_scored_as\":%.1f,\"undetected_pairs\":%zu,"
+		       "\"undetected_genuine_pairs\":%zu,\"rescued\":%zu,\"decode_errors\":%zu,"
+		       "\"pair_images\":%zu,\"images\":%zu,\"onet_landmarks\":%zu,"
+		       "\"wall_s\":%.2f,\"images_wall_s\":%.2f,\"images_per_s\":%.2f,"
+		       "\"stage_ms_per_image\":{\"decode\":%.3f,\"detect_landmarks\":%.3f,\"embed\":%.3f},"
+		       "\"threads\":%ld,\"detector\":\"%s\",\"onet\":%s,\"flip\":%s,\"rescue\":%s",
+		       tar, far_thr, gthr, mthr, all_acc, pair_undet, UNDETECTED_SCORE, undet_pairs,
+		       undet_genuine, pair_rescued, n_err, pair_imgs, npaths, n_onet, wall, t_images,
+		       npaths / t_images, 1e3 * s_dec / npaths, 1e3 * s_det / npaths,
+		       1e3 * s_emb / npaths, threads, det_name, ep.onet == HK_ON ? "true" : "false",
+		       ep.flip == HK_ON ? "true" : "false", ep.rescue == HK_ON ? "true" : "false");
+		if (have_voc)
+			printf(",\"voc\":{\"images\":%zu,\"faces\":%zu,\"detections\":%zu,\"matched\":%zu,"
+			       "\"recall\":%.4f,\"precision\":%.4f,\"mean_iou\":%.3f}",
+			       vr.images, vr.truth, vr.detections, vr.matched,
+			       vr.truth ? (double)vr.matched / vr.truth : 0,
+			       vr.detections ? (double)vr.matched / vr.detections : 0,
+			       vr.matched ? vr.iou_sum / vr.matched : 0);
+		if (run.nvar == 4) {
+			printf(",\"variants\":[");
+			for (int v = 0; v < 4; v++)
+				for (int nr = 0; nr < 2; nr++)
+					printf("%s{\"alignment\":\"%s\",\"flip\":%s,\"rescue\":%s,"
+					       "\"accuracy_mean\":%.5f,\"accuracy_std\":%.5f,\"tar_at_far_1e-3\":%.5f,"
+					       "\"undetected_pairs\":%zu}",
+					       v + nr ? "," : "", v < 2 ? "onet" : "detector",
+					       v % 2 ? "false" : "true", nr ? "false" : "true", var_r[v][nr].mean,
+					       var_r[v][nr].sd, var_r[v][nr].tar, var_undet[v][nr]);
+			printf("]");
+		}
+		printf(",\"files\":\"%s_scores.tsv %s_hist.tsv %s_roc.tsv%s%s%s\"}\n", prefix, prefix,
+		       prefix, gp ? " " : "", gp ? prefix : "", gp ? "_roc.svg" : "");
+	} else {
+		printf("## LFW View 2, %u-fold (official pairs.txt, %zu pairs)\n\n", nf, np);
+		printf("pipeline: detector %s, landmarks %s, flip %s, rescue %s\n\n", det_name,
+		       ep.onet == HK_ON ? "O-Net" : "detector", ep.flip == HK_ON ? "on" : "off",
+		       ep.rescue == HK_ON ? "on" : "off");
+		printf("| metric | value |\n|---|---|\n");
+		printf("| accuracy (%u-fold mean) | %.2f %% ± %.2f (std) ± %.2f (SE) |\n", nf,
+		       100 * mean, 100 * sd, 100 * se);
+		printf("| TAR @ FAR = 1e-3 (%zu pairs) | %.2f %% (threshold %.4f) |\n", np, 100 * tar,
+		       far_thr);
+		printf("| calibrated threshold (all pairs) | %.4f (fold mean %.4f) |\n", gthr, mthr);
+		printf("| images with no usable face | %zu of %zu pair images (%zu pairs scored %.0f = "
+		       "\"different\", %zu of them genuine) |\n",
+		       pair_undet, pair_imgs, undet_pairs, UNDETECTED_SCORE, undet_genuine);
+		printf("| faces found by the rescue pass | %zu |\n", pair_rescued);
+		printf("| images processed | %zu (%zu decode errors), O-Net landmarks on %zu |\n", npaths,
+		       n_err, n_onet);
+		printf("| time per image (sum over %ld threads) | decode %.2f ms, detect+landmarks "
+		       "%.2f ms, embed %.2f ms |\n",
+		       threads, 1e3 * s_dec / npaths, 1e3 * s_det / npaths, 1e3 * s_emb / npaths);
+		printf("| throughput | %.1f images/s (%zu images in %.1f s); wall %.1f s |\n",
+		       npaths / t_images, npaths, t_images, wall);
+		printf("\nfold accuracies:");
+		for (unsigned f = 0; f < nf; f++)
+			printf(" %.4f", acc[f]);
+		printf("\n");
+		if (run.nvar == 4) {
+			printf("\n## Variants (same detections; without rescue, rescued images count as "
+			       "undetected)\n\n| alignment | flip | rescue | accuracy | TAR@FAR=1e-3 | "
+			       "pairs scored -1 |\n|---|---|---|---|---|---|\n");
+			for (int v = 0; v < 4; v++)
+				for (int nr = 0; nr < 2; nr++)
+					printf("| %s | %s | %s | %.2f %% ± %.2f | %.2f %% | %zu |\n",
+					       v < 2 ? "O-Net 5 points" : "detector 4 keypoints",
+					       v % 2 ? "off" : "on", nr ? "off" : "on", 100 * var_r[v][nr].mean,
+					       100 * var_r[v][nr].sd, 100 * var_r[v][nr].tar, var_undet[v][nr]);
+		}
+		if (have_voc)
+			printf("\n## Detection, dlib PASCAL VOC testing.xml (IoU >= 0.5)\n\n"
+			       "%zu images, %zu faces, %zu detections: recall %.3f, precision %.3f, "
+			       "mean IoU of matches %.3f\n",
+			       vr.images, vr.truth, vr.detections,
+			       vr.truth ? (double)vr.matched / vr.truth : 0,
+			       vr.detections ? (double)vr.matched / vr.detections : 0,
+			       vr.matched ? vr.iou_sum / vr.matched : 0);
+		printf("\nscores: %s_scores.tsv, distributions: %s_hist.tsv, ROC: %s_roc.tsv%s%s%s\n",
+		       prefix, prefix, prefix, gp ? ", ROC/DET plot: " : " (install gnuplot for a plot)",
+		       gp ? prefix : "", gp ? "_roc.svg" : "");
+	}
+	for (size_t i = 0; i < npaths; i++) {
+		if (img[i].emb)
+			hk__wipe(img[i].emb, HK_EMBED_DIM * sizeof(float));
+		free(img[i].emb);
+		free(img[i].path);
+	}
+	free(img);
+	free(paths);
+	free(pairs);
+	free(score);
+	free(same);
+	free(fold);
+	free(in_pairs);
+	hk_engine_destroy(e);
+	return 0;
+}

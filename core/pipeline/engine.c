@@ -1,0 +1,501 @@
+/* The recognition engine: detector -> weighted NMS -> quality floor ->
+ * O-Net landmarks -> similarity warp -> batched MobileFaceNet. */
+#include "pipeline.h"
+
+#include "internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DET_MAX 256    /* faces kept per detector pass */
+/* O-Net face probability below which its landmarks are not trusted (expo's
+ * threshold; sample2_f0, a profile with a hand over the mouth, gets 0.50 and
+ * misplaced eyes) and the detector keypoints are used instead. */
+#define ONET_MIN_PROB 0.7f
+#define RESCUE_ZOOM 1.6 /* zoom-out factor of the rescue pass */
+
+struct hk_engine {
+	hk_engine_params p;
+	char dir[4096];
+	hk_model *det, *onet, *emb;
+	size_t det_reg_out, det_logit_out;            /* output indices */
+	size_t onet_prob_out, onet_reg_out, onet_lm_out;
+};
+
+void hk_engine_default_params(hk_engine_params *p)
+{
+	if (!p)
+		return;
+	memset(p, 0, sizeof *p);
+	p->detector = HK_DETECTOR_SPARSE;
+	p->score_threshold = 0.6f;
+	p->nms_iou = 0.3f;
+	p->min_face = 16.0f;
+	p->onet = HK_ON;
+	p->flip = HK_ON;
+	p->rescue = HK_ON;
+	p->rescue_threshold = 0.4f;
+}
+
+/* Zero fields mean "default"; out-of-range values are errors. */
+static hk_status resolve_params(const hk_engine_params *in, hk_engine_params *p)
+{
+	hk_engine_params d;
+	hk_engine_default_params(&d);
+	*p = in ? *in : d;
+	if (!p->detector)
+		p->detector = d.detector;
+	if (p->score_threshold == 0)
+		p->score_threshold = d.score_threshold;
+	if (p->nms_iou == 0)
+		p->nms_iou = d.nms_iou;
+	if (p->min_face == 0)
+		p->min_face = d.min_face;
+	if (!p->onet)
+		p->onet = d.onet;
+	if (!p->flip)
+		p->flip = d.flip;
+	if (!p->rescue)
+		p->rescue = d.rescue;
+	if (p->rescue_threshold == 0)
+		p->rescue_threshold = d.rescue_threshold;
+	if (p->detector > HK_DETECTOR_DENSE || p->onet > HK_OFF || p->flip > HK_OFF ||
+	    p->rescue > HK_OFF)
+		return hk__err(HK_E_INVALID, "engine params: unknown enum value");
+	if (!(p->score_threshold > 0 && p->score_threshold < 1) ||
+	    !(p->rescue_threshold > 0 && p->rescue_threshold < 1) ||
+	    !(p->nms_iou > 0 && p->nms_iou < 1) || !(p->min_face > 0 && p->min_face < 1e5))
+		return hk__err(HK_E_RANGE,
+		               "engine params: thresholds must lie in (0,1), min_face in (0,1e5)");
+	return HK_OK;
+}
+
+/* Output index of the output with per-item size `want`, or -1. */
+static long output_with_size(const hk_model *m, size_t want)
+{
+	for (size_t i = 0; i < hk_model_output_count(m); i++)
+		if (hk_model_output_size(m, i) == want)
+			return (long)i;
+	return -1;
+}
+
+static hk_status load_one(hk_engine *e, const char *file, uint32_t kind, hk_model **out)
+{
+	char path[4200];
+	snprintf(path, sizeof path, "%s/%s", e->dir, file);
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return hk__err(HK_E_NOT_FOUND, "model file %s not found (run `make models` or set HERKEN_MODELS)",
+		               path);
+	fclose(f);
+	hk_model_params mp;
+	hk_model_default_params(&mp);
+	mp.kind = kind;
+	mp.threads = e->p.threads;
+	hk_status st = hk_model_load(path, &mp, out);
+	if (st)
+		return st; /* hk_last_error() names the problem */
+	return HK_OK;
+}
+
+hk_status hk_engine_create(const hk_engine_params *params, hk_engine **out)
+{
+	if (!out)
+		return hk__err(HK_E_INVALID, "hk_engine_create: out is NULL");
+	*out = NULL;
+	hk_engine *e = calloc(1, sizeof *e);
+	if (!e)
+		return hk__err(HK_E_NOMEM, "hk_engine_create: out of memory");
+	hk_status st = resolve_params(params, &e->p);
+	if (st) {
+		free(e);
+		return st;
+	}
+	const char *dir = e->p.model_dir;
+	if (!dir || !*dir)
+		dir = getenv("HERKEN_MODELS");
+	if (!dir || !*dir)
+		dir = ".cache/models";
+	if (strlen(dir) >= sizeof e->dir) {
+		free(e);
+		return hk__err(HK_E_INVALID, "hk_engine_create: model_dir too long");
+	}
+	strcpy(e->dir, dir);
+	e->p.model_dir = e->dir;
+	const char *det_file = e->p.detector == HK_DETECTOR_DENSE
+	                           ? "face_detection_full_range.tflite"
+	                           : "face_detection_full_range_sparse.tflite";
+	st = load_one(e, det_file, HK_MODEL_DETECTOR, &e->det);
+	if (!st && e->p.onet == HK_ON)
+		st = load_one(e, "onet.tflite", HK_MODEL_LANDMARKS, &e->onet);
+	if (!st)
+		st = load_one(e, "MobileFaceNet.tflite", HK_MODEL_EMBEDDER, &e->emb);
+	if (!st) {
+		long r = output_with_size(e->det, HK__DET_ANCHORS * HK__DET_REGS);
+		long l = output_with_size(e->det, HK__DET_ANCHORS);
+		uint32_t h = 0, w = 0, c = 0;
+		hk_model_input_shape(e->det, &h, &w, &c);
+		if (r < 0 || l < 0 || h != HK__DET_SIZE || w != HK__DET_SIZE || c != 3)
+			st = hk__err(HK_E_UNSUPPORTED, "%s: expected a 192x192x3 detector with "
+			             "[2304,16] and [2304] outputs", det_file);
+		e->det_reg_out = (size_t)r;
+		e->det_logit_out = (size_t)l;
+	}
+	if (!st && e->onet) {
+		long pr = output_with_size(e->onet, 2), rg = output_with_size(e->onet, 4);
+		long lm = output_with_size(e->onet, 10);
+		uint32_t h = 0, w = 0, c = 0;
+		hk_model_input_shape(e->onet, &h, &w, &c);
+		if (pr < 0 || rg < 0 || lm < 0 || h != HK__ONET_SIZE || w != HK__ONET_SIZE || c != 3)
+			st = hk__err(HK_E_UNSUPPORTED, "onet.tflite: expected 48x48x3 -> [2],[4],[10]");
+		e->onet_prob_out = (size_t)pr;
+		e->onet_reg_out = (size_t)rg;
+		e->onet_lm_out = (size_t)lm;
+	}
+	if (!st) {
+		uint32_t h = 0, w = 0, c = 0;
+		hk_model_input_shape(e->emb, &h, &w, &c);
+		if (h != HK__CHIP_SIZE || w != HK__CHIP_SIZE || c != 3 ||
+		    output_with_size(e->emb, HK_EMBED_DIM) < 0)
+			st = hk__err(HK_E_UNSUPPORTED, "MobileFaceNet.tflite: expected 112x112x3 -> [192]");
+	}
+	if (st) {
+		hk_engine_destroy(e);
+		return st;
+	}
+	*out = e;
+	return HK_OK;
+}
+
+void hk_engine_destroy(hk_engine *e)
+{
+	if (!e)
+		return;
+	hk_model_destroy(e->det);
+	hk_model_destroy(e->onet);
+	hk_model_destroy(e->emb);
+	free(e);
+}
+
+void hk_engine_get_params(const hk_engine *e, hk_engine_params *p)
+{
+	if (e && p)
+		*p = e->p;
+}
+
+static hk_status check_image(const hk_image *img)
+{
+	if (!img || !img->data || img->width == 0 || img->height == 0 ||
+	    img->stride < 3u * img->width)
+		return hk__err(HK_E_INVALID, "image is NULL, empty or has a bad stride");
+	if ((uint64_t)img->width * img->height > HK_IMAGE_MAX_PIXELS)
+		return hk__err(HK_E_LIMIT, "image of %ux%u exceeds HK_IMAGE_MAX_PIXELS",
+		               img->width, img->height);
+	return HK_OK;
+}
+
+/* One detector pass over the image zoomed out by `zoom` (1 = plain
+ * letterbox). Detections come back in image pixels. */
+static hk_status detect_pass(const hk_engine *e, const hk_image *img, double zoom,
+                             float thr, hk__det *out, size_t *n)
+{
+	hk_status st = HK_E_NOMEM;
+	float *input = malloc(sizeof(float) * HK__DET_SIZE * HK__DET_SIZE * 3);
+	float *regs = malloc(sizeof(float) * HK__DET_ANCHORS * HK__DET_REGS);
+	float *logits = malloc(sizeof(float) * HK__DET_ANCHORS);
+	hk__det *scratch = malloc(sizeof(hk__det) * 2 * HK__DET_ANCHORS);
+	*n = 0;
+	if (!input || !regs || !logits || !scratch) {
+		st = hk__err(HK_E_NOMEM, "detect: out of memory");
+		goto done;
+	}
+	hk__letterbox lb;
+	st = hk__letterbox_input(img, HK__DET_SIZE, zoom, input, &lb);
+	if (st)
+		goto done;
+	float *outs[4] = {0};
+	outs[e->det_reg_out] = regs;
+	outs[e->det_logit_out] = logits;
+	st = hk_model_run(e->det, input, 1, outs);
+	if (st)
+		goto done;
+	*n = hk__decode_detections(regs, logits, thr, e->p.nms_iou, scratch, out, DET_MAX);
+	for (size_t i = 0; i < *n; i++)
+		hk__letterbox_unmap(&lb, HK__DET_SIZE, &out[i]);
+done:
+	if (input)
+		hk__wipe(input, sizeof(float) * HK__DET_SIZE * HK__DET_SIZE * 3);
+	free(input);
+	free(regs);
+	free(logits);
+	free(scratch);
+	return st;
+}
+
+static void face_from_det(const hk__det *d, float min_face, hk_face *f)
+{
+	memset(f, 0, sizeof *f);
+	memcpy(f->box, d->box, sizeof f->box);
+	memcpy(f->keypoints, d->kp, sizeof f->keypoints);
+	f->score = d->score;
+	float side = fminf(d->box[2] - d->box[0], d->box[3] - d->box[1]);
+	f->reject = side < min_face ? HK_FACE_TOO_SMALL : HK_FACE_OK;
+	/* Detector fallback landmarks; O-Net overwrites them when it accepts. */
+	float p4[4][2];
+	hk__det_points4(d, p4);
+	memcpy(f->landmarks, p4, sizeof p4);
+	f->landmarks[4][0] = p4[3][0];
+	f->landmarks[4][1] = p4[3][1];
+	f->landmark_source = HK_LANDMARKS_DETECTOR;
+}
+
+/* O-Net on every face in one batch; faces whose crop O-Net accepts get its
+ * 5 points. */
+static hk_status run_onet(const hk_engine *e, const hk_image *img, hk_face *faces, size_t n)
+{
+	const size_t per = (size_t)HK__ONET_SIZE * HK__ONET_SIZE * 3;
+	float *in = malloc(sizeof(float) * per * n);
+	float *prob = malloc(sizeof(float) * 2 * n), *reg = malloc(sizeof(float) * 4 * n);
+	float *lm = malloc(sizeof(float) * 10 * n);
+	hk_status st = HK_OK;
+	if (!in || !prob || !reg || !lm) {
+		st = hk__err(HK_E_NOMEM, "onet: out of memory for %zu faces", n);
+		goto done;
+	}
+	for (size_t i = 0; i < n && !st; i++) {
+		hk__crop c = hk__onet_crop(faces[i].box);
+		st = hk__onet_input(img, &c, in + i * per);
+	}
+	if (st)
+		goto done;
+	float *outs[3];
+	outs[e->onet_prob_out] = prob;
+	outs[e->onet_reg_out] = reg;
+	outs[e->onet_lm_out] = lm;
+	st = hk_model_run(e->onet, in, n, outs);
+	if (st)
+		goto done;
+	for (size_t i = 0; i < n; i++) {
+		float p = prob[2 * i + 1];
+		if (!(p >= ONET_MIN_PROB))
+			continue;
+		hk__crop c = hk__onet_crop(faces[i].box);
+		float pts[5][2];
+		hk__onet_landmarks(&c, lm + 10 * i, pts);
+		int ok = 1;
+		for (int k = 0; k < 5; k++)
+			ok &= isfinite(pts[k][0]) && isfinite(pts[k][1]);
+		if (!ok)
+			continue;
+		memcpy(faces[i].landmarks, pts, sizeof pts);
+		faces[i].landmark_source = HK_LANDMARKS_ONET;
+		faces[i].landmark_score = p;
+	}
+done:
+	if (in)
+		hk__wipe(in, sizeof(float) * per * n);
+	free(in);
+	free(prob);
+	free(reg);
+	free(lm);
+	return st;
+}
+
+hk_status hk_engine_detect(const hk_engine *e, const hk_image *img, hk_face *faces,
+                           size_t max, size_t *n)
+{
+	if (!e || !n || (max && !faces))
+		return hk__err(HK_E_INVALID, "hk_engine_detect: NULL argument");
+	*n = 0;
+	hk_status st = check_image(img);
+	if (st)
+		return st;
+	hk__det *dets = malloc(sizeof(hk__det) * DET_MAX * 2);
+	if (!dets)
+		return hk__err(HK_E_NOMEM, "detect: out of memory");
+	size_t nd = 0;
+	uint32_t flags = 0;
+	st = detect_pass(e, img, 1.0, e->p.score_threshold, dets, &nd);
+	if (!st && nd == 0 && e->p.rescue == HK_ON) {
+		/* Nothing at the threshold. Faces scored just below it are common
+		 * (profiles, tight crops where the face fills the frame): look again,
+		 * also zoomed out (more context around a frame-filling face), and
+		 * accept the best candidate down to the rescue threshold. */
+		size_t n1 = 0, n2 = 0;
+		float thr = fminf(e->p.rescue_threshold, e->p.score_threshold);
+		st = detect_pass(e, img, 1.0, thr, dets, &n1);
+		if (!st)
+			st = detect_pass(e, img, RESCUE_ZOOM, thr, dets + DET_MAX, &n2);
+		if (!st && (n1 || n2)) {
+			const hk__det *best = NULL;
+			if (n1)
+				best = &dets[0];
+			if (n2 && (!best || dets[DET_MAX].score > best->score))
+				best = &dets[DET_MAX];
+			dets[0] = *best;
+			nd = 1;
+			flags = HK_FACE_RESCUED;
+		}
+	}
+	if (st) {
+		free(dets);
+		return st;
+	}
+	*n = nd;
+	size_t nw = nd < max ? nd : max;
+	for (size_t i = 0; i < nw; i++) {
+		face_from_det(&dets[i], e->p.min_face, &faces[i]);
+		faces[i].flags = flags;
+	}
+	free(dets);
+	/* O-Net in batches the model was prepared for. */
+	for (size_t i = 0; i < nw && !st && e->onet; i += 16)
+		st = run_onet(e, img, faces + i, nw - i < 16 ? nw - i : 16);
+	return st;
+}
+
+int hk__combine_views(const float *plain, const float *mirror, float *out)
+{
+	double ss = 0;
+	for (size_t k = 0; k < HK_EMBED_DIM; k++) {
+		out[k] = mirror ? plain[k] + mirror[k] : plain[k];
+		ss += (double)out[k] * out[k];
+	}
+	if (!(ss > 0) || !isfinite(ss))
+		return -1;
+	float inv_norm = (float)(1.0 / sqrt(ss));
+	for (size_t k = 0; k < HK_EMBED_DIM; k++)
+		out[k] *= inv_norm;
+	return 0;
+}
+
+hk_status hk__engine_embed_views(const hk_engine *e, const hk_image *img, const hk_face *faces,
+                                 size_t n, float *plain, float *mirror)
+{
+	if (!e || (n && (!faces || !plain)))
+		return hk__err(HK_E_INVALID, "hk_engine_embed: NULL argument");
+	hk_status st = check_image(img);
+	if (st || n == 0)
+		return st;
+	const size_t chip = (size_t)HK__CHIP_SIZE * HK__CHIP_SIZE * 3;
+	const size_t batch = 16, views = mirror ? 2 : 1;
+	uint8_t *chips = malloc(chip * batch * views);
+	float *out = malloc(sizeof(float) * HK_EMBED_DIM * batch * views);
+	if (!chips || !out) {
+		free(chips);
+		free(out);
+		return hk__err(HK_E_NOMEM, "embed: out of memory");
+	}
+	for (size_t b0 = 0; b0 < n && !st; b0 += batch) {
+		size_t m = n - b0 < batch ? n - b0 : batch;
+		for (size_t i = 0; i < m && !st; i++) {
+			const hk_face *f = &faces[b0 + i];
+			double inv[6];
+			int np = f->landmark_source == HK_LANDMARKS_ONET ? 5 : 4;
+			if (hk__align_inverse((const float (*)[2])f->landmarks, (size_t)np, inv)) {
+				st = hk__err(HK_E_RANGE, "embed: face %zu has degenerate landmarks", b0 + i);
+				break;
+			}
+			uint8_t *c = chips + i * views * chip;
+			hk__warp(img, inv, HK__CHIP_SIZE, c);
+			if (views == 2) {
+				memcpy(c + chip, c, chip);
+				hk__chip_mirror(c + chip, HK__CHIP_SIZE);
+			}
+		}
+		if (!st)
+			st = hk_embed_chips(e->emb, chips, m * views, out);
+		for (size_t i = 0; i < m && !st; i++) {
+			const float *a = out + i * views * HK_EMBED_DIM;
+			memcpy(plain + (b0 + i) * HK_EMBED_DIM, a, sizeof(float) * HK_EMBED_DIM);
+			if (mirror)
+				memcpy(mirror + (b0 + i) * HK_EMBED_DIM, a + HK_EMBED_DIM,
+				       sizeof(float) * HK_EMBED_DIM);
+		}
+	}
+	hk__wipe(chips, chip * batch * views);
+	hk__wipe(out, sizeof(float) * HK_EMBED_DIM * batch * views);
+	free(chips);
+	free(out);
+	return st;
+}
+
+hk_status hk_engine_embed(const hk_engine *e, const hk_image *img, const hk_face *faces,
+                          size_t n, float *emb)
+{
+	if (!e || (n && (!faces || !emb)))
+		return hk__err(HK_E_INVALID, "hk_engine_embed: NULL argument");
+	float *mirror = NULL;
+	if (e->p.flip == HK_ON && n) {
+		mirror = malloc(sizeof(float) * HK_EMBED_DIM * n);
+		if (!mirror)
+			return hk__err(HK_E_NOMEM, "embed: out of memory");
+	}
+	/* The plain views land in emb, then each face's views are combined in
+	 * place (out[k] depends only on plain[k] and mirror[k]). */
+	hk_status st = hk__engine_embed_views(e, img, faces, n, emb, mirror);
+	for (size_t i = 0; i < n && !st; i++) {
+		float *dst = emb + i * HK_EMBED_DIM;
+		if (hk__combine_views(dst, mirror ? mirror + i * HK_EMBED_DIM : NULL, dst))
+			st = hk__err(HK_E_RANGE, "embed: face %zu gave a zero/non-finite embedding", i);
+	}
+	if (mirror) {
+		hk__wipe(mirror, sizeof(float) * HK_EMBED_DIM * n);
+		free(mirror);
+	}
+	return st;
+}
+
+hk_status hk_engine_embed_largest(const hk_engine *e, const hk_image *img, hk_face *face,
+                                  float emb[HK_EMBED_DIM])
+{
+	if (!e || !emb)
+		return hk__err(HK_E_INVALID, "hk_engine_embed_largest: NULL argument");
+	enum { MAXF = 64 };
+	hk_face *faces = malloc(sizeof(hk_face) * MAXF);
+	if (!faces)
+		return hk__err(HK_E_NOMEM, "embed_largest: out of memory");
+	size_t n = 0;
+	hk_status st = hk_engine_detect(e, img, faces, MAXF, &n);
+	size_t best = MAXF, rejected = 0;
+	float best_area = -1;
+	for (size_t i = 0; !st && i < n && i < MAXF; i++) {
+		if (faces[i].reject != HK_FACE_OK) {
+			rejected++;
+			continue;
+		}
+		float area = (faces[i].box[2] - faces[i].box[0]) * (faces[i].box[3] - faces[i].box[1]);
+		if (area > best_area) {
+			best_area = area;
+			best = i;
+		}
+	}
+	if (!st && best == MAXF)
+		st = n == 0 ? hk__err(HK_E_NOT_FOUND, "no face found in the %ux%u image",
+		                      img->width, img->height)
+		            : hk__err(HK_E_NOT_FOUND, "no usable face: %zu found, %zu smaller than "
+		                      "the %.0f-pixel floor", n, rejected, e->p.min_face);
+	if (!st)
+		st = hk_engine_embed(e, img, &faces[best], 1, emb);
+	if (!st && face)
+		*face = faces[best];
+	free(faces);
+	return st;
+}
+
+float hk_cosine(const float *a, const float *b, size_t dim)
+{
+	if (!a || !b)
+		return 0;
+	double ab = 0, aa = 0, bb = 0;
+	for (size_t i = 0; i < dim; i++) {
+		ab += (double)a[i] * b[i];
+		aa += (double)a[i] * a[i];
+		bb += (double)b[i] * b[i];
+	}
+	if (!(aa > 0) || !(bb > 0))
+		return 0;
+	return (float)(ab / sqrt(aa * bb));
+}

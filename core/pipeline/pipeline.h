@@ -1,0 +1,169 @@
+/* Internal pieces of the recognition pipeline (core/pipeline): pure image
+ * maths and tensor decoding, separated from the engine so that tests can
+ * check each step against the golden tensors without running a model.
+ * Not public: names are hk__, the header is not installed. */
+#ifndef HK_PIPELINE_H
+#define HK_PIPELINE_H
+
+#include "herken.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Detector geometry (MediaPipe full-range: 192x192 input, 48x48 anchors). */
+#define HK__DET_SIZE 192
+#define HK__DET_GRID 48
+#define HK__DET_ANCHORS (HK__DET_GRID * HK__DET_GRID)
+#define HK__DET_REGS 16
+#define HK__ONET_SIZE 48
+#define HK__CHIP_SIZE 112
+
+/* A detection in the detector's normalised input frame ([0,1] across the
+ * 192x192 letterbox) or, after hk__letterbox_unmap, in image pixels (edge
+ * convention: pixel k covers [k, k+1)). */
+typedef struct hk__det {
+	float box[4]; /* x0, y0, x1, y1 */
+	float kp[6][2];
+	float score;
+	uint32_t cluster; /* anchors merged by weighted NMS */
+} hk__det;
+
+/*
+ * Resample the source rectangle [x0, x0+sw) x [y0, y0+sh) of img (edge
+ * convention, float, may extend outside the image: outside is black) to
+ * ow x oh RGB floats (0..255, row-major, interleaved). When the rectangle
+ * shrinks on both axes the output is the exact area average (separable
+ * fractional coverage, denominator the full footprint: INTER_AREA);
+ * otherwise bilinear sampling at x0 + (j+0.5)*sw/ow - 0.5, zero outside.
+ * With filter HK__BILINEAR the bilinear sampling is used on every axis.
+ * out holds ow*oh*3 floats. HK_E_NOMEM or HK_E_INVALID on bad sizes.
+ */
+enum { HK__AREA_OR_BILINEAR = 0, HK__BILINEAR = 1 };
+hk_status hk__resample(const hk_image *img, double x0, double y0, double sw,
+                       double sh, uint32_t ow, uint32_t oh, int filter, float *out);
+
+/* Letterbox geometry: scale = size / (zoom * max(W, H)), image centred
+ * (zoom > 1 shrinks the image inside the input: the rescue pass). */
+typedef struct hk__letterbox {
+	double scale, pad_x, pad_y; /* in detector-input pixels */
+} hk__letterbox;
+
+hk__letterbox hk__letterbox_of(uint32_t w, uint32_t h, uint32_t size, double zoom);
+
+/* Letterbox img into size x size floats normalised v/127.5 - 1 (NHWC RGB),
+ * black padding. Bilinear sampling with half-pixel centres and no
+ * anti-aliasing, like the reference pipeline: on the six golden photos it
+ * reproduces the reference detector scores to ~0.01, while an area filter
+ * lowers the weakest face of sample4 from 0.65 to below 0.5. */
+hk_status hk__letterbox_input(const hk_image *img, uint32_t size, double zoom,
+                              float *out, hk__letterbox *lb);
+
+/* Map a detection from normalised input coordinates to image pixels. */
+void hk__letterbox_unmap(const hk__letterbox *lb, uint32_t size, hk__det *d);
+
+/*
+ * Decode the 2304 anchors (regressors [2304*16], logits [2304]) into
+ * candidates with score >= thr (normalised input coordinates), then
+ * weighted NMS at IoU > iou, best score first. Writes at most max
+ * detections into out and returns how many were written. scratch must
+ * hold 2 * HK__DET_ANCHORS hk__det.
+ */
+size_t hk__decode_detections(const float *regs, const float *logits, float thr,
+                             float iou, hk__det *scratch, hk__det *out,
+                             size_t max);
+
+float hk__iou(const float *a, const float *b);
+
+/* O-Net square crop of a box (f = 1): side max(w,h), centred. */
+typedef struct hk__crop {
+	double x, y, s;
+} hk__crop;
+
+hk__crop hk__onet_crop(const float box[4]);
+
+/* O-Net input for a crop: 48x48 area resize, (v - 127.5) / 128, RGB,
+ * transposed (tensor H walks image x). out holds 48*48*3 floats. */
+hk_status hk__onet_input(const hk_image *img, const hk__crop *c, float *out);
+
+/* Landmarks [x0..x4, y0..y4] as crop fractions -> image points with pixel
+ * centres at integer coordinates (the warp's convention). */
+void hk__onet_landmarks(const hk__crop *c, const float lm[10], float pts[5][2]);
+
+/* Pass-1 box regression (dx0, dy0, dx1, dy1) in crop units -> refined box. */
+void hk__onet_refine(const hk__crop *c, const float reg[4], float box[4]);
+
+/* The ArcFace 112x112 template (left eye, right eye, nose, left mouth,
+ * right mouth, image order). */
+extern const float hk__arcface_template[5][2];
+
+/*
+ * Least-squares similarity transform (rotation, uniform scale, translation)
+ * mapping src[n] onto dst[n]: m = [a, -b, tx, b, a, ty], dst ~ m * src.
+ * Returns -1 when the points are degenerate (all equal).
+ */
+int hk__similarity(const float (*src)[2], const float (*dst)[2], size_t n,
+                   double m[6]);
+
+/* Inverse of a similarity (or any invertible affine) m. -1 if singular. */
+int hk__affine_invert(const double m[6], double inv[6]);
+
+/*
+ * Warp: output pixel (x, y) of the size x size RGB chip samples img
+ * bilinearly at inv * (x, y, 1) (pixel centres at integer coordinates, zero
+ * outside). inv maps chip to image. chip holds size*size*3 bytes, rounded.
+ */
+void hk__warp(const hk_image *img, const double inv[6], uint32_t size,
+              uint8_t *chip);
+
+/* Mirror a size x size RGB chip horizontally, in place. */
+void hk__chip_mirror(uint8_t *chip, uint32_t size);
+
+/* Alignment transform (chip -> image, for hk__warp) from n = 5 points in
+ * template order (O-Net), or n = 4 detector keypoints (eyes, nose, mouth
+ * centre; matched to the template with the mouth corners averaged). Points
+ * use pixel centres at integer coordinates. -1 if degenerate. */
+int hk__align_inverse(const float (*pts)[2], size_t n, double inv[6]);
+
+/* The detector's eyes, nose and mouth centre, pixel-centre convention. */
+void hk__det_points4(const hk__det *d, float pts[4][2]);
+
+/* ---- verification protocol maths (LFW-style k-fold, TAR@FAR) ---- */
+
+/* Fraction of pairs decided right at threshold t (same iff score >= t). */
+double hk__accuracy_at(const float *score, const uint8_t *same, size_t n, double t);
+
+/* The threshold maximising accuracy over the pairs whose mask[i] is set
+ * (mask NULL: all): midpoints between consecutive distinct scores are
+ * tried, ties go to the lowest such threshold. *acc (may be NULL) gets the
+ * accuracy there. Returns NAN when no pair is selected. */
+double hk__best_threshold(const float *score, const uint8_t *same, const uint8_t *mask,
+                          size_t n, double *acc);
+
+/* TAR at FAR <= far: the threshold t accepts at most floor(far * impostors)
+ * impostor pairs (score > t); *thr gets t. Returns the fraction of genuine
+ * pairs with score > t, or NAN without genuine or impostor pairs. */
+double hk__tar_at_far(const float *score, const uint8_t *same, size_t n, double far,
+                      double *thr);
+
+/* k-fold protocol: for each fold f (fold[i] in 0..k-1), the threshold that
+ * maximises accuracy on the other folds is applied to fold f. acc[k] and
+ * thr[k] receive the per-fold test accuracy and threshold. -1 on bad input
+ * (a fold index out of range, k == 0, or an empty fold). */
+int hk__kfold(const float *score, const uint8_t *same, const uint8_t *fold, size_t n,
+              unsigned k, double *acc, double *thr);
+
+/* ---- engine internals for benchmarks ---- */
+
+/* Embeddings of the plain chip (plain[n*192]) and, when mirror is not NULL,
+ * of the mirrored chip (mirror[n*192]) of each face, each L2-normalised by
+ * the embedder; the engine's flip setting is ignored. */
+hk_status hk__engine_embed_views(const hk_engine *e, const hk_image *img,
+                                 const hk_face *faces, size_t n, float *plain,
+                                 float *mirror);
+
+/* What hk_engine_embed returns from the views: normalise(plain + mirror),
+ * or normalise(plain) when mirror is NULL. out may alias plain. -1 when the
+ * sum is zero or not finite. */
+int hk__combine_views(const float *plain, const float *mirror, float *out);
+
+#endif

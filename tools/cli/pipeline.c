@@ -1,0 +1,1045 @@
+/* herken detect / embed / verify / identify / models: the recognition
+ * pipeline on files. Exit codes as in cli.h; --json output is one JSON
+ * object on stdout, errors and progress go to stderr. */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <png.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "herken.h"
+
+#define MAX_FACES 256
+
+
+/* ---- shared option handling ---------------------------------------------- */
+
+typedef struct opts {
+	hk_engine_params ep;
+	int json;
+	int all;               /* embed: every face, not just the largest */
+	float threshold;       /* verify/identify; NAN = HK_VERIFY_THRESHOLD */
+	const char *draw;      /* detect --draw OUT.png */
+	const char *gallery;   /* identify --gallery DIR */
+	long top;              /* identify --top K */
+	long face;             /* verify --face N (-1: largest) */
+	int nfiles;
+	char **files;
+} opts;
+
+static const char engine_help[] =
+    "engine options:\n"
+    "  --models DIR        model directory (default $HERKEN_MODELS or .cache/models)\n"
+    "  --detector NAME     sparse (default) or dense full-range detector\n"
+    "  --score T           detection score threshold (default 0.6)\n"
+    "  --min-face PX       quality floor: smallest usable face side (default 16)\n"
+    "  --no-onet           align on the detector's keypoints instead of O-Net's\n"
+    "  --no-flip           do not add the mirrored chip's embedding\n"
+    "  --no-rescue         no second look when no face reaches the threshold\n";
+
+static int parse_float(const char *s, float lo, float hi, float *out)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (errno || end == s || *end || !(v >= lo && v <= hi))
+		return -1;
+	*out = (float)v;
+	return 0;
+}
+
+/* Parses argv (argv[0] = command); returns -1 after printing a usage error,
+ * 1 when --help was printed, 0 otherwise. `allowed` lists the command's own
+ * options. */
+static int parse_opts(int argc, char **argv, const char *usage, const char *allowed,
+                      opts *o)
+{
+	memset(o, 0, sizeof *o);
+	hk_engine_default_params(&o->ep);
+	o->threshold = NAN;
+	o->top = 5;
+	o->face = -1;
+	o->files = calloc((size_t)argc, sizeof *o->files);
+	if (!o->files)
+		return -1;
+	const char *cmd = argv[0];
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+		int takes = 0, bad = 0;
+		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+			printf("%s\n%s", usage, engine_help);
+			return 1;
+		} else if (!strcmp(a, "--")) {
+			for (i++; i < argc; i++)
+				o->files[o->nfiles++] = argv[i];
+			break;
+		} else if (a[0] != '-' || !a[1]) {
+			o->files[o->nfiles++] = argv[i];
+			continue;
+		} else if (!strcmp(a, "--json") && strstr(allowed, "json")) {
+			o->json = 1;
+		} else if (!strcmp(a, "--all") && strstr(allowed, "all")) {
+			o->all = 1;
+		} else if (!strcmp(a, "--no-onet")) {
+			o->ep.onet = HK_OFF;
+		} else if (!strcmp(a, "--no-flip")) {
+			o->ep.flip = HK_OFF;
+		} else if (!strcmp(a, "--no-rescue")) {
+			o->ep.rescue = HK_OFF;
+		} else if (!strcmp(a, "--models")) {
+			takes = 1;
+			o->ep.model_dir = val;
+		} else if (!strcmp(a, "--detector")) {
+			takes = 1;
+			if (val && !strcmp(val, "dense"))
+				o->ep.detector = HK_DETECTOR_DENSE;
+			else if (val && !strcmp(val, "sparse"))
+				o->ep.detector = HK_DETECTOR_SPARSE;
+			else
+				bad = 1;
+		} else if (!strcmp(a, "--score")) {
+			takes = 1;
+			bad = !val || parse_float(val, 0.01f, 0.99f, &o->ep.score_threshold);
+		} else if (!strcmp(a, "--min-face")) {
+			takes = 1;
+			bad = !val || parse_float(val, 1, 1e4f, &o->ep.min_face);
+		} else if (!strcmp(a, "--threshold") && strstr(allowed, "threshold")) {
+			takes = 1;
+			bad = !val || parse_float(val, -1, 1, &o->threshold);
+		} else if (!strcmp(a, "--draw") && strstr(allowed, "draw")) {
+			takes = 1;
+			o->draw = val;
+		} else if (!strcmp(a, "--gallery") && strstr(allowed, "gallery")) {
+			takes = 1;
+			o->gallery = val;
+		} else if (!strcmp(a, "--face") && strstr(allowed, "face")) {
+			takes = 1;
+			float t;
+			bad = !val || parse_float(val, 0, MAX_FACES - 1, &t) || t != floorf(t);
+			if (!bad)
+				o->face = (long)t;
+		} else if (!strcmp(a, "--top") && strstr(allowed, "top")) {
+			takes = 1;
+			float t;
+			bad = !val || parse_float(val, 1, 1000, &t) || t != floorf(t);
+			if (!bad)
+				o->top = (long)t;
+		} else {
+			fprintf(stderr, "herken %s: unknown option '%s'\n%s\n", cmd, a, usage);
+			return -1;
+		}
+		if (takes && !val) {
+			fprintf(stderr, "herken %s: %s needs a value\n%s\n", cmd, a, usage);
+			return -1;
+		}
+		if (bad) {
+			fprintf(stderr, "herken %s: bad value '%s' for %s\n", cmd, val, a);
+			return -1;
+		}
+		i += takes;
+	}
+	return 0;
+}
+
+static int make_engine(const char *cmd, const opts *o, hk_engine **e)
+{
+	hk_status st = hk_engine_create(&o->ep, e);
+	if (st == HK_OK)
+		return HK_EXIT_OK;
+	fprintf(stderr, "herken %s: cannot load the models: %s\n", cmd, hk_last_error());
+	return HK_STATUS_PRIMARY(st) == HK_E_NOMEM || HK_STATUS_PRIMARY(st) == HK_E_BACKEND
+	           ? HK_EXIT_INTERNAL
+	           : HK_EXIT_INPUT;
+}
+
+/* A command's start: parse the options, check the arguments (check returns
+ * a message for a usage error, or NULL) and load the engine. Returns -1 to
+ * go on, else the exit code, with everything released. */
+typedef const char *(*args_check)(const opts *o);
+
+static int begin(int argc, char **argv, const char *usage, const char *allowed,
+                 args_check check, opts *o, hk_engine **e)
+{
+	int r = parse_opts(argc, argv, usage, allowed, o);
+	const char *msg = r ? NULL : check(o);
+	if (!r && msg)
+		fprintf(stderr, "herken %s: %s\n%s\n", argv[0], msg, usage);
+	int rc = r > 0 ? HK_EXIT_OK : r < 0 || msg ? HK_EXIT_USAGE : make_engine(argv[0], o, e);
+	if (rc == HK_EXIT_OK && !r && !msg)
+		return -1;
+	free(o->files);
+	return rc;
+}
+
+static void end(opts *o, hk_engine *e)
+{
+	hk_engine_destroy(e);
+	free(o->files);
+}
+
+static int exit_for(hk_status st)
+{
+	switch (HK_STATUS_PRIMARY(st)) {
+	case HK_OK: return HK_EXIT_OK;
+	case HK_E_NOMEM:
+	case HK_E_BACKEND:
+	case HK_E_STATE: return HK_EXIT_INTERNAL;
+	case HK_E_POLICY:
+	case HK_E_CONSENT: return HK_EXIT_REFUSED;
+	default: return HK_EXIT_INPUT;
+	}
+}
+
+static void progress(const char *what, size_t done, size_t total)
+{
+	static int tty = -1;
+	if (tty < 0)
+		tty = isatty(STDERR_FILENO);
+	if (!tty || total < 4)
+		return;
+	fprintf(stderr, "\r%s %zu/%zu", what, done, total);
+	if (done == total)
+		fputs("\n", stderr);
+	fflush(stderr);
+}
+
+/* ---- JSON output ---------------------------------------------------------- */
+
+static void json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			fprintf(f, "\\%c", *p);
+		else if (*p < 0x20)
+			fprintf(f, "\\u%04x", *p);
+		else
+			fputc(*p, f);
+	}
+	fputc('"', f);
+}
+
+static const char *reject_name(uint32_t r)
+{
+	return r == HK_FACE_TOO_SMALL ? "too_small" : r ? "unknown" : NULL;
+}
+
+/* The face's fields, without the enclosing braces (callers append). */
+static void json_face_fields(FILE *f, const hk_face *fc)
+{
+	fprintf(f, "\"box\":[%.2f,%.2f,%.2f,%.2f],\"score\":%.5f,\"keypoints\":[", fc->box[0],
+	        fc->box[1], fc->box[2], fc->box[3], fc->score);
+	for (int k = 0; k < 6; k++)
+		fprintf(f, "%s[%.2f,%.2f]", k ? "," : "", fc->keypoints[k][0], fc->keypoints[k][1]);
+	fputs("],\"landmarks\":[", f);
+	for (int k = 0; k < 5; k++)
+		fprintf(f, "%s[%.2f,%.2f]", k ? "," : "", fc->landmarks[k][0], fc->landmarks[k][1]);
+	fprintf(f, "],\"landmark_source\":\"%s\",\"landmark_score\":%.5f,\"usable\":%s,\"reject\":",
+	        fc->landmark_source == HK_LANDMARKS_ONET ? "onet" : "detector", fc->landmark_score,
+	        fc->reject == HK_FACE_OK ? "true" : "false");
+	if (fc->reject)
+		json_str(f, reject_name(fc->reject));
+	else
+		fputs("null", f);
+	fprintf(f, ",\"rescued\":%s", fc->flags & HK_FACE_RESCUED ? "true" : "false");
+}
+
+static void json_face(FILE *f, const hk_face *fc)
+{
+	fputc('{', f);
+	json_face_fields(f, fc);
+	fputc('}', f);
+}
+
+static void json_vec(FILE *f, const float *v, size_t n)
+{
+	fputc('[', f);
+	for (size_t i = 0; i < n; i++)
+		fprintf(f, "%s%.7g", i ? "," : "", v[i]);
+	fputc(']', f);
+}
+
+static void text_face(FILE *f, size_t i, const hk_face *fc)
+{
+	fprintf(f, "  face %zu: box %.0f,%.0f %.0fx%.0f  score %.3f%s  landmarks %s", i, fc->box[0],
+	        fc->box[1], fc->box[2] - fc->box[0], fc->box[3] - fc->box[1], fc->score,
+	        fc->flags & HK_FACE_RESCUED ? " (rescued)" : "",
+	        fc->landmark_source == HK_LANDMARKS_ONET ? "O-Net" : "detector");
+	if (fc->reject)
+		fprintf(f, "  REJECTED: %s", fc->reject == HK_FACE_TOO_SMALL ? "too small" : "?");
+	fputc('\n', f);
+}
+
+/* ---- image loading and drawing -------------------------------------------- */
+
+static hk_status load_image(const char *cmd, const char *path, hk_image *img)
+{
+	hk_status st = hk_image_load(path, img);
+	if (st)
+		fprintf(stderr, "herken %s: %s: %s\n", cmd, path, hk_last_error());
+	return st;
+}
+
+static void put_px(hk_image *im, long x, long y, const uint8_t c[3])
+{
+	if (x < 0 || y < 0 || x >= (long)im->width || y >= (long)im->height)
+		return;
+	memcpy(im->data + (size_t)y * im->stride + (size_t)x * 3, c, 3);
+}
+
+static void draw_faces(hk_image *im, const hk_face *faces, size_t n)
+{
+	long t = (long)(im->width > im->height ? im->width : im->height) / 400 + 1;
+	for (size_t i = 0; i < n; i++) {
+		const hk_face *f = &faces[i];
+		const uint8_t ok[3] = {0, 230, 0}, bad[3] = {230, 0, 0}, dot[3] = {255, 220, 0};
+		const uint8_t *c = f->reject ? bad : ok;
+		long x0 = lroundf(f->box[0]), y0 = lroundf(f->box[1]);
+		long x1 = lroundf(f->box[2]), y1 = lroundf(f->box[3]);
+		for (long k = 0; k < t; k++) {
+			for (long x = x0; x <= x1; x++) {
+				put_px(im, x, y0 + k, c);
+				put_px(im, x, y1 - k, c);
+			}
+			for (long y = y0; y <= y1; y++) {
+				put_px(im, x0 + k, y, c);
+				put_px(im, x1 - k, y, c);
+			}
+		}
+		for (int p = 0; p < 5; p++)
+			for (long dy = -t; dy <= t; dy++)
+				for (long dx = -t; dx <= t; dx++)
+					put_px(im, lroundf(f->landmarks[p][0]) + dx,
+					       lroundf(f->landmarks[p][1]) + dy, dot);
+	}
+}
+
+static int write_png(const char *path, const hk_image *im)
+{
+	FILE *f = fopen(path, "wb");
+	if (!f)
+		return -1;
+	png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
+	png_infop info = png ? png_create_info_struct(png) : NULL;
+	if (!png || !info || setjmp(png_jmpbuf(png))) {
+		png_destroy_write_struct(&png, &info);
+		fclose(f);
+		return -1;
+	}
+	png_init_io(png, f);
+	png_set_IHDR(png, info, im->width, im->height, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
+	             PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+	png_write_info(png, info);
+	for (uint32_t y = 0; y < im->height; y++)
+		png_write_row(png, im->data + (size_t)y * im->stride);
+	png_write_end(png, NULL);
+	png_destroy_write_struct(&png, &info);
+	return fclose(f) ? -1 : 0;
+}
+
+/* ---- detect ----------------------------------------------------------------- */
+
+static const char detect_usage[] =
+    "usage: herken detect IMG... [--json] [--draw OUT.png] [engine options]\n"
+    "Find every face: box, detector score, 6 keypoints, 5 alignment landmarks.\n"
+    "  --json          one JSON object: {\"images\":[{\"path\",\"width\",\"height\",\"faces\":[...]}\n"
+    "                  or {\"path\",\"error\"}]}\n"
+    "  --draw OUT.png  write the (single) image with boxes and landmarks drawn\n"
+    "exit: 0 a usable face in every image, 1 some image without one,\n"
+    "      2 usage, 3 unreadable image or models, 4 internal error";
+
+static const char *detect_check(const opts *o)
+{
+	return !o->nfiles                   ? "no image given"
+	       : o->draw && o->nfiles != 1 ? "--draw takes exactly one image"
+	                                   : NULL;
+}
+
+int hk_cli_detect(int argc, char **argv)
+{
+	opts o;
+	hk_engine *e = NULL;
+	int rc = begin(argc, argv, detect_usage, "json draw", detect_check, &o, &e);
+	if (rc >= 0)
+		return rc;
+	rc = HK_EXIT_OK;
+	hk_face *faces = malloc(sizeof *faces * MAX_FACES);
+	int worst = HK_EXIT_OK;
+	if (o.json)
+		fputs("{\"images\":[", stdout);
+	for (int i = 0; i < o.nfiles && faces; i++) {
+		hk_image img;
+		size_t n = 0;
+		hk_status st = load_image("detect", o.files[i], &img);
+		if (!st) {
+			st = hk_engine_detect(e, &img, faces, MAX_FACES, &n);
+			if (st)
+				fprintf(stderr, "herken detect: %s: %s\n", o.files[i], hk_last_error());
+		}
+		size_t nw = n < MAX_FACES ? n : MAX_FACES, usable = 0;
+		for (size_t k = 0; k < nw; k++)
+			usable += faces[k].reject == HK_FACE_OK;
+		if (st) {
+			int ec = exit_for(st);
+			worst = ec > worst ? ec : worst;
+		} else if (!usable && worst == HK_EXIT_OK) {
+			worst = HK_EXIT_NOMATCH;
+		}
+		if (o.json) {
+			fputs(i ? ",{\"path\":" : "{\"path\":", stdout);
+			json_str(stdout, o.files[i]);
+			if (st) {
+				fputs(",\"error\":", stdout);
+				json_str(stdout, hk_last_error());
+			} else {
+				printf(",\"width\":%u,\"height\":%u,\"faces\":[", img.width, img.height);
+				for (size_t k = 0; k < nw; k++) {
+					if (k)
+						fputc(',', stdout);
+					json_face(stdout, &faces[k]);
+				}
+				fputc(']', stdout);
+			}
+			fputc('}', stdout);
+		} else if (!st) {
+			printf("%s: %zu face%s (%zu usable), %ux%u\n", o.files[i], n, n == 1 ? "" : "s",
+			       usable, img.width, img.height);
+			for (size_t k = 0; k < nw; k++)
+				text_face(stdout, k, &faces[k]);
+		}
+		if (!st && o.draw) {
+			draw_faces(&img, faces, nw);
+			if (write_png(o.draw, &img)) {
+				fprintf(stderr, "herken detect: cannot write %s: %s\n", o.draw, strerror(errno));
+				worst = HK_EXIT_INPUT;
+			}
+		}
+		if (!st || img.data)
+			hk_image_free(&img);
+		progress("detect", (size_t)i + 1, (size_t)o.nfiles);
+	}
+	if (o.json)
+		fputs("]}\n", stdout);
+	if (!faces) {
+		fprintf(stderr, "herken detect: out of memory\n");
+		worst = HK_EXIT_INTERNAL;
+	}
+	free(faces);
+	end(&o, e);
+	return worst;
+}
+
+/* ---- embed ------------------------------------------------------------------ */
+
+static const char embed_usage[] =
+    "usage: herken embed IMG... [--all] [--json] [engine options]\n"
+    "Print the 192-d L2-normalised embedding of the largest usable face of each image\n"
+    "(--all: of every usable face). Text: one line per face, 'PATH<TAB>FACE<TAB>v0 v1 ...'.\n"
+    "  --json  {\"images\":[{\"path\",\"faces\":[{...face..., \"embedding\":[192]}]} or {\"path\",\"error\"}]}\n"
+    "exit: 0 every image gave an embedding, 1 some image had no usable face,\n"
+    "      2 usage, 3 unreadable image or models, 4 internal error";
+
+static const char *embed_check(const opts *o)
+{
+	return o->nfiles ? NULL : "no image given";
+}
+
+int hk_cli_embed(int argc, char **argv)
+{
+	opts o;
+	hk_engine *e = NULL;
+	int rc = begin(argc, argv, embed_usage, "json all", embed_check, &o, &e);
+	if (rc >= 0)
+		return rc;
+	rc = HK_EXIT_OK;
+	hk_face *faces = malloc(sizeof *faces * MAX_FACES);
+	float *emb = malloc(sizeof *emb * HK_EMBED_DIM * MAX_FACES);
+	int worst = faces && emb ? HK_EXIT_OK : HK_EXIT_INTERNAL;
+	if (o.json)
+		fputs("{\"images\":[", stdout);
+	for (int i = 0; i < o.nfiles && faces && emb; i++) {
+		hk_image img = {0};
+		size_t n = 0;
+		hk_status st = load_image("embed", o.files[i], &img);
+		if (!st && o.all) {
+			size_t found = 0;
+			st = hk_engine_detect(e, &img, faces, MAX_FACES, &found);
+			for (size_t k = 0; !st && k < found && k < MAX_FACES; k++)
+				if (faces[k].reject == HK_FACE_OK)
+					faces[n++] = faces[k];
+			if (!st)
+				st = hk_engine_embed(e, &img, faces, n, emb);
+		} else if (!st) {
+			st = hk_engine_embed_largest(e, &img, faces, emb);
+			n = st ? 0 : 1;
+			if (HK_STATUS_PRIMARY(st) == HK_E_NOT_FOUND) {
+				fprintf(stderr, "herken embed: %s: %s\n", o.files[i], hk_last_error());
+				st = HK_OK;
+			}
+		}
+		if (st && img.data)
+			fprintf(stderr, "herken embed: %s: %s\n", o.files[i], hk_last_error());
+		int ec = st ? exit_for(st) : n ? HK_EXIT_OK : HK_EXIT_NOMATCH;
+		worst = ec > worst ? ec : worst;
+		if (o.json) {
+			fputs(i ? ",{\"path\":" : "{\"path\":", stdout);
+			json_str(stdout, o.files[i]);
+			if (st) {
+				fputs(",\"error\":", stdout);
+				json_str(stdout, hk_last_error());
+			} else {
+				fputs(",\"faces\":[", stdout);
+				for (size_t k = 0; k < n; k++) {
+					if (k)
+						fputc(',', stdout);
+					fputc('{', stdout);
+					json_face_fields(stdout, &faces[k]);
+					fputs(",\"embedding\":", stdout);
+					json_vec(stdout, emb + k * HK_EMBED_DIM, HK_EMBED_DIM);
+					fputc('}', stdout);
+				}
+				fputc(']', stdout);
+			}
+			fputc('}', stdout);
+		} else {
+			for (size_t k = 0; k < n; k++) {
+				printf("%s\t%zu\t", o.files[i], k);
+				for (size_t d = 0; d < HK_EMBED_DIM; d++)
+					printf("%s%.7g", d ? " " : "", emb[k * HK_EMBED_DIM + d]);
+				putchar('\n');
+			}
+		}
+		if (img.data)
+			hk_image_free(&img);
+		progress("embed", (size_t)i + 1, (size_t)o.nfiles);
+	}
+	if (o.json)
+		fputs("]}\n", stdout);
+	if (emb)
+		sodium_memzero(emb, sizeof *emb * HK_EMBED_DIM * MAX_FACES);
+	free(emb);
+	free(faces);
+	end(&o, e);
+	return worst;
+}
+
+/* ---- verify ----------------------------------------------------------------- */
+
+static const char verify_usage[] =
+    "usage: herken verify A B [--face N] [--threshold T] [--json] [engine options]\n"
+    "1:1 check: is the person of photo A (its largest face, or face N as numbered by\n"
+    "`herken detect A`) in photo B? Every usable face of B is compared; the best\n"
+    "score decides at the operating threshold (default: calibrated on LFW by\n"
+    "`herken-bench lfw`).\n"
+    "  --json  {\"a\":{\"path\",\"face_index\",\"face\"},\"b\":{\"path\",\"faces\":[{...,\"match_score\"}]},\n"
+    "           \"best_face\",\"score\",\"threshold\",\"match\"}\n"
+    "exit: 0 same person, 1 different people, 2 usage,\n"
+    "      3 unreadable image, no usable face, or models missing, 4 internal error";
+
+static const char *verify_check(const opts *o)
+{
+	return o->nfiles == 2 ? NULL : "needs exactly two images";
+}
+
+int hk_cli_verify(int argc, char **argv)
+{
+	opts o;
+	hk_engine *e = NULL;
+	int rc = begin(argc, argv, verify_usage, "json threshold face", verify_check, &o, &e);
+	if (rc >= 0)
+		return rc;
+	rc = HK_EXIT_OK;
+	float thr = isnan(o.threshold) ? HK_VERIFY_THRESHOLD : o.threshold;
+	hk_face *faces = malloc(sizeof *faces * MAX_FACES), fa;
+	float *emb = malloc(sizeof *emb * HK_EMBED_DIM * (MAX_FACES + 1));
+	float scores[MAX_FACES];
+	size_t nb = 0, ia = 0, best = 0;
+	if (!faces || !emb)
+		rc = HK_EXIT_INTERNAL;
+	for (int i = 0; i < 2 && !rc; i++) {
+		hk_image img;
+		hk_status st = load_image("verify", o.files[i], &img);
+		if (st) {
+			rc = exit_for(st);
+			break;
+		}
+		size_t n = 0, usable = 0;
+		st = hk_engine_detect(e, &img, faces, MAX_FACES, &n);
+		n = n < MAX_FACES ? n : MAX_FACES;
+		if (!st && i == 0) {
+			/* A: the requested face, else the largest usable one. */
+			float area = -1;
+			ia = n;
+			for (size_t k = 0; k < n; k++) {
+				float a = (faces[k].box[2] - faces[k].box[0]) * (faces[k].box[3] - faces[k].box[1]);
+				if (o.face >= 0 ? (long)k == o.face : faces[k].reject == HK_FACE_OK && a > area) {
+					area = a;
+					ia = k;
+				}
+			}
+			if (ia == n) {
+				fprintf(stderr, "herken verify: %s: %s\n", o.files[i],
+				        o.face >= 0 ? "no face with that --face index (see herken detect)"
+				                    : "no usable face found");
+				rc = HK_EXIT_INPUT;
+			} else {
+				fa = faces[ia];
+				st = hk_engine_embed(e, &img, &fa, 1, emb);
+			}
+		} else if (!st) {
+			/* B: every usable face; the best one decides. */
+			for (size_t k = 0; k < n; k++)
+				if (faces[k].reject == HK_FACE_OK)
+					faces[usable++] = faces[k];
+			nb = usable;
+			if (!nb) {
+				fprintf(stderr, "herken verify: %s: no usable face found\n", o.files[i]);
+				rc = HK_EXIT_INPUT;
+			}
+			st = hk_engine_embed(e, &img, faces, nb, emb + HK_EMBED_DIM);
+		}
+		if (st) {
+			fprintf(stderr, "herken verify: %s: %s\n", o.files[i], hk_last_error());
+			rc = exit_for(st);
+		}
+		hk_image_free(&img);
+	}
+	if (!rc) {
+		for (size_t k = 0; k < nb; k++) {
+			scores[k] = hk_cosine(emb, emb + (k + 1) * HK_EMBED_DIM, HK_EMBED_DIM);
+			if (scores[k] > scores[best])
+				best = k;
+		}
+		float s = scores[best];
+		int match = s >= thr;
+		if (o.json) {
+			fputs("{\"a\":{\"path\":", stdout);
+			json_str(stdout, o.files[0]);
+			printf(",\"face_index\":%zu,\"face\":", ia);
+			json_face(stdout, &fa);
+			fputs("},\"b\":{\"path\":", stdout);
+			json_str(stdout, o.files[1]);
+			fputs(",\"faces\":[", stdout);
+			for (size_t k = 0; k < nb; k++) {
+				fputs(k ? ",{" : "{", stdout);
+				json_face_fields(stdout, &faces[k]);
+				printf(",\"match_score\":%.5f}", scores[k]);
+			}
+			printf("]},\"best_face\":%zu,\"score\":%.5f,\"threshold\":%.4f,\"match\":%s}\n",
+			       best, s, thr, match ? "true" : "false");
+		} else {
+			printf("A %s: face %zu at %.0f,%.0f (%.0fx%.0f)\n", o.files[0], ia, fa.box[0],
+			       fa.box[1], fa.box[2] - fa.box[0], fa.box[3] - fa.box[1]);
+			printf("B %s: %zu usable face%s\n", o.files[1], nb, nb == 1 ? "" : "s");
+			for (size_t k = 0; nb > 1 && k < nb; k++)
+				printf("  face at %.0f,%.0f (%.0fx%.0f): score %.4f%s\n", faces[k].box[0],
+				       faces[k].box[1], faces[k].box[2] - faces[k].box[0],
+				       faces[k].box[3] - faces[k].box[1], scores[k], k == best ? "  <- best" : "");
+			printf("%s: score %.4f %s threshold %.4f (%s)\n",
+			       match ? "same person" : "different people", s, match ? ">=" : "<", thr,
+			       isnan(o.threshold) ? "LFW-calibrated" : "--threshold");
+		}
+		rc = match ? HK_EXIT_OK : HK_EXIT_NOMATCH;
+	}
+	if (emb)
+		sodium_memzero(emb, sizeof *emb * HK_EMBED_DIM * (MAX_FACES + 1));
+	free(emb);
+	free(faces);
+	end(&o, e);
+	return rc;
+}
+
+/* ---- identify --------------------------------------------------------------- */
+
+static const char identify_usage[] =
+    "usage: herken identify --gallery DIR PROBE... [--top K] [--threshold T] [--json]\n"
+    "                       [engine options]\n"
+    "1:N search. The gallery is built in memory from DIR/<subject>/<photo> (the\n"
+    "largest face of each photo); every usable face of each probe photo is searched\n"
+    "and reported with its best K subjects and the decision at the threshold.\n"
+    "  --json  {\"gallery\":{\"dir\",\"subjects\",\"templates\",\"skipped\":[{\"path\",\"error\"}]},\n"
+    "           \"threshold\",\"probes\":[{\"path\",\"faces\":[{\"box\",\"score\",\"match\",\n"
+    "           \"candidates\":[{\"subject\",\"score\"}]}]} or {\"path\",\"error\"}]}\n"
+    "exit: 0 some probe face matched a subject, 1 none did, 2 usage,\n"
+    "      3 unreadable gallery/probe or models missing, 4 internal error";
+
+/* Adds the largest face of every photo under dir/<subject>/; counts what
+ * had to be skipped (reported, never fatal). */
+static int build_gallery(hk_engine *e, const char *dir, hk_gallery *g, int json,
+                         FILE *skipped, size_t *nskipped)
+{
+	DIR *d = opendir(dir);
+	if (!d) {
+		fprintf(stderr, "herken identify: cannot open gallery %s: %s\n", dir, strerror(errno));
+		return HK_EXIT_INPUT;
+	}
+	struct dirent *de;
+	char **paths = NULL, **subjects = NULL;
+	size_t n = 0, cap = 0;
+	int rc = HK_EXIT_OK;
+	while ((de = readdir(d)) && !rc) {
+		if (de->d_name[0] == '.')
+			continue;
+		char sub[4096];
+		snprintf(sub, sizeof sub, "%s/%s", dir, de->d_name);
+		struct stat sb;
+		if (stat(sub, &sb) || !S_ISDIR(sb.st_mode))
+			continue;
+		DIR *sd = opendir(sub);
+		if (!sd)
+			continue;
+		struct dirent *fe;
+		while ((fe = readdir(sd)) && !rc) {
+			if (fe->d_name[0] == '.')
+				continue;
+			if (n == cap) {
+				cap = cap ? cap * 2 : 64;
+				char **np = realloc(paths, cap * sizeof *np), **ns;
+				if (np)
+					paths = np;
+				ns = realloc(subjects, cap * sizeof *ns);
+				if (ns)
+					subjects = ns;
+				if (!np || !ns) {
+					rc = HK_EXIT_INTERNAL;
+					break;
+				}
+			}
+			if (asprintf(&paths[n], "%s/%s", sub, fe->d_name) < 0) {
+				rc = HK_EXIT_INTERNAL;
+				break;
+			}
+			subjects[n] = strdup(de->d_name);
+			if (!subjects[n]) {
+				free(paths[n]);
+				rc = HK_EXIT_INTERNAL;
+				break;
+			}
+			n++;
+		}
+		closedir(sd);
+	}
+	closedir(d);
+	float emb[HK_EMBED_DIM];
+	for (size_t i = 0; i < n && !rc; i++) {
+		struct stat sb;
+		if (stat(paths[i], &sb) || !S_ISREG(sb.st_mode))
+			continue;
+		hk_image img;
+		hk_status st = hk_image_load(paths[i], &img);
+		if (!st) {
+			st = hk_engine_embed_largest(e, &img, NULL, emb);
+			hk_image_free(&img);
+		}
+		if (!st)
+			st = hk_gallery_add(g, subjects[i], emb, NULL);
+		if (st) {
+			if (!json)
+				fprintf(stderr, "herken identify: gallery photo %s skipped: %s\n", paths[i],
+				        hk_last_error());
+			fputs((*nskipped)++ ? ",{\"path\":" : "{\"path\":", skipped);
+			json_str(skipped, paths[i]);
+			fputs(",\"error\":", skipped);
+			json_str(skipped, hk_last_error());
+			fputc('}', skipped);
+			if (HK_STATUS_PRIMARY(st) == HK_E_NOMEM)
+				rc = HK_EXIT_INTERNAL;
+		}
+		progress("gallery", i + 1, n);
+	}
+	sodium_memzero(emb, sizeof emb);
+	for (size_t i = 0; i < n; i++) {
+		free(paths[i]);
+		free(subjects[i]);
+	}
+	free(paths);
+	free(subjects);
+	if (!rc && hk_gallery_size(g) == 0) {
+		fprintf(stderr, "herken identify: no usable face in gallery %s (expected DIR/<subject>/<photo>)\n",
+		        dir);
+		rc = HK_EXIT_INPUT;
+	}
+	return rc;
+}
+
+static const char *identify_check(const opts *o)
+{
+	return !o->gallery ? "--gallery DIR is required" : o->nfiles ? NULL : "no probe image given";
+}
+
+int hk_cli_identify(int argc, char **argv)
+{
+	opts o;
+	hk_engine *e = NULL;
+	int rc = begin(argc, argv, identify_usage, "json threshold gallery top", identify_check, &o, &e);
+	if (rc >= 0)
+		return rc;
+	rc = HK_EXIT_OK;
+	float thr = isnan(o.threshold) ? HK_VERIFY_THRESHOLD : o.threshold;
+	hk_gallery_params gp;
+	hk_gallery_default_params(&gp);
+	gp.dim = HK_EMBED_DIM;
+	hk_gallery *g = NULL;
+	char *skipped_buf = NULL;
+	size_t skipped_len = 0, nskipped = 0;
+	FILE *skipped = open_memstream(&skipped_buf, &skipped_len);
+	hk_face *faces = malloc(sizeof *faces * MAX_FACES);
+	float *emb = malloc(sizeof *emb * HK_EMBED_DIM * MAX_FACES);
+	size_t k = (size_t)o.top;
+	float *scores = malloc(sizeof *scores * k);
+	hk_template_id *ids = malloc(sizeof *ids * k);
+	if (!skipped || !faces || !emb || !scores || !ids) {
+		rc = HK_EXIT_INTERNAL;
+	} else if (hk_gallery_create(&gp, &g)) {
+		fprintf(stderr, "herken identify: %s\n", hk_last_error());
+		rc = HK_EXIT_INTERNAL;
+	} else {
+		rc = build_gallery(e, o.gallery, g, o.json, skipped, &nskipped);
+	}
+	if (skipped)
+		fclose(skipped);
+	int any_match = 0;
+	if (!rc) {
+		if (o.json) {
+			fputs("{\"gallery\":{\"dir\":", stdout);
+			json_str(stdout, o.gallery);
+			printf(",\"subjects\":%zu,\"templates\":%zu,\"skipped\":[%s]},\"threshold\":%.4f,"
+			       "\"probes\":[",
+			       hk_gallery_subject_count(g), hk_gallery_size(g),
+			       skipped_buf ? skipped_buf : "", thr);
+		} else {
+			printf("gallery %s: %zu subjects, %zu photos enrolled, %zu skipped; threshold %.4f\n",
+			       o.gallery, hk_gallery_subject_count(g), hk_gallery_size(g), nskipped, thr);
+		}
+	}
+	for (int i = 0; i < o.nfiles && !rc; i++) {
+		hk_image img = {0};
+		size_t found = 0, n = 0;
+		hk_status st = load_image("identify", o.files[i], &img);
+		if (!st)
+			st = hk_engine_detect(e, &img, faces, MAX_FACES, &found);
+		for (size_t f = 0; !st && f < found && f < MAX_FACES; f++)
+			if (faces[f].reject == HK_FACE_OK)
+				faces[n++] = faces[f];
+		if (!st)
+			st = hk_engine_embed(e, &img, faces, n, emb);
+		if (st && img.data)
+			fprintf(stderr, "herken identify: %s: %s\n", o.files[i], hk_last_error());
+		if (o.json) {
+			fputs(i ? ",{\"path\":" : "{\"path\":", stdout);
+			json_str(stdout, o.files[i]);
+		} else if (!st) {
+			printf("%s: %zu usable face%s\n", o.files[i], n, n == 1 ? "" : "s");
+		}
+		if (st) {
+			if (o.json) {
+				fputs(",\"error\":", stdout);
+				json_str(stdout, hk_last_error());
+			}
+			int ec = exit_for(st);
+			if (ec == HK_EXIT_INTERNAL)
+				rc = ec;
+		} else {
+			if (o.json)
+				fputs(",\"faces\":[", stdout);
+			for (size_t f = 0; f < n; f++) {
+				st = hk_gallery_search(g, emb + f * HK_EMBED_DIM, k, scores, ids);
+				if (st) {
+					fprintf(stderr, "herken identify: search: %s\n", hk_last_error());
+					rc = HK_EXIT_INTERNAL;
+					break;
+				}
+				char best[HK_SUBJECT_MAX + 1] = "";
+				int match = ids[0] != HK_NO_ID && scores[0] >= thr &&
+				            !hk_gallery_subject_of(g, ids[0], best, sizeof best);
+				any_match |= match;
+				if (o.json) {
+					printf("%s{\"box\":[%.2f,%.2f,%.2f,%.2f],\"score\":%.5f,\"match\":",
+					       f ? "," : "", faces[f].box[0], faces[f].box[1], faces[f].box[2],
+					       faces[f].box[3], faces[f].score);
+					if (match)
+						json_str(stdout, best);
+					else
+						fputs("null", stdout);
+					fputs(",\"candidates\":[", stdout);
+				} else {
+					printf("  face %zu at %.0f,%.0f: %s", f, faces[f].box[0], faces[f].box[1],
+					       match ? best : "no match");
+					if (match)
+						printf(" (score %.4f)", scores[0]);
+					fputs("  candidates:", stdout);
+				}
+				for (size_t c = 0; c < k && ids[c] != HK_NO_ID; c++) {
+					char name[HK_SUBJECT_MAX + 1];
+					if (hk_gallery_subject_of(g, ids[c], name, sizeof name))
+						continue;
+					if (o.json) {
+						fputs(c ? ",{\"subject\":" : "{\"subject\":", stdout);
+						json_str(stdout, name);
+						printf(",\"score\":%.5f}", scores[c]);
+					} else {
+						printf(" %s %.4f", name, scores[c]);
+					}
+				}
+				fputs(o.json ? "]}" : "\n", stdout);
+			}
+			if (o.json)
+				fputc(']', stdout);
+		}
+		if (o.json)
+			fputc('}', stdout);
+		if (img.data)
+			hk_image_free(&img);
+		progress("identify", (size_t)i + 1, (size_t)o.nfiles);
+	}
+	if (!rc && o.json)
+		fputs("]}\n", stdout);
+	if (!rc)
+		rc = any_match ? HK_EXIT_OK : HK_EXIT_NOMATCH;
+	if (emb)
+		sodium_memzero(emb, sizeof *emb * HK_EMBED_DIM * MAX_FACES);
+	free(emb);
+	free(faces);
+	free(scores);
+	free(ids);
+	free(skipped_buf);
+	hk_gallery_destroy(g);
+	end(&o, e);
+	return rc;
+}
+
+/* ---- models ------------------------------------------------------------------- */
+
+static const char models_usage[] =
+    "usage: herken models [--models DIR] [--json]\n"
+    "List the model files herken needs, check their sha256 against the pinned\n"
+    "values and that each one loads. Fetch them with `make models`.\n"
+    "exit: 0 all present, verified and loadable, 3 otherwise";
+
+static const struct {
+	const char *file, *sha256, *what;
+	uint32_t kind;
+} pinned[] = {
+	{"face_detection_full_range_sparse.tflite",
+	 "671dd2f9ed11a78436fc21cc42357a803dfc6f73e9fb86541be942d5716c2dce",
+	 "face detector (MediaPipe full range, sparse; default)", HK_MODEL_DETECTOR},
+	{"face_detection_full_range.tflite",
+	 "99bf9494d84f50acc6617d89873f71bf6635a841ea699c17cb3377f9507cfec3",
+	 "face detector (MediaPipe full range, dense)", HK_MODEL_DETECTOR},
+	{"onet.tflite", "946543640bd17e5275f442646422a4816441bb00897439a69bc9ea5fcf1fe601",
+	 "landmarks (MTCNN O-Net)", HK_MODEL_LANDMARKS},
+	{"MobileFaceNet.tflite", "d8ba40c0127fb8ca9917e8fddc79bbbda063657bc92a496d34da0bc8a760443b",
+	 "face embedder (MobileFaceNet, 192-d)", HK_MODEL_EMBEDDER},
+};
+
+static int file_sha256(const char *path, char hex[65], long *size)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return -1;
+	crypto_hash_sha256_state s;
+	crypto_hash_sha256_init(&s);
+	unsigned char buf[65536], out[crypto_hash_sha256_BYTES];
+	size_t n;
+	*size = 0;
+	while ((n = fread(buf, 1, sizeof buf, f)) > 0) {
+		crypto_hash_sha256_update(&s, buf, n);
+		*size += (long)n;
+	}
+	int err = ferror(f);
+	fclose(f);
+	if (err)
+		return -1;
+	crypto_hash_sha256_final(&s, out);
+	sodium_bin2hex(hex, 65, out, sizeof out);
+	return 0;
+}
+
+int hk_cli_models(int argc, char **argv)
+{
+	opts o;
+	int r = parse_opts(argc, argv, models_usage, "json", &o);
+	if (r || o.nfiles) {
+		if (!r)
+			fprintf(stderr, "herken models: unexpected argument '%s'\n%s\n", o.files[0],
+			        models_usage);
+		free(o.files);
+		return r > 0 ? HK_EXIT_OK : HK_EXIT_USAGE;
+	}
+	if (sodium_init() < 0) {
+		free(o.files);
+		return HK_EXIT_INTERNAL;
+	}
+	const char *dir = o.ep.model_dir;
+	if (!dir || !*dir)
+		dir = getenv("HERKEN_MODELS");
+	if (!dir || !*dir)
+		dir = ".cache/models";
+	int rc = HK_EXIT_OK;
+	if (o.json) {
+		fputs("{\"dir\":", stdout);
+		json_str(stdout, dir);
+		fputs(",\"models\":[", stdout);
+	} else {
+		printf("model directory: %s\n", dir);
+	}
+	for (size_t i = 0; i < sizeof pinned / sizeof pinned[0]; i++) {
+		char path[4200], hex[65] = "";
+		long size = 0;
+		snprintf(path, sizeof path, "%s/%s", dir, pinned[i].file);
+		int present = file_sha256(path, hex, &size) == 0;
+		int verified = present && !strcmp(hex, pinned[i].sha256);
+		const char *load_err = NULL;
+		uint32_t h = 0, w = 0, c = 0;
+		if (verified) {
+			hk_model_params mp;
+			hk_model_default_params(&mp);
+			mp.kind = pinned[i].kind;
+			hk_model *m = NULL;
+			if (hk_model_load(path, &mp, &m))
+				load_err = hk_last_error();
+			else
+				hk_model_input_shape(m, &h, &w, &c);
+			hk_model_destroy(m);
+		}
+		int ok = verified && !load_err;
+		if (!ok)
+			rc = HK_EXIT_INPUT;
+		if (o.json) {
+			fputs(i ? ",{\"file\":" : "{\"file\":", stdout);
+			json_str(stdout, pinned[i].file);
+			printf(",\"present\":%s,\"bytes\":%ld,\"sha256\":\"%s\",\"verified\":%s,\"loads\":%s,"
+			       "\"input\":[%u,%u,%u]",
+			       present ? "true" : "false", size, hex, verified ? "true" : "false",
+			       ok ? "true" : "false", h, w, c);
+			if (load_err) {
+				fputs(",\"error\":", stdout);
+				json_str(stdout, load_err);
+			}
+			fputc('}', stdout);
+		} else {
+			printf("  %-42s %s\n      %s", pinned[i].file, pinned[i].what,
+			       !present    ? "MISSING (run `make models`)"
+			       : !verified ? "sha256 MISMATCH"
+			       : load_err  ? "does not load: "
+			                   : "ok, sha256 verified");
+			if (load_err)
+				fputs(load_err, stdout);
+			if (ok)
+				printf(", input %ux%ux%u, %ld bytes", h, w, c, size);
+			putchar('\n');
+		}
+	}
+	if (o.json)
+		fputs("]}\n", stdout);
+	free(o.files);
+	return rc;
+}
