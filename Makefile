@@ -144,6 +144,9 @@ check-header:
 	$(CXX) -x c++ -std=c++11 -pedantic -Wall -Wextra -Werror -Icore -fsyntax-only $(BUILD)/hdr.c
 
 # HERKEN_SHARED: where ../shared lives (tests skip what needs it when absent).
+# LeakSanitizer: ignore leaks inside Criterion itself (tests/lsan.supp).
+export LSAN_OPTIONS := suppressions=$(abspath tests/lsan.supp):print_suppressions=0
+
 HERKEN_SHARED ?= $(abspath $(if $(wildcard ../shared),../shared,))
 export HERKEN_SHARED
 
