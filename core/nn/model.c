@@ -117,6 +117,7 @@ static void *worker_main(void *arg)
 	w->mem.free = mem_free;
 	w->mem.user = w;
 	hk_status s = hk__nn_exec_init(&w->x, &m->net, m->max_batch, &w->mem, m->bf16);
+	w->x.one_thread = m->topo.place[w->place].threads == 1;
 	if (!s) {
 		/* create the batch-1 plan now: reorders weights on this node and
 		 * surfaces any lowering error at load time */
