@@ -12,6 +12,7 @@
 #define _GNU_SOURCE
 #include "nn/exec.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,7 +39,9 @@ typedef struct step {
 	int node;
 	dnnl_primitive_t prim;
 	int nargs;
-	dnnl_exec_arg_t args[4 + HK__NN_MAX_POST];
+	dnnl_exec_arg_t args[5 + HK__NN_MAX_POST];
+	dnnl_memory_desc_t scratch_md; /* user-managed scratchpad (may be empty) */
+	int has_scratch;
 	int c_post_act; /* pooling: activations applied in C */
 } step;
 
@@ -46,6 +49,8 @@ struct hk__nn_plan {
 	size_t n;
 	float *arena;
 	size_t arena_bytes;
+	void *scratch;       /* scratchpad shared by this plan's steps */
+	size_t scratch_bytes;
 	float **buf; /* per tensor */
 	step *steps;
 	int nsteps;
@@ -391,6 +396,7 @@ static void plan_free(hk__nn_exec *x, hk__nn_plan *p)
 	if (p->arena)
 		hk__wipe(p->arena, p->arena_bytes); /* activations of faces */
 	xfree(x, p->arena, p->arena_bytes);
+	xfree(x, p->scratch, p->scratch_bytes);
 	free(p->mems);
 	free(p->steps);
 	free(p->buf);
@@ -483,14 +489,34 @@ static hk_status pick_conv(hk__nn_exec *x, hk__nn_plan *p, int ni, const dnnl_co
 		return hk__err(HK_E_BACKEND, "oneDNN: no convolution implementation for node %d", ni);
 	int best = 0;
 	double best_t = 1e300;
-	for (int c = 0; c < nc && nc > 1; c++) {
+	/* later plans (other batch sizes) reuse the first plan's choice */
+	int known = -1;
+	for (int c = 0; c < nc && x->chosen[ni][0]; c++) {
+		const char *impl = NULL;
+		if (dnnl_primitive_desc_query(cand[c], dnnl_query_impl_info_str, 0, &impl) == dnnl_success &&
+		    impl && !strcmp(impl, x->chosen[ni]))
+			known = c;
+	}
+	if (known >= 0)
+		best = known;
+	for (int c = 0; c < nc && nc > 1 && known < 0; c++) {
 		step tmp;
 		memset(&tmp, 0, sizeof tmp);
 		if ((s = wb_args(x, p, ni, cand[c], bmd, n, &tmp)) ||
 		    (s = io_args(x, p, &x->net->node[ni], src, dst, &tmp)))
 			break;
-		if (dnnl_primitive_create(&tmp.prim, cand[c]) != dnnl_success)
+		const dnnl_memory_desc_t *sm = dnnl_primitive_desc_query_md(cand[c], dnnl_query_scratchpad_md, 0);
+		size_t ss = sm ? dnnl_memory_desc_get_size(sm) : 0;
+		void *sbuf = ss ? hk__aalloc(ss) : NULL;
+		dnnl_memory_t smem = NULL;
+		if ((ss && (!sbuf || dnnl_memory_create(&smem, sm, x->eng, sbuf) != dnnl_success)) ||
+		    dnnl_primitive_create(&tmp.prim, cand[c]) != dnnl_success) {
+			dnnl_memory_destroy(smem);
+			hk__afree(sbuf);
 			continue;
+		}
+		if (smem)
+			tmp.args[tmp.nargs++] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, smem};
 		double t = 1e300;
 		for (int r = 0; r < 4; r++) {
 			double t0 = x->one_thread ? thread_cpu_ns() : (double)hk__now_ns();
@@ -504,6 +530,8 @@ static hk_status pick_conv(hk__nn_exec *x, hk__nn_plan *p, int ni, const dnnl_co
 				t = dt;
 		}
 		dnnl_primitive_destroy(tmp.prim);
+		dnnl_memory_destroy(smem);
+		hk__afree(sbuf);
 		if (t < best_t) {
 			best_t = t;
 			best = c;
@@ -515,6 +543,11 @@ static hk_status pick_conv(hk__nn_exec *x, hk__nn_plan *p, int ni, const dnnl_co
 	if (s) {
 		dnnl_primitive_desc_destroy(cand[best]);
 		return s;
+	}
+	{
+		const char *impl = NULL;
+		if (dnnl_primitive_desc_query(cand[best], dnnl_query_impl_info_str, 0, &impl) == dnnl_success && impl)
+			snprintf(x->chosen[ni], sizeof x->chosen[ni], "%s", impl);
 	}
 	*out = cand[best];
 	return HK_OK;
@@ -564,6 +597,10 @@ static hk_status plan_create(hk__nn_exec *x, size_t n, hk__nn_plan **out)
 		dnnl_memory_t m;
 		md_act(x, &src, nd->src, n);
 		md_act(x, &dst, nd->dst, n);
+		/* user scratchpad: workers on different NUMA nodes run primitives
+		 * concurrently and must not share oneDNN's global one */
+		DN(dnnl_primitive_attr_create(&attr), "attr");
+		DN(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user), "scratchpad mode");
 		if (nd->kind == NK_FC) { /* flattened NHWC item = TFLite FC input */
 			dnnl_dims_t fd = {(dnnl_dim_t)n, (dnnl_dim_t)hk__nn_item_count(&T[nd->src])};
 			dnnl_memory_desc_init_by_tag(&src, 2, fd, act_dt(x, nd->src), dnnl_nc);
@@ -576,7 +613,7 @@ static hk_status plan_create(hk__nn_exec *x, size_t n, hk__nn_plan **out)
 			int r4 = tx->ndim == 4;
 			dnnl_memory_desc_init_by_tag(&wmd, r4 ? 4 : 2, wd, dnnl_f32, r4 ? dnnl_nhwc : dnnl_nc);
 			DN(dnnl_prelu_forward_desc_init(&prd, dnnl_forward_inference, &src, &wmd), "prelu desc");
-			DN(dnnl_primitive_desc_create(&pd, &prd, NULL, x->eng, NULL), "prelu pd");
+			DN(dnnl_primitive_desc_create(&pd, &prd, attr, x->eng, NULL), "prelu pd");
 			if ((s = plan_mem(p, &wmd, x->eng, x->consts[nd->src1], &m)))
 				goto fail_pd;
 			sp->args[sp->nargs++] = (dnnl_exec_arg_t){DNNL_ARG_WEIGHTS, m};
@@ -586,14 +623,14 @@ static hk_status plan_create(hk__nn_exec *x, size_t n, hk__nn_plan **out)
 			dnnl_resampling_desc_t rd;
 			DN(dnnl_resampling_forward_desc_init(&rd, dnnl_forward_inference, dnnl_resampling_linear,
 			                                     NULL, &src, &dst), "resampling desc");
-			DN(dnnl_primitive_desc_create(&pd, &rd, NULL, x->eng, NULL), "resampling pd");
+			DN(dnnl_primitive_desc_create(&pd, &rd, attr, x->eng, NULL), "resampling pd");
 		} else if (nd->kind == NK_MAXPOOL) {
 			dnnl_pooling_v2_desc_t pdsc;
 			dnnl_dims_t strides = {nd->sh, nd->sw}, k = {nd->kh, nd->kw}, dil = {0, 0},
 			            pl = {nd->pt, nd->pl}, pr = {nd->pb, nd->pr};
 			DN(dnnl_pooling_v2_forward_desc_init(&pdsc, dnnl_forward_inference, dnnl_pooling_max,
 			                                     &src, &dst, strides, k, dil, pl, pr), "pooling desc");
-			DN(dnnl_primitive_desc_create(&pd, &pdsc, NULL, x->eng, NULL), "pooling pd");
+			DN(dnnl_primitive_desc_create(&pd, &pdsc, attr, x->eng, NULL), "pooling pd");
 			sp->c_post_act = 1;
 		} else {
 			const hk__nn_tensor *w = &T[nd->weights];
@@ -612,7 +649,6 @@ static hk_status plan_create(hk__nn_exec *x, size_t n, hk__nn_plan **out)
 			}
 			d[0] = O;
 			dnnl_memory_desc_init_by_tag(&bmd, 1, d, dnnl_f32, dnnl_a);
-			DN(dnnl_primitive_attr_create(&attr), "attr");
 			DN(dnnl_post_ops_create(&po), "post ops");
 			for (int k = 0; k < nd->npost; k++) {
 				const hk__nn_postop *q = &nd->post[k];
@@ -647,8 +683,6 @@ static hk_status plan_create(hk__nn_exec *x, size_t n, hk__nn_plan **out)
 				if ((s = pick_conv(x, p, ni, &cd, attr, &bmd, &src, &dst, n, &pd)))
 					goto fail_pd;
 			}
-			dnnl_primitive_attr_destroy(attr);
-			attr = NULL;
 			if (!x->impl[0] && nd->kind == NK_CONV && nd->groups == 1) {
 				const char *impl = NULL;
 				if (dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) == dnnl_success && impl)
@@ -673,13 +707,41 @@ static hk_status plan_create(hk__nn_exec *x, size_t n, hk__nn_plan **out)
 				goto fail_pd;
 			}
 		}
+		{
+			const dnnl_memory_desc_t *sm = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+			size_t ss = sm ? dnnl_memory_desc_get_size(sm) : 0;
+			if (ss) {
+				sp->scratch_md = *sm;
+				sp->has_scratch = 1;
+				if (ss > p->scratch_bytes)
+					p->scratch_bytes = ss;
+			}
+		}
 		dnnl_primitive_desc_destroy(pd);
+		dnnl_primitive_attr_destroy(attr);
 		continue;
 fail_pd:
 		dnnl_primitive_desc_destroy(pd);
 		dnnl_primitive_attr_destroy(attr);
 		dnnl_post_ops_destroy(po);
 		goto fail;
+	}
+	ni = -1;
+	if (p->scratch_bytes) {
+		p->scratch = xalloc(x, p->scratch_bytes);
+		if (!p->scratch) {
+			s = hk__err(HK_E_NOMEM, "out of memory for a %zu-byte scratchpad", p->scratch_bytes);
+			goto fail;
+		}
+		for (int i = 0; i < p->nsteps; i++) {
+			step *sp = &p->steps[i];
+			dnnl_memory_t m;
+			if (!sp->has_scratch)
+				continue;
+			if ((s = plan_mem(p, &sp->scratch_md, x->eng, p->scratch, &m)))
+				goto fail;
+			sp->args[sp->nargs++] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, m};
+		}
 	}
 	free(off);
 	*out = p;
@@ -690,6 +752,21 @@ fail:
 	return s;
 }
 
+/* Plans are created one at a time process-wide. Creating and timing
+ * primitives on several NUMA workers at once gave sporadically wrong
+ * results in the multi-node tests under heavy load (not understood; the
+ * oneDNN primitive cache and JIT are shared); creation is a one-time cost,
+ * so it is serialised. Execution stays concurrent. */
+static pthread_mutex_t create_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static hk_status plan_create_locked(hk__nn_exec *x, size_t n, hk__nn_plan **out)
+{
+	pthread_mutex_lock(&create_lock);
+	hk_status s = plan_create(x, n, out);
+	pthread_mutex_unlock(&create_lock);
+	return s;
+}
+
 hk_status hk__nn_exec_run(hk__nn_exec *x, const float *input, size_t n,
                           float *const *outputs)
 {
@@ -697,7 +774,7 @@ hk_status hk__nn_exec_run(hk__nn_exec *x, const float *input, size_t n,
 	if (n == 0 || n > x->max_batch)
 		return hk__err(HK_E_INVALID, "batch %zu outside 1..%zu", n, x->max_batch);
 	hk_status s;
-	if (!x->plans[n] && (s = plan_create(x, n, &x->plans[n])))
+	if (!x->plans[n] && (s = plan_create_locked(x, n, &x->plans[n])))
 		return s;
 	hk__nn_plan *p = x->plans[n];
 	load_input(x, p, input, n);
@@ -744,11 +821,12 @@ hk_status hk__nn_exec_init(hk__nn_exec *x, const hk__nn_net *net,
 	hk_status s = HK_OK;
 	x->wc = calloc((size_t)net->nnodes, sizeof *x->wc);
 	x->consts = calloc((size_t)net->g.ntensors, sizeof(float *));
+	x->chosen = calloc((size_t)net->nnodes, sizeof *x->chosen);
 	x->plans = calloc(max_batch + 1, sizeof *x->plans);
 	x->bf16 = bf16;
 	if (bf16 && (s = choose_dtypes(x)))
 		goto fail;
-	if (!x->wc || !x->consts || !x->plans) {
+	if (!x->wc || !x->consts || !x->plans || !x->chosen) {
 		s = hk__err(HK_E_NOMEM, "out of memory");
 		goto fail;
 	}
@@ -808,6 +886,7 @@ void hk__nn_exec_free(hk__nn_exec *x)
 	free(x->plans);
 	free(x->wc);
 	free(x->dt);
+	free(x->chosen);
 	free(x->consts);
 	memset(x, 0, sizeof *x);
 }
@@ -818,7 +897,7 @@ hk_status hk__nn_exec_profile(hk__nn_exec *x, const float *input, size_t n, doub
 	hk_status s;
 	if (n == 0 || n > x->max_batch)
 		return hk__err(HK_E_INVALID, "batch %zu outside 1..%zu", n, x->max_batch);
-	if (!x->plans[n] && (s = plan_create(x, n, &x->plans[n])))
+	if (!x->plans[n] && (s = plan_create_locked(x, n, &x->plans[n])))
 		return s;
 	hk__nn_plan *p = x->plans[n];
 	const hk__nn_net *net = x->net;

@@ -32,6 +32,7 @@ typedef struct hk__nn_exec {
 	int bf16;               /* bf16 activations between oneDNN primitives */
 	unsigned char *dt;      /* per tensor: 1 = stored as bf16 */
 	int one_thread;         /* oneDNN runs 1 thread: tune by thread CPU time */
+	char (*chosen)[48];     /* per node: implementation picked by the first plan */
 } hk__nn_exec;
 
 hk_status hk__nn_exec_init(hk__nn_exec *x, const hk__nn_net *net,
