@@ -469,6 +469,10 @@ static hk_status pick_conv(hk__nn_exec *x, hk__nn_plan *p, int ni, const dnnl_co
 	dnnl_primitive_desc_iterator_t it = NULL;
 	dnnl_primitive_desc_t cand[TUNE_CANDIDATES] = {0};
 	int nc = 0;
+	int first_avx512 = 0;
+	/* timing with several threads on a shared machine is too noisy to
+	 * trust: then oneDNN's own first choice is used */
+	const int max_cand = x->one_thread ? TUNE_CANDIDATES : 1;
 	hk_status s = dn(dnnl_primitive_desc_iterator_create(&it, cd, attr, x->eng, NULL), "convolution pd", ni);
 	if (s)
 		return s;
@@ -477,13 +481,19 @@ static hk_status pick_conv(hk__nn_exec *x, hk__nn_plan *p, int ni, const dnnl_co
 		const char *impl = NULL;
 		if (!pd)
 			break;
-		if (dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) == dnnl_success &&
-		    impl && !strncmp(impl, "ref", 3) && nc > 0) {
+		if (dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) != dnnl_success)
+			impl = NULL;
+		if (nc == 0 && impl)
+			first_avx512 = strstr(impl, "avx512") != NULL;
+		/* never a reference or lower-ISA kernel over an AVX-512 one: with
+		 * noisy timings they sometimes "won" */
+		if (nc > 0 && impl && (!strncmp(impl, "ref", 3) ||
+		                       (first_avx512 && !strstr(impl, "avx512")))) {
 			dnnl_primitive_desc_destroy(pd);
 			continue;
 		}
 		cand[nc++] = pd;
-	} while (nc < TUNE_CANDIDATES && dnnl_primitive_desc_iterator_next(it) == dnnl_success);
+	} while (nc < max_cand && dnnl_primitive_desc_iterator_next(it) == dnnl_success);
 	dnnl_primitive_desc_iterator_destroy(it);
 	if (nc == 0)
 		return hk__err(HK_E_BACKEND, "oneDNN: no convolution implementation for node %d", ni);
