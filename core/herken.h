@@ -372,7 +372,11 @@ typedef enum hk_model_kind {
  * between oneDNN primitives as bfloat16, so oneDNN can use AMX or
  * AVX512-BF16 (accumulation stays fp32; inputs, outputs and weights are
  * given in fp32 as always). `herken-bench infer --precision bf16` reports
- * its speed and its cosine against fp32.
+ * its speed and its error against the reference. Measured: MobileFaceNet
+ * cosine >= 0.9999 against fp32 on the 22 golden faces, about 2x faster
+ * with AMX; O-Net probabilities within 2e-5. The detectors lose accuracy
+ * in bf16 (box regressors move by up to 1..20 units of 1/192) and gain
+ * little: keep them fp32.
  */
 typedef enum hk_precision {
 	HK_PREC_FP32 = 0,
