@@ -390,6 +390,9 @@ typedef struct hk_model_params {
 	                       >= 0: run only on that node                   */
 	uint32_t max_batch; /* largest batch to prepare for (0 = 32)         */
 	uint32_t precision; /* hk_precision (0 = HK_PREC_FP32)                */
+	uint32_t chunk;     /* items per primitive call (0 = as many as keep
+	                       the activations in the L2 cache; capped by
+	                       max_batch)                                   */
 } hk_model_params;
 
 HK_API void hk_model_default_params(hk_model_params *p);
@@ -449,7 +452,9 @@ typedef struct hk_model_info {
 	                              convolutions and fully-connected layers */
 	uint32_t nodes;            /* NUMA nodes it runs on                   */
 	uint32_t threads;          /* oneDNN threads per node                 */
-	uint32_t max_batch;        /* largest batch per primitive call        */
+	uint32_t max_batch;        /* largest batch prepared for              */
+	uint32_t chunk;            /* items per primitive call: as many as
+	                              keep the activations in L2 (<= max_batch) */
 	int32_t node_os_index[8];  /* OS numbers of the first 8 nodes         */
 	char isa[32];              /* ISA oneDNN dispatches to, e.g.
 	                              "avx512_core_amx"                       */

@@ -923,3 +923,8 @@ hk_status hk__nn_exec_profile(hk__nn_exec *x, const float *input, size_t n, doub
 	}
 	return HK_OK;
 }
+
+size_t hk__nn_exec_arena_bytes(const hk__nn_exec *x, size_t n)
+{
+	return n <= x->max_batch && x->plans[n] ? x->plans[n]->arena_bytes : 0;
+}

@@ -43,6 +43,9 @@ void hk__nn_exec_free(hk__nn_exec *x);
 hk_status hk__nn_exec_run(hk__nn_exec *x, const float *input, size_t n,
                           float *const *outputs);
 
+/* Activation arena of the plan for batch n (0 if not created yet). */
+size_t hk__nn_exec_arena_bytes(const hk__nn_exec *x, size_t n);
+
 /* One run of n items adding each node's thread CPU time (ns) into ns[node]
  * (exact with one oneDNN thread; diagnostics only). */
 hk_status hk__nn_exec_profile(hk__nn_exec *x, const float *input, size_t n, double *ns);
