@@ -401,6 +401,8 @@ HK_API hk_status hk_model_load(const char *path, const hk_model_params *p,
 HK_API hk_status hk_model_load_memory(const void *data, size_t len,
                                       const hk_model_params *p,
                                       hk_model **out);
+/* Stops the node workers and frees everything; no hk_model_run() on m may
+ * be in progress or start afterwards. NULL is a no-op. */
 HK_API void hk_model_destroy(hk_model *m);
 
 /* Per-item input shape (H, W, C) and the kind detected or given. */
