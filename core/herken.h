@@ -417,7 +417,7 @@ HK_API size_t hk_model_output_size(const hk_model *m, size_t i);
  * Run the raw network on n items: input is n x H x W x C float32 (NHWC,
  * already normalised as the model expects); outputs[i] points to n *
  * hk_model_output_size(m, i) floats owned by the caller.
- * Batches larger than max_batch run as several primitive calls. Output
+ * A batch runs as primitive calls of `chunk` items (hk_model_info). Output
  * order: detector [regressors N x 2304 x 16, logits N x 2304]; landmarks
  * [prob N x 2, box N x 4, points N x 10]; embedder [N x 192], raw.
  */
