@@ -55,7 +55,8 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: herken-bench infer [--model embedder|detector-dense|detector-sparse|landmarks|all]\n"
 	           "                          [--batch 1,8,32] [--threads 1,2] [--precision fp32|bf16|both]\n"
-	           "                          [--min-time SECONDS] [--json]\n"
+	           "                          [--chunk N] [--min-time SECONDS] [--json]\n"
+	           "--chunk: items per primitive call (default 0: as many as keep activations in L2).\n"
 	           "CPU ms/item is process CPU time per item: the per-core cost, robust to other load.\n"
 	           "Models from $HERKEN_MODELS or .cache/models (make models); golden tensors from\n"
 	           "$HERKEN_SHARED/golden verify the outputs before timing.\n");
@@ -126,6 +127,7 @@ int hk_bench_infer(int argc, char **argv)
 	long batches[16] = {1, 8, 32}, threads[8] = {1, 2};
 	int nb = 3, nt = 2, json = 0, np = 2, precs[2] = {0, 1};
 	double min_time = 1.0;
+	long chunk = 0;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -153,6 +155,11 @@ int hk_bench_infer(int argc, char **argv)
 			else if (!strcmp(v, "both"))
 				np = 2, precs[0] = 0, precs[1] = 1;
 			else
+				goto bad;
+			i++;
+		} else if (v && !strcmp(a, "--chunk")) {
+			chunk = atol(v);
+			if (chunk < 0 || chunk > 1024)
 				goto bad;
 			i++;
 		} else if (v && !strcmp(a, "--min-time")) {
@@ -198,6 +205,7 @@ int hk_bench_infer(int argc, char **argv)
 			mp.kind = bm->kind;
 			mp.threads = (uint32_t)threads[ti];
 			mp.precision = prec ? HK_PREC_BF16 : HK_PREC_FP32;
+			mp.chunk = (uint32_t)chunk;
 			long maxb = 1;
 			for (int i = 0; i < nb; i++)
 				maxb = batches[i] > maxb ? batches[i] : maxb;
@@ -235,7 +243,8 @@ int hk_bench_infer(int argc, char **argv)
 				fprintf(stderr, "infer: %s: OUTPUT MISMATCH (%s), not timing\n", bm->name, vmsg);
 				rc = 1;
 			} else {
-				printf("<!-- %s %s, %ld thread(s): %s; graph: %s -->\n", bm->name, prec ? "bf16" : "fp32", threads[ti], vmsg, info.graph);
+				printf("<!-- %s %s, %ld thread(s), %u item(s) per primitive call: %s; graph: %s -->\n", bm->name,
+				       prec ? "bf16" : "fp32", threads[ti], info.chunk, vmsg, info.graph);
 				for (int bi = 0; bi < nb; bi++) {
 					size_t bsz = (size_t)batches[bi];
 					double tms[4096];

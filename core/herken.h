@@ -373,7 +373,11 @@ typedef enum hk_model_kind {
  * between oneDNN primitives as bfloat16, so oneDNN can use AMX or
  * AVX512-BF16 (accumulation stays fp32; inputs, outputs and weights are
  * given in fp32 as always). `herken-bench infer --precision bf16` reports
- * its speed and its cosine against fp32.
+ * its speed and its error against the reference. Measured: MobileFaceNet
+ * cosine >= 0.9999 against fp32 on the 22 golden faces, about 2x faster
+ * with AMX; O-Net probabilities within 2e-5. The detectors lose accuracy
+ * in bf16 (box regressors move by up to 1..20 units of 1/192) and gain
+ * little: keep them fp32.
  */
 typedef enum hk_precision {
 	HK_PREC_FP32 = 0,
@@ -387,6 +391,9 @@ typedef struct hk_model_params {
 	                       >= 0: run only on that node                   */
 	uint32_t max_batch; /* largest batch to prepare for (0 = 32)         */
 	uint32_t precision; /* hk_precision (0 = HK_PREC_FP32)                */
+	uint32_t chunk;     /* items per primitive call (0 = as many as keep
+	                       the activations in the L2 cache; capped by
+	                       max_batch)                                   */
 } hk_model_params;
 
 HK_API void hk_model_default_params(hk_model_params *p);
@@ -395,6 +402,8 @@ HK_API hk_status hk_model_load(const char *path, const hk_model_params *p,
 HK_API hk_status hk_model_load_memory(const void *data, size_t len,
                                       const hk_model_params *p,
                                       hk_model **out);
+/* Stops the node workers and frees everything; no hk_model_run() on m may
+ * be in progress or start afterwards. NULL is a no-op. */
 HK_API void hk_model_destroy(hk_model *m);
 
 /* Per-item input shape (H, W, C) and the kind detected or given. */
@@ -409,7 +418,7 @@ HK_API size_t hk_model_output_size(const hk_model *m, size_t i);
  * Run the raw network on n items: input is n x H x W x C float32 (NHWC,
  * already normalised as the model expects); outputs[i] points to n *
  * hk_model_output_size(m, i) floats owned by the caller.
- * Batches larger than max_batch run as several primitive calls. Output
+ * A batch runs as primitive calls of `chunk` items (hk_model_info). Output
  * order: detector [regressors N x 2304 x 16, logits N x 2304]; landmarks
  * [prob N x 2, box N x 4, points N x 10]; embedder [N x 192], raw.
  */
@@ -446,7 +455,9 @@ typedef struct hk_model_info {
 	                              convolutions and fully-connected layers */
 	uint32_t nodes;            /* NUMA nodes it runs on                   */
 	uint32_t threads;          /* oneDNN threads per node                 */
-	uint32_t max_batch;        /* largest batch per primitive call        */
+	uint32_t max_batch;        /* largest batch prepared for              */
+	uint32_t chunk;            /* items per primitive call: as many as
+	                              keep the activations in L2 (<= max_batch) */
 	int32_t node_os_index[8];  /* OS numbers of the first 8 nodes         */
 	char isa[32];              /* ISA oneDNN dispatches to, e.g.
 	                              "avx512_core_amx"                       */

@@ -5,16 +5,27 @@
  * for convolutions, so no reorders are needed between layers. Weights are
  * described with format_tag_any and reordered once per node into the layout
  * the chosen implementation wants. A plan (primitives + activation arena)
- * is created once per batch size and then only executed. */
+ * is created once per batch size and then only executed. For convolutions
+ * the first few implementations oneDNN offers are timed on the plan's own
+ * buffers and the fastest is kept (pick_conv).
+ */
 #define _GNU_SOURCE
 #include "nn/exec.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #define WC_SLOTS 4
+
+static double thread_cpu_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
 
 struct hk__nn_wcache {
 	int n;
@@ -28,7 +39,9 @@ typedef struct step {
 	int node;
 	dnnl_primitive_t prim;
 	int nargs;
-	dnnl_exec_arg_t args[4 + HK__NN_MAX_POST];
+	dnnl_exec_arg_t args[5 + HK__NN_MAX_POST];
+	dnnl_memory_desc_t scratch_md; /* user-managed scratchpad (may be empty) */
+	int has_scratch;
 	int c_post_act; /* pooling: activations applied in C */
 } step;
 
@@ -36,6 +49,8 @@ struct hk__nn_plan {
 	size_t n;
 	float *arena;
 	size_t arena_bytes;
+	void *scratch;       /* scratchpad shared by this plan's steps */
+	size_t scratch_bytes;
 	float **buf; /* per tensor */
 	step *steps;
 	int nsteps;
@@ -381,10 +396,171 @@ static void plan_free(hk__nn_exec *x, hk__nn_plan *p)
 	if (p->arena)
 		hk__wipe(p->arena, p->arena_bytes); /* activations of faces */
 	xfree(x, p->arena, p->arena_bytes);
+	xfree(x, p->scratch, p->scratch_bytes);
 	free(p->mems);
 	free(p->steps);
 	free(p->buf);
 	free(p);
+}
+
+/* Weights, bias and post-op arguments of a conv/FC step for pd. */
+static hk_status wb_args(hk__nn_exec *x, hk__nn_plan *p, int ni, const_dnnl_primitive_desc_t pd,
+                         const dnnl_memory_desc_t *bmd, size_t n, step *sp)
+{
+	const hk__nn_node *nd = &x->net->node[ni];
+	const hk__nn_tensor *T = x->net->g.t;
+	dnnl_memory_t wm = NULL, m;
+	hk_status s;
+	const dnnl_memory_desc_t *wmd = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+	if ((s = weights_for(x, ni, wmd, &wm)))
+		return s;
+	sp->args[sp->nargs++] = (dnnl_exec_arg_t){DNNL_ARG_WEIGHTS, wm};
+	if (nd->bias >= 0) {
+		if ((s = plan_mem(p, bmd, x->eng, x->consts[nd->bias], &m)))
+			return s;
+		sp->args[sp->nargs++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, m};
+	}
+	for (int k = 0; k < nd->npost; k++) {
+		const hk__nn_postop *q = &nd->post[k];
+		dnnl_memory_desc_t md;
+		if (q->kind == NP_PRELU) {
+			dnnl_dims_t pdims = {1, (dnnl_dim_t)T[q->tensor].count, 1, 1};
+			int nd4 = T[nd->dst].ndim == 4 ? 4 : 2;
+			dnnl_memory_desc_init_by_tag(&md, nd4, pdims, dnnl_f32, nd4 == 4 ? dnnl_nchw : dnnl_nc);
+			if ((s = plan_mem(p, &md, x->eng, x->consts[q->tensor], &m)))
+				return s;
+			sp->args[sp->nargs++] = (dnnl_exec_arg_t){DNNL_ARG_ATTR_MULTIPLE_POST_OP(k) | DNNL_ARG_WEIGHTS, m};
+		} else if (q->kind == NP_BINARY) {
+			md_act(x, &md, q->tensor, n);
+			if ((s = plan_mem(p, &md, x->eng, p->buf[q->tensor], &m)))
+				return s;
+			sp->args[sp->nargs++] = (dnnl_exec_arg_t){DNNL_ARG_ATTR_MULTIPLE_POST_OP(k) | DNNL_ARG_SRC_1, m};
+		}
+	}
+	return HK_OK;
+}
+
+static hk_status io_args(hk__nn_exec *x, hk__nn_plan *p, const hk__nn_node *nd,
+                         const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *dst, step *sp)
+{
+	dnnl_memory_t m;
+	hk_status s;
+	if ((s = plan_mem(p, src, x->eng, p->buf[nd->src], &m)))
+		return s;
+	sp->args[sp->nargs++] = (dnnl_exec_arg_t){DNNL_ARG_SRC, m};
+	if ((s = plan_mem(p, dst, x->eng, p->buf[nd->dst], &m)))
+		return s;
+	sp->args[sp->nargs++] = (dnnl_exec_arg_t){DNNL_ARG_DST, m};
+	return HK_OK;
+}
+
+#define TUNE_CANDIDATES 3
+
+/* The convolution implementation for node ni: oneDNN's first choice is not
+ * always the fastest on NHWC (measured here: jit_dw beats brdgmm_dw ~1.6x
+ * on the detector's depthwise layers, jit beats brgconv on 3-channel
+ * input), so the first TUNE_CANDIDATES non-reference implementations are
+ * each run a few times on the plan's buffers and the fastest is kept. */
+static hk_status pick_conv(hk__nn_exec *x, hk__nn_plan *p, int ni, const dnnl_convolution_desc_t *cd,
+                           const_dnnl_primitive_attr_t attr, const dnnl_memory_desc_t *bmd,
+                           const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *dst, size_t n,
+                           dnnl_primitive_desc_t *out)
+{
+	dnnl_primitive_desc_iterator_t it = NULL;
+	dnnl_primitive_desc_t cand[TUNE_CANDIDATES] = {0};
+	int nc = 0;
+	int first_avx512 = 0;
+	/* timing with several threads on a shared machine is too noisy to
+	 * trust: then oneDNN's own first choice is used */
+	const int max_cand = x->one_thread ? TUNE_CANDIDATES : 1;
+	hk_status s = dn(dnnl_primitive_desc_iterator_create(&it, cd, attr, x->eng, NULL), "convolution pd", ni);
+	if (s)
+		return s;
+	do {
+		dnnl_primitive_desc_t pd = dnnl_primitive_desc_iterator_fetch(it);
+		const char *impl = NULL;
+		if (!pd)
+			break;
+		if (dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) != dnnl_success)
+			impl = NULL;
+		if (nc == 0 && impl)
+			first_avx512 = strstr(impl, "avx512") != NULL;
+		/* never a reference or lower-ISA kernel over an AVX-512 one: with
+		 * noisy timings they sometimes "won" */
+		if (nc > 0 && impl && (!strncmp(impl, "ref", 3) ||
+		                       (first_avx512 && !strstr(impl, "avx512")))) {
+			dnnl_primitive_desc_destroy(pd);
+			continue;
+		}
+		cand[nc++] = pd;
+	} while (nc < max_cand && dnnl_primitive_desc_iterator_next(it) == dnnl_success);
+	dnnl_primitive_desc_iterator_destroy(it);
+	if (nc == 0)
+		return hk__err(HK_E_BACKEND, "oneDNN: no convolution implementation for node %d", ni);
+	int best = 0;
+	double best_t = 1e300;
+	/* later plans (other batch sizes) reuse the first plan's choice */
+	int known = -1;
+	for (int c = 0; c < nc && x->chosen[ni][0]; c++) {
+		const char *impl = NULL;
+		if (dnnl_primitive_desc_query(cand[c], dnnl_query_impl_info_str, 0, &impl) == dnnl_success &&
+		    impl && !strcmp(impl, x->chosen[ni]))
+			known = c;
+	}
+	if (known >= 0)
+		best = known;
+	for (int c = 0; c < nc && nc > 1 && known < 0; c++) {
+		step tmp;
+		memset(&tmp, 0, sizeof tmp);
+		if ((s = wb_args(x, p, ni, cand[c], bmd, n, &tmp)) ||
+		    (s = io_args(x, p, &x->net->node[ni], src, dst, &tmp)))
+			break;
+		const dnnl_memory_desc_t *sm = dnnl_primitive_desc_query_md(cand[c], dnnl_query_scratchpad_md, 0);
+		size_t ss = sm ? dnnl_memory_desc_get_size(sm) : 0;
+		void *sbuf = ss ? hk__aalloc(ss) : NULL;
+		dnnl_memory_t smem = NULL;
+		if ((ss && (!sbuf || dnnl_memory_create(&smem, sm, x->eng, sbuf) != dnnl_success)) ||
+		    dnnl_primitive_create(&tmp.prim, cand[c]) != dnnl_success) {
+			dnnl_memory_destroy(smem);
+			hk__afree(sbuf);
+			continue;
+		}
+		if (smem)
+			tmp.args[tmp.nargs++] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, smem};
+		double t = 1e300;
+		for (int r = 0; r < 4; r++) {
+			double t0 = x->one_thread ? thread_cpu_ns() : (double)hk__now_ns();
+			if (dnnl_primitive_execute(tmp.prim, x->strm, tmp.nargs, tmp.args) != dnnl_success ||
+			    dnnl_stream_wait(x->strm) != dnnl_success) {
+				t = 1e300;
+				break;
+			}
+			double dt = (x->one_thread ? thread_cpu_ns() : (double)hk__now_ns()) - t0;
+			if (r > 0 && dt < t) /* first run: JIT warm-up */
+				t = dt;
+		}
+		dnnl_primitive_destroy(tmp.prim);
+		dnnl_memory_destroy(smem);
+		hk__afree(sbuf);
+		if (t < best_t) {
+			best_t = t;
+			best = c;
+		}
+	}
+	for (int c = 0; c < nc; c++)
+		if (c != best)
+			dnnl_primitive_desc_destroy(cand[c]);
+	if (s) {
+		dnnl_primitive_desc_destroy(cand[best]);
+		return s;
+	}
+	{
+		const char *impl = NULL;
+		if (dnnl_primitive_desc_query(cand[best], dnnl_query_impl_info_str, 0, &impl) == dnnl_success && impl)
+			snprintf(x->chosen[ni], sizeof x->chosen[ni], "%s", impl);
+	}
+	*out = cand[best];
+	return HK_OK;
 }
 
 static hk_status plan_create(hk__nn_exec *x, size_t n, hk__nn_plan **out)
@@ -431,6 +607,10 @@ static hk_status plan_create(hk__nn_exec *x, size_t n, hk__nn_plan **out)
 		dnnl_memory_t m;
 		md_act(x, &src, nd->src, n);
 		md_act(x, &dst, nd->dst, n);
+		/* user scratchpad: workers on different NUMA nodes run primitives
+		 * concurrently and must not share oneDNN's global one */
+		DN(dnnl_primitive_attr_create(&attr), "attr");
+		DN(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user), "scratchpad mode");
 		if (nd->kind == NK_FC) { /* flattened NHWC item = TFLite FC input */
 			dnnl_dims_t fd = {(dnnl_dim_t)n, (dnnl_dim_t)hk__nn_item_count(&T[nd->src])};
 			dnnl_memory_desc_init_by_tag(&src, 2, fd, act_dt(x, nd->src), dnnl_nc);
@@ -443,7 +623,7 @@ static hk_status plan_create(hk__nn_exec *x, size_t n, hk__nn_plan **out)
 			int r4 = tx->ndim == 4;
 			dnnl_memory_desc_init_by_tag(&wmd, r4 ? 4 : 2, wd, dnnl_f32, r4 ? dnnl_nhwc : dnnl_nc);
 			DN(dnnl_prelu_forward_desc_init(&prd, dnnl_forward_inference, &src, &wmd), "prelu desc");
-			DN(dnnl_primitive_desc_create(&pd, &prd, NULL, x->eng, NULL), "prelu pd");
+			DN(dnnl_primitive_desc_create(&pd, &prd, attr, x->eng, NULL), "prelu pd");
 			if ((s = plan_mem(p, &wmd, x->eng, x->consts[nd->src1], &m)))
 				goto fail_pd;
 			sp->args[sp->nargs++] = (dnnl_exec_arg_t){DNNL_ARG_WEIGHTS, m};
@@ -453,14 +633,14 @@ static hk_status plan_create(hk__nn_exec *x, size_t n, hk__nn_plan **out)
 			dnnl_resampling_desc_t rd;
 			DN(dnnl_resampling_forward_desc_init(&rd, dnnl_forward_inference, dnnl_resampling_linear,
 			                                     NULL, &src, &dst), "resampling desc");
-			DN(dnnl_primitive_desc_create(&pd, &rd, NULL, x->eng, NULL), "resampling pd");
+			DN(dnnl_primitive_desc_create(&pd, &rd, attr, x->eng, NULL), "resampling pd");
 		} else if (nd->kind == NK_MAXPOOL) {
 			dnnl_pooling_v2_desc_t pdsc;
 			dnnl_dims_t strides = {nd->sh, nd->sw}, k = {nd->kh, nd->kw}, dil = {0, 0},
 			            pl = {nd->pt, nd->pl}, pr = {nd->pb, nd->pr};
 			DN(dnnl_pooling_v2_forward_desc_init(&pdsc, dnnl_forward_inference, dnnl_pooling_max,
 			                                     &src, &dst, strides, k, dil, pl, pr), "pooling desc");
-			DN(dnnl_primitive_desc_create(&pd, &pdsc, NULL, x->eng, NULL), "pooling pd");
+			DN(dnnl_primitive_desc_create(&pd, &pdsc, attr, x->eng, NULL), "pooling pd");
 			sp->c_post_act = 1;
 		} else {
 			const hk__nn_tensor *w = &T[nd->weights];
@@ -479,7 +659,6 @@ static hk_status plan_create(hk__nn_exec *x, size_t n, hk__nn_plan **out)
 			}
 			d[0] = O;
 			dnnl_memory_desc_init_by_tag(&bmd, 1, d, dnnl_f32, dnnl_a);
-			DN(dnnl_primitive_attr_create(&attr), "attr");
 			DN(dnnl_post_ops_create(&po), "post ops");
 			for (int k = 0; k < nd->npost; k++) {
 				const hk__nn_postop *q = &nd->post[k];
@@ -511,49 +690,19 @@ static hk_status plan_create(hk__nn_exec *x, size_t n, hk__nn_plan **out)
 				                                              dnnl_convolution_direct, &src, &wany,
 				                                              nd->bias >= 0 ? &bmd : NULL, &dst,
 				                                              strides, dil, pl, pr), "convolution desc");
-				DN(dnnl_primitive_desc_create(&pd, &cd, attr, x->eng, NULL), "convolution pd");
+				if ((s = pick_conv(x, p, ni, &cd, attr, &bmd, &src, &dst, n, &pd)))
+					goto fail_pd;
 			}
-			dnnl_primitive_attr_destroy(attr);
-			attr = NULL;
 			if (!x->impl[0] && nd->kind == NK_CONV && nd->groups == 1) {
 				const char *impl = NULL;
 				if (dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) == dnnl_success && impl)
 					snprintf(x->impl, sizeof x->impl, "%s", impl);
 			}
-			dnnl_memory_t wm = NULL;
-			const dnnl_memory_desc_t *wmd = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
-			if ((s = weights_for(x, ni, wmd, &wm)))
+			if ((s = wb_args(x, p, ni, pd, &bmd, n, sp)))
 				goto fail_pd;
-			sp->args[sp->nargs++] = (dnnl_exec_arg_t){DNNL_ARG_WEIGHTS, wm};
-			if (nd->bias >= 0) {
-				if ((s = plan_mem(p, &bmd, x->eng, x->consts[nd->bias], &m)))
-					goto fail_pd;
-				sp->args[sp->nargs++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, m};
-			}
-			for (int k = 0; k < nd->npost; k++) {
-				const hk__nn_postop *q = &nd->post[k];
-				dnnl_memory_desc_t md;
-				if (q->kind == NP_PRELU) {
-					dnnl_dims_t pdims = {1, (dnnl_dim_t)T[q->tensor].count, 1, 1};
-					int nd4 = T[nd->dst].ndim == 4 ? 4 : 2;
-					dnnl_memory_desc_init_by_tag(&md, nd4, pdims, dnnl_f32, nd4 == 4 ? dnnl_nchw : dnnl_nc);
-					if ((s = plan_mem(p, &md, x->eng, x->consts[q->tensor], &m)))
-						goto fail_pd;
-					sp->args[sp->nargs++] = (dnnl_exec_arg_t){DNNL_ARG_ATTR_MULTIPLE_POST_OP(k) | DNNL_ARG_WEIGHTS, m};
-				} else if (q->kind == NP_BINARY) {
-					md_act(x, &md, q->tensor, n);
-					if ((s = plan_mem(p, &md, x->eng, p->buf[q->tensor], &m)))
-						goto fail_pd;
-					sp->args[sp->nargs++] = (dnnl_exec_arg_t){DNNL_ARG_ATTR_MULTIPLE_POST_OP(k) | DNNL_ARG_SRC_1, m};
-				}
-			}
 		}
-		if ((s = plan_mem(p, &src, x->eng, p->buf[nd->src], &m)))
+		if ((s = io_args(x, p, nd, &src, &dst, sp)))
 			goto fail_pd;
-		sp->args[sp->nargs++] = (dnnl_exec_arg_t){DNNL_ARG_SRC, m};
-		if ((s = plan_mem(p, &dst, x->eng, p->buf[nd->dst], &m)))
-			goto fail_pd;
-		sp->args[sp->nargs++] = (dnnl_exec_arg_t){DNNL_ARG_DST, m};
 		{
 			const dnnl_memory_desc_t *ws = dnnl_primitive_desc_query_md(pd, dnnl_query_workspace_md, 0);
 			if (ws && ws->ndims) {
@@ -568,13 +717,41 @@ static hk_status plan_create(hk__nn_exec *x, size_t n, hk__nn_plan **out)
 				goto fail_pd;
 			}
 		}
+		{
+			const dnnl_memory_desc_t *sm = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+			size_t ss = sm ? dnnl_memory_desc_get_size(sm) : 0;
+			if (ss) {
+				sp->scratch_md = *sm;
+				sp->has_scratch = 1;
+				if (ss > p->scratch_bytes)
+					p->scratch_bytes = ss;
+			}
+		}
 		dnnl_primitive_desc_destroy(pd);
+		dnnl_primitive_attr_destroy(attr);
 		continue;
 fail_pd:
 		dnnl_primitive_desc_destroy(pd);
 		dnnl_primitive_attr_destroy(attr);
 		dnnl_post_ops_destroy(po);
 		goto fail;
+	}
+	ni = -1;
+	if (p->scratch_bytes) {
+		p->scratch = xalloc(x, p->scratch_bytes);
+		if (!p->scratch) {
+			s = hk__err(HK_E_NOMEM, "out of memory for a %zu-byte scratchpad", p->scratch_bytes);
+			goto fail;
+		}
+		for (int i = 0; i < p->nsteps; i++) {
+			step *sp = &p->steps[i];
+			dnnl_memory_t m;
+			if (!sp->has_scratch)
+				continue;
+			if ((s = plan_mem(p, &sp->scratch_md, x->eng, p->scratch, &m)))
+				goto fail;
+			sp->args[sp->nargs++] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, m};
+		}
 	}
 	free(off);
 	*out = p;
@@ -585,6 +762,21 @@ fail:
 	return s;
 }
 
+/* Plans are created one at a time process-wide. Creating and timing
+ * primitives on several NUMA workers at once gave sporadically wrong
+ * results in the multi-node tests under heavy load (not understood; the
+ * oneDNN primitive cache and JIT are shared); creation is a one-time cost,
+ * so it is serialised. Execution stays concurrent. */
+static pthread_mutex_t create_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static hk_status plan_create_locked(hk__nn_exec *x, size_t n, hk__nn_plan **out)
+{
+	pthread_mutex_lock(&create_lock);
+	hk_status s = plan_create(x, n, out);
+	pthread_mutex_unlock(&create_lock);
+	return s;
+}
+
 hk_status hk__nn_exec_run(hk__nn_exec *x, const float *input, size_t n,
                           float *const *outputs)
 {
@@ -592,7 +784,7 @@ hk_status hk__nn_exec_run(hk__nn_exec *x, const float *input, size_t n,
 	if (n == 0 || n > x->max_batch)
 		return hk__err(HK_E_INVALID, "batch %zu outside 1..%zu", n, x->max_batch);
 	hk_status s;
-	if (!x->plans[n] && (s = plan_create(x, n, &x->plans[n])))
+	if (!x->plans[n] && (s = plan_create_locked(x, n, &x->plans[n])))
 		return s;
 	hk__nn_plan *p = x->plans[n];
 	load_input(x, p, input, n);
@@ -639,11 +831,12 @@ hk_status hk__nn_exec_init(hk__nn_exec *x, const hk__nn_net *net,
 	hk_status s = HK_OK;
 	x->wc = calloc((size_t)net->nnodes, sizeof *x->wc);
 	x->consts = calloc((size_t)net->g.ntensors, sizeof(float *));
+	x->chosen = calloc((size_t)net->nnodes, sizeof *x->chosen);
 	x->plans = calloc(max_batch + 1, sizeof *x->plans);
 	x->bf16 = bf16;
 	if (bf16 && (s = choose_dtypes(x)))
 		goto fail;
-	if (!x->wc || !x->consts || !x->plans) {
+	if (!x->wc || !x->consts || !x->plans || !x->chosen) {
 		s = hk__err(HK_E_NOMEM, "out of memory");
 		goto fail;
 	}
@@ -703,23 +896,18 @@ void hk__nn_exec_free(hk__nn_exec *x)
 	free(x->plans);
 	free(x->wc);
 	free(x->dt);
+	free(x->chosen);
 	free(x->consts);
 	memset(x, 0, sizeof *x);
 }
 
-static double thread_cpu_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
 
 hk_status hk__nn_exec_profile(hk__nn_exec *x, const float *input, size_t n, double *ns)
 {
 	hk_status s;
 	if (n == 0 || n > x->max_batch)
 		return hk__err(HK_E_INVALID, "batch %zu outside 1..%zu", n, x->max_batch);
-	if (!x->plans[n] && (s = plan_create(x, n, &x->plans[n])))
+	if (!x->plans[n] && (s = plan_create_locked(x, n, &x->plans[n])))
 		return s;
 	hk__nn_plan *p = x->plans[n];
 	const hk__nn_net *net = x->net;
@@ -734,4 +922,9 @@ hk_status hk__nn_exec_profile(hk__nn_exec *x, const float *input, size_t n, doub
 		ns[sp->node] += thread_cpu_ns() - t0;
 	}
 	return HK_OK;
+}
+
+size_t hk__nn_exec_arena_bytes(const hk__nn_exec *x, size_t n)
+{
+	return n <= x->max_batch && x->plans[n] ? x->plans[n]->arena_bytes : 0;
 }

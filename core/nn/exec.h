@@ -31,6 +31,8 @@ typedef struct hk__nn_exec {
 	char impl[160];         /* implementation of the first convolution */
 	int bf16;               /* bf16 activations between oneDNN primitives */
 	unsigned char *dt;      /* per tensor: 1 = stored as bf16 */
+	int one_thread;         /* oneDNN runs 1 thread: tune by thread CPU time */
+	char (*chosen)[48];     /* per node: implementation picked by the first plan */
 } hk__nn_exec;
 
 hk_status hk__nn_exec_init(hk__nn_exec *x, const hk__nn_net *net,
@@ -40,6 +42,9 @@ void hk__nn_exec_free(hk__nn_exec *x);
 /* Run n <= max_batch items; creates the plan for n on first use. */
 hk_status hk__nn_exec_run(hk__nn_exec *x, const float *input, size_t n,
                           float *const *outputs);
+
+/* Activation arena of the plan for batch n (0 if not created yet). */
+size_t hk__nn_exec_arena_bytes(const hk__nn_exec *x, size_t n);
 
 /* One run of n items adding each node's thread CPU time (ns) into ns[node]
  * (exact with one oneDNN thread; diagnostics only). */

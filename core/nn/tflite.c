@@ -287,12 +287,17 @@ typedef struct densify_ctx {
 	size_t nsrc, used, ndst;
 	float *dst;
 	int err;
+	size_t steps, max_steps; /* bounds the walk over empty sparse levels */
 } densify_ctx;
 
 static void densify_rec(densify_ctx *c, int level, int64_t prev)
 {
 	if (c->err)
 		return;
+	if (++c->steps > c->max_steps) {
+		c->err = 1;
+		return;
+	}
 	if (level == c->levels) {
 		int64_t orig[HK__NN_MAX_DIMS] = {0};
 		int i;
@@ -404,6 +409,8 @@ static hk_status densify(const fb *b, const fbt *sp, const hk__nn_tensor *t,
 	c.nsrc = nvals;
 	c.dst = dst;
 	c.ndst = t->count;
+	/* a valid format visits each expanded element once per level */
+	c.max_steps = (size_t)(c.levels + 1) * (t->count + 1) + 64;
 	memset(dst, 0, t->count * sizeof(float));
 	densify_rec(&c, 0, 0);
 	if (c.err)
