@@ -58,8 +58,8 @@ HK_AINL void scan_blocks(const uint8_t *qu, const int8_t *rows,
 }
 
 void hk__scan_i8_avx512vnni(const uint8_t *qu, const int8_t *rows,
-                               const int32_t *row_sums, size_t count,
-                               size_t dim, size_t stride, int32_t *out)
+                            const int32_t *row_sums, size_t count, size_t dim,
+                            size_t stride, int32_t *out)
 {
 	size_t nblk = count / 16, nc = dim / 64;
 	switch (nc) {
@@ -187,30 +187,11 @@ HK_AINL void tile_slice(const __m512i *qp, size_t nqq, const int8_t *rows,
 }
 
 void hk__tile_i8_avx512vnni(const uint8_t *qu, size_t nq, size_t qstride,
-                               const int8_t *rows, const int32_t *row_sums,
-                               size_t count, size_t dim, size_t stride,
-                               int32_t *out, size_t ldo)
+                            const int8_t *rows, const int32_t *row_sums,
+                            size_t count, size_t dim, size_t stride,
+                            int32_t *out, size_t ldo)
 {
-	_Alignas(64) uint32_t qp[KB / 4 * QB];
-	if (count == 0)
-		return;
-	for (size_t j0 = 0; j0 < nq; j0 += QB) {
-		size_t nqq = nq - j0 < QB ? nq - j0 : QB;
-		int nqb = (int)((nqq + 15) / 16);
-		for (size_t k0 = 0; k0 < dim; k0 += KB) {
-			size_t kl = dim - k0 < KB ? dim - k0 : KB;
-			pack_queries(qu + j0 * qstride, nqq, qstride, k0, kl, qp);
-			const __m512i *q = (const __m512i *)qp;
-			int32_t *o = out + j0 * ldo;
-			int first = k0 == 0;
-			switch (nqb) {
-			case 1: tile_slice(q, nqq, rows, row_sums, count, k0, kl, stride, o, ldo, first, 1); break;
-			case 2: tile_slice(q, nqq, rows, row_sums, count, k0, kl, stride, o, ldo, first, 2); break;
-			case 3: tile_slice(q, nqq, rows, row_sums, count, k0, kl, stride, o, ldo, first, 3); break;
-			default: tile_slice(q, nqq, rows, row_sums, count, k0, kl, stride, o, ldo, first, 4); break;
-			}
-		}
-	}
+	HK__TILE_PASSES(QB, KB, 16, __m512i)
 }
 
 const hk_kernels hk__kernels_avx512vnni = {

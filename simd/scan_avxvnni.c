@@ -165,26 +165,7 @@ static void tile_i8_avxvnni(const uint8_t *qu, size_t nq, size_t qstride,
                             size_t count, size_t dim, size_t stride,
                             int32_t *out, size_t ldo)
 {
-	_Alignas(32) uint32_t qp[KB / 4 * QB];
-	if (count == 0)
-		return;
-	for (size_t j0 = 0; j0 < nq; j0 += QB) {
-		size_t nqq = nq - j0 < QB ? nq - j0 : QB;
-		int nqb = (int)((nqq + 7) / 8);
-		for (size_t k0 = 0; k0 < dim; k0 += KB) {
-			size_t kl = dim - k0 < KB ? dim - k0 : KB;
-			pack_queries(qu + j0 * qstride, nqq, qstride, k0, kl, qp);
-			const __m256i *q = (const __m256i *)qp;
-			int32_t *o = out + j0 * ldo;
-			int first = k0 == 0;
-			switch (nqb) {
-			case 1: tile_slice(q, nqq, rows, row_sums, count, k0, kl, stride, o, ldo, first, 1); break;
-			case 2: tile_slice(q, nqq, rows, row_sums, count, k0, kl, stride, o, ldo, first, 2); break;
-			case 3: tile_slice(q, nqq, rows, row_sums, count, k0, kl, stride, o, ldo, first, 3); break;
-			default: tile_slice(q, nqq, rows, row_sums, count, k0, kl, stride, o, ldo, first, 4); break;
-			}
-		}
-	}
+	HK__TILE_PASSES(QB, KB, 8, __m256i)
 }
 
 const hk_kernels hk__kernels_avxvnni = {
