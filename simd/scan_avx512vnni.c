@@ -58,8 +58,8 @@ HK_AINL void scan_blocks(const uint8_t *qu, const int8_t *rows,
 }
 
 void hk__scan_i8_avx512vnni(const uint8_t *qu, const int8_t *rows,
-                               const int32_t *row_sums, size_t count,
-                               size_t dim, size_t stride, int32_t *out)
+                            const int32_t *row_sums, size_t count, size_t dim,
+                            size_t stride, int32_t *out)
 {
 	size_t nblk = count / 16, nc = dim / 64;
 	switch (nc) {
@@ -91,13 +91,25 @@ void hk__scan_i8_avx512vnni(const uint8_t *qu, const int8_t *rows,
 /*
  * Pack queries [0, nqq) x dims [k0, k0 + kl) into qp: vector (g * 4 + qb),
  * lane l = 4 bytes of query 16 * qb + l at dim k0 + 4g. Missing queries
- * are zero (their results are computed but never stored).
+ * are zero (their results are computed but never stored). A full block of
+ * 16 queries x 64 dims is one 16x16 dword transpose (64 shuffles instead
+ * of 256 scalar moves).
  */
 static void pack_queries(const uint8_t *qu, size_t nqq, size_t qstride,
                          size_t k0, size_t kl, uint32_t *qp)
 {
-	size_t ng = kl / 4;
-	for (size_t j = 0; j < QB; j++) {
+	size_t ng = kl / 4, full = nqq / 16;
+	for (size_t qb = 0; qb < full; qb++) {
+		for (size_t c = 0; c < kl; c += 64) {
+			__m512i v[16];
+			HK_UNROLL for (int l = 0; l < 16; l++)
+				v[l] = _mm512_loadu_si512(qu + (qb * 16 + l) * qstride + k0 + c);
+			hk__transpose16(v);
+			HK_UNROLL for (int k = 0; k < 16; k++)
+				_mm512_store_si512(qp + ((c / 4 + k) * 4 + qb) * 16, v[k]);
+		}
+	}
+	for (size_t j = full * 16; j < QB; j++) {
 		uint32_t *dst = qp + (j / 16) * 16 + (j % 16);
 		if (j >= nqq) {
 			for (size_t g = 0; g < ng; g++)
@@ -175,30 +187,11 @@ HK_AINL void tile_slice(const __m512i *qp, size_t nqq, const int8_t *rows,
 }
 
 void hk__tile_i8_avx512vnni(const uint8_t *qu, size_t nq, size_t qstride,
-                               const int8_t *rows, const int32_t *row_sums,
-                               size_t count, size_t dim, size_t stride,
-                               int32_t *out, size_t ldo)
+                            const int8_t *rows, const int32_t *row_sums,
+                            size_t count, size_t dim, size_t stride,
+                            int32_t *out, size_t ldo)
 {
-	_Alignas(64) uint32_t qp[KB / 4 * QB];
-	if (count == 0)
-		return;
-	for (size_t j0 = 0; j0 < nq; j0 += QB) {
-		size_t nqq = nq - j0 < QB ? nq - j0 : QB;
-		int nqb = (int)((nqq + 15) / 16);
-		for (size_t k0 = 0; k0 < dim; k0 += KB) {
-			size_t kl = dim - k0 < KB ? dim - k0 : KB;
-			pack_queries(qu + j0 * qstride, nqq, qstride, k0, kl, qp);
-			const __m512i *q = (const __m512i *)qp;
-			int32_t *o = out + j0 * ldo;
-			int first = k0 == 0;
-			switch (nqb) {
-			case 1: tile_slice(q, nqq, rows, row_sums, count, k0, kl, stride, o, ldo, first, 1); break;
-			case 2: tile_slice(q, nqq, rows, row_sums, count, k0, kl, stride, o, ldo, first, 2); break;
-			case 3: tile_slice(q, nqq, rows, row_sums, count, k0, kl, stride, o, ldo, first, 3); break;
-			default: tile_slice(q, nqq, rows, row_sums, count, k0, kl, stride, o, ldo, first, 4); break;
-			}
-		}
-	}
+	HK__TILE_PASSES(QB, KB, 16, __m512i)
 }
 
 const hk_kernels hk__kernels_avx512vnni = {

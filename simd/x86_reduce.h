@@ -44,6 +44,37 @@ static inline float hk__hsum256_ps(__m256 v)
 	return _mm_cvtss_f32(s);
 }
 
+/*
+ * Body of a queries-in-lanes tile_i8 (scan_avxvnni.c, scan_avx512vnni.c):
+ * passes of up to QBV queries (LANES per vector, at most 4 vectors) and
+ * KBV-dim slices; each pass packs its queries into the stack buffer with
+ * pack_queries() and runs tile_slice() specialised for the number of query
+ * vectors. Expects the tile_i8 parameter names in scope.
+ */
+#define HK__TILE_PASSES(QBV, KBV, LANES, VT)                                   \
+	_Alignas(64) uint32_t qp[KBV / 4 * QBV];                               \
+	if (count == 0)                                                        \
+		return;                                                        \
+	for (size_t j0 = 0; j0 < nq; j0 += QBV) {                              \
+		size_t nqq = nq - j0 < QBV ? nq - j0 : QBV;                    \
+		int nqb = (int)((nqq + LANES - 1) / LANES);                    \
+		for (size_t k0 = 0; k0 < dim; k0 += KBV) {                     \
+			size_t kl = dim - k0 < KBV ? dim - k0 : KBV;           \
+			pack_queries(qu + j0 * qstride, nqq, qstride, k0, kl, qp); \
+			const VT *q = (const VT *)qp;                          \
+			int32_t *o = out + j0 * ldo;                           \
+			int f = k0 == 0;                                       \
+			if (nqb == 1)                                          \
+				tile_slice(q, nqq, rows, row_sums, count, k0, kl, stride, o, ldo, f, 1); \
+			else if (nqb == 2)                                     \
+				tile_slice(q, nqq, rows, row_sums, count, k0, kl, stride, o, ldo, f, 2); \
+			else if (nqb == 3)                                     \
+				tile_slice(q, nqq, rows, row_sums, count, k0, kl, stride, o, ldo, f, 3); \
+			else                                                   \
+				tile_slice(q, nqq, rows, row_sums, count, k0, kl, stride, o, ldo, f, 4); \
+		}                                                              \
+	}
+
 #ifdef __AVX512F__
 /*
  * v[0..15] -> lane r = sum of v[r]'s 16 lanes, in four levels: 32-bit
