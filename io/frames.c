@@ -863,6 +863,11 @@ static int uring_setup(hk_frames *f)
 		return rc;
 	}
 	f->st.flags |= HK_FRAMES_HAVE_REGFILE;
+	/* Cold opens and reads block in io-wq workers, by default at most
+	 * 4 per CPU: allow one per read in flight, like a pread pool of
+	 * queue_depth threads. Older kernels lack the call; harmless. */
+	unsigned int workers[2] = {f->p.queue_depth, f->p.queue_depth};
+	(void)io_uring_register_iowq_max_workers(&f->ring, workers);
 	struct iovec *iov = calloc(f->nslots, sizeof *iov);
 	if (!iov) {
 		io_uring_queue_exit(&f->ring);
