@@ -1669,7 +1669,7 @@ HK_API hk_status hk_frames_open_stream(int fd, const hk_frames_params *p,
 	if (s)
 		return s;
 	const hk_frames_params pp = f->p;
-	if (!(f->rbuf = malloc(RBUF))) {
+	if (!(f->rbuf = malloc(RBUF + 16))) {
 		hk_frames_destroy(f);
 		return hk__err(HK_E_NOMEM, "frames: out of memory");
 	}
@@ -1693,7 +1693,9 @@ HK_API hk_status hk_frames_open_stream(int fd, const hk_frames_params *p,
 		}
 		f->y4m = 1;
 	} else {
-		/* Put the sniffed bytes back in front of the read-ahead. */
+		/* Put the sniffed bytes back in front of the read-ahead. They
+		 * may have come from several fills, so the buffer can need up
+		 * to sizeof head bytes more than RBUF: it has 16 spare. */
 		memmove(f->rbuf + r, f->rbuf + f->rpos, f->rend - f->rpos);
 		f->rend = f->rend - f->rpos + (size_t)r;
 		memcpy(f->rbuf, head, (size_t)r);
@@ -1924,7 +1926,7 @@ HK_API void hk_frames_destroy(hk_frames *f)
 	if (f->batch_fd >= 0)
 		close(f->batch_fd);
 	if (f->rbuf) {
-		hk__wipe(f->rbuf, RBUF);
+		hk__wipe(f->rbuf, RBUF + 16);
 		free(f->rbuf);
 	}
 	pthread_cond_destroy(&f->cv_free);

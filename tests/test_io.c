@@ -1041,3 +1041,61 @@ Test(io, release_wipes_buffers)
 	rm_tree(dir);
 	free(dir);
 }
+
+typedef struct slow_writer {
+	int fd;
+	const uint8_t *b;
+	size_t n;
+} slow_writer;
+
+static void *slow_writer_main(void *arg)
+{
+	slow_writer *w = arg;
+	cr_assert_eq(write(w->fd, w->b, 1), 1);
+	usleep(50 * 1000); /* the reader sees 1 byte, then a full pipe */
+	size_t off = 1;
+	while (off < w->n) {
+		ssize_t r = write(w->fd, w->b + off, w->n - off);
+		if (r <= 0)
+			break;
+		off += (size_t)r;
+	}
+	close(w->fd);
+	return NULL;
+}
+
+/* The format sniff (10 bytes) spans a 1-byte read and a 64 KiB read: the
+ * sniffed bytes go back in front of a full read-ahead buffer. */
+Test(io, raw_stream_sniff_across_reads, .timeout = 30)
+{
+	const uint32_t W = 100, H = 100, F = 4;
+	size_t fb = (size_t)W * H * 3, n = fb * F;
+	uint8_t *b = malloc(n);
+	for (size_t i = 0; i < n; i++)
+		b[i] = (uint8_t)(i * 131 + 7);
+	int fds[2];
+	cr_assert_eq(pipe(fds), 0);
+	slow_writer w = {fds[1], b, n};
+	pthread_t th;
+	cr_assert_eq(pthread_create(&th, NULL, slow_writer_main, &w), 0);
+	hk_frames_params p;
+	hk_frames_default_params(&p);
+	p.stream_width = W;
+	p.stream_height = H;
+	hk_frames *src = NULL;
+	cr_assert_eq(hk_frames_open_stream(fds[0], &p, &src), HK_OK);
+	hk_frame *fr;
+	uint32_t got = 0;
+	while (hk_frames_next(src, &fr) == HK_OK && fr) {
+		cr_assert_eq(fr->status, HK_OK, "%s", fr->error);
+		cr_assert_eq(memcmp(fr->image.data, b + fr->id * fb, fb), 0,
+		             "frame %llu", (unsigned long long)fr->id);
+		hk_frames_release(src, fr);
+		got++;
+	}
+	cr_assert_eq(got, F);
+	pthread_join(th, NULL);
+	hk_frames_destroy(src);
+	close(fds[0]);
+	free(b);
+}
