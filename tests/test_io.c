@@ -245,30 +245,30 @@ static int direct_fs_ok(void)
 
 /* ------------------------------------------------------------ file lists */
 
-Test(io, uring_bytes_equal_read, .timeout = 60)
+Test(io, uring_bytes_equal_read)
 {
 	unsetenv("HERKEN_IO");
 	run_engine(HK_FRAMES_IO_URING, 0, 2000, HK_FRAMES_IO_URING,
 	           HK_FRAMES_HAVE_REGFILE | HK_FRAMES_HAVE_REGBUF);
 }
 
-Test(io, pread_bytes_equal_read, .timeout = 60)
+Test(io, pread_bytes_equal_read)
 {
 	run_engine(HK_FRAMES_PREAD, 0, 2000, HK_FRAMES_PREAD, 0);
 }
 
-Test(io, uring_in_order, .timeout = 60)
+Test(io, uring_in_order)
 {
 	unsetenv("HERKEN_IO");
 	run_engine(HK_FRAMES_IO_URING, HK_FRAMES_IN_ORDER, 700, HK_FRAMES_IO_URING, 0);
 }
 
-Test(io, pread_in_order, .timeout = 60)
+Test(io, pread_in_order)
 {
 	run_engine(HK_FRAMES_PREAD, HK_FRAMES_IN_ORDER, 700, HK_FRAMES_PREAD, 0);
 }
 
-Test(io, uring_sqpoll_and_direct, .timeout = 60)
+Test(io, uring_sqpoll_and_direct)
 {
 	unsetenv("HERKEN_IO");
 	/* O_DIRECT may be refused by the fs under /tmp: then the page cache
@@ -278,13 +278,13 @@ Test(io, uring_sqpoll_and_direct, .timeout = 60)
 	                   (direct_fs_ok() ? HK_FRAMES_HAVE_DIRECT : 0));
 }
 
-Test(io, pread_direct, .timeout = 60)
+Test(io, pread_direct)
 {
 	run_engine(HK_FRAMES_PREAD, HK_FRAMES_DIRECT, 300, HK_FRAMES_PREAD,
 	           direct_fs_ok() ? HK_FRAMES_HAVE_DIRECT : 0);
 }
 
-Test(io, env_forces_pread_fallback, .timeout = 60)
+Test(io, env_forces_pread_fallback)
 {
 	setenv("HERKEN_IO", "pread", 1);
 	run_engine(HK_FRAMES_AUTO, 0, 600, HK_FRAMES_PREAD, 0);
@@ -295,7 +295,7 @@ Test(io, env_forces_pread_fallback, .timeout = 60)
 /* io_uring_setup fails with ENOSYS (as under a container's seccomp
  * profile): AUTO falls back to pread with the same results, an explicit
  * io_uring request is HK_E_BACKEND. Runs in a child: seccomp is forever. */
-Test(io, seccomp_enosys_fallback, .timeout = 60)
+Test(io, seccomp_enosys_fallback)
 {
 	fileset fs = make_files(300, 4096);
 	pid_t pid = fork();
@@ -352,7 +352,7 @@ Test(io, seccomp_enosys_fallback, .timeout = 60)
 }
 
 /* EACCES per frame: tests run as root, so a child drops to nobody. */
-Test(io, permission_denied_per_frame, .timeout = 60)
+Test(io, permission_denied_per_frame)
 {
 	char *dir = mkdir_tmp();
 	cr_assert_eq(chmod(dir, 0755), 0);
@@ -544,7 +544,7 @@ static void check_batch(const char *batch, fileset *good, uint32_t engine,
 	hk_frames_destroy(src);
 }
 
-Test(io, batch_roundtrip_and_list_file, .timeout = 60)
+Test(io, batch_roundtrip_and_list_file)
 {
 	fileset fs = make_files(400, 4096);
 	/* Only existing regular files go into the batch. */
@@ -648,7 +648,7 @@ static uint8_t *make_jpeg(int w, int h, int seed, size_t *n)
 	return out;
 }
 
-Test(io, decode_per_frame_results, .timeout = 60)
+Test(io, decode_per_frame_results)
 {
 	char *dir = mkdir_tmp();
 	enum { N = 60 };
@@ -716,7 +716,7 @@ Test(io, decode_per_frame_results, .timeout = 60)
 
 /* A consumer that stalls: reading stops at max_frames and the decode
  * budget, then everything still arrives. */
-Test(io, memory_bounded_under_stalled_consumer, .timeout = 60)
+Test(io, memory_bounded_under_stalled_consumer)
 {
 	char *dir = mkdir_tmp();
 	enum { N = 120 };
@@ -814,7 +814,7 @@ static hk_frames *stream_open(const uint8_t *b, size_t n, hk_frames_params *p,
 	return src;
 }
 
-Test(io, raw_rgb24_stream_awkward_chunks, .timeout = 60)
+Test(io, raw_rgb24_stream_awkward_chunks)
 {
 	const uint32_t W = 37, H = 19, F = 25;
 	size_t fb = (size_t)W * H * 3, n = fb * F + fb / 2; /* half a frame extra */
@@ -863,7 +863,7 @@ static uint8_t ref_clamp(double v)
 	return (uint8_t)(r < 0 ? 0 : r > 255 ? 255 : r);
 }
 
-Test(io, y4m_stream_colour_spaces, .timeout = 60)
+Test(io, y4m_stream_colour_spaces)
 {
 	static const char *cs[] = {"C420jpeg", "C444", "C422", "Cmono", ""};
 	const uint32_t W = 9, H = 7, F = 4; /* odd: chroma rounds up */
@@ -1066,7 +1066,7 @@ static void *slow_writer_main(void *arg)
 
 /* The format sniff (10 bytes) spans a 1-byte read and a 64 KiB read: the
  * sniffed bytes go back in front of a full read-ahead buffer. */
-Test(io, raw_stream_sniff_across_reads, .timeout = 30)
+Test(io, raw_stream_sniff_across_reads)
 {
 	const uint32_t W = 100, H = 100, F = 4;
 	size_t fb = (size_t)W * H * 3, n = fb * F;
