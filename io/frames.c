@@ -994,8 +994,11 @@ static int y4m_parse_header(hk_frames *f, const char *line)
 			else
 				h = x;
 		} else if (tag == 'C') {
-			if (vn >= 3 && !strncmp(v, "420", 3))
-				cs = 420;
+			if ((vn == 3 && !strncmp(v, "420", 3)) ||
+			    (vn == 7 && !strncmp(v, "420jpeg", 7)) ||
+			    (vn == 8 && (!strncmp(v, "420paldv", 8) ||
+			                 !strncmp(v, "420mpeg2", 8))))
+				cs = 420; /* chroma siting ignored */
 			else if (vn == 3 && !strncmp(v, "422", 3))
 				cs = 422;
 			else if (vn == 3 && !strncmp(v, "444", 3))

@@ -865,7 +865,7 @@ static uint8_t ref_clamp(double v)
 
 Test(io, y4m_stream_colour_spaces)
 {
-	static const char *cs[] = {"C420jpeg", "C444", "C422", "Cmono", ""};
+	static const char *cs[] = {"C420jpeg", "C444", "C422", "Cmono", "", "C420mpeg2"};
 	const uint32_t W = 9, H = 7, F = 4; /* odd: chroma rounds up */
 	for (size_t c = 0; c < sizeof cs / sizeof cs[0]; c++) {
 		int sub = !strcmp(cs[c], "C444") ? 0 : !strcmp(cs[c], "Cmono") ? -1
@@ -935,10 +935,11 @@ Test(io, stream_bad_headers)
 	hk_frames_params p;
 	hk_frames_default_params(&p);
 	const char *hdrs[] = {"YUV4MPEG2 W10 H10 Ib\n", "YUV4MPEG2 W0 H10\n",
-	                      "YUV4MPEG2 H10 C420\n", "YUV4MPEG2 W10 H10 C411\n"};
+	                      "YUV4MPEG2 H10 C420\n", "YUV4MPEG2 W10 H10 C411\n",
+	                      "YUV4MPEG2 W10 H10 C420p10\n"};
 	hk_status want[] = {HK_E_UNSUPPORTED, HK_E_UNSUPPORTED, HK_E_UNSUPPORTED,
-	                    HK_E_UNSUPPORTED};
-	for (size_t i = 0; i < 4; i++) {
+	                    HK_E_UNSUPPORTED, HK_E_UNSUPPORTED};
+	for (size_t i = 0; i < 5; i++) {
 		int fds[2];
 		cr_assert_eq(pipe(fds), 0);
 		cr_assert_gt(write(fds[1], hdrs[i], strlen(hdrs[i])), 0);
