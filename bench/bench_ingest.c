@@ -582,11 +582,16 @@ static int bench_set(const opts *o, fset *s)
 			fails++;
 		}
 	}
+	/* The machine is shared and its load drifts: repetitions are
+	 * interleaved (rep 1 of every engine, then rep 2, ...) so that every
+	 * engine sees the same conditions, and the median is reported. */
 	for (int cold = 0; cold <= 1; cold++) {
 		if ((cold && !strcmp(o->cache, "warm")) ||
 		    (!cold && !strcmp(o->cache, "cold")))
 			continue;
-		for (int dec = 0; dec <= o->decode; dec++)
+		for (int dec = 0; dec <= o->decode; dec++) {
+			engine_id list[E_COUNT];
+			int nl = 0;
 			for (engine_id e = E_URING; e < E_COUNT; e++) {
 				if (!want_engine(o, e) || (e == E_DECODE_MEM && (!dec || cold)))
 					continue;
@@ -596,14 +601,19 @@ static int bench_set(const opts *o, fset *s)
 					continue; /* O_DIRECT is the cold-frame path */
 				if (dec && (e == E_URING_SQPOLL || e == E_PREAD1))
 					continue;
-				double secs[32];
-				result r = {0};
-				int nrep = o->reps < 32 ? o->reps : 32;
-				for (int k = 0; k < nrep; k++) {
-					memset(&r, 0, sizeof r);
+				list[nl++] = e;
+			}
+			int nrep = o->reps < 32 ? o->reps : 32;
+			double secs[E_COUNT][32];
+			result last[E_COUNT];
+			memset(last, 0, sizeof last);
+			for (int k = 0; k < nrep; k++)
+				for (int j = 0; j < nl; j++) {
+					engine_id e = list[j];
+					result r = {0};
 					if (cold)
 						drop_cache(s);
-					else if (k == 0 && e != E_DECODE_MEM)
+					else if (k == 0 && j == 0)
 						run_mmap(s, 0, 0, &r); /* warm up */
 					memset(&r, 0, sizeof r);
 					if (e == E_MMAP)
@@ -614,12 +624,16 @@ static int bench_set(const opts *o, fset *s)
 						run_decode_mem(s, &r);
 					else
 						run_frames(s, e, dec, 0, o->qd, &r);
-					secs[k] = r.seconds;
+					secs[j][k] = r.seconds;
+					if (k == 0 || !r.ok || last[j].ok)
+						last[j] = r;
 				}
-				if (!r.ok)
+			for (int j = 0; j < nl; j++) {
+				if (!last[j].ok)
 					fails++;
-				emit(o, s, e, cold, dec, secs, nrep, &r);
+				emit(o, s, list[j], cold, dec, secs[j], nrep, &last[j]);
 			}
+		}
 	}
 	return fails;
 }

@@ -863,6 +863,11 @@ static int uring_setup(hk_frames *f)
 		return rc;
 	}
 	f->st.flags |= HK_FRAMES_HAVE_REGFILE;
+	/* Cold opens and reads block in io-wq workers, by default at most
+	 * 4 per CPU: allow one per read in flight, like a pread pool of
+	 * queue_depth threads. Older kernels lack the call; harmless. */
+	unsigned int workers[2] = {f->p.queue_depth, f->p.queue_depth};
+	(void)io_uring_register_iowq_max_workers(&f->ring, workers);
 	struct iovec *iov = calloc(f->nslots, sizeof *iov);
 	if (!iov) {
 		io_uring_queue_exit(&f->ring);
@@ -989,8 +994,11 @@ static int y4m_parse_header(hk_frames *f, const char *line)
 			else
 				h = x;
 		} else if (tag == 'C') {
-			if (vn >= 3 && !strncmp(v, "420", 3))
-				cs = 420;
+			if ((vn == 3 && !strncmp(v, "420", 3)) ||
+			    (vn == 7 && !strncmp(v, "420jpeg", 7)) ||
+			    (vn == 8 && (!strncmp(v, "420paldv", 8) ||
+			                 !strncmp(v, "420mpeg2", 8))))
+				cs = 420; /* chroma siting ignored */
 			else if (vn == 3 && !strncmp(v, "422", 3))
 				cs = 422;
 			else if (vn == 3 && !strncmp(v, "444", 3))
@@ -1664,7 +1672,7 @@ HK_API hk_status hk_frames_open_stream(int fd, const hk_frames_params *p,
 	if (s)
 		return s;
 	const hk_frames_params pp = f->p;
-	if (!(f->rbuf = malloc(RBUF))) {
+	if (!(f->rbuf = malloc(RBUF + 16))) {
 		hk_frames_destroy(f);
 		return hk__err(HK_E_NOMEM, "frames: out of memory");
 	}
@@ -1688,7 +1696,9 @@ HK_API hk_status hk_frames_open_stream(int fd, const hk_frames_params *p,
 		}
 		f->y4m = 1;
 	} else {
-		/* Put the sniffed bytes back in front of the read-ahead. */
+		/* Put the sniffed bytes back in front of the read-ahead. They
+		 * may have come from several fills, so the buffer can need up
+		 * to sizeof head bytes more than RBUF: it has 16 spare. */
 		memmove(f->rbuf + r, f->rbuf + f->rpos, f->rend - f->rpos);
 		f->rend = f->rend - f->rpos + (size_t)r;
 		memcpy(f->rbuf, head, (size_t)r);
@@ -1919,7 +1929,7 @@ HK_API void hk_frames_destroy(hk_frames *f)
 	if (f->batch_fd >= 0)
 		close(f->batch_fd);
 	if (f->rbuf) {
-		hk__wipe(f->rbuf, RBUF);
+		hk__wipe(f->rbuf, RBUF + 16);
 		free(f->rbuf);
 	}
 	pthread_cond_destroy(&f->cv_free);

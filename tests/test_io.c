@@ -245,30 +245,30 @@ static int direct_fs_ok(void)
 
 /* ------------------------------------------------------------ file lists */
 
-Test(io, uring_bytes_equal_read, .timeout = 60)
+Test(io, uring_bytes_equal_read)
 {
 	unsetenv("HERKEN_IO");
 	run_engine(HK_FRAMES_IO_URING, 0, 2000, HK_FRAMES_IO_URING,
 	           HK_FRAMES_HAVE_REGFILE | HK_FRAMES_HAVE_REGBUF);
 }
 
-Test(io, pread_bytes_equal_read, .timeout = 60)
+Test(io, pread_bytes_equal_read)
 {
 	run_engine(HK_FRAMES_PREAD, 0, 2000, HK_FRAMES_PREAD, 0);
 }
 
-Test(io, uring_in_order, .timeout = 60)
+Test(io, uring_in_order)
 {
 	unsetenv("HERKEN_IO");
 	run_engine(HK_FRAMES_IO_URING, HK_FRAMES_IN_ORDER, 700, HK_FRAMES_IO_URING, 0);
 }
 
-Test(io, pread_in_order, .timeout = 60)
+Test(io, pread_in_order)
 {
 	run_engine(HK_FRAMES_PREAD, HK_FRAMES_IN_ORDER, 700, HK_FRAMES_PREAD, 0);
 }
 
-Test(io, uring_sqpoll_and_direct, .timeout = 60)
+Test(io, uring_sqpoll_and_direct)
 {
 	unsetenv("HERKEN_IO");
 	/* O_DIRECT may be refused by the fs under /tmp: then the page cache
@@ -278,13 +278,13 @@ Test(io, uring_sqpoll_and_direct, .timeout = 60)
 	                   (direct_fs_ok() ? HK_FRAMES_HAVE_DIRECT : 0));
 }
 
-Test(io, pread_direct, .timeout = 60)
+Test(io, pread_direct)
 {
 	run_engine(HK_FRAMES_PREAD, HK_FRAMES_DIRECT, 300, HK_FRAMES_PREAD,
 	           direct_fs_ok() ? HK_FRAMES_HAVE_DIRECT : 0);
 }
 
-Test(io, env_forces_pread_fallback, .timeout = 60)
+Test(io, env_forces_pread_fallback)
 {
 	setenv("HERKEN_IO", "pread", 1);
 	run_engine(HK_FRAMES_AUTO, 0, 600, HK_FRAMES_PREAD, 0);
@@ -295,7 +295,7 @@ Test(io, env_forces_pread_fallback, .timeout = 60)
 /* io_uring_setup fails with ENOSYS (as under a container's seccomp
  * profile): AUTO falls back to pread with the same results, an explicit
  * io_uring request is HK_E_BACKEND. Runs in a child: seccomp is forever. */
-Test(io, seccomp_enosys_fallback, .timeout = 60)
+Test(io, seccomp_enosys_fallback)
 {
 	fileset fs = make_files(300, 4096);
 	pid_t pid = fork();
@@ -352,7 +352,7 @@ Test(io, seccomp_enosys_fallback, .timeout = 60)
 }
 
 /* EACCES per frame: tests run as root, so a child drops to nobody. */
-Test(io, permission_denied_per_frame, .timeout = 60)
+Test(io, permission_denied_per_frame)
 {
 	char *dir = mkdir_tmp();
 	cr_assert_eq(chmod(dir, 0755), 0);
@@ -544,7 +544,7 @@ static void check_batch(const char *batch, fileset *good, uint32_t engine,
 	hk_frames_destroy(src);
 }
 
-Test(io, batch_roundtrip_and_list_file, .timeout = 60)
+Test(io, batch_roundtrip_and_list_file)
 {
 	fileset fs = make_files(400, 4096);
 	/* Only existing regular files go into the batch. */
@@ -648,7 +648,7 @@ static uint8_t *make_jpeg(int w, int h, int seed, size_t *n)
 	return out;
 }
 
-Test(io, decode_per_frame_results, .timeout = 60)
+Test(io, decode_per_frame_results)
 {
 	char *dir = mkdir_tmp();
 	enum { N = 60 };
@@ -716,7 +716,7 @@ Test(io, decode_per_frame_results, .timeout = 60)
 
 /* A consumer that stalls: reading stops at max_frames and the decode
  * budget, then everything still arrives. */
-Test(io, memory_bounded_under_stalled_consumer, .timeout = 60)
+Test(io, memory_bounded_under_stalled_consumer)
 {
 	char *dir = mkdir_tmp();
 	enum { N = 120 };
@@ -814,7 +814,7 @@ static hk_frames *stream_open(const uint8_t *b, size_t n, hk_frames_params *p,
 	return src;
 }
 
-Test(io, raw_rgb24_stream_awkward_chunks, .timeout = 60)
+Test(io, raw_rgb24_stream_awkward_chunks)
 {
 	const uint32_t W = 37, H = 19, F = 25;
 	size_t fb = (size_t)W * H * 3, n = fb * F + fb / 2; /* half a frame extra */
@@ -863,9 +863,9 @@ static uint8_t ref_clamp(double v)
 	return (uint8_t)(r < 0 ? 0 : r > 255 ? 255 : r);
 }
 
-Test(io, y4m_stream_colour_spaces, .timeout = 60)
+Test(io, y4m_stream_colour_spaces)
 {
-	static const char *cs[] = {"C420jpeg", "C444", "C422", "Cmono", ""};
+	static const char *cs[] = {"C420jpeg", "C444", "C422", "Cmono", "", "C420mpeg2"};
 	const uint32_t W = 9, H = 7, F = 4; /* odd: chroma rounds up */
 	for (size_t c = 0; c < sizeof cs / sizeof cs[0]; c++) {
 		int sub = !strcmp(cs[c], "C444") ? 0 : !strcmp(cs[c], "Cmono") ? -1
@@ -935,10 +935,11 @@ Test(io, stream_bad_headers)
 	hk_frames_params p;
 	hk_frames_default_params(&p);
 	const char *hdrs[] = {"YUV4MPEG2 W10 H10 Ib\n", "YUV4MPEG2 W0 H10\n",
-	                      "YUV4MPEG2 H10 C420\n", "YUV4MPEG2 W10 H10 C411\n"};
+	                      "YUV4MPEG2 H10 C420\n", "YUV4MPEG2 W10 H10 C411\n",
+	                      "YUV4MPEG2 W10 H10 C420p10\n"};
 	hk_status want[] = {HK_E_UNSUPPORTED, HK_E_UNSUPPORTED, HK_E_UNSUPPORTED,
-	                    HK_E_UNSUPPORTED};
-	for (size_t i = 0; i < 4; i++) {
+	                    HK_E_UNSUPPORTED, HK_E_UNSUPPORTED};
+	for (size_t i = 0; i < 5; i++) {
 		int fds[2];
 		cr_assert_eq(pipe(fds), 0);
 		cr_assert_gt(write(fds[1], hdrs[i], strlen(hdrs[i])), 0);
@@ -1040,4 +1041,62 @@ Test(io, release_wipes_buffers)
 	}
 	rm_tree(dir);
 	free(dir);
+}
+
+typedef struct slow_writer {
+	int fd;
+	const uint8_t *b;
+	size_t n;
+} slow_writer;
+
+static void *slow_writer_main(void *arg)
+{
+	slow_writer *w = arg;
+	cr_assert_eq(write(w->fd, w->b, 1), 1);
+	usleep(50 * 1000); /* the reader sees 1 byte, then a full pipe */
+	size_t off = 1;
+	while (off < w->n) {
+		ssize_t r = write(w->fd, w->b + off, w->n - off);
+		if (r <= 0)
+			break;
+		off += (size_t)r;
+	}
+	close(w->fd);
+	return NULL;
+}
+
+/* The format sniff (10 bytes) spans a 1-byte read and a 64 KiB read: the
+ * sniffed bytes go back in front of a full read-ahead buffer. */
+Test(io, raw_stream_sniff_across_reads)
+{
+	const uint32_t W = 100, H = 100, F = 4;
+	size_t fb = (size_t)W * H * 3, n = fb * F;
+	uint8_t *b = malloc(n);
+	for (size_t i = 0; i < n; i++)
+		b[i] = (uint8_t)(i * 131 + 7);
+	int fds[2];
+	cr_assert_eq(pipe(fds), 0);
+	slow_writer w = {fds[1], b, n};
+	pthread_t th;
+	cr_assert_eq(pthread_create(&th, NULL, slow_writer_main, &w), 0);
+	hk_frames_params p;
+	hk_frames_default_params(&p);
+	p.stream_width = W;
+	p.stream_height = H;
+	hk_frames *src = NULL;
+	cr_assert_eq(hk_frames_open_stream(fds[0], &p, &src), HK_OK);
+	hk_frame *fr;
+	uint32_t got = 0;
+	while (hk_frames_next(src, &fr) == HK_OK && fr) {
+		cr_assert_eq(fr->status, HK_OK, "%s", fr->error);
+		cr_assert_eq(memcmp(fr->image.data, b + fr->id * fb, fb), 0,
+		             "frame %llu", (unsigned long long)fr->id);
+		hk_frames_release(src, fr);
+		got++;
+	}
+	cr_assert_eq(got, F);
+	pthread_join(th, NULL);
+	hk_frames_destroy(src);
+	close(fds[0]);
+	free(b);
 }

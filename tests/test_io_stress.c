@@ -213,7 +213,7 @@ int main(void)
 	return rc;
 }
 #else
-Test(io_stress, threaded, .timeout = 120)
+Test(io_stress, threaded)
 {
 	cr_assert_eq(stress_main(), 0);
 }
