@@ -287,8 +287,11 @@ static hk_status wal_append_locked(hk_store *st, const uint8_t *rec,
 	else
 		st->written = seq;
 	pthread_mutex_unlock(&st->gc_mu);
-	if (!s)
+	if (!s) {
 		st->wal_size += len;
+		if (st->auto_compact && st->wal_size > st->auto_compact)
+			atomic_store(&st->compact_due, 1);
+	}
 	return s;
 }
 
@@ -969,6 +972,7 @@ hk_status hk_store_open(const char *dir, const hk_store_params *p,
 	st->clock = p->clock;
 	st->clock_user = p->clock_user;
 	st->window_us = p->commit_window_us;
+	st->auto_compact = p->auto_compact_bytes;
 	st->pool_batch = 16;
 	st->dim = p->dim;
 	randombytes_buf(st->hkey, sizeof st->hkey);
@@ -1090,6 +1094,15 @@ hk_status hk_store_close(hk_store *st)
 }
 
 /* ---- enrol -------------------------------------------------------- */
+
+/* Compact once the log has passed params.auto_compact_bytes; the first
+ * writer to see the flag does it. */
+static hk_status auto_compact(hk_store *st)
+{
+	if (!atomic_exchange(&st->compact_due, 0))
+		return HK_OK;
+	return hk_store_compact(st);
+}
 
 static hk_status text_arg(const char *v, const char *what, size_t max)
 {
@@ -1225,7 +1238,8 @@ out:
 	pthread_rwlock_unlock(&st->rw);
 	if (s)
 		return s;
-	return hk__commit_wait(st, r ? r->version : atomic_load(&st->seq));
+	s = hk__commit_wait(st, r ? r->version : atomic_load(&st->seq));
+	return s ? s : auto_compact(st);
 }
 
 /* ---- erase -------------------------------------------------------- */
@@ -1316,7 +1330,7 @@ hk_status hk_store_erase(hk_store *st, const char *subject,
 		r->n_templates = n_tpl;
 		receipt_digest(st, r, r->digest);
 	}
-	return HK_OK;
+	return auto_compact(st);
 }
 
 /* ---- expiry ------------------------------------------------------- */

@@ -53,6 +53,8 @@ struct hk_store {
 	hk_clock_fn clock;
 	void *clock_user;
 	uint32_t window_us;
+	uint64_t auto_compact;
+	_Atomic int compact_due; /* the log passed auto_compact */
 	hk_gallery *g;
 
 	pthread_rwlock_t rw; /* subjects + gallery: queries read, writers write */
