@@ -92,7 +92,7 @@ CLI := $(BUILD)/herken
 BENCH := $(BUILD)/herken-bench
 TESTS := $(BUILD)/herken-tests
 
-.PHONY: all lib test check-header readme-sample deps bench run install uninstall clean fuzz models
+.PHONY: all lib test check-header readme-sample bench-check bench-baseline deps bench run install uninstall clean fuzz models
 all: lib $(if $(CLI_SRC),$(CLI)) $(if $(BENCH_SRC)$(BENCH_CXX),$(BENCH))
 lib: $(LIBA) $(LIBSO) $(BUILD)/herken.pc
 
@@ -160,6 +160,7 @@ test: check-header readme-sample all $(TSAN_BIN)
 	@set -e; for t in $(TSAN_BIN); do echo "== $$t"; HERKEN_BUILD=$(BUILD) $$t; done
 else
 test: check-header readme-sample $(TESTS) all
+	@bash tools/fetch-models.sh || echo "make test: models unavailable, the model tests will skip"
 	HERKEN_BUILD=$(BUILD) $(TESTS) --jobs 2
 endif
 
@@ -178,6 +179,14 @@ bench: $(BENCH)
 
 run: $(BENCH)
 	$(BENCH) search --n 1000000 --dim 192 --batch 1,64 --threads 1 --queries 200
+
+# Performance-regression check: instruction counts under callgrind against
+# the committed bench/baseline.json (see README, "Regression check").
+bench-check: $(BENCH)
+	$(BENCH) check --baseline bench/baseline.json
+
+bench-baseline: $(BENCH)
+	$(BENCH) check --baseline bench/baseline.json --update
 
 deps:
 	@bash tools/deps.sh

@@ -1,0 +1,737 @@
+/* Lowering of the fused node list to oneDNN primitives.
+ *
+ * Activations stay plain NHWC float32 (the layout of the TFLite graph and of
+ * the C tail kernels); oneDNN 2.6 has NHWC JIT kernels (brgemm/jit avx512)
+ * for convolutions, so no reorders are needed between layers. Weights are
+ * described with format_tag_any and reordered once per node into the layout
+ * the chosen implementation wants. A plan (primitives + activation arena)
+ * is created once per batch size and then only executed. */
+#define _GNU_SOURCE
+#include "nn/exec.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define WC_SLOTS 4
+
+struct hk__nn_wcache {
+	int n;
+	dnnl_memory_desc_t md[WC_SLOTS];
+	dnnl_memory_t mem[WC_SLOTS];
+	void *buf[WC_SLOTS];
+	size_t size[WC_SLOTS];
+};
+
+typedef struct step {
+	int node;
+	dnnl_primitive_t prim;
+	int nargs;
+	dnnl_exec_arg_t args[4 + HK__NN_MAX_POST];
+	int c_post_act; /* pooling: activations applied in C */
+} step;
+
+struct hk__nn_plan {
+	size_t n;
+	float *arena;
+	size_t arena_bytes;
+	float **buf; /* per tensor */
+	step *steps;
+	int nsteps;
+	dnnl_memory_t *mems;
+	int nmems, capmems;
+};
+
+const char *hk__nn_isa_name(void)
+{
+	switch (dnnl_get_effective_cpu_isa()) {
+	case dnnl_cpu_isa_sse41: return "sse41";
+	case dnnl_cpu_isa_avx: return "avx";
+	case dnnl_cpu_isa_avx2: return "avx2";
+	case dnnl_cpu_isa_avx512_mic: return "avx512_mic";
+	case dnnl_cpu_isa_avx512_mic_4ops: return "avx512_mic_4ops";
+	case dnnl_cpu_isa_avx512_core: return "avx512_core";
+	case dnnl_cpu_isa_avx512_core_vnni: return "avx512_core_vnni";
+	case dnnl_cpu_isa_avx512_core_bf16: return "avx512_core_bf16";
+	case dnnl_cpu_isa_avx512_core_amx: return "avx512_core_amx";
+	case dnnl_cpu_isa_avx2_vnni: return "avx2_vnni";
+	default: return "generic";
+	}
+}
+
+static hk_status dn(dnnl_status_t st, const char *what, int node)
+{
+	if (st == dnnl_success)
+		return HK_OK;
+	return hk__err(st == dnnl_out_of_memory ? HK_E_NOMEM : HK_E_BACKEND,
+	               "oneDNN: %s failed (dnnl status %d) at node %d", what, (int)st, node);
+}
+#define DN(call, what) do { if ((s = dn((call), (what), ni))) goto fail; } while (0)
+
+static void *xalloc(const hk__nn_exec *x, size_t size)
+{
+	return x->mem.alloc ? x->mem.alloc(x->mem.user, size) : hk__aalloc(size);
+}
+
+static void xfree(const hk__nn_exec *x, void *p, size_t size)
+{
+	if (!p)
+		return;
+	if (x->mem.free)
+		x->mem.free(x->mem.user, p, size);
+	else
+		hk__afree(p);
+}
+
+static hk_status plan_mem(hk__nn_plan *p, const dnnl_memory_desc_t *md,
+                          dnnl_engine_t eng, void *h, dnnl_memory_t *out)
+{
+	if (p->nmems == p->capmems) {
+		int cap = p->capmems ? 2 * p->capmems : 64;
+		dnnl_memory_t *m = realloc(p->mems, (size_t)cap * sizeof *m);
+		if (!m)
+			return hk__err(HK_E_NOMEM, "out of memory");
+		p->mems = m;
+		p->capmems = cap;
+	}
+	dnnl_status_t st = dnnl_memory_create(out, md, eng, h);
+	if (st != dnnl_success)
+		return hk__err(HK_E_BACKEND, "oneDNN: memory_create failed (%d)", (int)st);
+	p->mems[p->nmems++] = *out;
+	return HK_OK;
+}
+
+static dnnl_data_type_t act_dt(const hk__nn_exec *x, int t)
+{
+	return x->dt && t >= 0 && x->dt[t] ? dnnl_bf16 : dnnl_f32;
+}
+
+static size_t act_elsize(const hk__nn_exec *x, int t)
+{
+	return act_dt(x, t) == dnnl_bf16 ? 2 : 4;
+}
+
+static void md_act(const hk__nn_exec *x, dnnl_memory_desc_t *md, int ti, size_t n)
+{
+	const hk__nn_tensor *t = &x->net->g.t[ti];
+	dnnl_data_type_t dt = act_dt(x, ti);
+	dnnl_dims_t d;
+	if (t->ndim == 4) {
+		d[0] = (dnnl_dim_t)n; d[1] = t->shape[3]; d[2] = t->shape[1]; d[3] = t->shape[2];
+		dnnl_memory_desc_init_by_tag(md, 4, d, dt, dnnl_nhwc);
+	} else {
+		d[0] = (dnnl_dim_t)n;
+		d[1] = (dnnl_dim_t)hk__nn_item_count(t);
+		dnnl_memory_desc_init_by_tag(md, 2, d, dt, dnnl_nc);
+	}
+}
+
+/* A node lowered to a oneDNN primitive (everything else is a C kernel). */
+static int is_prim(const hk__nn_node *nd, const hk__nn_tensor *T)
+{
+	switch (nd->kind) {
+	case NK_CONV: case NK_FC: case NK_MAXPOOL:
+		return 1;
+	case NK_PRELU:
+		return T[nd->src].ndim != 3;
+	case NK_RESIZE:
+		return nd->half_pixel && !nd->align_corners;
+	default:
+		return 0;
+	}
+}
+
+/* bf16 storage for tensors that only oneDNN primitives touch. oneDNN wants
+ * f32 src -> f32 dst for convolutions and equal types for the other
+ * primitives, so demote to f32 until that holds. Graph outputs stay f32;
+ * the input is converted while it is copied in. */
+static hk_status choose_dtypes(hk__nn_exec *x)
+{
+	const hk__nn_net *net = x->net;
+	const hk__nn_tensor *T = net->g.t;
+	x->dt = calloc((size_t)net->g.ntensors, 1);
+	if (!x->dt)
+		return hk__err(HK_E_NOMEM, "out of memory");
+	for (int i = 0; i < net->nnodes; i++)
+		if (is_prim(&net->node[i], T))
+			x->dt[net->node[i].dst] = 1;
+	x->dt[net->input] = 1;
+	for (int i = 0; i < net->nnodes; i++) {
+		const hk__nn_node *nd = &net->node[i];
+		int prim = is_prim(nd, T);
+		int ts[2 + HK__NN_MAX_POST] = {nd->src, nd->src1}, k = 2;
+		for (int j = 0; j < nd->npost; j++)
+			ts[k++] = nd->post[j].tensor;
+		for (int j = 0; j < k; j++)
+			if (ts[j] >= 0 && !T[ts[j]].is_const && !prim)
+				x->dt[ts[j]] = 0;
+		if (!prim)
+			x->dt[nd->dst] = 0;
+	}
+	for (int k = 0; k < net->noutputs; k++)
+		x->dt[net->outputs[k]] = 0;
+	for (int changed = 1; changed;) {
+		changed = 0;
+		for (int i = 0; i < net->nnodes; i++) {
+			const hk__nn_node *nd = &net->node[i];
+			if (!is_prim(nd, T))
+				continue;
+			unsigned char *a = &x->dt[nd->src], *b = &x->dt[nd->dst];
+			int conv = nd->kind == NK_CONV || nd->kind == NK_FC;
+			if ((conv && !*a && *b) || (!conv && *a != *b)) {
+				*a = *b = 0;
+				changed = 1;
+			}
+		}
+	}
+	return HK_OK;
+}
+
+static uint16_t f32_to_bf16(float f)
+{
+	uint32_t u;
+	memcpy(&u, &f, 4);
+	if ((u & 0x7fffffffu) > 0x7f800000u)
+		return (uint16_t)((u >> 16) | 0x40); /* quiet NaN */
+	u += 0x7fffu + ((u >> 16) & 1);     /* round to nearest even */
+	return (uint16_t)(u >> 16);
+}
+
+static void load_input(const hk__nn_exec *x, hk__nn_plan *p, const float *input, size_t n)
+{
+	const hk__nn_net *net = x->net;
+	size_t cnt = hk__nn_item_count(&net->g.t[net->input]) * n;
+	if (act_dt(x, net->input) == dnnl_bf16) {
+		uint16_t *d = (uint16_t *)(void *)p->buf[net->input];
+		for (size_t i = 0; i < cnt; i++)
+			d[i] = f32_to_bf16(input[i]);
+	} else {
+		memcpy(p->buf[net->input], input, cnt * sizeof(float));
+	}
+}
+
+/* Reordered weights of node ni for the layout pd wants (cached per node). */
+static hk_status weights_for(hk__nn_exec *x, int ni, const dnnl_memory_desc_t *want,
+                             dnnl_memory_t *out)
+{
+	hk__nn_wcache *wc = &x->wc[ni];
+	for (int i = 0; i < wc->n; i++)
+		if (dnnl_memory_desc_equal(&wc->md[i], want)) {
+			*out = wc->mem[i];
+			return HK_OK;
+		}
+	if (wc->n == WC_SLOTS)
+		return hk__err(HK_E_BACKEND, "oneDNN: too many weight layouts for node %d", ni);
+	const hk__nn_node *nd = &x->net->node[ni];
+	const hk__nn_tensor *w = &x->net->g.t[nd->weights];
+	dnnl_memory_desc_t user;
+	dnnl_dims_t d, st;
+	if (nd->kind == NK_FC) {
+		d[0] = w->shape[0]; d[1] = w->shape[1];
+		dnnl_memory_desc_init_by_tag(&user, 2, d, dnnl_f32, dnnl_ab);
+	} else if (nd->groups == 1) { /* TFLite OHWI */
+		int O = w->shape[0], KH = w->shape[1], KW = w->shape[2], I = w->shape[3];
+		d[0] = O; d[1] = I; d[2] = KH; d[3] = KW;
+		st[0] = (dnnl_dim_t)KH * KW * I; st[1] = 1; st[2] = (dnnl_dim_t)KW * I; st[3] = I;
+		dnnl_memory_desc_init_by_strides(&user, 4, d, dnnl_f32, st);
+	} else { /* TFLite [1, KH, KW, G*M] -> (G, M, 1, KH, KW) */
+		int KH = w->shape[1], KW = w->shape[2], CM = w->shape[3], G = nd->groups, M = CM / G;
+		d[0] = G; d[1] = M; d[2] = 1; d[3] = KH; d[4] = KW;
+		st[0] = M; st[1] = 1; st[2] = 1; st[3] = (dnnl_dim_t)KW * CM; st[4] = CM;
+		dnnl_memory_desc_init_by_strides(&user, 5, d, dnnl_f32, st);
+	}
+	hk_status s = HK_OK;
+	dnnl_memory_t um = NULL, wm = NULL;
+	dnnl_primitive_desc_t rpd = NULL;
+	dnnl_primitive_t r = NULL;
+	size_t size = dnnl_memory_desc_get_size(want);
+	if (!size)
+		size = 64;
+	void *buf = xalloc(x, size);
+	if (!buf)
+		return hk__err(HK_E_NOMEM, "out of memory for weights of node %d", ni);
+	DN(dnnl_memory_create(&um, &user, x->eng, w->f), "weights memory");
+	DN(dnnl_memory_create(&wm, want, x->eng, buf), "weights memory");
+	DN(dnnl_reorder_primitive_desc_create(&rpd, &user, x->eng, want, x->eng, NULL), "weights reorder");
+	DN(dnnl_primitive_create(&r, rpd), "weights reorder");
+	dnnl_exec_arg_t a[2] = {{DNNL_ARG_SRC, um}, {DNNL_ARG_DST, wm}};
+	DN(dnnl_primitive_execute(r, x->strm, 2, a), "weights reorder");
+	DN(dnnl_stream_wait(x->strm), "stream wait");
+	wc->md[wc->n] = *want;
+	wc->mem[wc->n] = wm;
+	wc->buf[wc->n] = buf;
+	wc->size[wc->n] = size;
+	wc->n++;
+	*out = wm;
+	wm = NULL;
+	buf = NULL;
+fail:
+	dnnl_primitive_destroy(r);
+	dnnl_primitive_desc_destroy(rpd);
+	dnnl_memory_destroy(um);
+	dnnl_memory_destroy(wm);
+	xfree(x, buf, size);
+	return s;
+}
+
+static dnnl_alg_kind_t elt_alg(int a, float *alpha, float *beta)
+{
+	*alpha = 0;
+	*beta = 0;
+	switch (a) {
+	case NA_RELU: return dnnl_eltwise_relu;
+	case NA_RELU6: *beta = 6; return dnnl_eltwise_clip;
+	case NA_RELU_N1: *alpha = -1; *beta = 1; return dnnl_eltwise_clip;
+	default: return dnnl_eltwise_tanh;
+	}
+}
+
+/* Arena offsets by liveness: first fit among the blocks live at each node. */
+typedef struct blk { size_t off, size; int t; } blk;
+
+static hk_status plan_arena(hk__nn_exec *x, hk__nn_plan *p, size_t **off_out)
+{
+	const hk__nn_net *net = x->net;
+	int nt = net->g.ntensors;
+	int *last = malloc((size_t)nt * sizeof(int));
+	size_t *off = malloc((size_t)nt * sizeof(size_t));
+	blk *live = malloc((size_t)(nt + 1) * sizeof(blk));
+	if (!last || !off || !live) {
+		free(last); free(off); free(live);
+		return hk__err(HK_E_NOMEM, "out of memory");
+	}
+	for (int t = 0; t < nt; t++) {
+		last[t] = -2;
+		off[t] = SIZE_MAX;
+	}
+	for (int i = 0; i < net->nnodes; i++) {
+		const hk__nn_node *nd = &net->node[i];
+		int ts[3 + HK__NN_MAX_POST] = {nd->src, nd->src1, nd->dst}, k = 3;
+		for (int j = 0; j < nd->npost; j++)
+			ts[k++] = nd->post[j].tensor;
+		for (int j = 0; j < k; j++)
+			if (ts[j] >= 0 && !net->g.t[ts[j]].is_const)
+				last[ts[j]] = i;
+	}
+	for (int k = 0; k < net->noutputs; k++)
+		last[net->outputs[k]] = net->nnodes;
+	int nlive = 0;
+	size_t top = 0;
+	/* the input first, live from the start */
+	for (int i = -1; i < net->nnodes; i++) {
+		int t = i < 0 ? net->input : net->node[i].dst;
+		size_t sz = hk__nn_item_count(&net->g.t[t]) * p->n * act_elsize(x, t);
+		sz = (sz + 63) & ~(size_t)63;
+		if (i >= 0 && off[t] == SIZE_MAX) {
+			/* PReLU in place: its input dies here (saves a pass over
+			 * fresh cache lines and arena space) */
+			const hk__nn_node *nd = &net->node[i];
+			if (nd->kind == NK_PRELU && nd->src != net->input && last[nd->src] == i &&
+			    act_elsize(x, nd->src) == act_elsize(x, t) && off[nd->src] != SIZE_MAX)
+				for (int j = 0; j < nlive; j++)
+					if (live[j].t == nd->src) {
+						live[j].t = t;
+						off[t] = off[nd->src];
+						break;
+					}
+		}
+		if (off[t] == SIZE_MAX) {
+			/* live sorted by offset; find the first gap */
+			size_t at = 0;
+			int pos = 0;
+			for (; pos < nlive; pos++) {
+				if (live[pos].off >= at + sz)
+					break;
+				if (live[pos].off + live[pos].size > at)
+					at = live[pos].off + live[pos].size;
+			}
+			memmove(&live[pos + 1], &live[pos], (size_t)(nlive - pos) * sizeof(blk));
+			live[pos] = (blk){at, sz, t};
+			nlive++;
+			off[t] = at;
+			if (at + sz > top)
+				top = at + sz;
+		}
+		/* release what this node was the last to read */
+		for (int j = 0; j < nlive;) {
+			if (last[live[j].t] <= i && live[j].t != t) {
+				memmove(&live[j], &live[j + 1], (size_t)(nlive - j - 1) * sizeof(blk));
+				nlive--;
+			} else {
+				j++;
+			}
+		}
+	}
+	free(last);
+	free(live);
+	p->arena_bytes = top ? top : 64;
+	*off_out = off;
+	return HK_OK;
+}
+
+static void plan_free(hk__nn_exec *x, hk__nn_plan *p)
+{
+	if (!p)
+		return;
+	for (int i = 0; i < p->nsteps; i++)
+		dnnl_primitive_destroy(p->steps[i].prim);
+	for (int i = 0; i < p->nmems; i++)
+		dnnl_memory_destroy(p->mems[i]);
+	if (p->arena)
+		hk__wipe(p->arena, p->arena_bytes); /* activations of faces */
+	xfree(x, p->arena, p->arena_bytes);
+	free(p->mems);
+	free(p->steps);
+	free(p->buf);
+	free(p);
+}
+
+static hk_status plan_create(hk__nn_exec *x, size_t n, hk__nn_plan **out)
+{
+	const hk__nn_net *net = x->net;
+	const hk__nn_tensor *T = net->g.t;
+	hk_status s = HK_OK;
+	int ni = -1;
+	size_t *off = NULL;
+	hk__nn_plan *p = calloc(1, sizeof *p);
+	if (!p)
+		return hk__err(HK_E_NOMEM, "out of memory");
+	p->n = n;
+	p->buf = calloc((size_t)net->g.ntensors, sizeof(float *));
+	p->steps = calloc((size_t)net->nnodes, sizeof(step));
+	if (!p->buf || !p->steps) {
+		s = hk__err(HK_E_NOMEM, "out of memory");
+		goto fail;
+	}
+	if ((s = plan_arena(x, p, &off)))
+		goto fail;
+	p->arena = xalloc(x, p->arena_bytes);
+	if (!p->arena) {
+		s = hk__err(HK_E_NOMEM, "out of memory for a %zu-byte activation arena", p->arena_bytes);
+		goto fail;
+	}
+	memset(p->arena, 0, p->arena_bytes);
+	for (int t = 0; t < net->g.ntensors; t++)
+		if (off[t] != SIZE_MAX)
+			p->buf[t] = (float *)((char *)p->arena + off[t]);
+
+	for (ni = 0; ni < net->nnodes; ni++) {
+		const hk__nn_node *nd = &net->node[ni];
+		step *sp = &p->steps[p->nsteps++];
+		sp->node = ni;
+		if (nd->kind != NK_CONV && nd->kind != NK_FC && nd->kind != NK_MAXPOOL &&
+		    !(nd->kind == NK_PRELU && T[nd->src].ndim != 3) &&
+		    !(nd->kind == NK_RESIZE && nd->half_pixel && !nd->align_corners))
+			continue;
+		dnnl_memory_desc_t src, dst, wany, bmd;
+		dnnl_primitive_desc_t pd = NULL;
+		dnnl_primitive_attr_t attr = NULL;
+		dnnl_post_ops_t po = NULL;
+		dnnl_memory_t m;
+		md_act(x, &src, nd->src, n);
+		md_act(x, &dst, nd->dst, n);
+		if (nd->kind == NK_FC) { /* flattened NHWC item = TFLite FC input */
+			dnnl_dims_t fd = {(dnnl_dim_t)n, (dnnl_dim_t)hk__nn_item_count(&T[nd->src])};
+			dnnl_memory_desc_init_by_tag(&src, 2, fd, act_dt(x, nd->src), dnnl_nc);
+		}
+		if (nd->kind == NK_PRELU) {
+			dnnl_prelu_desc_t prd;
+			dnnl_memory_desc_t wmd;
+			const hk__nn_tensor *tx = &T[nd->src];
+			dnnl_dims_t wd = {1, (dnnl_dim_t)T[nd->src1].count, 1, 1};
+			int r4 = tx->ndim == 4;
+			dnnl_memory_desc_init_by_tag(&wmd, r4 ? 4 : 2, wd, dnnl_f32, r4 ? dnnl_nhwc : dnnl_nc);
+			DN(dnnl_prelu_forward_desc_init(&prd, dnnl_forward_inference, &src, &wmd), "prelu desc");
+			DN(dnnl_primitive_desc_create(&pd, &prd, NULL, x->eng, NULL), "prelu pd");
+			if ((s = plan_mem(p, &wmd, x->eng, x->consts[nd->src1], &m)))
+				goto fail_pd;
+			sp->args[sp->nargs++] = (dnnl_exec_arg_t){DNNL_ARG_WEIGHTS, m};
+		} else if (nd->kind == NK_RESIZE) {
+			/* oneDNN linear resampling uses half-pixel centres with edge
+			 * clamping, i.e. TFLite half_pixel_centers=true */
+			dnnl_resampling_desc_t rd;
+			DN(dnnl_resampling_forward_desc_init(&rd, dnnl_forward_inference, dnnl_resampling_linear,
+			                                     NULL, &src, &dst), "resampling desc");
+			DN(dnnl_primitive_desc_create(&pd, &rd, NULL, x->eng, NULL), "resampling pd");
+		} else if (nd->kind == NK_MAXPOOL) {
+			dnnl_pooling_v2_desc_t pdsc;
+			dnnl_dims_t strides = {nd->sh, nd->sw}, k = {nd->kh, nd->kw}, dil = {0, 0},
+			            pl = {nd->pt, nd->pl}, pr = {nd->pb, nd->pr};
+			DN(dnnl_pooling_v2_forward_desc_init(&pdsc, dnnl_forward_inference, dnnl_pooling_max,
+			                                     &src, &dst, strides, k, dil, pl, pr), "pooling desc");
+			DN(dnnl_primitive_desc_create(&pd, &pdsc, NULL, x->eng, NULL), "pooling pd");
+			sp->c_post_act = 1;
+		} else {
+			const hk__nn_tensor *w = &T[nd->weights];
+			dnnl_dims_t d;
+			int O = nd->kind == NK_FC ? w->shape[0] : T[nd->dst].shape[T[nd->dst].ndim - 1];
+			if (nd->kind == NK_FC) {
+				d[0] = w->shape[0]; d[1] = w->shape[1];
+				dnnl_memory_desc_init_by_tag(&wany, 2, d, act_dt(x, nd->src), dnnl_format_tag_any);
+			} else if (nd->groups == 1) {
+				d[0] = w->shape[0]; d[1] = w->shape[3]; d[2] = w->shape[1]; d[3] = w->shape[2];
+				dnnl_memory_desc_init_by_tag(&wany, 4, d, act_dt(x, nd->src), dnnl_format_tag_any);
+			} else {
+				d[0] = nd->groups; d[1] = w->shape[3] / nd->groups; d[2] = 1;
+				d[3] = w->shape[1]; d[4] = w->shape[2];
+				dnnl_memory_desc_init_by_tag(&wany, 5, d, act_dt(x, nd->src), dnnl_format_tag_any);
+			}
+			d[0] = O;
+			dnnl_memory_desc_init_by_tag(&bmd, 1, d, dnnl_f32, dnnl_a);
+			DN(dnnl_primitive_attr_create(&attr), "attr");
+			DN(dnnl_post_ops_create(&po), "post ops");
+			for (int k = 0; k < nd->npost; k++) {
+				const hk__nn_postop *q = &nd->post[k];
+				if (q->kind == NP_ACT) {
+					float al, be;
+					dnnl_alg_kind_t a = elt_alg(q->alg, &al, &be);
+					DN(dnnl_post_ops_append_eltwise(po, 1.0f, a, al, be), "eltwise post-op");
+				} else if (q->kind == NP_PRELU) {
+					DN(dnnl_post_ops_append_prelu(po, 1 << 1), "prelu post-op");
+				} else {
+					dnnl_memory_desc_t s1;
+					md_act(x, &s1, q->tensor, n);
+					DN(dnnl_post_ops_append_binary(po, dnnl_binary_add, &s1), "binary post-op");
+				}
+			}
+			DN(dnnl_primitive_attr_set_post_ops(attr, po), "set post ops");
+			dnnl_post_ops_destroy(po);
+			po = NULL;
+			if (nd->kind == NK_FC) {
+				dnnl_inner_product_desc_t ip;
+				DN(dnnl_inner_product_forward_desc_init(&ip, dnnl_forward_inference, &src, &wany,
+				                                        nd->bias >= 0 ? &bmd : NULL, &dst), "inner product desc");
+				DN(dnnl_primitive_desc_create(&pd, &ip, attr, x->eng, NULL), "inner product pd");
+			} else {
+				dnnl_convolution_desc_t cd;
+				dnnl_dims_t strides = {nd->sh, nd->sw}, dil = {nd->dh - 1, nd->dw - 1},
+				            pl = {nd->pt, nd->pl}, pr = {nd->pb, nd->pr};
+				DN(dnnl_dilated_convolution_forward_desc_init(&cd, dnnl_forward_inference,
+				                                              dnnl_convolution_direct, &src, &wany,
+				                                              nd->bias >= 0 ? &bmd : NULL, &dst,
+				                                              strides, dil, pl, pr), "convolution desc");
+				DN(dnnl_primitive_desc_create(&pd, &cd, attr, x->eng, NULL), "convolution pd");
+			}
+			dnnl_primitive_attr_destroy(attr);
+			attr = NULL;
+			if (!x->impl[0] && nd->kind == NK_CONV && nd->groups == 1) {
+				const char *impl = NULL;
+				if (dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) == dnnl_success && impl)
+					snprintf(x->impl, sizeof x->impl, "%s", impl);
+			}
+			dnnl_memory_t wm = NULL;
+			const dnnl_memory_desc_t *wmd = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+			if ((s = weights_for(x, ni, wmd, &wm)))
+				goto fail_pd;
+			sp->args[sp->nargs++] = (dnnl_exec_arg_t){DNNL_ARG_WEIGHTS, wm};
+			if (nd->bias >= 0) {
+				if ((s = plan_mem(p, &bmd, x->eng, x->consts[nd->bias], &m)))
+					goto fail_pd;
+				sp->args[sp->nargs++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, m};
+			}
+			for (int k = 0; k < nd->npost; k++) {
+				const hk__nn_postop *q = &nd->post[k];
+				dnnl_memory_desc_t md;
+				if (q->kind == NP_PRELU) {
+					dnnl_dims_t pdims = {1, (dnnl_dim_t)T[q->tensor].count, 1, 1};
+					int nd4 = T[nd->dst].ndim == 4 ? 4 : 2;
+					dnnl_memory_desc_init_by_tag(&md, nd4, pdims, dnnl_f32, nd4 == 4 ? dnnl_nchw : dnnl_nc);
+					if ((s = plan_mem(p, &md, x->eng, x->consts[q->tensor], &m)))
+						goto fail_pd;
+					sp->args[sp->nargs++] = (dnnl_exec_arg_t){DNNL_ARG_ATTR_MULTIPLE_POST_OP(k) | DNNL_ARG_WEIGHTS, m};
+				} else if (q->kind == NP_BINARY) {
+					md_act(x, &md, q->tensor, n);
+					if ((s = plan_mem(p, &md, x->eng, p->buf[q->tensor], &m)))
+						goto fail_pd;
+					sp->args[sp->nargs++] = (dnnl_exec_arg_t){DNNL_ARG_ATTR_MULTIPLE_POST_OP(k) | DNNL_ARG_SRC_1, m};
+				}
+			}
+		}
+		if ((s = plan_mem(p, &src, x->eng, p->buf[nd->src], &m)))
+			goto fail_pd;
+		sp->args[sp->nargs++] = (dnnl_exec_arg_t){DNNL_ARG_SRC, m};
+		if ((s = plan_mem(p, &dst, x->eng, p->buf[nd->dst], &m)))
+			goto fail_pd;
+		sp->args[sp->nargs++] = (dnnl_exec_arg_t){DNNL_ARG_DST, m};
+		{
+			const dnnl_memory_desc_t *ws = dnnl_primitive_desc_query_md(pd, dnnl_query_workspace_md, 0);
+			if (ws && ws->ndims) {
+				s = hk__err(HK_E_BACKEND, "oneDNN: node %d wants a workspace in inference", ni);
+				goto fail_pd;
+			}
+		}
+		{
+			dnnl_status_t st = dnnl_primitive_create(&sp->prim, pd);
+			if (st != dnnl_success) {
+				s = dn(st, "primitive create", ni);
+				goto fail_pd;
+			}
+		}
+		dnnl_primitive_desc_destroy(pd);
+		continue;
+fail_pd:
+		dnnl_primitive_desc_destroy(pd);
+		dnnl_primitive_attr_destroy(attr);
+		dnnl_post_ops_destroy(po);
+		goto fail;
+	}
+	free(off);
+	*out = p;
+	return HK_OK;
+fail:
+	free(off);
+	plan_free(x, p);
+	return s;
+}
+
+hk_status hk__nn_exec_run(hk__nn_exec *x, const float *input, size_t n,
+                          float *const *outputs)
+{
+	const hk__nn_net *net = x->net;
+	if (n == 0 || n > x->max_batch)
+		return hk__err(HK_E_INVALID, "batch %zu outside 1..%zu", n, x->max_batch);
+	hk_status s;
+	if (!x->plans[n] && (s = plan_create(x, n, &x->plans[n])))
+		return s;
+	hk__nn_plan *p = x->plans[n];
+	load_input(x, p, input, n);
+	for (int i = 0; i < p->nsteps; i++) {
+		step *sp = &p->steps[i];
+		const hk__nn_node *nd = &net->node[sp->node];
+		if (!sp->prim) {
+			hk__nn_ref_node(net, nd, n, p->buf);
+			continue;
+		}
+		dnnl_status_t st = dnnl_primitive_execute(sp->prim, x->strm, sp->nargs, sp->args);
+		if (st != dnnl_success)
+			return dn(st, "execute", sp->node);
+		if (sp->c_post_act)
+			for (int k = 0; k < nd->npost; k++) {
+				/* pooling activations: rare, plain C */
+				hk__nn_node tmp = *nd;
+				tmp.kind = NK_UNARY;
+				tmp.alg = nd->post[k].alg;
+				tmp.src = nd->dst;
+				tmp.npost = 0;
+				hk__nn_ref_node(net, &tmp, n, p->buf);
+			}
+	}
+	dnnl_status_t st = dnnl_stream_wait(x->strm);
+	if (st != dnnl_success)
+		return dn(st, "stream wait", -1);
+	for (int k = 0; k < net->noutputs; k++) {
+		int t = net->outputs[k];
+		memcpy(outputs[k], p->buf[t], hk__nn_item_count(&net->g.t[t]) * n * sizeof(float));
+	}
+	return HK_OK;
+}
+
+hk_status hk__nn_exec_init(hk__nn_exec *x, const hk__nn_net *net,
+                           size_t max_batch, const hk__nn_mem *mem, int bf16)
+{
+	memset(x, 0, sizeof *x);
+	x->net = net;
+	x->max_batch = max_batch;
+	if (mem)
+		x->mem = *mem;
+	int ni = -1;
+	hk_status s = HK_OK;
+	x->wc = calloc((size_t)net->nnodes, sizeof *x->wc);
+	x->consts = calloc((size_t)net->g.ntensors, sizeof(float *));
+	x->plans = calloc(max_batch + 1, sizeof *x->plans);
+	x->bf16 = bf16;
+	if (bf16 && (s = choose_dtypes(x)))
+		goto fail;
+	if (!x->wc || !x->consts || !x->plans) {
+		s = hk__err(HK_E_NOMEM, "out of memory");
+		goto fail;
+	}
+	DN(dnnl_engine_create(&x->eng, dnnl_cpu, 0), "engine create");
+	DN(dnnl_stream_create(&x->strm, x->eng, dnnl_stream_default_flags), "stream create");
+	/* node-local copies of the small constants primitives read directly */
+	for (ni = 0; ni < net->nnodes; ni++) {
+		const hk__nn_node *nd = &net->node[ni];
+		int ts[1 + HK__NN_MAX_POST], k = 0;
+		ts[k++] = nd->bias;
+		if (nd->kind == NK_PRELU)
+			ts[k++] = nd->src1;
+		for (int j = 0; j < nd->npost; j++)
+			if (nd->post[j].kind == NP_PRELU)
+				ts[k++] = nd->post[j].tensor;
+		for (int j = 0; j < k; j++) {
+			int t = ts[j];
+			if (t < 0 || x->consts[t])
+				continue;
+			size_t sz = net->g.t[t].count * sizeof(float);
+			x->consts[t] = xalloc(x, sz ? sz : 64);
+			if (!x->consts[t]) {
+				s = hk__err(HK_E_NOMEM, "out of memory");
+				goto fail;
+			}
+			memcpy(x->consts[t], net->g.t[t].f, sz);
+		}
+	}
+	return HK_OK;
+fail:
+	hk__nn_exec_free(x);
+	return s;
+}
+
+void hk__nn_exec_free(hk__nn_exec *x)
+{
+	if (!x || !x->net)
+		return;
+	const hk__nn_net *net = x->net;
+	if (x->plans)
+		for (size_t i = 0; i <= x->max_batch; i++)
+			plan_free(x, x->plans[i]);
+	if (x->wc)
+		for (int i = 0; i < net->nnodes; i++)
+			for (int k = 0; k < x->wc[i].n; k++) {
+				dnnl_memory_destroy(x->wc[i].mem[k]);
+				xfree(x, x->wc[i].buf[k], x->wc[i].size[k]);
+			}
+	if (x->consts)
+		for (int t = 0; t < net->g.ntensors; t++)
+			if (x->consts[t])
+				xfree(x, x->consts[t], net->g.t[t].count ? net->g.t[t].count * sizeof(float) : 64);
+	if (x->strm)
+		dnnl_stream_destroy(x->strm);
+	if (x->eng)
+		dnnl_engine_destroy(x->eng);
+	free(x->plans);
+	free(x->wc);
+	free(x->dt);
+	free(x->consts);
+	memset(x, 0, sizeof *x);
+}
+
+static double thread_cpu_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+hk_status hk__nn_exec_profile(hk__nn_exec *x, const float *input, size_t n, double *ns)
+{
+	hk_status s;
+	if (n == 0 || n > x->max_batch)
+		return hk__err(HK_E_INVALID, "batch %zu outside 1..%zu", n, x->max_batch);
+	if (!x->plans[n] && (s = plan_create(x, n, &x->plans[n])))
+		return s;
+	hk__nn_plan *p = x->plans[n];
+	const hk__nn_net *net = x->net;
+	load_input(x, p, input, n);
+	for (int i = 0; i < p->nsteps; i++) {
+		step *sp = &p->steps[i];
+		double t0 = thread_cpu_ns();
+		if (!sp->prim)
+			hk__nn_ref_node(net, &net->node[sp->node], n, p->buf);
+		else if (dnnl_primitive_execute(sp->prim, x->strm, sp->nargs, sp->args) != dnnl_success)
+			return hk__err(HK_E_BACKEND, "oneDNN: execute failed at node %d", sp->node);
+		ns[sp->node] += thread_cpu_ns() - t0;
+	}
+	return HK_OK;
+}

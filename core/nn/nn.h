@@ -1,0 +1,154 @@
+/* Internal model representation: TFLite import -> graph -> fused nodes ->
+ * oneDNN plans. Not public. */
+#ifndef HK_NN_H
+#define HK_NN_H
+
+#include "internal.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define HK__NN_MAX_DIMS 6
+#define HK__NN_MAX_IO 8
+#define HK__NN_MAX_TENSORS 65536
+#define HK__NN_MAX_OPS 65536
+#define HK__NN_MAX_ELEMS (1u << 26) /* elements per tensor (256 MB of floats) */
+
+/* TFLite builtin operator codes we know (schema.fbs BuiltinOperator). */
+enum {
+	TFL_ADD = 0, TFL_CONV_2D = 3, TFL_DEPTHWISE_CONV_2D = 4,
+	TFL_DEPTH_TO_SPACE = 5, TFL_DEQUANTIZE = 6, TFL_FULLY_CONNECTED = 9,
+	TFL_MAX_POOL_2D = 17, TFL_MUL = 18, TFL_RELU = 19, TFL_RESHAPE = 22,
+	TFL_RESIZE_BILINEAR = 23, TFL_PAD = 34, TFL_SUB = 41, TFL_DIV = 42,
+	TFL_EXP = 47, TFL_NEG = 59, TFL_SUM = 74, TFL_REDUCE_MAX = 82,
+	TFL_ABS = 101, TFL_DENSIFY = 124,
+};
+
+/* TFLite TensorType */
+enum { TFL_T_FLOAT32 = 0, TFL_T_FLOAT16 = 1, TFL_T_INT32 = 2, TFL_T_INT64 = 4 };
+
+/* Fused activations (TFLite ActivationFunctionType) */
+enum { TFL_ACT_NONE = 0, TFL_ACT_RELU = 1, TFL_ACT_RELU_N1_TO_1 = 2,
+       TFL_ACT_RELU6 = 3, TFL_ACT_TANH = 4 };
+
+typedef struct hk__nn_tensor {
+	int ndim;
+	int32_t shape[HK__NN_MAX_DIMS];
+	int type;      /* TFL_T_* as declared */
+	size_t count;  /* elements (product of shape) */
+	/* Constant data, converted at import: float for FLOAT32/FLOAT16
+	 * tensors, int32 for INT32/INT64 ones. NULL for activations. */
+	float *f;
+	int32_t *i32;
+	int is_const;
+	char name[48];
+} hk__nn_tensor;
+
+typedef struct hk__nn_op {
+	int code;         /* TFL_* builtin code */
+	int nin, nout;
+	int in[HK__NN_MAX_IO];  /* tensor index or -1 (optional input) */
+	int out[HK__NN_MAX_IO];
+	/* options (only those of the op's kind are meaningful) */
+	int padding;      /* 0 SAME, 1 VALID */
+	int stride_w, stride_h, dil_w, dil_h;
+	int filter_w, filter_h, depth_mult;
+	int act;          /* TFL_ACT_* */
+	int keep_dims, keep_num_dims;
+	int align_corners, half_pixel;
+	int block_size;
+	int n_new_shape;
+	int32_t new_shape[HK__NN_MAX_DIMS];
+} hk__nn_op;
+
+typedef struct hk__nn_graph {
+	int ntensors, nops;
+	hk__nn_tensor *t;
+	hk__nn_op *op;
+	int ninputs, noutputs;
+	int inputs[HK__NN_MAX_IO];
+	int outputs[HK__NN_MAX_IO];
+} hk__nn_graph;
+
+/* Parse a TFLite flatbuffer (untrusted) into *g. Constants are copied and
+ * converted (fp16 -> fp32, sparse tensors densified); g owns everything.
+ * HK_E_FORMAT / HK_E_UNSUPPORTED with a message on bad input. */
+hk_status hk__tflite_parse(const void *data, size_t len, hk__nn_graph *g);
+void hk__nn_graph_free(hk__nn_graph *g);
+const char *hk__tflite_op_name(int code);
+
+/* ---- fused node list (graph.c) ---- */
+
+enum hk__nn_kind {
+	NK_CONV,     /* conv / depthwise conv (groups) + post-ops            */
+	NK_FC,       /* inner product + post-ops                             */
+	NK_MAXPOOL,
+	NK_RESIZE,   /* bilinear                                             */
+	NK_D2S,
+	NK_PAD,
+	NK_BINARY,   /* add/sub/mul/div with broadcasting                    */
+	NK_UNARY,    /* relu/neg/abs/exp/relu6/...                           */
+	NK_PRELU,    /* y = x > 0 ? x : a*x, a broadcast over the last axis  */
+	NK_REDUCE,   /* max/sum over the last axis                           */
+	NK_COPY,     /* reshape: same bytes                                  */
+};
+
+enum hk__nn_post { NP_ACT, NP_PRELU, NP_BINARY };
+enum hk__nn_alg { NA_ADD, NA_SUB, NA_MUL, NA_DIV, NA_RELU, NA_RELU6,
+                  NA_RELU_N1, NA_TANH, NA_NEG, NA_ABS, NA_EXP, NA_MAX, NA_SUM };
+
+typedef struct hk__nn_postop {
+	int kind;    /* NP_* */
+	int alg;     /* NA_* */
+	int tensor;  /* NP_PRELU: slopes (const, C floats); NP_BINARY: src1 */
+} hk__nn_postop;
+
+#define HK__NN_MAX_POST 6
+
+typedef struct hk__nn_node {
+	int kind;
+	int alg;             /* NK_BINARY/UNARY/REDUCE: NA_* */
+	int src, src1;       /* activation (or const for src1) tensors      */
+	int weights, bias;   /* const tensors (-1 none)                     */
+	int dst;
+	/* conv/pool geometry (per item, NHWC) */
+	int kh, kw, sh, sw, dh, dw;   /* dilation as TFLite factor (1 = none) */
+	int pt, pb, pl, pr;           /* padding                              */
+	int groups;
+	int block;                    /* D2S */
+	int half_pixel, align_corners;
+	int32_t pads[HK__NN_MAX_DIMS][2]; /* NK_PAD */
+	int npost;
+	hk__nn_postop post[HK__NN_MAX_POST];
+	double flops;                 /* per item                             */
+} hk__nn_node;
+
+typedef struct hk__nn_net {
+	hk__nn_graph g;
+	int nnodes;
+	hk__nn_node *node;
+	int input;                    /* activation tensor fed by the caller  */
+	int noutputs;
+	int outputs[HK__NN_MAX_IO];
+	double flops;                 /* per item, counted from the graph     */
+	char summary[256];            /* "conv 52 (34 fused prelu) ..."       */
+} hk__nn_net;
+
+/* Import + constant folding + shape checks + fusion. */
+hk_status hk__nn_build(const void *data, size_t len, hk__nn_net *net);
+void hk__nn_net_free(hk__nn_net *net);
+
+/* Per-item element count of an activation tensor (dims 1..). */
+size_t hk__nn_item_count(const hk__nn_tensor *t);
+
+/* Plain-C reference execution of one node on n items (tail ops, and the
+ * fallback). Buffers are NHWC. */
+void hk__nn_ref_node(const hk__nn_net *net, const hk__nn_node *nd, size_t n,
+                     float *const *buf);
+
+/* hk_model_load_memory on a given topology: synthetic hwloc description or
+ * XML file (both NULL: this machine). For tests of the NUMA placement. */
+hk_status hk__model_load_topo(const void *data, size_t len, const hk_model_params *p,
+                              const char *synthetic, const char *xml, hk_model **out);
+
+#endif
