@@ -112,8 +112,9 @@ hk_status hk__records_walk(const uint8_t *buf, size_t len, uint64_t file_off,
 			} else if (h.len > rem - sizeof h) {
 				torn = true; /* header reached the disk, payload did not */
 			} else if (!hk__st_sum_ok(h.psum, buf + off + sizeof h, h.len)) {
-				if (!hk__zero_tail(buf + off, sizeof h + h.len, at) ||
-				    off + sizeof h + h.len != len)
+				/* torn only if everything from here to the end is a
+				 * write that stopped: zeros from a sector boundary on */
+				if (!hk__zero_tail(buf + off, rem, at))
 					return hk__err(HK_E_FORMAT, "%s: record %llu at "
 					               "offset %llu is damaged (payload "
 					               "checksum mismatch)", what,
