@@ -1134,6 +1134,7 @@ hk_status hk_store_enroll(hk_store *st, const hk_consent *c, const float *emb,
 	if (!st)
 		return hk__err(HK_E_INVALID, "hk_store_enroll: store is NULL");
 	hk_status s;
+	uint64_t seq = 0;
 	int64_t now = hk__st_now(st);
 	if (!c)
 		return hk__err(HK_E_CONSENT, "no consent record: no template "
@@ -1199,7 +1200,7 @@ hk_status hk_store_enroll(hk_store *st, const hk_consent *c, const float *emb,
 	                    c->channel, NULL, 0, emb, (uint32_t)n, &plain, &plen)))
 		goto out;
 	pthread_mutex_lock(&st->wal_mu);
-	uint64_t seq = atomic_load(&st->seq) + 1;
+	seq = atomic_load(&st->seq) + 1;
 	s = hk__seal_record(st, HK__R_ENROL, seq, key_id, key, plain, plen, &rec,
 	                    &rlen);
 	if (!s)
@@ -1243,7 +1244,7 @@ out:
 	pthread_rwlock_unlock(&st->rw);
 	if (s)
 		return s;
-	s = hk__commit_wait(st, r ? r->version : atomic_load(&st->seq));
+	s = hk__commit_wait(st, seq);
 	return s ? s : auto_compact(st);
 }
 
