@@ -784,6 +784,10 @@ typedef struct hk_store_params {
 	void *clock_user;
 	hk_gallery_params gallery; /* search settings; dim is taken from the
 	                              store                                    */
+	uint64_t auto_compact_bytes; /* > 0: once the log grows past this, the
+	                                 enrolment or erasure that crossed it
+	                                 compacts before returning (0: only
+	                                 explicit hk_store_compact calls)      */
 } hk_store_params;
 
 HK_API void hk_store_default_params(hk_store_params *p);

@@ -583,3 +583,65 @@ Test(crash, store_corpus_write)
 	free(b);
 	st_rmrf(dir);
 }
+
+/* What a power loss can leave at the end of the log: zero-filled blocks
+ * (size extended, data never written) or a record whose later sectors are
+ * zero: cut, and the gallery is exactly the reference. Non-zero garbage
+ * after the last record is damage, not a torn write: refused. */
+Test(crash, torn_tails_cut_garbage_refused)
+{
+	fast_topology();
+	char ref[256], work[256];
+	st_tmpdir(ref, sizeof ref);
+	st_tmpdir(work, sizeof work);
+	build_reference(ref);
+	char path[512];
+	snprintf(path, sizeof path, "%s/wal.hk", ref);
+	size_t len;
+	uint8_t *wal = st_slurp(path, &len);
+	cr_assert(wal && len > 64);
+	snprintf(path, sizeof path, "%s/wal.hk", work);
+	uint8_t *buf = calloc(1, len + 8192);
+	memcpy(buf, wal, len);
+	/* a. 4 KiB of zeros after the last record */
+	st_copy(ref, work);
+	st_spit(path, buf, len + 4096);
+	int64_t now = ST_T0;
+	hk_store *st;
+	cr_assert_eq(open_dir(work, &st, &now), HK_OK, "%s", hk_last_error());
+	hk_store_info info;
+	hk_store_info_get(st, &info);
+	cr_assert_eq(info.torn_bytes_cut, 4096);
+	cr_assert(is_reference(st));
+	hk_store_close(st);
+	/* b. the last record's header reached the disk, then zeros up to and
+	 * past the next sector boundary */
+	uint8_t rec[64];
+	memcpy(rec, wal + 64, 64); /* a valid header (first record) */
+	memcpy(buf + len, rec, 64);
+	memset(buf + len + 64, 0, 8192 - 64);
+	st_copy(ref, work);
+	st_spit(path, buf, len + 2048);
+	cr_assert_eq(open_dir(work, &st, &now), HK_OK, "%s", hk_last_error());
+	hk_store_info_get(st, &info);
+	cr_assert_eq(info.torn_bytes_cut, 2048);
+	cr_assert(is_reference(st));
+	hk_store_close(st);
+	/* c. non-zero garbage after the last record */
+	for (int i = 0; i < 700; i++)
+		buf[len + (size_t)i] = (uint8_t)(i * 37 + 1);
+	st_copy(ref, work);
+	st_spit(path, buf, len + 700);
+	hk_status s = open_dir(work, &st, &now);
+	cr_assert_eq(s, HK_E_FORMAT, "%s", hk_last_error());
+	cr_assert(strstr(hk_last_error(), "damaged"), "%s", hk_last_error());
+	/* the refused gallery was not modified */
+	size_t l2;
+	uint8_t *after = st_slurp(path, &l2);
+	cr_assert_eq(l2, len + 700);
+	free(after);
+	free(buf);
+	free(wal);
+	st_rmrf(ref);
+	st_rmrf(work);
+}

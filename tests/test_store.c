@@ -594,3 +594,30 @@ Test(store, concurrent_enrolments_group_commit)
 	cr_assert_eq(r.entries, 2 * T * N + T * N, "%llu", (unsigned long long)r.entries);
 	hk_store_close(st);
 }
+
+Test(store, auto_compaction)
+{
+	hk_store_params p;
+	st_params(&p, key, DIM, &now);
+	p.auto_compact_bytes = 2000;
+	hk_store *st;
+	cr_assert_eq(hk_store_open(dir, &p, &st), HK_OK, "%s", hk_last_error());
+	for (int i = 0; i < 12; i++) {
+		char name[16];
+		snprintf(name, sizeof name, "s%d", i);
+		enrol(st, name, 100 + (uint64_t)i, 1);
+	}
+	hk_store_info info;
+	hk_store_info_get(st, &info);
+	cr_assert_gt(info.snapshot_bytes, 0);
+	cr_assert_leq(info.wal_bytes, 2000 + 400);
+	cr_assert_eq(info.templates, 12);
+	cr_assert_eq(hk_store_erase(st, "s3", NULL), HK_OK);
+	hk_store_close(st);
+	st = open_store(0);
+	hk_store_info_get(st, &info);
+	cr_assert_eq(info.subjects, 11);
+	ASSERT_SCORE(verify(st, "s11", 111), 1.0f, 1e-5);
+	cr_assert(isnan(verify(st, "s3", 103)));
+	hk_store_close(st);
+}

@@ -14,15 +14,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-void hk__sum(uint8_t out[HK__SUM], const void *p, size_t n)
+void hk__st_sum(uint8_t out[HK__SUM], const void *p, size_t n)
 {
 	crypto_generichash(out, HK__SUM, p, n, NULL, 0);
 }
 
-bool hk__sum_ok(const uint8_t want[HK__SUM], const void *p, size_t n)
+bool hk__st_sum_ok(const uint8_t want[HK__SUM], const void *p, size_t n)
 {
 	uint8_t got[HK__SUM];
-	hk__sum(got, p, n);
+	hk__st_sum(got, p, n);
 	return memcmp(got, want, HK__SUM) == 0;
 }
 
@@ -36,7 +36,7 @@ void hk__fhdr_fill(hk__fhdr *h, const char magic[8], uint32_t dim,
 	h->base_seq = base_seq;
 	h->count = count;
 	memcpy(h->gallery_id, gid, 16);
-	hk__sum(h->sum, h, offsetof(hk__fhdr, sum));
+	hk__st_sum(h->sum, h, offsetof(hk__fhdr, sum));
 }
 
 hk_status hk__fhdr_check(const hk__fhdr *h, const char magic[8],
@@ -45,7 +45,7 @@ hk_status hk__fhdr_check(const hk__fhdr *h, const char magic[8],
 	if (memcmp(h->magic, magic, 8))
 		return hk__err(HK_E_FORMAT, "%s: not a herken %s file (bad magic)",
 		               what, what);
-	if (!hk__sum_ok(h->sum, h, offsetof(hk__fhdr, sum)))
+	if (!hk__st_sum_ok(h->sum, h, offsetof(hk__fhdr, sum)))
 		return hk__err(HK_E_FORMAT, "%s: file header checksum mismatch "
 		               "(damaged)", what);
 	if (h->version != HK__ST_FORMAT)
@@ -63,8 +63,8 @@ void hk__rhdr_fill(hk__rhdr *h, uint16_t type, uint64_t seq, uint64_t key_id,
 	h->len = len;
 	h->seq = seq;
 	h->key_id = key_id;
-	hk__sum(h->psum, payload, len);
-	hk__sum(h->hsum, h, offsetof(hk__rhdr, hsum));
+	hk__st_sum(h->psum, payload, len);
+	hk__st_sum(h->hsum, h, offsetof(hk__rhdr, hsum));
 }
 
 bool hk__zero_tail(const uint8_t *p, size_t n, uint64_t off)
@@ -97,7 +97,7 @@ hk_status hk__records_walk(const uint8_t *buf, size_t len, uint64_t file_off,
 			torn = true;
 		} else {
 			memcpy(&h, buf + off, sizeof h);
-			if (!hk__sum_ok(h.hsum, &h, offsetof(hk__rhdr, hsum))) {
+			if (!hk__st_sum_ok(h.hsum, &h, offsetof(hk__rhdr, hsum))) {
 				if (!hk__zero_tail(buf + off, rem, at))
 					return hk__err(HK_E_FORMAT, "%s: record header "
 					               "at offset %llu is damaged (checksum "
@@ -111,9 +111,10 @@ hk_status hk__records_walk(const uint8_t *buf, size_t len, uint64_t file_off,
 				               (unsigned long long)at, h.type, h.len);
 			} else if (h.len > rem - sizeof h) {
 				torn = true; /* header reached the disk, payload did not */
-			} else if (!hk__sum_ok(h.psum, buf + off + sizeof h, h.len)) {
-				if (!hk__zero_tail(buf + off, sizeof h + h.len, at) ||
-				    off + sizeof h + h.len != len)
+			} else if (!hk__st_sum_ok(h.psum, buf + off + sizeof h, h.len)) {
+				/* torn only if everything from here to the end is a
+				 * write that stopped: zeros from a sector boundary on */
+				if (!hk__zero_tail(buf + off, rem, at))
 					return hk__err(HK_E_FORMAT, "%s: record %llu at "
 					               "offset %llu is damaged (payload "
 					               "checksum mismatch)", what,
@@ -279,7 +280,7 @@ hk_status hk__audit_check(const uint8_t *buf, size_t len,
 
 /* ---- files -------------------------------------------------------- */
 
-hk_status hk__store_read_file(int dirfd, const char *name, uint8_t **buf,
+hk_status hk__st_read_file(int dirfd, const char *name, uint8_t **buf,
                         size_t *len)
 {
 	*buf = NULL;
@@ -319,7 +320,7 @@ hk_status hk__store_read_file(int dirfd, const char *name, uint8_t **buf,
 	return HK_OK;
 }
 
-hk_status hk__write_all(int fd, const void *p, size_t n, const char *what)
+hk_status hk__st_write_all(int fd, const void *p, size_t n, const char *what)
 {
 	const uint8_t *b = p;
 	while (n) {
@@ -335,7 +336,7 @@ hk_status hk__write_all(int fd, const void *p, size_t n, const char *what)
 	return HK_OK;
 }
 
-hk_status hk__pwrite_all(int fd, const void *p, size_t n, uint64_t off,
+hk_status hk__st_pwrite_all(int fd, const void *p, size_t n, uint64_t off,
                          const char *what)
 {
 	const uint8_t *b = p;
@@ -353,7 +354,7 @@ hk_status hk__pwrite_all(int fd, const void *p, size_t n, uint64_t off,
 	return HK_OK;
 }
 
-hk_status hk__fsync_dir(int dirfd)
+hk_status hk__st_fsync_dir(int dirfd)
 {
 	if (fsync(dirfd))
 		return hk__err(HK_E_IO, "fsync of the gallery directory: %s",
@@ -361,7 +362,7 @@ hk_status hk__fsync_dir(int dirfd)
 	return HK_OK;
 }
 
-hk_status hk__atomic_write(int dirfd, const char *name, const void *p,
+hk_status hk__st_atomic_write(int dirfd, const char *name, const void *p,
                            size_t n)
 {
 	char tmp[64];
@@ -370,7 +371,7 @@ hk_status hk__atomic_write(int dirfd, const char *name, const void *p,
 	                0600);
 	if (fd < 0)
 		return hk__err(HK_E_IO, "%s: create: %s", tmp, strerror(errno));
-	hk_status s = hk__write_all(fd, p, n, tmp);
+	hk_status s = hk__st_write_all(fd, p, n, tmp);
 	if (!s && fsync(fd))
 		s = hk__err(HK_E_IO, "%s: fsync: %s", tmp, strerror(errno));
 	close(fd);
@@ -381,10 +382,10 @@ hk_status hk__atomic_write(int dirfd, const char *name, const void *p,
 		unlinkat(dirfd, tmp, 0);
 		return s;
 	}
-	return hk__fsync_dir(dirfd);
+	return hk__st_fsync_dir(dirfd);
 }
 
-hk_status hk__map_file(int dirfd, const char *name, const uint8_t **buf,
+hk_status hk__st_map_file(int dirfd, const char *name, const uint8_t **buf,
                        size_t *len)
 {
 	static const uint8_t empty[1];
@@ -418,7 +419,7 @@ hk_status hk__map_file(int dirfd, const char *name, const uint8_t **buf,
 	return HK_OK;
 }
 
-void hk__unmap_file(const uint8_t *buf, size_t len)
+void hk__st_unmap_file(const uint8_t *buf, size_t len)
 {
 	if (buf && len)
 		munmap((void *)(uintptr_t)buf, len);

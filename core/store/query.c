@@ -24,7 +24,7 @@ hk_status hk_store_verify(hk_store *st, const char *subject,
 		return hk__err(HK_E_INVALID, "hk_store_verify: NULL argument");
 	if (!isfinite(threshold))
 		return hk__err(HK_E_RANGE, "threshold is not finite");
-	hk_status s = hk__check_vec(st, query);
+	hk_status s = hk__st_check_vec(st, query);
 	if (s)
 		return s;
 	int64_t now = hk__st_now(st);
@@ -69,7 +69,7 @@ hk_status hk_store_identify(hk_store *st, const float *query,
 		               HK__IDENTIFY_K_MAX);
 	if (!isfinite(threshold))
 		return hk__err(HK_E_RANGE, "threshold is not finite");
-	hk_status s = hk__check_vec(st, query);
+	hk_status s = hk__st_check_vec(st, query);
 	if (s)
 		return s;
 	int64_t now = hk__st_now(st);

@@ -81,7 +81,7 @@ static void kent_seal(const hk_store *st, hk__kent *e, uint64_t id,
 	crypto_aead_xchacha20poly1305_ietf_encrypt(e->wrapped, NULL, key, 32, ad,
 	                                           sizeof ad, NULL, e->nonce,
 	                                           st->k->wrap);
-	hk__sum(e->sum, e, offsetof(hk__kent, sum));
+	hk__st_sum(e->sum, e, offsetof(hk__kent, sum));
 }
 
 static void kent_shred(hk__kent *e, uint64_t id)
@@ -89,14 +89,14 @@ static void kent_shred(hk__kent *e, uint64_t id)
 	memset(e, 0, sizeof *e);
 	e->key_id = id;
 	e->state = HK__KEY_SHRED;
-	hk__sum(e->sum, e, offsetof(hk__kent, sum));
+	hk__st_sum(e->sum, e, offsetof(hk__kent, sum));
 }
 
 static hk_status key_shred_at(hk_store *st, uint64_t id, uint64_t off)
 {
 	hk__kent e;
 	kent_shred(&e, id);
-	return hk__pwrite_all(st->keys_fd, &e, sizeof e, off, HK__F_KEYS);
+	return hk__st_pwrite_all(st->keys_fd, &e, sizeof e, off, HK__F_KEYS);
 }
 
 static void khdr_fill(hk_store *st)
@@ -108,7 +108,7 @@ static void khdr_fill(hk_store *st)
 	memcpy(h->gallery_id, st->gid, 16);
 	h->allow_identify = st->policy.allow_identify;
 	h->inactivity_s = st->policy.inactivity_limit_s;
-	hk__sum(h->sum, h, offsetof(hk__khdr, sum));
+	hk__st_sum(h->sum, h, offsetof(hk__khdr, sum));
 	crypto_generichash(h->mac, 32, (const uint8_t *)h, offsetof(hk__khdr, mac),
 	                   st->k->header, 32);
 }
@@ -135,7 +135,7 @@ static hk_status pool_refill(hk_store *st)
 		randombytes_buf(k->key, 32);
 		kent_seal(st, &ents[i], k->id, k->key);
 	}
-	hk_status s = hk__pwrite_all(st->keys_fd, ents, n * sizeof *ents,
+	hk_status s = hk__st_pwrite_all(st->keys_fd, ents, n * sizeof *ents,
 	                             st->keys_size, HK__F_KEYS);
 	free(ents);
 	if (!s && fdatasync(st->keys_fd))
@@ -279,7 +279,7 @@ static hk_status wal_append_locked(hk_store *st, const uint8_t *rec,
 	if (failed)
 		return hk__err(HK_E_IO, "an earlier write or fsync of the gallery "
 		               "failed; close and reopen it");
-	hk_status s = hk__pwrite_all(st->wal_fd, rec, len, st->wal_size,
+	hk_status s = hk__st_pwrite_all(st->wal_fd, rec, len, st->wal_size,
 	                             HK__F_WAL);
 	pthread_mutex_lock(&st->gc_mu);
 	if (s)
@@ -287,8 +287,11 @@ static hk_status wal_append_locked(hk_store *st, const uint8_t *rec,
 	else
 		st->written = seq;
 	pthread_mutex_unlock(&st->gc_mu);
-	if (!s)
+	if (!s) {
 		st->wal_size += len;
+		if (st->auto_compact && st->wal_size > st->auto_compact)
+			atomic_store(&st->compact_due, 1);
+	}
 	return s;
 }
 
@@ -381,7 +384,7 @@ hk_status hk__audit(hk_store *st, uint32_t op, uint32_t decision, float score,
 	pthread_mutex_lock(&st->audit_mu);
 	e.index = st->audit_n;
 	hk__audit_mac(e.mac, st->k->audit, st->audit_prev, &e);
-	hk_status s = hk__pwrite_all(st->audit_fd, &e, sizeof e, st->audit_size,
+	hk_status s = hk__st_pwrite_all(st->audit_fd, &e, sizeof e, st->audit_size,
 	                             HK__F_AUDIT);
 	if (!s) {
 		st->audit_n++;
@@ -451,9 +454,9 @@ static hk_status apply_body(hk_store *st, uint16_t type, uint64_t key_id,
 		s->older = old;
 		uint64_t h = hk__name_hash(st->hkey, name);
 		if (old)
-			hk__map_del(&st->by_name, h, old);
-		if (hk__map_put(&st->by_name, h, s) ||
-		    hk__map_put(&st->by_key, key_id, s)) {
+			hk__st_map_del(&st->by_name, h, old);
+		if (hk__st_map_put(&st->by_name, h, s) ||
+		    hk__st_map_put(&st->by_key, key_id, s)) {
 			hk__subj_free(s);
 			return hk__err(HK_E_NOMEM, "subject table");
 		}
@@ -511,9 +514,9 @@ static void drop_subject(hk_store *st, hk__subj *s)
 	uint64_t h = hk__name_hash(st->hkey, s->name);
 	hk__subj *head = hk__by_name(st, s->name);
 	if (head == s) {
-		hk__map_del(&st->by_name, h, s);
+		hk__st_map_del(&st->by_name, h, s);
 		if (s->older)
-			hk__map_put(&st->by_name, h, s->older);
+			hk__st_map_put(&st->by_name, h, s->older);
 	} else {
 		for (hk__subj *p = head; p; p = p->older)
 			if (p->older == s) {
@@ -521,7 +524,7 @@ static void drop_subject(hk_store *st, hk__subj *s)
 				break;
 			}
 	}
-	hk__map_del(&st->by_key, s->key_id, s);
+	hk__st_map_del(&st->by_key, s->key_id, s);
 	hk__subj_free(s);
 }
 
@@ -656,7 +659,7 @@ static hk_status load_keys(hk_store *st, replay *rp)
 {
 	uint8_t *buf;
 	size_t len;
-	hk_status s = hk__store_read_file(st->dirfd, HK__F_KEYS, &buf, &len);
+	hk_status s = hk__st_read_file(st->dirfd, HK__F_KEYS, &buf, &len);
 	if (s)
 		return s;
 	if (len < sizeof(hk__khdr)) {
@@ -669,7 +672,7 @@ static hk_status load_keys(hk_store *st, replay *rp)
 	if (memcmp(h.magic, MAGIC_KEYS, 8))
 		s = hk__err(HK_E_FORMAT, "%s: not a herken key store (bad magic)",
 		            HK__F_KEYS);
-	else if (!hk__sum_ok(h.sum, &h, offsetof(hk__khdr, sum)))
+	else if (!hk__st_sum_ok(h.sum, &h, offsetof(hk__khdr, sum)))
 		s = hk__err(HK_E_FORMAT, "%s: header checksum mismatch (damaged)",
 		            HK__F_KEYS);
 	else if (h.version != HK__ST_FORMAT)
@@ -713,7 +716,7 @@ static hk_status load_keys(hk_store *st, replay *rp)
 		bool bad = off + sizeof e > len;
 		if (!bad) {
 			memcpy(&e, buf + off, sizeof e);
-			bad = !hk__sum_ok(e.sum, &e, offsetof(hk__kent, sum)) ||
+			bad = !hk__st_sum_ok(e.sum, &e, offsetof(hk__kent, sum)) ||
 			      (e.state != HK__KEY_LIVE && e.state != HK__KEY_SHRED);
 		}
 		if (bad) {
@@ -765,14 +768,14 @@ static hk_status load_snapshot(hk_store *st, replay *rp)
 {
 	const uint8_t *buf;
 	size_t len;
-	hk_status s = hk__map_file(st->dirfd, HK__F_SNAP, &buf, &len);
+	hk_status s = hk__st_map_file(st->dirfd, HK__F_SNAP, &buf, &len);
 	if (HK_STATUS_PRIMARY(s) == HK_E_NOT_FOUND)
 		return HK_OK; /* never compacted */
 	if (s)
 		return s;
 	hk__fhdr h;
 	if (len < sizeof h) {
-		hk__unmap_file(buf, len);
+		hk__st_unmap_file(buf, len);
 		return hk__err(HK_E_FORMAT, "%s: truncated header", HK__F_SNAP);
 	}
 	memcpy(&h, buf, sizeof h);
@@ -791,7 +794,7 @@ static hk_status load_snapshot(hk_store *st, replay *rp)
 			            HK__F_SNAP, (unsigned long long)rp->expect,
 			            (unsigned long long)h.count);
 	}
-	hk__unmap_file(buf, len);
+	hk__st_unmap_file(buf, len);
 	return s;
 }
 
@@ -799,7 +802,7 @@ static hk_status load_wal(hk_store *st, replay *rp)
 {
 	const uint8_t *buf;
 	size_t len;
-	hk_status s = hk__map_file(st->dirfd, HK__F_WAL, &buf, &len);
+	hk_status s = hk__st_map_file(st->dirfd, HK__F_WAL, &buf, &len);
 	if (HK_STATUS_PRIMARY(s) == HK_E_NOT_FOUND)
 		return hk__err(HK_E_FORMAT, "%s is missing from the gallery",
 		               HK__F_WAL);
@@ -807,7 +810,7 @@ static hk_status load_wal(hk_store *st, replay *rp)
 		return s;
 	hk__fhdr h;
 	if (len < sizeof h) {
-		hk__unmap_file(buf, len);
+		hk__st_unmap_file(buf, len);
 		return hk__err(HK_E_FORMAT, "%s: truncated header", HK__F_WAL);
 	}
 	memcpy(&h, buf, sizeof h);
@@ -828,7 +831,7 @@ static hk_status load_wal(hk_store *st, replay *rp)
 		                     HK__F_WAL, true, replay_rec, rp, &valid);
 		valid += sizeof h;
 	}
-	hk__unmap_file(buf, len);
+	hk__st_unmap_file(buf, len);
 	if (s)
 		return s;
 	if (atomic_load(&st->seq) < st->snap_seq)
@@ -897,14 +900,14 @@ static hk_status create_files(hk_store *st, const hk_store_params *p)
 	khdr_fill(st);
 	hk__fhdr h;
 	hk__fhdr_fill(&h, MAGIC_WAL, st->dim, 0, 0, st->gid);
-	hk_status s = hk__atomic_write(st->dirfd, HK__F_WAL, &h, sizeof h);
+	hk_status s = hk__st_atomic_write(st->dirfd, HK__F_WAL, &h, sizeof h);
 	if (!s) {
 		hk__fhdr_fill(&h, MAGIC_AUDIT, st->dim, 0, 0, st->gid);
-		s = hk__atomic_write(st->dirfd, HK__F_AUDIT, &h, sizeof h);
+		s = hk__st_atomic_write(st->dirfd, HK__F_AUDIT, &h, sizeof h);
 	}
 	/* keys.hk last: its presence means the gallery exists. */
 	if (!s)
-		s = hk__atomic_write(st->dirfd, HK__F_KEYS, &st->khdr,
+		s = hk__st_atomic_write(st->dirfd, HK__F_KEYS, &st->khdr,
 		                     sizeof st->khdr);
 	return s;
 }
@@ -969,6 +972,7 @@ hk_status hk_store_open(const char *dir, const hk_store_params *p,
 	st->clock = p->clock;
 	st->clock_user = p->clock_user;
 	st->window_us = p->commit_window_us;
+	st->auto_compact = p->auto_compact_bytes;
 	st->pool_batch = 16;
 	st->dim = p->dim;
 	randombytes_buf(st->hkey, sizeof st->hkey);
@@ -1064,9 +1068,9 @@ hk_status hk_store_close(hk_store *st)
 			            strerror(errno));
 	}
 	for (size_t i = 0; i < st->by_key.cap; i++)
-		hk__subj_free(hk__map_at(&st->by_key, i));
-	hk__map_free(&st->by_key);
-	hk__map_free(&st->by_name);
+		hk__subj_free(hk__st_map_at(&st->by_key, i));
+	hk__st_map_free(&st->by_key);
+	hk__st_map_free(&st->by_name);
 	if (st->pool)
 		sodium_memzero(st->pool, st->pool_cap * sizeof *st->pool);
 	free(st->pool);
@@ -1091,6 +1095,15 @@ hk_status hk_store_close(hk_store *st)
 
 /* ---- enrol -------------------------------------------------------- */
 
+/* Compact once the log has passed params.auto_compact_bytes; the first
+ * writer to see the flag does it. */
+static hk_status auto_compact(hk_store *st)
+{
+	if (!atomic_exchange(&st->compact_due, 0))
+		return HK_OK;
+	return hk_store_compact(st);
+}
+
 static hk_status text_arg(const char *v, const char *what, size_t max)
 {
 	if (!v || !*v)
@@ -1101,7 +1114,7 @@ static hk_status text_arg(const char *v, const char *what, size_t max)
 	return HK_OK;
 }
 
-hk_status hk__check_vec(const hk_store *st, const float *v)
+hk_status hk__st_check_vec(const hk_store *st, const float *v)
 {
 	double nn = 0;
 	for (uint32_t d = 0; d < st->dim; d++) {
@@ -1121,6 +1134,7 @@ hk_status hk_store_enroll(hk_store *st, const hk_consent *c, const float *emb,
 	if (!st)
 		return hk__err(HK_E_INVALID, "hk_store_enroll: store is NULL");
 	hk_status s;
+	uint64_t seq = 0;
 	int64_t now = hk__st_now(st);
 	if (!c)
 		return hk__err(HK_E_CONSENT, "no consent record: no template "
@@ -1150,7 +1164,7 @@ hk_status hk_store_enroll(hk_store *st, const hk_consent *c, const float *emb,
 	if (n > HK__REC_MAX / 4 / st->dim - 1)
 		return hk__err(HK_E_LIMIT, "%zu templates in one enrolment", n);
 	for (size_t i = 0; i < n; i++)
-		if ((s = hk__check_vec(st, emb + i * st->dim)))
+		if ((s = hk__st_check_vec(st, emb + i * st->dim)))
 			return s;
 
 	pthread_rwlock_wrlock(&st->rw);
@@ -1159,13 +1173,18 @@ hk_status hk_store_enroll(hk_store *st, const hk_consent *c, const float *emb,
 	uint64_t key_id, key_off;
 	uint8_t key[32];
 	if (fresh) {
-		if (!st->pool_n && (s = pool_refill(st))) {
+		s = HK_OK;
+		if (st->pool_head == st->pool_n) {
+			st->pool_head = st->pool_n = 0;
+			s = pool_refill(st);
+		}
+		if (s) {
 			pthread_mutex_lock(&st->gc_mu);
 			st->failed = 1;
 			pthread_mutex_unlock(&st->gc_mu);
 			goto out;
 		}
-		hk__pkey *pk = &st->pool[st->pool_n - 1];
+		hk__pkey *pk = &st->pool[st->pool_head];
 		key_id = pk->id;
 		key_off = pk->off;
 		memcpy(key, pk->key, 32);
@@ -1181,7 +1200,7 @@ hk_status hk_store_enroll(hk_store *st, const hk_consent *c, const float *emb,
 	                    c->channel, NULL, 0, emb, (uint32_t)n, &plain, &plen)))
 		goto out;
 	pthread_mutex_lock(&st->wal_mu);
-	uint64_t seq = atomic_load(&st->seq) + 1;
+	seq = atomic_load(&st->seq) + 1;
 	s = hk__seal_record(st, HK__R_ENROL, seq, key_id, key, plain, plen, &rec,
 	                    &rlen);
 	if (!s)
@@ -1192,8 +1211,8 @@ hk_status hk_store_enroll(hk_store *st, const hk_consent *c, const float *emb,
 	free(rec);
 	if (!s && fresh) {
 		/* the key leaves the pool: the record now names it */
-		st->pool_n--;
-		sodium_memzero(st->pool + st->pool_n, sizeof *st->pool);
+		sodium_memzero(st->pool + st->pool_head, sizeof *st->pool);
+		st->pool_head++;
 	}
 	if (!s) {
 		hk__body_view v;
@@ -1225,7 +1244,8 @@ out:
 	pthread_rwlock_unlock(&st->rw);
 	if (s)
 		return s;
-	return hk__commit_wait(st, r ? r->version : atomic_load(&st->seq));
+	s = hk__commit_wait(st, seq);
+	return s ? s : auto_compact(st);
 }
 
 /* ---- erase -------------------------------------------------------- */
@@ -1316,7 +1336,7 @@ hk_status hk_store_erase(hk_store *st, const char *subject,
 		r->n_templates = n_tpl;
 		receipt_digest(st, r, r->digest);
 	}
-	return HK_OK;
+	return auto_compact(st);
 }
 
 /* ---- expiry ------------------------------------------------------- */
@@ -1329,7 +1349,7 @@ hk_status hk__sweep(hk_store *st, int64_t now, size_t *count)
 	hk_status s = HK_OK;
 	uint64_t seq = 0;
 	for (size_t i = 0; i < st->by_name.cap && !s; i++) {
-		hk__subj *sj = hk__map_at(&st->by_name, i);
+		hk__subj *sj = hk__st_map_at(&st->by_name, i);
 		if (!sj || sj->state != HK__S_LIVE)
 			continue;
 		uint32_t reason = 0;
@@ -1419,12 +1439,12 @@ static void bw_put(bufw *w, const void *p, size_t n)
 	if (w->s)
 		return;
 	if (w->n + n > w->cap) {
-		w->s = hk__write_all(w->fd, w->b, w->n, "compaction");
+		w->s = hk__st_write_all(w->fd, w->b, w->n, "compaction");
 		w->n = 0;
 		if (w->s)
 			return;
 		if (n > w->cap) {
-			w->s = hk__write_all(w->fd, p, n, "compaction");
+			w->s = hk__st_write_all(w->fd, p, n, "compaction");
 			return;
 		}
 	}
@@ -1451,7 +1471,7 @@ static hk_status write_snapshot(hk_store *st, uint64_t *count)
 	bw_put(&w, &h, sizeof h); /* rewritten at the end */
 	uint64_t idx = 0;
 	for (size_t i = 0; i < st->by_name.cap && !w.s; i++) {
-		hk__subj *s = hk__map_at(&st->by_name, i);
+		hk__subj *s = hk__st_map_at(&st->by_name, i);
 		if (!s || s->state != HK__S_LIVE)
 			continue;
 		size_t need = (size_t)s->n_tids * st->dim;
@@ -1489,13 +1509,13 @@ static hk_status write_snapshot(hk_store *st, uint64_t *count)
 		sodium_memzero(tpl, tcap * sizeof *tpl);
 	free(tpl);
 	if (!w.s && w.n)
-		w.s = hk__write_all(fd, w.b, w.n, tmp);
+		w.s = hk__st_write_all(fd, w.b, w.n, tmp);
 	free(w.b);
 	hk_status s = w.s;
 	if (!s) {
 		hk__fhdr_fill(&h, MAGIC_SNAP, st->dim, atomic_load(&st->seq), idx,
 		              st->gid);
-		s = hk__pwrite_all(fd, &h, sizeof h, 0, tmp);
+		s = hk__st_pwrite_all(fd, &h, sizeof h, 0, tmp);
 	}
 	if (!s && fsync(fd))
 		s = hk__err(HK_E_IO, "%s: fsync: %s", tmp, strerror(errno));
@@ -1503,7 +1523,7 @@ static hk_status write_snapshot(hk_store *st, uint64_t *count)
 	if (!s && renameat(st->dirfd, tmp, st->dirfd, HK__F_SNAP))
 		s = hk__err(HK_E_IO, "rename %s: %s", tmp, strerror(errno));
 	if (!s)
-		s = hk__fsync_dir(st->dirfd);
+		s = hk__st_fsync_dir(st->dirfd);
 	if (s)
 		unlinkat(st->dirfd, tmp, 0);
 	*count = idx;
@@ -1513,7 +1533,7 @@ static hk_status write_snapshot(hk_store *st, uint64_t *count)
 /* New keys.hk with only the keys of live subjects and the spare pool. */
 static hk_status rewrite_keys(hk_store *st)
 {
-	size_t n = st->n_live + st->pool_n;
+	size_t n = st->n_live + (st->pool_n - st->pool_head);
 	size_t len = sizeof(hk__khdr) + n * sizeof(hk__kent);
 	hk__kent *buf = malloc(len);
 	if (!buf)
@@ -1528,14 +1548,14 @@ static hk_status rewrite_keys(hk_store *st)
 	}
 	size_t m = 0;
 	for (size_t i = 0; i < st->by_name.cap; i++) {
-		hk__subj *s = hk__map_at(&st->by_name, i);
+		hk__subj *s = hk__st_map_at(&st->by_name, i);
 		if (s && s->state == HK__S_LIVE)
 			refs[m++] = (ref){s->key_id, s, NULL};
 	}
-	for (size_t i = 0; i < st->pool_n; i++)
+	for (size_t i = st->pool_head; i < st->pool_n; i++)
 		refs[m++] = (ref){st->pool[i].id, NULL, &st->pool[i]};
 	/* subjects come in hash order: sort by key id so ids stay increasing */
-	qsort(refs, m, sizeof *refs, hk__cmp_u64);
+	qsort(refs, m, sizeof *refs, hk__st_cmp_u64);
 	for (size_t i = 0; i < m; i++) {
 		const uint8_t *key = refs[i].s ? refs[i].s->key : refs[i].p->key;
 		kent_seal(st, &buf[1 + i], refs[i].id, key);
@@ -1545,7 +1565,7 @@ static hk_status rewrite_keys(hk_store *st)
 		else
 			refs[i].p->off = off;
 	}
-	hk_status s = hk__atomic_write(st->dirfd, HK__F_KEYS, buf, len);
+	hk_status s = hk__st_atomic_write(st->dirfd, HK__F_KEYS, buf, len);
 	sodium_memzero(buf, len);
 	free(buf);
 	free(refs);
@@ -1565,7 +1585,7 @@ static hk_status reset_wal(hk_store *st)
 {
 	hk__fhdr h;
 	hk__fhdr_fill(&h, MAGIC_WAL, st->dim, atomic_load(&st->seq), 0, st->gid);
-	hk_status s = hk__atomic_write(st->dirfd, HK__F_WAL, &h, sizeof h);
+	hk_status s = hk__st_atomic_write(st->dirfd, HK__F_WAL, &h, sizeof h);
 	if (s)
 		return s;
 	int fd = open_rw(st, HK__F_WAL);
@@ -1591,7 +1611,7 @@ hk_status hk_store_compact(hk_store *st)
 		s = hk__commit_wait(st, atomic_load(&st->seq));
 	/* drop hidden (expired) entries: they are not written below */
 	for (size_t i = 0; i < st->by_key.cap && !s; i++) {
-		hk__subj *sj = hk__map_at(&st->by_key, i);
+		hk__subj *sj = hk__st_map_at(&st->by_key, i);
 		if (sj && sj->state == HK__S_HIDDEN)
 			drop_subject(st, sj);
 	}
@@ -1621,7 +1641,7 @@ hk_status hk_store_set_policy(hk_store *st, const hk_store_policy *p)
 	st->policy.allow_identify = p->allow_identify ? 1 : 0;
 	st->policy.inactivity_limit_s = p->inactivity_limit_s;
 	khdr_fill(st);
-	hk_status s = hk__pwrite_all(st->keys_fd, &st->khdr, sizeof st->khdr, 0,
+	hk_status s = hk__st_pwrite_all(st->keys_fd, &st->khdr, sizeof st->khdr, 0,
 	                             HK__F_KEYS);
 	if (!s && fdatasync(st->keys_fd))
 		s = hk__err(HK_E_IO, "%s: fdatasync: %s", HK__F_KEYS,
@@ -1634,7 +1654,7 @@ hk_status hk_store_set_policy(hk_store *st, const hk_store_policy *p)
 	return s;
 }
 
-int hk__cmp_u64(const void *a, const void *b)
+int hk__st_cmp_u64(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
 	return (x > y) - (x < y);

@@ -164,8 +164,8 @@ typedef struct hk__aent {
 _Static_assert(sizeof(hk__aent) == 128, "hk__aent layout");
 
 /* ---- helpers (format.c) ------------------------------------------- */
-void hk__sum(uint8_t out[HK__SUM], const void *p, size_t n);
-bool hk__sum_ok(const uint8_t want[HK__SUM], const void *p, size_t n);
+void hk__st_sum(uint8_t out[HK__SUM], const void *p, size_t n);
+bool hk__st_sum_ok(const uint8_t want[HK__SUM], const void *p, size_t n);
 void hk__fhdr_fill(hk__fhdr *h, const char magic[8], uint32_t dim,
                    uint64_t base_seq, uint64_t count,
                    const uint8_t gid[16]);
@@ -196,20 +196,20 @@ hk_status hk__records_walk(const uint8_t *buf, size_t len, uint64_t file_off,
 bool hk__zero_tail(const uint8_t *p, size_t n, uint64_t off);
 
 /* Files. */
-hk_status hk__store_read_file(int dirfd, const char *name, uint8_t **buf,
+hk_status hk__st_read_file(int dirfd, const char *name, uint8_t **buf,
                         size_t *len);
 /* Read-only mapping of a whole file (len 0: a valid empty buffer). */
-hk_status hk__map_file(int dirfd, const char *name, const uint8_t **buf,
+hk_status hk__st_map_file(int dirfd, const char *name, const uint8_t **buf,
                        size_t *len);
-void hk__unmap_file(const uint8_t *buf, size_t len);
-hk_status hk__write_all(int fd, const void *p, size_t n, const char *what);
-hk_status hk__pwrite_all(int fd, const void *p, size_t n, uint64_t off,
+void hk__st_unmap_file(const uint8_t *buf, size_t len);
+hk_status hk__st_write_all(int fd, const void *p, size_t n, const char *what);
+hk_status hk__st_pwrite_all(int fd, const void *p, size_t n, uint64_t off,
                          const char *what);
 /* Write buf to name via name.tmp: create 0600, write, fsync, rename,
  * fsync the directory. */
-hk_status hk__atomic_write(int dirfd, const char *name, const void *p,
+hk_status hk__st_atomic_write(int dirfd, const char *name, const void *p,
                            size_t n);
-hk_status hk__fsync_dir(int dirfd);
+hk_status hk__st_fsync_dir(int dirfd);
 
 /* ---- keyed parts (crypto.c) --------------------------------------- */
 typedef struct hk__keys {

@@ -13,10 +13,10 @@ hk_status hk__commit_wait(hk_store *st, uint64_t seq);
 hk_status hk__audit(hk_store *st, uint32_t op, uint32_t decision, float score,
                     float threshold, uint32_t source, uint32_t count,
                     const uint8_t pseudo[16], uint32_t refused_op);
-hk_status hk__check_vec(const hk_store *st, const float *v);
+hk_status hk__st_check_vec(const hk_store *st, const float *v);
 hk_status hk__sweep(hk_store *st, int64_t now, size_t *count);
 hk_status hk__maybe_sweep(hk_store *st, int64_t now);
 void hk__touch(hk_store *st, hk__subj *s, int64_t now);
-int hk__cmp_u64(const void *a, const void *b);
+int hk__st_cmp_u64(const void *a, const void *b);
 
 #endif

@@ -53,6 +53,8 @@ struct hk_store {
 	hk_clock_fn clock;
 	void *clock_user;
 	uint32_t window_us;
+	uint64_t auto_compact;
+	_Atomic int compact_due; /* the log passed auto_compact */
 	hk_gallery *g;
 
 	pthread_rwlock_t rw; /* subjects + gallery: queries read, writers write */
@@ -65,7 +67,7 @@ struct hk_store {
 	/* key store (rw write lock) */
 	uint64_t keys_size, next_key_id;
 	hk__pkey *pool;
-	size_t pool_n, pool_cap, pool_batch;
+	size_t pool_head, pool_n, pool_cap, pool_batch; /* spares: [head, n) */
 	uint64_t shredded; /* shredded entries still in keys.hk */
 
 	/* group commit */
@@ -89,10 +91,10 @@ struct hk_store {
 };
 
 uint64_t hk__name_hash(const uint8_t hkey[16], const char *name);
-int hk__map_put(hk__map *m, uint64_t key, hk__subj *s);
-void hk__map_del(hk__map *m, uint64_t key, const hk__subj *s);
-void hk__map_free(hk__map *m);
-hk__subj *hk__map_at(const hk__map *m, size_t i);
+int hk__st_map_put(hk__map *m, uint64_t key, hk__subj *s);
+void hk__st_map_del(hk__map *m, uint64_t key, const hk__subj *s);
+void hk__st_map_free(hk__map *m);
+hk__subj *hk__st_map_at(const hk__map *m, size_t i);
 hk__subj *hk__by_name(const hk_store *st, const char *name);
 hk__subj *hk__by_key(const hk_store *st, uint64_t key_id);
 void hk__subj_free(hk__subj *s);

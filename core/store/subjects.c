@@ -58,7 +58,7 @@ static int map_grow(hk__map *m)
 	return 0;
 }
 
-int hk__map_put(hk__map *m, uint64_t key, hk__subj *s)
+int hk__st_map_put(hk__map *m, uint64_t key, hk__subj *s)
 {
 	if ((m->used + 1) * 4 >= m->cap * 3 && map_grow(m))
 		return -1;
@@ -110,7 +110,7 @@ hk__subj *hk__by_key(const hk_store *st, uint64_t key_id)
 	return j == SIZE_MAX ? NULL : st->by_key.vals[j];
 }
 
-void hk__map_del(hk__map *m, uint64_t key, const hk__subj *s)
+void hk__st_map_del(hk__map *m, uint64_t key, const hk__subj *s)
 {
 	size_t j = map_slot(m, key, eq_ptr, s);
 	if (j == SIZE_MAX)
@@ -119,14 +119,14 @@ void hk__map_del(hk__map *m, uint64_t key, const hk__subj *s)
 	m->n--;
 }
 
-void hk__map_free(hk__map *m)
+void hk__st_map_free(hk__map *m)
 {
 	free(m->keys);
 	free(m->vals);
 	memset(m, 0, sizeof *m);
 }
 
-hk__subj *hk__map_at(const hk__map *m, size_t i)
+hk__subj *hk__st_map_at(const hk__map *m, size_t i)
 {
 	return (m->vals[i] && m->vals[i] != TOMB) ? m->vals[i] : NULL;
 }

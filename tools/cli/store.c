@@ -26,7 +26,7 @@ typedef struct opts {
 	    *allow_identify, *inactivity_days;
 	const char *emb[MAX_EMB_FILES];
 	int n_emb;
-	int json, help;
+	int json, help, compact;
 	char **pos; /* positional arguments */
 	int n_pos;
 } opts;
@@ -57,6 +57,10 @@ static int parse(int argc, char **argv, opts *o)
 		const char *a = argv[i];
 		if (!strcmp(a, "--json")) {
 			o->json = 1;
+			continue;
+		}
+		if (!strcmp(a, "--compact")) {
+			o->compact = 1;
 			continue;
 		}
 		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -509,10 +513,12 @@ int hk_cli_enroll(int argc, char **argv)
 /* ---- erase --------------------------------------------------------- */
 
 static const char erase_help[] =
-    "usage: herken erase --gallery DIR --subject ID [--json] [--key-file F]\n\n"
+    "usage: herken erase --gallery DIR --subject ID [--compact] [--json]\n"
+    "                    [--key-file F]\n\n"
     "Erase a subject (consent withdrawn): gone from search at once, its key\n"
     "destroyed on disk; `herken compact` then removes its bytes from every\n"
     "file. Prints the erasure receipt (keep it).\n"
+    "  --compact   compact right away (the bytes are gone when it returns)\n"
     "Exit: 0 erased, 1 no such subject, 2 usage, 3 bad input or key.\n";
 
 int hk_cli_erase(int argc, char **argv)
@@ -530,6 +536,8 @@ int hk_cli_erase(int argc, char **argv)
 		return finish(&o, rc);
 	hk_erasure_receipt r;
 	hk_status s = hk_store_erase(st, o.subject, &r);
+	if (!s && o.compact)
+		s = hk_store_compact(st);
 	if (s) {
 		rc = fail("erase", s);
 	} else {
