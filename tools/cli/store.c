@@ -791,7 +791,7 @@ static int probe(const char *cmd, const opts *o, hk_store *st, float **q)
 
 static int threshold_of(const char *cmd, const opts *o, float *t)
 {
-	*t = 0.5f;
+	*t = HK_VERIFY_THRESHOLD; /* calibrated on LFW (core/herken.h) */
 	if (!o->threshold)
 		return 0;
 	char *end;
