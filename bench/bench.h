@@ -15,6 +15,8 @@ int hk_bench_ingest(int argc, char **argv);
 int hk_bench_lfw(int argc, char **argv);
 int hk_bench_store(int argc, char **argv);
 int hk_bench_pipeline(int argc, char **argv);
+int hk_bench_check(int argc, char **argv);
+int hk_bench_cost(int argc, char **argv);
 
 double hkb_now(void); /* seconds, monotonic */
 

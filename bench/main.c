@@ -12,6 +12,8 @@
 #pragma weak hk_bench_lfw
 #pragma weak hk_bench_store
 #pragma weak hk_bench_pipeline
+#pragma weak hk_bench_check
+#pragma weak hk_bench_cost
 
 static const struct {
 	const char *name;
@@ -25,6 +27,8 @@ static const struct {
 	{"lfw", hk_bench_lfw, "LFW 10-fold verification accuracy"},
 	{"store", hk_bench_store, "durable gallery enrol / replay"},
 	{"pipeline", hk_bench_pipeline, "end-to-end recognition"},
+	{"check", hk_bench_check, "instruction-count regression check (callgrind)"},
+	{"cost", hk_bench_cost, "one check workload (run under callgrind by check)"},
 };
 
 static void usage(FILE *f)

@@ -141,15 +141,16 @@ HK_API void hk_set_log(hk_log_fn fn, void *user, int max_level);
  * Instruction-set tiers of the distance kernels, lowest first. The tier is
  * chosen once per process from CPUID/XGETBV (getauxval on ARM), capped by
  * the environment variable HERKEN_MAX_ISA=scalar|avx2|avxvnni|avx512|
- * avx512vnni|neon.
+ * avx512vnni|amx|neon.
  */
 typedef enum hk_isa {
 	HK_ISA_SCALAR = 0,
-	HK_ISA_NEON = 1,       /* aarch64 Advanced SIMD + dotprod if present  */
+	HK_ISA_NEON = 1,       /* aarch64 Advanced SIMD + dotprod (SDOT)      */
 	HK_ISA_AVX2 = 2,       /* AVX2 + FMA + F16C                           */
 	HK_ISA_AVXVNNI = 3,    /* AVX2 tier + AVX-VNNI (int8 dot on ymm)      */
 	HK_ISA_AVX512 = 4,     /* AVX-512 F/BW/VL/DQ                          */
 	HK_ISA_AVX512VNNI = 5, /* AVX-512 tier + AVX512-VNNI                  */
+	HK_ISA_AMX = 6,        /* AVX512-VNNI tier + AMX-INT8 (query batches) */
 } hk_isa;
 
 /* The tier the kernels run at in this process. */
@@ -345,8 +346,18 @@ HK_API const char *hk_image_sniff(const void *bytes, size_t len);
  * bad file is HK_E_FORMAT (or HK_E_UNSUPPORTED naming the op), never a crash.
  *
  * A loaded model is immutable. hk_model_run() may be called concurrently
- * from several threads (each call uses its own scratch; calls on one NUMA
- * node may be serialised internally).
+ * from several threads: each NUMA node of the model has one worker thread
+ * (pinned to the node's cores, driving `threads` oneDNN threads) that
+ * serves the calls routed to it in arrival order, so calls on one node are
+ * serialised; calls on different nodes run in parallel. oneDNN primitives
+ * are created at load for batch 1 and on first use for every other batch
+ * size (up to max_batch), then only executed.
+ *
+ * Supported TFLite ops: CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, ADD,
+ * SUB, MUL, DIV, NEG, ABS, RELU, EXP, SUM and REDUCE_MAX (last axis), PAD,
+ * MAX_POOL_2D, RESIZE_BILINEAR, RESHAPE, DEPTH_TO_SPACE, DEQUANTIZE (fp16
+ * weights) and DENSIFY (sparse weights); float32 activations. Dim 0 of
+ * every activation is the batch, whatever the file declares.
  */
 typedef struct hk_model hk_model;
 
@@ -357,12 +368,32 @@ typedef enum hk_model_kind {
 	HK_MODEL_LANDMARKS = 3, /* Nx48x48x3 (transposed) -> [2],[4],[10]   */
 } hk_model_kind;
 
+/*
+ * Arithmetic of the network. HK_PREC_BF16 stores the activations that flow
+ * between oneDNN primitives as bfloat16, so oneDNN can use AMX or
+ * AVX512-BF16 (accumulation stays fp32; inputs, outputs and weights are
+ * given in fp32 as always). `herken-bench infer --precision bf16` reports
+ * its speed and its error against the reference. Measured: MobileFaceNet
+ * cosine >= 0.9999 against fp32 on the 22 golden faces, about 2x faster
+ * with AMX; O-Net probabilities within 2e-5. The detectors lose accuracy
+ * in bf16 (box regressors move by up to 1..20 units of 1/192) and gain
+ * little: keep them fp32.
+ */
+typedef enum hk_precision {
+	HK_PREC_FP32 = 0,
+	HK_PREC_BF16 = 1,
+} hk_precision;
+
 typedef struct hk_model_params {
 	uint32_t kind;      /* hk_model_kind                                 */
 	uint32_t threads;   /* worker threads per NUMA node (0 = its cores)  */
 	int32_t numa_node;  /* -1 (or 0 fields default): spread over nodes;
 	                       >= 0: run only on that node                   */
 	uint32_t max_batch; /* largest batch to prepare for (0 = 32)         */
+	uint32_t precision; /* hk_precision (0 = HK_PREC_FP32)                */
+	uint32_t chunk;     /* items per primitive call (0 = as many as keep
+	                       the activations in the L2 cache; capped by
+	                       max_batch)                                   */
 } hk_model_params;
 
 HK_API void hk_model_default_params(hk_model_params *p);
@@ -371,6 +402,8 @@ HK_API hk_status hk_model_load(const char *path, const hk_model_params *p,
 HK_API hk_status hk_model_load_memory(const void *data, size_t len,
                                       const hk_model_params *p,
                                       hk_model **out);
+/* Stops the node workers and frees everything; no hk_model_run() on m may
+ * be in progress or start afterwards. NULL is a no-op. */
 HK_API void hk_model_destroy(hk_model *m);
 
 /* Per-item input shape (H, W, C) and the kind detected or given. */
@@ -385,6 +418,9 @@ HK_API size_t hk_model_output_size(const hk_model *m, size_t i);
  * Run the raw network on n items: input is n x H x W x C float32 (NHWC,
  * already normalised as the model expects); outputs[i] points to n *
  * hk_model_output_size(m, i) floats owned by the caller.
+ * A batch runs as primitive calls of `chunk` items (hk_model_info). Output
+ * order: detector [regressors N x 2304 x 16, logits N x 2304]; landmarks
+ * [prob N x 2, box N x 4, points N x 10]; embedder [N x 192], raw.
  */
 HK_API hk_status hk_model_run(const hk_model *m, const float *input,
                               size_t n, float *const *outputs);
@@ -393,6 +429,7 @@ HK_API hk_status hk_model_run(const hk_model *m, const float *input,
  * Embed n aligned 112x112 RGB chips (n x 112 x 112 x 3 bytes, tightly
  * packed) with the embedder: pixels normalised (v - 127.5) / 128, output
  * out[n * 192] L2-normalised.
+ * The normalised copy of the chips is wiped after use.
  */
 HK_API hk_status hk_embed_chips(const hk_model *embedder,
                                 const uint8_t *chips, size_t n, float *out);
@@ -418,7 +455,9 @@ typedef struct hk_model_info {
 	                              convolutions and fully-connected layers */
 	uint32_t nodes;            /* NUMA nodes it runs on                   */
 	uint32_t threads;          /* oneDNN threads per node                 */
-	uint32_t max_batch;        /* largest batch per primitive call        */
+	uint32_t max_batch;        /* largest batch prepared for              */
+	uint32_t chunk;            /* items per primitive call: as many as
+	                              keep the activations in L2 (<= max_batch) */
 	int32_t node_os_index[8];  /* OS numbers of the first 8 nodes         */
 	char isa[32];              /* ISA oneDNN dispatches to, e.g.
 	                              "avx512_core_amx"                       */
@@ -429,10 +468,474 @@ typedef struct hk_model_info {
 
 HK_API hk_status hk_model_get_info(const hk_model *m, hk_model_info *info);
 
+/* ------------------------------------------------------------------ */
+/* Frame sources (io/)                                                */
+/* ------------------------------------------------------------------ */
+
+/*
+ * A frame source delivers the encoded bytes (and, on request, the decoded
+ * RGB image) of many frames: a list of files, a directory walk, one "frame
+ * batch" file, or raw RGB24 / Y4M frames on a pipe.
+ *
+ *     hk_frames_params fp;
+ *     hk_frames_default_params(&fp);
+ *     fp.flags = HK_FRAMES_DECODE;
+ *     hk_frames *src = NULL;
+ *     if (hk_frames_open("photos/", &fp, &src) != HK_OK) fail(hk_last_error());
+ *     hk_frame *fr;
+ *     while (hk_frames_next(src, &fr) == HK_OK && fr) {
+ *         if (fr->status == HK_OK) use(fr->id, &fr->image);
+ *         else report(fr->name, fr->error);    // the batch goes on
+ *         hk_frames_release(src, fr);          // wipes and recycles
+ *     }
+ *     hk_frames_destroy(src);
+ *
+ * Reads go through io_uring when the kernel allows a ring: each file is one
+ * linked chain openat -> read -> close on a registered ("direct") file slot
+ * into a registered buffer, so a batch of files costs one io_uring_enter()
+ * and no per-file system calls. Completions arrive in any order and carry
+ * the frame's stable id. When the ring cannot be created (ENOSYS, EPERM:
+ * seccomp in containers, io_uring_disabled) or HERKEN_IO=pread is set, a
+ * pread() thread pool gives the same frames and bytes through the same API
+ * (HERKEN_IO=pread|io_uring overrides HK_FRAMES_AUTO only). Streams are
+ * read sequentially by one thread with read(). Files larger than
+ * buffer_size are completed with pread() by the reading thread.
+ *
+ * RLIMIT_MEMLOCK: registered buffers are pinned and count against
+ * RLIMIT_MEMLOCK (`ulimit -l`) unless the process has CAP_IPC_LOCK. They
+ * need max_frames * buffer_size bytes (defaults: 64 x 256 KiB = 16 MiB,
+ * above the common 8 MiB default). When registration is refused the ring
+ * still reads, into unregistered buffers (hk_frames_stats.flags lacks
+ * HK_FRAMES_HAVE_REGBUF); raise the limit or lower max_frames/buffer_size.
+ *
+ * Memory is bounded whatever the consumer does: at most max_frames frames
+ * exist at once (read, decoding, ready or held by the caller), each with a
+ * buffer_size read buffer allocated at open; frames larger than buffer_size
+ * and decoded images are allocated from a max_bytes budget (one frame may
+ * exceed it when no other frame is waiting for the consumer, so a single
+ * large frame always gets through). When the limits are reached, reading
+ * stops until the caller releases frames (back-pressure). Released frames
+ * are wiped with explicit_bzero: frames are personal data and never touch
+ * disk.
+ *
+ * Thread-safety: hk_frames_next() must be called by one thread at a time
+ * per source; hk_frames_release() may be called from any thread, in any
+ * order. Distinct sources are independent.
+ */
+typedef struct hk_frames hk_frames;
+
+typedef enum hk_frames_engine {
+	HK_FRAMES_AUTO = 0,     /* io_uring if the probe succeeds, else pread;
+	                           HERKEN_IO=pread|io_uring overrides        */
+	HK_FRAMES_IO_URING = 1, /* io_uring or fail with HK_E_BACKEND        */
+	HK_FRAMES_PREAD = 2,    /* pread() thread pool                       */
+} hk_frames_engine;
+
+enum {
+	HK_FRAMES_DECODE = 1u << 0,   /* decode every frame to RGB (workers)  */
+	HK_FRAMES_IN_ORDER = 1u << 1, /* deliver by ascending id (default: in
+	                                 completion order)                    */
+	HK_FRAMES_SQPOLL = 1u << 2,   /* io_uring: kernel SQ polling thread   */
+	HK_FRAMES_DIRECT = 1u << 3,   /* io_uring and pread: O_DIRECT reads
+	                                 (cold frames) where the fs allows    */
+	HK_FRAMES_NO_PIN = 1u << 4,   /* do not pin decode workers to cores   */
+	HK_FRAMES_RECURSIVE = 1u << 5 /* directory walk enters subdirectories */
+};
+
+typedef struct hk_frames_params {
+	uint32_t engine;         /* hk_frames_engine                          */
+	uint32_t flags;          /* HK_FRAMES_* bits                          */
+	uint32_t queue_depth;    /* reads in flight (0 = 32)                  */
+	uint32_t max_frames;     /* frames alive at once (0 = 2*queue_depth;
+	                            at least queue_depth)                      */
+	uint32_t buffer_size;    /* bytes per read buffer (0 = 256 KiB);
+	                            larger frames use the max_bytes budget    */
+	uint32_t decode_threads; /* HK_FRAMES_DECODE workers (0 = one per core) */
+	uint32_t io_threads;     /* pread engine threads (0 = queue_depth, max 16) */
+	uint32_t stream_width;   /* raw RGB24 streams: frame width  (required) */
+	uint32_t stream_height;  /* raw RGB24 streams: frame height (required) */
+	uint64_t max_bytes;      /* budget for large frames + images (0 = 256 MiB) */
+	uint64_t max_frame_bytes; /* larger files are HK_E_LIMIT (0 = 64 MiB) */
+} hk_frames_params;
+
+HK_API void hk_frames_default_params(hk_frames_params *p);
+
+/*
+ * One frame, owned by the source until hk_frames_release(). Fields are
+ * read-only for the caller.
+ */
+typedef struct hk_frame {
+	uint64_t id;          /* stable: index in the list, in the sorted
+	                         directory walk, in the batch index, or in
+	                         the stream                                  */
+	hk_status status;     /* HK_OK, or this frame's error: NOT_FOUND
+	                         (missing), IO (unreadable, a directory),
+	                         LIMIT (too large), FORMAT (truncated),
+	                         UNSUPPORTED (not an image)                  */
+	const char *name;     /* path, "batch[i]" or "stream[i]"            */
+	const char *error;    /* message when status != HK_OK, else ""      */
+	const uint8_t *bytes; /* the encoded bytes read (files and batches) */
+	size_t len;
+	hk_image image;       /* RGB when decoded (HK_FRAMES_DECODE) or a
+	                         stream frame; width 0 otherwise            */
+} hk_frame;
+
+/* The frames of paths[0..n) (copied), ids 0..n-1. */
+HK_API hk_status hk_frames_open_list(const char *const *paths, size_t n,
+                                     const hk_frames_params *p,
+                                     hk_frames **out);
+/* Every regular file named *.jpg, *.jpeg, *.png, *.ppm, *.pgm (any case)
+ * in dir (and below with HK_FRAMES_RECURSIVE), sorted by path (bytewise),
+ * ids in that order. Hidden entries (".name") are skipped. */
+HK_API hk_status hk_frames_open_dir(const char *dir, const hk_frames_params *p,
+                                    hk_frames **out);
+/* A frame batch file (format below), ids = index positions. */
+HK_API hk_status hk_frames_open_batch(const char *path,
+                                      const hk_frames_params *p,
+                                      hk_frames **out);
+/*
+ * Raw frames read sequentially from fd (a pipe, stdin, a file): a stream
+ * starting with "YUV4MPEG2 " is Y4M (C420*, C422, C444, Cmono; BT.601
+ * limited range converted to RGB), anything else raw RGB24 of
+ * stream_width x stream_height. fd is not closed. A short final frame is
+ * reported as HK_E_FORMAT and ends the stream.
+ */
+HK_API hk_status hk_frames_open_stream(int fd, const hk_frames_params *p,
+                                       hk_frames **out);
+/*
+ * What a CLI means by `--frames SPEC`: "-" is a stream on stdin, a
+ * directory is walked, a file starting with the batch magic is a batch,
+ * any other file is a list of paths, one per line (empty lines and lines
+ * starting with '#' are skipped; relative paths are relative to the
+ * current directory).
+ */
+HK_API hk_status hk_frames_open(const char *spec, const hk_frames_params *p,
+                                hk_frames **out);
+
+/*
+ * Next ready frame: *out gets the frame, or NULL at the end of the source
+ * (then HK_OK). Blocks until a frame is ready. HK_E_LIMIT when the caller
+ * already holds max_frames frames (release some first).
+ */
+HK_API hk_status hk_frames_next(hk_frames *f, hk_frame **out);
+/* Wipe and recycle a frame from hk_frames_next (NULL: no-op). */
+HK_API void hk_frames_release(hk_frames *f, hk_frame *fr);
+/* Stops reading, waits for in-flight I/O, wipes every buffer and frees
+ * the source; frames not yet released become invalid. NULL: no-op. */
+HK_API void hk_frames_destroy(hk_frames *f);
+
+/* Frames in the source (UINT64_MAX for a stream). */
+HK_API uint64_t hk_frames_count(const hk_frames *f);
+
+enum {
+	HK_FRAMES_HAVE_REGBUF = 1u << 0,   /* io_uring registered buffers    */
+	HK_FRAMES_HAVE_REGFILE = 1u << 1,  /* io_uring registered files      */
+	HK_FRAMES_HAVE_SQPOLL = 1u << 2,   /* SQPOLL ring                    */
+	HK_FRAMES_HAVE_DIRECT = 1u << 3,   /* O_DIRECT reads happened        */
+	HK_FRAMES_HAVE_PINNED = 1u << 4,   /* decode workers bound to cores  */
+};
+
+typedef struct hk_frames_stats {
+	uint32_t engine;      /* hk_frames_engine in use (IO_URING or PREAD) */
+	uint32_t flags;       /* HK_FRAMES_HAVE_* */
+	uint64_t frames;      /* frames delivered by hk_frames_next          */
+	uint64_t errors;      /* of which status != HK_OK                    */
+	uint64_t bytes_read;  /* encoded/raw bytes read from files or fd     */
+	uint64_t peak_frames; /* most frames alive at once                   */
+	uint64_t peak_bytes;  /* most budget bytes (large frames + decoded
+	                         images) allocated at once                   */
+	uint64_t pool_bytes;  /* fixed read buffers allocated at open        */
+} hk_frames_stats;
+
+HK_API hk_status hk_frames_get_stats(const hk_frames *f, hk_frames_stats *st);
+
+/*
+ * Frame batch file, version 1 (all integers little-endian):
+ *   offset 0   char[8]  magic "HKFRAMES"
+ *          8   uint32   version (1)
+ *         12   uint32   flags (0)
+ *         16   uint64   count: number of frames
+ *         24   uint64   index_offset: where the index starts
+ *         32   ...      frame bytes (encoded images), concatenated
+ *   index_offset: count x { uint64 offset; uint64 length; } then
+ *                 uint64 index_check = FNV-1a 64 of the index entries.
+ * Every frame must lie inside [32, index_offset); frames may be empty
+ * (reported as HK_E_FORMAT for that frame). A batch whose header or index
+ * is malformed is refused at open with HK_E_FORMAT.
+ *
+ * hk_frames_write_batch packs the files paths[0..n) into a new batch file
+ * at out_path (written to out_path.tmp, fsync'ed, renamed). A missing or
+ * unreadable input file fails the whole write.
+ */
+#define HK_FRAMES_BATCH_MAGIC "HKFRAMES"
+#define HK_FRAMES_BATCH_VERSION 1u
+HK_API hk_status hk_frames_write_batch(const char *out_path,
+                                       const char *const *paths, size_t n);
+
 /* @@HK_API_SECTIONS@@ — later sections (inference, images, pipeline,
  * durable store, frame sources) are appended below this line. */
 
 /* ------------------------------------------------------------------ */
+/* Durable gallery (core/store)                                       */
+/* ------------------------------------------------------------------ */
+
+/*
+ * A durable, consented, erasable gallery: a directory holding
+ *   keys.hk      per-subject data keys, each wrapped (XChaCha20-Poly1305)
+ *                by the master key; erasure overwrites the subject's slot
+ *                in place (crypto-shredding);
+ *   wal.hk       the write-ahead log of enrol / erase / expire records;
+ *   snapshot.hk  the last compacted state;
+ *   audit.hk     the hash-chained (keyed BLAKE2b) audit log.
+ * Templates, subject ids and consent records are only ever written sealed
+ * with the subject's own data key; no file holds a subject id in clear.
+ * The audit log names subjects by a pseudonym derived from the subject key,
+ * which becomes unlinkable once the subject is erased. Files are 0600.
+ *
+ * Crypto-shredding and backups: erasure overwrites the subject key in
+ * keys.hk (one sector-aligned 128-byte write, fsynced) before it returns,
+ * so any copy of wal.hk or snapshot.hk, old or new, is unreadable for that
+ * subject. A copy of keys.hk taken before the erasure still holds the key:
+ * back keys.hk up separately and expire those backups. The overwrite is at
+ * file level; copy-on-write file systems and SSD remapping may keep the old
+ * block physically until it is reused.
+ *
+ * Usage:
+ *
+ *     hk_store_params sp;
+ *     hk_store_default_params(&sp);
+ *     sp.master_key = key32;                 // from the integrator's vault
+ *     sp.flags = HK_STORE_CREATE;
+ *     sp.dim = 192;
+ *     hk_store *st;
+ *     if (hk_store_open("/var/lib/herken/desk", &sp, &st)) fail();
+ *     hk_consent c = {.subject = "customer-0042", .purpose = "desk",
+ *                     .consent_version = "v3", .channel = "desk-2",
+ *                     .time = now, .expires = now + 365 * 86400};
+ *     hk_store_enroll(st, &c, embedding, 1, NULL);   // durable on return
+ *     float score; int match;
+ *     hk_store_verify(st, "customer-0042", probe, 0.5f, HK_SOURCE_STREAM,
+ *                     &score, &match);               // 1:1, audited
+ *     hk_store_erase(st, "customer-0042", &receipt); // consent withdrawn
+ *     hk_store_close(st);
+ *
+ * An hk_store owns an in-memory hk_gallery for search: open replays
+ * snapshot + log into it. Every call is thread-safe; enrolments from many
+ * threads share fsyncs (group commit) and each returns only once its record
+ * is durable. A concurrent query may see an enrolment shortly before the
+ * enrolling call returns. Writers (enrol, erase, expire) exclude queries
+ * only briefly; compaction holds them off while it rewrites the files.
+ * One process at a time may open a directory (flock). Derived keys live in
+ * guarded, locked memory (sodium_malloc); the master key bytes are not
+ * retained.
+ *
+ * Privacy rules enforced here: no template without a consent record
+ * (HK_E_CONSENT); templates whose consent expired, or whose subject was not
+ * matched within the inactivity limit, vanish from search at once and are
+ * purged at the next compaction; 1:1 verification is always allowed, 1:N
+ * identification only when the policy enables it (else HK_E_POLICY);
+ * templates from a stream source are never enrolled (HK_E_POLICY); every
+ * decision and refusal is appended to the audit log (no images, no
+ * embeddings).
+ *
+ * Inactivity: a subject is active at enrolment and whenever it matches
+ * (verify, or the best identify result); the time is logged at most every
+ * limit/16 seconds per subject.
+ *
+ * Times are unix seconds, read from params.clock (default: the system clock).
+ */
+typedef struct hk_store hk_store;
+
+#define HK_STORE_KEY_BYTES 32
+#define HK_STORE_TEXT_MAX 255 /* purpose / consent version / channel bytes */
+
+/* Where a template or query came from. */
+typedef enum hk_source {
+	HK_SOURCE_DESK = 0,   /* attended capture (desk, kiosk with consent)  */
+	HK_SOURCE_FILE = 1,   /* a photo or embedding file supplied by staff  */
+	HK_SOURCE_STREAM = 2, /* camera / frame stream: may query, never enrol */
+} hk_source;
+
+typedef int64_t (*hk_clock_fn)(void *user); /* unix seconds */
+
+/* The gallery's policy, stored (authenticated by the master key) in
+ * keys.hk. */
+typedef struct hk_store_policy {
+	uint32_t allow_identify;    /* 1: 1:N identification allowed         */
+	uint32_t reserved;
+	int64_t inactivity_limit_s; /* > 0: hide subjects not matched (or
+	                               enrolled) within this many seconds     */
+} hk_store_policy;
+
+enum {
+	HK_STORE_CREATE = 1u << 0, /* create the gallery if it does not exist */
+};
+
+typedef struct hk_store_params {
+	const uint8_t *master_key; /* HK_STORE_KEY_BYTES bytes, required; read
+	                              during open only                        */
+	uint32_t flags;            /* HK_STORE_CREATE                          */
+	uint32_t dim;              /* create: required; open: 0 or must match */
+	hk_store_policy policy;    /* used when the gallery is created         */
+	uint32_t commit_window_us; /* group commit: the syncing thread waits up
+	                              to this long for more records (0: none)  */
+	uint32_t reserved;
+	hk_clock_fn clock;         /* NULL: time(NULL)                         */
+	void *clock_user;
+	hk_gallery_params gallery; /* search settings; dim is taken from the
+	                              store                                    */
+	uint64_t auto_compact_bytes; /* > 0: once the log grows past this, the
+	                                 enrolment or erasure that crossed it
+	                                 compacts before returning (0: only
+	                                 explicit hk_store_compact calls)      */
+} hk_store_params;
+
+HK_API void hk_store_default_params(hk_store_params *p);
+
+/*
+ * Open (or with HK_STORE_CREATE create) the gallery in directory dir.
+ * Replays snapshot + log. A torn tail (a record that did not fully reach
+ * the disk: short, or zero-filled from a sector boundary) is cut; any other
+ * damage is HK_E_FORMAT naming the file and offset. A wrong master key is
+ * HK_E_CRYPTO. Another process holding the gallery is HK_E_STATE.
+ */
+HK_API hk_status hk_store_open(const char *dir, const hk_store_params *p,
+                               hk_store **out);
+/* Flush (fsync) and close. NULL is a no-op. Returns the flush status. */
+HK_API hk_status hk_store_close(hk_store *st);
+
+/* A consent record. All strings are caller-owned, NUL-terminated. */
+typedef struct hk_consent {
+	const char *subject;         /* 1..HK_SUBJECT_MAX bytes               */
+	const char *purpose;         /* 1..HK_STORE_TEXT_MAX bytes            */
+	const char *consent_version; /* version of the consent text shown     */
+	const char *channel;         /* where consent was given ("desk-3")    */
+	int64_t time;                /* when consent was given, <= now        */
+	int64_t expires;             /* consent expiry, > now                  */
+	uint32_t source;             /* hk_source of the templates            */
+	uint32_t reserved;
+} hk_consent;
+
+typedef struct hk_enroll_receipt {
+	uint64_t version;   /* gallery version (log sequence) of the record  */
+	int64_t time;
+	uint32_t n_templates;     /* templates added by this call            */
+	uint32_t subject_templates; /* live templates of the subject now     */
+} hk_enroll_receipt;
+
+/*
+ * Enrol n_templates embeddings (n_templates x dim floats) of consent->subject
+ * under that consent (which replaces the subject's previous consent). The
+ * call returns only once the record is durable. HK_E_CONSENT when the
+ * record is missing, incomplete, not yet given or expired; HK_E_POLICY for a
+ * stream source; HK_E_RANGE for NaN/Inf/zero vectors. r may be NULL.
+ */
+HK_API hk_status hk_store_enroll(hk_store *st, const hk_consent *consent,
+                                 const float *embeddings, size_t n_templates,
+                                 hk_enroll_receipt *r);
+
+typedef struct hk_erasure_receipt {
+	char subject[HK_SUBJECT_MAX + 1];
+	int64_t time;
+	uint64_t version;     /* gallery version of the erase record        */
+	uint32_t n_templates; /* templates erased                           */
+	uint32_t reserved;
+	uint8_t digest[32];   /* keyed BLAKE2b over the fields above; check
+	                         with hk_store_check_receipt()               */
+} hk_erasure_receipt;
+
+/*
+ * Erase a subject (consent withdrawn): gone from search at once, its data
+ * key overwritten on disk before the call returns (every sealed copy,
+ * including old backups of wal.hk / snapshot.hk, becomes unreadable);
+ * hk_store_compact() then removes its ciphertext from the files. Also
+ * erases templates that expired but were not compacted yet.
+ * HK_E_NOT_FOUND if the subject is unknown. r may be NULL.
+ */
+HK_API hk_status hk_store_erase(hk_store *st, const char *subject,
+                                hk_erasure_receipt *r);
+/* HK_OK if r was issued by this gallery (same master key), else
+ * HK_E_CRYPTO. */
+HK_API hk_status hk_store_check_receipt(const hk_store *st,
+                                        const hk_erasure_receipt *r);
+
+/*
+ * 1:1: the best cosine of query (dim floats) against subject's templates.
+ * *match = score >= threshold. Always allowed (also from a stream source);
+ * audited. An unknown or expired subject is HK_E_NOT_FOUND (also audited).
+ */
+HK_API hk_status hk_store_verify(hk_store *st, const char *subject,
+                                 const float *query, float threshold,
+                                 uint32_t source, float *score, int *match);
+
+typedef struct hk_store_match {
+	char subject[HK_SUBJECT_MAX + 1];
+	float score;
+} hk_store_match;
+
+/*
+ * 1:N: up to k subjects scoring >= threshold, best first, into out[k];
+ * *n_out gets how many. HK_E_POLICY (audited) unless the policy allows
+ * identification. The audit entry records the best subject (or none).
+ */
+HK_API hk_status hk_store_identify(hk_store *st, const float *query,
+                                   float threshold, uint32_t source, size_t k,
+                                   hk_store_match *out, size_t *n_out);
+
+/* Hide every subject whose consent expired or who is inactive beyond the
+ * limit (queries also do this lazily). n (may be NULL) gets the count. */
+HK_API hk_status hk_store_expire(hk_store *st, size_t *n);
+
+/*
+ * Rewrite snapshot.hk, keys.hk and wal.hk (temp file, fsync, rename,
+ * directory fsync each) so that erased and expired subjects' bytes are in
+ * no file of the directory, and compact the in-memory gallery.
+ */
+HK_API hk_status hk_store_compact(hk_store *st);
+
+/* Change the policy (authenticated in keys.hk; audited). */
+HK_API hk_status hk_store_set_policy(hk_store *st, const hk_store_policy *p);
+
+typedef struct hk_store_info {
+	uint32_t dim;
+	uint32_t format_version;
+	uint64_t version;         /* gallery version (last log sequence)      */
+	uint64_t subjects;        /* live subjects                            */
+	uint64_t templates;       /* live templates                           */
+	uint64_t hidden_subjects; /* expired, awaiting compaction             */
+	uint64_t erased_pending;  /* erased keys whose records await compaction */
+	uint64_t wal_bytes, snapshot_bytes, keys_bytes, audit_bytes;
+	uint64_t audit_entries;
+	uint64_t torn_bytes_cut;  /* bytes cut from torn tails at open        */
+	uint64_t commits;         /* group commits (fsync rounds) since open  */
+	uint64_t committed_records;
+	hk_store_policy policy;
+} hk_store_info;
+
+HK_API hk_status hk_store_info_get(hk_store *st, hk_store_info *info);
+
+/*
+ * What an access request (GDPR Art. 15) needs about one subject, as JSON
+ * into buf[len] (NUL-terminated): consent record, enrolment dates, template
+ * count and match history from the audit log — never the templates.
+ * *needed (may be NULL) gets the length + 1; HK_E_OVERFLOW if len is too
+ * small. HK_E_NOT_FOUND for an unknown subject.
+ */
+HK_API hk_status hk_store_export(hk_store *st, const char *subject, char *buf,
+                                 size_t len, size_t *needed);
+
+typedef struct hk_audit_report {
+	uint64_t entries;   /* entries checked                                */
+	uint64_t bad_entry; /* index of the first bad entry, or UINT64_MAX    */
+	uint8_t head[32];   /* MAC of the last entry: record it externally to
+	                       detect truncation of the log later            */
+} hk_audit_report;
+
+/* Check the whole audit chain. HK_E_CRYPTO if an entry was edited,
+ * reordered or removed from the middle (r->bad_entry says where). */
+HK_API hk_status hk_store_audit_verify(hk_store *st, hk_audit_report *r);
+
+
 /* Recognition pipeline (core/pipeline)                               */
 /* ------------------------------------------------------------------ */
 

@@ -21,9 +21,35 @@ struct hk__pool {
 	int stop;
 	hk__pool_fn fn;
 	void *arg;
-	hwloc_topology_t topo;
+	hwloc_topology_t topo; /* the process-wide topology (see topology()) */
 	int pin; /* hwloc says thread binding works */
 };
+
+/*
+ * Loading a topology costs ~17 ms (hwloc dlopens its plugins), so it is
+ * done once per process and shared: after load, hwloc allows concurrent
+ * read-only use. It is never destroyed (reachable until exit).
+ */
+static hwloc_topology_t shared_topo;
+static int shared_ok;
+static pthread_once_t topo_once = PTHREAD_ONCE_INIT;
+
+static void topo_load(void)
+{
+	if (hwloc_topology_init(&shared_topo) != 0)
+		return;
+	if (hwloc_topology_load(shared_topo) != 0) {
+		hwloc_topology_destroy(shared_topo);
+		return;
+	}
+	shared_ok = 1;
+}
+
+static hwloc_topology_t topology(void)
+{
+	pthread_once(&topo_once, topo_load);
+	return shared_ok ? shared_topo : NULL;
+}
 
 typedef struct {
 	hk__pool *p;
@@ -73,15 +99,12 @@ static void *worker_main(void *v)
 
 unsigned hk__ncores(void)
 {
-	hwloc_topology_t t;
+	hwloc_topology_t t = topology();
 	unsigned n = 0;
-	if (hwloc_topology_init(&t) == 0) {
-		if (hwloc_topology_load(t) == 0) {
-			int c = hwloc_get_nbobjs_by_type(t, HWLOC_OBJ_CORE);
-			if (c > 0)
-				n = (unsigned)c;
-		}
-		hwloc_topology_destroy(t);
+	if (t) {
+		int c = hwloc_get_nbobjs_by_type(t, HWLOC_OBJ_CORE);
+		if (c > 0)
+			n = (unsigned)c;
 	}
 	if (n == 0) {
 		long c = sysconf(_SC_NPROCESSORS_ONLN);
@@ -106,12 +129,11 @@ hk__pool *hk__pool_create(unsigned nthreads)
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->cv_start, NULL);
 	pthread_cond_init(&p->cv_done, NULL);
-	if (hwloc_topology_init(&p->topo) == 0 && hwloc_topology_load(p->topo) == 0) {
+	p->topo = topology();
+	if (p->topo) {
 		const struct hwloc_topology_support *s =
 		    hwloc_topology_get_support(p->topo);
 		p->pin = s && s->cpubind && s->cpubind->set_thread_cpubind;
-	} else {
-		p->pin = 0;
 	}
 	p->threads = calloc(nthreads, sizeof *p->threads);
 	if (!p->threads)
@@ -150,7 +172,6 @@ void hk__pool_destroy(hk__pool *p)
 			if (p->threads[i])
 				pthread_join(p->threads[i], NULL);
 	free(p->threads);
-	hwloc_topology_destroy(p->topo);
 	pthread_mutex_destroy(&p->busy);
 	pthread_mutex_destroy(&p->mu);
 	pthread_cond_destroy(&p->cv_start);

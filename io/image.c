@@ -19,7 +19,6 @@
 #include <turbojpeg.h>
 #include <unistd.h>
 
-#define HK__IMG_OWNED 1u
 
 /* Files larger than this are refused by hk_image_load (a 64 Mpixel image
  * never needs more as JPEG or PNG; PPM at 16 bits per sample might). */
@@ -115,8 +114,8 @@ static int classify(const uint8_t *b, size_t len)
 }
 
 /* Allocates an owned w x h RGB image after the pixel limit check. */
-static hk_status image_alloc(uint32_t w, uint32_t h, hk_image *out,
-                             const char *what)
+hk_status hk__image_alloc(uint32_t w, uint32_t h, hk_image *out,
+                          const char *what)
 {
 	if (w == 0 || h == 0)
 		return hk__err(HK_E_FORMAT, "%s: zero image dimension %ux%u", what,
@@ -247,7 +246,7 @@ static hk_status apply_orientation(hk_image *img, int o)
 	const int swap = o >= 5;
 	hk_image dst;
 	memset(&dst, 0, sizeof dst);
-	hk_status s = image_alloc(swap ? sh : sw, swap ? sw : sh, &dst, "EXIF");
+	hk_status s = hk__image_alloc(swap ? sh : sw, swap ? sw : sh, &dst, "EXIF");
 	if (s)
 		return s;
 	const uint32_t dw = dst.width, dh = dst.height;
@@ -298,7 +297,7 @@ static hk_status decode_jpeg(const uint8_t *b, size_t len, hk_image *out)
 		s = hk__err(HK_E_FORMAT, "JPEG: bad dimensions %dx%d", w, h);
 		goto done;
 	}
-	s = image_alloc((uint32_t)w, (uint32_t)h, out, "JPEG");
+	s = hk__image_alloc((uint32_t)w, (uint32_t)h, out, "JPEG");
 	if (s)
 		goto done;
 	const int cmyk = (cs == TJCS_CMYK || cs == TJCS_YCCK);
@@ -313,23 +312,20 @@ static hk_status decode_jpeg(const uint8_t *b, size_t len, hk_image *out)
 		}
 		dst = tmp;
 	}
+	/* libjpeg treats a truncated or corrupt stream as a warning and goes
+	 * on producing grey rows for the whole declared size (a 1 KB file
+	 * declaring 64 Mpixel costs seconds). Stop at the first warning:
+	 * corrupt data is HK_E_FORMAT. */
 	int rc = tjDecompress2(tj, b, (unsigned long)len, dst, w,
 	                       cmyk ? w * 4 : (int)out->stride, h,
-	                       cmyk ? TJPF_CMYK : TJPF_RGB, 0);
+	                       cmyk ? TJPF_CMYK : TJPF_RGB, TJFLAG_STOPONWARNING);
 	if (rc != 0) {
-		const char *msg = tjGetErrorStr2(tj);
-		/* A truncated stream is only a libjpeg warning ("Premature end
-		 * of JPEG file"): the rows it never saw are grey. Refuse it;
-		 * other warnings (extraneous bytes, ...) leave a full image. */
-		if (tjGetErrorCode(tj) == TJERR_FATAL ||
-		    strstr(msg, "Premature end") || strstr(msg, "premature end")) {
-			s = hk__err(HK_E_FORMAT, "JPEG: %s", msg);
-			if (tmp) {
-				hk__wipe(tmp, tmpn);
-				hk__afree(tmp);
-			}
-			goto fail;
+		s = hk__err(HK_E_FORMAT, "JPEG: %s", tjGetErrorStr2(tj));
+		if (tmp) {
+			hk__wipe(tmp, tmpn);
+			hk__afree(tmp);
 		}
+		goto fail;
 	}
 	if (cmyk) {
 		/* Adobe CMYK JPEGs store inverted ink values: R = C*K/255. */
@@ -416,7 +412,7 @@ static hk_status decode_png(const uint8_t *b, size_t len, hk_image *out)
 	png_uint_32 w, h;
 	int depth, ctype, ilace;
 	png_get_IHDR(png, info, &w, &h, &depth, &ctype, &ilace, NULL, NULL);
-	s = image_alloc(w, h, out, "PNG");
+	s = hk__image_alloc(w, h, out, "PNG");
 	if (s)
 		goto out;
 	png_set_expand(png); /* palette -> RGB, grey < 8 bits -> 8, tRNS */
@@ -507,17 +503,23 @@ static hk_status decode_pnm(const uint8_t *b, size_t len, hk_image *out)
 			               name);
 		p++;
 	}
-	hk_status s = image_alloc((uint32_t)w, (uint32_t)h, out, name);
-	if (s)
-		return s;
+	if (w == 0 || h == 0)
+		return hk__err(HK_E_FORMAT, "%s: zero dimension %ldx%ld", name, w, h);
+	if ((uint64_t)w * (uint64_t)h > HK_IMAGE_MAX_PIXELS)
+		return hk__err(HK_E_LIMIT, "%s: %ldx%ld exceeds HK_IMAGE_MAX_PIXELS",
+		               name, w, h);
 	const size_t n = (size_t)w * (size_t)h * (size_t)ch;
 	const size_t bps = maxval > 255 ? 2 : 1;
-	if (!ascii && (len - p) / bps < n) {
-		hk_image_free(out);
+	/* Check the data is there before allocating: binary samples take bps
+	 * bytes, ASCII ones at least a digit and a separator (the last one
+	 * may end the file). */
+	if ((!ascii && (len - p) / bps < n) || (ascii && (len - p) < 2 * n - 1))
 		return hk__err(HK_E_FORMAT,
-		               "%s: truncated pixel data (%zu of %zu bytes)", name,
-		               len - p, n * bps);
-	}
+		               "%s: truncated pixel data (%zu bytes for %zu samples)",
+		               name, len - p, n);
+	hk_status s = hk__image_alloc((uint32_t)w, (uint32_t)h, out, name);
+	if (s)
+		return s;
 	for (size_t i = 0; i < n; i++) {
 		long v;
 		if (ascii) {
@@ -549,6 +551,45 @@ static hk_status decode_pnm(const uint8_t *b, size_t len, hk_image *out)
 		}
 	}
 	return HK_OK;
+}
+
+int hk__image_dims(const uint8_t *b, size_t len, uint32_t *w, uint32_t *h)
+{
+	*w = *h = 0;
+	switch (classify(b, len)) {
+	case FMT_JPEG: {
+		tjhandle tj = tjInitDecompress();
+		int jw = 0, jh = 0, ss, cs, rc = -1;
+		if (tj && len <= (unsigned long)-1)
+			rc = tjDecompressHeader3(tj, b, (unsigned long)len, &jw, &jh,
+			                         &ss, &cs);
+		if (tj)
+			tjDestroy(tj);
+		if (rc != 0 || jw <= 0 || jh <= 0)
+			return -1;
+		*w = (uint32_t)jw;
+		*h = (uint32_t)jh;
+		return 0;
+	}
+	case FMT_PNG:
+		if (len < 24 || memcmp(b + 12, "IHDR", 4) != 0)
+			return -1;
+		*w = rd32(b + 16, 1);
+		*h = rd32(b + 20, 1);
+		return 0;
+	case FMT_PNM: {
+		size_t p = 2;
+		long pw = pnm_uint(b, len, &p, 0x7fffffffL);
+		long ph = pnm_uint(b, len, &p, 0x7fffffffL);
+		if (pw < 0 || ph < 0)
+			return -1;
+		*w = (uint32_t)pw;
+		*h = (uint32_t)ph;
+		return 0;
+	}
+	default:
+		return -1;
+	}
 }
 
 /* ------------------------------------------------------------------ */

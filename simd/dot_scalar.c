@@ -164,6 +164,15 @@ static void tile_i8_scalar(const uint8_t *qu, size_t nq, size_t qstride,
 		               out + j * ldo);
 }
 
+static uint32_t read_sum_scalar(const void *p, size_t bytes)
+{
+	const uint32_t *w = p;
+	uint32_t s = 0;
+	for (size_t i = 0; i < bytes / 4; i++)
+		s += w[i];
+	return s;
+}
+
 const hk_kernels hk__kernels_scalar = {
 	.isa = HK_ISA_SCALAR,
 	.name = "scalar",
@@ -176,4 +185,5 @@ const hk_kernels hk__kernels_scalar = {
 	.scan_f16 = scan_f16_scalar,
 	.scan_i8 = scan_i8_scalar,
 	.tile_i8 = tile_i8_scalar,
+	.read_sum = read_sum_scalar,
 };

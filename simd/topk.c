@@ -1,4 +1,7 @@
 #include "topk.h"
+#include "hk_simd.h"
+
+#include <pthread.h>
 
 static void sift_down(hk__cand *c, uint32_t n, uint32_t i)
 {
@@ -40,16 +43,49 @@ void hk__heap_push(hk__heap *h, float score, uint32_t slot)
 	sift_down(h->c, h->n, 0);
 }
 
-/* The filter loop is written so that the compiler vectorises it: no early
- * exit, an OR-reduction of the comparisons. */
+int hk__score_block_i32_scalar(const int32_t *dots, const float *scale,
+                               size_t cnt, float floor, float *out)
+{
+	int any = 0;
+	for (size_t i = 0; i < cnt; i++) {
+		out[i] = (float)dots[i] * scale[i];
+		any |= out[i] > floor;
+	}
+	return any;
+}
+
+int hk__score_block_f32_scalar(const float *dots, const float *scale,
+                               size_t cnt, float floor, float *out)
+{
+	int any = 0;
+	for (size_t i = 0; i < cnt; i++) {
+		out[i] = dots[i] * scale[i];
+		any |= out[i] > floor;
+	}
+	return any;
+}
+
+static hk__score_i32_fn score_i32 = hk__score_block_i32_scalar;
+static hk__score_f32_fn score_f32 = hk__score_block_f32_scalar;
+static pthread_once_t score_once = PTHREAD_ONCE_INIT;
+
+static void score_choose(void)
+{
+#if defined(HK_ARCH_X86)
+	hk_isa t = hk_cpu_isa();
+	if (t >= HK_ISA_AVX512) {
+		score_i32 = hk__score_block_i32_avx512;
+		score_f32 = hk__score_block_f32_avx512;
+	} else if (t >= HK_ISA_AVX2) {
+		score_i32 = hk__score_block_i32_avx2;
+		score_f32 = hk__score_block_f32_avx2;
+	}
+#endif
+}
+
+/* Only a block with a score above the floor takes the insertion path. */
 static void offer(hk__heap *h, const float *s, size_t cnt, uint32_t base)
 {
-	float floor = hk__heap_floor(h);
-	int any = 0;
-	for (size_t i = 0; i < cnt; i++)
-		any |= s[i] > floor;
-	if (!any)
-		return;
 	for (size_t i = 0; i < cnt; i++)
 		if (s[i] > hk__heap_floor(h))
 			hk__heap_push(h, s[i], base + (uint32_t)i);
@@ -58,17 +94,17 @@ static void offer(hk__heap *h, const float *s, size_t cnt, uint32_t base)
 void hk__topk_block_i32(hk__heap *h, const int32_t *dots, const float *scale,
                         size_t cnt, uint32_t base, float *tmp)
 {
-	for (size_t i = 0; i < cnt; i++)
-		tmp[i] = (float)dots[i] * scale[i];
-	offer(h, tmp, cnt, base);
+	pthread_once(&score_once, score_choose);
+	if (score_i32(dots, scale, cnt, hk__heap_floor(h), tmp))
+		offer(h, tmp, cnt, base);
 }
 
 void hk__topk_block_f32(hk__heap *h, const float *dots, const float *scale,
                         size_t cnt, uint32_t base, float *tmp)
 {
-	for (size_t i = 0; i < cnt; i++)
-		tmp[i] = dots[i] * scale[i];
-	offer(h, tmp, cnt, base);
+	pthread_once(&score_once, score_choose);
+	if (score_f32(dots, scale, cnt, hk__heap_floor(h), tmp))
+		offer(h, tmp, cnt, base);
 }
 
 void hk__heap_merge(hk__heap *dst, const hk__heap *src)

@@ -39,6 +39,24 @@ void hk__topk_block_i32(hk__heap *h, const int32_t *dots, const float *scale,
 void hk__topk_block_f32(hk__heap *h, const float *dots, const float *scale,
                         size_t cnt, uint32_t base, float *tmp);
 
+/*
+ * Block scoring: out[i] = dots[i] * scale[i]; returns non-zero when any
+ * out[i] > floor (NaN never is). One variant per ISA; hk__topk_block_*
+ * use the one matching hk_cpu_isa(). Exposed for tests.
+ */
+typedef int (*hk__score_i32_fn)(const int32_t *dots, const float *scale,
+                                size_t cnt, float floor, float *out);
+typedef int (*hk__score_f32_fn)(const float *dots, const float *scale,
+                                size_t cnt, float floor, float *out);
+int hk__score_block_i32_scalar(const int32_t *, const float *, size_t, float, float *);
+int hk__score_block_f32_scalar(const float *, const float *, size_t, float, float *);
+#if defined(HK_ARCH_X86)
+int hk__score_block_i32_avx2(const int32_t *, const float *, size_t, float, float *);
+int hk__score_block_f32_avx2(const float *, const float *, size_t, float, float *);
+int hk__score_block_i32_avx512(const int32_t *, const float *, size_t, float, float *);
+int hk__score_block_f32_avx512(const float *, const float *, size_t, float, float *);
+#endif
+
 /* Merge src into dst (offers every element). */
 void hk__heap_merge(hk__heap *dst, const hk__heap *src);
 

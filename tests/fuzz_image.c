@@ -1,6 +1,9 @@
 /*
  * libFuzzer harness for hk_image_decode (JPEG/EXIF, PNG, PPM/PGM, sniffing).
- *   make fuzz && build/fuzz/fuzz_image -runs=1000000 tests/corpus/image
+ *   make fuzz && mkdir -p tests/fuzz-out &&
+ *   build/fuzz/fuzz_image -max_total_time=60 tests/fuzz-out tests/corpus/image
+ * (new inputs go to the first directory, tests/fuzz-out, which git ignores;
+ * tests/corpus/image holds only the small synthetic seeds).
  * The Criterion suite includes this file with HK_FUZZ_NO_MAIN defined and
  * replays tests/corpus/image through hk_fuzz_image_one().
  */

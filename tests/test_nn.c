@@ -29,7 +29,7 @@ static int quick(void)
 	return q && *q == '1';
 }
 
-static hk_model *load_or_skip(const char *file, hk_model_kind kind, uint32_t max_batch)
+static hk_model *load_or_skip(const char *file, hk_model_kind kind, uint32_t max_batch, uint32_t chunk)
 {
 	char mp[512];
 	if (!tn_model(mp, sizeof mp, file))
@@ -38,6 +38,7 @@ static hk_model *load_or_skip(const char *file, hk_model_kind kind, uint32_t max
 	hk_model_default_params(&p);
 	p.kind = kind;
 	p.max_batch = max_batch;
+	p.chunk = chunk;
 	p.threads = 1;
 	hk_model *m = NULL;
 	hk_status s = hk_model_load(mp, &p, &m);
@@ -103,7 +104,12 @@ Test(nn_embedder, golden_cosine, .timeout = 120)
 	int n = tn_parse_embeddings(txt, len, ids, ref, 64, 192);
 	free(txt);
 	cr_assert_eq(n, NFACES, "embeddings.json: %d entries", n);
-	hk_model *m = load_or_skip("MobileFaceNet.tflite", HK_MODEL_EMBEDDER, 32);
+	hk_model *m = load_or_skip("MobileFaceNet.tflite", HK_MODEL_EMBEDDER, 32, 0);
+	{
+		hk_model_info info;
+		cr_assert_eq(hk_model_get_info(m, &info), HK_OK);
+		cr_expect(info.chunk >= 1 && info.chunk <= 32, "auto chunk %u", info.chunk);
+	}
 	uint32_t h, w, c;
 	cr_assert_eq(hk_model_input_shape(m, &h, &w, &c), HK_OK);
 	cr_assert(h == 112 && w == 112 && c == 3);
@@ -126,7 +132,10 @@ Test(nn_embedder, golden_cosine, .timeout = 120)
 
 Test(nn_embedder, batch_sizes_match_batch1, .timeout = 120)
 {
-	hk_model *m = load_or_skip("MobileFaceNet.tflite", HK_MODEL_EMBEDDER, 32);
+	hk_model *m = load_or_skip("MobileFaceNet.tflite", HK_MODEL_EMBEDDER, 32, 32);
+	hk_model_info info;
+	cr_assert_eq(hk_model_get_info(m, &info), HK_OK);
+	cr_assert_eq(info.chunk, 32, "primitives must see the whole batch here");
 	float *faces_in = load_faces();
 	const size_t nb = quick() ? 7 : 32;
 	float *in = malloc(sizeof(float) * FACE_IN * nb);
@@ -161,7 +170,7 @@ Test(nn_embedder, batch_sizes_match_batch1, .timeout = 120)
 
 Test(nn_embedder, embed_chips_normalises, .timeout = 120)
 {
-	hk_model *m = load_or_skip("MobileFaceNet.tflite", HK_MODEL_EMBEDDER, 8);
+	hk_model *m = load_or_skip("MobileFaceNet.tflite", HK_MODEL_EMBEDDER, 8, 0);
 	float *faces_in = load_faces();
 	const int n = 3;
 	uint8_t *chips = malloc((size_t)FACE_IN * n);
@@ -199,7 +208,7 @@ Test(nn_embedder, embed_chips_normalises, .timeout = 120)
 
 static void check_detector(const char *file, const char *tag)
 {
-	hk_model *m = load_or_skip(file, HK_MODEL_DETECTOR, 1);
+	hk_model *m = load_or_skip(file, HK_MODEL_DETECTOR, 1, 0);
 	cr_assert_eq(hk_model_output_count(m), 2);
 	cr_assert_eq(hk_model_output_size(m, 0), 2304 * 16);
 	cr_assert_eq(hk_model_output_size(m, 1), 2304);
@@ -258,7 +267,7 @@ Test(nn_detector, sparse_golden, .timeout = 120)
 
 Test(nn_onet, golden, .timeout = 120)
 {
-	hk_model *m = load_or_skip("onet.tflite", HK_MODEL_LANDMARKS, 32);
+	hk_model *m = load_or_skip("onet.tflite", HK_MODEL_LANDMARKS, 32, 0);
 	cr_assert_eq(hk_model_output_count(m), 3);
 	static float in[2 * NFACES * 48 * 48 * 3];
 	static float prob[2 * NFACES * 2], box[2 * NFACES * 4], lm[2 * NFACES * 10];
@@ -483,4 +492,36 @@ Test(nn_fuzz, corpus_replay, .timeout = 120)
 	}
 	closedir(dir);
 	cr_expect_geq(n, 3, "corpus has %d files", n);
+}
+
+/* bf16 path: 22 golden faces, cosine against the fp32 reference. */
+Test(nn_embedder, bf16_close_to_fp32, .timeout = 120)
+{
+	char mp[512];
+	if (!tn_model(mp, sizeof mp, "MobileFaceNet.tflite"))
+		cr_skip_test("MobileFaceNet.tflite absent (make models)");
+	float *in = load_faces();
+	hk_model_params p;
+	hk_model_default_params(&p);
+	p.kind = HK_MODEL_EMBEDDER;
+	p.threads = 1;
+	p.precision = HK_PREC_BF16;
+	hk_model *m16 = NULL;
+	cr_assert_eq(hk_model_load(mp, &p, &m16), HK_OK, "%s", hk_last_error());
+	hk_model *m32 = load_or_skip("MobileFaceNet.tflite", HK_MODEL_EMBEDDER, 32, 0);
+	int nf = quick() ? 4 : NFACES;
+	static float a[NFACES * 192], b[NFACES * 192];
+	float *oa = a, *ob = b;
+	cr_assert_eq(hk_model_run(m16, in, (size_t)nf, &oa), HK_OK, "%s", hk_last_error());
+	cr_assert_eq(hk_model_run(m32, in, (size_t)nf, &ob), HK_OK);
+	double worst = 1;
+	for (int i = 0; i < nf; i++) {
+		double cs = cosine(a + i * 192, b + i * 192, 192);
+		worst = cs < worst ? cs : worst;
+		cr_expect_geq(cs, 0.999, "face %s: bf16 vs fp32 cosine %.6f", faces[i], cs);
+		cr_expect_lt(cs, 0.9999999, "face %s: bf16 identical to fp32 (path not taken?)", faces[i]);
+	}
+	hk_model_destroy(m16);
+	hk_model_destroy(m32);
+	free(in);
 }

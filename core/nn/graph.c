@@ -545,6 +545,23 @@ static void fold_pads(hk__nn_net *net)
 	}
 }
 
+/* Node k only reads tensors produced before position `before`. */
+static int hoistable(const hk__nn_net *net, int k, int before)
+{
+	const hk__nn_node *nd = &net->node[k];
+	int ts[2 + HK__NN_MAX_POST] = {nd->src, nd->src1}, n = 2;
+	for (int j = 0; j < nd->npost; j++)
+		ts[n++] = nd->post[j].tensor;
+	for (int j = 0; j < n; j++) {
+		if (ts[j] < 0 || net->g.t[ts[j]].is_const)
+			continue;
+		int p = producer_node(net, ts[j]);
+		if (p >= before)
+			return 0;
+	}
+	return 1;
+}
+
 /* oneDNN 2.6 has the prelu post-op only in its reference convolution (ref:any,
  * ~100x slower than brgconv): PReLU stays a node and runs as the jit prelu
  * primitive. Flip this when a oneDNN with brgemm prelu post-ops is used. */
@@ -577,6 +594,16 @@ static void fuse_post(hk__nn_net *net)
 			           !g->t[u->src].is_const && !g->t[u->src1].is_const) {
 				int other = u->src == nd->dst ? u->src1 : u->src;
 				int pp = producer_node(net, other);
+				if (pp > i && hoistable(net, pp, i)) {
+					/* move the residual's producer (e.g. a channel PAD) in
+					 * front of the conv so that the add can be fused */
+					hk__nn_node tmp = net->node[pp];
+					memmove(&net->node[i + 1], &net->node[i], (size_t)(pp - i) * sizeof tmp);
+					net->node[i] = tmp;
+					i++;
+					nd = &net->node[i];
+					pp = i - 1;
+				}
 				if (other == nd->dst || pp >= i || nd->npost + 1 + u->npost > HK__NN_MAX_POST)
 					break; /* the residual must exist before the conv runs */
 				po.kind = NP_BINARY;

@@ -43,6 +43,7 @@ typedef struct worker {
 	char init_err[256];
 	hk__nn_exec x;
 	hk__nn_mem mem;
+	size_t chunk; /* items per primitive call */
 } worker;
 
 struct hk_model {
@@ -53,6 +54,8 @@ struct hk_model {
 	worker *w;
 	size_t max_batch;
 	int threads;
+	int bf16;
+	size_t chunk; /* requested items per call, 0 = auto */
 	uint32_t in_h, in_w, in_c;
 	size_t in_item;
 	size_t out_size[HK__NN_MAX_IO];
@@ -95,7 +98,7 @@ static hk_status run_chunks(worker *w, job *j)
 	hk_model *m = w->m;
 	float *out[HK__NN_MAX_IO];
 	for (size_t done = 0; done < j->n;) {
-		size_t k = j->n - done < m->max_batch ? j->n - done : m->max_batch;
+		size_t k = j->n - done < w->chunk ? j->n - done : w->chunk;
 		for (int o = 0; o < m->net.noutputs; o++)
 			out[o] = j->out[o] + done * m->out_size[o];
 		hk_status s = hk__nn_exec_run(&w->x, j->in + done * m->in_item, k, out);
@@ -115,7 +118,8 @@ static void *worker_main(void *arg)
 	w->mem.alloc = mem_alloc;
 	w->mem.free = mem_free;
 	w->mem.user = w;
-	hk_status s = hk__nn_exec_init(&w->x, &m->net, m->max_batch, &w->mem);
+	hk_status s = hk__nn_exec_init(&w->x, &m->net, m->max_batch, &w->mem, m->bf16);
+	w->x.one_thread = m->topo.place[w->place].threads == 1;
 	if (!s) {
 		/* create the batch-1 plan now: reorders weights on this node and
 		 * surfaces any lowering error at load time */
@@ -126,6 +130,17 @@ static void *worker_main(void *arg)
 		for (int o = 0; o < m->net.noutputs && ok; o++)
 			ok = (out[o] = calloc(m->out_size[o], sizeof(float))) != NULL;
 		s = ok ? hk__nn_exec_run(&w->x, in, 1, out) : hk__err(HK_E_NOMEM, "out of memory");
+		/* Items per primitive call: as many as keep the activation arena in
+		 * L2. Measured on MobileFaceNet fp32 (one core): 4.2 ms/item at
+		 * batch 1 (arena fits L2) vs 5.8 ms/item at batch 8; a model
+		 * whose arena is small (O-Net) still gets batched. */
+		size_t a1 = hk__nn_exec_arena_bytes(&w->x, 1);
+		size_t l2 = hk__nn_l2_bytes(&m->topo, w->place);
+		w->chunk = m->chunk ? m->chunk : a1 ? l2 / a1 : 1;
+		if (w->chunk < 1)
+			w->chunk = 1;
+		if (w->chunk > m->max_batch)
+			w->chunk = m->max_batch;
 		free(in);
 		for (int o = 0; o < m->net.noutputs; o++)
 			free(out[o]);
@@ -207,9 +222,6 @@ static const char *kind_name(int k)
 }
 
 hk_status hk__model_load_topo(const void *data, size_t len, const hk_model_params *pp,
-                              const char *synthetic, const char *xml, hk_model **out);
-
-hk_status hk__model_load_topo(const void *data, size_t len, const hk_model_params *pp,
                               const char *synthetic, const char *xml, hk_model **out)
 {
 	if (!out)
@@ -224,9 +236,13 @@ hk_status hk__model_load_topo(const void *data, size_t len, const hk_model_param
 		p.threads = pp->threads;
 		p.numa_node = pp->numa_node;
 		p.max_batch = pp->max_batch ? pp->max_batch : 32;
+		p.precision = pp->precision;
+		p.chunk = pp->chunk;
 	}
 	if (p.kind > HK_MODEL_LANDMARKS)
 		return hk__err(HK_E_INVALID, "hk_model_load: kind %u", p.kind);
+	if (p.precision > HK_PREC_BF16)
+		return hk__err(HK_E_INVALID, "hk_model_load: precision %u", p.precision);
 	if (p.max_batch > 4096 || p.threads > 4096)
 		return hk__err(HK_E_INVALID, "hk_model_load: max_batch %u / threads %u too large", p.max_batch, p.threads);
 	hk_model *m = calloc(1, sizeof *m);
@@ -245,11 +261,14 @@ hk_status hk__model_load_topo(const void *data, size_t len, const hk_model_param
 	for (int o = 0; o < m->net.noutputs; o++)
 		m->out_size[o] = hk__nn_item_count(&m->net.g.t[m->net.outputs[o]]);
 	m->max_batch = p.max_batch;
+	m->bf16 = p.precision == HK_PREC_BF16;
+	m->chunk = p.chunk;
 	hk_model_kind g = guess_kind(m);
 	if (p.kind != HK_MODEL_AUTO && g != (hk_model_kind)p.kind) {
+		s = hk__err(HK_E_DIM, "model shapes (input %ux%ux%u, %d outputs) do not fit a %s",
+		            m->in_h, m->in_w, m->in_c, m->net.noutputs, kind_name((int)p.kind));
 		hk_model_destroy(m);
-		return hk__err(HK_E_DIM, "model shapes (input %ux%ux%u, %d outputs) do not fit a %s",
-		               in->shape[1], in->shape[2], in->shape[3], m->net.noutputs, kind_name((int)p.kind));
+		return s;
 	}
 	m->kind = g;
 	if ((s = hk__nn_topo_load(&m->topo, synthetic, xml, p.numa_node, (int)p.threads))) {
@@ -369,6 +388,7 @@ hk_status hk_model_get_info(const hk_model *m, hk_model_info *info)
 	info->nodes = (uint32_t)m->nworkers;
 	info->threads = (uint32_t)m->threads;
 	info->max_batch = (uint32_t)m->max_batch;
+	info->chunk = m->nworkers ? (uint32_t)m->w[0].chunk : 0;
 	snprintf(info->isa, sizeof info->isa, "%s", hk__nn_isa_name());
 	snprintf(info->impl, sizeof info->impl, "%s", m->impl);
 	snprintf(info->graph, sizeof info->graph, "%s", m->net.summary);

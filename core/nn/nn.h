@@ -12,7 +12,7 @@
 #define HK__NN_MAX_IO 8
 #define HK__NN_MAX_TENSORS 65536
 #define HK__NN_MAX_OPS 65536
-#define HK__NN_MAX_ELEMS (1u << 28) /* per tensor, per item */
+#define HK__NN_MAX_ELEMS (1u << 26) /* elements per tensor (256 MB of floats) */
 
 /* TFLite builtin operator codes we know (schema.fbs BuiltinOperator). */
 enum {
@@ -145,5 +145,10 @@ size_t hk__nn_item_count(const hk__nn_tensor *t);
  * fallback). Buffers are NHWC. */
 void hk__nn_ref_node(const hk__nn_net *net, const hk__nn_node *nd, size_t n,
                      float *const *buf);
+
+/* hk_model_load_memory on a given topology: synthetic hwloc description or
+ * XML file (both NULL: this machine). For tests of the NUMA placement. */
+hk_status hk__model_load_topo(const void *data, size_t len, const hk_model_params *p,
+                              const char *synthetic, const char *xml, hk_model **out);
 
 #endif

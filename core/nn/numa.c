@@ -128,3 +128,14 @@ void hk__nn_free_on(const hk__nn_topo *t, void *p, size_t size)
 	}
 	hk__afree(p);
 }
+
+size_t hk__nn_l2_bytes(const hk__nn_topo *t, int i)
+{
+	if (t && t->topo && i >= 0 && i < t->nplaces) {
+		hwloc_obj_t o = hwloc_get_obj_inside_cpuset_by_type(t->topo, t->place[i].cpuset,
+		                                                     HWLOC_OBJ_L2CACHE, 0);
+		if (o && o->attr && o->attr->cache.size)
+			return (size_t)o->attr->cache.size;
+	}
+	return (size_t)1 << 20;
+}

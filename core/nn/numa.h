@@ -41,6 +41,9 @@ void hk__nn_split(const hk__nn_topo *t, size_t n, size_t *counts);
 /* Bind the calling thread to place i (no-op when not supported). */
 void hk__nn_bind_thread(const hk__nn_topo *t, int i);
 
+/* L2 cache size of the first core of place i (1 MiB when unknown). */
+size_t hk__nn_l2_bytes(const hk__nn_topo *t, int i);
+
 /* Memory bound to place i (falls back to 64-byte aligned malloc). */
 void *hk__nn_alloc_on(const hk__nn_topo *t, int i, size_t size);
 void hk__nn_free_on(const hk__nn_topo *t, void *p, size_t size);

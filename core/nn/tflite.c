@@ -287,12 +287,17 @@ typedef struct densify_ctx {
 	size_t nsrc, used, ndst;
 	float *dst;
 	int err;
+	size_t steps, max_steps; /* bounds the walk over empty sparse levels */
 } densify_ctx;
 
 static void densify_rec(densify_ctx *c, int level, int64_t prev)
 {
 	if (c->err)
 		return;
+	if (++c->steps > c->max_steps) {
+		c->err = 1;
+		return;
+	}
 	if (level == c->levels) {
 		int64_t orig[HK__NN_MAX_DIMS] = {0};
 		int i;
@@ -404,6 +409,8 @@ static hk_status densify(const fb *b, const fbt *sp, const hk__nn_tensor *t,
 	c.nsrc = nvals;
 	c.dst = dst;
 	c.ndst = t->count;
+	/* a valid format visits each expanded element once per level */
+	c.max_steps = (size_t)(c.levels + 1) * (t->count + 1) + 64;
 	memset(dst, 0, t->count * sizeof(float));
 	densify_rec(&c, 0, 0);
 	if (c.err)
@@ -428,7 +435,7 @@ static hk_status read_tensor(const fb *b, const fbt *tt, const fbv *buffers,
 		if (d < 0 || d > (int32_t)HK__NN_MAX_ELEMS)
 			return hk__err(HK_E_FORMAT, "tflite: tensor %d '%s': bad dimension %d", ti, t->name, d);
 		t->shape[i] = d;
-		if (hk__mul_size(t->count, (size_t)d, &t->count) || t->count > (size_t)HK__NN_MAX_ELEMS * 4)
+		if (hk__mul_size(t->count, (size_t)d, &t->count) || t->count > (size_t)HK__NN_MAX_ELEMS)
 			return hk__err(HK_E_FORMAT, "tflite: tensor %d '%s' too large", ti, t->name);
 	}
 	t->type = (int)fb_int(b, tt, 1, 1, 0);

@@ -22,5 +22,9 @@ int hk_cli_audit(int argc, char **argv);
 int hk_cli_compact(int argc, char **argv);
 int hk_cli_info(int argc, char **argv);
 int hk_cli_models(int argc, char **argv);
+/* verify / identify against a durable gallery (tools/cli/store.c); main.c
+ * routes `verify|identify --gallery DIR` here when DIR holds keys.hk. */
+int hk_cli_store_verify(int argc, char **argv);
+int hk_cli_store_identify(int argc, char **argv);
 
 #endif

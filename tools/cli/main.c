@@ -1,6 +1,7 @@
 /* herken CLI entry: dispatches to the command functions that are built in. */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "herken.h"
@@ -16,6 +17,8 @@
 #pragma weak hk_cli_compact
 #pragma weak hk_cli_info
 #pragma weak hk_cli_models
+#pragma weak hk_cli_store_verify
+#pragma weak hk_cli_store_identify
 
 static const struct {
 	const char *name;
@@ -45,6 +48,24 @@ static void usage(FILE *f)
 			fprintf(f, "  %-9s %s\n", cmds[i].name, cmds[i].what);
 }
 
+/*
+ * `verify` and `identify` serve two kinds of gallery: a folder of photos
+ * (<subject>/<photo>, built in memory by the pipeline commands) and a
+ * durable consented gallery (a directory holding keys.hk). The second goes
+ * to the store's commands.
+ */
+static int durable_gallery(int argc, char **argv)
+{
+	for (int i = 1; i + 1 < argc; i++) {
+		if (strcmp(argv[i], "--gallery"))
+			continue;
+		char p[4096];
+		snprintf(p, sizeof p, "%s/keys.hk", argv[i + 1]);
+		return access(p, F_OK) == 0;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -62,6 +83,12 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
 		if (strcmp(argv[1], cmds[i].name) || !cmds[i].fn)
 			continue;
+		if (durable_gallery(argc - 1, argv + 1)) {
+			if (!strcmp(argv[1], "verify") && hk_cli_store_verify)
+				return hk_cli_store_verify(argc - 1, argv + 1);
+			if (!strcmp(argv[1], "identify") && hk_cli_store_identify)
+				return hk_cli_store_identify(argc - 1, argv + 1);
+		}
 		return cmds[i].fn(argc - 1, argv + 1);
 	}
 	fprintf(stderr, "herken: unknown command '%s'\n", argv[1]);

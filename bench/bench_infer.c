@@ -1,0 +1,295 @@
+/* herken-bench infer: latency and throughput of the face models on oneDNN.
+ *
+ * Per model, batch size and thread count: median wall time of one
+ * hk_model_run call, ms per item, ms per item per core, items/s, GFLOP/s
+ * (FLOPs counted from the graph: 2 x multiply-adds of convolutions and FC
+ * layers) against the measured FMA peak of the cores used, and which ISA
+ * and convolution implementation oneDNN chose. Outputs are verified against
+ * the golden tensors ($HERKEN_SHARED/golden) before anything is timed. */
+#define _GNU_SOURCE
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "bench.h"
+#include "herken.h"
+
+double hkb_fma_peak_avx512(double seconds);
+double hkb_fma_peak_avx2(double seconds);
+#pragma weak hkb_fma_peak_avx512
+#pragma weak hkb_fma_peak_avx2
+
+typedef struct bmodel {
+	const char *name, *file;
+	hk_model_kind kind;
+} bmodel;
+
+static const bmodel models[] = {
+	{"embedder", "MobileFaceNet.tflite", HK_MODEL_EMBEDDER},
+	{"detector-dense", "face_detection_full_range.tflite", HK_MODEL_DETECTOR},
+	{"detector-sparse", "face_detection_full_range_sparse.tflite", HK_MODEL_DETECTOR},
+	{"landmarks", "onet.tflite", HK_MODEL_LANDMARKS},
+};
+
+static int read_f32(const char *path, float *out, size_t n)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return -1;
+	size_t got = fread(out, sizeof(float), n, f);
+	int extra = fgetc(f) != EOF;
+	fclose(f);
+	return got == n && !extra ? 0 : -1;
+}
+
+static double cpu_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: herken-bench infer [--model embedder|detector-dense|detector-sparse|landmarks|all]\n"
+	           "                          [--batch 1,8,32] [--threads 1,2] [--precision fp32|bf16|both]\n"
+	           "                          [--chunk N] [--min-time SECONDS] [--json]\n"
+	           "--chunk: items per primitive call (default 0: as many as keep activations in L2).\n"
+	           "CPU ms/item is process CPU time per item: the per-core cost, robust to other load.\n"
+	           "Models from $HERKEN_MODELS or .cache/models (make models); golden tensors from\n"
+	           "$HERKEN_SHARED/golden verify the outputs before timing.\n");
+}
+
+/* Golden input of the first reference item and a check of the outputs.
+ * Returns 1 verified, 0 no golden data, -1 mismatch. */
+static int golden_input(const bmodel *bm, float *in, size_t item)
+{
+	const char *sh = getenv("HERKEN_SHARED");
+	char p[600];
+	if (!sh || !*sh)
+		return 0;
+	if (bm->kind == HK_MODEL_EMBEDDER)
+		snprintf(p, sizeof p, "%s/golden/mobilefacenet/sample1_f0.mobilefacenet_input_1x112x112x3.f32", sh);
+	else if (bm->kind == HK_MODEL_DETECTOR)
+		snprintf(p, sizeof p, "%s/golden/detector/sample1.det_input_1x192x192x3.f32", sh);
+	else
+		snprintf(p, sizeof p, "%s/golden/onet/sample1_f0.onet_input_1x48x48x3.f32", sh);
+	return read_f32(p, in, item) == 0;
+}
+
+static int verify(const bmodel *bm, float *const *out, char *msg, size_t cap, int bf16)
+{
+	const char *sh = getenv("HERKEN_SHARED");
+	char p[600];
+	if (bm->kind == HK_MODEL_EMBEDDER) {
+		float ref[192];
+		snprintf(p, sizeof p, "%s/golden/mobilefacenet/raw_output/sample1_f0.mfn_embedding_192.f32", sh);
+		if (read_f32(p, ref, 192))
+			return 0;
+		double d = 0, na = 0, nb = 0;
+		for (int i = 0; i < 192; i++) {
+			d += (double)ref[i] * out[0][i];
+			na += (double)ref[i] * ref[i];
+			nb += (double)out[0][i] * out[0][i];
+		}
+		double cs = d / sqrt(na * nb);
+		snprintf(msg, cap, "cosine vs golden %.8f", cs);
+		return cs >= (bf16 ? 0.999 : 0.99999) ? 1 : -1;
+	}
+	if (bm->kind == HK_MODEL_DETECTOR) {
+		static float reg[2304 * 16];
+		snprintf(p, sizeof p, "%s/golden/detector/sample1.%s.regressors.f32", sh,
+		         strstr(bm->name, "sparse") ? "sparse" : "dense");
+		if (read_f32(p, reg, 2304 * 16))
+			return 0;
+		double md = 0, mx = 0;
+		for (int i = 0; i < 2304 * 16; i++) {
+			md = fmax(md, fabs((double)reg[i] - out[0][i]));
+			mx = fmax(mx, fabs(reg[i]));
+		}
+		snprintf(msg, cap, "regressors max |diff| vs golden %.2e", md);
+		return md <= (bf16 ? 0.05 * mx : fmax(2e-3, 1e-5 * mx)) ? 1 : -1;
+	}
+	float prob[2];
+	snprintf(p, sizeof p, "%s/golden/onet/sample1_f0.onet_prob1_1x2.f32", sh);
+	if (read_f32(p, prob, 2))
+		return 0;
+	double md = fmax(fabs(prob[0] - out[0][0]), fabs(prob[1] - out[0][1]));
+	snprintf(msg, cap, "prob max |diff| vs golden %.2e", md);
+	return md <= (bf16 ? 1e-2 : 1e-4) ? 1 : -1;
+}
+
+int hk_bench_infer(int argc, char **argv)
+{
+	const char *which = "all";
+	long batches[16] = {1, 8, 32}, threads[8] = {1, 2};
+	int nb = 3, nt = 2, json = 0, np = 2, precs[2] = {0, 1};
+	double min_time = 1.0;
+	long chunk = 0;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+		if (!strcmp(a, "--json")) {
+			json = 1;
+		} else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+			usage(stdout);
+			return 0;
+		} else if (v && !strcmp(a, "--model")) {
+			which = v;
+			i++;
+		} else if (v && !strcmp(a, "--batch")) {
+			if ((nb = hkb_parse_list(v, batches, 16)) <= 0)
+				goto bad;
+			i++;
+		} else if (v && !strcmp(a, "--threads")) {
+			if ((nt = hkb_parse_list(v, threads, 8)) <= 0)
+				goto bad;
+			i++;
+		} else if (v && !strcmp(a, "--precision")) {
+			if (!strcmp(v, "fp32"))
+				np = 1, precs[0] = 0;
+			else if (!strcmp(v, "bf16"))
+				np = 1, precs[0] = 1;
+			else if (!strcmp(v, "both"))
+				np = 2, precs[0] = 0, precs[1] = 1;
+			else
+				goto bad;
+			i++;
+		} else if (v && !strcmp(a, "--chunk")) {
+			chunk = atol(v);
+			if (chunk < 0 || chunk > 1024)
+				goto bad;
+			i++;
+		} else if (v && !strcmp(a, "--min-time")) {
+			min_time = atof(v);
+			i++;
+		} else {
+			goto bad;
+		}
+	}
+	for (int i = 0; i < nb; i++)
+		if (batches[i] < 1 || batches[i] > 1024)
+			goto bad;
+	for (int i = 0; i < nt; i++)
+		if (threads[i] < 1 || threads[i] > 256)
+			goto bad;
+
+	hkb_print_header("infer", 0);
+	double peak = 0;
+	const char *peak_isa = "none";
+	if (__builtin_cpu_supports("avx512f") && hkb_fma_peak_avx512) {
+		peak = hkb_fma_peak_avx512(0.3);
+		peak_isa = "avx512 fma";
+	} else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && hkb_fma_peak_avx2) {
+		peak = hkb_fma_peak_avx2(0.3);
+		peak_isa = "avx2 fma";
+	}
+	printf("<!-- FMA peak of one core, measured in thread CPU time: %.1f GFLOP/s (%s, fp32); CPU ms/item = process CPU time per item (robust to other load), wall times depend on the load -->\n\n", peak, peak_isa);
+	printf("| model | prec | batch | threads | p50 ms | ms/item | ms/item x threads | CPU ms/item | items/s | GFLOP/s per core (CPU time) | %% of core FMA peak | ISA | conv impl |\n");
+	printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+	int ran = 0, rc = 0;
+	const char *md = getenv("HERKEN_MODELS");
+	for (size_t mi = 0; mi < sizeof models / sizeof models[0]; mi++) {
+		const bmodel *bm = &models[mi];
+		if (strcmp(which, "all") && strcmp(which, bm->name))
+			continue;
+		char path[600];
+		snprintf(path, sizeof path, "%s/%s", md && *md ? md : ".cache/models", bm->file);
+		for (int pi = 0; pi < np; pi++)
+		for (int ti = 0; ti < nt; ti++) {
+			int prec = precs[pi];
+			hk_model_params mp;
+			hk_model_default_params(&mp);
+			mp.kind = bm->kind;
+			mp.threads = (uint32_t)threads[ti];
+			mp.precision = prec ? HK_PREC_BF16 : HK_PREC_FP32;
+			mp.chunk = (uint32_t)chunk;
+			long maxb = 1;
+			for (int i = 0; i < nb; i++)
+				maxb = batches[i] > maxb ? batches[i] : maxb;
+			mp.max_batch = (uint32_t)maxb;
+			hk_model *m = NULL;
+			hk_status s = hk_model_load(path, &mp, &m);
+			if (s) {
+				fprintf(stderr, "infer: %s: %s (run `make models`)\n", bm->name, hk_last_error());
+				rc = 1;
+				break;
+			}
+			hk_model_info info;
+			hk_model_get_info(m, &info);
+			uint32_t h, w, c;
+			hk_model_input_shape(m, &h, &w, &c);
+			size_t item = (size_t)h * w * c, nout = hk_model_output_count(m);
+			float *in = malloc(sizeof(float) * item * (size_t)maxb);
+			float *outs[8] = {0};
+			for (size_t o = 0; o < nout && o < 8; o++)
+				outs[o] = malloc(sizeof(float) * hk_model_output_size(m, o) * (size_t)maxb);
+			hkb_rng rng;
+			hkb_rng_seed(&rng, 42);
+			int have = golden_input(bm, in, item);
+			if (!have)
+				for (size_t i = 0; i < item; i++)
+					in[i] = (float)(hkb_rng_uniform(&rng) * 2 - 1);
+			for (long b = 1; b < maxb; b++)
+				memcpy(in + (size_t)b * item, in, sizeof(float) * item);
+			/* verify once per load, before timing */
+			char vmsg[128] = "no golden data: not verified";
+			if (hk_model_run(m, in, 1, outs) != HK_OK) {
+				fprintf(stderr, "infer: %s: %s\n", bm->name, hk_last_error());
+				rc = 1;
+			} else if (have && verify(bm, outs, vmsg, sizeof vmsg, prec) < 0) {
+				fprintf(stderr, "infer: %s: OUTPUT MISMATCH (%s), not timing\n", bm->name, vmsg);
+				rc = 1;
+			} else {
+				printf("<!-- %s %s, %ld thread(s), %u item(s) per primitive call: %s; graph: %s -->\n", bm->name,
+				       prec ? "bf16" : "fp32", threads[ti], info.chunk, vmsg, info.graph);
+				for (int bi = 0; bi < nb; bi++) {
+					size_t bsz = (size_t)batches[bi];
+					double tms[4096];
+					int reps = 0;
+					for (int wmu = 0; wmu < 3; wmu++)
+						hk_model_run(m, in, bsz, outs);
+					double t_start = hkb_now(), c_start = cpu_now();
+					while (reps < 4096 && (reps < 5 || hkb_now() - t_start < min_time)) {
+						double t0 = hkb_now();
+						hk_model_run(m, in, bsz, outs);
+						tms[reps++] = (hkb_now() - t0) * 1e3;
+					}
+					double cpu_item = (cpu_now() - c_start) * 1e3 / ((double)reps * (double)bsz);
+					double p50 = hkb_median(tms, (size_t)reps);
+					double per = p50 / (double)bsz, per_core = per * (double)threads[ti];
+					/* GFLOP/s per core from CPU time: what a core achieves while it
+					 * runs the model, independent of other load on the machine */
+					double gflops = info.flops / (cpu_item * 1e-3) / 1e9;
+					double pct = peak > 0 ? 100.0 * gflops / peak : 0;
+					printf("| %s | %s | %zu | %ld | %.3f | %.3f | %.3f | %.3f | %.1f | %.1f | %.1f | %s | %s |\n",
+					       bm->name, prec ? "bf16" : "fp32", bsz, threads[ti], p50, per, per_core, cpu_item, 1e3 / per, gflops, pct,
+					       info.isa, info.impl);
+					if (json)
+						printf("{\"suite\":\"infer\",\"impl\":\"herken-onednn\",\"model\":\"%s\",\"batch\":%zu,"
+						       "\"threads\":%ld,\"precision\":\"%s\",\"p50_ms\":%.4f,\"per_item_ms\":%.4f,\"per_item_core_ms\":%.4f,\"cpu_ms_per_item\":%.4f,"
+						       "\"items_per_s\":%.2f,\"gflops_per_core\":%.2f,\"peak_gflops_per_core\":%.2f,"
+						       "\"isa\":\"%s\",\"conv_impl\":\"%s\",\"mflop_per_item\":%.2f,\"verified\":%s}\n",
+						       bm->name, bsz, threads[ti], prec ? "bf16" : "fp32", p50, per, per_core, cpu_item, 1e3 / per, gflops, peak,
+						       info.isa, info.impl, info.flops / 1e6, have ? "true" : "false");
+					fflush(stdout);
+					ran++;
+				}
+			}
+			free(in);
+			for (int o = 0; o < 8; o++)
+				free(outs[o]);
+			hk_model_destroy(m);
+		}
+	}
+	if (!ran && !rc) {
+		fprintf(stderr, "infer: no model matches '%s'\n", which);
+		return 2;
+	}
+	return rc;
+bad:
+	usage(stderr);
+	return 2;
+}

@@ -1,0 +1,652 @@
+/*
+ * herken-bench search: exact top-k over synthetic galleries, herken against
+ * FAISS (IndexFlatIP, IndexScalarQuantizer 8-bit / fp16) and hnswlib, all
+ * on the same data in the same run. Every implementation's results are
+ * checked against an exact fp32 ground truth (recall@10) before its speed
+ * is reported; an exact method that misses its recall floor fails the run.
+ */
+#define _GNU_SOURCE
+#include <cblas.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "bench.h"
+#include "herken.h"
+#include "peers.h"
+
+#define K 10
+#define MAXL 8
+
+uint64_t hkb_probe_read_avx2(const void *buf, size_t bytes);
+
+typedef struct opts {
+	long n[MAXL], dim[MAXL], batch[MAXL], threads[MAXL];
+	int nn, nd, nb, nt;
+	long queries;
+	uint64_t seed;
+	int json;
+	int data_uniform, data_clustered;
+	unsigned impl_mask;
+	long rerank;
+	int hnsw_m, hnsw_efc;
+} opts;
+
+enum {
+	IMPL_HERKEN = 1, IMPL_HERKEN_4K = 2, IMPL_FLAT = 4, IMPL_SQ8 = 8,
+	IMPL_FP16 = 16, IMPL_HNSW = 32,
+};
+
+static const struct {
+	const char *name;
+	unsigned bit;
+} impl_names[] = {
+	{"herken", IMPL_HERKEN}, {"herken-4k", IMPL_HERKEN_4K},
+	{"faiss-flat", IMPL_FLAT}, {"faiss-sq8", IMPL_SQ8},
+	{"faiss-fp16", IMPL_FP16}, {"hnswlib", IMPL_HNSW},
+};
+
+/* ---------------------------------------------------------------- */
+
+static void normalise_rows(float *x, size_t n, size_t d)
+{
+	for (size_t i = 0; i < n; i++) {
+		double s = 0;
+		float *r = x + i * d;
+		for (size_t j = 0; j < d; j++)
+			s += (double)r[j] * r[j];
+		float inv = (float)(1.0 / sqrt(s));
+		for (size_t j = 0; j < d; j++)
+			r[j] *= inv;
+	}
+}
+
+/*
+ * uniform: points uniform on the sphere. clustered: n/10 "identities"
+ * (centres uniform on the sphere), each sample = centre + noise with
+ * expected cosine ~0.7 to its centre — close to how face embeddings of one
+ * person gather. Queries are new samples of random identities.
+ */
+static void gen(float *x, size_t n, size_t d, int clustered, const float *centres,
+                size_t ncent, hkb_rng *r)
+{
+	for (size_t i = 0; i < n; i++) {
+		float *row = x + i * d;
+		if (!clustered) {
+			for (size_t j = 0; j < d; j++)
+				row[j] = (float)hkb_rng_normal(r);
+		} else {
+			const float *c = centres + (hkb_rng_next(r) % ncent) * d;
+			double s = 1.02 / sqrt((double)d);
+			for (size_t j = 0; j < d; j++)
+				row[j] = c[j] + (float)(s * hkb_rng_normal(r));
+		}
+	}
+	normalise_rows(x, n, d);
+}
+
+/* exact fp32 top-K per query by blocked sgemm */
+static void ground_truth(const float *x, size_t n, size_t d, const float *q,
+                         size_t nq, int64_t *gt)
+{
+	const size_t B = 16384;
+	float *c = malloc(nq * B * sizeof(float));
+	float *best = malloc(nq * K * sizeof(float));
+	for (size_t i = 0; i < nq * K; i++) {
+		best[i] = -INFINITY;
+		gt[i] = -1;
+	}
+	for (size_t b = 0; b < n; b += B) {
+		size_t cnt = n - b < B ? n - b : B;
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nq, (int)cnt,
+		            (int)d, 1.0f, q, (int)d, x + b * d, (int)d, 0.0f, c, (int)B);
+		for (size_t j = 0; j < nq; j++) {
+			float *bs = best + j * K;
+			int64_t *bi = gt + j * K;
+			for (size_t i = 0; i < cnt; i++) {
+				float s = c[j * B + i];
+				if (!(s > bs[K - 1]))
+					continue;
+				int p = K - 1;
+				while (p > 0 && s > bs[p - 1]) {
+					bs[p] = bs[p - 1];
+					bi[p] = bi[p - 1];
+					p--;
+				}
+				bs[p] = s;
+				bi[p] = (int64_t)(b + i);
+			}
+		}
+		hkb_progress("ground truth", b + cnt, n);
+	}
+	free(c);
+	free(best);
+}
+
+static double recall(const int64_t *gt, const int64_t *res, size_t nq)
+{
+	size_t hit = 0;
+	for (size_t j = 0; j < nq; j++)
+		for (int a = 0; a < K; a++)
+			for (int b = 0; b < K; b++)
+				if (res[j * K + a] == gt[j * K + b] && gt[j * K + b] >= 0) {
+					hit++;
+					break;
+				}
+	return (double)hit / (double)(nq * K);
+}
+
+/* ---------------------------------------------------------------- */
+/* bandwidth probe                                                  */
+
+typedef struct probe_arg {
+	const char *buf;
+	size_t bytes;
+	uint64_t sink;
+} probe_arg;
+
+static void *probe_thread(void *v)
+{
+	probe_arg *a = v;
+	a->sink = hkb_probe_read_avx2(a->buf, a->bytes);
+	return NULL;
+}
+
+/* Median GB/s of streaming `bytes` with `threads` threads. */
+static double probe_bandwidth(size_t bytes, int threads)
+{
+	bytes = (bytes + 4095) & ~(size_t)4095;
+	char *buf = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+	                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (buf == MAP_FAILED)
+		return NAN;
+	madvise(buf, bytes, MADV_HUGEPAGE);
+	memset(buf, 1, bytes);
+	double t[7];
+	pthread_t th[64];
+	probe_arg pa[64];
+	size_t per = bytes / (size_t)threads & ~(size_t)127;
+	for (int r = 0; r < 7; r++) {
+		double t0 = hkb_now();
+		for (int i = 0; i < threads; i++) {
+			pa[i].buf = buf + per * i;
+			pa[i].bytes = per;
+			pthread_create(&th[i], NULL, probe_thread, &pa[i]);
+		}
+		for (int i = 0; i < threads; i++)
+			pthread_join(th[i], NULL);
+		t[r] = hkb_now() - t0;
+	}
+	munmap(buf, bytes);
+	return (double)per * threads / hkb_median(t, 7) / 1e9;
+}
+
+/* ---------------------------------------------------------------- */
+/* measurement                                                      */
+
+typedef int (*search_fn)(void *ctx, const float *q, size_t nq, float *s,
+                         int64_t *ids);
+
+typedef struct result {
+	double p50_ms, p99_ms, qps, recall;
+} result;
+
+static int measure(search_fn fn, void *ctx, const float *q, size_t nq_total,
+                   size_t d, size_t batch, const int64_t *gt, result *out)
+{
+	size_t calls = nq_total / batch;
+	if (calls < 10)
+		calls = 10;
+	float *s = malloc(batch * K * sizeof(float));
+	int64_t *ids = malloc(batch * K * sizeof(int64_t));
+	int64_t *res = malloc(nq_total * K * sizeof(int64_t));
+	double *t = malloc(calls * sizeof(double));
+	int rc = fn(ctx, q, batch, s, ids); /* warm-up */
+	double total = 0;
+	for (size_t c = 0; c < calls && rc == 0; c++) {
+		size_t off = (c * batch) % nq_total;
+		double t0 = hkb_now();
+		rc = fn(ctx, q + off * d, batch, s, ids);
+		t[c] = hkb_now() - t0;
+		total += t[c];
+		if (c * batch < nq_total)
+			memcpy(res + off * K, ids, batch * K * sizeof(int64_t));
+	}
+	if (rc == 0) {
+		out->recall = recall(gt, res, nq_total);
+		out->qps = (double)(calls * batch) / total;
+		double *t2 = malloc(calls * sizeof(double));
+		memcpy(t2, t, calls * sizeof(double));
+		out->p50_ms = hkb_median(t2, calls) * 1e3;
+		out->p99_ms = hkb_quantile(t, calls, 0.99) * 1e3;
+		free(t2);
+	}
+	free(s);
+	free(ids);
+	free(res);
+	free(t);
+	return rc;
+}
+
+typedef struct herken_ctx {
+	hk_gallery *g;
+	hk_template_id first;
+	float *s;
+	hk_template_id *ids;
+} herken_ctx;
+
+static int herken_search(void *v, const float *q, size_t nq, float *s,
+                         int64_t *ids)
+{
+	herken_ctx *h = v;
+	hk_status st = nq == 1 ? hk_gallery_search(h->g, q, K, s, h->ids)
+	                       : hk_gallery_search_batch(h->g, q, nq, K, s, h->ids);
+	if (st != HK_OK) {
+		fprintf(stderr, "herken search: %s\n", hk_last_error());
+		return -1;
+	}
+	/* template ids were assigned in insertion order: row = id - first */
+	for (size_t i = 0; i < nq * K; i++)
+		ids[i] = h->ids[i] == HK_NO_ID ? -1 : (int64_t)(h->ids[i] - h->first);
+	return 0;
+}
+
+static int peer_search(void *v, const float *q, size_t nq, float *s,
+                       int64_t *ids)
+{
+	return hkb_peer_search(v, q, nq, K, s, ids);
+}
+
+/* ---------------------------------------------------------------- */
+/* output                                                           */
+
+typedef struct row {
+	char impl[32];
+	const char *data;
+	long n, dim, batch, threads;
+	result r;
+	double gbps, probe, build_s;
+	const char *pages;
+} row;
+
+static row rows[4096];
+static int nrows;
+static int failures;
+
+static void print_row(const opts *o, const row *w)
+{
+	char gb[32] = "", pr[32] = "";
+	if (w->gbps > 0)
+		snprintf(gb, sizeof gb, "%.1f", w->gbps);
+	if (w->probe > 0)
+		snprintf(pr, sizeof pr, "%.1f", w->probe);
+	printf("| %-14s | %-9s | %8ld | %4ld | %5ld | %2ld | %9.3f | %9.3f | %10.1f | %6.4f | %6s | %6s | %7.1f | %-5s |\n",
+	       w->impl, w->data, w->n, w->dim, w->batch, w->threads, w->r.p50_ms,
+	       w->r.p99_ms, w->r.qps, w->r.recall, gb, pr, w->build_s, w->pages);
+	fflush(stdout);
+	if (o->json) {
+		fprintf(stdout,
+		        "{\"suite\":\"search\",\"impl\":\"%s\",\"data\":\"%s\",\"n\":%ld,\"dim\":%ld,"
+		        "\"batch\":%ld,\"threads\":%ld,\"k\":%d,\"p50_ms\":%.6f,\"p99_ms\":%.6f,"
+		        "\"qps\":%.3f,\"recall_at_10\":%.6f,\"gb_per_s\":%.3f,\"probe_gb_per_s\":%.3f,"
+		        "\"build_s\":%.3f,\"isa\":\"%s\",\"pages\":\"%s\"}\n",
+		        w->impl, w->data, w->n, w->dim, w->batch, w->threads, K, w->r.p50_ms,
+		        w->r.p99_ms, w->r.qps, w->r.recall, w->gbps, w->probe, w->build_s,
+		        hk_isa_name(hk_cpu_isa()), w->pages);
+		fflush(stdout);
+	}
+}
+
+static void add_row(const opts *o, row *w)
+{
+	if (nrows < (int)(sizeof rows / sizeof rows[0]))
+		rows[nrows++] = *w;
+	print_row(o, w);
+}
+
+static void print_summary(void)
+{
+	printf("\n**herken vs FAISS IndexFlatIP, same data, same run** (speedup = FAISS p50 / herken p50; qps ratio)\n\n");
+	printf("| data | n | dim | batch | threads | herken p50 ms | faiss-flat p50 ms | p50 speedup | qps ratio | herken recall@10 |\n");
+	printf("|---|---|---|---|---|---|---|---|---|---|\n");
+	for (int i = 0; i < nrows; i++) {
+		if (strcmp(rows[i].impl, "herken"))
+			continue;
+		for (int j = 0; j < nrows; j++) {
+			const row *a = &rows[i], *b = &rows[j];
+			if (strcmp(b->impl, "faiss-flat") || a->n != b->n || a->dim != b->dim ||
+			    a->batch != b->batch || a->threads != b->threads ||
+			    strcmp(a->data, b->data))
+				continue;
+			printf("| %s | %ld | %ld | %ld | %ld | %.3f | %.3f | %.2fx | %.2fx | %.4f |\n",
+			       a->data, a->n, a->dim, a->batch, a->threads, a->r.p50_ms,
+			       b->r.p50_ms, b->r.p50_ms / a->r.p50_ms, a->r.qps / b->r.qps,
+			       a->r.recall);
+		}
+	}
+	/* huge pages vs 4 KiB pages */
+	for (int i = 0; i < nrows; i++) {
+		if (strcmp(rows[i].impl, "herken-4k"))
+			continue;
+		for (int j = 0; j < nrows; j++) {
+			const row *a = &rows[j], *b = &rows[i];
+			if (strcmp(a->impl, "herken") || a->n != b->n || a->dim != b->dim ||
+			    a->batch != b->batch || a->threads != b->threads ||
+			    strcmp(a->data, b->data))
+				continue;
+			printf("\nhuge pages (%s) vs 4 KiB pages: n=%ld dim=%ld batch=%ld threads=%ld: p50 %.3f vs %.3f ms (%.2fx)\n",
+			       a->pages, a->n, a->dim, a->batch, a->threads, a->r.p50_ms,
+			       b->r.p50_ms, b->r.p50_ms / a->r.p50_ms);
+		}
+	}
+}
+
+/* ---------------------------------------------------------------- */
+
+static long mem_available(void)
+{
+	FILE *f = fopen("/proc/meminfo", "r");
+	char line[256];
+	long kb = -1;
+	while (f && fgets(line, sizeof line, f))
+		if (sscanf(line, "MemAvailable: %ld kB", &kb) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return kb < 0 ? -1 : kb * 1024;
+}
+
+static const char *pages_name(uint32_t kind)
+{
+	return kind == 1 ? "2M" : kind == 2 ? "thp" : "4k";
+}
+
+static void run_herken(const opts *o, const char *impl, int huge_off,
+                       const float *x, const float *q, const int64_t *gt,
+                       const char *data, long n, long d, double *probe_cache)
+{
+	for (int ti = 0; ti < o->nt; ti++) {
+		hk_gallery_params p;
+		hk_gallery_default_params(&p);
+		p.dim = (uint32_t)d;
+		p.threads = (uint32_t)o->threads[ti];
+		p.capacity = (uint32_t)n;
+		p.rerank = (uint32_t)o->rerank;
+		p.huge_pages = huge_off ? HK_HUGE_OFF : HK_HUGE_AUTO;
+		herken_ctx h = {0};
+		if (hk_gallery_create(&p, &h.g) != HK_OK) {
+			fprintf(stderr, "herken: %s\n", hk_last_error());
+			failures++;
+			return;
+		}
+		double t0 = hkb_now();
+		char name[24];
+		for (long i = 0; i < n; i++) {
+			snprintf(name, sizeof name, "s%ld", i);
+			hk_template_id id;
+			if (hk_gallery_add(h.g, name, x + (size_t)i * d, &id) != HK_OK) {
+				fprintf(stderr, "herken add: %s\n", hk_last_error());
+				failures++;
+				hk_gallery_destroy(h.g);
+				return;
+			}
+			if (i == 0)
+				h.first = id;
+			if ((i & 0xffff) == 0)
+				hkb_progress("herken build", (size_t)i, (size_t)n);
+		}
+		hkb_progress("herken build", (size_t)n, (size_t)n);
+		double build = hkb_now() - t0;
+		hk_gallery_info info;
+		hk_gallery_get_info(h.g, &info);
+		long maxb = 0;
+		for (int bi = 0; bi < o->nb; bi++)
+			maxb = o->batch[bi] > maxb ? o->batch[bi] : maxb;
+		h.ids = malloc((size_t)maxb * K * sizeof(hk_template_id));
+		if (probe_cache[ti] == 0)
+			probe_cache[ti] = probe_bandwidth(info.scan_bytes, (int)o->threads[ti]);
+		for (int bi = 0; bi < o->nb; bi++) {
+			if (huge_off && o->batch[bi] != 1)
+				continue;
+			row w = {.data = data, .n = n, .dim = d, .batch = o->batch[bi],
+			         .threads = o->threads[ti], .build_s = build,
+			         .pages = pages_name(info.huge_pages)};
+			snprintf(w.impl, sizeof w.impl, "%s", impl);
+			if (measure(herken_search, &h, q, (size_t)o->queries, (size_t)d,
+			            (size_t)o->batch[bi], gt, &w.r)) {
+				failures++;
+				continue;
+			}
+			w.gbps = (double)info.scan_bytes / (w.r.p50_ms * 1e-3) / 1e9;
+			w.probe = probe_cache[ti];
+			if (w.r.recall < 0.999) {
+				fprintf(stderr, "VERIFY FAILED: herken recall@10 %.4f < 0.999\n", w.r.recall);
+				failures++;
+			}
+			add_row(o, &w);
+		}
+		free(h.ids);
+		hk_gallery_destroy(h.g);
+	}
+}
+
+static void run_peer(const opts *o, const char *impl, const float *x,
+                     const float *q, const int64_t *gt, const char *data,
+                     long n, long d)
+{
+	int maxt = 1;
+	for (int ti = 0; ti < o->nt; ti++)
+		maxt = o->threads[ti] > maxt ? (int)o->threads[ti] : maxt;
+	hkb_peer *p = hkb_peer_create(impl, (int)d, maxt);
+	if (!p) {
+		fprintf(stderr, "%s: %s\n", impl, hkb_peer_error());
+		failures++;
+		return;
+	}
+	fprintf(stderr, "building %s (n=%ld, d=%ld)...\n", impl, n, d);
+	double t0 = hkb_now();
+	if (hkb_peer_build(p, x, (size_t)n, o->hnsw_m, o->hnsw_efc)) {
+		fprintf(stderr, "%s build: %s\n", impl, hkb_peer_error());
+		failures++;
+		hkb_peer_destroy(p);
+		return;
+	}
+	double build = hkb_now() - t0;
+	int is_hnsw = !strcmp(impl, "hnswlib");
+	const int efs[2] = {64, 128};
+	for (int e = 0; e < (is_hnsw ? 2 : 1); e++) {
+		hkb_peer_set_ef(p, efs[e]);
+		for (int ti = 0; ti < o->nt; ti++) {
+			for (int bi = 0; bi < o->nb; bi++) {
+				row w = {.data = data, .n = n, .dim = d, .batch = o->batch[bi],
+				         .threads = o->threads[ti], .build_s = build, .pages = "-"};
+				if (is_hnsw)
+					snprintf(w.impl, sizeof w.impl, "hnswlib-ef%d", efs[e]);
+				else
+					snprintf(w.impl, sizeof w.impl, "%s", impl);
+				hkb_peer_set_threads(p, (int)o->threads[ti]);
+				if (measure(peer_search, p, q, (size_t)o->queries, (size_t)d,
+				            (size_t)o->batch[bi], gt, &w.r)) {
+					fprintf(stderr, "%s search: %s\n", impl, hkb_peer_error());
+					failures++;
+					continue;
+				}
+				size_t bytes = hkb_peer_memory(p, (size_t)n);
+				if (bytes)
+					w.gbps = (double)bytes / (w.r.p50_ms * 1e-3) / 1e9;
+				if (!strcmp(impl, "faiss-flat") && w.r.recall < 0.999) {
+					fprintf(stderr, "VERIFY FAILED: faiss-flat recall@10 %.4f\n", w.r.recall);
+					failures++;
+				}
+				add_row(o, &w);
+			}
+		}
+	}
+	hkb_peer_destroy(p);
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+	        "usage: herken-bench search [options]\n"
+	        "  --n LIST         gallery sizes (default 100000,1000000)\n"
+	        "  --dim LIST       dimensions (default 192)\n"
+	        "  --batch LIST     queries per call (default 1,64)\n"
+	        "  --threads LIST   threads (default 1,2)\n"
+	        "  --impl LIST      herken,herken-4k,faiss-flat,faiss-sq8,faiss-fp16,hnswlib\n"
+	        "                   (default all)\n"
+	        "  --data LIST      uniform,clustered (default uniform)\n"
+	        "  --queries N      distinct queries (default 256)\n"
+	        "  --rerank N       herken fp32 re-rank candidates (default 64)\n"
+	        "  --seed N         data seed (default 42)\n"
+	        "  --hnsw-efc N     hnswlib ef_construction (default 100; M=32)\n"
+	        "  --json           also print one JSON object per result line\n");
+}
+
+static int parse_impls(const char *s, unsigned *mask)
+{
+	*mask = 0;
+	char buf[256];
+	snprintf(buf, sizeof buf, "%s", s);
+	for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+		unsigned bit = 0;
+		for (size_t i = 0; i < sizeof impl_names / sizeof impl_names[0]; i++)
+			if (!strcmp(tok, impl_names[i].name))
+				bit = impl_names[i].bit;
+		if (!bit)
+			return -1;
+		*mask |= bit;
+	}
+	return 0;
+}
+
+int hk_bench_search(int argc, char **argv)
+{
+	opts o = {.n = {100000, 1000000}, .nn = 2, .dim = {192}, .nd = 1,
+	          .batch = {1, 64}, .nb = 2, .threads = {1, 2}, .nt = 2,
+	          .queries = 256, .seed = 42, .data_uniform = 1,
+	          .impl_mask = 63, .rerank = 64, .hnsw_m = 32, .hnsw_efc = 100};
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		int bad = 0;
+		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+			usage(stdout);
+			return 0;
+		} else if (!strcmp(a, "--json")) {
+			o.json = 1;
+			continue;
+		} else if (!v) {
+			bad = 1;
+		} else if (!strcmp(a, "--n")) {
+			bad = (o.nn = hkb_parse_list(v, o.n, MAXL)) <= 0;
+		} else if (!strcmp(a, "--dim")) {
+			bad = (o.nd = hkb_parse_list(v, o.dim, MAXL)) <= 0;
+		} else if (!strcmp(a, "--batch")) {
+			bad = (o.nb = hkb_parse_list(v, o.batch, MAXL)) <= 0;
+		} else if (!strcmp(a, "--threads")) {
+			bad = (o.nt = hkb_parse_list(v, o.threads, MAXL)) <= 0;
+		} else if (!strcmp(a, "--impl")) {
+			bad = parse_impls(v, &o.impl_mask) != 0;
+		} else if (!strcmp(a, "--data")) {
+			o.data_uniform = strstr(v, "uniform") != NULL;
+			o.data_clustered = strstr(v, "clustered") != NULL;
+			bad = !o.data_uniform && !o.data_clustered;
+		} else if (!strcmp(a, "--queries")) {
+			o.queries = atol(v);
+			bad = o.queries <= 0;
+		} else if (!strcmp(a, "--rerank")) {
+			o.rerank = atol(v);
+			bad = o.rerank <= 0;
+		} else if (!strcmp(a, "--seed")) {
+			o.seed = strtoull(v, NULL, 10);
+		} else if (!strcmp(a, "--hnsw-efc")) {
+			o.hnsw_efc = atoi(v);
+			bad = o.hnsw_efc <= 0;
+		} else {
+			bad = 1;
+		}
+		if (bad) {
+			fprintf(stderr, "herken-bench search: bad option %s %s\n", a, v ? v : "");
+			usage(stderr);
+			return 2;
+		}
+		i++;
+	}
+	for (int i = 0; i < o.nb; i++)
+		if (o.batch[i] < 1 || o.batch[i] > o.queries) {
+			fprintf(stderr, "herken-bench search: batch must be 1..queries\n");
+			return 2;
+		}
+	for (int i = 0; i < o.nt; i++)
+		if (o.threads[i] < 1 || o.threads[i] > 64) {
+			fprintf(stderr, "herken-bench search: threads must be 1..64\n");
+			return 2;
+		}
+
+	hkb_print_header("search", o.seed);
+	printf("\n| impl           | data      |        n |  dim | batch |  t |   p50 ms  |   p99 ms  |      qps   | rec@10 |  GB/s  | probe  | build s | pages |\n");
+	printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+	for (int dsi = 0; dsi < 2; dsi++) {
+		if ((dsi == 0 && !o.data_uniform) || (dsi == 1 && !o.data_clustered))
+			continue;
+		const char *data = dsi ? "clustered" : "uniform";
+		for (int ni = 0; ni < o.nn; ni++)
+			for (int di = 0; di < o.nd; di++) {
+				long n = o.n[ni], d = o.dim[di];
+				if (n < K || d < 1 || d > 4096) {
+					fprintf(stderr, "skip n=%ld d=%ld: out of range\n", n, d);
+					continue;
+				}
+				/* data + the largest index copy (herken master + scan) */
+				double need = (double)n * d * 4 * 2.3 + 1e9;
+				long avail = mem_available();
+				if (avail > 0 && need > 0.85 * (double)avail) {
+					printf("\n(skipped n=%ld dim=%ld: needs ~%.1f GB, %.1f GB available)\n\n",
+					       n, d, need / 1e9, avail / 1e9);
+					continue;
+				}
+				hkb_rng r;
+				hkb_rng_seed(&r, o.seed ^ ((uint64_t)n * 31 + (uint64_t)d) ^ (uint64_t)dsi << 60);
+				size_t ncent = dsi ? (size_t)(n / 10 > 0 ? n / 10 : 1) : 0;
+				float *cent = NULL;
+				if (ncent) {
+					cent = malloc(ncent * d * sizeof(float));
+					gen(cent, ncent, (size_t)d, 0, NULL, 0, &r);
+				}
+				float *x = malloc((size_t)n * d * sizeof(float));
+				float *q = malloc((size_t)o.queries * d * sizeof(float));
+				int64_t *gt = malloc((size_t)o.queries * K * sizeof(int64_t));
+				if (!x || !q || !gt) {
+					fprintf(stderr, "out of memory for n=%ld d=%ld\n", n, d);
+					free(x); free(q); free(gt); free(cent);
+					failures++;
+					continue;
+				}
+				fprintf(stderr, "generating %s n=%ld d=%ld...\n", data, n, d);
+				gen(x, (size_t)n, (size_t)d, dsi, cent, ncent, &r);
+				gen(q, (size_t)o.queries, (size_t)d, dsi, cent, ncent, &r);
+				free(cent);
+				ground_truth(x, (size_t)n, (size_t)d, q, (size_t)o.queries, gt);
+				double probe_cache[MAXL] = {0};
+				if (o.impl_mask & IMPL_HERKEN)
+					run_herken(&o, "herken", 0, x, q, gt, data, n, d, probe_cache);
+				if (o.impl_mask & IMPL_HERKEN_4K)
+					run_herken(&o, "herken-4k", 1, x, q, gt, data, n, d, probe_cache);
+				for (size_t i = 2; i < sizeof impl_names / sizeof impl_names[0]; i++)
+					if (o.impl_mask & impl_names[i].bit)
+						run_peer(&o, impl_names[i].name, x, q, gt, data, n, d);
+				free(x);
+				free(q);
+				free(gt);
+			}
+	}
+	print_summary();
+	if (failures) {
+		fprintf(stderr, "herken-bench search: %d failure(s)\n", failures);
+		return 1;
+	}
+	return 0;
+}

@@ -1,0 +1,107 @@
+/* Durable gallery: the in-memory state (internal). */
+#ifndef HK_STORE_PRIV_H
+#define HK_STORE_PRIV_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "store_internal.h"
+
+enum { HK__S_LIVE = 1, HK__S_HIDDEN = 2 };
+
+/* One subject key and what it protects. Guarded by hk_store.rw. */
+typedef struct hk__subj {
+	char *name;
+	char *texts; /* purpose \0 version \0 channel \0 */
+	const char *purpose, *version, *channel;
+	uint64_t key_id;
+	uint64_t key_off; /* offset of its entry in keys.hk */
+	uint8_t key[32];
+	uint8_t pseudo[16];
+	int64_t consent_time, expires;
+	_Atomic int64_t last_active; /* queries update it under the read lock */
+	int64_t persisted_active;    /* guarded by wal_mu                     */
+	uint32_t source;
+	int state; /* HK__S_LIVE / HK__S_HIDDEN (expired, awaiting compaction) */
+	uint32_t reason; /* why hidden: 1 consent expired, 2 inactive */
+	int64_t *enrols;
+	uint32_t n_enrols, cap_enrols;
+	hk_template_id *tids;
+	uint32_t n_tids, cap_tids;
+	struct hk__subj *older; /* hidden predecessors with the same name */
+} hk__subj;
+
+typedef struct hk__map {
+	uint64_t *keys;
+	hk__subj **vals; /* NULL empty, (hk__subj *)1 deleted */
+	size_t cap, n, used;
+} hk__map;
+
+typedef struct hk__pkey {
+	uint64_t id, off;
+	uint8_t key[32];
+} hk__pkey;
+
+struct hk_store {
+	int dirfd, wal_fd, keys_fd, audit_fd;
+	uint32_t dim;
+	uint8_t gid[16];
+	uint8_t hkey[16]; /* SipHash key for the name table */
+	hk__keys *k;      /* sodium_malloc'd (guarded, locked)  */
+	hk_store_policy policy;
+	hk__khdr khdr;
+	hk_clock_fn clock;
+	void *clock_user;
+	uint32_t window_us;
+	uint64_t auto_compact;
+	_Atomic int compact_due; /* the log passed auto_compact */
+	hk_gallery *g;
+
+	pthread_rwlock_t rw; /* subjects + gallery: queries read, writers write */
+
+	pthread_mutex_t wal_mu; /* seq, wal appends */
+	_Atomic uint64_t seq;
+	uint64_t wal_size;
+	uint64_t snap_seq;
+
+	/* key store (rw write lock) */
+	uint64_t keys_size, next_key_id;
+	hk__pkey *pool;
+	size_t pool_head, pool_n, pool_cap, pool_batch; /* spares: [head, n) */
+	uint64_t shredded; /* shredded entries still in keys.hk */
+
+	/* group commit */
+	pthread_mutex_t gc_mu;
+	pthread_cond_t gc_cv;
+	uint64_t written, synced;
+	int syncing, failed, keys_dirty;
+	_Atomic int audit_dirty;
+	uint64_t commits, committed;
+
+	/* audit */
+	pthread_mutex_t audit_mu;
+	uint64_t audit_n, audit_size;
+	uint8_t audit_prev[32];
+
+	hk__map by_name; /* newest entry per name   */
+	hk__map by_key;  /* every entry, by key id  */
+	uint64_t n_live, n_hidden, n_templates;
+	_Atomic int64_t next_deadline;
+	uint64_t torn_cut;
+};
+
+uint64_t hk__name_hash(const uint8_t hkey[16], const char *name);
+int hk__st_map_put(hk__map *m, uint64_t key, hk__subj *s);
+void hk__st_map_del(hk__map *m, uint64_t key, const hk__subj *s);
+void hk__st_map_free(hk__map *m);
+hk__subj *hk__st_map_at(const hk__map *m, size_t i);
+hk__subj *hk__by_name(const hk_store *st, const char *name);
+hk__subj *hk__by_key(const hk_store *st, uint64_t key_id);
+void hk__subj_free(hk__subj *s);
+hk_status hk__subj_set_consent(hk__subj *s, const char *purpose, size_t lp,
+                               const char *version, size_t lv,
+                               const char *channel, size_t lc);
+hk_status hk__subj_push_tid(hk__subj *s, hk_template_id id);
+hk_status hk__subj_push_enrol(hk__subj *s, int64_t t);
+
+#endif

@@ -1,0 +1,647 @@
+/* Durable gallery under crashes and damage:
+ *   - SIGKILL at random points of an enrol / erase / compact loop, then
+ *     reopen: every acknowledged enrolment present, no acknowledged erasure
+ *     undone, audit chain intact (HERKEN_CRASH_TRIALS trials, default 50;
+ *     `make stress` runs 1000);
+ *   - a bit flip at every offset and a truncation at every length of each
+ *     file type: a clear error or exactly the right gallery, never a crash
+ *     and never a wrong answer;
+ *   - the fuzz corpus (tests/corpus/store) replayed. */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "test_store_util.h"
+
+#define DIM 8
+
+static uint64_t rng_next(uint64_t *s)
+{
+	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+/* These tests open thousands of galleries; hwloc topology discovery (with
+ * its plugins dlopened each time) costs ~17 ms per gallery on this machine,
+ * so they use a synthetic two-core topology without plugins. */
+static void fast_topology(void)
+{
+	setenv("HWLOC_SYNTHETIC", "core:2 pu:1", 1);
+	setenv("HWLOC_PLUGINS_PATH", "/nonexistent", 1);
+}
+
+static hk_status open_dir(const char *dir, hk_store **st, int64_t *now)
+{
+	uint8_t key[32];
+	st_key(key, 0x42);
+	hk_store_params p;
+	st_params(&p, key, DIM, now);
+	p.policy.allow_identify = 1;
+	*st = NULL;
+	return hk_store_open(dir, &p, st);
+}
+
+static float score_of(hk_store *st, const char *subj, uint64_t seed)
+{
+	float q[DIM], s;
+	int m;
+	st_vec(q, DIM, seed);
+	hk_status r = hk_store_verify(st, subj, q, 0.99f, HK_SOURCE_DESK, &s, &m);
+	if (HK_STATUS_PRIMARY(r) == HK_E_NOT_FOUND)
+		return NAN;
+	cr_assert_eq(r, HK_OK, "verify %s: %s", subj, hk_last_error());
+	return s;
+}
+
+/* ---- SIGKILL loop -------------------------------------------------- */
+
+enum { OP_ENROL = 1, OP_ADD = 2, OP_ERASE = 3, OP_COMPACT = 4 };
+enum { M_INTENT = 1, M_ACK = 2, M_FAIL = 3 };
+
+typedef struct msg {
+	uint32_t kind, op, trial, k;
+	uint64_t seed;
+} msg;
+
+enum { S_PRESENT = 1, S_ERASED = 2, S_MAYBE_NEW = 3, S_MAYBE_ERASED = 4 };
+
+#define MAX_SEEDS 8
+typedef struct subj {
+	uint32_t trial, k;
+	int state;
+	int n;
+	uint64_t seeds[MAX_SEEDS];
+} subj;
+
+static void name_of(char *buf, size_t len, uint32_t trial, uint32_t k)
+{
+	snprintf(buf, len, "t%u-k%u", trial, k);
+}
+
+static void send_msg(int fd, uint32_t kind, uint32_t op, uint32_t trial,
+                     uint32_t k, uint64_t seed)
+{
+	msg m = {kind, op, trial, k, seed};
+	if (write(fd, &m, sizeof m) != sizeof m)
+		_exit(9);
+}
+
+static void crash_child(const char *dir, uint32_t trial, int fd)
+{
+	int64_t now = ST_T0;
+	hk_store *st;
+	if (open_dir(dir, &st, &now)) {
+		send_msg(fd, M_FAIL, 0, trial, 0, 0);
+		_exit(3);
+	}
+	uint64_t rs = trial * 7919ull + 17;
+	uint32_t live[4096], n_live = 0, next = 0, nseeds[4096] = {0};
+	for (;;) {
+		uint32_t r = (uint32_t)(rng_next(&rs) % 100);
+		uint64_t seed = rng_next(&rs);
+		hk_status s;
+		char name[64];
+		if (r < 50 || n_live == 0) {
+			uint32_t k = next++;
+			if (k >= 4096)
+				_exit(0);
+			name_of(name, sizeof name, trial, k);
+			float v[DIM];
+			st_vec(v, DIM, seed);
+			hk_consent c = st_consent(name, now);
+			send_msg(fd, M_INTENT, OP_ENROL, trial, k, seed);
+			s = hk_store_enroll(st, &c, v, 1, NULL);
+			if (!s) {
+				live[n_live++] = k;
+				nseeds[k] = 1;
+			}
+			send_msg(fd, s ? M_FAIL : M_ACK, OP_ENROL, trial, k, seed);
+		} else if (r < 68) {
+			uint32_t k = live[rng_next(&rs) % n_live];
+			if (nseeds[k] >= MAX_SEEDS)
+				continue;
+			name_of(name, sizeof name, trial, k);
+			float v[DIM];
+			st_vec(v, DIM, seed);
+			hk_consent c = st_consent(name, now);
+			send_msg(fd, M_INTENT, OP_ADD, trial, k, seed);
+			s = hk_store_enroll(st, &c, v, 1, NULL);
+			nseeds[k]++;
+			send_msg(fd, s ? M_FAIL : M_ACK, OP_ADD, trial, k, seed);
+		} else if (r < 95) {
+			uint32_t i = (uint32_t)(rng_next(&rs) % n_live);
+			uint32_t k = live[i];
+			name_of(name, sizeof name, trial, k);
+			send_msg(fd, M_INTENT, OP_ERASE, trial, k, 0);
+			s = hk_store_erase(st, name, NULL);
+			live[i] = live[--n_live];
+			send_msg(fd, s ? M_FAIL : M_ACK, OP_ERASE, trial, k, 0);
+		} else {
+			send_msg(fd, M_INTENT, OP_COMPACT, trial, 0, 0);
+			s = hk_store_compact(st);
+			send_msg(fd, s ? M_FAIL : M_ACK, OP_COMPACT, trial, 0, 0);
+		}
+		if (s)
+			_exit(4);
+	}
+}
+
+typedef struct model {
+	subj *v;
+	size_t n, cap;
+} model;
+
+static subj *model_get(model *m, uint32_t trial, uint32_t k, int create)
+{
+	/* subjects of a trial are appended in k order: search from the end */
+	for (size_t i = m->n; i-- > 0;) {
+		if (m->v[i].trial != trial)
+			break;
+		if (m->v[i].k == k)
+			return &m->v[i];
+	}
+	if (!create)
+		return NULL;
+	if (m->n == m->cap) {
+		m->cap = m->cap ? 2 * m->cap : 1024;
+		m->v = realloc(m->v, m->cap * sizeof *m->v);
+	}
+	subj *s = &m->v[m->n++];
+	memset(s, 0, sizeof *s);
+	s->trial = trial;
+	s->k = k;
+	return s;
+}
+
+typedef struct tally {
+	uint64_t acked, lost, resurrected, checked;
+} tally;
+
+static void check_subject(hk_store *st, const subj *s, tally *t)
+{
+	char name[64];
+	name_of(name, sizeof name, s->trial, s->k);
+	if (s->state == S_PRESENT || s->state == S_MAYBE_ERASED) {
+		int present = 0, absent = 0;
+		for (int i = 0; i < s->n; i++) {
+			float sc = score_of(st, name, s->seeds[i]);
+			if (isnan(sc))
+				absent++;
+			else if (sc > 0.9999f)
+				present++;
+			else
+				absent++;
+		}
+		if (s->state == S_PRESENT)
+			t->lost += (uint64_t)absent;
+		else if (present && absent)
+			t->lost += (uint64_t)absent; /* half-erased: broken */
+		t->checked++;
+	} else if (s->state == S_ERASED) {
+		if (s->n && !isnan(score_of(st, name, s->seeds[0])))
+			t->resurrected++;
+		if (s->n) {
+			float q[DIM];
+			st_vec(q, DIM, s->seeds[0]);
+			hk_store_match m[3];
+			size_t nm = 0;
+			cr_assert_eq(hk_store_identify(st, q, -1.0f, HK_SOURCE_DESK, 3, m,
+			                               &nm), HK_OK, "%s", hk_last_error());
+			for (size_t i = 0; i < nm; i++)
+				if (!strcmp(m[i].subject, name))
+					t->resurrected++;
+		}
+		t->checked++;
+	}
+}
+
+static void apply_msg(model *m, const msg *x, tally *t)
+{
+	if (x->op == OP_COMPACT)
+		return;
+	subj *s = model_get(m, x->trial, x->k, x->op == OP_ENROL);
+	cr_assert_not_null(s);
+	if (x->kind == M_INTENT) {
+		if (x->op == OP_ENROL)
+			s->state = S_MAYBE_NEW;
+		else if (x->op == OP_ERASE)
+			s->state = S_MAYBE_ERASED;
+		return;
+	}
+	cr_assert_eq(x->kind, M_ACK, "child reported a failed operation");
+	t->acked++;
+	if (x->op == OP_ENROL || x->op == OP_ADD) {
+		s->state = S_PRESENT;
+		if (s->n < MAX_SEEDS)
+			s->seeds[s->n++] = x->seed;
+	} else {
+		s->state = S_ERASED;
+	}
+}
+
+static long env_long(const char *name, long def)
+{
+	const char *v = getenv(name);
+	return v && *v ? strtol(v, NULL, 10) : def;
+}
+
+Test(crash, sigkill_enrol_erase_compact, .timeout = 3600)
+{
+	fast_topology();
+	long trials = env_long("HERKEN_CRASH_TRIALS", 50);
+	char dir[256];
+	st_tmpdir(dir, sizeof dir);
+	model m = {0};
+	tally t = {0};
+	uint64_t rs = 12345, torn = 0;
+	for (long trial = 0; trial < trials; trial++) {
+		int pfd[2];
+		cr_assert_eq(pipe(pfd), 0);
+		pid_t pid = fork();
+		cr_assert_geq(pid, 0);
+		if (pid == 0) {
+			close(pfd[0]);
+			crash_child(dir, (uint32_t)trial, pfd[1]);
+			_exit(0);
+		}
+		close(pfd[1]);
+		/* kill after a random number of acknowledged operations, plus a
+		 * random delay so the kill lands anywhere inside an operation */
+		uint32_t wait_acks = (uint32_t)(rng_next(&rs) % 40);
+		uint32_t acks = 0;
+		msg x;
+		int killed = 0;
+		while (read(pfd[0], &x, sizeof x) == sizeof x) {
+			apply_msg(&m, &x, &t);
+			if (x.kind == M_ACK && ++acks >= wait_acks && !killed) {
+				struct timespec ts = {0, (long)(rng_next(&rs) % 400000)};
+				nanosleep(&ts, NULL);
+				kill(pid, SIGKILL);
+				killed = 1;
+			}
+		}
+		if (!killed)
+			kill(pid, SIGKILL);
+		close(pfd[0]);
+		int status;
+		waitpid(pid, &status, 0);
+		cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
+		          "trial %ld: child exited with %d instead of being killed",
+		          trial, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+
+		int64_t now = ST_T0;
+		hk_store *st;
+		hk_status s = open_dir(dir, &st, &now);
+		cr_assert_eq(s, HK_OK, "trial %ld: reopen after SIGKILL: %s", trial,
+		             hk_last_error());
+		hk_store_info info;
+		hk_store_info_get(st, &info);
+		torn += info.torn_bytes_cut;
+		hk_audit_report ar;
+		cr_assert_eq(hk_store_audit_verify(st, &ar), HK_OK,
+		             "trial %ld: audit: %s", trial, hk_last_error());
+		/* this trial's subjects, and a sample of older ones */
+		for (size_t i = m.n; i-- > 0 && m.v[i].trial == (uint32_t)trial;)
+			check_subject(st, &m.v[i], &t);
+		for (int j = 0; j < 20 && m.n; j++)
+			check_subject(st, &m.v[rng_next(&rs) % m.n], &t);
+		hk_store_close(st);
+		cr_assert_eq(t.lost, 0, "trial %ld: lost acknowledged enrolments",
+		             trial);
+		cr_assert_eq(t.resurrected, 0, "trial %ld: erased subject found",
+		             trial);
+	}
+	/* final full check */
+	int64_t now = ST_T0;
+	hk_store *st;
+	cr_assert_eq(open_dir(dir, &st, &now), HK_OK, "%s", hk_last_error());
+	for (size_t i = 0; i < m.n; i++)
+		check_subject(st, &m.v[i], &t);
+	hk_store_info info;
+	hk_store_info_get(st, &info);
+	hk_store_close(st);
+	fprintf(stderr, "crash: trials %ld, acknowledged ops %llu, subjects %zu "
+	        "(live %llu), checks %llu, lost acknowledged writes %llu, "
+	        "resurrected erased subjects %llu, torn bytes cut %llu\n",
+	        trials, (unsigned long long)t.acked, m.n,
+	        (unsigned long long)info.subjects, (unsigned long long)t.checked,
+	        (unsigned long long)t.lost, (unsigned long long)t.resurrected,
+	        (unsigned long long)torn);
+	cr_assert_eq(t.lost, 0);
+	cr_assert_eq(t.resurrected, 0);
+	cr_assert_gt(t.acked, (uint64_t)trials);
+	free(m.v);
+	st_rmrf(dir);
+}
+
+/* ---- damage at every offset --------------------------------------- */
+
+/*
+ * The reference gallery: alice (3 templates: two in the snapshot, one in
+ * the log), dave (log), bob (erased before compaction), carol (in the
+ * snapshot, erased in the log), and audit entries of every kind.
+ */
+static void build_reference(const char *dir)
+{
+	int64_t now = ST_T0;
+	hk_store *st;
+	cr_assert_eq(open_dir(dir, &st, &now), HK_OK, "%s", hk_last_error());
+	float v[2 * DIM];
+	st_vec(v, DIM, 1);
+	st_vec(v + DIM, DIM, 2);
+	hk_consent c = st_consent("alice", now);
+	cr_assert_eq(hk_store_enroll(st, &c, v, 2, NULL), HK_OK);
+	const char *names[] = {"bob", "carol"};
+	for (int i = 0; i < 2; i++) {
+		st_vec(v, DIM, 10 + (uint64_t)i);
+		c = st_consent(names[i], now);
+		cr_assert_eq(hk_store_enroll(st, &c, v, 1, NULL), HK_OK);
+	}
+	cr_assert_eq(hk_store_erase(st, "bob", NULL), HK_OK);
+	cr_assert_eq(hk_store_compact(st), HK_OK, "%s", hk_last_error());
+	st_vec(v, DIM, 20);
+	c = st_consent("dave", now);
+	cr_assert_eq(hk_store_enroll(st, &c, v, 1, NULL), HK_OK);
+	st_vec(v, DIM, 3);
+	c = st_consent("alice", now);
+	cr_assert_eq(hk_store_enroll(st, &c, v, 1, NULL), HK_OK);
+	cr_assert_eq(hk_store_erase(st, "carol", NULL), HK_OK);
+	score_of(st, "alice", 1);
+	cr_assert_eq(hk_store_close(st), HK_OK);
+}
+
+/* The gallery equals the reference exactly. */
+static int is_reference(hk_store *st)
+{
+	hk_store_info info;
+	hk_store_info_get(st, &info);
+	if (info.subjects != 2 || info.templates != 4)
+		return 0;
+	static const uint64_t alice[] = {1, 2, 3};
+	for (int i = 0; i < 3; i++)
+		if (!(score_of(st, "alice", alice[i]) > 0.9999f))
+			return 0;
+	return score_of(st, "dave", 20) > 0.9999f &&
+	       isnan(score_of(st, "bob", 10)) && isnan(score_of(st, "carol", 11));
+}
+
+static int clear_error(hk_status s)
+{
+	int p = HK_STATUS_PRIMARY(s);
+	return (p == HK_E_FORMAT || p == HK_E_CRYPTO || p == HK_E_UNSUPPORTED ||
+	        p == HK_E_DIM) && strcmp(hk_last_error(), "no error");
+}
+
+Test(crash, bit_flip_every_offset, .timeout = 600)
+{
+	fast_topology();
+	char ref[256], work[256];
+	st_tmpdir(ref, sizeof ref);
+	st_tmpdir(work, sizeof work);
+	build_reference(ref);
+	for (int f = 0; f < 4; f++) {
+		char path[512];
+		snprintf(path, sizeof path, "%s/%s", ref, st_files[f]);
+		size_t len;
+		uint8_t *orig = st_slurp(path, &len);
+		cr_assert(orig && len >= 64, "%s", path);
+		snprintf(path, sizeof path, "%s/%s", work, st_files[f]);
+		size_t errors = 0, clean = 0;
+		for (size_t off = 0; off < len; off++) {
+			st_copy(ref, work);
+			orig[off] ^= (uint8_t)(1u << (off % 8));
+			st_spit(path, orig, len);
+			orig[off] ^= (uint8_t)(1u << (off % 8));
+			int64_t now = ST_T0;
+			hk_store *st;
+			hk_status s = open_dir(work, &st, &now);
+			if (s) {
+				cr_assert(clear_error(s), "%s offset %zu: status %d (%s)",
+				          st_files[f], off, s, hk_last_error());
+				errors++;
+				continue;
+			}
+			cr_assert(is_reference(st), "%s offset %zu: opened with a "
+			          "different gallery", st_files[f], off);
+			if (f == 3) {
+				hk_audit_report r;
+				cr_assert_neq(hk_store_audit_verify(st, &r), HK_OK,
+				              "audit flip at %zu not detected", off);
+			}
+			hk_store_close(st);
+			clean++;
+		}
+		fprintf(stderr, "bit flips in %s: %zu offsets, %zu clear errors, "
+		        "%zu opened identical\n", st_files[f], len, errors, clean);
+		free(orig);
+	}
+	st_rmrf(ref);
+	st_rmrf(work);
+}
+
+Test(crash, truncate_every_length, .timeout = 600)
+{
+	fast_topology();
+	char ref[256], work[256];
+	st_tmpdir(ref, sizeof ref);
+	st_tmpdir(work, sizeof work);
+	build_reference(ref);
+	for (int f = 0; f < 4; f++) {
+		char path[512];
+		snprintf(path, sizeof path, "%s/%s", ref, st_files[f]);
+		size_t len;
+		uint8_t *orig = st_slurp(path, &len);
+		cr_assert(orig && len >= 64);
+		snprintf(path, sizeof path, "%s/%s", work, st_files[f]);
+		size_t errors = 0, clean = 0;
+		for (size_t cut = 0; cut < len; cut++) {
+			st_copy(ref, work);
+			st_spit(path, orig, cut);
+			int64_t now = ST_T0;
+			hk_store *st;
+			hk_status s = open_dir(work, &st, &now);
+			if (s) {
+				cr_assert(clear_error(s), "%s cut at %zu: status %d (%s)",
+				          st_files[f], cut, s, hk_last_error());
+				cr_assert(f != 3 || cut < 64, "audit cut at %zu refused", cut);
+				errors++;
+				continue;
+			}
+			clean++;
+			hk_audit_report r;
+			cr_assert_eq(hk_store_audit_verify(st, &r), HK_OK);
+			if (f == 3)
+				cr_assert_eq(r.entries, (cut - 64) / 128);
+			cr_assert_neq(f, 2, "a truncated snapshot (%zu) was accepted", cut);
+			/* never a wrong answer: erased stay erased, snapshot content
+			 * stays; the log may lose its unsynced tail */
+			cr_assert(isnan(score_of(st, "bob", 10)));
+			cr_assert(isnan(score_of(st, "carol", 11)));
+			cr_assert(score_of(st, "alice", 1) > 0.9999f, "%s cut %zu",
+			          st_files[f], cut);
+			cr_assert(score_of(st, "alice", 2) > 0.9999f);
+			float d = score_of(st, "dave", 20), a3 = score_of(st, "alice", 3);
+			cr_assert(isnan(d) || d > 0.9999f);
+			cr_assert(a3 > 0.9999f || a3 < 0.99f);
+			if (f != 1)
+				cr_assert(is_reference(st), "%s cut %zu", st_files[f], cut);
+			hk_store_close(st);
+		}
+		fprintf(stderr, "truncations of %s: %zu lengths, %zu clear errors, "
+		        "%zu clean recoveries\n", st_files[f], len, errors, clean);
+		free(orig);
+	}
+	st_rmrf(ref);
+	st_rmrf(work);
+}
+
+/* ---- fuzz corpus ---------------------------------------------------- */
+
+Test(crash, store_corpus_replay, .timeout = 600)
+{
+	fast_topology();
+	const char *cdir = "tests/corpus/store";
+	DIR *d = opendir(cdir);
+	if (!d)
+		cr_skip_test("%s absent (run from the source root)", cdir);
+	char work[256];
+	st_tmpdir(work, sizeof work);
+	struct dirent *e;
+	int seeds = 0, files = 0;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		char path[1024];
+		snprintf(path, sizeof path, "%s/%s", cdir, e->d_name);
+		size_t len;
+		uint8_t *b = st_slurp(path, &len);
+		cr_assert_not_null(b, "%s", path);
+		hk_status s = st_fuzz_one(work, b, len);
+		if (!strncmp(e->d_name, "seed-", 5)) {
+			cr_assert_eq(s, HK_OK, "%s: %s", path, hk_last_error());
+			seeds++;
+		}
+		files++;
+		free(b);
+	}
+	closedir(d);
+	st_rmrf(work);
+	cr_assert_geq(seeds, 3, "corpus has %d seeds", seeds);
+	fprintf(stderr, "store corpus: %d inputs replayed (%d valid seeds)\n",
+	        files, seeds);
+}
+
+/* HERKEN_STORE_CORPUS_OUT=dir writes the seed galleries (small, synthetic,
+ * key 0x42) as fuzz inputs. */
+Test(crash, store_corpus_write)
+{
+	const char *out = getenv("HERKEN_STORE_CORPUS_OUT");
+	if (!out)
+		cr_skip_test("HERKEN_STORE_CORPUS_OUT not set");
+	char dir[256], path[1024];
+	size_t len;
+	uint8_t *b;
+	/* 1: empty gallery */
+	st_tmpdir(dir, sizeof dir);
+	int64_t now = ST_T0;
+	hk_store *st;
+	cr_assert_eq(open_dir(dir, &st, &now), HK_OK);
+	hk_store_close(st);
+	b = st_bundle(dir, &len);
+	snprintf(path, sizeof path, "%s/seed-empty", out);
+	cr_assert_eq(st_spit(path, b, len), 0);
+	free(b);
+	st_rmrf(dir);
+	/* 2: log only */
+	st_tmpdir(dir, sizeof dir);
+	cr_assert_eq(open_dir(dir, &st, &now), HK_OK);
+	float v[DIM];
+	st_vec(v, DIM, 1);
+	hk_consent c = st_consent("alice", now);
+	hk_store_enroll(st, &c, v, 1, NULL);
+	c = st_consent("bob", now);
+	hk_store_enroll(st, &c, v, 1, NULL);
+	hk_store_erase(st, "bob", NULL);
+	hk_store_close(st);
+	b = st_bundle(dir, &len);
+	snprintf(path, sizeof path, "%s/seed-log", out);
+	cr_assert_eq(st_spit(path, b, len), 0);
+	free(b);
+	st_rmrf(dir);
+	/* 3: the reference gallery (snapshot + log + erasures) */
+	st_tmpdir(dir, sizeof dir);
+	build_reference(dir);
+	b = st_bundle(dir, &len);
+	snprintf(path, sizeof path, "%s/seed-reference", out);
+	cr_assert_eq(st_spit(path, b, len), 0);
+	free(b);
+	st_rmrf(dir);
+}
+
+/* What a power loss can leave at the end of the log: zero-filled blocks
+ * (size extended, data never written) or a record whose later sectors are
+ * zero: cut, and the gallery is exactly the reference. Non-zero garbage
+ * after the last record is damage, not a torn write: refused. */
+Test(crash, torn_tails_cut_garbage_refused)
+{
+	fast_topology();
+	char ref[256], work[256];
+	st_tmpdir(ref, sizeof ref);
+	st_tmpdir(work, sizeof work);
+	build_reference(ref);
+	char path[512];
+	snprintf(path, sizeof path, "%s/wal.hk", ref);
+	size_t len;
+	uint8_t *wal = st_slurp(path, &len);
+	cr_assert(wal && len > 64);
+	snprintf(path, sizeof path, "%s/wal.hk", work);
+	uint8_t *buf = calloc(1, len + 8192);
+	memcpy(buf, wal, len);
+	/* a. 4 KiB of zeros after the last record */
+	st_copy(ref, work);
+	st_spit(path, buf, len + 4096);
+	int64_t now = ST_T0;
+	hk_store *st;
+	cr_assert_eq(open_dir(work, &st, &now), HK_OK, "%s", hk_last_error());
+	hk_store_info info;
+	hk_store_info_get(st, &info);
+	cr_assert_eq(info.torn_bytes_cut, 4096);
+	cr_assert(is_reference(st));
+	hk_store_close(st);
+	/* b. the last record's header reached the disk, then zeros up to and
+	 * past the next sector boundary */
+	uint8_t rec[64];
+	memcpy(rec, wal + 64, 64); /* a valid header (first record) */
+	memcpy(buf + len, rec, 64);
+	memset(buf + len + 64, 0, 8192 - 64);
+	st_copy(ref, work);
+	st_spit(path, buf, len + 2048);
+	cr_assert_eq(open_dir(work, &st, &now), HK_OK, "%s", hk_last_error());
+	hk_store_info_get(st, &info);
+	cr_assert_eq(info.torn_bytes_cut, 2048);
+	cr_assert(is_reference(st));
+	hk_store_close(st);
+	/* c. non-zero garbage after the last record */
+	for (int i = 0; i < 700; i++)
+		buf[len + (size_t)i] = (uint8_t)(i * 37 + 1);
+	st_copy(ref, work);
+	st_spit(path, buf, len + 700);
+	hk_status s = open_dir(work, &st, &now);
+	cr_assert_eq(s, HK_E_FORMAT, "%s", hk_last_error());
+	cr_assert(strstr(hk_last_error(), "damaged"), "%s", hk_last_error());
+	/* the refused gallery was not modified */
+	size_t l2;
+	uint8_t *after = st_slurp(path, &l2);
+	cr_assert_eq(l2, len + 700);
+	free(after);
+	free(buf);
+	free(wal);
+	st_rmrf(ref);
+	st_rmrf(work);
+}

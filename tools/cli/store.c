@@ -1,0 +1,912 @@
+/* herken CLI: the durable gallery — enroll, erase, export, audit, compact,
+ * info, and verify / identify against a gallery directory. */
+#define _GNU_SOURCE
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "herken.h"
+
+/* Routed to by `herken verify|identify --gallery G` (see cli.h). */
+int hk_cli_store_verify(int argc, char **argv);
+int hk_cli_store_identify(int argc, char **argv);
+
+#define MAX_EMB_FILES 64
+
+typedef struct opts {
+	const char *gallery, *subject, *purpose, *version, *channel, *expires,
+	    *consent_time, *source, *key_file, *threshold, *k, *dim,
+	    *allow_identify, *inactivity_days;
+	const char *emb[MAX_EMB_FILES];
+	int n_emb;
+	int json, help, compact;
+	char **pos; /* positional arguments */
+	int n_pos;
+} opts;
+
+static const struct {
+	const char *name;
+	size_t off;
+} optvals[] = {
+#define O(n, f) {n, offsetof(opts, f)}
+	O("--gallery", gallery), O("--subject", subject),
+	O("--purpose", purpose), O("--consent-version", version),
+	O("--channel", channel), O("--expires", expires),
+	O("--consent-time", consent_time), O("--source", source),
+	O("--key-file", key_file), O("--threshold", threshold), O("--k", k),
+	O("--dim", dim), O("--allow-identify", allow_identify),
+	O("--inactivity-days", inactivity_days),
+#undef O
+};
+
+/* Returns 0, or prints the problem and returns HK_EXIT_USAGE. */
+static int parse(int argc, char **argv, opts *o)
+{
+	memset(o, 0, sizeof *o);
+	o->pos = calloc((size_t)argc + 1, sizeof *o->pos);
+	if (!o->pos)
+		return HK_EXIT_INTERNAL;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (!strcmp(a, "--json")) {
+			o->json = 1;
+			continue;
+		}
+		if (!strcmp(a, "--compact")) {
+			o->compact = 1;
+			continue;
+		}
+		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+			o->help = 1;
+			continue;
+		}
+		if (!strcmp(a, "--embedding")) {
+			if (i + 1 >= argc || o->n_emb == MAX_EMB_FILES) {
+				fprintf(stderr, "herken %s: --embedding needs a file\n",
+				        argv[0]);
+				return HK_EXIT_USAGE;
+			}
+			o->emb[o->n_emb++] = argv[++i];
+			continue;
+		}
+		size_t j;
+		for (j = 0; j < sizeof optvals / sizeof optvals[0]; j++)
+			if (!strcmp(a, optvals[j].name))
+				break;
+		if (j < sizeof optvals / sizeof optvals[0]) {
+			if (i + 1 >= argc) {
+				fprintf(stderr, "herken %s: %s needs a value\n", argv[0], a);
+				return HK_EXIT_USAGE;
+			}
+			*(const char **)((char *)o + optvals[j].off) = argv[++i];
+			continue;
+		}
+		if (a[0] == '-' && a[1]) {
+			fprintf(stderr, "herken %s: unknown option %s (see --help)\n",
+			        argv[0], a);
+			return HK_EXIT_USAGE;
+		}
+		o->pos[o->n_pos++] = argv[i];
+	}
+	return 0;
+}
+
+static int exit_of(hk_status s)
+{
+	switch (HK_STATUS_PRIMARY(s)) {
+	case HK_OK: return HK_EXIT_OK;
+	case HK_E_NOT_FOUND: return HK_EXIT_NOMATCH;
+	case HK_E_INVALID: return HK_EXIT_USAGE;
+	case HK_E_IO: case HK_E_FORMAT: case HK_E_DIM: case HK_E_RANGE:
+	case HK_E_CRYPTO: case HK_E_UNSUPPORTED: case HK_E_EXISTS:
+		return HK_EXIT_INPUT;
+	case HK_E_CONSENT: case HK_E_POLICY: return HK_EXIT_REFUSED;
+	default: return HK_EXIT_INTERNAL;
+	}
+}
+
+static int fail(const char *cmd, hk_status s)
+{
+	fprintf(stderr, "herken %s: %s (%s)\n", cmd, hk_last_error(),
+	        hk_status_str(s));
+	return exit_of(s);
+}
+
+static void json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			fprintf(f, "\\%c", *p);
+		else if (*p < 0x20)
+			fprintf(f, "\\u%04x", *p);
+		else
+			fputc(*p, f);
+	}
+	fputc('"', f);
+}
+
+static void hex(FILE *f, const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		fprintf(f, "%02x", p[i]);
+}
+
+static int unhex(const char *s, size_t slen, uint8_t *out, size_t n)
+{
+	size_t j = 0;
+	for (size_t i = 0; i < slen; i++) {
+		if (isspace((unsigned char)s[i]))
+			continue;
+		int v = isdigit((unsigned char)s[i]) ? s[i] - '0'
+		        : isxdigit((unsigned char)s[i])
+		            ? tolower((unsigned char)s[i]) - 'a' + 10
+		            : -1;
+		if (v < 0 || j >= 2 * n)
+			return -1;
+		if (j % 2 == 0)
+			out[j / 2] = (uint8_t)(v << 4);
+		else
+			out[j / 2] |= (uint8_t)v;
+		j++;
+	}
+	return j == 2 * n ? 0 : -1;
+}
+
+/* The master key: --key-file (32 raw bytes or 64 hex digits) or
+ * HERKEN_MASTER_KEY (64 hex digits). */
+static int load_key(const char *cmd, const opts *o, uint8_t key[32])
+{
+	if (o->key_file) {
+		FILE *f = fopen(o->key_file, "rb");
+		if (!f) {
+			fprintf(stderr, "herken %s: key file %s: %s\n", cmd, o->key_file,
+			        strerror(errno));
+			return HK_EXIT_INPUT;
+		}
+		char buf[256];
+		size_t n = fread(buf, 1, sizeof buf, f);
+		fclose(f);
+		int ok = n == 32 ? (memcpy(key, buf, 32), 0)
+		                 : unhex(buf, n, key, 32);
+		memset(buf, 0, sizeof buf);
+		if (ok) {
+			fprintf(stderr, "herken %s: key file %s must hold 32 bytes or 64 "
+			        "hex digits\n", cmd, o->key_file);
+			return HK_EXIT_INPUT;
+		}
+		return 0;
+	}
+	const char *e = getenv("HERKEN_MASTER_KEY");
+	if (!e || !*e) {
+		fprintf(stderr, "herken %s: no master key: pass --key-file FILE or "
+		        "set HERKEN_MASTER_KEY (64 hex digits); a gallery is always "
+		        "encrypted\n", cmd);
+		return HK_EXIT_USAGE;
+	}
+	if (unhex(e, strlen(e), key, 32)) {
+		fprintf(stderr, "herken %s: HERKEN_MASTER_KEY must be 64 hex "
+		        "digits\n", cmd);
+		return HK_EXIT_USAGE;
+	}
+	return 0;
+}
+
+/* "2027-01-31", "2027-01-31T12:00:00Z", "@1767225600", "+365d", "+2y". */
+static int parse_time(const char *s, int64_t now, int64_t *out)
+{
+	char *end;
+	if (s[0] == '@') {
+		long long v = strtoll(s + 1, &end, 10);
+		if (end == s + 1 || *end)
+			return -1;
+		*out = v;
+		return 0;
+	}
+	if (s[0] == '+') {
+		long long v = strtoll(s + 1, &end, 10);
+		if (end == s + 1 || v < 0 || v > 100000)
+			return -1;
+		int64_t unit = !strcmp(end, "d") ? 86400 : !strcmp(end, "y") ? 31536000
+		               : !strcmp(end, "h") ? 3600 : 0;
+		if (!unit)
+			return -1;
+		*out = now + (int64_t)v * unit;
+		return 0;
+	}
+	struct tm tm;
+	memset(&tm, 0, sizeof tm);
+	const char *r = strptime(s, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	if (!r || *r) {
+		memset(&tm, 0, sizeof tm);
+		r = strptime(s, "%Y-%m-%d", &tm);
+	}
+	if (!r || *r)
+		return -1;
+	*out = (int64_t)timegm(&tm);
+	return 0;
+}
+
+static void iso(char *b, size_t n, int64_t t)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+	if (!gmtime_r(&tt, &tm) || !strftime(b, n, "%Y-%m-%dT%H:%M:%SZ", &tm))
+		snprintf(b, n, "%lld", (long long)t);
+}
+
+/*
+ * Embeddings from a file: raw little-endian float32 (a multiple of dim
+ * values) or text (numbers separated by spaces, commas or newlines).
+ * Appends to *v (n templates so far).
+ */
+static int read_embeddings(const char *cmd, const char *path, uint32_t dim,
+                           float **v, size_t *n)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f) {
+		fprintf(stderr, "herken %s: %s: %s\n", cmd, path, strerror(errno));
+		return HK_EXIT_INPUT;
+	}
+	fseek(f, 0, SEEK_END);
+	long len = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	if (len <= 0 || len > (64l << 20)) {
+		fclose(f);
+		fprintf(stderr, "herken %s: %s: empty or larger than 64 MiB\n", cmd,
+		        path);
+		return HK_EXIT_INPUT;
+	}
+	char *b = malloc((size_t)len + 1);
+	size_t got = b ? fread(b, 1, (size_t)len, f) : 0;
+	fclose(f);
+	if (got != (size_t)len) {
+		free(b);
+		fprintf(stderr, "herken %s: %s: read failed\n", cmd, path);
+		return HK_EXIT_INPUT;
+	}
+	b[len] = 0;
+	int text = 1;
+	for (long i = 0; i < len && text; i++) {
+		unsigned char c = (unsigned char)b[i];
+		text = isdigit(c) || isspace(c) || strchr("+-.,eEinfaINFA", c);
+	}
+	size_t cnt = 0;
+	float *vals = NULL;
+	if (text) {
+		size_t cap = 0;
+		char *p = b;
+		for (;;) {
+			while (*p && (isspace((unsigned char)*p) || *p == ','))
+				p++;
+			if (!*p)
+				break;
+			char *end;
+			float x = strtof(p, &end);
+			if (end == p) {
+				fprintf(stderr, "herken %s: %s: not a number at byte %ld\n",
+				        cmd, path, (long)(p - b));
+				free(vals);
+				free(b);
+				return HK_EXIT_INPUT;
+			}
+			if (cnt == cap) {
+				cap = cap ? 2 * cap : 256;
+				float *nv = realloc(vals, cap * sizeof *nv);
+				if (!nv) {
+					free(vals);
+					free(b);
+					return HK_EXIT_INTERNAL;
+				}
+				vals = nv;
+			}
+			vals[cnt++] = x;
+			p = end;
+		}
+	} else {
+		if (len % 4) {
+			free(b);
+			fprintf(stderr, "herken %s: %s: %ld bytes is not a whole number "
+			        "of float32 values\n", cmd, path, len);
+			return HK_EXIT_INPUT;
+		}
+		cnt = (size_t)len / 4;
+		vals = malloc(cnt * sizeof *vals);
+		if (vals)
+			memcpy(vals, b, cnt * sizeof *vals);
+	}
+	free(b);
+	if (!vals || cnt == 0 || cnt % dim) {
+		free(vals);
+		fprintf(stderr, "herken %s: %s: %zu values, not a multiple of the "
+		        "gallery dimension %u\n", cmd, path, cnt, dim);
+		return HK_EXIT_INPUT;
+	}
+	float *all = realloc(*v, (*n * dim + cnt) * sizeof *all);
+	if (!all) {
+		free(vals);
+		return HK_EXIT_INTERNAL;
+	}
+	memcpy(all + *n * dim, vals, cnt * sizeof *vals);
+	free(vals);
+	*v = all;
+	*n += cnt / dim;
+	return 0;
+}
+
+static int parse_source(const char *cmd, const char *s, uint32_t *out)
+{
+	if (!s || !strcmp(s, "desk"))
+		*out = HK_SOURCE_DESK;
+	else if (!strcmp(s, "file"))
+		*out = HK_SOURCE_FILE;
+	else if (!strcmp(s, "stream"))
+		*out = HK_SOURCE_STREAM;
+	else {
+		fprintf(stderr, "herken %s: --source is desk, file or stream\n", cmd);
+		return HK_EXIT_USAGE;
+	}
+	return 0;
+}
+
+static int parse_yesno(const char *cmd, const char *s, uint32_t *out)
+{
+	if (!strcmp(s, "yes") || !strcmp(s, "on") || !strcmp(s, "1"))
+		*out = 1;
+	else if (!strcmp(s, "no") || !strcmp(s, "off") || !strcmp(s, "0"))
+		*out = 0;
+	else {
+		fprintf(stderr, "herken %s: expected yes or no, got '%s'\n", cmd, s);
+		return HK_EXIT_USAGE;
+	}
+	return 0;
+}
+
+/* Open o->gallery; create it when allowed and absent. */
+static int open_gallery(const char *cmd, const opts *o, int create,
+                        hk_store **st)
+{
+	if (!o->gallery) {
+		fprintf(stderr, "herken %s: --gallery DIR is required\n", cmd);
+		return HK_EXIT_USAGE;
+	}
+	uint8_t key[32];
+	int rc = load_key(cmd, o, key);
+	if (rc)
+		return rc;
+	hk_store_params p;
+	hk_store_default_params(&p);
+	p.master_key = key;
+	if (create) {
+		p.flags = HK_STORE_CREATE;
+		char kp[4096];
+		snprintf(kp, sizeof kp, "%s/keys.hk", o->gallery);
+		int exists = access(kp, F_OK) == 0;
+		p.dim = o->dim ? (uint32_t)strtoul(o->dim, NULL, 10) : exists ? 0 : 192;
+		if (o->allow_identify &&
+		    (rc = parse_yesno(cmd, o->allow_identify,
+		                      &p.policy.allow_identify)))
+			return rc;
+		if (o->inactivity_days)
+			p.policy.inactivity_limit_s =
+			    (int64_t)(strtod(o->inactivity_days, NULL) * 86400);
+	} else if (o->dim) {
+		p.dim = (uint32_t)strtoul(o->dim, NULL, 10);
+	}
+	hk_status s = hk_store_open(o->gallery, &p, st);
+	memset(key, 0, sizeof key);
+	if (s)
+		return fail(cmd, s);
+	return 0;
+}
+
+static int close_gallery(const char *cmd, hk_store *st, int rc)
+{
+	hk_status s = hk_store_close(st);
+	if (s && !rc)
+		return fail(cmd, s);
+	return rc;
+}
+
+static int finish(opts *o, int rc)
+{
+	free(o->pos);
+	return rc;
+}
+
+/* ---- enroll -------------------------------------------------------- */
+
+static const char enroll_help[] =
+    "usage: herken enroll --gallery DIR --subject ID --purpose TEXT\n"
+    "         --consent-version V --channel WHERE --expires WHEN\n"
+    "         (--embedding FILE ...) [options]\n\n"
+    "Enrol a consenting subject. No consent record, no template.\n"
+    "  --embedding FILE     raw float32 or text embeddings (repeatable; one\n"
+    "                       file may hold several templates)\n"
+    "  --expires WHEN       consent expiry: 2027-06-30, 2027-06-30T12:00:00Z,\n"
+    "                       @UNIX, +365d, +2y\n"
+    "  --consent-time WHEN  when consent was given (default: now)\n"
+    "  --source desk|file   how the templates were captured (stream: refused)\n"
+    "  --key-file FILE      master key (32 bytes or 64 hex digits); else\n"
+    "                       HERKEN_MASTER_KEY (64 hex digits)\n"
+    "  --dim N              dimension when creating the gallery (192)\n"
+    "  --allow-identify yes|no, --inactivity-days N   policy at creation\n"
+    "  --json               machine-readable output\n"
+    "PHOTO arguments need the face pipeline; use --embedding until then.\n"
+    "Exit: 0 enrolled, 2 usage, 3 bad input or key, 5 refused (consent).\n";
+
+int hk_cli_enroll(int argc, char **argv)
+{
+	opts o;
+	int rc = parse(argc, argv, &o);
+	if (rc || o.help) {
+		fputs(enroll_help, rc ? stderr : stdout);
+		return finish(&o, rc);
+	}
+	if (o.n_pos) {
+		fprintf(stderr, "herken enroll: enrolling from photos needs the face "
+		        "pipeline, which this build lacks; pass --embedding FILE\n");
+		return finish(&o, HK_EXIT_USAGE);
+	}
+	if (!o.subject || !o.n_emb) {
+		fprintf(stderr, "herken enroll: --subject and --embedding are "
+		        "required\n%s", enroll_help);
+		return finish(&o, HK_EXIT_USAGE);
+	}
+	int64_t now = (int64_t)time(NULL), expires = 0, ctime = now;
+	if (o.expires && parse_time(o.expires, now, &expires)) {
+		fprintf(stderr, "herken enroll: cannot read --expires '%s'\n",
+		        o.expires);
+		return finish(&o, HK_EXIT_USAGE);
+	}
+	if (o.consent_time && parse_time(o.consent_time, now, &ctime)) {
+		fprintf(stderr, "herken enroll: cannot read --consent-time '%s'\n",
+		        o.consent_time);
+		return finish(&o, HK_EXIT_USAGE);
+	}
+	hk_consent c = {.subject = o.subject, .purpose = o.purpose,
+	                .consent_version = o.version, .channel = o.channel,
+	                .time = ctime, .expires = expires};
+	if ((rc = parse_source("enroll", o.source, &c.source)))
+		return finish(&o, rc);
+	hk_store *st;
+	if ((rc = open_gallery("enroll", &o, 1, &st)))
+		return finish(&o, rc);
+	hk_store_info info;
+	hk_store_info_get(st, &info);
+	float *v = NULL;
+	size_t n = 0;
+	for (int i = 0; i < o.n_emb && !rc; i++)
+		rc = read_embeddings("enroll", o.emb[i], info.dim, &v, &n);
+	hk_enroll_receipt r;
+	if (!rc) {
+		hk_status s = hk_store_enroll(st, &c, v, n, &r);
+		if (s)
+			rc = fail("enroll", s);
+	}
+	free(v);
+	if (!rc) {
+		char t[32];
+		iso(t, sizeof t, r.time);
+		if (o.json) {
+			printf("{\"subject\": ");
+			json_str(stdout, o.subject);
+			printf(", \"templates_added\": %u, \"subject_templates\": %u, "
+			       "\"version\": %llu, \"time\": \"%s\"}\n", r.n_templates,
+			       r.subject_templates, (unsigned long long)r.version, t);
+		} else {
+			printf("enrolled %s: %u template(s), %u in total (gallery "
+			       "version %llu, %s)\n", o.subject, r.n_templates,
+			       r.subject_templates, (unsigned long long)r.version, t);
+		}
+	}
+	return finish(&o, close_gallery("enroll", st, rc));
+}
+
+/* ---- erase --------------------------------------------------------- */
+
+static const char erase_help[] =
+    "usage: herken erase --gallery DIR --subject ID [--compact] [--json]\n"
+    "                    [--key-file F]\n\n"
+    "Erase a subject (consent withdrawn): gone from search at once, its key\n"
+    "destroyed on disk; `herken compact` then removes its bytes from every\n"
+    "file. Prints the erasure receipt (keep it).\n"
+    "  --compact   compact right away (the bytes are gone when it returns)\n"
+    "Exit: 0 erased, 1 no such subject, 2 usage, 3 bad input or key.\n";
+
+int hk_cli_erase(int argc, char **argv)
+{
+	opts o;
+	int rc = parse(argc, argv, &o);
+	if (rc || o.help || !o.subject) {
+		if (!rc && !o.help)
+			rc = HK_EXIT_USAGE;
+		fputs(erase_help, rc ? stderr : stdout);
+		return finish(&o, rc);
+	}
+	hk_store *st;
+	if ((rc = open_gallery("erase", &o, 0, &st)))
+		return finish(&o, rc);
+	hk_erasure_receipt r;
+	hk_status s = hk_store_erase(st, o.subject, &r);
+	if (!s && o.compact)
+		s = hk_store_compact(st);
+	if (s) {
+		rc = fail("erase", s);
+	} else {
+		char t[32];
+		iso(t, sizeof t, r.time);
+		if (o.json) {
+			printf("{\"subject\": ");
+			json_str(stdout, r.subject);
+			printf(", \"time\": \"%s\", \"version\": %llu, \"templates\": %u, "
+			       "\"digest\": \"", t, (unsigned long long)r.version,
+			       r.n_templates);
+			hex(stdout, r.digest, sizeof r.digest);
+			printf("\"}\n");
+		} else {
+			printf("erased %s: %u template(s) at %s, gallery version %llu\n"
+			       "receipt digest ", r.subject, r.n_templates, t,
+			       (unsigned long long)r.version);
+			hex(stdout, r.digest, sizeof r.digest);
+			printf("\n");
+		}
+	}
+	return finish(&o, close_gallery("erase", st, rc));
+}
+
+/* ---- export -------------------------------------------------------- */
+
+static const char export_help[] =
+    "usage: herken export --gallery DIR --subject ID [--key-file F]\n\n"
+    "Print (JSON) what an access request needs: the consent record,\n"
+    "enrolment dates, template count and match history. Never templates.\n"
+    "Exit: 0 ok, 1 no such subject, 2 usage, 3 bad input or key.\n";
+
+int hk_cli_export(int argc, char **argv)
+{
+	opts o;
+	int rc = parse(argc, argv, &o);
+	if (rc || o.help || !o.subject) {
+		if (!rc && !o.help)
+			rc = HK_EXIT_USAGE;
+		fputs(export_help, rc ? stderr : stdout);
+		return finish(&o, rc);
+	}
+	hk_store *st;
+	if ((rc = open_gallery("export", &o, 0, &st)))
+		return finish(&o, rc);
+	size_t need = 0;
+	hk_status s = hk_store_export(st, o.subject, NULL, 0, &need);
+	char *buf = NULL;
+	if (HK_STATUS_PRIMARY(s) == HK_E_OVERFLOW && (buf = malloc(need)))
+		s = hk_store_export(st, o.subject, buf, need, NULL);
+	if (s)
+		rc = fail("export", s);
+	else
+		fputs(buf, stdout);
+	free(buf);
+	return finish(&o, close_gallery("export", st, rc));
+}
+
+/* ---- audit --------------------------------------------------------- */
+
+static const char audit_help[] =
+    "usage: herken audit verify --gallery DIR [--json] [--key-file F]\n\n"
+    "Check the audit log's keyed hash chain. Prints the number of entries\n"
+    "and the head MAC; record the head elsewhere to detect a later\n"
+    "truncation of the log.\n"
+    "Exit: 0 intact, 2 usage, 3 the chain is broken (edited, reordered or\n"
+    "removed entries) or bad key.\n";
+
+int hk_cli_audit(int argc, char **argv)
+{
+	opts o;
+	int rc = parse(argc, argv, &o);
+	if (!rc && !o.help && (o.n_pos != 1 || strcmp(o.pos[0], "verify")))
+		rc = HK_EXIT_USAGE;
+	if (rc || o.help) {
+		fputs(audit_help, rc ? stderr : stdout);
+		return finish(&o, rc);
+	}
+	hk_store *st;
+	if ((rc = open_gallery("audit", &o, 0, &st)))
+		return finish(&o, rc);
+	hk_audit_report r;
+	hk_status s = hk_store_audit_verify(st, &r);
+	if (o.json) {
+		printf("{\"intact\": %s, \"entries\": %llu", s ? "false" : "true",
+		       (unsigned long long)r.entries);
+		if (s)
+			printf(", \"first_bad_entry\": %llu, \"error\": ",
+			       (unsigned long long)r.bad_entry);
+		else
+			printf(", \"head\": \"");
+		if (s)
+			json_str(stdout, hk_last_error());
+		else {
+			hex(stdout, r.head, sizeof r.head);
+			printf("\"");
+		}
+		printf("}\n");
+	} else if (!s) {
+		printf("audit log intact: %llu entries, head ",
+		       (unsigned long long)r.entries);
+		hex(stdout, r.head, sizeof r.head);
+		printf("\n");
+	}
+	if (s)
+		rc = o.json ? exit_of(s) : fail("audit", s);
+	return finish(&o, close_gallery("audit", st, rc));
+}
+
+/* ---- compact / info ------------------------------------------------ */
+
+static const char compact_help[] =
+    "usage: herken compact --gallery DIR [--json] [--key-file F]\n\n"
+    "Rewrite the gallery files without erased and expired subjects.\n";
+
+static void print_info(const hk_store_info *i, int json)
+{
+	if (json) {
+		printf("{\"dim\": %u, \"format\": %u, \"version\": %llu, "
+		       "\"subjects\": %llu, \"templates\": %llu, "
+		       "\"hidden_subjects\": %llu, \"erased_pending\": %llu, "
+		       "\"allow_identify\": %s, \"inactivity_limit_s\": %lld, "
+		       "\"bytes\": {\"wal\": %llu, \"snapshot\": %llu, \"keys\": %llu, "
+		       "\"audit\": %llu}, \"audit_entries\": %llu, "
+		       "\"torn_bytes_cut\": %llu}\n",
+		       i->dim, i->format_version, (unsigned long long)i->version,
+		       (unsigned long long)i->subjects,
+		       (unsigned long long)i->templates,
+		       (unsigned long long)i->hidden_subjects,
+		       (unsigned long long)i->erased_pending,
+		       i->policy.allow_identify ? "true" : "false",
+		       (long long)i->policy.inactivity_limit_s,
+		       (unsigned long long)i->wal_bytes,
+		       (unsigned long long)i->snapshot_bytes,
+		       (unsigned long long)i->keys_bytes,
+		       (unsigned long long)i->audit_bytes,
+		       (unsigned long long)i->audit_entries,
+		       (unsigned long long)i->torn_bytes_cut);
+		return;
+	}
+	uint64_t disk = i->wal_bytes + i->snapshot_bytes + i->keys_bytes;
+	char ilim[48] = "none";
+	if (i->policy.inactivity_limit_s > 0)
+		snprintf(ilim, sizeof ilim, "%lld s (%.1f days)",
+		         (long long)i->policy.inactivity_limit_s,
+		         (double)i->policy.inactivity_limit_s / 86400.0);
+	printf("gallery version %llu, dimension %u, format %u\n"
+	       "subjects %llu, templates %llu (hidden, awaiting compaction: %llu "
+	       "subjects; erased keys awaiting compaction: %llu)\n"
+	       "policy: 1:N identification %s, inactivity limit %s\n"
+	       "files: wal %llu B, snapshot %llu B, keys %llu B, audit %llu B "
+	       "(%llu entries)%s\n",
+	       (unsigned long long)i->version, i->dim, i->format_version,
+	       (unsigned long long)i->subjects, (unsigned long long)i->templates,
+	       (unsigned long long)i->hidden_subjects,
+	       (unsigned long long)i->erased_pending,
+	       i->policy.allow_identify ? "allowed" : "off (1:1 only)",
+	       ilim,
+	       (unsigned long long)i->wal_bytes,
+	       (unsigned long long)i->snapshot_bytes,
+	       (unsigned long long)i->keys_bytes,
+	       (unsigned long long)i->audit_bytes,
+	       (unsigned long long)i->audit_entries,
+	       i->torn_bytes_cut ? " — a torn tail was cut at open" : "");
+	if (i->templates)
+		printf("on disk: %.1f bytes per template (wal + snapshot + keys)\n",
+		       (double)disk / (double)i->templates);
+}
+
+int hk_cli_compact(int argc, char **argv)
+{
+	opts o;
+	int rc = parse(argc, argv, &o);
+	if (rc || o.help) {
+		fputs(compact_help, rc ? stderr : stdout);
+		return finish(&o, rc);
+	}
+	hk_store *st;
+	if ((rc = open_gallery("compact", &o, 0, &st)))
+		return finish(&o, rc);
+	hk_status s = hk_store_compact(st);
+	hk_store_info info;
+	if (s)
+		rc = fail("compact", s);
+	else if (!hk_store_info_get(st, &info))
+		print_info(&info, o.json);
+	return finish(&o, close_gallery("compact", st, rc));
+}
+
+static const char info_help[] =
+    "usage: herken info --gallery DIR [--json] [--key-file F]\n"
+    "                   [--allow-identify yes|no] [--inactivity-days N]\n\n"
+    "Describe a gallery; the policy options change its policy (audited).\n";
+
+int hk_cli_info(int argc, char **argv)
+{
+	opts o;
+	int rc = parse(argc, argv, &o);
+	if (rc || o.help) {
+		fputs(info_help, rc ? stderr : stdout);
+		return finish(&o, rc);
+	}
+	hk_store *st;
+	if ((rc = open_gallery("info", &o, 0, &st)))
+		return finish(&o, rc);
+	hk_store_info info;
+	hk_store_info_get(st, &info);
+	if (o.allow_identify || o.inactivity_days) {
+		hk_store_policy p = info.policy;
+		if (o.allow_identify &&
+		    (rc = parse_yesno("info", o.allow_identify, &p.allow_identify)))
+			return finish(&o, close_gallery("info", st, rc));
+		if (o.inactivity_days)
+			p.inactivity_limit_s =
+			    (int64_t)(strtod(o.inactivity_days, NULL) * 86400);
+		hk_status s = hk_store_set_policy(st, &p);
+		if (s)
+			return finish(&o, close_gallery("info", st, fail("info", s)));
+		hk_store_info_get(st, &info);
+	}
+	print_info(&info, o.json);
+	return finish(&o, close_gallery("info", st, rc));
+}
+
+/* ---- verify / identify against a gallery --------------------------- */
+
+static const char sverify_help[] =
+    "usage: herken verify --gallery DIR --subject ID --embedding FILE\n"
+    "         [--threshold T] [--source desk|file|stream] [--json]\n\n"
+    "1:1: does the probe match the claimed subject? Always allowed; audited.\n"
+    "Exit: 0 match, 1 no match or unknown subject, 2 usage, 3 bad input.\n";
+
+static int probe(const char *cmd, const opts *o, hk_store *st, float **q)
+{
+	hk_store_info info;
+	hk_store_info_get(st, &info);
+	size_t n = 0;
+	*q = NULL;
+	int rc = o->n_emb == 1 ? read_embeddings(cmd, o->emb[0], info.dim, q, &n)
+	                       : HK_EXIT_USAGE;
+	if (!rc && n != 1) {
+		fprintf(stderr, "herken %s: the probe file holds %zu embeddings, "
+		        "expected one\n", cmd, n);
+		rc = HK_EXIT_INPUT;
+	}
+	if (rc == HK_EXIT_USAGE)
+		fprintf(stderr, "herken %s: exactly one --embedding FILE is the "
+		        "probe (photos need the face pipeline)\n", cmd);
+	return rc;
+}
+
+static int threshold_of(const char *cmd, const opts *o, float *t)
+{
+	*t = HK_VERIFY_THRESHOLD; /* calibrated on LFW (core/herken.h) */
+	if (!o->threshold)
+		return 0;
+	char *end;
+	*t = strtof(o->threshold, &end);
+	if (end == o->threshold || *end || !isfinite(*t)) {
+		fprintf(stderr, "herken %s: bad --threshold '%s'\n", cmd,
+		        o->threshold);
+		return HK_EXIT_USAGE;
+	}
+	return 0;
+}
+
+int hk_cli_store_verify(int argc, char **argv)
+{
+	opts o;
+	int rc = parse(argc, argv, &o);
+	if (rc || o.help || !o.subject) {
+		if (!rc && !o.help)
+			rc = HK_EXIT_USAGE;
+		fputs(sverify_help, rc ? stderr : stdout);
+		return finish(&o, rc);
+	}
+	float thr;
+	uint32_t src;
+	if ((rc = threshold_of("verify", &o, &thr)) ||
+	    (rc = parse_source("verify", o.source, &src)))
+		return finish(&o, rc);
+	hk_store *st;
+	if ((rc = open_gallery("verify", &o, 0, &st)))
+		return finish(&o, rc);
+	float *q = NULL;
+	if ((rc = probe("verify", &o, st, &q)))
+		return finish(&o, close_gallery("verify", st, rc));
+	float score = 0;
+	int match = 0;
+	hk_status s = hk_store_verify(st, o.subject, q, thr, src, &score, &match);
+	free(q);
+	if (s && HK_STATUS_PRIMARY(s) != HK_E_NOT_FOUND) {
+		rc = fail("verify", s);
+	} else if (o.json) {
+		printf("{\"subject\": ");
+		json_str(stdout, o.subject);
+		if (s)
+			printf(", \"enrolled\": false, \"match\": false}\n");
+		else
+			printf(", \"enrolled\": true, \"score\": %.6f, \"threshold\": "
+			       "%.6f, \"match\": %s}\n", (double)score, (double)thr,
+			       match ? "true" : "false");
+		rc = s || !match ? HK_EXIT_NOMATCH : HK_EXIT_OK;
+	} else {
+		if (s)
+			printf("%s is not enrolled: no match\n", o.subject);
+		else
+			printf("%s: score %.4f, threshold %.4f: %s\n", o.subject,
+			       (double)score, (double)thr, match ? "MATCH" : "no match");
+		rc = s || !match ? HK_EXIT_NOMATCH : HK_EXIT_OK;
+	}
+	return finish(&o, close_gallery("verify", st, rc));
+}
+
+static const char sidentify_help[] =
+    "usage: herken identify --gallery DIR --embedding FILE [--k N]\n"
+    "         [--threshold T] [--source desk|file|stream] [--json]\n\n"
+    "1:N: who in the gallery is this? Refused unless the gallery's policy\n"
+    "allows identification (herken info --allow-identify yes). Audited.\n"
+    "Exit: 0 a match, 1 nobody above the threshold, 5 refused by policy.\n";
+
+int hk_cli_store_identify(int argc, char **argv)
+{
+	opts o;
+	int rc = parse(argc, argv, &o);
+	if (rc || o.help) {
+		fputs(sidentify_help, rc ? stderr : stdout);
+		return finish(&o, rc);
+	}
+	float thr;
+	uint32_t src;
+	long k = o.k ? strtol(o.k, NULL, 10) : 5;
+	if (k < 1 || k > 1024) {
+		fprintf(stderr, "herken identify: --k is 1..1024\n");
+		return finish(&o, HK_EXIT_USAGE);
+	}
+	if ((rc = threshold_of("identify", &o, &thr)) ||
+	    (rc = parse_source("identify", o.source, &src)))
+		return finish(&o, rc);
+	hk_store *st;
+	if ((rc = open_gallery("identify", &o, 0, &st)))
+		return finish(&o, rc);
+	float *q = NULL;
+	if ((rc = probe("identify", &o, st, &q)))
+		return finish(&o, close_gallery("identify", st, rc));
+	hk_store_match *m = calloc((size_t)k, sizeof *m);
+	size_t n = 0;
+	hk_status s = m ? hk_store_identify(st, q, thr, src, (size_t)k, m, &n)
+	                : HK_E_NOMEM;
+	free(q);
+	if (s) {
+		rc = fail("identify", s);
+	} else {
+		if (o.json) {
+			printf("{\"threshold\": %.6f, \"matches\": [", (double)thr);
+			for (size_t i = 0; i < n; i++) {
+				printf("%s{\"subject\": ", i ? ", " : "");
+				json_str(stdout, m[i].subject);
+				printf(", \"score\": %.6f}", (double)m[i].score);
+			}
+			printf("]}\n");
+		} else if (!n) {
+			printf("nobody above threshold %.4f\n", (double)thr);
+		}
+		for (size_t i = 0; i < n && !o.json; i++)
+			printf("%zu. %s  %.4f\n", i + 1, m[i].subject,
+			       (double)m[i].score);
+		rc = n ? HK_EXIT_OK : HK_EXIT_NOMATCH;
+	}
+	free(m);
+	return finish(&o, close_gallery("identify", st, rc));
+}
