@@ -16,7 +16,7 @@ quiet() { # run a setup step; show its output only when it fails
 
 step "1. Setting up (packages, build, models, demo photos)"
 quiet bash tools/deps.sh
-quiet make -s -j2 all && echo "build: build/release/herken is up to date"
+quiet make -s -j2 all && echo "build: build/release/herken ready"
 quiet bash tools/fetch-models.sh
 quiet bash tools/fetch-demo.sh
 
