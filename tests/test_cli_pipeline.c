@@ -379,3 +379,65 @@ Test(cli_pipeline, identify_bbt_gallery)
 	}
 	rmdir(dir);
 }
+
+/* `identify --frames LIST` (io_uring frame source, parallel decode) gives
+ * the same answers as positional probes, and a missing or non-image frame
+ * is reported for that frame while the others go on. */
+Test(cli_pipeline, identify_frames_source)
+{
+	NEED_SHARED(amy, "datasets/bbt_faceapi/amy/amy1.png");
+	NEED_SHARED(group, "datasets/group_photos/faceapi_bbt/bbt1.jpg");
+	NEED_MODELS();
+	char dir[] = "/tmp/hk_cli_frXXXXXX";
+	cr_assert(mkdtemp(dir));
+	char sub[512], dst[600], list[600], junk[600];
+	snprintf(sub, sizeof sub, "%s/amy", dir);
+	cr_assert_eq(mkdir(sub, 0700), 0);
+	snprintf(dst, sizeof dst, "%s/amy1.png", sub);
+	cr_assert_eq(symlink(amy, dst), 0);
+	snprintf(junk, sizeof junk, "%s/junk.jpg", dir);
+	FILE *f = fopen(junk, "w");
+	fputs("not an image", f);
+	fclose(f);
+	snprintf(list, sizeof list, "%s/probes.txt", dir);
+	f = fopen(list, "w");
+	fprintf(f, "# probes\n%s\n%s/missing.jpg\n%s\n", group, dir, junk);
+	fclose(f);
+
+	run_out a = herken("identify --json --gallery %s --frames %s", dir, list);
+	run_out b = herken("identify --json --gallery %s %s", dir, group);
+	cr_expect(a.rc == 0 || a.rc == 1, "exit %d: %s", a.rc, a.err);
+	cr_expect_eq(a.rc, b.rc);
+	tj_doc da, db;
+	cr_assert_eq(tj_parse(&da, a.out, a.out_len), 0, "not JSON: %s", a.out);
+	cr_assert_eq(tj_parse(&db, b.out, b.out_len), 0, "not JSON: %s", b.out);
+	const tj_node *pa = tj_get(&da, tj_root(&da), "probes");
+	const tj_node *pb = tj_get(&db, tj_root(&db), "probes");
+	cr_assert(pa && pa->len == 3, "three frames reported");
+	cr_assert(pb && pb->len == 1);
+	/* frames arrive in list order (in-order delivery) */
+	const tj_node *fa = tj_get(&da, tj_at(&da, pa, 0), "faces");
+	const tj_node *fb = tj_get(&db, tj_at(&db, pb, 0), "faces");
+	cr_assert(fa && fb && fa->len == fb->len && fa->len >= 1);
+	for (size_t i = 0; i < fa->len; i++) {
+		const tj_node *ca = tj_get(&da, tj_at(&da, fa, i), "candidates");
+		const tj_node *cb = tj_get(&db, tj_at(&db, fb, i), "candidates");
+		cr_expect_float_eq(tj_num(tj_get(&da, tj_at(&da, ca, 0), "score"), 9),
+		                   tj_num(tj_get(&db, tj_at(&db, cb, 0), "score"), -9), 1e-4);
+	}
+	cr_expect(tj_get(&da, tj_at(&da, pa, 1), "error") != NULL, "missing file reported");
+	cr_expect(tj_get(&da, tj_at(&da, pa, 2), "error") != NULL, "non-image reported");
+	cr_expect(strstr(a.err, "missing.jpg") != NULL, "stderr names the frame: %s", a.err);
+	tj_free(&da);
+	tj_free(&db);
+	run_free(&a);
+	run_free(&b);
+	run_out c = herken("identify --gallery %s --frames %s %s", dir, list, group);
+	cr_expect_eq(c.rc, 2, "probes and --frames together is a usage error");
+	run_free(&c);
+	unlink(dst);
+	rmdir(sub);
+	unlink(junk);
+	unlink(list);
+	rmdir(dir);
+}

@@ -29,6 +29,8 @@ typedef struct opts {
 	const char *draw;      /* detect --draw OUT.png */
 	const char *gallery;   /* identify --gallery DIR */
 	long top;              /* identify --top K */
+	const char *frames;    /* identify --frames DIR|LIST|BATCH|- */
+	uint32_t frame_w, frame_h; /* --frame-size WxH for raw RGB24 on stdin */
 	long face;             /* verify --face N (-1: largest) */
 	int nfiles;
 	char **files;
@@ -126,6 +128,17 @@ static int parse_opts(int argc, char **argv, const char *usage, const char *allo
 			bad = !val || parse_float(val, 0, MAX_FACES - 1, &t) || t != floorf(t);
 			if (!bad)
 				o->face = (long)t;
+		} else if (!strcmp(a, "--frames") && strstr(allowed, "frames")) {
+			takes = 1;
+			o->frames = val;
+		} else if (!strcmp(a, "--frame-size") && strstr(allowed, "frames")) {
+			takes = 1;
+			unsigned w = 0, h = 0;
+			char c = 0;
+			bad = !val || sscanf(val, "%ux%u%c", &w, &h, &c) != 2 || !w || !h ||
+			      w > 16384 || h > 16384;
+			o->frame_w = w;
+			o->frame_h = h;
 		} else if (!strcmp(a, "--top") && strstr(allowed, "top")) {
 			takes = 1;
 			float t;
@@ -660,11 +673,15 @@ int hk_cli_verify(int argc, char **argv)
 /* ---- identify --------------------------------------------------------------- */
 
 static const char identify_usage[] =
-    "usage: herken identify --gallery DIR PROBE... [--top K] [--threshold T] [--json]\n"
-    "                       [engine options]\n"
+    "usage: herken identify --gallery DIR (PROBE... | --frames SPEC) [--top K]\n"
+    "                       [--threshold T] [--json] [engine options]\n"
     "1:N search. The gallery is built in memory from DIR/<subject>/<photo> (the\n"
     "largest face of each photo); every usable face of each probe photo is searched\n"
     "and reported with its best K subjects and the decision at the threshold.\n"
+    "  --frames SPEC      probes from a frame source read with io_uring (pread\n"
+    "                     fallback) and decoded in parallel: a directory, a file\n"
+    "                     listing paths, a frame-batch file, or - for Y4M / raw\n"
+    "                     RGB24 on stdin (then --frame-size WxH); frames stay in RAM\n"
     "  --json  {\"gallery\":{\"dir\",\"subjects\",\"templates\",\"skipped\":[{\"path\",\"error\"}]},\n"
     "           \"threshold\",\"probes\":[{\"path\",\"faces\":[{\"box\",\"score\",\"match\",\n"
     "           \"candidates\":[{\"subject\",\"score\"}]}]} or {\"path\",\"error\"}]}\n"
@@ -772,14 +789,18 @@ static int build_gallery(hk_engine *e, const char *dir, hk_gallery *g, int json,
 
 static const char *identify_check(const opts *o)
 {
-	return !o->gallery ? "--gallery DIR is required" : o->nfiles ? NULL : "no probe image given";
+	if (!o->gallery)
+		return "--gallery DIR is required";
+	if (o->frames && o->nfiles)
+		return "give probe images or --frames, not both";
+	return o->nfiles || o->frames ? NULL : "no probe image given";
 }
 
 int hk_cli_identify(int argc, char **argv)
 {
 	opts o;
 	hk_engine *e = NULL;
-	int rc = begin(argc, argv, identify_usage, "json threshold gallery top", identify_check, &o, &e);
+	int rc = begin(argc, argv, identify_usage, "json threshold gallery top frames", identify_check, &o, &e);
 	if (rc >= 0)
 		return rc;
 	rc = HK_EXIT_OK;
@@ -820,10 +841,47 @@ int hk_cli_identify(int argc, char **argv)
 			       o.gallery, hk_gallery_subject_count(g), hk_gallery_size(g), nskipped, thr);
 		}
 	}
-	for (int i = 0; i < o.nfiles && !rc; i++) {
+	hk_frames *fr = NULL;
+	if (!rc && o.frames) {
+		hk_frames_params fp;
+		hk_frames_default_params(&fp);
+		fp.flags |= HK_FRAMES_DECODE | HK_FRAMES_IN_ORDER;
+		fp.stream_width = o.frame_w;
+		fp.stream_height = o.frame_h;
+		if (hk_frames_open(o.frames, &fp, &fr)) {
+			fprintf(stderr, "herken identify: --frames %s: %s\n", o.frames, hk_last_error());
+			rc = HK_EXIT_INPUT;
+		}
+	}
+	for (int i = 0; !rc; i++) {
 		hk_image img = {0};
+		hk_frame *frame = NULL;
+		const char *name = NULL;
 		size_t found = 0, n = 0;
-		hk_status st = load_image("identify", o.files[i], &img);
+		hk_status st;
+		const char *errmsg = NULL; /* a frame's own error message */
+		if (fr) {
+			if ((st = hk_frames_next(fr, &frame))) {
+				fprintf(stderr, "herken identify: frames: %s\n", hk_last_error());
+				rc = HK_EXIT_INTERNAL;
+				break;
+			}
+			if (!frame)
+				break;
+			name = frame->name;
+			st = frame->status;
+			if (!st)
+				img = frame->image; /* a view: the source owns and wipes it */
+			else {
+				errmsg = frame->error;
+				fprintf(stderr, "herken identify: %s\n", errmsg);
+			}
+		} else {
+			if (i >= o.nfiles)
+				break;
+			name = o.files[i];
+			st = load_image("identify", name, &img);
+		}
 		if (!st)
 			st = hk_engine_detect(e, &img, faces, MAX_FACES, &found);
 		for (size_t f = 0; !st && f < found && f < MAX_FACES; f++)
@@ -832,17 +890,17 @@ int hk_cli_identify(int argc, char **argv)
 		if (!st)
 			st = hk_engine_embed(e, &img, faces, n, emb);
 		if (st && img.data)
-			fprintf(stderr, "herken identify: %s: %s\n", o.files[i], hk_last_error());
+			fprintf(stderr, "herken identify: %s: %s\n", name, hk_last_error());
 		if (o.json) {
 			fputs(i ? ",{\"path\":" : "{\"path\":", stdout);
-			json_str(stdout, o.files[i]);
+			json_str(stdout, name);
 		} else if (!st) {
-			printf("%s: %zu usable face%s\n", o.files[i], n, n == 1 ? "" : "s");
+			printf("%s: %zu usable face%s\n", name, n, n == 1 ? "" : "s");
 		}
 		if (st) {
 			if (o.json) {
 				fputs(",\"error\":", stdout);
-				json_str(stdout, hk_last_error());
+				json_str(stdout, errmsg ? errmsg : hk_last_error());
 			}
 			int ec = exit_for(st);
 			if (ec == HK_EXIT_INTERNAL)
@@ -878,15 +936,15 @@ int hk_cli_identify(int argc, char **argv)
 					fputs("  candidates:", stdout);
 				}
 				for (size_t c = 0; c < k && ids[c] != HK_NO_ID; c++) {
-					char name[HK_SUBJECT_MAX + 1];
-					if (hk_gallery_subject_of(g, ids[c], name, sizeof name))
+					char cand[HK_SUBJECT_MAX + 1];
+					if (hk_gallery_subject_of(g, ids[c], cand, sizeof cand))
 						continue;
 					if (o.json) {
 						fputs(c ? ",{\"subject\":" : "{\"subject\":", stdout);
-						json_str(stdout, name);
+						json_str(stdout, cand);
 						printf(",\"score\":%.5f}", scores[c]);
 					} else {
-						printf(" %s %.4f", name, scores[c]);
+						printf(" %s %.4f", cand, scores[c]);
 					}
 				}
 				fputs(o.json ? "]}" : "\n", stdout);
@@ -896,9 +954,11 @@ int hk_cli_identify(int argc, char **argv)
 		}
 		if (o.json)
 			fputc('}', stdout);
-		if (img.data)
+		if (frame)
+			hk_frames_release(fr, frame);
+		else if (img.data)
 			hk_image_free(&img);
-		progress("identify", (size_t)i + 1, (size_t)o.nfiles);
+		progress("identify", (size_t)i + 1, fr ? (size_t)hk_frames_count(fr) : (size_t)o.nfiles);
 	}
 	if (!rc && o.json)
 		fputs("]}\n", stdout);
@@ -911,6 +971,7 @@ int hk_cli_identify(int argc, char **argv)
 	free(scores);
 	free(ids);
 	free(skipped_buf);
+	hk_frames_destroy(fr);
 	hk_gallery_destroy(g);
 	end(&o, e);
 	return rc;
