@@ -172,3 +172,43 @@ Test(store_cli, keys)
 		free(o);
 	}
 }
+
+/* Enrolment and 1:1 from photos through the face pipeline: the customer of
+ * sample1.jpg (its largest face) matches itself and not sample6's. */
+Test(store_cli, photos_through_the_pipeline)
+{
+	if (access(herken, X_OK))
+		cr_skip_test("%s absent (make all first)", herken);
+	const char *sh = getenv("HERKEN_SHARED");
+	const char *models = getenv("HERKEN_MODELS");
+	char m[512], a[512], b[512], p[600];
+	snprintf(m, sizeof m, "%s", models ? models : ".cache/models");
+	snprintf(a, sizeof a, "%s/golden/images/sample1.jpg", sh ? sh : "../shared");
+	snprintf(b, sizeof b, "%s/golden/images/sample6.jpg", sh ? sh : "../shared");
+	snprintf(p, sizeof p, "%s/MobileFaceNet.tflite", m);
+	if (access(a, R_OK) || access(b, R_OK) || access(p, R_OK))
+		cr_skip_test("golden photos or models absent");
+	snprintf(p, sizeof p, "%s/key", dir);
+	st_spit(p, "000102030405060708090a0b0c0d0e0f"
+	           "101112131415161718191a1b1c1d1e1f\n", 65);
+	setenv("HERKEN_MODELS", m, 1);
+	cr_assert_eq(run("enroll --gallery %s/g --key-file %s/key --purpose desk "
+	                 "--consent-version v2 --channel desk-1 --expires +1y "
+	                 "--subject c1 --json %s", dir, dir, a), 0, "%s", output());
+	char *o = output();
+	cr_expect(strstr(o, "\"templates_added\": 1") != NULL, "%s", o);
+	free(o);
+	cr_assert_eq(run("verify --gallery %s/g --key-file %s/key --subject c1 "
+	                 "--json %s", dir, dir, a), 0, "%s", output());
+	o = output();
+	const char *sc = strstr(o, "\"score\": ");
+	cr_assert_not_null(sc, "%s", o);
+	cr_expect_gt(strtod(sc + 9, NULL), 0.99, "%s", o);
+	free(o);
+	cr_expect_eq(run("verify --gallery %s/g --key-file %s/key --subject c1 %s",
+	                 dir, dir, b), 1, "%s", output());
+	/* a photo is never stored: no JPEG marker in any gallery file */
+	char cmd[1024];
+	snprintf(cmd, sizeof cmd, "grep -rlaF JFIF %s/g > /dev/null", dir);
+	cr_expect_neq(WEXITSTATUS(system(cmd)), 0, "JPEG bytes found in the gallery");
+}

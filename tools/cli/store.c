@@ -247,6 +247,51 @@ static void iso(char *b, size_t n, int64_t t)
  * values) or text (numbers separated by spaces, commas or newlines).
  * Appends to *v (n templates so far).
  */
+/*
+ * Append the embedding of the largest usable face of each photo to *v
+ * (through the recognition pipeline; models from $HERKEN_MODELS or
+ * .cache/models). The photo and its face crop stay in RAM and are wiped.
+ */
+static int embed_photos(const char *cmd, char **paths, int np, uint32_t dim,
+                        float **v, size_t *n)
+{
+	if (dim != HK_EMBED_DIM) {
+		fprintf(stderr, "herken %s: photos give %d-d embeddings, the gallery "
+		        "holds %u-d ones\n", cmd, HK_EMBED_DIM, dim);
+		return HK_EXIT_INPUT;
+	}
+	hk_engine_params ep;
+	hk_engine_default_params(&ep);
+	hk_engine *e = NULL;
+	if (hk_engine_create(&ep, &e)) {
+		fprintf(stderr, "herken %s: %s\n", cmd, hk_last_error());
+		return HK_EXIT_INPUT;
+	}
+	int rc = 0;
+	for (int i = 0; i < np && !rc; i++) {
+		hk_image img = {0};
+		hk_face face;
+		float *nv = realloc(*v, (*n + 1) * HK_EMBED_DIM * sizeof(float));
+		if (!nv) {
+			rc = HK_EXIT_INTERNAL;
+			break;
+		}
+		*v = nv;
+		hk_status st = hk_image_load(paths[i], &img);
+		if (!st)
+			st = hk_engine_embed_largest(e, &img, &face, nv + *n * HK_EMBED_DIM);
+		if (st) {
+			fprintf(stderr, "herken %s: %s: %s\n", cmd, paths[i], hk_last_error());
+			rc = HK_EXIT_INPUT;
+		} else {
+			(*n)++;
+		}
+		hk_image_free(&img);
+	}
+	hk_engine_destroy(e);
+	return rc;
+}
+
 static int read_embeddings(const char *cmd, const char *path, uint32_t dim,
                            float **v, size_t *n)
 {
@@ -426,8 +471,10 @@ static int finish(opts *o, int rc)
 static const char enroll_help[] =
     "usage: herken enroll --gallery DIR --subject ID --purpose TEXT\n"
     "         --consent-version V --channel WHERE --expires WHEN\n"
-    "         (--embedding FILE ...) [options]\n\n"
+    "         (PHOTO... | --embedding FILE ...) [options]\n\n"
     "Enrol a consenting subject. No consent record, no template.\n"
+    "  PHOTO                the largest face of each photo is enrolled (the\n"
+    "                       photo itself is never stored)\n"
     "  --embedding FILE     raw float32 or text embeddings (repeatable; one\n"
     "                       file may hold several templates)\n"
     "  --expires WHEN       consent expiry: 2027-06-30, 2027-06-30T12:00:00Z,\n"
@@ -439,7 +486,6 @@ static const char enroll_help[] =
     "  --dim N              dimension when creating the gallery (192)\n"
     "  --allow-identify yes|no, --inactivity-days N   policy at creation\n"
     "  --json               machine-readable output\n"
-    "PHOTO arguments need the face pipeline; use --embedding until then.\n"
     "Exit: 0 enrolled, 2 usage, 3 bad input or key, 5 refused (consent).\n";
 
 int hk_cli_enroll(int argc, char **argv)
@@ -450,14 +496,9 @@ int hk_cli_enroll(int argc, char **argv)
 		fputs(enroll_help, rc ? stderr : stdout);
 		return finish(&o, rc);
 	}
-	if (o.n_pos) {
-		fprintf(stderr, "herken enroll: enrolling from photos needs the face "
-		        "pipeline, which this build lacks; pass --embedding FILE\n");
-		return finish(&o, HK_EXIT_USAGE);
-	}
-	if (!o.subject || !o.n_emb) {
-		fprintf(stderr, "herken enroll: --subject and --embedding are "
-		        "required\n%s", enroll_help);
+	if (!o.subject || !(o.n_emb || o.n_pos)) {
+		fprintf(stderr, "herken enroll: --subject and a PHOTO or --embedding "
+		        "are required\n%s", enroll_help);
 		return finish(&o, HK_EXIT_USAGE);
 	}
 	int64_t now = (int64_t)time(NULL), expires = 0, ctime = now;
@@ -485,6 +526,8 @@ int hk_cli_enroll(int argc, char **argv)
 	size_t n = 0;
 	for (int i = 0; i < o.n_emb && !rc; i++)
 		rc = read_embeddings("enroll", o.emb[i], info.dim, &v, &n);
+	if (!rc && o.n_pos)
+		rc = embed_photos("enroll", o.pos, o.n_pos, info.dim, &v, &n);
 	hk_enroll_receipt r;
 	if (!rc) {
 		hk_status s = hk_store_enroll(st, &c, v, n, &r);
@@ -776,16 +819,19 @@ static int probe(const char *cmd, const opts *o, hk_store *st, float **q)
 	hk_store_info_get(st, &info);
 	size_t n = 0;
 	*q = NULL;
-	int rc = o->n_emb == 1 ? read_embeddings(cmd, o->emb[0], info.dim, q, &n)
-	                       : HK_EXIT_USAGE;
+	int rc = o->n_emb == 1 && !o->n_pos
+	             ? read_embeddings(cmd, o->emb[0], info.dim, q, &n)
+	         : !o->n_emb && o->n_pos == 1
+	             ? embed_photos(cmd, o->pos, 1, info.dim, q, &n)
+	             : HK_EXIT_USAGE;
 	if (!rc && n != 1) {
 		fprintf(stderr, "herken %s: the probe file holds %zu embeddings, "
 		        "expected one\n", cmd, n);
 		rc = HK_EXIT_INPUT;
 	}
 	if (rc == HK_EXIT_USAGE)
-		fprintf(stderr, "herken %s: exactly one --embedding FILE is the "
-		        "probe (photos need the face pipeline)\n", cmd);
+		fprintf(stderr, "herken %s: the probe is exactly one PHOTO or one "
+		        "--embedding FILE\n", cmd);
 	return rc;
 }
 
