@@ -22,299 +22,8 @@
 #include "bench.h"
 #include "herken.h"
 #include "internal.h"
+#include "lfw_common.h"
 #include "pipeline/pipeline.h"
-
-#define NAME_MAX_LEN 200
-#define UNDETECTED_SCORE -1.0f
-
-typedef struct lfw_pair {
-	uint32_t a, b; /* image indices */
-	uint8_t same, fold;
-} lfw_pair;
-
-enum { IMG_OK = 0, IMG_RESCUED = 1, IMG_NOFACE = 2, IMG_ERROR = 3 };
-
-typedef struct lfw_image {
-	char *path;
-	float *emb; /* HK_EMBED_DIM, NULL unless a face was embedded */
-	uint8_t state;
-	uint8_t onet; /* landmarks from O-Net */
-	uint32_t nfaces; /* faces detected */
-	float box[4], score; /* the subject's face */
-	double t_decode, t_detect, t_embed;
-} lfw_image;
-
-typedef struct lfw_run {
-	const hk_engine *engine;
-	lfw_image *img;
-	size_t n;
-	atomic_size_t next, done;
-	int nvar; /* embeddings per image: 1, or the 4 variants */
-	int centre; /* subject = face nearest the centre (else the largest) */
-	int progress;
-} lfw_run;
-
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Appends a path; the array grows as needed. */
-static int push_path(char ***v, size_t *n, size_t *cap, char *p)
-{
-	if (!p)
-		return -1;
-	if (*n == *cap) {
-		size_t c = *cap ? *cap * 2 : 1024;
-		char **nv = realloc(*v, c * sizeof *nv);
-		if (!nv) {
-			free(p);
-			return -1;
-		}
-		*v = nv;
-		*cap = c;
-	}
-	(*v)[(*n)++] = p;
-	return 0;
-}
-
-static char *image_path(const char *dir, const char *name, long num)
-{
-	char *p = NULL;
-	if (asprintf(&p, "%s/%s/%s_%04ld.jpg", dir, name, name, num) < 0)
-		return NULL;
-	return p;
-}
-
-static int valid_name(const char *s)
-{
-	size_t n = strlen(s);
-	if (n == 0 || n > NAME_MAX_LEN || strstr(s, ".."))
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		if (s[i] == '/' || (unsigned char)s[i] < 0x21)
-			return 0;
-	return 1;
-}
-
-static int parse_num(const char *s, long *out)
-{
-	char *end;
-	errno = 0;
-	long v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v < 1 || v > 9999)
-		return -1;
-	*out = v;
-	return 0;
-}
-
-/* Reads pairs.txt: "folds\tper" then folds x (per matched "name n1 n2",
- * per mismatched "name1 n1 name2 n2"). Paths are collected, unsorted. */
-static int read_pairs(const char *file, const char *dir, long max_folds, lfw_pair **pairs,
-                      size_t *npairs, char ***paths_a, char ***paths_b)
-{
-	FILE *f = fopen(file, "r");
-	if (!f) {
-		fprintf(stderr, "lfw: cannot open %s: %s\n", file, strerror(errno));
-		return -1;
-	}
-	char line[1024];
-	long folds = 0, per = 0;
-	if (!fgets(line, sizeof line, f) || sscanf(line, "%ld %ld", &folds, &per) != 2 ||
-	    folds < 1 || folds > 100 || per < 1 || per > 100000) {
-		fprintf(stderr, "lfw: %s: bad header line\n", file);
-		fclose(f);
-		return -1;
-	}
-	if (max_folds > 0 && folds > max_folds)
-		folds = max_folds;
-	size_t n = (size_t)(folds * per * 2);
-	lfw_pair *p = calloc(n, sizeof *p);
-	char **pa = calloc(n, sizeof *pa), **pb = calloc(n, sizeof *pb);
-	int rc = p && pa && pb ? 0 : -1;
-	for (size_t i = 0; i < n && !rc; i++) {
-		if (!fgets(line, sizeof line, f) || !strchr(line, '\n')) {
-			fprintf(stderr, "lfw: %s: line %zu missing or too long\n", file, i + 2);
-			rc = -1;
-			break;
-		}
-		char *tok[5], *save = NULL;
-		int nt = 0;
-		for (char *t = strtok_r(line, " \t\r\n", &save); t; t = strtok_r(NULL, " \t\r\n", &save))
-			if (nt < 5)
-				tok[nt++] = t;
-			else
-				nt = 6;
-		long n1, n2;
-		size_t fold = i / (size_t)(2 * per);
-		int same = (i % (size_t)(2 * per)) < (size_t)per;
-		if (same && nt == 3 && valid_name(tok[0]) && !parse_num(tok[1], &n1) &&
-		    !parse_num(tok[2], &n2)) {
-			pa[i] = image_path(dir, tok[0], n1);
-			pb[i] = image_path(dir, tok[0], n2);
-		} else if (!same && nt == 4 && valid_name(tok[0]) && valid_name(tok[2]) &&
-		           !parse_num(tok[1], &n1) && !parse_num(tok[3], &n2)) {
-			pa[i] = image_path(dir, tok[0], n1);
-			pb[i] = image_path(dir, tok[2], n2);
-		} else {
-			fprintf(stderr, "lfw: %s: line %zu is not a %s pair\n", file, i + 2,
-			        same ? "matched" : "mismatched");
-			rc = -1;
-			break;
-		}
-		if (!pa[i] || !pb[i])
-			rc = -1;
-		p[i].same = (uint8_t)same;
-		p[i].fold = (uint8_t)fold;
-	}
-	fclose(f);
-	*pairs = p;
-	*npairs = n;
-	*paths_a = pa;
-	*paths_b = pb;
-	return rc;
-}
-
-/* Every <Name>/<file>.jpg under dir (for the whole-dataset throughput run). */
-static int list_all(const char *dir, char ***v, size_t *n, size_t *cap)
-{
-	DIR *d = opendir(dir);
-	if (!d)
-		return -1;
-	struct dirent *de;
-	int rc = 0;
-	while ((de = readdir(d)) && !rc) {
-		if (de->d_name[0] == '.')
-			continue;
-		char *sub = NULL;
-		if (asprintf(&sub, "%s/%s", dir, de->d_name) < 0)
-			return -1;
-		DIR *sd = opendir(sub);
-		if (sd) {
-			struct dirent *fe;
-			while ((fe = readdir(sd)) && !rc) {
-				size_t l = strlen(fe->d_name);
-				if (l > 4 && !strcmp(fe->d_name + l - 4, ".jpg")) {
-					char *p = NULL;
-					rc = asprintf(&p, "%s/%s", sub, fe->d_name) < 0 ? -1
-					                                                  : push_path(v, n, cap, p);
-				}
-			}
-			closedir(sd);
-		}
-		free(sub);
-	}
-	closedir(d);
-	return rc;
-}
-
-/* The four alignment/flip variants of one face, from two alignments x two
- * views (4 chips): O-Net + flip, O-Net, detector keypoints + flip, detector
- * keypoints; each exactly what an engine configured that way returns. */
-static hk_status embed_variants(const hk_engine *e, const hk_image *img, const hk_face *f,
-                                float *out)
-{
-	hk_face det = *f;
-	for (int k = 0; k < 4; k++) {
-		det.landmarks[k][0] = f->keypoints[k][0] - 0.5f;
-		det.landmarks[k][1] = f->keypoints[k][1] - 0.5f;
-	}
-	det.landmarks[4][0] = det.landmarks[3][0];
-	det.landmarks[4][1] = det.landmarks[3][1];
-	det.landmark_source = HK_LANDMARKS_DETECTOR;
-	float v[4][HK_EMBED_DIM];
-	hk_status st = hk__engine_embed_views(e, img, f, 1, v[0], v[1]);
-	if (!st)
-		st = hk__engine_embed_views(e, img, &det, 1, v[2], v[3]);
-	for (int a = 0; a < 2 && !st; a++)
-		if (hk__combine_views(v[2 * a], v[2 * a + 1], out + (2 * a) * HK_EMBED_DIM) ||
-		    hk__combine_views(v[2 * a], NULL, out + (2 * a + 1) * HK_EMBED_DIM))
-			st = HK_E_RANGE;
-	hk__wipe(v, sizeof v);
-	return st;
-}
-
-/* The face LFW labels: the usable face whose box centre is nearest the image
- * centre (LFW's images were cut around the labelled face; background faces
- * are often as large). With centre == 0: the largest usable face, as
- * hk_engine_embed_largest() picks. SIZE_MAX when none is usable. */
-static size_t pick_subject(const hk_face *faces, size_t n, const hk_image *img, int centre)
-{
-	size_t best = SIZE_MAX;
-	double best_v = 0;
-	for (size_t k = 0; k < n; k++) {
-		if (faces[k].reject != HK_FACE_OK)
-			continue;
-		const float *b = faces[k].box;
-		double dx = (b[0] + b[2]) / 2.0 - img->width / 2.0;
-		double dy = (b[1] + b[3]) / 2.0 - img->height / 2.0;
-		double v = centre ? -(dx * dx + dy * dy) : (double)(b[2] - b[0]) * (b[3] - b[1]);
-		if (best == SIZE_MAX || v > best_v) {
-			best_v = v;
-			best = k;
-		}
-	}
-	return best;
-}
-
-static void *worker(void *arg)
-{
-	lfw_run *r = arg;
-	hk_face *faces = malloc(64 * sizeof *faces);
-	for (size_t i; faces && (i = atomic_fetch_add(&r->next, 1)) < r->n;) {
-		lfw_image *im = &r->img[i];
-		hk_image img;
-		double t0 = hkb_now();
-		hk_status st = hk_image_load(im->path, &img);
-		double t1 = hkb_now();
-		im->t_decode = t1 - t0;
-		if (st) {
-			im->state = IMG_ERROR;
-			fprintf(stderr, "\nlfw: %s: %s\n", im->path, hk_last_error());
-			goto next;
-		}
-		size_t n = 0;
-		st = hk_engine_detect(r->engine, &img, faces, 64, &n);
-		double t2 = hkb_now();
-		im->t_detect = t2 - t1;
-		size_t best = st ? SIZE_MAX : pick_subject(faces, n < 64 ? n : 64, &img, r->centre);
-		im->nfaces = (uint32_t)n;
-		if (best != SIZE_MAX) {
-			memcpy(im->box, faces[best].box, sizeof im->box);
-			im->score = faces[best].score;
-		}
-		if (st) {
-			im->state = IMG_ERROR;
-			fprintf(stderr, "\nlfw: %s: %s\n", im->path, hk_last_error());
-		} else if (best == SIZE_MAX) {
-			im->state = IMG_NOFACE;
-		} else {
-			im->emb = malloc((size_t)r->nvar * HK_EMBED_DIM * sizeof *im->emb);
-			st = !im->emb ? HK_E_NOMEM
-			     : r->nvar == 1 ? hk_engine_embed(r->engine, &img, &faces[best], 1, im->emb)
-			                    : embed_variants(r->engine, &img, &faces[best], im->emb);
-			im->t_embed = hkb_now() - t2;
-			if (st) {
-				free(im->emb);
-				im->emb = NULL;
-				im->state = IMG_ERROR;
-				fprintf(stderr, "\nlfw: %s: %s\n", im->path, hk_last_error());
-			} else {
-				im->state = faces[best].flags & HK_FACE_RESCUED ? IMG_RESCUED : IMG_OK;
-				im->onet = faces[best].landmark_source == HK_LANDMARKS_ONET;
-			}
-		}
-		hk_image_free(&img);
-	next:;
-		size_t d = atomic_fetch_add(&r->done, 1) + 1;
-		if (r->progress)
-			hkb_progress("lfw images", d, r->n);
-		else if (d % 1000 == 0 || d == r->n)
-			fprintf(stderr, "lfw: %zu/%zu images\n", d, r->n); /* logs */
-	}
-	free(faces);
-	return NULL;
-}
 
 /* ---- dlib PASCAL VOC detection check ------------------------------------- */
 
@@ -448,31 +157,6 @@ static int run_voc(const hk_engine *e, const char *xml_path, voc_result *res)
 	return rc;
 }
 
-/* Scores of every pair for embedding variant v; pairs with an image without
- * a usable face (or, when no_rescue, found only by the rescue pass) get
- * UNDETECTED_SCORE. Returns the number of such pairs. */
-static size_t score_pairs(const lfw_pair *pairs, size_t np, const lfw_image *img, int nvar,
-                          int v, int no_rescue, float *score, size_t *genuine)
-{
-	size_t undet = 0;
-	*genuine = 0;
-	for (size_t i = 0; i < np; i++) {
-		const lfw_image *A = &img[pairs[i].a], *B = &img[pairs[i].b];
-		int ok = A->emb && B->emb &&
-		         !(no_rescue && (A->state == IMG_RESCUED || B->state == IMG_RESCUED));
-		if (ok) {
-			score[i] = hk_cosine(A->emb + (size_t)v * HK_EMBED_DIM,
-			                     B->emb + (size_t)v * HK_EMBED_DIM, HK_EMBED_DIM);
-		} else {
-			score[i] = UNDETECTED_SCORE;
-			undet++;
-			*genuine += pairs[i].same;
-		}
-	}
-	(void)nvar;
-	return undet;
-}
-
 typedef struct kfold_result {
 	double mean, sd, se, mthr, tar, far_thr;
 	double acc[100], thr[100];
@@ -596,10 +280,10 @@ static const char lfw_usage[] =
     "LFW View 2 10-fold verification through the whole pipeline (defaults from\n"
     "$HERKEN_SHARED/datasets/lfw), detector recall/precision on the dlib VOC boxes.\n"
     "  --all-images  embed all 13,233 images (throughput), not only the 7,701 the pairs use\n"
-    "  --out PREFIX  score files PREFIX_scores.tsv, _hist.tsv, _roc.tsv, _roc.svg (default lfw)\n"
     "  --subject S   centre (default: the face LFW labels, nearest the image centre)\n"
     "                or largest (what hk_engine_embed_largest picks)\n"
     "  --voc-only    only the detection check on the dlib VOC boxes\n"
+    "  --out PREFIX  score files PREFIX_scores.tsv, _hist.tsv, _roc.tsv, _roc.svg (default lfw)\n"
     "  --variants    also score O-Net/detector-keypoint alignment x flip on/off, each\n"
     "                with and without the rescue pass, from the same detections\n"
     "  --folds K     only the first K folds (K >= 2; a quick check)\n"
@@ -704,61 +388,21 @@ int hk_bench_lfw(int argc, char **argv)
 	}
 	hk_engine_get_params(e, &ep);
 	double wall0 = hkb_now();
-	lfw_pair *pairs = NULL;
-	size_t np = 0;
-	char **pa = NULL, **pb = NULL;
-	int rc = read_pairs(pairs_file, dir, max_folds, &pairs, &np, &pa, &pb);
-	char **paths = NULL;
-	size_t npaths = 0, cap = 0;
-	for (size_t i = 0; i < np && !rc; i++) {
-		rc |= push_path(&paths, &npaths, &cap, strdup(pa[i]));
-		rc |= push_path(&paths, &npaths, &cap, strdup(pb[i]));
-	}
-	if (!rc && all_images)
-		rc = list_all(dir, &paths, &npaths, &cap);
-	if (rc) {
+	hkb_lfw_set set;
+	if (hkb_lfw_load(pairs_file, dir, max_folds, all_images, &set)) {
 		fprintf(stderr, "lfw: cannot read the pairs or list %s\n", dir);
 		hk_engine_destroy(e);
 		return 2;
 	}
-	qsort(paths, npaths, sizeof *paths, cmp_str);
-	size_t u = 0;
-	for (size_t i = 0; i < npaths; i++) {
-		if (u && !strcmp(paths[u - 1], paths[i]))
-			free(paths[i]);
-		else
-			paths[u++] = paths[i];
-	}
-	npaths = u;
-	lfw_image *img = calloc(npaths, sizeof *img);
-	for (size_t i = 0; img && i < npaths; i++)
-		img[i].path = paths[i];
-	for (size_t i = 0; img && i < np; i++) {
-		char **fa = bsearch(&pa[i], paths, npaths, sizeof *paths, cmp_str);
-		char **fb = bsearch(&pb[i], paths, npaths, sizeof *paths, cmp_str);
-		pairs[i].a = (uint32_t)(fa - paths);
-		pairs[i].b = (uint32_t)(fb - paths);
-		free(pa[i]);
-		free(pb[i]);
-	}
-	free(pa);
-	free(pb);
+	lfw_pair *pairs = set.pairs;
+	lfw_image *img = set.img;
+	size_t np = set.np, npaths = set.nimg;
 	if (!json)
 		hkb_print_header("lfw", 0);
 	fprintf(stderr, "lfw: %zu pairs, %zu images, %ld threads\n", np, npaths, threads);
 
-	lfw_run run = {.engine = e, .img = img, .n = npaths, .progress = isatty(STDERR_FILENO),
-	               .nvar = variants ? 4 : 1,
-	               .centre = centre};
-	atomic_init(&run.next, 0);
-	atomic_init(&run.done, 0);
-	pthread_t th[64];
-	double t_img0 = hkb_now();
-	for (long t = 0; t < threads; t++)
-		pthread_create(&th[t], NULL, worker, &run);
-	for (long t = 0; t < threads; t++)
-		pthread_join(th[t], NULL);
-	double t_images = hkb_now() - t_img0;
+	const int nvar = variants ? 4 : 1;
+	double t_images = hkb_lfw_embed(e, &set, threads, nvar, centre, isatty(STDERR_FILENO));
 
 	size_t n_ok = 0, n_rescued = 0, n_noface = 0, n_err = 0, n_onet = 0;
 	double s_dec = 0, s_det = 0, s_emb = 0;
@@ -786,9 +430,9 @@ int hk_bench_lfw(int argc, char **argv)
 		fold[i] = pairs[i].fold;
 	}
 	/* The variant the configured engine returns. */
-	int pv = run.nvar == 1 ? 0 : (ep.onet == HK_ON ? 0 : 2) + (ep.flip == HK_ON ? 0 : 1);
+	int pv = nvar == 1 ? 0 : (ep.onet == HK_ON ? 0 : 2) + (ep.flip == HK_ON ? 0 : 1);
 	size_t undet_genuine = 0;
-	size_t undet_pairs = score_pairs(pairs, np, img, run.nvar, pv, 0, score, &undet_genuine);
+	size_t undet_pairs = hkb_lfw_score_pairs(pairs, np, img, nvar, pv, 0, score, &undet_genuine);
 	unsigned nf = 0;
 	for (size_t i = 0; i < np; i++)
 		nf = fold[i] + 1u > nf ? fold[i] + 1u : nf;
@@ -808,10 +452,10 @@ int hk_bench_lfw(int argc, char **argv)
 	kfold_result var_r[4][2];
 	size_t var_undet[4][2];
 	float *vscore = malloc(np * sizeof *vscore);
-	for (int v = 0; v < 4 && run.nvar == 4 && vscore; v++)
+	for (int v = 0; v < 4 && nvar == 4 && vscore; v++)
 		for (int nr = 0; nr < 2; nr++) {
 			size_t g;
-			var_undet[v][nr] = score_pairs(pairs, np, img, run.nvar, v, nr, vscore, &g);
+			var_undet[v][nr] = hkb_lfw_score_pairs(pairs, np, img, nvar, v, nr, vscore, &g);
 			evaluate(vscore, same, fold, np, nf, &var_r[v][nr]);
 		}
 	free(vscore);
@@ -853,7 +497,7 @@ int hk_bench_lfw(int argc, char **argv)
 			       vr.truth ? (double)vr.matched / vr.truth : 0,
 			       vr.detections ? (double)vr.matched / vr.detections : 0,
 			       vr.matched ? vr.iou_sum / vr.matched : 0);
-		if (run.nvar == 4) {
+		if (nvar == 4) {
 			printf(",\"variants\":[");
 			for (int v = 0; v < 4; v++)
 				for (int nr = 0; nr < 2; nr++)
@@ -894,7 +538,7 @@ int hk_bench_lfw(int argc, char **argv)
 		for (unsigned f = 0; f < nf; f++)
 			printf(" %.4f", acc[f]);
 		printf("\n");
-		if (run.nvar == 4) {
+		if (nvar == 4) {
 			printf("\n## Variants (same detections; without rescue, rescued images count as "
 			       "undetected)\n\n| alignment | flip | rescue | accuracy | TAR@FAR=1e-3 | "
 			       "pairs scored -1 |\n|---|---|---|---|---|---|\n");
@@ -917,15 +561,7 @@ int hk_bench_lfw(int argc, char **argv)
 		       prefix, prefix, prefix, gp ? ", ROC/DET plot: " : " (install gnuplot for a plot)",
 		       gp ? prefix : "", gp ? "_roc.svg" : "");
 	}
-	for (size_t i = 0; i < npaths; i++) {
-		if (img[i].emb)
-			hk__wipe(img[i].emb, HK_EMBED_DIM * sizeof(float));
-		free(img[i].emb);
-		free(img[i].path);
-	}
-	free(img);
-	free(paths);
-	free(pairs);
+	hkb_lfw_free(&set);
 	free(score);
 	free(same);
 	free(fold);

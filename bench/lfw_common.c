@@ -1,0 +1,402 @@
+/* LFW pairs, image set and per-image pipeline run shared by
+ * `herken-bench lfw` (bench_lfw.c) and the LFW guard of `herken-bench check`
+ * (check_extra.c). */
+#define _GNU_SOURCE
+#include "lfw_common.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bench.h"
+#include "internal.h"
+#include "pipeline/pipeline.h"
+
+#define NAME_MAX_LEN 200
+
+typedef struct lfw_run {
+	const hk_engine *engine;
+	lfw_image *img;
+	size_t n;
+	atomic_size_t next, done;
+	int nvar; /* embeddings per image: 1, or the 4 variants */
+	int centre; /* subject = face nearest the centre (else the largest) */
+	int progress;
+} lfw_run;
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Appends a path; the array grows as needed. */
+static int push_path(char ***v, size_t *n, size_t *cap, char *p)
+{
+	if (!p)
+		return -1;
+	if (*n == *cap) {
+		size_t c = *cap ? *cap * 2 : 1024;
+		char **nv = realloc(*v, c * sizeof *nv);
+		if (!nv) {
+			free(p);
+			return -1;
+		}
+		*v = nv;
+		*cap = c;
+	}
+	(*v)[(*n)++] = p;
+	return 0;
+}
+
+static char *image_path(const char *dir, const char *name, long num)
+{
+	char *p = NULL;
+	if (asprintf(&p, "%s/%s/%s_%04ld.jpg", dir, name, name, num) < 0)
+		return NULL;
+	return p;
+}
+
+static int valid_name(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > NAME_MAX_LEN || strstr(s, ".."))
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (s[i] == '/' || (unsigned char)s[i] < 0x21)
+			return 0;
+	return 1;
+}
+
+static int parse_num(const char *s, long *out)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < 1 || v > 9999)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* Reads pairs.txt: "folds\tper" then folds x (per matched "name n1 n2",
+ * per mismatched "name1 n1 name2 n2"). Paths are collected, unsorted. */
+static int read_pairs(const char *file, const char *dir, long max_folds, lfw_pair **pairs,
+                      size_t *npairs, char ***paths_a, char ***paths_b)
+{
+	FILE *f = fopen(file, "r");
+	if (!f) {
+		fprintf(stderr, "lfw: cannot open %s: %s\n", file, strerror(errno));
+		return -1;
+	}
+	char line[1024];
+	long folds = 0, per = 0;
+	if (!fgets(line, sizeof line, f) || sscanf(line, "%ld %ld", &folds, &per) != 2 ||
+	    folds < 1 || folds > 100 || per < 1 || per > 100000) {
+		fprintf(stderr, "lfw: %s: bad header line\n", file);
+		fclose(f);
+		return -1;
+	}
+	if (max_folds > 0 && folds > max_folds)
+		folds = max_folds;
+	size_t n = (size_t)(folds * per * 2);
+	lfw_pair *p = calloc(n, sizeof *p);
+	char **pa = calloc(n, sizeof *pa), **pb = calloc(n, sizeof *pb);
+	int rc = p && pa && pb ? 0 : -1;
+	for (size_t i = 0; i < n && !rc; i++) {
+		if (!fgets(line, sizeof line, f) || !strchr(line, '\n')) {
+			fprintf(stderr, "lfw: %s: line %zu missing or too long\n", file, i + 2);
+			rc = -1;
+			break;
+		}
+		char *tok[5], *save = NULL;
+		int nt = 0;
+		for (char *t = strtok_r(line, " \t\r\n", &save); t; t = strtok_r(NULL, " \t\r\n", &save))
+			if (nt < 5)
+				tok[nt++] = t;
+			else
+				nt = 6;
+		long n1, n2;
+		size_t fold = i / (size_t)(2 * per);
+		int same = (i % (size_t)(2 * per)) < (size_t)per;
+		if (same && nt == 3 && valid_name(tok[0]) && !parse_num(tok[1], &n1) &&
+		    !parse_num(tok[2], &n2)) {
+			pa[i] = image_path(dir, tok[0], n1);
+			pb[i] = image_path(dir, tok[0], n2);
+		} else if (!same && nt == 4 && valid_name(tok[0]) && valid_name(tok[2]) &&
+		           !parse_num(tok[1], &n1) && !parse_num(tok[3], &n2)) {
+			pa[i] = image_path(dir, tok[0], n1);
+			pb[i] = image_path(dir, tok[2], n2);
+		} else {
+			fprintf(stderr, "lfw: %s: line %zu is not a %s pair\n", file, i + 2,
+			        same ? "matched" : "mismatched");
+			rc = -1;
+			break;
+		}
+		if (!pa[i] || !pb[i])
+			rc = -1;
+		p[i].same = (uint8_t)same;
+		p[i].fold = (uint8_t)fold;
+	}
+	fclose(f);
+	*pairs = p;
+	*npairs = n;
+	*paths_a = pa;
+	*paths_b = pb;
+	return rc;
+}
+
+/* Every <Name>/<file>.jpg under dir (for the whole-dataset throughput run). */
+static int list_all(const char *dir, char ***v, size_t *n, size_t *cap)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return -1;
+	struct dirent *de;
+	int rc = 0;
+	while ((de = readdir(d)) && !rc) {
+		if (de->d_name[0] == '.')
+			continue;
+		char *sub = NULL;
+		if (asprintf(&sub, "%s/%s", dir, de->d_name) < 0)
+			return -1;
+		DIR *sd = opendir(sub);
+		if (sd) {
+			struct dirent *fe;
+			while ((fe = readdir(sd)) && !rc) {
+				size_t l = strlen(fe->d_name);
+				if (l > 4 && !strcmp(fe->d_name + l - 4, ".jpg")) {
+					char *p = NULL;
+					rc = asprintf(&p, "%s/%s", sub, fe->d_name) < 0 ? -1
+					                                                  : push_path(v, n, cap, p);
+				}
+			}
+			closedir(sd);
+		}
+		free(sub);
+	}
+	closedir(d);
+	return rc;
+}
+
+/* The four alignment/flip variants of one face, from two alignments x two
+ * views (4 chips): O-Net + flip, O-Net, detector keypoints + flip, detector
+ * keypoints; each exactly what an engine configured that way returns. */
+static hk_status embed_variants(const hk_engine *e, const hk_image *img, const hk_face *f,
+                                float *out)
+{
+	hk_face det = *f;
+	for (int k = 0; k < 4; k++) {
+		det.landmarks[k][0] = f->keypoints[k][0] - 0.5f;
+		det.landmarks[k][1] = f->keypoints[k][1] - 0.5f;
+	}
+	det.landmarks[4][0] = det.landmarks[3][0];
+	det.landmarks[4][1] = det.landmarks[3][1];
+	det.landmark_source = HK_LANDMARKS_DETECTOR;
+	float v[4][HK_EMBED_DIM];
+	hk_status st = hk__engine_embed_views(e, img, f, 1, v[0], v[1]);
+	if (!st)
+		st = hk__engine_embed_views(e, img, &det, 1, v[2], v[3]);
+	for (int a = 0; a < 2 && !st; a++)
+		if (hk__combine_views(v[2 * a], v[2 * a + 1], out + (2 * a) * HK_EMBED_DIM) ||
+		    hk__combine_views(v[2 * a], NULL, out + (2 * a + 1) * HK_EMBED_DIM))
+			st = HK_E_RANGE;
+	hk__wipe(v, sizeof v);
+	return st;
+}
+
+/* See hkb_lfw_embed(); SIZE_MAX when no face is usable. */
+static size_t pick_subject(const hk_face *faces, size_t n, const hk_image *img, int centre)
+{
+	size_t best = SIZE_MAX;
+	double best_v = 0;
+	for (size_t k = 0; k < n; k++) {
+		if (faces[k].reject != HK_FACE_OK)
+			continue;
+		const float *b = faces[k].box;
+		double dx = (b[0] + b[2]) / 2.0 - img->width / 2.0;
+		double dy = (b[1] + b[3]) / 2.0 - img->height / 2.0;
+		double v = centre ? -(dx * dx + dy * dy) : (double)(b[2] - b[0]) * (b[3] - b[1]);
+		if (best == SIZE_MAX || v > best_v) {
+			best_v = v;
+			best = k;
+		}
+	}
+	return best;
+}
+
+static void *worker(void *arg)
+{
+	lfw_run *r = arg;
+	hk_face *faces = malloc(64 * sizeof *faces);
+	for (size_t i; faces && (i = atomic_fetch_add(&r->next, 1)) < r->n;) {
+		lfw_image *im = &r->img[i];
+		hk_image img;
+		double t0 = hkb_now();
+		hk_status st = hk_image_load(im->path, &img);
+		double t1 = hkb_now();
+		im->t_decode = t1 - t0;
+		if (st) {
+			im->state = IMG_ERROR;
+			fprintf(stderr, "\nlfw: %s: %s\n", im->path, hk_last_error());
+			goto next;
+		}
+		size_t n = 0;
+		st = hk_engine_detect(r->engine, &img, faces, 64, &n);
+		double t2 = hkb_now();
+		im->t_detect = t2 - t1;
+		size_t best = st ? SIZE_MAX : pick_subject(faces, n < 64 ? n : 64, &img, r->centre);
+		im->nfaces = (uint32_t)n;
+		if (best != SIZE_MAX) {
+			memcpy(im->box, faces[best].box, sizeof im->box);
+			im->score = faces[best].score;
+		}
+		if (st) {
+			im->state = IMG_ERROR;
+			fprintf(stderr, "\nlfw: %s: %s\n", im->path, hk_last_error());
+		} else if (best == SIZE_MAX) {
+			im->state = IMG_NOFACE;
+		} else {
+			im->emb = malloc((size_t)r->nvar * HK_EMBED_DIM * sizeof *im->emb);
+			st = !im->emb ? HK_E_NOMEM
+			     : r->nvar == 1 ? hk_engine_embed(r->engine, &img, &faces[best], 1, im->emb)
+			                    : embed_variants(r->engine, &img, &faces[best], im->emb);
+			im->t_embed = hkb_now() - t2;
+			if (st) {
+				free(im->emb);
+				im->emb = NULL;
+				im->state = IMG_ERROR;
+				fprintf(stderr, "\nlfw: %s: %s\n", im->path, hk_last_error());
+			} else {
+				im->state = faces[best].flags & HK_FACE_RESCUED ? IMG_RESCUED : IMG_OK;
+				im->onet = faces[best].landmark_source == HK_LANDMARKS_ONET;
+			}
+		}
+		hk_image_free(&img);
+	next:;
+		size_t d = atomic_fetch_add(&r->done, 1) + 1;
+		if (r->progress)
+			hkb_progress("lfw images", d, r->n);
+		else if (d % 1000 == 0 || d == r->n)
+			fprintf(stderr, "lfw: %zu/%zu images\n", d, r->n); /* logs */
+	}
+	free(faces);
+	return NULL;
+}
+
+/* Scores of every pair for embedding variant v; pairs with an image without
+ * a usable face (or, when no_rescue, found only by the rescue pass) get
+ * UNDETECTED_SCORE. Returns the number of such pairs. */
+size_t hkb_lfw_score_pairs(const lfw_pair *pairs, size_t np, const lfw_image *img, int nvar,
+                           int v, int no_rescue, float *score, size_t *genuine)
+{
+	size_t undet = 0;
+	*genuine = 0;
+	for (size_t i = 0; i < np; i++) {
+		const lfw_image *A = &img[pairs[i].a], *B = &img[pairs[i].b];
+		int ok = A->emb && B->emb &&
+		         !(no_rescue && (A->state == IMG_RESCUED || B->state == IMG_RESCUED));
+		if (ok) {
+			score[i] = hk_cosine(A->emb + (size_t)v * HK_EMBED_DIM,
+			                     B->emb + (size_t)v * HK_EMBED_DIM, HK_EMBED_DIM);
+		} else {
+			score[i] = UNDETECTED_SCORE;
+			undet++;
+			*genuine += pairs[i].same;
+		}
+	}
+	(void)nvar;
+	return undet;
+}
+
+int hkb_lfw_load(const char *pairs_file, const char *dir, long max_folds, int all_images,
+                 hkb_lfw_set *s)
+{
+	memset(s, 0, sizeof *s);
+	char **pa = NULL, **pb = NULL;
+	int rc = read_pairs(pairs_file, dir, max_folds, &s->pairs, &s->np, &pa, &pb);
+	char **paths = NULL;
+	size_t npaths = 0, cap = 0;
+	for (size_t i = 0; i < s->np && !rc; i++) {
+		rc |= push_path(&paths, &npaths, &cap, strdup(pa[i]));
+		rc |= push_path(&paths, &npaths, &cap, strdup(pb[i]));
+	}
+	if (!rc && all_images)
+		rc = list_all(dir, &paths, &npaths, &cap);
+	if (!rc) {
+		qsort(paths, npaths, sizeof *paths, cmp_str);
+		size_t u = 0;
+		for (size_t i = 0; i < npaths; i++) {
+			if (u && !strcmp(paths[u - 1], paths[i]))
+				free(paths[i]);
+			else
+				paths[u++] = paths[i];
+		}
+		npaths = u;
+		s->img = calloc(npaths ? npaths : 1, sizeof *s->img);
+		rc = s->img ? 0 : -1;
+	}
+	for (size_t i = 0; !rc && i < npaths; i++)
+		s->img[i].path = paths[i];
+	if (!rc)
+		s->nimg = npaths;
+	for (size_t i = 0; i < s->np; i++) {
+		if (!rc) {
+			char **fa = bsearch(&pa[i], paths, npaths, sizeof *paths, cmp_str);
+			char **fb = bsearch(&pb[i], paths, npaths, sizeof *paths, cmp_str);
+			s->pairs[i].a = (uint32_t)(fa - paths);
+			s->pairs[i].b = (uint32_t)(fb - paths);
+		}
+		if (pa)
+			free(pa[i]);
+		if (pb)
+			free(pb[i]);
+	}
+	if (rc) /* paths not handed to img */
+		for (size_t i = 0; i < npaths; i++)
+			free(paths[i]);
+	free(pa);
+	free(pb);
+	free(paths);
+	if (rc)
+		hkb_lfw_free(s);
+	return rc;
+}
+
+double hkb_lfw_embed(const hk_engine *e, hkb_lfw_set *s, long threads, int nvar,
+                     int centre, int progress)
+{
+	lfw_run run = {.engine = e, .img = s->img, .n = s->nimg, .progress = progress,
+	               .nvar = nvar, .centre = centre};
+	atomic_init(&run.next, 0);
+	atomic_init(&run.done, 0);
+	pthread_t th[64];
+	if (threads > 64)
+		threads = 64;
+	double t0 = hkb_now();
+	long started = 0;
+	for (long t = 0; t < threads; t++)
+		started += !pthread_create(&th[started], NULL, worker, &run);
+	if (!started)
+		worker(&run);
+	for (long t = 0; t < started; t++)
+		pthread_join(th[t], NULL);
+	return hkb_now() - t0;
+}
+
+void hkb_lfw_free(hkb_lfw_set *s)
+{
+	for (size_t i = 0; s->img && i < s->nimg; i++) {
+		if (s->img[i].emb)
+			hk__wipe(s->img[i].emb, HK_EMBED_DIM * sizeof(float));
+		free(s->img[i].emb);
+		free(s->img[i].path);
+	}
+	free(s->img);
+	free(s->pairs);
+	memset(s, 0, sizeof *s);
+}
