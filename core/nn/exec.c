@@ -456,6 +456,15 @@ static hk_status io_args(hk__nn_exec *x, hk__nn_plan *p, const hk__nn_node *nd,
 
 #define TUNE_CANDIDATES 3
 
+/* HERKEN_NN_TUNE=0 turns the timing-based choice off (oneDNN's first
+ * implementation is used): for reproducible instruction counts, e.g. under
+ * valgrind in `herken-bench check`, where timings are meaningless. */
+static int tune_enabled(void)
+{
+	const char *v = getenv("HERKEN_NN_TUNE");
+	return !(v && !strcmp(v, "0"));
+}
+
 /* The convolution implementation for node ni: oneDNN's first choice is not
  * always the fastest on NHWC (measured here: jit_dw beats brdgmm_dw ~1.6x
  * on the detector's depthwise layers, jit beats brgconv on 3-channel
@@ -472,7 +481,7 @@ static hk_status pick_conv(hk__nn_exec *x, hk__nn_plan *p, int ni, const dnnl_co
 	int first_avx512 = 0;
 	/* timing with several threads on a shared machine is too noisy to
 	 * trust: then oneDNN's own first choice is used */
-	const int max_cand = x->one_thread ? TUNE_CANDIDATES : 1;
+	const int max_cand = x->one_thread && tune_enabled() ? TUNE_CANDIDATES : 1;
 	hk_status s = dn(dnnl_primitive_desc_iterator_create(&it, cd, attr, x->eng, NULL), "convolution pd", ni);
 	if (s)
 		return s;
