@@ -8,6 +8,8 @@
 #ifndef HK_CLI_H
 #define HK_CLI_H
 
+#include <stdio.h>
+
 enum { HK_EXIT_OK = 0, HK_EXIT_NOMATCH = 1, HK_EXIT_USAGE = 2,
        HK_EXIT_INPUT = 3, HK_EXIT_INTERNAL = 4, HK_EXIT_REFUSED = 5 };
 
@@ -22,6 +24,10 @@ int hk_cli_audit(int argc, char **argv);
 int hk_cli_compact(int argc, char **argv);
 int hk_cli_info(int argc, char **argv);
 int hk_cli_models(int argc, char **argv);
+
+/* Writes s as a JSON string literal (quotes, backslashes and control
+ * characters escaped). */
+void json_str(FILE *f, const char *s);
 /* verify / identify against a durable gallery (tools/cli/store.c); main.c
  * routes `verify|identify --gallery DIR` here when DIR holds keys.hk. */
 int hk_cli_store_verify(int argc, char **argv);
