@@ -160,149 +160,6 @@ HK_API hk_isa hk_cpu_isa(void);
 HK_API const char *hk_isa_name(hk_isa isa);
 
 /* ------------------------------------------------------------------ */
-/* In-memory gallery and exact search                                 */
-/* ------------------------------------------------------------------ */
-
-/*
- * A gallery holds templates (embeddings) of subjects. A subject is named by
- * a caller-chosen string (1..HK_SUBJECT_MAX bytes, any bytes but NUL) and may
- * have several templates. Each template gets a template id that is never
- * reused within a gallery.
- *
- * Scores are cosine similarities in [-1, 1]. A subject's score against a
- * query is the best (highest) score over its templates; search returns
- * subjects, each represented by its best template.
- *
- * Storage: an fp32 master copy plus a compact scan copy (int8 with a scale
- * per vector, or fp16) in 64-byte aligned blocks. A query scans the compact
- * copy for `rerank` candidates and re-scores them exactly in fp32, so the
- * returned scores are exact fp32 cosines.
- */
-typedef struct hk_gallery hk_gallery;
-typedef int64_t hk_template_id;
-
-#define HK_NO_ID ((hk_template_id)-1)
-#define HK_SUBJECT_MAX 255
-
-typedef enum hk_scan_type {
-	HK_SCAN_DEFAULT = 0, /* int8 */
-	HK_SCAN_INT8 = 1,    /* int8, per-vector scale; 4x less memory traffic */
-	HK_SCAN_FP16 = 2,    /* IEEE half                                      */
-	HK_SCAN_FP32 = 3,    /* no compact copy: scan the master copy          */
-} hk_scan_type;
-
-typedef enum hk_huge_pages {
-	HK_HUGE_AUTO = 0, /* MAP_HUGETLB if reserved, else madvise(THP)      */
-	HK_HUGE_OFF = 1,  /* plain pages                                      */
-	HK_HUGE_THP = 2,  /* transparent huge pages only                      */
-} hk_huge_pages;
-
-typedef struct hk_gallery_params {
-	uint32_t dim;        /* embedding dimension, required (1..65536)       */
-	uint32_t scan_type;  /* hk_scan_type                                   */
-	uint32_t rerank;     /* candidates re-ranked in fp32 per query: the
-	                        scan keeps max(rerank, k) (0 = 64). Measured:
-	                        recall@10 >= 0.999 at 64 on d=192 galleries.   */
-	uint32_t threads;    /* search threads (0 = one per core)             */
-	uint32_t huge_pages; /* hk_huge_pages                                  */
-	uint32_t capacity;   /* initial capacity hint in templates (0 = 1024) */
-} hk_gallery_params;
-
-HK_API void hk_gallery_default_params(hk_gallery_params *p);
-
-/* *out receives a new empty gallery. */
-HK_API hk_status hk_gallery_create(const hk_gallery_params *p,
-                                   hk_gallery **out);
-HK_API void hk_gallery_destroy(hk_gallery *g);
-
-/*
- * Add one template (dim floats, copied; normalised by the gallery) for
- * subject. *out_id (may be NULL) receives its template id.
- */
-HK_API hk_status hk_gallery_add(hk_gallery *g, const char *subject,
-                                const float *embedding,
-                                hk_template_id *out_id);
-
-/*
- * Hide one template from search at once (tombstone). Its memory is
- * reclaimed, and overwritten, by hk_gallery_compact().
- */
-HK_API hk_status hk_gallery_remove(hk_gallery *g, hk_template_id id);
-
-/* Hide every template of subject. *n_removed (may be NULL) gets the count.
- * HK_E_NOT_FOUND when the subject has no live template. */
-HK_API hk_status hk_gallery_remove_subject(hk_gallery *g, const char *subject,
-                                           size_t *n_removed);
-
-/*
- * Physically drop removed templates: the scan and master copies are
- * rewritten without them and the freed bytes are zeroed. Template ids of
- * live templates do not change.
- */
-HK_API hk_status hk_gallery_compact(hk_gallery *g);
-
-/* Number of live (searchable) templates / distinct live subjects. */
-HK_API size_t hk_gallery_size(const hk_gallery *g);
-HK_API size_t hk_gallery_subject_count(const hk_gallery *g);
-HK_API uint32_t hk_gallery_dim(const hk_gallery *g);
-
-/*
- * Top-k subjects for one query (dim floats). scores[k] and ids[k] are
- * caller-owned; results are ordered by descending score (ties: lower
- * template id first). When fewer than k subjects exist, the remaining
- * slots are padded with score -INFINITY and id HK_NO_ID. k >= 1.
- */
-HK_API hk_status hk_gallery_search(const hk_gallery *g, const float *query,
-                                   size_t k, float *scores,
-                                   hk_template_id *ids);
-
-/*
- * The same for n queries (row-major n x dim); scores[n*k], ids[n*k].
- * Result row i equals hk_gallery_search() of query i. A batch is scanned
- * with a tiled kernel that reads the gallery once per tile of queries.
- */
-HK_API hk_status hk_gallery_search_batch(const hk_gallery *g,
-                                         const float *queries, size_t n,
-                                         size_t k, float *scores,
-                                         hk_template_id *ids);
-
-/*
- * 1:1 verification: the best exact cosine between query and the live
- * templates of subject. HK_E_NOT_FOUND if the subject has none.
- * *best_id (may be NULL) receives the template that scored best.
- */
-HK_API hk_status hk_gallery_verify(const hk_gallery *g, const char *subject,
-                                   const float *query, float *score,
-                                   hk_template_id *best_id);
-
-/*
- * Copy the subject of template id (live or removed-but-not-compacted is
- * HK_E_NOT_FOUND for removed) into buf (NUL-terminated). HK_E_OVERFLOW if
- * len is too small.
- */
-HK_API hk_status hk_gallery_subject_of(const hk_gallery *g, hk_template_id id,
-                                       char *buf, size_t len);
-
-/* Copy the normalised fp32 master copy of a live template into out[dim]. */
-HK_API hk_status hk_gallery_get(const hk_gallery *g, hk_template_id id,
-                                float *out);
-
-/* Describes how the gallery stores its scan copy (for benchmarks/tools). */
-typedef struct hk_gallery_info {
-	uint32_t dim;
-	uint32_t scan_type;     /* hk_scan_type in use                         */
-	uint32_t huge_pages;    /* 0 none, 1 MAP_HUGETLB, 2 THP advised        */
-	uint32_t threads;       /* search threads in use                       */
-	uint64_t live;          /* live templates                              */
-	uint64_t slots;         /* stored slots including tombstones           */
-	uint64_t scan_bytes;    /* bytes one query streams from the scan copy */
-	uint64_t master_bytes;  /* bytes of the fp32 master copy               */
-} hk_gallery_info;
-
-HK_API hk_status hk_gallery_get_info(const hk_gallery *g,
-                                     hk_gallery_info *info);
-
-/* ------------------------------------------------------------------ */
 /* Images (io/)                                                       */
 /* ------------------------------------------------------------------ */
 
@@ -339,138 +196,6 @@ HK_API void hk_image_free(hk_image *img);
 /* Name of the format the bytes start with ("JPEG", "PNG", "WebP", "GIF",
  * "PPM", ... or "unknown"). Never NULL. */
 HK_API const char *hk_image_sniff(const void *bytes, size_t len);
-
-/* ------------------------------------------------------------------ */
-/* Model inference (core/nn, oneDNN)                                  */
-/* ------------------------------------------------------------------ */
-
-/*
- * A model loaded from a TFLite file and lowered to oneDNN primitives. The
- * file is untrusted input: every offset and index is bounds-checked, and a
- * bad file is HK_E_FORMAT (or HK_E_UNSUPPORTED naming the op), never a crash.
- *
- * A loaded model is immutable. hk_model_run() may be called concurrently
- * from several threads: each NUMA node of the model has one worker thread
- * (pinned to the node's cores, driving `threads` oneDNN threads) that
- * serves the calls routed to it in arrival order, so calls on one node are
- * serialised; calls on different nodes run in parallel. oneDNN primitives
- * are created at load for batch 1 and on first use for every other batch
- * size (up to max_batch), then only executed.
- *
- * Supported TFLite ops: CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, ADD,
- * SUB, MUL, DIV, NEG, ABS, RELU, EXP, SUM and REDUCE_MAX (last axis), PAD,
- * MAX_POOL_2D, RESIZE_BILINEAR, RESHAPE, DEPTH_TO_SPACE, DEQUANTIZE (fp16
- * weights) and DENSIFY (sparse weights); float32 activations. Dim 0 of
- * every activation is the batch, whatever the file declares.
- */
-typedef struct hk_model hk_model;
-
-typedef enum hk_model_kind {
-	HK_MODEL_AUTO = 0,      /* guess from the graph's shapes            */
-	HK_MODEL_DETECTOR = 1,  /* 1x192x192x3 -> [2304,16], [2304,1]       */
-	HK_MODEL_EMBEDDER = 2,  /* Nx112x112x3 -> [N,192]                   */
-	HK_MODEL_LANDMARKS = 3, /* Nx48x48x3 (transposed) -> [2],[4],[10]   */
-} hk_model_kind;
-
-/*
- * Arithmetic of the network. HK_PREC_BF16 stores the activations that flow
- * between oneDNN primitives as bfloat16, so oneDNN can use AMX or
- * AVX512-BF16 (accumulation stays fp32; inputs, outputs and weights are
- * given in fp32 as always). `herken-bench infer --precision bf16` reports
- * its speed and its error against the reference. Measured: MobileFaceNet
- * cosine >= 0.9999 against fp32 on the 22 golden faces, about 2x faster
- * with AMX; O-Net probabilities within 2e-5. The detectors lose accuracy
- * in bf16 (box regressors move by up to 1..20 units of 1/192) and gain
- * little: keep them fp32.
- */
-typedef enum hk_precision {
-	HK_PREC_FP32 = 0,
-	HK_PREC_BF16 = 1,
-} hk_precision;
-
-typedef struct hk_model_params {
-	uint32_t kind;      /* hk_model_kind                                 */
-	uint32_t threads;   /* worker threads per NUMA node (0 = its cores)  */
-	int32_t numa_node;  /* -1 (or 0 fields default): spread over nodes;
-	                       >= 0: run only on that node                   */
-	uint32_t max_batch; /* largest batch to prepare for (0 = 32)         */
-	uint32_t precision; /* hk_precision (0 = HK_PREC_FP32)                */
-	uint32_t chunk;     /* items per primitive call (0 = as many as keep
-	                       the activations in the L2 cache; capped by
-	                       max_batch)                                   */
-} hk_model_params;
-
-HK_API void hk_model_default_params(hk_model_params *p);
-HK_API hk_status hk_model_load(const char *path, const hk_model_params *p,
-                               hk_model **out);
-HK_API hk_status hk_model_load_memory(const void *data, size_t len,
-                                      const hk_model_params *p,
-                                      hk_model **out);
-/* Stops the node workers and frees everything; no hk_model_run() on m may
- * be in progress or start afterwards. NULL is a no-op. */
-HK_API void hk_model_destroy(hk_model *m);
-
-/* Per-item input shape (H, W, C) and the kind detected or given. */
-HK_API hk_status hk_model_input_shape(const hk_model *m, uint32_t *h,
-                                      uint32_t *w, uint32_t *c);
-HK_API hk_model_kind hk_model_get_kind(const hk_model *m);
-/* Number of outputs and the per-item element count of output i. */
-HK_API size_t hk_model_output_count(const hk_model *m);
-HK_API size_t hk_model_output_size(const hk_model *m, size_t i);
-
-/*
- * Run the raw network on n items: input is n x H x W x C float32 (NHWC,
- * already normalised as the model expects); outputs[i] points to n *
- * hk_model_output_size(m, i) floats owned by the caller.
- * A batch runs as primitive calls of `chunk` items (hk_model_info). Output
- * order: detector [regressors N x 2304 x 16, logits N x 2304]; landmarks
- * [prob N x 2, box N x 4, points N x 10]; embedder [N x 192], raw.
- */
-HK_API hk_status hk_model_run(const hk_model *m, const float *input,
-                              size_t n, float *const *outputs);
-
-/*
- * Embed n aligned 112x112 RGB chips (n x 112 x 112 x 3 bytes, tightly
- * packed) with the embedder: pixels normalised (v - 127.5) / 128, output
- * out[n * 192] L2-normalised.
- * The normalised copy of the chips is wiped after use.
- */
-HK_API hk_status hk_embed_chips(const hk_model *embedder,
-                                const uint8_t *chips, size_t n, float *out);
-
-/*
- * NUMA placement. At load, hwloc finds the NUMA nodes that have cores (or
- * only params.numa_node); each gets a worker thread pinned to its cores
- * driving `threads` oneDNN threads, its own oneDNN engine and stream and
- * its own copy of the weights allocated on that node. hk_model_run()
- * splits a batch over the nodes in proportion to their threads (a batch of
- * one goes to the nodes in turn); hk_model_run_on_node() pins one call to
- * node index `node` (0 .. hk_model_node_count()-1). Calls that land on the
- * same node run one after the other in arrival order.
- */
-HK_API size_t hk_model_node_count(const hk_model *m);
-HK_API hk_status hk_model_run_on_node(const hk_model *m, size_t node,
-                                      const float *input, size_t n,
-                                      float *const *outputs);
-
-/* What a loaded model is and how it runs (for benchmarks and tools). */
-typedef struct hk_model_info {
-	double flops;              /* per item: 2 x multiply-adds of the
-	                              convolutions and fully-connected layers */
-	uint32_t nodes;            /* NUMA nodes it runs on                   */
-	uint32_t threads;          /* oneDNN threads per node                 */
-	uint32_t max_batch;        /* largest batch prepared for              */
-	uint32_t chunk;            /* items per primitive call: as many as
-	                              keep the activations in L2 (<= max_batch) */
-	int32_t node_os_index[8];  /* OS numbers of the first 8 nodes         */
-	char isa[32];              /* ISA oneDNN dispatches to, e.g.
-	                              "avx512_core_amx"                       */
-	char impl[160];            /* oneDNN implementation of the first
-	                              dense convolution, e.g. "brgconv:..."   */
-	char graph[256];           /* node counts after fusion                */
-} hk_model_info;
-
-HK_API hk_status hk_model_get_info(const hk_model *m, hk_model_info *info);
 
 /* ------------------------------------------------------------------ */
 /* Frame sources (io/)                                                */
@@ -676,11 +401,439 @@ HK_API hk_status hk_frames_get_stats(const hk_frames *f, hk_frames_stats *st);
 HK_API hk_status hk_frames_write_batch(const char *out_path,
                                        const char *const *paths, size_t n);
 
-/* @@HK_API_SECTIONS@@ — later sections (inference, images, pipeline,
- * durable store, frame sources) are appended below this line. */
+/* ------------------------------------------------------------------ */
+/* Model inference (core/nn, oneDNN)                                  */
+/* ------------------------------------------------------------------ */
+
+/*
+ * A model loaded from a TFLite file and lowered to oneDNN primitives. The
+ * file is untrusted input: every offset and index is bounds-checked, and a
+ * bad file is HK_E_FORMAT (or HK_E_UNSUPPORTED naming the op), never a crash.
+ *
+ * A loaded model is immutable. hk_model_run() may be called concurrently
+ * from several threads: each NUMA node of the model has one worker thread
+ * (pinned to the node's cores, driving `threads` oneDNN threads) that
+ * serves the calls routed to it in arrival order, so calls on one node are
+ * serialised; calls on different nodes run in parallel. oneDNN primitives
+ * are created at load for batch 1 and on first use for every other batch
+ * size (up to max_batch), then only executed.
+ *
+ * Supported TFLite ops: CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, ADD,
+ * SUB, MUL, DIV, NEG, ABS, RELU, EXP, SUM and REDUCE_MAX (last axis), PAD,
+ * MAX_POOL_2D, RESIZE_BILINEAR, RESHAPE, DEPTH_TO_SPACE, DEQUANTIZE (fp16
+ * weights) and DENSIFY (sparse weights); float32 activations. Dim 0 of
+ * every activation is the batch, whatever the file declares.
+ */
+typedef struct hk_model hk_model;
+
+typedef enum hk_model_kind {
+	HK_MODEL_AUTO = 0,      /* guess from the graph's shapes            */
+	HK_MODEL_DETECTOR = 1,  /* 1x192x192x3 -> [2304,16], [2304,1]       */
+	HK_MODEL_EMBEDDER = 2,  /* Nx112x112x3 -> [N,192]                   */
+	HK_MODEL_LANDMARKS = 3, /* Nx48x48x3 (transposed) -> [2],[4],[10]   */
+} hk_model_kind;
+
+/*
+ * Arithmetic of the network. HK_PREC_BF16 stores the activations that flow
+ * between oneDNN primitives as bfloat16, so oneDNN can use AMX or
+ * AVX512-BF16 (accumulation stays fp32; inputs, outputs and weights are
+ * given in fp32 as always). `herken-bench infer --precision bf16` reports
+ * its speed and its error against the reference. Measured: MobileFaceNet
+ * cosine >= 0.9999 against fp32 on the 22 golden faces, about 2x faster
+ * with AMX; O-Net probabilities within 2e-5. The detectors lose accuracy
+ * in bf16 (box regressors move by up to 1..20 units of 1/192) and gain
+ * little: keep them fp32.
+ */
+typedef enum hk_precision {
+	HK_PREC_FP32 = 0,
+	HK_PREC_BF16 = 1,
+} hk_precision;
+
+typedef struct hk_model_params {
+	uint32_t kind;      /* hk_model_kind                                 */
+	uint32_t threads;   /* worker threads per NUMA node (0 = its cores)  */
+	int32_t numa_node;  /* -1 (or 0 fields default): spread over nodes;
+	                       >= 0: run only on that node                   */
+	uint32_t max_batch; /* largest batch to prepare for (0 = 32)         */
+	uint32_t precision; /* hk_precision (0 = HK_PREC_FP32)                */
+	uint32_t chunk;     /* items per primitive call (0 = as many as keep
+	                       the activations in the L2 cache; capped by
+	                       max_batch)                                   */
+} hk_model_params;
+
+HK_API void hk_model_default_params(hk_model_params *p);
+HK_API hk_status hk_model_load(const char *path, const hk_model_params *p,
+                               hk_model **out);
+HK_API hk_status hk_model_load_memory(const void *data, size_t len,
+                                      const hk_model_params *p,
+                                      hk_model **out);
+/* Stops the node workers and frees everything; no hk_model_run() on m may
+ * be in progress or start afterwards. NULL is a no-op. */
+HK_API void hk_model_destroy(hk_model *m);
+
+/* Per-item input shape (H, W, C) and the kind detected or given. */
+HK_API hk_status hk_model_input_shape(const hk_model *m, uint32_t *h,
+                                      uint32_t *w, uint32_t *c);
+HK_API hk_model_kind hk_model_get_kind(const hk_model *m);
+/* Number of outputs and the per-item element count of output i. */
+HK_API size_t hk_model_output_count(const hk_model *m);
+HK_API size_t hk_model_output_size(const hk_model *m, size_t i);
+
+/*
+ * Run the raw network on n items: input is n x H x W x C float32 (NHWC,
+ * already normalised as the model expects); outputs[i] points to n *
+ * hk_model_output_size(m, i) floats owned by the caller.
+ * A batch runs as primitive calls of `chunk` items (hk_model_info). Output
+ * order: detector [regressors N x 2304 x 16, logits N x 2304]; landmarks
+ * [prob N x 2, box N x 4, points N x 10]; embedder [N x 192], raw.
+ */
+HK_API hk_status hk_model_run(const hk_model *m, const float *input,
+                              size_t n, float *const *outputs);
+
+/*
+ * Embed n aligned 112x112 RGB chips (n x 112 x 112 x 3 bytes, tightly
+ * packed) with the embedder: pixels normalised (v - 127.5) / 128, output
+ * out[n * 192] L2-normalised.
+ * The normalised copy of the chips is wiped after use.
+ */
+HK_API hk_status hk_embed_chips(const hk_model *embedder,
+                                const uint8_t *chips, size_t n, float *out);
+
+/*
+ * NUMA placement. At load, hwloc finds the NUMA nodes that have cores (or
+ * only params.numa_node); each gets a worker thread pinned to its cores
+ * driving `threads` oneDNN threads, its own oneDNN engine and stream and
+ * its own copy of the weights allocated on that node. hk_model_run()
+ * splits a batch over the nodes in proportion to their threads (a batch of
+ * one goes to the nodes in turn); hk_model_run_on_node() pins one call to
+ * node index `node` (0 .. hk_model_node_count()-1). Calls that land on the
+ * same node run one after the other in arrival order.
+ */
+HK_API size_t hk_model_node_count(const hk_model *m);
+HK_API hk_status hk_model_run_on_node(const hk_model *m, size_t node,
+                                      const float *input, size_t n,
+                                      float *const *outputs);
+
+/* What a loaded model is and how it runs (for benchmarks and tools). */
+typedef struct hk_model_info {
+	double flops;              /* per item: 2 x multiply-adds of the
+	                              convolutions and fully-connected layers */
+	uint32_t nodes;            /* NUMA nodes it runs on                   */
+	uint32_t threads;          /* oneDNN threads per node                 */
+	uint32_t max_batch;        /* largest batch prepared for              */
+	uint32_t chunk;            /* items per primitive call: as many as
+	                              keep the activations in L2 (<= max_batch) */
+	int32_t node_os_index[8];  /* OS numbers of the first 8 nodes         */
+	char isa[32];              /* ISA oneDNN dispatches to, e.g.
+	                              "avx512_core_amx"                       */
+	char impl[160];            /* oneDNN implementation of the first
+	                              dense convolution, e.g. "brgconv:..."   */
+	char graph[256];           /* node counts after fusion                */
+} hk_model_info;
+
+HK_API hk_status hk_model_get_info(const hk_model *m, hk_model_info *info);
 
 /* ------------------------------------------------------------------ */
-/* Durable gallery (core/store)                                       */
+/* Recognition pipeline (core/pipeline)                               */
+/* ------------------------------------------------------------------ */
+
+/*
+ * An engine holds the three loaded models (face detector, O-Net landmarks,
+ * MobileFaceNet embedder) and turns images into faces and embeddings:
+ *
+ *     hk_engine_params ep;
+ *     hk_engine_default_params(&ep);           // models from $HERKEN_MODELS
+ *     hk_engine *e = NULL;
+ *     if (hk_engine_create(&ep, &e) != HK_OK) fail(hk_last_error());
+ *     hk_image img;
+ *     hk_image_load("photo.jpg", &img);
+ *     hk_face faces[16]; size_t n;
+ *     hk_engine_detect(e, &img, faces, 16, &n);   // n may exceed 16
+ *     float emb[16 * HK_EMBED_DIM];
+ *     hk_engine_embed(e, &img, faces, n < 16 ? n : 16, emb);
+ *     hk_image_free(&img);
+ *     hk_engine_destroy(e);
+ *
+ * Steps: letterbox to 192x192 (area resize), detector, anchor decoding,
+ * weighted NMS, quality floor; O-Net 5 landmarks on the square crop of
+ * each box (the detector's eyes, nose and mouth centre when O-Net rejects
+ * the crop); least-squares similarity to the ArcFace 112x112 template,
+ * bilinear warp, batched embedding, optionally with the mirrored chip.
+ * Face crops and chips live only in RAM and are wiped after use.
+ *
+ * Thread-safety: an engine is immutable after hk_engine_create();
+ * hk_engine_detect/embed may be called concurrently from several threads
+ * (each call allocates its own scratch).
+ */
+typedef struct hk_engine hk_engine;
+
+#define HK_EMBED_DIM 192
+
+/*
+ * Cosine threshold for "same person" on 1:1 verification, calibrated by
+ * `herken-bench lfw` with the default engine settings: the threshold that
+ * maximises accuracy over LFW's 6,000 View 2 pairs (0.3904; the ten
+ * per-fold thresholds average 0.392). For a false-match rate of 1e-3 on
+ * the same pairs use 0.427 (TAR 98.1 %).
+ */
+#define HK_VERIFY_THRESHOLD 0.39f
+
+typedef enum hk_detector_variant {
+	HK_DETECTOR_DEFAULT = 0, /* the measured best (see hk_engine_params)   */
+	HK_DETECTOR_SPARSE = 1,  /* face_detection_full_range_sparse.tflite    */
+	HK_DETECTOR_DENSE = 2,   /* face_detection_full_range.tflite           */
+} hk_detector_variant;
+
+/* Tri-state switches: 0 is always "the default". */
+typedef enum hk_toggle { HK_TOGGLE_DEFAULT = 0, HK_ON = 1, HK_OFF = 2 } hk_toggle;
+
+typedef struct hk_engine_params {
+	/* Directory with the .tflite files (names as tools/fetch-models.sh
+	 * writes them). NULL: $HERKEN_MODELS, else ".cache/models". The string
+	 * is copied. */
+	const char *model_dir;
+	uint32_t detector;      /* hk_detector_variant (default: sparse)       */
+	float score_threshold;  /* detection score threshold (0 = 0.6)         */
+	float nms_iou;          /* weighted-NMS overlap (0 = 0.3)              */
+	float min_face;         /* quality floor: box side in pixels (0 = 16)  */
+	uint32_t onet;          /* hk_toggle: O-Net landmarks (default on)     */
+	uint32_t flip;          /* hk_toggle: also embed the mirrored chip and
+	                           add the two (default on)                    */
+	uint32_t rescue;        /* hk_toggle: when no face reaches
+	                           score_threshold, look again (zoomed out, and
+	                           down to rescue_threshold); default on       */
+	float rescue_threshold; /* lowest score a rescued face may have
+	                           (0 = 0.4)                                   */
+	uint32_t threads;       /* threads per model (0 = the model default)   */
+} hk_engine_params;
+
+HK_API void hk_engine_default_params(hk_engine_params *p);
+
+/* Load the models. HK_E_NOT_FOUND names a missing model file (run
+ * `make models`); HK_E_FORMAT/HK_E_UNSUPPORTED come from the model import. */
+HK_API hk_status hk_engine_create(const hk_engine_params *p, hk_engine **out);
+HK_API void hk_engine_destroy(hk_engine *e);
+
+/* Why a face is below the quality floor (hk_face.reject). */
+typedef enum hk_face_reject {
+	HK_FACE_OK = 0,
+	HK_FACE_TOO_SMALL = 1, /* box side < min_face pixels                  */
+} hk_face_reject;
+
+/* Where hk_face.landmarks came from. */
+typedef enum hk_landmark_source {
+	HK_LANDMARKS_ONET = 1,     /* O-Net, 5 points                          */
+	HK_LANDMARKS_DETECTOR = 2, /* detector keypoints: eyes, nose, mouth
+	                              centre (landmarks[3] == landmarks[4])    */
+} hk_landmark_source;
+
+/* hk_face.flags */
+#define HK_FACE_RESCUED 1u /* found by the rescue pass (score may be below
+                              score_threshold)                          */
+
+/* One detected face. Coordinates are image pixels of the (EXIF-rotated)
+ * image; box and keypoints use the edge convention (pixel k covers
+ * [k, k+1)), landmarks use pixel centres at integer coordinates (the
+ * convention of the alignment warp). */
+typedef struct hk_face {
+	float box[4];          /* x0, y0, x1, y1                               */
+	float keypoints[6][2]; /* detector: subject's right eye, left eye, nose
+	                          tip, mouth centre, right ear, left ear       */
+	float score;           /* detector score, 0..1                         */
+	float landmarks[5][2]; /* alignment points in template order: eye on
+	                          the image left, eye on the image right, nose,
+	                          mouth corner image-left, image-right         */
+	float landmark_score;  /* O-Net face probability (0 for detector)     */
+	uint32_t landmark_source; /* hk_landmark_source                        */
+	uint32_t reject;       /* hk_face_reject; HK_FACE_OK = usable          */
+	uint32_t flags;        /* HK_FACE_RESCUED                              */
+} hk_face;
+
+/*
+ * Find every face in img. faces[max] is caller-owned; *n receives the
+ * number found (which may exceed max: only the first max, best score
+ * first, are written). Faces below the quality floor are included with
+ * their reject reason. max may be 0 (count only).
+ */
+HK_API hk_status hk_engine_detect(const hk_engine *e, const hk_image *img,
+                                  hk_face *faces, size_t max, size_t *n);
+
+/*
+ * Embed n faces of img (as returned by hk_engine_detect, any reject
+ * state): emb[n * HK_EMBED_DIM], caller-owned, L2-normalised.
+ */
+HK_API hk_status hk_engine_embed(const hk_engine *e, const hk_image *img,
+                                 const hk_face *faces, size_t n, float *emb);
+
+/*
+ * Detect, then embed the largest usable face. face (may be NULL) receives
+ * it. HK_E_NOT_FOUND (with a message saying how many faces were rejected
+ * and why) when there is none.
+ */
+HK_API hk_status hk_engine_embed_largest(const hk_engine *e,
+                                         const hk_image *img, hk_face *face,
+                                         float emb[HK_EMBED_DIM]);
+
+/* The parameters in effect (defaults resolved, model_dir the directory
+ * used; valid while e lives). */
+HK_API void hk_engine_get_params(const hk_engine *e, hk_engine_params *p);
+
+/* Cosine similarity of two embeddings of dim floats (any length; 0 when
+ * either is zero). */
+HK_API float hk_cosine(const float *a, const float *b, size_t dim);
+
+/* ------------------------------------------------------------------ */
+/* Recogniser (core/recognizer/)                                      */
+/* ------------------------------------------------------------------ */
+
+/* The recogniser's section (frames in, events out) goes here, between the
+ * engine above and the galleries below, in data-flow order. */
+
+/* ------------------------------------------------------------------ */
+/* In-memory gallery and exact search (core/gallery/)                 */
+/* ------------------------------------------------------------------ */
+
+/*
+ * A gallery holds templates (embeddings) of subjects. A subject is named by
+ * a caller-chosen string (1..HK_SUBJECT_MAX bytes, any bytes but NUL) and may
+ * have several templates. Each template gets a template id that is never
+ * reused within a gallery.
+ *
+ * Scores are cosine similarities in [-1, 1]. A subject's score against a
+ * query is the best (highest) score over its templates; search returns
+ * subjects, each represented by its best template.
+ *
+ * Storage: an fp32 master copy plus a compact scan copy (int8 with a scale
+ * per vector, or fp16) in 64-byte aligned blocks. A query scans the compact
+ * copy for `rerank` candidates and re-scores them exactly in fp32, so the
+ * returned scores are exact fp32 cosines.
+ */
+typedef struct hk_gallery hk_gallery;
+typedef int64_t hk_template_id;
+
+#define HK_NO_ID ((hk_template_id)-1)
+#define HK_SUBJECT_MAX 255
+
+typedef enum hk_scan_type {
+	HK_SCAN_DEFAULT = 0, /* int8 */
+	HK_SCAN_INT8 = 1,    /* int8, per-vector scale; 4x less memory traffic */
+	HK_SCAN_FP16 = 2,    /* IEEE half                                      */
+	HK_SCAN_FP32 = 3,    /* no compact copy: scan the master copy          */
+} hk_scan_type;
+
+typedef enum hk_huge_pages {
+	HK_HUGE_AUTO = 0, /* MAP_HUGETLB if reserved, else madvise(THP)      */
+	HK_HUGE_OFF = 1,  /* plain pages                                      */
+	HK_HUGE_THP = 2,  /* transparent huge pages only                      */
+} hk_huge_pages;
+
+typedef struct hk_gallery_params {
+	uint32_t dim;        /* embedding dimension, required (1..65536)       */
+	uint32_t scan_type;  /* hk_scan_type                                   */
+	uint32_t rerank;     /* candidates re-ranked in fp32 per query: the
+	                        scan keeps max(rerank, k) (0 = 64). Measured:
+	                        recall@10 >= 0.999 at 64 on d=192 galleries.   */
+	uint32_t threads;    /* search threads (0 = one per core)             */
+	uint32_t huge_pages; /* hk_huge_pages                                  */
+	uint32_t capacity;   /* initial capacity hint in templates (0 = 1024) */
+} hk_gallery_params;
+
+HK_API void hk_gallery_default_params(hk_gallery_params *p);
+
+/* *out receives a new empty gallery. */
+HK_API hk_status hk_gallery_create(const hk_gallery_params *p,
+                                   hk_gallery **out);
+HK_API void hk_gallery_destroy(hk_gallery *g);
+
+/*
+ * Add one template (dim floats, copied; normalised by the gallery) for
+ * subject. *out_id (may be NULL) receives its template id.
+ */
+HK_API hk_status hk_gallery_add(hk_gallery *g, const char *subject,
+                                const float *embedding,
+                                hk_template_id *out_id);
+
+/*
+ * Hide one template from search at once (tombstone). Its memory is
+ * reclaimed, and overwritten, by hk_gallery_compact().
+ */
+HK_API hk_status hk_gallery_remove(hk_gallery *g, hk_template_id id);
+
+/* Hide every template of subject. *n_removed (may be NULL) gets the count.
+ * HK_E_NOT_FOUND when the subject has no live template. */
+HK_API hk_status hk_gallery_remove_subject(hk_gallery *g, const char *subject,
+                                           size_t *n_removed);
+
+/*
+ * Physically drop removed templates: the scan and master copies are
+ * rewritten without them and the freed bytes are zeroed. Template ids of
+ * live templates do not change.
+ */
+HK_API hk_status hk_gallery_compact(hk_gallery *g);
+
+/* Number of live (searchable) templates / distinct live subjects. */
+HK_API size_t hk_gallery_size(const hk_gallery *g);
+HK_API size_t hk_gallery_subject_count(const hk_gallery *g);
+HK_API uint32_t hk_gallery_dim(const hk_gallery *g);
+
+/*
+ * Top-k subjects for one query (dim floats). scores[k] and ids[k] are
+ * caller-owned; results are ordered by descending score (ties: lower
+ * template id first). When fewer than k subjects exist, the remaining
+ * slots are padded with score -INFINITY and id HK_NO_ID. k >= 1.
+ */
+HK_API hk_status hk_gallery_search(const hk_gallery *g, const float *query,
+                                   size_t k, float *scores,
+                                   hk_template_id *ids);
+
+/*
+ * The same for n queries (row-major n x dim); scores[n*k], ids[n*k].
+ * Result row i equals hk_gallery_search() of query i. A batch is scanned
+ * with a tiled kernel that reads the gallery once per tile of queries.
+ */
+HK_API hk_status hk_gallery_search_batch(const hk_gallery *g,
+                                         const float *queries, size_t n,
+                                         size_t k, float *scores,
+                                         hk_template_id *ids);
+
+/*
+ * 1:1 verification: the best exact cosine between query and the live
+ * templates of subject. HK_E_NOT_FOUND if the subject has none.
+ * *best_id (may be NULL) receives the template that scored best.
+ */
+HK_API hk_status hk_gallery_verify(const hk_gallery *g, const char *subject,
+                                   const float *query, float *score,
+                                   hk_template_id *best_id);
+
+/*
+ * Copy the subject of template id (live or removed-but-not-compacted is
+ * HK_E_NOT_FOUND for removed) into buf (NUL-terminated). HK_E_OVERFLOW if
+ * len is too small.
+ */
+HK_API hk_status hk_gallery_subject_of(const hk_gallery *g, hk_template_id id,
+                                       char *buf, size_t len);
+
+/* Copy the normalised fp32 master copy of a live template into out[dim]. */
+HK_API hk_status hk_gallery_get(const hk_gallery *g, hk_template_id id,
+                                float *out);
+
+/* Describes how the gallery stores its scan copy (for benchmarks/tools). */
+typedef struct hk_gallery_info {
+	uint32_t dim;
+	uint32_t scan_type;     /* hk_scan_type in use                         */
+	uint32_t huge_pages;    /* 0 none, 1 MAP_HUGETLB, 2 THP advised        */
+	uint32_t threads;       /* search threads in use                       */
+	uint64_t live;          /* live templates                              */
+	uint64_t slots;         /* stored slots including tombstones           */
+	uint64_t scan_bytes;    /* bytes one query streams from the scan copy */
+	uint64_t master_bytes;  /* bytes of the fp32 master copy               */
+} hk_gallery_info;
+
+HK_API hk_status hk_gallery_get_info(const hk_gallery *g,
+                                     hk_gallery_info *info);
+
+/* ------------------------------------------------------------------ */
+/* Durable gallery (core/gallery/)                                    */
 /* ------------------------------------------------------------------ */
 
 /*
@@ -939,154 +1092,6 @@ typedef struct hk_audit_report {
  * reordered or removed from the middle (r->bad_entry says where). */
 HK_API hk_status hk_store_audit_verify(hk_store *st, hk_audit_report *r);
 
-
-/* Recognition pipeline (core/pipeline)                               */
-/* ------------------------------------------------------------------ */
-
-/*
- * An engine holds the three loaded models (face detector, O-Net landmarks,
- * MobileFaceNet embedder) and turns images into faces and embeddings:
- *
- *     hk_engine_params ep;
- *     hk_engine_default_params(&ep);           // models from $HERKEN_MODELS
- *     hk_engine *e = NULL;
- *     if (hk_engine_create(&ep, &e) != HK_OK) fail(hk_last_error());
- *     hk_image img;
- *     hk_image_load("photo.jpg", &img);
- *     hk_face faces[16]; size_t n;
- *     hk_engine_detect(e, &img, faces, 16, &n);   // n may exceed 16
- *     float emb[16 * HK_EMBED_DIM];
- *     hk_engine_embed(e, &img, faces, n < 16 ? n : 16, emb);
- *     hk_image_free(&img);
- *     hk_engine_destroy(e);
- *
- * Steps: letterbox to 192x192 (area resize), detector, anchor decoding,
- * weighted NMS, quality floor; O-Net 5 landmarks on the square crop of
- * each box (the detector's eyes, nose and mouth centre when O-Net rejects
- * the crop); least-squares similarity to the ArcFace 112x112 template,
- * bilinear warp, batched embedding, optionally with the mirrored chip.
- * Face crops and chips live only in RAM and are wiped after use.
- *
- * Thread-safety: an engine is immutable after hk_engine_create();
- * hk_engine_detect/embed may be called concurrently from several threads
- * (each call allocates its own scratch).
- */
-typedef struct hk_engine hk_engine;
-
-#define HK_EMBED_DIM 192
-
-/*
- * Cosine threshold for "same person" on 1:1 verification, calibrated by
- * `herken-bench lfw` with the default engine settings: the threshold that
- * maximises accuracy over LFW's 6,000 View 2 pairs (0.3904; the ten
- * per-fold thresholds average 0.392). For a false-match rate of 1e-3 on
- * the same pairs use 0.427 (TAR 98.1 %).
- */
-#define HK_VERIFY_THRESHOLD 0.39f
-
-typedef enum hk_detector_variant {
-	HK_DETECTOR_DEFAULT = 0, /* the measured best (see hk_engine_params)   */
-	HK_DETECTOR_SPARSE = 1,  /* face_detection_full_range_sparse.tflite    */
-	HK_DETECTOR_DENSE = 2,   /* face_detection_full_range.tflite           */
-} hk_detector_variant;
-
-/* Tri-state switches: 0 is always "the default". */
-typedef enum hk_toggle { HK_TOGGLE_DEFAULT = 0, HK_ON = 1, HK_OFF = 2 } hk_toggle;
-
-typedef struct hk_engine_params {
-	/* Directory with the .tflite files (names as tools/fetch-models.sh
-	 * writes them). NULL: $HERKEN_MODELS, else ".cache/models". The string
-	 * is copied. */
-	const char *model_dir;
-	uint32_t detector;      /* hk_detector_variant (default: sparse)       */
-	float score_threshold;  /* detection score threshold (0 = 0.6)         */
-	float nms_iou;          /* weighted-NMS overlap (0 = 0.3)              */
-	float min_face;         /* quality floor: box side in pixels (0 = 16)  */
-	uint32_t onet;          /* hk_toggle: O-Net landmarks (default on)     */
-	uint32_t flip;          /* hk_toggle: also embed the mirrored chip and
-	                           add the two (default on)                    */
-	uint32_t rescue;        /* hk_toggle: when no face reaches
-	                           score_threshold, look again (zoomed out, and
-	                           down to rescue_threshold); default on       */
-	float rescue_threshold; /* lowest score a rescued face may have
-	                           (0 = 0.4)                                   */
-	uint32_t threads;       /* threads per model (0 = the model default)   */
-} hk_engine_params;
-
-HK_API void hk_engine_default_params(hk_engine_params *p);
-
-/* Load the models. HK_E_NOT_FOUND names a missing model file (run
- * `make models`); HK_E_FORMAT/HK_E_UNSUPPORTED come from the model import. */
-HK_API hk_status hk_engine_create(const hk_engine_params *p, hk_engine **out);
-HK_API void hk_engine_destroy(hk_engine *e);
-
-/* Why a face is below the quality floor (hk_face.reject). */
-typedef enum hk_face_reject {
-	HK_FACE_OK = 0,
-	HK_FACE_TOO_SMALL = 1, /* box side < min_face pixels                  */
-} hk_face_reject;
-
-/* Where hk_face.landmarks came from. */
-typedef enum hk_landmark_source {
-	HK_LANDMARKS_ONET = 1,     /* O-Net, 5 points                          */
-	HK_LANDMARKS_DETECTOR = 2, /* detector keypoints: eyes, nose, mouth
-	                              centre (landmarks[3] == landmarks[4])    */
-} hk_landmark_source;
-
-/* hk_face.flags */
-#define HK_FACE_RESCUED 1u /* found by the rescue pass (score may be below
-                              score_threshold)                          */
-
-/* One detected face. Coordinates are image pixels of the (EXIF-rotated)
- * image; box and keypoints use the edge convention (pixel k covers
- * [k, k+1)), landmarks use pixel centres at integer coordinates (the
- * convention of the alignment warp). */
-typedef struct hk_face {
-	float box[4];          /* x0, y0, x1, y1                               */
-	float keypoints[6][2]; /* detector: subject's right eye, left eye, nose
-	                          tip, mouth centre, right ear, left ear       */
-	float score;           /* detector score, 0..1                         */
-	float landmarks[5][2]; /* alignment points in template order: eye on
-	                          the image left, eye on the image right, nose,
-	                          mouth corner image-left, image-right         */
-	float landmark_score;  /* O-Net face probability (0 for detector)     */
-	uint32_t landmark_source; /* hk_landmark_source                        */
-	uint32_t reject;       /* hk_face_reject; HK_FACE_OK = usable          */
-	uint32_t flags;        /* HK_FACE_RESCUED                              */
-} hk_face;
-
-/*
- * Find every face in img. faces[max] is caller-owned; *n receives the
- * number found (which may exceed max: only the first max, best score
- * first, are written). Faces below the quality floor are included with
- * their reject reason. max may be 0 (count only).
- */
-HK_API hk_status hk_engine_detect(const hk_engine *e, const hk_image *img,
-                                  hk_face *faces, size_t max, size_t *n);
-
-/*
- * Embed n faces of img (as returned by hk_engine_detect, any reject
- * state): emb[n * HK_EMBED_DIM], caller-owned, L2-normalised.
- */
-HK_API hk_status hk_engine_embed(const hk_engine *e, const hk_image *img,
-                                 const hk_face *faces, size_t n, float *emb);
-
-/*
- * Detect, then embed the largest usable face. face (may be NULL) receives
- * it. HK_E_NOT_FOUND (with a message saying how many faces were rejected
- * and why) when there is none.
- */
-HK_API hk_status hk_engine_embed_largest(const hk_engine *e,
-                                         const hk_image *img, hk_face *face,
-                                         float emb[HK_EMBED_DIM]);
-
-/* The parameters in effect (defaults resolved, model_dir the directory
- * used; valid while e lives). */
-HK_API void hk_engine_get_params(const hk_engine *e, hk_engine_params *p);
-
-/* Cosine similarity of two embeddings of dim floats (any length; 0 when
- * either is zero). */
-HK_API float hk_cosine(const float *a, const float *b, size_t dim);
 
 #ifdef __cplusplus
 }
