@@ -216,6 +216,21 @@ float hk__dot_f16_neon(const uint16_t *a, const uint16_t *b, size_t n);
 float hk__dot_f32_f16_neon(const float *a, const uint16_t *b, size_t n);
 float hk__dot_f32_bf16_neon(const float *a, const uint16_t *b, size_t n);
 int32_t hk__dot_i8_neon(const int8_t *a, const int8_t *b, size_t n);
+void hk__scan_f32_neon(const float *q, const float *rows, size_t count,
+                       size_t dim, size_t stride, float *out);
+void hk__scan_f16_neon(const float *q, const uint16_t *rows, size_t count,
+                       size_t dim, size_t stride, float *out);
+void hk__scan_i8_neon(const uint8_t *qu, const int8_t *rows,
+                      const int32_t *row_sums, size_t count, size_t dim,
+                      size_t stride, int32_t *out);
+uint32_t hk__read_sum_neon(const void *p, size_t bytes);
+/* Table entries shared by the neon and i8mm tiers (all but tile_i8). */
+#define HK__NEON_ENTRIES                                                       \
+	.dot_f32 = hk__dot_f32_neon, .dot_f16 = hk__dot_f16_neon,              \
+	.dot_f32_f16 = hk__dot_f32_f16_neon,                                   \
+	.dot_f32_bf16 = hk__dot_f32_bf16_neon, .dot_i8 = hk__dot_i8_neon,      \
+	.scan_f32 = hk__scan_f32_neon, .scan_f16 = hk__scan_f16_neon,          \
+	.scan_i8 = hk__scan_i8_neon, .read_sum = hk__read_sum_neon
 #endif
 
 /*
