@@ -160,27 +160,7 @@ static void tile_i8_neon(const uint8_t *qu, size_t nq, size_t qstride,
                          size_t count, size_t dim, size_t stride, int32_t *out,
                          size_t ldo)
 {
-	(void)row_sums; /* signed queries: no correction */
-	_Alignas(16) int8_t qp[NKB * NQB];
-	for (size_t j0 = 0; j0 < nq && count; j0 += NQB) {
-		size_t nqq = nq - j0 < NQB ? nq - j0 : NQB;
-		int nqb = (int)((nqq + 3) / 4);
-		for (size_t k0 = 0; k0 < dim; k0 += NKB) {
-			size_t kl = dim - k0 < NKB ? dim - k0 : NKB;
-			pack_sdot(qu + j0 * qstride, nqq, qstride, k0, kl, qp);
-			const int8x16_t *q = (const int8x16_t *)qp;
-			int32_t *o = out + j0 * ldo;
-			int f = k0 == 0;
-			if (nqb == 1)
-				tile_sdot(q, nqq, rows, count, k0, kl, stride, o, ldo, f, 1);
-			else if (nqb == 2)
-				tile_sdot(q, nqq, rows, count, k0, kl, stride, o, ldo, f, 2);
-			else if (nqb == 3)
-				tile_sdot(q, nqq, rows, count, k0, kl, stride, o, ldo, f, 3);
-			else
-				tile_sdot(q, nqq, rows, count, k0, kl, stride, o, ldo, f, 4);
-		}
-	}
+	HK__NEON_PASSES(NQB, NKB, 4, pack_sdot, tile_sdot)
 }
 
 uint32_t hk__read_sum_neon(const void *p, size_t bytes)

@@ -78,27 +78,7 @@ static void tile_i8_i8mm(const uint8_t *qu, size_t nq, size_t qstride,
                          size_t count, size_t dim, size_t stride, int32_t *out,
                          size_t ldo)
 {
-	(void)row_sums; /* signed queries: no correction */
-	_Alignas(16) int8_t qp[PKB * PQB];
-	for (size_t j0 = 0; j0 < nq && count; j0 += PQB) {
-		size_t nqq = nq - j0 < PQB ? nq - j0 : PQB;
-		int nqp = (int)((nqq + 1) / 2);
-		for (size_t k0 = 0; k0 < dim; k0 += PKB) {
-			size_t kl = dim - k0 < PKB ? dim - k0 : PKB;
-			pack_mmla(qu + j0 * qstride, nqq, qstride, k0, kl, qp);
-			const int8x16_t *q = (const int8x16_t *)qp;
-			int32_t *o = out + j0 * ldo;
-			int f = k0 == 0;
-			if (nqp == 1)
-				tile_mmla(q, nqq, rows, count, k0, kl, stride, o, ldo, f, 1);
-			else if (nqp == 2)
-				tile_mmla(q, nqq, rows, count, k0, kl, stride, o, ldo, f, 2);
-			else if (nqp == 3)
-				tile_mmla(q, nqq, rows, count, k0, kl, stride, o, ldo, f, 3);
-			else
-				tile_mmla(q, nqq, rows, count, k0, kl, stride, o, ldo, f, 4);
-		}
-	}
+	HK__NEON_PASSES(PQB, PKB, 2, pack_mmla, tile_mmla)
 }
 
 const hk_kernels hk__kernels_i8mm = {
