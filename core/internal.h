@@ -48,4 +48,7 @@ void hk__wipe(void *p, size_t n);
 /* Monotonic clock in nanoseconds. */
 uint64_t hk__now_ns(void);
 
+/* sha256 of a file's bytes (core/calib.c). HK_E_NOT_FOUND / HK_E_IO. */
+hk_status hk__sha256_file(const char *path, uint8_t out[32]);
+
 #endif
