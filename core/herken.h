@@ -142,7 +142,8 @@ HK_API void hk_set_log(hk_log_fn fn, void *user, int max_level);
  * Instruction-set tiers of the distance kernels, lowest first. The tier is
  * chosen once per process from CPUID/XGETBV (getauxval on ARM), capped by
  * the environment variable HERKEN_MAX_ISA=scalar|avx2|avxvnni|avx512|
- * avx512vnni|amx|neon.
+ * avx512vnni|amx|neon|i8mm. Values are ordered within an architecture;
+ * on aarch64 a cap below i8mm (e.g. "neon") keeps the SDOT tier.
  */
 typedef enum hk_isa {
 	HK_ISA_SCALAR = 0,
@@ -152,6 +153,7 @@ typedef enum hk_isa {
 	HK_ISA_AVX512 = 4,     /* AVX-512 F/BW/VL/DQ                          */
 	HK_ISA_AVX512VNNI = 5, /* AVX-512 tier + AVX512-VNNI                  */
 	HK_ISA_AMX = 6,        /* AVX512-VNNI tier + AMX-INT8 (query batches) */
+	HK_ISA_I8MM = 7,       /* NEON tier + I8MM (SMMLA for query batches)  */
 } hk_isa;
 
 /* The tier the kernels run at in this process. */

@@ -316,22 +316,22 @@ static hk_status normalise(const float *v, uint32_t dim, float *out,
 	return HK_OK;
 }
 
-/* Symmetric int8 quantisation: x ~ q * scale, q in [-127, 127]. */
-static float quantise(const float *x, uint32_t dim, uint32_t dpad, int8_t *q,
-                      int32_t *sum)
+/* Symmetric int8 quantisation: x ~ q * scale, q in [-qmax, qmax]. */
+static float quantise(const float *x, uint32_t dim, uint32_t dpad, int qmax,
+                      int8_t *q, int32_t *sum)
 {
 	float amax = 0;
 	for (uint32_t i = 0; i < dim; i++)
 		amax = fmaxf(amax, fabsf(x[i]));
-	float scale = amax > 0 ? amax / 127.0f : 1.0f;
+	float scale = amax > 0 ? amax / (float)qmax : 1.0f;
 	float inv = 1.0f / scale;
 	int32_t s = 0;
 	for (uint32_t i = 0; i < dim; i++) {
 		long v = lrintf(x[i] * inv);
-		if (v > 127)
-			v = 127;
-		if (v < -127)
-			v = -127;
+		if (v > qmax)
+			v = qmax;
+		if (v < -qmax)
+			v = -qmax;
 		q[i] = (int8_t)v;
 		s += (int32_t)v;
 	}
@@ -342,12 +342,13 @@ static float quantise(const float *x, uint32_t dim, uint32_t dpad, int8_t *q,
 	return scale;
 }
 
-/* Query in offset-128 u8 form for the int8 kernels. */
-static float quantise_query(const float *x, uint32_t dim, uint32_t dpad,
-                            uint8_t *qu)
+/* Query in offset-128 u8 form for the int8 kernels, in the range the tier's
+ * kernels accept (7 bits on avx2, hk_simd.h). */
+static float quantise_query(const hk_kernels *K, const float *x, uint32_t dim,
+                            uint32_t dpad, uint8_t *qu)
 {
 	int8_t *q = (int8_t *)qu;
-	float scale = quantise(x, dim, dpad, q, NULL);
+	float scale = quantise(x, dim, dpad, hk__i8_qmax(K), q, NULL);
 	for (uint32_t i = 0; i < dpad; i++)
 		qu[i] = (uint8_t)((int)q[i] + 128);
 	return scale;
@@ -791,7 +792,7 @@ static void write_slot(hk_gallery *g, size_t slot, const float *x)
 		xf_append(g, &g->xf, x);
 	if (g->scan == HK_SCAN_INT8) {
 		g->rscale[slot] =
-		    quantise(x, g->dim, g->d8, g->s8 + slot * g->d8, &g->rsum[slot]);
+		    quantise(x, g->dim, g->d8, 127, g->s8 + slot * g->d8, &g->rsum[slot]);
 	} else {
 		g->rscale[slot] = 1.0f;
 		g->rsum[slot] = 0;
@@ -1396,7 +1397,7 @@ static hk_status search_common(const hk_gallery *g, const float *queries,
 			goto done;
 		memset(q + g->dim, 0, (size_t)(g->d32 - g->dim) * 4);
 		if (g->scan == HK_SCAN_INT8)
-			quantise_query(q, g->dim, g->d8, qu + i * g->d8);
+			quantise_query(g->K, q, g->dim, g->d8, qu + i * g->d8);
 	}
 	search_job j = {g, n, qf, qu, cands, counts, (uint32_t)kk, nshards};
 	if (g->n == 0) {
