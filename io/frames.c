@@ -16,6 +16,7 @@
 #define _GNU_SOURCE
 #include "internal.h"
 #include "io_internal.h"
+#include "video.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -64,6 +65,7 @@ typedef struct y4m_fmt {
 
 struct hk_frames {
 	hk_frames_params p;
+	struct hk__vsrc *vs; /* a video source (io/video.c): every call goes there */
 	int kind;
 	int engine;
 	/* sources */
@@ -131,6 +133,7 @@ static void slot_reset(slot *s, uint64_t id)
 {
 	memset(&s->pub, 0, sizeof s->pub);
 	s->pub.id = id;
+	s->pub.pts_us = -1;
 	s->pub.name = s->name;
 	s->pub.error = s->err;
 	s->err[0] = '\0';
@@ -1766,6 +1769,22 @@ static hk_status open_listfile(const char *spec, const hk_frames_params *p,
 	return s;
 }
 
+/* Video files, network streams and cameras (io/video*.c). */
+static hk_status open_video(const char *spec, const hk_frames_params *p, hk_frames **out)
+{
+	hk_frames *f = calloc(1, sizeof *f);
+	if (!f)
+		return hk__err(HK_E_NOMEM, "hk_frames_open");
+	hk_status st = hk__video_kind(spec) == HK__VS_V4L2 ? hk__v4l2_open(spec, p, &f->vs)
+	                                                    : hk__video_open(spec, p, &f->vs);
+	if (st != HK_OK) {
+		free(f);
+		return st;
+	}
+	*out = f;
+	return HK_OK;
+}
+
 HK_API hk_status hk_frames_open(const char *spec, const hk_frames_params *p,
                                 hk_frames **out)
 {
@@ -1774,6 +1793,8 @@ HK_API hk_status hk_frames_open(const char *spec, const hk_frames_params *p,
 	*out = NULL;
 	if (!strcmp(spec, "-"))
 		return hk_frames_open_stream(0, p, out);
+	if (hk__video_kind(spec) || hk__video_sniff(spec))
+		return open_video(spec, p, out);
 	struct stat st;
 	if (stat(spec, &st) != 0)
 		return hk__errno_status(-errno, spec);
@@ -1800,6 +1821,8 @@ HK_API hk_status hk_frames_next(hk_frames *f, hk_frame **out)
 	if (!f || !out)
 		return hk__err(HK_E_INVALID, "hk_frames_next: NULL argument");
 	*out = NULL;
+	if (f->vs)
+		return hk__vsrc_next(f->vs, out);
 	pthread_mutex_lock(&f->mu);
 	for (;;) {
 		slot *s = NULL;
@@ -1869,6 +1892,10 @@ HK_API void hk_frames_release(hk_frames *f, hk_frame *fr)
 {
 	if (!f || !fr)
 		return;
+	if (f->vs) {
+		hk__vsrc_release(f->vs, fr);
+		return;
+	}
 	slot *s = (slot *)fr;
 	if (s < f->slots || s >= f->slots + f->nslots)
 		return; /* not a frame of this source */
@@ -1895,6 +1922,11 @@ HK_API void hk_frames_destroy(hk_frames *f)
 {
 	if (!f)
 		return;
+	if (f->vs) {
+		hk__vsrc_destroy(f->vs);
+		free(f);
+		return;
+	}
 	pthread_mutex_lock(&f->mu);
 	f->stop = 1;
 	pthread_cond_broadcast(&f->cv_free);
@@ -1942,6 +1974,8 @@ HK_API void hk_frames_destroy(hk_frames *f)
 
 HK_API uint64_t hk_frames_count(const hk_frames *f)
 {
+	if (f && f->vs)
+		return UINT64_MAX;
 	return f ? f->n : 0;
 }
 
@@ -1949,6 +1983,10 @@ HK_API hk_status hk_frames_get_stats(const hk_frames *f, hk_frames_stats *st)
 {
 	if (!f || !st)
 		return hk__err(HK_E_INVALID, "hk_frames_get_stats: NULL argument");
+	if (f->vs) {
+		hk__vsrc_stats(f->vs, st);
+		return HK_OK;
+	}
 	pthread_mutex_lock((pthread_mutex_t *)&f->mu);
 	*st = f->st;
 	pthread_mutex_unlock((pthread_mutex_t *)&f->mu);
