@@ -184,7 +184,7 @@ static hk_status fail(hk__vsrc *s, hk_status st, const char *dev, const char *wh
 	int e = errno;
 	hk__vsrc_destroy(s);
 	if (e == EBUSY)
-		return hk__err(HK_E_STATE, "%s: the camera is busy (used by another program)", dev);
+		return hk__err(HK_E_BUSY, "%s: the camera is busy (used by another program)", dev);
 	return hk__err(st, "%s: %s: %s", dev, what, strerror(e));
 }
 
@@ -198,7 +198,7 @@ hk_status hk__v4l2_open(const char *spec, const hk_frames_params *p, hk__vsrc **
 		if (e == ENOENT)
 			return hk__err(HK_E_NOT_FOUND, "%s: no such camera", dev);
 		if (e == EBUSY)
-			return hk__err(HK_E_STATE, "%s: the camera is busy (used by another program)",
+			return hk__err(HK_E_BUSY, "%s: the camera is busy (used by another program)",
 			               dev);
 		return hk__err(HK_E_IO, "%s: cannot open: %s", dev, strerror(e));
 	}
@@ -245,7 +245,7 @@ hk_status hk__v4l2_open(const char *spec, const hk_frames_params *p, hk__vsrc **
 		f.fmt.pix.field = V4L2_FIELD_ANY;
 		if (xioctl(fd, VIDIOC_S_FMT, &f) < 0) {
 			if (errno == EBUSY)
-				return fail(s, HK_E_STATE, dev, "set format");
+				return fail(s, HK_E_BUSY, dev, "set format");
 			continue;
 		}
 		if (f.fmt.pix.pixelformat != fmts[i])

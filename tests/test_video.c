@@ -365,7 +365,7 @@ Test(video, camera)
 	hk_frames_default_params(&fp);
 	fp.timeout_ms = 3000;
 	s = hk_frames_open(dev, &fp, &src);
-	if (s == HK_E_STATE)
+	if (s == HK_E_BUSY)
 		cr_skip_test("%s busy: %s", dev, hk_last_error());
 	cr_assert_eq(s, HK_OK, "%s", hk_last_error());
 	int good = 0;

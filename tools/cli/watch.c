@@ -42,9 +42,10 @@ static const char watch_usage[] =
     "events: track-started, decision, revised, visit-ended (the visit's final\n"
     "decision: match, stranger, or undecided when no face was usable).\n"
     "exit: 0 the source ended, 2 usage, 3 the source or gallery cannot be\n"
-    "opened (missing, corrupt, unknown codec, no answer, camera busy),\n"
-    "4 internal error, 5 refused by the gallery's policy, 6 the source\n"
-    "failed mid-stream (stalled or corrupt; the visits were ended).\n";
+    "opened (missing, corrupt or truncated, unknown codec, no answer within\n"
+    "--timeout-ms), 4 internal error, 5 refused by the gallery's policy,\n"
+    "6 busy (camera or gallery in use), 7 the source failed mid-stream\n"
+    "(stalled or corrupt data; the visits were ended, their events printed).\n";
 
 typedef struct wopts {
 	const char *source, *gallery, *key_file, *claim, *models;
@@ -140,6 +141,7 @@ static int exit_for(hk_status s)
 	case HK_OK: return HK_EXIT_OK;
 	case HK_E_INVALID: return HK_EXIT_USAGE;
 	case HK_E_POLICY: case HK_E_CONSENT: return HK_EXIT_REFUSED;
+	case HK_E_BUSY: return HK_EXIT_BUSY;
 	case HK_E_NOMEM: case HK_E_BACKEND: return HK_EXIT_INTERNAL;
 	default: return HK_EXIT_INPUT;
 	}
