@@ -1393,6 +1393,118 @@ typedef struct hk_audit_report {
  * reordered or removed from the middle (r->bad_entry says where). */
 HK_API hk_status hk_store_audit_verify(hk_store *st, hk_audit_report *r);
 
+/* ------------------------------------------------------------------ */
+/* Calibration: decisions at a stated false-match rate (core/calib.c)  */
+/* ------------------------------------------------------------------ */
+
+/*
+ * A score is never a decision by itself. A calibration maps the cosine
+ * score of one embedder to its false-match rate (FMR: the share of
+ * comparisons of two different people that score at or above it),
+ * measured on training-side data only, and back:
+ *
+ *     hk_calib *cal = NULL;
+ *     if (hk_calib_for_engine(engine, &cal) != HK_OK) fail(hk_last_error());
+ *     float thr;
+ *     hk_calib_score_at_fpir(cal, 1e-3, n_customers, &thr);  // 1:N
+ *     hk_decision d;
+ *     hk_calib_decide_identify(cal, best_score, n_customers, 1e-3, &d);
+ *     // d.match, d.rate: the FPIR the best score stands at
+ *     hk_calib_destroy(cal);
+ *
+ * Open set 1:N: a stranger is falsely identified when the best of N
+ * impostor comparisons reaches the threshold, so the false-positive
+ * identification rate for a gallery of N templates is modelled from the
+ * 1:1 tail as FPIR(t, N) = 1 - (1 - FMR(t))^N (N independent
+ * comparisons); `herken-bench blufr` checks it against FPIR measured at
+ * several N. The threshold for a target FPIR rises with N.
+ *
+ * The library ships a calibration for each embedder it knows, keyed by
+ * the sha256 of the model file (text files core/calib/ *.calib, compiled
+ * in); `herken-bench calibrate` writes one. Text format, one record a line,
+ * '#' comments:
+ *
+ *     herken-calibration 1
+ *     embedder <sha256 of the embedder file, 64 hex digits>
+ *     points <n>                          n >= 2
+ *     <score> <fmr>                       x n: score ascending, FMR
+ *                                         strictly descending, in (0, 1]
+ *     end
+ *
+ * Between points log10(FMR) is linear in the score. Outside the table
+ * score -> FMR is clamped to its ends, and a target rate beyond it is
+ * HK_E_RANGE: there is never a silent fallback to a fixed threshold.
+ *
+ * Thread-safety: a calibration is immutable after load; any number of
+ * threads may use it.
+ */
+typedef struct hk_calib hk_calib;
+
+/* Shop defaults (see README, "Decisions at stated rates"): identification
+ * keeps false "welcome back"s to strangers at 1 in 10,000 visits of a
+ * stranger whatever the gallery size; a claimed identity (1:1) is accepted
+ * at 1 false match in 100,000 comparisons. */
+#define HK_DEFAULT_FPIR 1e-4
+#define HK_DEFAULT_FMR 1e-5
+
+/*
+ * Parse a calibration from text[len]. expect_sha256 (32 bytes, may be
+ * NULL to accept any embedder) must equal the file's embedder line, else
+ * HK_E_FORMAT naming both. Malformed, truncated (no "end"), non-monotone
+ * tables are HK_E_FORMAT with the line number.
+ */
+HK_API hk_status hk_calib_parse(const char *text, size_t len,
+                                const uint8_t *expect_sha256, hk_calib **out);
+/* The same from a file; a missing or unreadable file is HK_E_FORMAT
+ * naming it (a decision never goes on without its calibration). */
+HK_API hk_status hk_calib_load(const char *path, const uint8_t *expect_sha256,
+                               hk_calib **out);
+/* The calibration shipped in the library for the embedder with this
+ * sha256; HK_E_FORMAT (naming the sha256) when there is none. */
+HK_API hk_status hk_calib_builtin(const uint8_t sha256[32], hk_calib **out);
+/* The shipped calibration of the embedder file an engine loaded (its
+ * sha256 is computed from the file in the engine's model directory). */
+HK_API hk_status hk_calib_for_engine(const hk_engine *e, hk_calib **out);
+HK_API void hk_calib_destroy(hk_calib *c);
+
+/* sha256 of the embedder this calibration belongs to (32 bytes). */
+HK_API const uint8_t *hk_calib_embedder(const hk_calib *c);
+
+/* FMR at score (clamped to the table's ends). HK_E_RANGE for NaN. */
+HK_API hk_status hk_calib_fmr(const hk_calib *c, float score, double *fmr);
+/* The lowest score whose FMR is <= fmr. HK_E_RANGE unless 0 < fmr < 1
+ * and fmr lies within the table. */
+HK_API hk_status hk_calib_score_at_fmr(const hk_calib *c, double fmr,
+                                       float *score);
+/* Modelled FPIR of a score for a gallery of n templates (n >= 1). */
+HK_API hk_status hk_calib_fpir(const hk_calib *c, float score, uint64_t n,
+                               double *fpir);
+/* Threshold for a target FPIR with n templates: score_at_fmr of
+ * 1 - (1 - fpir)^(1/n). HK_E_RANGE for fpir outside (0, 1), n == 0, or a
+ * rate beyond the table. */
+HK_API hk_status hk_calib_score_at_fpir(const hk_calib *c, double fpir,
+                                        uint64_t n, float *score);
+
+/* One decision and the rate it stands at. */
+typedef struct hk_decision {
+	int32_t match;    /* 1: score >= threshold                           */
+	uint32_t kind;    /* 1: verification (1:1), 2: identification (1:N) */
+	uint64_t n;       /* comparisons the rate is for (1 for 1:1)          */
+	float score;      /* the (best) score                                 */
+	float threshold;  /* the threshold the target gave                    */
+	double target;    /* the target FMR (1:1) or FPIR (1:N)               */
+	double rate;      /* FMR (1:1) or modelled FPIR for n (1:N) at score  */
+} hk_decision;
+
+enum { HK_DECISION_VERIFY = 1, HK_DECISION_IDENTIFY = 2 };
+
+/* 1:1 at target FMR (0: HK_DEFAULT_FMR). */
+HK_API hk_status hk_calib_decide_verify(const hk_calib *c, float score,
+                                        double target_fmr, hk_decision *d);
+/* 1:N: best_score over n templates, at target FPIR (0: HK_DEFAULT_FPIR). */
+HK_API hk_status hk_calib_decide_identify(const hk_calib *c, float best_score,
+                                          uint64_t n, double target_fpir,
+                                          hk_decision *d);
 
 #ifdef __cplusplus
 }
