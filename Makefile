@@ -133,8 +133,10 @@ $(CLI): $(CLI_OBJ) $(LIBA)
 $(BENCH): $(BENCH_OBJ) $(LIBA)
 	$(CXX) $(LDFLAGS) -o $@ $(BENCH_OBJ) $(LIBA) $(LIB_LIBS) -lfaiss -fopenmp
 
+# --wrap: the power-loss test (tests/test_crash_store.c) sees every fsync
+# and fdatasync of the library and keeps only what was synced.
 $(TESTS): $(TEST_OBJ) $(LIBA)
-	$(CC) $(LDFLAGS) -o $@ $(TEST_OBJ) $(LIBA) $(LIB_LIBS) $(shell $(PKG_CONFIG) --libs criterion)
+	$(CC) $(LDFLAGS) -Wl,--wrap=fsync -Wl,--wrap=fdatasync -o $@ $(TEST_OBJ) $(LIBA) $(LIB_LIBS) $(shell $(PKG_CONFIG) --libs criterion)
 
 # The public header must compile on its own as strict C11 (and as C++).
 check-header:
