@@ -62,4 +62,7 @@ size_t hk__utf8_len(const unsigned char *p);
 /* Monotonic clock in nanoseconds. */
 uint64_t hk__now_ns(void);
 
+/* sha256 of a file's bytes (core/calib.c). HK_E_NOT_FOUND / HK_E_IO. */
+hk_status hk__sha256_file(const char *path, uint8_t out[32]);
+
 #endif
