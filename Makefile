@@ -45,7 +45,16 @@ PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(LIB_PKGS) 2>/dev/null)
 LIB_LIBS := $(PKG_LIBS) -ldnnl -lpthread -lm
 
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wno-unused-parameter
-CPPFLAGS += -Icore -Isimd -Iio -Ibench -Itools/cli -DHK_BUILDING_LIBRARY
+# Include paths per target: the library sees core/, simd/ and io/ only; the
+# CLI sees the public header only ($(BUILD)/include holds a copy of
+# core/herken.h and nothing else, as an installed herken would); the
+# benchmarks see bench/ plus the internals they name (core/ for herken.h,
+# internal.h and pipeline/pipeline.h; simd/ for the kernel table); the
+# tests see everything they test.
+LIB_INC := -Icore -Isimd -Iio -DHK_BUILDING_LIBRARY
+CLI_INC := -I$(BUILD)/include -Itools/cli
+BENCH_INC := -Ibench -Icore -Isimd
+TEST_INC := -Icore -Isimd -Iio -Ibench -Itools/cli -Itests
 CFLAGS ?=
 CFLAGS += -std=c11 -g $(OPT) $(WARN) -fPIC -fvisibility=hidden $(PKG_CFLAGS)
 CXXFLAGS += -std=c++17 -g $(OPT) -Wall -Wextra -Wno-unused-parameter -fPIC -fopenmp
@@ -96,13 +105,23 @@ TESTS := $(BUILD)/herken-tests
 all: lib $(if $(CLI_SRC),$(CLI)) $(if $(BENCH_SRC)$(BENCH_CXX),$(BENCH))
 lib: $(LIBA) $(LIBSO) $(BUILD)/herken.pc
 
+$(LIB_OBJ): INC = $(LIB_INC)
+$(CLI_OBJ): INC = $(CLI_INC)
+$(BENCH_OBJ): INC = $(BENCH_INC)
+$(TEST_OBJ): INC = $(TEST_INC)
+$(CLI_OBJ): $(BUILD)/include/herken.h
+
+$(BUILD)/include/herken.h: core/herken.h
+	@mkdir -p $(dir $@)
+	cp $< $@
+
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(ISAFLAGS) -MMD -MP -c $< -o $@
+	$(CC) $(CPPFLAGS) $(INC) $(CFLAGS) $(ISAFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/obj/%.o: %.cpp
 	@mkdir -p $(dir $@)
-	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -MMD -MP -c $< -o $@
+	$(CXX) $(CPPFLAGS) $(INC) $(CXXFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/obj/%_avx2.o: ISAFLAGS = $(ISA_avx2)
 $(BUILD)/obj/%_avxvnni.o: ISAFLAGS = $(ISA_avxvnni)
@@ -133,8 +152,10 @@ $(CLI): $(CLI_OBJ) $(LIBA)
 $(BENCH): $(BENCH_OBJ) $(LIBA)
 	$(CXX) $(LDFLAGS) -o $@ $(BENCH_OBJ) $(LIBA) $(LIB_LIBS) -lfaiss -fopenmp
 
-$(TESTS): $(TEST_OBJ) $(LIBA)
-	$(CC) $(LDFLAGS) -o $@ $(TEST_OBJ) $(LIBA) $(LIB_LIBS) $(shell $(PKG_CONFIG) --libs criterion)
+# The protocol maths live with the benchmarks (bench/calibrate.c); the tests check them.
+TEST_BENCH_OBJ := $(BUILD)/obj/bench/calibrate.o
+$(TESTS): $(TEST_OBJ) $(TEST_BENCH_OBJ) $(LIBA)
+	$(CC) $(LDFLAGS) -o $@ $(TEST_OBJ) $(TEST_BENCH_OBJ) $(LIBA) $(LIB_LIBS) $(shell $(PKG_CONFIG) --libs criterion)
 
 # The public header must compile on its own as strict C11 (and as C++).
 check-header:
@@ -169,7 +190,7 @@ endif
 
 $(BUILD)/tsan/%: tests/%.c $(LIBA)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBA) $(LIB_LIBS)
+	$(CC) $(CPPFLAGS) $(TEST_INC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBA) $(LIB_LIBS)
 
 # Crash-consistency stress for the durable gallery: 1000 SIGKILL trials
 # (HERKEN_CRASH_TRIALS overrides).
@@ -207,7 +228,7 @@ fuzz:
 build/fuzz/stamp: $(FUZZ_SRC:tests/%.c=build/fuzz/%)
 	@touch $@
 build/fuzz/%: tests/%.c $(LIBA)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $< $(LIBA) $(LIB_LIBS)
+	$(CC) $(CPPFLAGS) $(TEST_INC) $(CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $< $(LIBA) $(LIB_LIBS)
 
 install: lib $(CLI)
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include \

@@ -23,6 +23,7 @@
 #include "herken.h"
 #include "internal.h"
 #include "lfw_common.h"
+#include "calibrate.h"
 #include "pipeline/pipeline.h"
 
 /* ---- dlib PASCAL VOC detection check ------------------------------------- */

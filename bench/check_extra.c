@@ -33,6 +33,7 @@
 #include "check.h"
 #include "herken.h"
 #include "lfw_common.h"
+#include "calibrate.h"
 #include "pipeline/pipeline.h"
 /* golden embeddings.json reader shared with the model tests */
 #include "../tests/test_nn_util.h"
