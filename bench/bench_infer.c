@@ -121,7 +121,7 @@ static int verify(const bmodel *bm, float *const *out, char *msg, size_t cap, in
 	return md <= (bf16 ? 1e-2 : 1e-4) ? 1 : -1;
 }
 
-int hk_bench_infer(int argc, char **argv)
+int hk__bench_infer(int argc, char **argv)
 {
 	const char *which = "all";
 	long batches[16] = {1, 8, 32}, threads[8] = {1, 2};

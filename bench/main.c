@@ -10,15 +10,15 @@ static const struct {
 	int (*fn)(int, char **);
 	const char *what;
 } suites[] = {
-	{"search", hk_bench_search, "exact top-k search vs FAISS and hnswlib"},
-	{"kernels", hk_bench_kernels, "distance kernels per ISA tier"},
-	{"infer", hk_bench_infer, "model inference on oneDNN"},
-	{"ingest", hk_bench_ingest, "io_uring / pread / mmap / fio frame ingest"},
-	{"lfw", hk_bench_lfw, "LFW 10-fold verification accuracy"},
-	{"store", hk_bench_store, "durable gallery enrol / replay"},
-	{"pipeline", hk_bench_pipeline, "end-to-end recognition"},
-	{"check", hk_bench_check, "instruction-count regression check (callgrind)"},
-	{"cost", hk_bench_cost, "one check workload (run under callgrind by check)"},
+	{"search", hk__bench_search, "exact top-k search vs FAISS and hnswlib"},
+	{"kernels", hk__bench_kernels, "distance kernels per ISA tier"},
+	{"infer", hk__bench_infer, "model inference on oneDNN"},
+	{"ingest", hk__bench_ingest, "io_uring / pread / mmap / fio frame ingest"},
+	{"lfw", hk__bench_lfw, "LFW 10-fold verification accuracy"},
+	{"store", hk__bench_store, "durable gallery enrol / replay"},
+	{"pipeline", hk__bench_pipeline, "end-to-end recognition"},
+	{"check", hk__bench_check, "instruction-count regression check (callgrind)"},
+	{"cost", hk__bench_cost, "one check workload (run under callgrind by check)"},
 };
 
 static void usage(FILE *f)

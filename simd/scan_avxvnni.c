@@ -168,7 +168,7 @@ static void tile_i8_avxvnni(const uint8_t *qu, size_t nq, size_t qstride,
 	HK__TILE_PASSES(QB, KB, 8, __m256i)
 }
 
-const hk_kernels hk__kernels_avxvnni = {
+const hk__kernel_table hk__kernels_avxvnni = {
 	.isa = HK_ISA_AVXVNNI,
 	.name = "avxvnni",
 	HK__AVX2_FP_ENTRIES,

@@ -67,7 +67,7 @@ struct hk_gallery {
 	uint32_t hcap;
 	pthread_rwlock_t lock;
 	hk__pool *pool;
-	const hk_kernels *K;
+	const hk__kernel_table *K;
 };
 
 static size_t round_up(size_t x, size_t m) { return (x + m - 1) / m * m; }
@@ -844,7 +844,7 @@ static void scan_shard(void *arg, unsigned shard, unsigned nshards)
 {
 	search_job *j = arg;
 	const hk_gallery *g = j->g;
-	const hk_kernels *K = g->K;
+	const hk__kernel_table *K = g->K;
 	size_t lo, hi;
 	shard_range(g->n, shard, nshards, &lo, &hi);
 	if (nshards != j->nshards) /* ran inline as one shard */
