@@ -102,6 +102,7 @@ enum {
 	HK_E_EXISTS = -14,     /* already exists                             */
 	HK_E_OVERFLOW = -15,   /* caller buffer too small, size overflow     */
 	HK_E_LIMIT = -16,      /* a configured limit was reached             */
+	HK_E_BUSY = -17,       /* held by another process (a gallery's lock) */
 };
 
 #define HK_STATUS_PRIMARY(s) ((s) >= 0 ? (s) : -((-(s)) & 0xff))
@@ -186,6 +187,9 @@ typedef struct hk_image {
 #define HK_IMAGE_MAX_PIXELS (64u * 1024u * 1024u)
 HK_API hk_status hk_image_decode(const void *bytes, size_t len,
                                  hk_image *out);
+/* path must name a regular file: a FIFO, socket or device is HK_E_IO and a
+ * directory HK_E_IO, refused without blocking or reading; a file over
+ * 1 GiB is HK_E_LIMIT (its size is taken from fstat before reading). */
 HK_API hk_status hk_image_load(const char *path, hk_image *out);
 HK_API void hk_image_free(hk_image *img);
 
@@ -950,7 +954,7 @@ HK_API void hk_store_default_params(hk_store_params *p);
  * Replays snapshot + log. A torn tail (a record that did not fully reach
  * the disk: short, or zero-filled from a sector boundary) is cut; any other
  * damage is HK_E_FORMAT naming the file and offset. A wrong master key is
- * HK_E_CRYPTO. Another process holding the gallery is HK_E_STATE.
+ * HK_E_CRYPTO. Another process holding the gallery is HK_E_BUSY.
  */
 HK_API hk_status hk_store_open(const char *dir, const hk_store_params *p,
                                hk_store **out);

@@ -45,6 +45,15 @@ static inline int hk__mul_size(size_t a, size_t b, size_t *out)
 /* Wipe memory that held personal data; not optimised away. */
 void hk__wipe(void *p, size_t n);
 
+/* Reads a whole regular file into a malloc'd buffer, sized by fstat
+ * before reading. 0 or -errno: -EFBIG over max bytes, -EISDIR for a
+ * directory, -ESPIPE for a FIFO, socket or device (opened without
+ * blocking, never read). The caller wipes and frees *out. */
+int hk__read_file(const char *path, size_t max, uint8_t **out, size_t *outn);
+
+/* (io/image.c) Maps -errno to an hk_status with a message "what: strerror". */
+hk_status hk__errno_status(int neg_errno, const char *what);
+
 /* Monotonic clock in nanoseconds. */
 uint64_t hk__now_ns(void);
 

@@ -30,6 +30,7 @@ const char *hk_status_str(hk_status s)
 	case HK_E_EXISTS: return "HK_E_EXISTS: already exists";
 	case HK_E_OVERFLOW: return "HK_E_OVERFLOW: buffer too small or size overflow";
 	case HK_E_LIMIT: return "HK_E_LIMIT: limit reached";
+	case HK_E_BUSY: return "HK_E_BUSY: held by another process";
 	default: return "unknown status";
 	}
 }

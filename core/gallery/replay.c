@@ -480,7 +480,7 @@ hk_status hk_store_open(const char *dir, const hk_store_params *p,
 		goto fail;
 	}
 	if (flock(st->dirfd, LOCK_EX | LOCK_NB)) {
-		s = hk__err(HK_E_STATE, "gallery %s is open in another process",
+		s = hk__err(HK_E_BUSY, "gallery %s is open in another process",
 		            dir);
 		goto fail;
 	}

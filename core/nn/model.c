@@ -12,6 +12,7 @@
 #include "nn/numa.h"
 
 #include <dlfcn.h>
+#include <errno.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -329,31 +330,16 @@ hk_status hk_model_load(const char *path, const hk_model_params *p, hk_model **o
 	if (!path || !out)
 		return hk__err(HK_E_INVALID, "hk_model_load: NULL argument");
 	*out = NULL;
-	FILE *f = fopen(path, "rb");
-	if (!f)
+	/* A regular file only (a FIFO or device is refused without blocking),
+	 * at most 1 GiB by fstat before reading. */
+	uint8_t *buf;
+	size_t len;
+	int rc = hk__read_file(path, (size_t)1 << 30, &buf, &len);
+	if (rc == -ENOENT)
 		return hk__err(HK_E_NOT_FOUND, "cannot open model '%s'", path);
-	if (fseek(f, 0, SEEK_END)) {
-		fclose(f);
-		return hk__err(HK_E_IO, "cannot seek in '%s'", path);
-	}
-	long len = ftell(f);
-	if (len < 0 || len > (1L << 30)) {
-		fclose(f);
-		return hk__err(len < 0 ? HK_E_IO : HK_E_LIMIT, "model '%s': size %ld", path, len);
-	}
-	rewind(f);
-	void *buf = malloc(len ? (size_t)len : 1);
-	if (!buf) {
-		fclose(f);
-		return hk__err(HK_E_NOMEM, "out of memory");
-	}
-	size_t got = fread(buf, 1, (size_t)len, f);
-	fclose(f);
-	if (got != (size_t)len) {
-		free(buf);
-		return hk__err(HK_E_IO, "short read on '%s'", path);
-	}
-	hk_status s = hk_model_load_memory(buf, (size_t)len, p, out);
+	if (rc < 0)
+		return hk__errno_status(rc, path);
+	hk_status s = hk_model_load_memory(buf, len, p, out);
 	free(buf);
 	return s;
 }

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define DET_MAX 256    /* faces kept per detector pass */
 /* O-Net face probability below which its landmarks are not trusted (expo's
@@ -85,11 +86,9 @@ static hk_status load_one(hk_engine *e, const char *file, uint32_t kind, hk_mode
 {
 	char path[4200];
 	snprintf(path, sizeof path, "%s/%s", e->dir, file);
-	FILE *f = fopen(path, "rb");
-	if (!f)
+	if (access(path, F_OK)) /* never open here: a FIFO would block */
 		return hk__err(HK_E_NOT_FOUND, "model file %s not found (run `make models` or set HERKEN_MODELS)",
 		               path);
-	fclose(f);
 	hk_model_params mp;
 	hk_model_default_params(&mp);
 	mp.kind = kind;
