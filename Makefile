@@ -101,9 +101,9 @@ CLI := $(BUILD)/herken
 BENCH := $(BUILD)/herken-bench
 TESTS := $(BUILD)/herken-tests
 
-.PHONY: all lib test check-header readme-sample bench-check bench-baseline deps bench run install uninstall clean fuzz models
+.PHONY: all lib test check-header readme-sample bench-check bench-baseline deps bench run install uninstall install-test clean fuzz models
 all: lib $(if $(CLI_SRC),$(CLI)) $(if $(BENCH_SRC)$(BENCH_CXX),$(BENCH))
-lib: $(LIBA) $(LIBSO) $(BUILD)/herken.pc
+lib: $(LIBA) $(LIBSO)
 
 $(LIB_OBJ): INC = $(LIB_INC)
 $(CLI_OBJ): INC = $(CLI_INC)
@@ -139,11 +139,6 @@ $(LIBSO): $(LIB_OBJ)
 	$(CC) -shared -Wl,-soname,libherken.so.$(SOVERSION) $(LDFLAGS) -o $@ $^ $(LIB_LIBS)
 	ln -sf libherken.so.$(VERSION) $(BUILD)/libherken.so.$(SOVERSION)
 	ln -sf libherken.so.$(VERSION) $(BUILD)/libherken.so
-
-$(BUILD)/herken.pc: tools/herken.pc.in core/herken.h
-	@mkdir -p $(dir $@)
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' \
-	    -e 's|@PRIVATE_REQUIRES@|$(LIB_PKGS)|g' $< > $@
 
 $(CLI): $(CLI_OBJ) $(LIBA)
 	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(LIBA) $(LIB_LIBS)
@@ -186,6 +181,7 @@ else
 test: check-header readme-sample $(TESTS) all
 	@bash tools/fetch-models.sh || echo "make test: models unavailable, the model tests will skip"
 	HERKEN_BUILD=$(BUILD) $(TESTS) --jobs 2
+	@bash tests/install.sh
 endif
 
 $(BUILD)/tsan/%: tests/%.c $(LIBA)
@@ -230,20 +226,51 @@ build/fuzz/stamp: $(FUZZ_SRC:tests/%.c=build/fuzz/%)
 build/fuzz/%: tests/%.c $(LIBA)
 	$(CC) $(CPPFLAGS) $(TEST_INC) $(CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $< $(LIBA) $(LIB_LIBS)
 
+# `make install PREFIX=... [DESTDIR=...]`: the library, header, CLI, a
+# herken.pc that carries PREFIX, and the pinned models (the table
+# core/models.def names them; tools/fetch-models.sh verifies them first) in
+# $(PREFIX)/share/herken/models, where the installed library looks by
+# default. The installed library and CLI are linked in $(BUILD)/install
+# with core/models.c compiled for PREFIX; the build tree's own are untouched.
+MODEL_FILES := $(shell awk -F'"' '/^HK_MODEL_ROW/ { print $$4 }' core/models.def)
+MODELS_SRC := $(or $(HERKEN_MODELS),.cache/models)
+INST := $(BUILD)/install
+MODELS_OBJ := $(BUILD)/obj/core/models.o
+
 install: lib $(CLI)
+	@bash tools/fetch-models.sh
+	@mkdir -p $(INST)
+	$(CC) $(CPPFLAGS) $(LIB_INC) $(CFLAGS) '-DHK_PREFIX="$(PREFIX)"' -c core/models.c -o $(INST)/models.o
+	cp $(LIBA) $(INST)/libherken.a
+	$(AR) rs $(INST)/libherken.a $(INST)/models.o
+	$(CC) -shared -Wl,-soname,libherken.so.$(SOVERSION) $(LDFLAGS) -o $(INST)/libherken.so.$(VERSION) \
+	    $(filter-out $(MODELS_OBJ),$(LIB_OBJ)) $(INST)/models.o $(LIB_LIBS)
+	$(CC) $(LDFLAGS) -o $(INST)/herken $(CLI_OBJ) $(INST)/libherken.a $(LIB_LIBS)
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' \
+	    -e 's|@PRIVATE_REQUIRES@|$(LIB_PKGS)|g' tools/herken.pc.in > $(INST)/herken.pc
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include \
-	    $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
-	install -m 644 $(LIBA) $(DESTDIR)$(PREFIX)/lib/
-	install -m 755 $(LIBSO) $(DESTDIR)$(PREFIX)/lib/
+	    $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin \
+	    $(DESTDIR)$(PREFIX)/share/herken/models
+	install -m 644 $(INST)/libherken.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(INST)/libherken.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/
 	ln -sf libherken.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libherken.so.$(SOVERSION)
 	ln -sf libherken.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libherken.so
 	install -m 644 core/herken.h $(DESTDIR)$(PREFIX)/include/
-	install -m 644 $(BUILD)/herken.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
-	install -m 755 $(CLI) $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 $(INST)/herken.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	install -m 755 $(INST)/herken $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 $(addprefix $(MODELS_SRC)/,$(MODEL_FILES)) $(DESTDIR)$(PREFIX)/share/herken/models/
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/lib/libherken.* $(DESTDIR)$(PREFIX)/include/herken.h \
-	    $(DESTDIR)$(PREFIX)/lib/pkgconfig/herken.pc $(DESTDIR)$(PREFIX)/bin/herken
+	    $(DESTDIR)$(PREFIX)/lib/pkgconfig/herken.pc $(DESTDIR)$(PREFIX)/bin/herken \
+	    $(addprefix $(DESTDIR)$(PREFIX)/share/herken/models/,$(MODEL_FILES))
+	-rmdir $(DESTDIR)$(PREFIX)/share/herken/models $(DESTDIR)$(PREFIX)/share/herken
+
+# The install test: make install into a temporary prefix, then a program
+# built with that prefix's pkg-config, run from another directory, creates
+# an engine from the installed models (tests/install.sh).
+install-test: lib $(CLI)
+	@bash tests/install.sh
 
 clean:
 	rm -rf build
