@@ -62,12 +62,12 @@ LDFLAGS += $(if $(SANITIZE),-fsanitize=$(SANITIZE))
 
 ifeq ($(ARCH),x86_64)
 CPPFLAGS += -DHK_ARCH_X86=1
-ARCH_EXCLUDE := %_neon.c
+ARCH_EXCLUDE := %_neon.c %_i8mm.c
 else ifeq ($(ARCH),aarch64)
 CPPFLAGS += -DHK_ARCH_ARM64=1
 ARCH_EXCLUDE := %_avx2.c %_avxvnni.c %_avx512.c %_avx512vnni.c %_avx512bf16.c %_amx.c
 else
-ARCH_EXCLUDE := %_neon.c %_avx2.c %_avxvnni.c %_avx512.c %_avx512vnni.c %_avx512bf16.c %_amx.c
+ARCH_EXCLUDE := %_neon.c %_i8mm.c %_avx2.c %_avxvnni.c %_avx512.c %_avx512vnni.c %_avx512bf16.c %_amx.c
 endif
 
 LIB_SRC := $(filter-out $(ARCH_EXCLUDE),$(sort $(wildcard core/*.c core/*/*.c simd/*.c io/*.c)))
@@ -94,6 +94,7 @@ ISA_avx512vnni := $(ISA_avx512) -mavx512vnni
 ISA_avx512bf16 := $(ISA_avx512) -mavx512bf16
 ISA_amx := $(ISA_avx512vnni) -mamx-tile -mamx-int8
 ISA_neon := -march=armv8.2-a+dotprod+fp16
+ISA_i8mm := -march=armv8.2-a+dotprod+fp16+i8mm
 
 LIBA := $(BUILD)/libherken.a
 LIBSO := $(BUILD)/libherken.so.$(VERSION)
@@ -130,6 +131,7 @@ $(BUILD)/obj/%_avx512vnni.o: ISAFLAGS = $(ISA_avx512vnni)
 $(BUILD)/obj/%_avx512bf16.o: ISAFLAGS = $(ISA_avx512bf16)
 $(BUILD)/obj/%_amx.o: ISAFLAGS = $(ISA_amx)
 $(BUILD)/obj/%_neon.o: ISAFLAGS = $(ISA_neon)
+$(BUILD)/obj/%_i8mm.o: ISAFLAGS = $(ISA_i8mm)
 
 $(LIBA): $(LIB_OBJ)
 	@rm -f $@

@@ -142,7 +142,8 @@ HK_API void hk_set_log(hk_log_fn fn, void *user, int max_level);
  * Instruction-set tiers of the distance kernels, lowest first. The tier is
  * chosen once per process from CPUID/XGETBV (getauxval on ARM), capped by
  * the environment variable HERKEN_MAX_ISA=scalar|avx2|avxvnni|avx512|
- * avx512vnni|amx|neon.
+ * avx512vnni|amx|neon|i8mm. Values are ordered within an architecture;
+ * on aarch64 a cap below i8mm (e.g. "neon") keeps the SDOT tier.
  */
 typedef enum hk_isa {
 	HK_ISA_SCALAR = 0,
@@ -152,6 +153,7 @@ typedef enum hk_isa {
 	HK_ISA_AVX512 = 4,     /* AVX-512 F/BW/VL/DQ                          */
 	HK_ISA_AVX512VNNI = 5, /* AVX-512 tier + AVX512-VNNI                  */
 	HK_ISA_AMX = 6,        /* AVX512-VNNI tier + AMX-INT8 (query batches) */
+	HK_ISA_I8MM = 7,       /* NEON tier + I8MM (SMMLA for query batches)  */
 } hk_isa;
 
 /* The tier the kernels run at in this process. */
@@ -728,10 +730,13 @@ HK_API float hk_cosine(const float *a, const float *b, size_t dim);
  * query is the best (highest) score over its templates; search returns
  * subjects, each represented by its best template.
  *
- * Storage: an fp32 master copy plus a compact scan copy (int8 with a scale
- * per vector, or fp16) in 64-byte aligned blocks. A query scans the compact
- * copy for `rerank` candidates and re-scores them exactly in fp32, so the
- * returned scores are exact fp32 cosines.
+ * Storage: a compact scan copy (int8 with a scale per vector, or fp16) in
+ * 64-byte aligned blocks, always resident, plus an exact copy for re-ranking
+ * (hk_exact_type): fp32 or fp16 in RAM, or fp32 in an encrypted file of
+ * which only the re-ranked rows are read. A query scans
+ * the compact copy for `rerank` candidates and re-scores them from the exact
+ * copy: exact fp32 cosines, except with HK_EXACT_FP16 (the template rounded
+ * to half precision, the query in fp32).
  */
 typedef struct hk_gallery hk_gallery;
 typedef int64_t hk_template_id;
@@ -745,6 +750,21 @@ typedef enum hk_scan_type {
 	HK_SCAN_FP16 = 2,    /* IEEE half                                      */
 	HK_SCAN_FP32 = 3,    /* no compact copy: scan the master copy          */
 } hk_scan_type;
+
+typedef enum hk_exact_type {
+	HK_EXACT_DEFAULT = 0, /* fp32 in RAM                                  */
+	HK_EXACT_FP32 = 1,    /* fp32 in RAM: 4*dim bytes per template         */
+	HK_EXACT_FP16 = 2,    /* IEEE half in RAM: 2*dim bytes per template;
+	                         scores and hk_gallery_get() values carry the
+	                         half rounding (score error <= ~1e-4 on d=192) */
+	HK_EXACT_FILE = 3,    /* fp32 in an unlinked temporary file in
+	                         exact_dir, encrypted with a key held only in
+	                         RAM (ChaCha20, libsodium); the re-rank reads
+	                         just its candidate rows (pread), so RAM holds
+	                         the scan copy and a 256-row write buffer.
+	                         Needs exact_dir on a disk-backed file system
+	                         (tmpfs would keep the file in RAM).           */
+} hk_exact_type;
 
 typedef enum hk_huge_pages {
 	HK_HUGE_AUTO = 0, /* MAP_HUGETLB if reserved, else madvise(THP)      */
@@ -761,6 +781,10 @@ typedef struct hk_gallery_params {
 	uint32_t threads;    /* search threads (0 = one per core)             */
 	uint32_t huge_pages; /* hk_huge_pages                                  */
 	uint32_t capacity;   /* initial capacity hint in templates (0 = 1024) */
+	uint32_t exact_type; /* hk_exact_type of the re-rank copy; scan_type
+	                        FP32 scans the exact copy, so needs FP32       */
+	const char *exact_dir; /* HK_EXACT_FILE: directory of the file
+	                        (copied; NULL = $TMPDIR, else /var/tmp)      */
 } hk_gallery_params;
 
 HK_API void hk_gallery_default_params(hk_gallery_params *p);
@@ -838,7 +862,8 @@ HK_API hk_status hk_gallery_verify(const hk_gallery *g, const char *subject,
 HK_API hk_status hk_gallery_subject_of(const hk_gallery *g, hk_template_id id,
                                        char *buf, size_t len);
 
-/* Copy the normalised fp32 master copy of a live template into out[dim]. */
+/* Copy the normalised exact copy of a live template into out[dim] (with
+ * HK_EXACT_FP16: the half-precision values, widened). */
 HK_API hk_status hk_gallery_get(const hk_gallery *g, hk_template_id id,
                                 float *out);
 
@@ -851,7 +876,13 @@ typedef struct hk_gallery_info {
 	uint64_t live;          /* live templates                              */
 	uint64_t slots;         /* stored slots including tombstones           */
 	uint64_t scan_bytes;    /* bytes one query streams from the scan copy */
-	uint64_t master_bytes;  /* bytes of the fp32 master copy               */
+	uint64_t master_bytes;  /* bytes of the exact copy (in RAM or file)    */
+	uint32_t exact_type;    /* hk_exact_type in use                        */
+	uint64_t resident_bytes; /* RAM the gallery holds: per-slot arrays at
+	                            capacity, subject table, write buffer; not
+	                            the page cache of an HK_EXACT_FILE copy    */
+	uint64_t exact_resident_bytes; /* of those, the exact copy's: all of
+	                            it in RAM, or the file's write buffer     */
 } hk_gallery_info;
 
 HK_API hk_status hk_gallery_get_info(const hk_gallery *g,

@@ -35,7 +35,7 @@ static int8_t rnd_i8(void) { return (int8_t)((int)(rnd() % 255) - 127); }
 static int tiers(const hk__kernel_table **out)
 {
 	int n = 0;
-	for (int isa = 1; isa <= HK_ISA_AMX; isa++) {
+	for (int isa = 1; isa <= HK_ISA_I8MM; isa++) {
 		const hk__kernel_table *k = hk__kernels_for((hk_isa)isa);
 		if (k)
 			out[n++] = k;
@@ -183,11 +183,27 @@ static void fill_i8(int8_t *rows, int32_t *sums, size_t count, size_t dim,
 	}
 }
 
+/* The query as tier k accepts it: q = qu - 128 clamped to +-i8_qmax (the
+ * extremes of a 7-bit tier are its own +-63, which is what it must get
+ * exactly right). */
+static uint8_t *tier_query(const hk__kernel_table *k, const uint8_t *qu, size_t n)
+{
+	uint8_t *t = malloc(n);
+	int m = hk__i8_qmax(k);
+	for (size_t i = 0; i < n; i++) {
+		int q = (int)qu[i] - 128;
+		t[i] = (uint8_t)(128 + (q > m ? m : q < -m ? -m : q));
+	}
+	return t;
+}
+
 static void check_scan_i8(const hk__kernel_table *k, const uint8_t *qu,
                           const int8_t *rows, const int32_t *sums, size_t count,
                           size_t dim, size_t stride)
 {
 	int32_t *ref = malloc((count + 1) * 4), *got = malloc((count + 1) * 4);
+	uint8_t *qt = tier_query(k, qu, dim);
+	qu = qt;
 	hk__kernels_scalar.scan_i8(qu, rows, sums, count, dim, stride, ref);
 	got[count] = CANARY_I;
 	k->scan_i8(qu, rows, sums, count, dim, stride, got);
@@ -195,7 +211,7 @@ static void check_scan_i8(const hk__kernel_table *k, const uint8_t *qu,
 		cr_assert_eq(got[i], ref[i], "%s scan_i8 count=%zu dim=%zu row %zu: %d != %d",
 		             k->name, count, dim, i, got[i], ref[i]);
 	cr_assert_eq(got[count], CANARY_I, "%s scan_i8 wrote past count", k->name);
-	free(ref), free(got);
+	free(ref), free(got), free(qt);
 }
 
 Test(simd, scan_i8_matches_scalar)
@@ -233,22 +249,25 @@ Test(simd, tile_i8_matches_scalar)
 		int32_t *sums = malloc(300 * 4);
 		size_t qstride = dim + 3;
 		uint8_t *qu = malloc(70 * qstride);
-		for (int mode = 0; mode < 2; mode++) {
-			fill_i8(rows, sums, 300, dim, stride, mode == 0 ? 0 : 2);
+		/* modes: random; rows -127 x q max; rows +127 x q max; rows +127 x q min */
+		for (int mode = 0; mode < 4; mode++) {
+			fill_i8(rows, sums, 300, dim, stride, mode == 0 ? 0 : mode == 1 ? 2 : 1);
 			for (size_t j = 0; j < 70 * qstride; j++)
-				qu[j] = mode == 0 ? (uint8_t)(rnd_i8() + 128) : 255;
+				qu[j] = mode == 0 ? (uint8_t)(rnd_i8() + 128) : mode == 3 ? 1 : 255;
 			for (size_t a = 0; a < sizeof nqs / sizeof *nqs; a++) {
 				for (size_t b = 0; b < sizeof tcounts / sizeof *tcounts; b++) {
 					size_t nq = nqs[a], count = tcounts[b], ldo = count + 5;
 					size_t len = nq * ldo;
 					int32_t *ref = malloc((len + 1) * 4), *got = malloc((len + 1) * 4);
-					for (size_t x = 0; x <= len; x++)
-						ref[x] = got[x] = CANARY_I;
-					hk__kernels_scalar.tile_i8(qu, nq, qstride, rows, sums, count, dim,
-					                           stride, ref, ldo);
 					for (int t = 0; t < nt; t++) {
-						ks[t]->tile_i8(qu, nq, qstride, rows, sums, count, dim, stride,
+						uint8_t *qt = tier_query(ks[t], qu, 70 * qstride);
+						for (size_t x = 0; x <= len; x++)
+							ref[x] = got[x] = CANARY_I;
+						hk__kernels_scalar.tile_i8(qt, nq, qstride, rows, sums, count,
+						                           dim, stride, ref, ldo);
+						ks[t]->tile_i8(qt, nq, qstride, rows, sums, count, dim, stride,
 						               got, ldo);
+						free(qt);
 						for (size_t x = 0; x <= len; x++)
 							cr_assert_eq(got[x], ref[x],
 							             "%s tile_i8 nq=%zu count=%zu dim=%zu at %zu: %d != %d",
@@ -448,7 +467,7 @@ Test(simd, isa_parse)
 
 Test(simd, max_isa_cap)
 {
-	unsigned all = 0x7f; /* pretend the CPU has every tier */
+	unsigned all = 0xff; /* pretend the CPU has every tier */
 #if defined(HK_ARCH_X86)
 	hk_isa top = HK_ISA_AMX;
 	cr_assert_eq(hk__isa_choose(all, "avx512vnni"), HK_ISA_AVX512VNNI);
@@ -456,6 +475,7 @@ Test(simd, max_isa_cap)
 	cr_assert_eq(hk__isa_choose(all, "avxvnni"), HK_ISA_AVXVNNI);
 	cr_assert_eq(hk__isa_choose(all, "avx512"), HK_ISA_AVX512);
 	cr_assert_eq(hk__isa_choose(all, "neon"), HK_ISA_SCALAR); /* not built */
+	cr_assert_eq(hk__isa_choose(all, "i8mm"), HK_ISA_AMX);   /* not built */
 	/* Ice Lake server: AVX-512 VNNI but no AVX-VNNI. */
 	unsigned icx = (1u << HK_ISA_SCALAR) | (1u << HK_ISA_AVX2) |
 	               (1u << HK_ISA_AVX512) | (1u << HK_ISA_AVX512VNNI);
@@ -464,8 +484,10 @@ Test(simd, max_isa_cap)
 	/* Without OS support for AVX state only scalar remains. */
 	cr_assert_eq(hk__isa_choose(1u, "avx512vnni"), HK_ISA_SCALAR);
 #elif defined(HK_ARCH_ARM64)
-	hk_isa top = HK_ISA_NEON;
+	hk_isa top = HK_ISA_I8MM;
 	cr_assert_eq(hk__isa_choose(all, "avx2"), HK_ISA_NEON);
+	cr_assert_eq(hk__isa_choose(all, "neon"), HK_ISA_NEON);
+	cr_assert_eq(hk__isa_choose(all & ~(1u << HK_ISA_I8MM), NULL), HK_ISA_NEON);
 	cr_assert_eq(hk__isa_choose(1u, "neon"), HK_ISA_SCALAR);
 #else
 	hk_isa top = HK_ISA_SCALAR;

