@@ -102,7 +102,7 @@ CLI := $(BUILD)/herken
 BENCH := $(BUILD)/herken-bench
 TESTS := $(BUILD)/herken-tests
 
-.PHONY: all lib test check-header readme-sample bench-check bench-baseline deps bench run install uninstall install-test clean fuzz models
+.PHONY: all lib test check-header readme-sample bench-check bench-baseline deps bench run install uninstall install-test clean fuzz models datasets
 all: lib $(if $(CLI_SRC),$(CLI)) $(if $(BENCH_SRC)$(BENCH_CXX),$(BENCH))
 lib: $(LIBA) $(LIBSO)
 
@@ -217,6 +217,10 @@ deps:
 
 models:
 	@bash tools/fetch-models.sh
+
+# Locate and verify the data sets by checksum (never downloads or copies).
+datasets:
+	@bash datasets/verify.sh
 
 # Fuzz harnesses (libFuzzer): `make fuzz` builds the library with clang and
 # ASan/UBSan into build/fuzz and links each tests/fuzz_*.c against it.
