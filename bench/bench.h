@@ -6,8 +6,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
-/* Subcommands: each returns a process exit code. Defined (weakly referenced
- * from main.c) in bench/bench_<name>.c. */
+/* Subcommands: each returns a process exit code. Defined in
+ * bench/bench_<name>.c (check and cost in bench_check.c). */
 int hk__bench_search(int argc, char **argv);
 int hk__bench_kernels(int argc, char **argv);
 int hk__bench_infer(int argc, char **argv);
@@ -17,6 +17,8 @@ int hk__bench_store(int argc, char **argv);
 int hk__bench_pipeline(int argc, char **argv);
 int hk__bench_check(int argc, char **argv);
 int hk__bench_cost(int argc, char **argv);
+int hk__bench_blufr(int argc, char **argv);
+int hk__bench_calibrate(int argc, char **argv);
 
 double hkb_now(void); /* seconds, monotonic */
 

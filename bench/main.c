@@ -15,6 +15,8 @@ static const struct {
 	{"infer", hk__bench_infer, "model inference on oneDNN"},
 	{"ingest", hk__bench_ingest, "io_uring / pread / mmap / fio frame ingest"},
 	{"lfw", hk__bench_lfw, "LFW 10-fold verification accuracy"},
+	{"blufr", hk__bench_blufr, "LFW BLUFR: VR at FAR 0.1 %, open-set DIR at FAR 1 %"},
+	{"calibrate", hk__bench_calibrate, "fit the score -> FMR calibration on BLUFR train data"},
 	{"store", hk__bench_store, "durable gallery enrol / replay"},
 	{"pipeline", hk__bench_pipeline, "end-to-end recognition"},
 	{"check", hk__bench_check, "instruction-count regression check (callgrind)"},

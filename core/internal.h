@@ -64,5 +64,7 @@ hk_status hk__status_of_errno(int e);
 /* The same for -errno, with the message "what: strerror" (ESPIPE: "not a
  * regular file"). */
 hk_status hk__errno_status(int neg_errno, const char *what);
+/* sha256 of a file's bytes (core/calib.c). HK_E_NOT_FOUND / HK_E_IO. */
+hk_status hk__sha256_file(const char *path, uint8_t out[32]);
 
 #endif
