@@ -312,7 +312,8 @@ hk_status hk__st_open_err(int err, const char *name, const char *dir)
 	if (err == EMEDIUMTYPE)
 		return hk__err(HK_E_IO, "%s%s%s is not a regular file (a FIFO, "
 		               "device or directory): refused", d, sep, name);
-	return hk__err(HK_E_IO, "%s%s%s: %s", d, sep, name, strerror(err));
+	return hk__err(hk__status_of_errno(err), "%s%s%s: %s", d, sep, name,
+	               strerror(err));
 }
 
 int hk__st_create_tmp(int dirfd, const char *tmp)
