@@ -39,7 +39,7 @@ endif
 endif
 
 # Libraries the library links (oneDNN ships no .pc on Debian 12).
-LIB_PKGS := hwloc liburing libturbojpeg libpng libsodium openblas
+LIB_PKGS := hwloc liburing libturbojpeg libpng libsodium openblas libavformat libavcodec libswscale libavutil
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(LIB_PKGS) 2>/dev/null)
 PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(LIB_PKGS) 2>/dev/null)
 LIB_LIBS := $(PKG_LIBS) -ldnnl -lpthread -lm
