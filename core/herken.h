@@ -1223,6 +1223,12 @@ typedef struct hk_store_policy {
 	uint32_t reserved;
 	int64_t inactivity_limit_s; /* > 0: hide subjects not matched (or
 	                               enrolled) within this many seconds     */
+	/* Operating point of decisions made with hk_store_verify_at /
+	 * hk_store_identify_at (see "Calibration" below): 0 = the library
+	 * default (HK_DEFAULT_FMR, HK_DEFAULT_FPIR), else in (0, 1). */
+	double target_fmr;          /* 1:1 false-match rate                  */
+	double target_fpir;         /* 1:N false-positive identification rate
+	                               at the gallery's current size         */
 } hk_store_policy;
 
 enum {
@@ -1507,6 +1513,31 @@ HK_API hk_status hk_calib_decide_verify(const hk_calib *c, float score,
 HK_API hk_status hk_calib_decide_identify(const hk_calib *c, float best_score,
                                           uint64_t n, double target_fpir,
                                           hk_decision *d);
+
+/*
+ * Decisions of the durable gallery at stated rates. The target is the
+ * call's (non-zero) target, else the gallery policy's (target_fmr /
+ * target_fpir), else the library default; cal is the calibration of the
+ * embedder that made the templates. Both are audited like
+ * hk_store_verify / hk_store_identify, with the threshold the target gave.
+ *
+ * hk_store_verify_at: 1:1 at the target FMR; d gets the score, the
+ * threshold and the FMR the score stands at.
+ * hk_store_identify_at: 1:N at the target FPIR for the gallery's current
+ * size N (live templates: a subject with several templates counts each);
+ * out/n_out as hk_store_identify; d gets the best score (-INFINITY when
+ * the gallery is empty), the threshold and the FPIR the best score stands
+ * at for N. An empty gallery matches nobody (rate 0).
+ */
+HK_API hk_status hk_store_verify_at(hk_store *st, const hk_calib *cal,
+                                    const char *subject, const float *query,
+                                    double target_fmr, uint32_t source,
+                                    hk_decision *d);
+HK_API hk_status hk_store_identify_at(hk_store *st, const hk_calib *cal,
+                                      const float *query, double target_fpir,
+                                      uint32_t source, size_t k,
+                                      hk_store_match *out, size_t *n_out,
+                                      hk_decision *d);
 
 #ifdef __cplusplus
 }

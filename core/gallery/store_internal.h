@@ -58,7 +58,9 @@ typedef struct hk__khdr {
 	uint32_t reserved;
 	int64_t inactivity_s;
 	int64_t created;
-	uint8_t reserved2[24];  /* zero                                     */
+	double target_fmr;      /* policy: 0 (default) or in (0, 1)         */
+	double target_fpir;
+	uint8_t reserved2[8];   /* zero                                     */
 	uint8_t sum[HK__SUM];   /* BLAKE2b-128 of bytes [0, 80)              */
 	uint8_t mac[32];        /* keyed BLAKE2b-256 (header key) of [0, 96) */
 } hk__khdr;

@@ -114,6 +114,11 @@ static const char MAGIC_KEYS[8] = "HKKEYS\0";
  * applying state, group commit), replay.c (open, replay, close), enrol.c
  * (enrol, erase, expiry), compact.c (compaction, policy) and query.c. */
 int64_t hk__st_now(const hk_store *st);
+/* A policy rate is 0 (the library default) or inside (0, 1). */
+static inline int hk__st_bad_rate(double r)
+{
+	return !(r == 0.0 || (r > 0.0 && r < 1.0));
+}
 hk_status hk__seal_record(const hk_store *st, uint16_t type, uint64_t seq,
                           uint64_t key_id, const uint8_t key[32],
                           const uint8_t *plain, size_t plen, uint8_t **out,
