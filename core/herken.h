@@ -490,6 +490,17 @@ typedef struct hk_model_params {
 	                       max_batch)                                   */
 } hk_model_params;
 
+/*
+ * Whether this process can run a network at precision p: HK_OK, or
+ * HK_E_UNSUPPORTED with hk_last_error() naming what is missing (e.g. bf16
+ * needs oneDNN bf16 convolutions: AVX512-BF16, AMX-BF16 or at least
+ * AVX-512 to emulate them; ONEDNN_MAX_CPU_ISA=AVX2 removes them). Asked of
+ * oneDNN at run time (it tries to create a bf16 convolution), so it follows
+ * the CPU and ONEDNN_MAX_CPU_ISA; hk_model_load() asks it too and fails the
+ * same way. HK_E_INVALID for an unknown precision. Thread-safe.
+ */
+HK_API hk_status hk_precision_supported(hk_precision p);
+
 HK_API void hk_model_default_params(hk_model_params *p);
 HK_API hk_status hk_model_load(const char *path, const hk_model_params *p,
                                hk_model **out);
