@@ -722,9 +722,11 @@ int hk_cli_verify(int argc, char **argv)
 				printf("%s: score %.4f %s threshold %.4f (--threshold)\n",
 				       match ? "same person" : "different people", s, match ? ">=" : "<",
 				       thr);
-			if (!isnan(fmr))
-				printf("at this score about 1 stranger in %.3g would be taken for this person "
-				       "(FMR %.2g)\n", 1.0 / fmr, fmr);
+			if (!isnan(fmr) && match)
+				printf("about 1 stranger in %.0f scores this high (FMR %.2g at this score)\n",
+				       1.0 / fmr, fmr);
+			else if (!isnan(fmr))
+				printf("FMR %.2g at this score: above the target, not accepted\n", fmr);
 		}
 		rc = match ? HK_EXIT_OK : HK_EXIT_NOMATCH;
 	}
