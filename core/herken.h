@@ -573,6 +573,32 @@ typedef struct hk_model_info {
 
 HK_API hk_status hk_model_get_info(const hk_model *m, hk_model_info *info);
 
+/*
+ * The pinned model files (the table in core/models.def): where each comes
+ * from and its sha256. hk_model_load() of a file named like one of them
+ * checks its sha256 first: a mismatch is HK_E_FORMAT naming the file and
+ * both digests (files under other names are loaded as given). Static data.
+ */
+typedef struct hk_model_file {
+	const char *role;    /* "detector-sparse", "detector-dense", "landmarks",
+	                        "embedder"                                    */
+	const char *file;    /* file name in the model directory              */
+	const char *package; /* npm package@version it is taken from          */
+	const char *path;    /* path of the file inside that package's tarball */
+	const char *sha256;  /* pinned digest, 64 lowercase hex digits        */
+	uint32_t kind;       /* hk_model_kind                                 */
+} hk_model_file;
+
+/* The table; *count (may be NULL) gets its length. */
+HK_API const hk_model_file *hk_model_files(size_t *count);
+
+/* The directory models are loaded from: dir when not NULL or empty, else
+ * $HERKEN_MODELS when set and not empty, else <prefix>/share/herken/models
+ * when that directory exists (prefix: where `make install` put the library),
+ * else .cache/models (the source tree's, `make models`). The result is dir,
+ * the environment's string or a static string. */
+HK_API const char *hk_model_dir(const char *dir);
+
 /* ------------------------------------------------------------------ */
 /* Recognition pipeline (core/pipeline)                               */
 /* ------------------------------------------------------------------ */
@@ -628,9 +654,8 @@ typedef enum hk_detector_variant {
 typedef enum hk_toggle { HK_TOGGLE_DEFAULT = 0, HK_ON = 1, HK_OFF = 2 } hk_toggle;
 
 typedef struct hk_engine_params {
-	/* Directory with the .tflite files (names as tools/fetch-models.sh
-	 * writes them). NULL: $HERKEN_MODELS, else ".cache/models". The string
-	 * is copied. */
+	/* Directory with the .tflite files (names as in hk_model_files()).
+	 * NULL or "": hk_model_dir(NULL) decides. The string is copied. */
 	const char *model_dir;
 	uint32_t detector;      /* hk_detector_variant (default: sparse)       */
 	float score_threshold;  /* detection score threshold (0 = 0.6)         */
