@@ -276,7 +276,7 @@ static const char lfw_usage[] =
     "usage: herken-bench lfw [--lfw DIR] [--pairs FILE] [--json] [--threads N]\n"
     "                        [--all-images] [--variants] [--subject centre|largest] [--out PREFIX] [--voc XML | --no-voc]\n"
     "                        [--models DIR] [--detector sparse|dense] [--no-onet]\n"
-    "                        [--no-flip] [--no-rescue]\n"
+    "                        [--no-flip] [--no-rescue] [--precision fp32|bf16|int8|auto]\n"
     "LFW View 2 10-fold verification through the whole pipeline (defaults from\n"
     "$HERKEN_SHARED/datasets/lfw), detector recall/precision on the dlib VOC boxes.\n"
     "  --all-images  embed all 13,233 images (throughput), not only the 7,701 the pairs use\n"
@@ -326,6 +326,8 @@ int hk_bench_lfw(int argc, char **argv)
 			ep.flip = HK_OFF;
 		} else if (!strcmp(a, "--no-rescue")) {
 			ep.rescue = HK_OFF;
+		} else if (v && !strcmp(a, "--precision") && hkb_parse_precision(v, &ep.precision) == 0) {
+			i++;
 		} else if (v && !strcmp(a, "--lfw")) {
 			dir = v;
 			i++;
@@ -484,12 +486,14 @@ int hk_bench_lfw(int argc, char **argv)
 		       "\"pair_images\":%zu,\"images\":%zu,\"onet_landmarks\":%zu,"
 		       "\"wall_s\":%.2f,\"images_wall_s\":%.2f,\"images_per_s\":%.2f,"
 		       "\"stage_ms_per_image\":{\"decode\":%.3f,\"detect_landmarks\":%.3f,\"embed\":%.3f},"
-		       "\"subject\":\"%s\",\"threads\":%ld,\"detector\":\"%s\",\"onet\":%s,\"flip\":%s,\"rescue\":%s",
+		       "\"subject\":\"%s\",\"threads\":%ld,\"detector\":\"%s\",\"onet\":%s,\"flip\":%s,\"rescue\":%s,"
+		       "\"precision\":\"%s\"",
 		       tar, far_thr, gthr, mthr, all_acc, pair_undet, UNDETECTED_SCORE, undet_pairs,
 		       undet_genuine, pair_rescued, n_err, pair_imgs, npaths, n_onet, wall, t_images,
 		       npaths / t_images, 1e3 * s_dec / npaths, 1e3 * s_det / npaths,
 		       1e3 * s_emb / npaths, centre ? "centre" : "largest", threads, det_name, ep.onet == HK_ON ? "true" : "false",
-		       ep.flip == HK_ON ? "true" : "false", ep.rescue == HK_ON ? "true" : "false");
+		       ep.flip == HK_ON ? "true" : "false", ep.rescue == HK_ON ? "true" : "false",
+		       hkb_precision_name(ep.precision));
 		if (have_voc)
 			printf(",\"voc\":{\"images\":%zu,\"faces\":%zu,\"detections\":%zu,\"matched\":%zu,"
 			       "\"recall\":%.4f,\"precision\":%.4f,\"mean_iou\":%.3f}",
@@ -513,9 +517,9 @@ int hk_bench_lfw(int argc, char **argv)
 		       prefix, gp ? " " : "", gp ? prefix : "", gp ? "_roc.svg" : "");
 	} else {
 		printf("## LFW View 2, %u-fold (official pairs.txt, %zu pairs)\n\n", nf, np);
-		printf("pipeline: detector %s, landmarks %s, flip %s, rescue %s; subject = %s\n\n",
+		printf("pipeline: detector %s, landmarks %s, flip %s, rescue %s, precision %s; subject = %s\n\n",
 		       det_name, ep.onet == HK_ON ? "O-Net" : "detector", ep.flip == HK_ON ? "on" : "off",
-		       ep.rescue == HK_ON ? "on" : "off",
+		       ep.rescue == HK_ON ? "on" : "off", hkb_precision_name(ep.precision),
 		       centre ? "the face nearest the image centre" : "the largest face");
 		printf("| metric | value |\n|---|---|\n");
 		printf("| accuracy (%u-fold mean) | %.2f %% ± %.2f (std) ± %.2f (SE) |\n", nf,

@@ -14,6 +14,7 @@
 #pragma weak hk_bench_pipeline
 #pragma weak hk_bench_check
 #pragma weak hk_bench_cost
+#pragma weak hk_bench_int8_calibrate
 
 static const struct {
 	const char *name;
@@ -27,6 +28,7 @@ static const struct {
 	{"lfw", hk_bench_lfw, "LFW 10-fold verification accuracy"},
 	{"store", hk_bench_store, "durable gallery enrol / replay"},
 	{"pipeline", hk_bench_pipeline, "end-to-end recognition"},
+	{"int8-calibrate", hk_bench_int8_calibrate, "activation ranges for int8 (LFW View 1 training images)"},
 	{"check", hk_bench_check, "instruction-count regression check (callgrind)"},
 	{"cost", hk_bench_cost, "one check workload (run under callgrind by check)"},
 };
