@@ -130,7 +130,7 @@ static char *read_file(const char *path, size_t *len)
 	return buf;
 }
 
-int hk_bench_int8_calibrate(int argc, char **argv)
+int hk__bench_int8_calibrate(int argc, char **argv)
 {
 	const char *which = "embedder", *pairs = NULL, *lfw = NULL;
 	long nimg = 600;

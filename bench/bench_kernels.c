@@ -21,6 +21,13 @@
 #include "bench.h"
 #include "hk_simd.h"
 #include "internal.h"
+#include "peak_i8.h"
+
+#pragma weak hkb_i8_peak_avx2
+#pragma weak hkb_i8_peak_avxvnni
+#pragma weak hkb_i8_peak_avx512vnni
+#pragma weak hkb_i8_peak_neon
+#pragma weak hkb_i8_peak_i8mm
 
 typedef struct {
 	size_t n, dim, nq, tile_rows;
@@ -89,7 +96,8 @@ typedef struct {
 	int32_t *sums;
 	uint16_t *r16;
 	float *r32;
-	uint8_t *qu; /* nq queries, offset-128, stride di8 */
+	uint8_t *qu;  /* nq queries, offset-128, stride di8 */
+	uint8_t *qu7; /* the same within |q| <= 63 (tiers with i8_qmax 63) */
 	float *qf;   /* query 0 in fp32, padded */
 } data;
 
@@ -112,8 +120,9 @@ static int make_data(data *d, const opts *o)
 	d->r32 = hk__aalloc(b32);
 	d->sums = malloc(d->n * sizeof *d->sums);
 	d->qu = calloc(o->nq, d->di8);
+	d->qu7 = calloc(o->nq, d->di8);
 	d->qf = hk__aalloc(d32 * 4);
-	if (!d->r8 || !d->r16 || !d->r32 || !d->sums || !d->qu || !d->qf)
+	if (!d->r8 || !d->r16 || !d->r32 || !d->sums || !d->qu || !d->qu7 || !d->qf)
 		return -1;
 	memset(d->r8, 0, b8);
 	memset(d->r16, 0, b16);
@@ -153,11 +162,14 @@ static int make_data(data *d, const opts *o)
 				long q = lrintf(x * 127.0f * 4);
 				q = q > 127 ? 127 : q < -127 ? -127 : q;
 				d->qu[j0 * d->di8 + j] = (uint8_t)(q + 128);
+				long q7 = lrintf(x * 63.0f * 4);
+				q7 = q7 > 63 ? 63 : q7 < -63 ? -63 : q7;
+				d->qu7[j0 * d->di8 + j] = (uint8_t)(q7 + 128);
 				if (j0 == 0)
 					d->qf[j] = x;
 			}
 			for (size_t j = d->dim; j < d->di8; j++)
-				d->qu[j0 * d->di8 + j] = 128; /* padding: signed zero */
+				d->qu[j0 * d->di8 + j] = d->qu7[j0 * d->di8 + j] = 128; /* padding: 0 */
 		}
 		hkb_progress("generating", i + 1, d->n + o->nq);
 	}
@@ -168,26 +180,27 @@ static int make_data(data *d, const opts *o)
 static void free_data(data *d)
 {
 	hk__afree(d->r8), hk__afree(d->r16), hk__afree(d->r32), hk__afree(d->qf);
-	free(d->sums), free(d->qu);
+	free(d->sums), free(d->qu), free(d->qu7);
 }
 
 /* Compare a tier with scalar on rows [off, off + cnt): ints exactly, floats
  * within 1e-5 of sum |q_i r_i| (<= ~1 for unit vectors). */
-static int verify(const hk_kernels *k, const data *d, size_t off, size_t cnt,
+static int verify(const hk__kernel_table *k, const data *d, size_t off, size_t cnt,
                   size_t nq)
 {
-	const hk_kernels *s = &hk__kernels_scalar;
+	const uint8_t *qu = hk__i8_qmax(k) < 127 ? d->qu7 : d->qu;
+	const hk__kernel_table *s = &hk__kernels_scalar;
 	size_t dp16 = pad(d->dim, HK_SIMD_PAD_F16), dp32 = pad(d->dim, HK_SIMD_PAD_F32);
 	int32_t *a = malloc(cnt * nq * 4), *b = malloc(cnt * nq * 4);
 	float *fa = malloc(cnt * 4), *fb = malloc(cnt * 4);
 	int bad = !a || !b || !fa || !fb;
 	const int8_t *r8 = d->r8 + off * d->s8;
 	if (!bad) {
-		s->scan_i8(d->qu, r8, d->sums + off, cnt, d->di8, d->s8, a);
-		k->scan_i8(d->qu, r8, d->sums + off, cnt, d->di8, d->s8, b);
+		s->scan_i8(qu, r8, d->sums + off, cnt, d->di8, d->s8, a);
+		k->scan_i8(qu, r8, d->sums + off, cnt, d->di8, d->s8, b);
 		bad |= memcmp(a, b, cnt * 4) != 0;
-		s->tile_i8(d->qu, nq, d->di8, r8, d->sums + off, cnt, d->di8, d->s8, a, cnt);
-		k->tile_i8(d->qu, nq, d->di8, r8, d->sums + off, cnt, d->di8, d->s8, b, cnt);
+		s->tile_i8(qu, nq, d->di8, r8, d->sums + off, cnt, d->di8, d->s8, a, cnt);
+		k->tile_i8(qu, nq, d->di8, r8, d->sums + off, cnt, d->di8, d->s8, b, cnt);
 		bad |= memcmp(a, b, cnt * nq * 4) != 0;
 		const uint16_t *r16 = (const uint16_t *)((const char *)d->r16 + off * d->s16);
 		const float *r32 = (const float *)((const char *)d->r32 + off * d->s32);
@@ -204,19 +217,45 @@ static int verify(const hk_kernels *k, const data *d, size_t off, size_t cnt,
 	return bad ? -1 : 0;
 }
 
+/* peak: the tier's measured int8 peak in GOP/s (tile rows only, else 0);
+ * cpu_gops: the kernel's GOP/s over thread CPU time, the clock the peak is
+ * measured on, so the share holds when the machine is shared. */
 static void emit(const opts *o, const char *isa, const char *kernel, size_t n,
-                 double gbs, double gops, double probe)
+                 double gbs, double gops, double probe, double peak, double cpu_gops)
 {
+	double share = peak > 0 ? 100 * cpu_gops / peak : 0;
 	if (o->json) {
 		printf("{\"suite\":\"kernels\",\"impl\":\"herken\",\"isa\":\"%s\","
 		       "\"kernel\":\"%s\",\"dim\":%zu,\"n\":%zu,\"gb_per_s\":%.3f,"
-		       "\"gops\":%.3f,\"probe_gb_per_s\":%.3f}\n",
+		       "\"gops\":%.3f,\"probe_gb_per_s\":%.3f",
 		       isa, kernel, o->dim, n, gbs, gops, probe);
+		if (peak > 0)
+			printf(",\"cpu_gops\":%.3f,\"i8_peak_gops\":%.3f,\"of_i8_peak\":%.4f",
+			       cpu_gops, peak, share / 100);
+		printf("}\n");
+	} else if (peak > 0) {
+		printf("| %-10s | %-10s | %4zu | %8zu | %8.2f | %8.2f | %8.2f | %5.0f %% | %9.1f | %5.1f %% |\n",
+		       isa, kernel, o->dim, n, gbs, gops, probe, 100 * gbs / probe, peak, share);
 	} else {
-		printf("| %-10s | %-10s | %4zu | %8zu | %8.2f | %8.2f | %8.2f | %5.0f %% |\n", isa,
-		       kernel, o->dim, n, gbs, gops, probe, 100 * gbs / probe);
+		printf("| %-10s | %-10s | %4zu | %8zu | %8.2f | %8.2f | %8.2f | %5.0f %% |         - |       - |\n",
+		       isa, kernel, o->dim, n, gbs, gops, probe, 100 * gbs / probe);
 	}
 	fflush(stdout);
+}
+
+/* The int8 peak of the instructions tile_i8 of a tier runs (peak_i8.h), or
+ * NULL: scalar has none worth a figure, amx's tiles are not measured. */
+static double (*i8_peak(hk_isa isa))(double)
+{
+	switch (isa) {
+	case HK_ISA_AVX2: return hkb_i8_peak_avx2;
+	case HK_ISA_AVXVNNI: return hkb_i8_peak_avxvnni;
+	case HK_ISA_AVX512: return hkb_i8_peak_avx2; /* its tile is the ymm one */
+	case HK_ISA_AVX512VNNI: return hkb_i8_peak_avx512vnni;
+	case HK_ISA_NEON: return hkb_i8_peak_neon;
+	case HK_ISA_I8MM: return hkb_i8_peak_i8mm;
+	default: return NULL;
+	}
 }
 
 enum kind { K_PROBE, K_SCAN_I8, K_SCAN_F16, K_SCAN_F32, K_TILE, K_COUNT };
@@ -224,25 +263,26 @@ enum kind { K_PROBE, K_SCAN_I8, K_SCAN_F16, K_SCAN_F32, K_TILE, K_COUNT };
 static volatile uint32_t sink;
 
 /* One timed run of kernel `w` of tier k over rows [0, n). */
-static void run_once(const hk_kernels *k, const data *d, enum kind w, size_t n,
+static void run_once(const hk__kernel_table *k, const data *d, enum kind w, size_t n,
                      size_t nq, size_t tblk, void *out)
 {
+	const uint8_t *qu = hk__i8_qmax(k) < 127 ? d->qu7 : d->qu;
 	size_t dp16 = pad(d->dim, HK_SIMD_PAD_F16), dp32 = pad(d->dim, HK_SIMD_PAD_F32);
 	switch (w) {
 	case K_PROBE: sink += k->read_sum(d->r8, n * d->s8); break;
-	case K_SCAN_I8: k->scan_i8(d->qu, d->r8, d->sums, n, d->di8, d->s8, out); break;
+	case K_SCAN_I8: k->scan_i8(qu, d->r8, d->sums, n, d->di8, d->s8, out); break;
 	case K_SCAN_F16: k->scan_f16(d->qf, d->r16, n, dp16, d->s16, out); break;
 	case K_SCAN_F32: k->scan_f32(d->qf, d->r32, n, dp32, d->s32, out); break;
 	default:
 		for (size_t i = 0; i < n; i += tblk) {
 			size_t c = n - i < tblk ? n - i : tblk;
-			k->tile_i8(d->qu, nq, d->di8, d->r8 + i * d->s8, d->sums + i, c, d->di8,
+			k->tile_i8(qu, nq, d->di8, d->r8 + i * d->s8, d->sums + i, c, d->di8,
 			           d->s8, out, c);
 		}
 	}
 }
 
-int hk_bench_kernels(int argc, char **argv)
+int hk__bench_kernels(int argc, char **argv)
 {
 	opts o;
 	if (parse(argc, argv, &o))
@@ -262,16 +302,18 @@ int hk_bench_kernels(int argc, char **argv)
 	size_t osz = d.n > o.nq * o.tile_rows ? d.n : o.nq * o.tile_rows;
 	void *out = malloc(osz * 4);
 	double *t = malloc(o.reps * sizeof *t), *tp = malloc(o.reps * sizeof *tp);
+	double *tc = malloc(o.reps * sizeof *tc), *pk = malloc(o.reps * sizeof *pk);
 	int rc = 0;
-	if (!out || !t || !tp) {
+	if (!out || !t || !tp || !tc || !pk) {
 		fprintf(stderr, "herken-bench kernels: out of memory\n");
 		rc = 1;
 		goto done;
 	}
-	for (int isa = 0; isa <= HK_ISA_AMX; isa++) {
-		const hk_kernels *k = hk__kernels_for((hk_isa)isa);
+	for (int isa = 0; isa <= HK_ISA_I8MM; isa++) {
+		const hk__kernel_table *k = hk__kernels_for((hk_isa)isa);
 		if (!k)
 			continue;
+		double (*peakf)(double) = i8_peak(k->isa);
 		size_t vn = d.n < 1000 ? d.n : 1000;
 		size_t nqv = o.nq < 70 ? o.nq : 70;
 		if (verify(k, &d, 0, vn, nqv) || verify(k, &d, d.n - vn, vn, nqv)) {
@@ -299,8 +341,12 @@ int hk_bench_kernels(int argc, char **argv)
 					sink += k->read_sum(src, n * rowb);
 				tp[r] = hkb_now() - t0;
 				t0 = hkb_now();
+				double c0 = hkb_tcpu();
 				run_once(k, &d, (enum kind)w, n, o.nq, o.tile_rows, out);
 				t[r] = hkb_now() - t0;
+				tc[r] = hkb_tcpu() - c0;
+				/* the peak right after each run: same clock, same load */
+				pk[r] = w == K_TILE && peakf ? peakf(0.05) : 0;
 			}
 			double sec = hkb_median(t, o.reps);
 			double probe = (double)n * rowb / hkb_median(w == K_PROBE ? t : tp, o.reps) / 1e9;
@@ -312,11 +358,12 @@ int hk_bench_kernels(int argc, char **argv)
 				snprintf(name, sizeof name, "tile_i8x%zu", o.nq);
 			else
 				snprintf(name, sizeof name, "%s", names[w]);
-			emit(&o, k->name, name, n, (double)n * rowb / sec / 1e9, ops / sec / 1e9, probe);
+			emit(&o, k->name, name, n, (double)n * rowb / sec / 1e9, ops / sec / 1e9, probe,
+			     hkb_median(pk, o.reps), ops / hkb_median(tc, o.reps) / 1e9);
 		}
 	}
 done:
-	free(out), free(t), free(tp);
+	free(out), free(t), free(tp), free(tc), free(pk);
 	free_data(&d);
 	return rc;
 }

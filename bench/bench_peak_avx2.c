@@ -1,22 +1,16 @@
 /* Measured FMA peak of one core (AVX2 ymm): 12 independent FMA chains
  * hide the 4-cycle latency on two FMA ports. Used by `herken-bench infer`
- * to express GFLOP/s as a fraction of what the core can do. */
+ * to express GFLOP/s as a fraction of what the core can do. The int8
+ * peak (peak_i8.h) is below it. */
 #if defined(__x86_64__)
 #define _GNU_SOURCE
 #include <immintrin.h>
 #include <time.h>
 
 #include "bench.h"
+#include "peak_i8.h"
 
 double hkb_fma_peak_avx2(double seconds);
-
-/* thread CPU time: the peak of the core, not of our share of it */
-static double tcpu(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 double hkb_fma_peak_avx2(double seconds)
 {
@@ -25,7 +19,7 @@ double hkb_fma_peak_avx2(double seconds)
 	__m256 a4 = _mm256_set1_ps(4), a5 = _mm256_set1_ps(5), a6 = _mm256_set1_ps(6), a7 = _mm256_set1_ps(7);
 	__m256 a8 = _mm256_set1_ps(8), a9 = _mm256_set1_ps(9), a10 = _mm256_set1_ps(10), a11 = _mm256_set1_ps(11);
 	long iters = 0;
-	double t0 = tcpu(), t;
+	double t0 = hkb_tcpu(), t;
 	do {
 		for (int r = 0; r < 4096; r++)
 		{
@@ -34,7 +28,7 @@ double hkb_fma_peak_avx2(double seconds)
 #undef F
 		}
 		iters += 4096;
-		t = tcpu() - t0;
+		t = hkb_tcpu() - t0;
 	} while (t < seconds);
 	__m256 s = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)), _mm256_add_ps(_mm256_add_ps(a4, a5), _mm256_add_ps(a6, a7)));
 	s = _mm256_add_ps(s, _mm256_add_ps(_mm256_add_ps(a8, a9), _mm256_add_ps(a10, a11)));
@@ -43,5 +37,17 @@ double hkb_fma_peak_avx2(double seconds)
 	volatile float sink = tmp[0] + tmp[7];
 	(void)sink;
 	return (double)iters * 12 * 8 * 2 / t / 1e9;
+}
+
+/* AVX2 without VNNI: vpmaddubsw + vpmaddwd (by ones) + vpaddd per 32
+ * products, as tile_i8 of the avx2 tier runs them. The accumulator feeds
+ * the u8 operand, so nothing is loop-invariant. */
+#define I8_INIT(i) _mm256_set1_epi32(0x01010101 * ((i) + 1))
+#define I8_STEP(a)                                                             \
+	_mm256_add_epi32(a, _mm256_madd_epi16(_mm256_maddubs_epi16(a, y), one))
+double hkb_i8_peak_avx2(double seconds)
+{
+	const __m256i y = _mm256_set1_epi8(3), one = _mm256_set1_epi16(1);
+	HKB_PEAK_BODY(__m256i, I8_INIT, I8_STEP, 64, seconds)
 }
 #endif

@@ -7,16 +7,9 @@
 #include <time.h>
 
 #include "bench.h"
+#include "peak_i8.h"
 
 double hkb_fma_peak_avx512(double seconds);
-
-/* thread CPU time: the peak of the core, not of our share of it */
-static double tcpu(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 double hkb_fma_peak_avx512(double seconds)
 {
@@ -25,7 +18,7 @@ double hkb_fma_peak_avx512(double seconds)
 	__m512 a4 = _mm512_set1_ps(4), a5 = _mm512_set1_ps(5), a6 = _mm512_set1_ps(6), a7 = _mm512_set1_ps(7);
 	__m512 a8 = _mm512_set1_ps(8), a9 = _mm512_set1_ps(9), a10 = _mm512_set1_ps(10), a11 = _mm512_set1_ps(11);
 	long iters = 0;
-	double t0 = tcpu(), t;
+	double t0 = hkb_tcpu(), t;
 	do {
 		for (int r = 0; r < 4096; r++)
 		{
@@ -34,7 +27,7 @@ double hkb_fma_peak_avx512(double seconds)
 #undef F
 		}
 		iters += 4096;
-		t = tcpu() - t0;
+		t = hkb_tcpu() - t0;
 	} while (t < seconds);
 	__m512 s = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)), _mm512_add_ps(_mm512_add_ps(a4, a5), _mm512_add_ps(a6, a7)));
 	s = _mm512_add_ps(s, _mm512_add_ps(_mm512_add_ps(a8, a9), _mm512_add_ps(a10, a11)));
@@ -42,4 +35,5 @@ double hkb_fma_peak_avx512(double seconds)
 	(void)sink;
 	return (double)iters * 12 * 16 * 2 / t / 1e9;
 }
+
 #endif

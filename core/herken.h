@@ -102,6 +102,7 @@ enum {
 	HK_E_EXISTS = -14,     /* already exists                             */
 	HK_E_OVERFLOW = -15,   /* caller buffer too small, size overflow     */
 	HK_E_LIMIT = -16,      /* a configured limit was reached             */
+	HK_E_BUSY = -17,       /* held by another process (a gallery's lock) */
 };
 
 #define HK_STATUS_PRIMARY(s) ((s) >= 0 ? (s) : -((-(s)) & 0xff))
@@ -141,7 +142,8 @@ HK_API void hk_set_log(hk_log_fn fn, void *user, int max_level);
  * Instruction-set tiers of the distance kernels, lowest first. The tier is
  * chosen once per process from CPUID/XGETBV (getauxval on ARM), capped by
  * the environment variable HERKEN_MAX_ISA=scalar|avx2|avxvnni|avx512|
- * avx512vnni|amx|neon.
+ * avx512vnni|amx|neon|i8mm. Values are ordered within an architecture;
+ * on aarch64 a cap below i8mm (e.g. "neon") keeps the SDOT tier.
  */
 typedef enum hk_isa {
 	HK_ISA_SCALAR = 0,
@@ -151,155 +153,13 @@ typedef enum hk_isa {
 	HK_ISA_AVX512 = 4,     /* AVX-512 F/BW/VL/DQ                          */
 	HK_ISA_AVX512VNNI = 5, /* AVX-512 tier + AVX512-VNNI                  */
 	HK_ISA_AMX = 6,        /* AVX512-VNNI tier + AMX-INT8 (query batches) */
+	HK_ISA_I8MM = 7,       /* NEON tier + I8MM (SMMLA for query batches)  */
 } hk_isa;
 
 /* The tier the kernels run at in this process. */
 HK_API hk_isa hk_cpu_isa(void);
 /* "scalar", "avx2", ... */
 HK_API const char *hk_isa_name(hk_isa isa);
-
-/* ------------------------------------------------------------------ */
-/* In-memory gallery and exact search                                 */
-/* ------------------------------------------------------------------ */
-
-/*
- * A gallery holds templates (embeddings) of subjects. A subject is named by
- * a caller-chosen string (1..HK_SUBJECT_MAX bytes, any bytes but NUL) and may
- * have several templates. Each template gets a template id that is never
- * reused within a gallery.
- *
- * Scores are cosine similarities in [-1, 1]. A subject's score against a
- * query is the best (highest) score over its templates; search returns
- * subjects, each represented by its best template.
- *
- * Storage: an fp32 master copy plus a compact scan copy (int8 with a scale
- * per vector, or fp16) in 64-byte aligned blocks. A query scans the compact
- * copy for `rerank` candidates and re-scores them exactly in fp32, so the
- * returned scores are exact fp32 cosines.
- */
-typedef struct hk_gallery hk_gallery;
-typedef int64_t hk_template_id;
-
-#define HK_NO_ID ((hk_template_id)-1)
-#define HK_SUBJECT_MAX 255
-
-typedef enum hk_scan_type {
-	HK_SCAN_DEFAULT = 0, /* int8 */
-	HK_SCAN_INT8 = 1,    /* int8, per-vector scale; 4x less memory traffic */
-	HK_SCAN_FP16 = 2,    /* IEEE half                                      */
-	HK_SCAN_FP32 = 3,    /* no compact copy: scan the master copy          */
-} hk_scan_type;
-
-typedef enum hk_huge_pages {
-	HK_HUGE_AUTO = 0, /* MAP_HUGETLB if reserved, else madvise(THP)      */
-	HK_HUGE_OFF = 1,  /* plain pages                                      */
-	HK_HUGE_THP = 2,  /* transparent huge pages only                      */
-} hk_huge_pages;
-
-typedef struct hk_gallery_params {
-	uint32_t dim;        /* embedding dimension, required (1..65536)       */
-	uint32_t scan_type;  /* hk_scan_type                                   */
-	uint32_t rerank;     /* candidates re-ranked in fp32 per query: the
-	                        scan keeps max(rerank, k) (0 = 64). Measured:
-	                        recall@10 >= 0.999 at 64 on d=192 galleries.   */
-	uint32_t threads;    /* search threads (0 = one per core)             */
-	uint32_t huge_pages; /* hk_huge_pages                                  */
-	uint32_t capacity;   /* initial capacity hint in templates (0 = 1024) */
-} hk_gallery_params;
-
-HK_API void hk_gallery_default_params(hk_gallery_params *p);
-
-/* *out receives a new empty gallery. */
-HK_API hk_status hk_gallery_create(const hk_gallery_params *p,
-                                   hk_gallery **out);
-HK_API void hk_gallery_destroy(hk_gallery *g);
-
-/*
- * Add one template (dim floats, copied; normalised by the gallery) for
- * subject. *out_id (may be NULL) receives its template id.
- */
-HK_API hk_status hk_gallery_add(hk_gallery *g, const char *subject,
-                                const float *embedding,
-                                hk_template_id *out_id);
-
-/*
- * Hide one template from search at once (tombstone). Its memory is
- * reclaimed, and overwritten, by hk_gallery_compact().
- */
-HK_API hk_status hk_gallery_remove(hk_gallery *g, hk_template_id id);
-
-/* Hide every template of subject. *n_removed (may be NULL) gets the count.
- * HK_E_NOT_FOUND when the subject has no live template. */
-HK_API hk_status hk_gallery_remove_subject(hk_gallery *g, const char *subject,
-                                           size_t *n_removed);
-
-/*
- * Physically drop removed templates: the scan and master copies are
- * rewritten without them and the freed bytes are zeroed. Template ids of
- * live templates do not change.
- */
-HK_API hk_status hk_gallery_compact(hk_gallery *g);
-
-/* Number of live (searchable) templates / distinct live subjects. */
-HK_API size_t hk_gallery_size(const hk_gallery *g);
-HK_API size_t hk_gallery_subject_count(const hk_gallery *g);
-HK_API uint32_t hk_gallery_dim(const hk_gallery *g);
-
-/*
- * Top-k subjects for one query (dim floats). scores[k] and ids[k] are
- * caller-owned; results are ordered by descending score (ties: lower
- * template id first). When fewer than k subjects exist, the remaining
- * slots are padded with score -INFINITY and id HK_NO_ID. k >= 1.
- */
-HK_API hk_status hk_gallery_search(const hk_gallery *g, const float *query,
-                                   size_t k, float *scores,
-                                   hk_template_id *ids);
-
-/*
- * The same for n queries (row-major n x dim); scores[n*k], ids[n*k].
- * Result row i equals hk_gallery_search() of query i. A batch is scanned
- * with a tiled kernel that reads the gallery once per tile of queries.
- */
-HK_API hk_status hk_gallery_search_batch(const hk_gallery *g,
-                                         const float *queries, size_t n,
-                                         size_t k, float *scores,
-                                         hk_template_id *ids);
-
-/*
- * 1:1 verification: the best exact cosine between query and the live
- * templates of subject. HK_E_NOT_FOUND if the subject has none.
- * *best_id (may be NULL) receives the template that scored best.
- */
-HK_API hk_status hk_gallery_verify(const hk_gallery *g, const char *subject,
-                                   const float *query, float *score,
-                                   hk_template_id *best_id);
-
-/*
- * Copy the subject of template id (live or removed-but-not-compacted is
- * HK_E_NOT_FOUND for removed) into buf (NUL-terminated). HK_E_OVERFLOW if
- * len is too small.
- */
-HK_API hk_status hk_gallery_subject_of(const hk_gallery *g, hk_template_id id,
-                                       char *buf, size_t len);
-
-/* Copy the normalised fp32 master copy of a live template into out[dim]. */
-HK_API hk_status hk_gallery_get(const hk_gallery *g, hk_template_id id,
-                                float *out);
-
-/* Describes how the gallery stores its scan copy (for benchmarks/tools). */
-typedef struct hk_gallery_info {
-	uint32_t dim;
-	uint32_t scan_type;     /* hk_scan_type in use                         */
-	uint32_t huge_pages;    /* 0 none, 1 MAP_HUGETLB, 2 THP advised        */
-	uint32_t threads;       /* search threads in use                       */
-	uint64_t live;          /* live templates                              */
-	uint64_t slots;         /* stored slots including tombstones           */
-	uint64_t scan_bytes;    /* bytes one query streams from the scan copy */
-	uint64_t master_bytes;  /* bytes of the fp32 master copy               */
-} hk_gallery_info;
-
-HK_API hk_status hk_gallery_get_info(const hk_gallery *g,
-                                     hk_gallery_info *info);
 
 /* ------------------------------------------------------------------ */
 /* Images (io/)                                                       */
@@ -329,158 +189,15 @@ typedef struct hk_image {
 #define HK_IMAGE_MAX_PIXELS (64u * 1024u * 1024u)
 HK_API hk_status hk_image_decode(const void *bytes, size_t len,
                                  hk_image *out);
+/* path must name a regular file: a FIFO, socket or device is HK_E_IO and a
+ * directory HK_E_IO, refused without blocking or reading; a file over
+ * 1 GiB is HK_E_LIMIT (its size is taken from fstat before reading). */
 HK_API hk_status hk_image_load(const char *path, hk_image *out);
 HK_API void hk_image_free(hk_image *img);
 
 /* Name of the format the bytes start with ("JPEG", "PNG", "WebP", "GIF",
  * "PPM", ... or "unknown"). Never NULL. */
 HK_API const char *hk_image_sniff(const void *bytes, size_t len);
-
-/* ------------------------------------------------------------------ */
-/* Model inference (core/nn, oneDNN)                                  */
-/* ------------------------------------------------------------------ */
-
-/*
- * A model loaded from a TFLite file and lowered to oneDNN primitives. The
- * file is untrusted input: every offset and index is bounds-checked, and a
- * bad file is HK_E_FORMAT (or HK_E_UNSUPPORTED naming the op), never a crash.
- *
- * A loaded model is immutable. hk_model_run() may be called concurrently
- * from several threads: each NUMA node of the model has one worker thread
- * (pinned to the node's cores, driving `threads` oneDNN threads) that
- * serves the calls routed to it in arrival order, so calls on one node are
- * serialised; calls on different nodes run in parallel. oneDNN primitives
- * are created at load for batch 1 and on first use for every other batch
- * size (up to max_batch), then only executed.
- *
- * Supported TFLite ops: CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, ADD,
- * SUB, MUL, DIV, NEG, ABS, RELU, EXP, SUM and REDUCE_MAX (last axis), PAD,
- * MAX_POOL_2D, RESIZE_BILINEAR, RESHAPE, DEPTH_TO_SPACE, DEQUANTIZE (fp16
- * weights) and DENSIFY (sparse weights); float32 activations. Dim 0 of
- * every activation is the batch, whatever the file declares.
- */
-typedef struct hk_model hk_model;
-
-typedef enum hk_model_kind {
-	HK_MODEL_AUTO = 0,      /* guess from the graph's shapes            */
-	HK_MODEL_DETECTOR = 1,  /* 1x192x192x3 -> [2304,16], [2304,1]       */
-	HK_MODEL_EMBEDDER = 2,  /* Nx112x112x3 -> [N,192]                   */
-	HK_MODEL_LANDMARKS = 3, /* Nx48x48x3 (transposed) -> [2],[4],[10]   */
-} hk_model_kind;
-
-/*
- * Arithmetic of the network. HK_PREC_BF16 stores the activations that flow
- * between oneDNN primitives as bfloat16, so oneDNN can use AMX or
- * AVX512-BF16 (accumulation stays fp32; inputs, outputs and weights are
- * given in fp32 as always). `herken-bench infer --precision bf16` reports
- * its speed and its error against the reference. Measured: MobileFaceNet
- * cosine >= 0.9999 against fp32 on the 22 golden faces, about 2x faster
- * with AMX; O-Net probabilities within 2e-5. The detectors lose accuracy
- * in bf16 (box regressors move by up to 1..20 units of 1/192) and gain
- * little: keep them fp32.
- *
- * HK_PREC_INT8 runs the convolutions on oneDNN int8: s8 activations with
- * one step per tensor, s8 weights with one step per output channel, int32
- * accumulation, requantisation fused (output scales and post-ops); PReLU
- * runs on the s8 tensor in place. It needs oneDNN's AVX2 tier or better
- * and a calibration of the very model file (by sha256) in the library's
- * table; otherwise hk_model_load fails with HK_E_UNSUPPORTED and says
- * which is missing. HK_PREC_AUTO takes int8 where a calibration passed its
- * accuracy guard, else bf16 with AMX for the embedder and O-Net, else
- * fp32; hk_model_get_info() tells which it chose.
- */
-typedef enum hk_precision {
-	HK_PREC_FP32 = 0,
-	HK_PREC_BF16 = 1,
-	HK_PREC_INT8 = 2, /* see below                                     */
-	HK_PREC_AUTO = 3, /* the fastest precision that passes its guard   */
-} hk_precision;
-
-typedef struct hk_model_params {
-	uint32_t kind;      /* hk_model_kind                                 */
-	uint32_t threads;   /* worker threads per NUMA node (0 = its cores)  */
-	int32_t numa_node;  /* -1 (or 0 fields default): spread over nodes;
-	                       >= 0: run only on that node                   */
-	uint32_t max_batch; /* largest batch to prepare for (0 = 32)         */
-	uint32_t precision; /* hk_precision (0 = HK_PREC_FP32)                */
-	uint32_t chunk;     /* items per primitive call (0 = as many as keep
-	                       the activations in the L2 cache; capped by
-	                       max_batch)                                   */
-} hk_model_params;
-
-HK_API void hk_model_default_params(hk_model_params *p);
-HK_API hk_status hk_model_load(const char *path, const hk_model_params *p,
-                               hk_model **out);
-HK_API hk_status hk_model_load_memory(const void *data, size_t len,
-                                      const hk_model_params *p,
-                                      hk_model **out);
-/* Stops the node workers and frees everything; no hk_model_run() on m may
- * be in progress or start afterwards. NULL is a no-op. */
-HK_API void hk_model_destroy(hk_model *m);
-
-/* Per-item input shape (H, W, C) and the kind detected or given. */
-HK_API hk_status hk_model_input_shape(const hk_model *m, uint32_t *h,
-                                      uint32_t *w, uint32_t *c);
-HK_API hk_model_kind hk_model_get_kind(const hk_model *m);
-/* Number of outputs and the per-item element count of output i. */
-HK_API size_t hk_model_output_count(const hk_model *m);
-HK_API size_t hk_model_output_size(const hk_model *m, size_t i);
-
-/*
- * Run the raw network on n items: input is n x H x W x C float32 (NHWC,
- * already normalised as the model expects); outputs[i] points to n *
- * hk_model_output_size(m, i) floats owned by the caller.
- * A batch runs as primitive calls of `chunk` items (hk_model_info). Output
- * order: detector [regressors N x 2304 x 16, logits N x 2304]; landmarks
- * [prob N x 2, box N x 4, points N x 10]; embedder [N x 192], raw.
- */
-HK_API hk_status hk_model_run(const hk_model *m, const float *input,
-                              size_t n, float *const *outputs);
-
-/*
- * Embed n aligned 112x112 RGB chips (n x 112 x 112 x 3 bytes, tightly
- * packed) with the embedder: pixels normalised (v - 127.5) / 128, output
- * out[n * 192] L2-normalised.
- * The normalised copy of the chips is wiped after use.
- */
-HK_API hk_status hk_embed_chips(const hk_model *embedder,
-                                const uint8_t *chips, size_t n, float *out);
-
-/*
- * NUMA placement. At load, hwloc finds the NUMA nodes that have cores (or
- * only params.numa_node); each gets a worker thread pinned to its cores
- * driving `threads` oneDNN threads, its own oneDNN engine and stream and
- * its own copy of the weights allocated on that node. hk_model_run()
- * splits a batch over the nodes in proportion to their threads (a batch of
- * one goes to the nodes in turn); hk_model_run_on_node() pins one call to
- * node index `node` (0 .. hk_model_node_count()-1). Calls that land on the
- * same node run one after the other in arrival order.
- */
-HK_API size_t hk_model_node_count(const hk_model *m);
-HK_API hk_status hk_model_run_on_node(const hk_model *m, size_t node,
-                                      const float *input, size_t n,
-                                      float *const *outputs);
-
-/* What a loaded model is and how it runs (for benchmarks and tools). */
-typedef struct hk_model_info {
-	double flops;              /* per item: 2 x multiply-adds of the
-	                              convolutions and fully-connected layers */
-	uint32_t nodes;            /* NUMA nodes it runs on                   */
-	uint32_t threads;          /* oneDNN threads per node                 */
-	uint32_t max_batch;        /* largest batch prepared for              */
-	uint32_t chunk;            /* items per primitive call: as many as
-	                              keep the activations in L2 (<= max_batch) */
-	int32_t node_os_index[8];  /* OS numbers of the first 8 nodes         */
-	char isa[32];              /* ISA oneDNN dispatches to, e.g.
-	                              "avx512_core_amx"                       */
-	char impl[160];            /* oneDNN implementation of the first
-	                              dense convolution, e.g. "brgconv:..."   */
-	char graph[256];           /* node counts after fusion                */
-	uint32_t precision;        /* hk_precision it runs in (AUTO resolved) */
-	uint32_t int8_nodes;       /* convolutions / inner products in int8   */
-} hk_model_info;
-
-HK_API hk_status hk_model_get_info(const hk_model *m, hk_model_info *info);
 
 /* ------------------------------------------------------------------ */
 /* Frame sources (io/)                                                */
@@ -570,6 +287,9 @@ typedef struct hk_frames_params {
 	uint32_t stream_height;  /* raw RGB24 streams: frame height (required) */
 	uint64_t max_bytes;      /* budget for large frames + images (0 = 256 MiB) */
 	uint64_t max_frame_bytes; /* larger files are HK_E_LIMIT (0 = 64 MiB) */
+	uint32_t timeout_ms;     /* video sources: a network open or read, or a
+	                            camera, silent this long fails (0 = 5000) */
+	uint32_t reserved;
 } hk_frames_params;
 
 HK_API void hk_frames_default_params(hk_frames_params *p);
@@ -592,6 +312,10 @@ typedef struct hk_frame {
 	size_t len;
 	hk_image image;       /* RGB when decoded (HK_FRAMES_DECODE) or a
 	                         stream frame; width 0 otherwise            */
+	int64_t pts_us;       /* video sources: presentation time in
+	                         microseconds from the stream start (cameras:
+	                         the driver clock); -1 when unknown or not
+	                         a video source                              */
 } hk_frame;
 
 /* The frames of paths[0..n) (copied), ids 0..n-1. */
@@ -622,6 +346,24 @@ HK_API hk_status hk_frames_open_stream(int fd, const hk_frames_params *p,
  * any other file is a list of paths, one per line (empty lines and lines
  * starting with '#' are skipped; relative paths are relative to the
  * current directory).
+ *
+ * Video (io/video*.c, FFmpeg and V4L2): a spec starting with rtsp://,
+ * rtsps://, rtmp://, http(s)://, udp://, tcp:// or srt:// is a network
+ * stream; /dev/videoN (or v4l2:PATH) a V4L2 camera (MJPEG or YUYV at
+ * stream_width x stream_height, default 640x480); a file named *.mp4,
+ * *.mkv, *.avi, *.mov, *.webm, *.ts, *.h264, *.hevc, *.mjpeg ..., or one
+ * that starts like MP4/MKV/AVI, a video file (file:PATH forces it). Their
+ * frames are RGB images with pts_us set, decoded on a worker thread into a
+ * queue of queue_depth frames (0 = 4). A file is delivered whole (the
+ * decoder waits for the caller); a stream or camera is live: when the
+ * caller falls behind, the oldest queued frame is dropped and counted
+ * (hk_frames_stats.dropped). Open errors: HK_E_NOT_FOUND (no such file or
+ * camera), HK_E_FORMAT (corrupt or truncated container), HK_E_UNSUPPORTED
+ * (no decoder for the codec, not a capture device), HK_E_BUSY (camera
+ * busy), HK_E_IO (no answer within timeout_ms). Mid-stream problems arrive
+ * as error frames: HK_E_FORMAT (corrupt data), HK_E_IO ("stalled": nothing
+ * for timeout_ms; the source then ends). The frame size may change
+ * mid-stream: every frame carries its own size.
  */
 HK_API hk_status hk_frames_open(const char *spec, const hk_frames_params *p,
                                 hk_frames **out);
@@ -659,6 +401,8 @@ typedef struct hk_frames_stats {
 	uint64_t peak_bytes;  /* most budget bytes (large frames + decoded
 	                         images) allocated at once                   */
 	uint64_t pool_bytes;  /* fixed read buffers allocated at open        */
+	uint64_t dropped;     /* live video sources: frames dropped because
+	                         the consumer was behind (oldest first)      */
 } hk_frames_stats;
 
 HK_API hk_status hk_frames_get_stats(const hk_frames *f, hk_frames_stats *st);
@@ -686,11 +430,765 @@ HK_API hk_status hk_frames_get_stats(const hk_frames *f, hk_frames_stats *st);
 HK_API hk_status hk_frames_write_batch(const char *out_path,
                                        const char *const *paths, size_t n);
 
-/* @@HK_API_SECTIONS@@ — later sections (inference, images, pipeline,
- * durable store, frame sources) are appended below this line. */
+/* ------------------------------------------------------------------ */
+/* Model inference (core/nn, oneDNN)                                  */
+/* ------------------------------------------------------------------ */
+
+/*
+ * A model loaded from a TFLite file and lowered to oneDNN primitives. The
+ * file is untrusted input: every offset and index is bounds-checked, and a
+ * bad file is HK_E_FORMAT (or HK_E_UNSUPPORTED naming the op), never a crash.
+ *
+ * A loaded model is immutable. hk_model_run() may be called concurrently
+ * from several threads: each NUMA node of the model has one worker thread
+ * (pinned to the node's cores, driving `threads` oneDNN threads) that
+ * serves the calls routed to it in arrival order, so calls on one node are
+ * serialised; calls on different nodes run in parallel. oneDNN primitives
+ * are created at load for batch 1 and on first use for every other batch
+ * size (up to max_batch), then only executed.
+ *
+ * Supported TFLite ops: CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, ADD,
+ * SUB, MUL, DIV, NEG, ABS, RELU, EXP, SUM and REDUCE_MAX (last axis), PAD,
+ * MAX_POOL_2D, RESIZE_BILINEAR, RESHAPE, DEPTH_TO_SPACE, DEQUANTIZE (fp16
+ * weights) and DENSIFY (sparse weights); float32 activations. Dim 0 of
+ * every activation is the batch, whatever the file declares.
+ */
+typedef struct hk_model hk_model;
+
+typedef enum hk_model_kind {
+	HK_MODEL_AUTO = 0,      /* guess from the graph's shapes            */
+	HK_MODEL_DETECTOR = 1,  /* 1x192x192x3 -> [2304,16], [2304,1]       */
+	HK_MODEL_EMBEDDER = 2,  /* Nx112x112x3 -> [N,192]                   */
+	HK_MODEL_LANDMARKS = 3, /* Nx48x48x3 (transposed) -> [2],[4],[10]   */
+} hk_model_kind;
+
+/*
+ * Arithmetic of the network. HK_PREC_BF16 stores the activations that flow
+ * between oneDNN primitives as bfloat16, so oneDNN can use AMX or
+ * AVX512-BF16 (accumulation stays fp32; inputs, outputs and weights are
+ * given in fp32 as always). `herken-bench infer --precision bf16` reports
+ * its speed and its error against the reference. Measured: MobileFaceNet
+ * cosine >= 0.9999 against fp32 on the 22 golden faces, about 2x faster
+ * with AMX; O-Net probabilities within 2e-5. The detectors lose accuracy
+ * in bf16 (box regressors move by up to 1..20 units of 1/192) and gain
+ * little: keep them fp32.
+ *
+ * HK_PREC_INT8 runs the convolutions on oneDNN int8: s8 activations with
+ * one step per tensor, s8 weights with one step per output channel, int32
+ * accumulation, requantisation fused (output scales and post-ops); PReLU
+ * runs on the s8 tensor in place. It needs oneDNN's AVX2 tier or better
+ * and a calibration of the very model file (by sha256) in the library's
+ * table; otherwise hk_model_load fails with HK_E_UNSUPPORTED and says
+ * which is missing. HK_PREC_AUTO takes int8 where a calibration passed its
+ * accuracy guard, else bf16 with AMX for the embedder and O-Net, else
+ * fp32; hk_model_get_info() tells which it chose.
+ */
+typedef enum hk_precision {
+	HK_PREC_FP32 = 0,
+	HK_PREC_BF16 = 1,
+	HK_PREC_INT8 = 2, /* see below                                     */
+	HK_PREC_AUTO = 3, /* the fastest precision that passes its guard   */
+} hk_precision;
+
+typedef struct hk_model_params {
+	uint32_t kind;      /* hk_model_kind                                 */
+	uint32_t threads;   /* worker threads per NUMA node (0 = its cores)  */
+	int32_t numa_node;  /* -1 (or 0 fields default): spread over nodes;
+	                       >= 0: run only on that node                   */
+	uint32_t max_batch; /* largest batch to prepare for (0 = 32)         */
+	uint32_t precision; /* hk_precision (0 = HK_PREC_FP32)                */
+	uint32_t chunk;     /* items per primitive call (0 = as many as keep
+	                       the activations in the L2 cache; capped by
+	                       max_batch)                                   */
+} hk_model_params;
+
+/*
+ * Whether this process can run a network at precision p: HK_OK, or
+ * HK_E_UNSUPPORTED with hk_last_error() naming what is missing (e.g. bf16
+ * needs oneDNN bf16 convolutions: AVX512-BF16, AMX-BF16 or at least
+ * AVX-512 to emulate them; ONEDNN_MAX_CPU_ISA=AVX2 removes them). Asked of
+ * oneDNN at run time (it tries to create a bf16 convolution), so it follows
+ * the CPU and ONEDNN_MAX_CPU_ISA; hk_model_load() asks it too and fails the
+ * same way. HK_E_INVALID for an unknown precision. Thread-safe.
+ */
+HK_API hk_status hk_precision_supported(hk_precision p);
+
+HK_API void hk_model_default_params(hk_model_params *p);
+HK_API hk_status hk_model_load(const char *path, const hk_model_params *p,
+                               hk_model **out);
+HK_API hk_status hk_model_load_memory(const void *data, size_t len,
+                                      const hk_model_params *p,
+                                      hk_model **out);
+/* Stops the node workers and frees everything; no hk_model_run() on m may
+ * be in progress or start afterwards. NULL is a no-op. */
+HK_API void hk_model_destroy(hk_model *m);
+
+/* Per-item input shape (H, W, C) and the kind detected or given. */
+HK_API hk_status hk_model_input_shape(const hk_model *m, uint32_t *h,
+                                      uint32_t *w, uint32_t *c);
+HK_API hk_model_kind hk_model_get_kind(const hk_model *m);
+/* Number of outputs and the per-item element count of output i. */
+HK_API size_t hk_model_output_count(const hk_model *m);
+HK_API size_t hk_model_output_size(const hk_model *m, size_t i);
+
+/*
+ * Run the raw network on n items: input is n x H x W x C float32 (NHWC,
+ * already normalised as the model expects); outputs[i] points to n *
+ * hk_model_output_size(m, i) floats owned by the caller.
+ * A batch runs as primitive calls of `chunk` items (hk_model_info). Output
+ * order: detector [regressors N x 2304 x 16, logits N x 2304]; landmarks
+ * [prob N x 2, box N x 4, points N x 10]; embedder [N x 192], raw.
+ */
+HK_API hk_status hk_model_run(const hk_model *m, const float *input,
+                              size_t n, float *const *outputs);
+
+/*
+ * Embed n aligned 112x112 RGB chips (n x 112 x 112 x 3 bytes, tightly
+ * packed) with the embedder: pixels normalised (v - 127.5) / 128, output
+ * out[n * 192] L2-normalised.
+ * The normalised copy of the chips is wiped after use.
+ */
+HK_API hk_status hk_embed_chips(const hk_model *embedder,
+                                const uint8_t *chips, size_t n, float *out);
+
+/*
+ * NUMA placement. At load, hwloc finds the NUMA nodes that have cores (or
+ * only params.numa_node); each gets a worker thread pinned to its cores
+ * driving `threads` oneDNN threads, its own oneDNN engine and stream and
+ * its own copy of the weights allocated on that node. hk_model_run()
+ * splits a batch over the nodes in proportion to their threads (a batch of
+ * one goes to the nodes in turn); hk_model_run_on_node() pins one call to
+ * node index `node` (0 .. hk_model_node_count()-1). Calls that land on the
+ * same node run one after the other in arrival order.
+ */
+HK_API size_t hk_model_node_count(const hk_model *m);
+HK_API hk_status hk_model_run_on_node(const hk_model *m, size_t node,
+                                      const float *input, size_t n,
+                                      float *const *outputs);
+
+/* What a loaded model is and how it runs (for benchmarks and tools). */
+typedef struct hk_model_info {
+	double flops;              /* per item: 2 x multiply-adds of the
+	                              convolutions and fully-connected layers */
+	uint32_t nodes;            /* NUMA nodes it runs on                   */
+	uint32_t threads;          /* oneDNN threads per node                 */
+	uint32_t max_batch;        /* largest batch prepared for              */
+	uint32_t chunk;            /* items per primitive call: as many as
+	                              keep the activations in L2 (<= max_batch) */
+	int32_t node_os_index[8];  /* OS numbers of the first 8 nodes         */
+	char isa[32];              /* ISA oneDNN dispatches to, e.g.
+	                              "avx512_core_amx"                       */
+	char impl[160];            /* oneDNN implementation of the first
+	                              dense convolution, e.g. "brgconv:..."   */
+	char graph[256];           /* node counts after fusion                */
+	uint32_t precision;        /* hk_precision it runs in (AUTO resolved) */
+	uint32_t int8_nodes;       /* convolutions / inner products in int8   */
+} hk_model_info;
+
+HK_API hk_status hk_model_get_info(const hk_model *m, hk_model_info *info);
+
+/*
+ * The pinned model files (the table in core/models.def): where each comes
+ * from and its sha256. hk_model_load() of a file named like one of them
+ * checks its sha256 first: a mismatch is HK_E_FORMAT naming the file and
+ * both digests (files under other names are loaded as given). Static data.
+ */
+typedef struct hk_model_file {
+	const char *role;    /* "detector-sparse", "detector-dense", "landmarks",
+	                        "embedder"                                    */
+	const char *file;    /* file name in the model directory              */
+	const char *package; /* npm package@version it is taken from          */
+	const char *path;    /* path of the file inside that package's tarball */
+	const char *sha256;  /* pinned digest, 64 lowercase hex digits        */
+	uint32_t kind;       /* hk_model_kind                                 */
+} hk_model_file;
+
+/* The table; *count (may be NULL) gets its length. */
+HK_API const hk_model_file *hk_model_files(size_t *count);
+
+/* The directory models are loaded from: dir when not NULL or empty, else
+ * $HERKEN_MODELS when set and not empty, else <prefix>/share/herken/models
+ * when that directory exists (prefix: where `make install` put the library),
+ * else .cache/models (the source tree's, `make models`). The result is dir,
+ * the environment's string or a static string. */
+HK_API const char *hk_model_dir(const char *dir);
 
 /* ------------------------------------------------------------------ */
-/* Durable gallery (core/store)                                       */
+/* Recognition pipeline (core/pipeline)                               */
+/* ------------------------------------------------------------------ */
+
+/*
+ * An engine holds the three loaded models (face detector, O-Net landmarks,
+ * MobileFaceNet embedder) and turns images into faces and embeddings:
+ *
+ *     hk_engine_params ep;
+ *     hk_engine_default_params(&ep);           // models from $HERKEN_MODELS
+ *     hk_engine *e = NULL;
+ *     if (hk_engine_create(&ep, &e) != HK_OK) fail(hk_last_error());
+ *     hk_image img;
+ *     hk_image_load("photo.jpg", &img);
+ *     hk_face faces[16]; size_t n;
+ *     hk_engine_detect(e, &img, faces, 16, &n);   // n may exceed 16
+ *     float emb[16 * HK_EMBED_DIM];
+ *     hk_engine_embed(e, &img, faces, n < 16 ? n : 16, emb);
+ *     hk_image_free(&img);
+ *     hk_engine_destroy(e);
+ *
+ * Steps: letterbox to 192x192 (area resize), detector, anchor decoding,
+ * weighted NMS, quality floor; O-Net 5 landmarks on the square crop of
+ * each box (the detector's eyes, nose and mouth centre when O-Net rejects
+ * the crop); least-squares similarity to the ArcFace 112x112 template,
+ * bilinear warp, batched embedding, optionally with the mirrored chip.
+ * Face crops and chips live only in RAM and are wiped after use.
+ *
+ * Thread-safety: an engine is immutable after hk_engine_create();
+ * hk_engine_detect/embed may be called concurrently from several threads
+ * (each call allocates its own scratch).
+ */
+typedef struct hk_engine hk_engine;
+
+#define HK_EMBED_DIM 192
+
+/*
+ * Cosine threshold for "same person" on 1:1 verification, calibrated by
+ * `herken-bench lfw` with the default engine settings: the threshold that
+ * maximises accuracy over LFW's 6,000 View 2 pairs (0.3904; the ten
+ * per-fold thresholds average 0.392). For a false-match rate of 1e-3 on
+ * the same pairs use 0.427 (TAR 98.1 %).
+ */
+#define HK_VERIFY_THRESHOLD 0.39f
+
+typedef enum hk_detector_variant {
+	HK_DETECTOR_DEFAULT = 0, /* the measured best (see hk_engine_params)   */
+	HK_DETECTOR_SPARSE = 1,  /* face_detection_full_range_sparse.tflite    */
+	HK_DETECTOR_DENSE = 2,   /* face_detection_full_range.tflite           */
+} hk_detector_variant;
+
+/* Tri-state switches: 0 is always "the default". */
+typedef enum hk_toggle { HK_TOGGLE_DEFAULT = 0, HK_ON = 1, HK_OFF = 2 } hk_toggle;
+
+typedef struct hk_engine_params {
+	/* Directory with the .tflite files (names as in hk_model_files()).
+	 * NULL or "": hk_model_dir(NULL) decides. The string is copied. */
+	const char *model_dir;
+	uint32_t detector;      /* hk_detector_variant (default: sparse)       */
+	float score_threshold;  /* detection score threshold (0 = 0.6)         */
+	float nms_iou;          /* weighted-NMS overlap (0 = 0.3)              */
+	float min_face;         /* quality floor: box side in pixels (0 = 16)  */
+	uint32_t onet;          /* hk_toggle: O-Net landmarks (default on)     */
+	uint32_t flip;          /* hk_toggle: also embed the mirrored chip and
+	                           add the two (default on)                    */
+	uint32_t rescue;        /* hk_toggle: when no face reaches
+	                           score_threshold, look again (zoomed out, and
+	                           down to rescue_threshold); default on       */
+	float rescue_threshold; /* lowest score a rescued face may have
+	                           (0 = 0.4)                                   */
+	uint32_t threads;       /* threads per model (0 = the model default)   */
+	uint32_t precision;     /* hk_precision (0 = fp32): BF16 and INT8 apply
+	                           to the embedder (BF16 also to O-Net), the
+	                           detector stays fp32 (its guards fail there);
+	                           AUTO: each model's own choice               */
+} hk_engine_params;
+
+HK_API void hk_engine_default_params(hk_engine_params *p);
+
+/* Load the models. HK_E_NOT_FOUND names a missing model file (run
+ * `make models`); HK_E_FORMAT/HK_E_UNSUPPORTED come from the model import. */
+HK_API hk_status hk_engine_create(const hk_engine_params *p, hk_engine **out);
+HK_API void hk_engine_destroy(hk_engine *e);
+
+/* Why a face is below the quality floor (hk_face.reject). */
+typedef enum hk_face_reject {
+	HK_FACE_OK = 0,
+	HK_FACE_TOO_SMALL = 1, /* box side < min_face pixels                  */
+} hk_face_reject;
+
+/* Where hk_face.landmarks came from. */
+typedef enum hk_landmark_source {
+	HK_LANDMARKS_ONET = 1,     /* O-Net, 5 points                          */
+	HK_LANDMARKS_DETECTOR = 2, /* detector keypoints: eyes, nose, mouth
+	                              centre (landmarks[3] == landmarks[4])    */
+} hk_landmark_source;
+
+/* hk_face.flags */
+#define HK_FACE_RESCUED 1u /* found by the rescue pass (score may be below
+                              score_threshold)                          */
+
+/* One detected face. Coordinates are image pixels of the (EXIF-rotated)
+ * image; box and keypoints use the edge convention (pixel k covers
+ * [k, k+1)), landmarks use pixel centres at integer coordinates (the
+ * convention of the alignment warp). */
+typedef struct hk_face {
+	float box[4];          /* x0, y0, x1, y1                               */
+	float keypoints[6][2]; /* detector: subject's right eye, left eye, nose
+	                          tip, mouth centre, right ear, left ear       */
+	float score;           /* detector score, 0..1                         */
+	float landmarks[5][2]; /* alignment points in template order: eye on
+	                          the image left, eye on the image right, nose,
+	                          mouth corner image-left, image-right         */
+	float landmark_score;  /* O-Net face probability (0 for detector)     */
+	uint32_t landmark_source; /* hk_landmark_source                        */
+	uint32_t reject;       /* hk_face_reject; HK_FACE_OK = usable          */
+	uint32_t flags;        /* HK_FACE_RESCUED                              */
+} hk_face;
+
+/*
+ * Find every face in img. faces[max] is caller-owned; *n receives the
+ * number found (which may exceed max: only the first max, best score
+ * first, are written). Faces below the quality floor are included with
+ * their reject reason. max may be 0 (count only).
+ */
+HK_API hk_status hk_engine_detect(const hk_engine *e, const hk_image *img,
+                                  hk_face *faces, size_t max, size_t *n);
+
+/*
+ * Embed n faces of img (as returned by hk_engine_detect, any reject
+ * state): emb[n * HK_EMBED_DIM], caller-owned, L2-normalised.
+ */
+HK_API hk_status hk_engine_embed(const hk_engine *e, const hk_image *img,
+                                 const hk_face *faces, size_t n, float *emb);
+
+/*
+ * Detect, then embed the largest usable face. face (may be NULL) receives
+ * it. HK_E_NOT_FOUND (with a message saying how many faces were rejected
+ * and why) when there is none.
+ */
+HK_API hk_status hk_engine_embed_largest(const hk_engine *e,
+                                         const hk_image *img, hk_face *face,
+                                         float emb[HK_EMBED_DIM]);
+
+/* The parameters in effect (defaults resolved, model_dir the directory
+ * used; valid while e lives). */
+HK_API void hk_engine_get_params(const hk_engine *e, hk_engine_params *p);
+
+/* Cosine similarity of two embeddings of dim floats (any length; 0 when
+ * either is zero). */
+HK_API float hk_cosine(const float *a, const float *b, size_t dim);
+
+/* ------------------------------------------------------------------ */
+/* Face quality and the recogniser (core/recognizer/)                  */
+/* ------------------------------------------------------------------ */
+
+
+/*
+ * Face quality: the one "usable face" rule. A face is usable for a
+ * decision when no reason below is set; its score (0..1) ranks the usable
+ * views of a visit. Sharpness and exposure are measured on the face box
+ * resampled to 32x32 grey (so they do not depend on the face's size), pose
+ * is estimated from the 5 alignment landmarks.
+ */
+enum {
+	HK_Q_TOO_SMALL = 1u << 0,  /* box side < min_side pixels              */
+	HK_Q_LOW_SCORE = 1u << 1,  /* detector score < min_score              */
+	HK_Q_YAW = 1u << 2,        /* |yaw| > max_yaw (turned away)           */
+	HK_Q_PITCH = 1u << 3,      /* |pitch| > max_pitch                     */
+	HK_Q_ROLL = 1u << 4,       /* |roll| > max_roll                       */
+	HK_Q_BLUR = 1u << 5,       /* sharpness < min_sharpness               */
+	HK_Q_DARK = 1u << 6,       /* mean luma < min_brightness              */
+	HK_Q_BRIGHT = 1u << 7,     /* mean luma > max_brightness or clipped   */
+	HK_Q_EDGE = 1u << 8,       /* box more than 25 % outside the frame    */
+	HK_Q_OUTSIDE_ROI = 1u << 9 /* box centre outside the region of interest */
+};
+
+typedef struct hk_quality_params {
+	float min_side;       /* pixels (0 = 32)                              */
+	float good_side;      /* side at which size stops adding (0 = 96)     */
+	float min_score;      /* detector score (0 = 0.5)                     */
+	float max_yaw;        /* degrees (0 = 40)                             */
+	float max_pitch;      /* degrees (0 = 30)                             */
+	float max_roll;       /* degrees (0 = 40; alignment removes roll)     */
+	float min_sharpness;  /* Laplacian variance on 32x32 grey (0 = 25)    */
+	float min_brightness; /* mean luma 0..255 (0 = 40)                    */
+	float max_brightness; /* mean luma 0..255 (0 = 220)                   */
+} hk_quality_params;
+
+HK_API void hk_quality_default_params(hk_quality_params *p);
+
+typedef struct hk_quality {
+	float score;      /* 0..1: size x detector x pose x sharpness x exposure */
+	uint32_t reasons; /* HK_Q_* bits; 0 = usable                         */
+	float side;       /* geometric mean of box width and height, pixels  */
+	float det_score;
+	float yaw, pitch, roll; /* degrees, estimated from the landmarks      */
+	float sharpness;
+	float brightness; /* mean luma of the face, 0..255                   */
+	float clipped;    /* share of face pixels at <= 5 or >= 250          */
+} hk_quality;
+
+/* Assess one face of img (from hk_engine_detect). p may be NULL
+ * (defaults). A face the detector already rejected (hk_face.reject) gets
+ * HK_Q_TOO_SMALL. */
+HK_API hk_status hk_face_quality(const hk_image *img, const hk_face *face,
+                                 const hk_quality_params *p, hk_quality *q);
+
+/* Comma-separated names of the HK_Q_* bits in reasons ("too-small,yaw"),
+ * "" for 0, into buf[len] (names that do not fit are left out; always
+ * NUL-terminated). */
+HK_API const char *hk_quality_reasons_str(uint32_t reasons, char *buf,
+                                          size_t len);
+
+/*
+ * The recogniser: frames in, visit events out.
+ *
+ *     hk_recognizer_params rp;
+ *     hk_recognizer_default_params(&rp);
+ *     rp.engine = engine;              // borrowed, must outlive r
+ *     rp.gallery = gallery;            // or rp.store = store; or neither
+ *     hk_recognizer *r = NULL;
+ *     if (hk_recognizer_create(&rp, &r) != HK_OK) fail(hk_last_error());
+ *     hk_event ev[16]; size_t n;
+ *     while (next_frame(&img, &t_us)) {
+ *         hk_recognizer_push_frame(r, &img, t_us, ev, 16, &n);
+ *         for (size_t i = 0; i < n; i++) handle(&ev[i]);
+ *     }
+ *     hk_recognizer_end(r, t_us, HK_END_SOURCE_ENDED, ev, 16, &n);
+ *     hk_recognizer_destroy(r);
+ *
+ * Each frame: detect; assess every face (hk_face_quality); tie faces to
+ * tracks (overlap with the track's box moved by its velocity; when two
+ * tracks compete for a face, the cosine between the face's embedding and
+ * each track's last embedding decides); embed the usable faces that would
+ * enter their track's best `best_k` views; the visit template is the
+ * quality-weighted mean of those views (hk_aggregate). A visit = a track.
+ *
+ * Decisions: as soon as a track holds a usable face of quality >=
+ * decide_quality the template is matched (1:N against the gallery or
+ * store, or 1:1 against claimed_subject) at the policy's threshold and an
+ * HK_EV_DECISION is emitted; while the visit goes on, a better template
+ * that changes the outcome or the subject emits HK_EV_REVISED. When the
+ * track is lost (no face for lost_after_us), the source ends or the frame
+ * size changes, HK_EV_VISIT_ENDED carries the final decision: one per
+ * visit. A visit that never had a usable face ends as HK_OUTCOME_UNDECIDED,
+ * never as a stranger. Without gallery and store the recogniser only
+ * tracks: visits start and end, outcome HK_OUTCOME_UNDECIDED.
+ *
+ * Policy: the threshold is `threshold` when > 0, else the calibrated
+ * threshold for target_rate (FPIR for 1:N, FMR for 1:1); events state the
+ * threshold and the rate. A recogniser never enrols: it only queries, with
+ * source HK_SOURCE_STREAM (or params.source).
+ *
+ * Stills: with params.stills = 1 every push is an independent photo:
+ * each face starts a visit, is decided and ends in that same call.
+ *
+ * Thread-safety: one recogniser is used by one thread at a time; several
+ * recognisers may share an engine and a gallery or store.
+ */
+/* Declared with the galleries below (repeating a typedef is valid C11). */
+typedef struct hk_gallery hk_gallery;
+typedef struct hk_store hk_store;
+#define HK_SUBJECT_MAX 255
+
+typedef struct hk_recognizer hk_recognizer;
+
+typedef enum hk_decision_mode {
+	HK_DECIDE_IDENTIFY = 0, /* 1:N at target_rate = FPIR                 */
+	HK_DECIDE_VERIFY = 1,   /* 1:1 against claimed_subject, rate = FMR   */
+} hk_decision_mode;
+
+typedef enum hk_aggregate {
+	HK_AGG_DEFAULT = 0,  /* HK_AGG_QWMEAN                                  */
+	HK_AGG_QWMEAN = 1,   /* quality-weighted mean of the best views        */
+	HK_AGG_MEAN = 2,     /* plain mean of the best views                   */
+	HK_AGG_BEST = 3,     /* the single best view                           */
+} hk_aggregate;
+
+typedef struct hk_recognizer_params {
+	const hk_engine *engine;    /* required; borrowed                      */
+	const hk_gallery *gallery;  /* in-memory gallery (borrowed), or NULL   */
+	hk_store *store;            /* durable gallery (borrowed), or NULL;
+	                               not both                                 */
+	uint32_t mode;              /* hk_decision_mode                         */
+	uint32_t source;            /* hk_source of the queries (0 = STREAM)   */
+	const char *claimed_subject; /* HK_DECIDE_VERIFY: copied               */
+	double target_rate;         /* FPIR (1:N) or FMR (1:1); 0 = 1e-3       */
+	float threshold;            /* > 0: use this cosine threshold instead  */
+	float decide_quality;       /* decide once a view reaches it (0 = 0.35) */
+	uint32_t best_k;            /* views in the visit template (0 = 5)     */
+	uint32_t aggregate;         /* hk_aggregate                             */
+	float iou_min;              /* tracker: least overlap to continue a
+	                               track (0 = 0.2)                          */
+	int64_t lost_after_us;      /* a track without a face this long ends
+	                               (0 = 800000)                             */
+	uint32_t min_hits;          /* detections before a track is a visit
+	                               (0 = 2; stills: 1)                       */
+	uint32_t stills;            /* 1: every push is an independent photo   */
+	uint32_t max_faces;         /* faces per frame considered (0 = 32)     */
+	float roi[4];               /* x0, y0, x1, y1 pixels; all 0 = frame    */
+	float scene_cut;            /* mean absolute difference (0..255) of two
+	                               consecutive frames at 32x18 grey above
+	                               which the picture is a new scene (an
+	                               edited video's cut): every visit ends
+	                               (0 = 20; >= 255: never)                 */
+	hk_quality_params quality;
+} hk_recognizer_params;
+
+HK_API void hk_recognizer_default_params(hk_recognizer_params *p);
+HK_API hk_status hk_recognizer_create(const hk_recognizer_params *p,
+                                      hk_recognizer **out);
+/* Ends nothing (call hk_recognizer_end first to get the final events);
+ * wipes every embedding it held. NULL is a no-op. */
+HK_API void hk_recognizer_destroy(hk_recognizer *r);
+
+typedef enum hk_event_type {
+	HK_EV_TRACK_STARTED = 1, /* a new visit (track confirmed)              */
+	HK_EV_DECISION = 2,      /* the visit's first decision                 */
+	HK_EV_REVISED = 3,       /* a later template changed the decision      */
+	HK_EV_VISIT_ENDED = 4,   /* the final decision of the visit            */
+} hk_event_type;
+
+typedef enum hk_outcome {
+	HK_OUTCOME_UNDECIDED = 0, /* no usable face (or no gallery)            */
+	HK_OUTCOME_MATCH = 1,     /* subject names who                         */
+	HK_OUTCOME_STRANGER = 2,  /* nobody in the gallery at this rate        */
+} hk_outcome;
+
+typedef enum hk_end_reason {
+	HK_END_NONE = 0,
+	HK_END_LOST = 1,          /* no face for lost_after_us                  */
+	HK_END_SOURCE_ENDED = 2,  /* hk_recognizer_end: the source ended        */
+	HK_END_SOURCE_ERROR = 3,  /* hk_recognizer_end: the source failed       */
+	HK_END_SIZE_CHANGED = 4,  /* the frame size changed mid-stream          */
+	HK_END_STILL = 5,         /* stills: the photo was handled              */
+	HK_END_SCENE_CUT = 6,     /* the picture changed wholesale (scene_cut)  */
+} hk_end_reason;
+
+typedef struct hk_event {
+	uint32_t type;        /* hk_event_type                                */
+	uint32_t track;       /* visit id, 1, 2, ... per recogniser           */
+	int64_t time_us;      /* timestamp of the frame that caused it        */
+	float box[4];         /* the track's last face box                    */
+	uint32_t outcome;     /* hk_outcome                                   */
+	float score;          /* cosine of the template (NaN: none; a durable
+	                         gallery does not disclose a stranger's best) */
+	float threshold;      /* the policy's cosine threshold                */
+	double rate;          /* the FPIR (1:N) or FMR (1:1) it stands at     */
+	float quality;        /* best view's quality in the template          */
+	uint32_t views;       /* views in the template                        */
+	uint32_t reasons;     /* UNDECIDED: HK_Q_* seen on the track's best face */
+	uint32_t end_reason;  /* hk_end_reason (VISIT_ENDED)                  */
+	int64_t start_us;     /* first frame of the visit                     */
+	int64_t duration_us;  /* VISIT_ENDED: last face - first face          */
+	uint32_t frames_seen; /* frames the face was detected in              */
+	uint32_t frames_used; /* usable views (candidates for the template)   */
+	char subject[HK_SUBJECT_MAX + 1]; /* MATCH: who; else ""             */
+} hk_event;
+
+/*
+ * Process one frame taken at t_us (microseconds, non-decreasing; any
+ * origin). Events go to ev[max] (caller-owned); *n gets how many were
+ * written. Events that do not fit stay queued (hk_recognizer_pending()
+ * counts them) for hk_recognizer_poll() or the next push or end call. max
+ * may be 0. A frame whose size differs from the previous one ends every visit
+ * (HK_END_SIZE_CHANGED) before it is processed.
+ */
+HK_API hk_status hk_recognizer_push_frame(hk_recognizer *r,
+                                          const hk_image *img, int64_t t_us,
+                                          hk_event *ev, size_t max,
+                                          size_t *n);
+/* End every visit now (reason: HK_END_SOURCE_ENDED / _ERROR), flushing
+ * queued events first. */
+HK_API hk_status hk_recognizer_end(hk_recognizer *r, int64_t t_us,
+                                   uint32_t reason, hk_event *ev, size_t max,
+                                   size_t *n);
+HK_API size_t hk_recognizer_pending(const hk_recognizer *r);
+/* Take queued events (those that did not fit a push or end call). */
+HK_API hk_status hk_recognizer_poll(hk_recognizer *r, hk_event *ev, size_t max,
+                                    size_t *n);
+
+typedef struct hk_recognizer_stats {
+	uint64_t frames;       /* frames pushed                                */
+	uint64_t faces;        /* faces detected                               */
+	uint64_t usable;       /* of which usable                              */
+	uint64_t embedded;     /* faces embedded                               */
+	uint64_t queries;      /* gallery/store queries                        */
+	uint64_t visits;       /* visits started                               */
+	uint64_t detect_ns, quality_ns, embed_ns, match_ns; /* time per stage */
+} hk_recognizer_stats;
+
+HK_API hk_status hk_recognizer_get_stats(const hk_recognizer *r,
+                                         hk_recognizer_stats *s);
+
+/* "track-started", "decision", "revised", "visit-ended"; outcome names
+ * "undecided", "match", "stranger"; end reasons "lost", "source-ended",
+ * "source-error", "size-changed", "still". Never NULL. */
+HK_API const char *hk_event_type_str(uint32_t type);
+HK_API const char *hk_outcome_str(uint32_t outcome);
+HK_API const char *hk_end_reason_str(uint32_t reason);
+
+/* ------------------------------------------------------------------ */
+/* In-memory gallery and exact search (core/gallery/)                 */
+/* ------------------------------------------------------------------ */
+
+/*
+ * A gallery holds templates (embeddings) of subjects. A subject is named by
+ * a caller-chosen string (1..HK_SUBJECT_MAX bytes, any bytes but NUL) and may
+ * have several templates. Each template gets a template id that is never
+ * reused within a gallery.
+ *
+ * Scores are cosine similarities in [-1, 1]. A subject's score against a
+ * query is the best (highest) score over its templates; search returns
+ * subjects, each represented by its best template.
+ *
+ * Storage: a compact scan copy (int8 with a scale per vector, or fp16) in
+ * 64-byte aligned blocks, always resident, plus an exact copy for re-ranking
+ * (hk_exact_type): fp32 or fp16 in RAM, or fp32 in an encrypted file of
+ * which only the re-ranked rows are read. A query scans
+ * the compact copy for `rerank` candidates and re-scores them from the exact
+ * copy: exact fp32 cosines, except with HK_EXACT_FP16 (the template rounded
+ * to half precision, the query in fp32).
+ */
+typedef struct hk_gallery hk_gallery;
+typedef int64_t hk_template_id;
+
+#define HK_NO_ID ((hk_template_id)-1)
+#define HK_SUBJECT_MAX 255
+
+typedef enum hk_scan_type {
+	HK_SCAN_DEFAULT = 0, /* int8 */
+	HK_SCAN_INT8 = 1,    /* int8, per-vector scale; 4x less memory traffic */
+	HK_SCAN_FP16 = 2,    /* IEEE half                                      */
+	HK_SCAN_FP32 = 3,    /* no compact copy: scan the master copy          */
+} hk_scan_type;
+
+typedef enum hk_exact_type {
+	HK_EXACT_DEFAULT = 0, /* fp32 in RAM                                  */
+	HK_EXACT_FP32 = 1,    /* fp32 in RAM: 4*dim bytes per template         */
+	HK_EXACT_FP16 = 2,    /* IEEE half in RAM: 2*dim bytes per template;
+	                         scores and hk_gallery_get() values carry the
+	                         half rounding (score error <= ~1e-4 on d=192) */
+	HK_EXACT_FILE = 3,    /* fp32 in an unlinked temporary file in
+	                         exact_dir, encrypted with a key held only in
+	                         RAM (ChaCha20, libsodium); the re-rank reads
+	                         just its candidate rows (pread), so RAM holds
+	                         the scan copy and a 256-row write buffer.
+	                         Needs exact_dir on a disk-backed file system
+	                         (tmpfs would keep the file in RAM).           */
+} hk_exact_type;
+
+typedef enum hk_huge_pages {
+	HK_HUGE_AUTO = 0, /* MAP_HUGETLB if reserved, else madvise(THP)      */
+	HK_HUGE_OFF = 1,  /* plain pages                                      */
+	HK_HUGE_THP = 2,  /* transparent huge pages only                      */
+} hk_huge_pages;
+
+typedef struct hk_gallery_params {
+	uint32_t dim;        /* embedding dimension, required (1..65536)       */
+	uint32_t scan_type;  /* hk_scan_type                                   */
+	uint32_t rerank;     /* candidates re-ranked in fp32 per query: the
+	                        scan keeps max(rerank, k) (0 = 64). Measured:
+	                        recall@10 >= 0.999 at 64 on d=192 galleries.   */
+	uint32_t threads;    /* search threads (0 = one per core)             */
+	uint32_t huge_pages; /* hk_huge_pages                                  */
+	uint32_t capacity;   /* initial capacity hint in templates (0 = 1024) */
+	uint32_t exact_type; /* hk_exact_type of the re-rank copy; scan_type
+	                        FP32 scans the exact copy, so needs FP32       */
+	const char *exact_dir; /* HK_EXACT_FILE: directory of the file
+	                        (copied; NULL = $TMPDIR, else /var/tmp)      */
+} hk_gallery_params;
+
+HK_API void hk_gallery_default_params(hk_gallery_params *p);
+
+/* *out receives a new empty gallery. */
+HK_API hk_status hk_gallery_create(const hk_gallery_params *p,
+                                   hk_gallery **out);
+HK_API void hk_gallery_destroy(hk_gallery *g);
+
+/*
+ * Add one template (dim floats, copied; normalised by the gallery) for
+ * subject. *out_id (may be NULL) receives its template id.
+ */
+HK_API hk_status hk_gallery_add(hk_gallery *g, const char *subject,
+                                const float *embedding,
+                                hk_template_id *out_id);
+
+/*
+ * Hide one template from search at once (tombstone). Its memory is
+ * reclaimed, and overwritten, by hk_gallery_compact().
+ */
+HK_API hk_status hk_gallery_remove(hk_gallery *g, hk_template_id id);
+
+/* Hide every template of subject. *n_removed (may be NULL) gets the count.
+ * HK_E_NOT_FOUND when the subject has no live template. */
+HK_API hk_status hk_gallery_remove_subject(hk_gallery *g, const char *subject,
+                                           size_t *n_removed);
+
+/*
+ * Physically drop removed templates: the scan and master copies are
+ * rewritten without them and the freed bytes are zeroed. Template ids of
+ * live templates do not change.
+ */
+HK_API hk_status hk_gallery_compact(hk_gallery *g);
+
+/* Number of live (searchable) templates / distinct live subjects. */
+HK_API size_t hk_gallery_size(const hk_gallery *g);
+HK_API size_t hk_gallery_subject_count(const hk_gallery *g);
+HK_API uint32_t hk_gallery_dim(const hk_gallery *g);
+
+/*
+ * Top-k subjects for one query (dim floats). scores[k] and ids[k] are
+ * caller-owned; results are ordered by descending score (ties: lower
+ * template id first). When fewer than k subjects exist, the remaining
+ * slots are padded with score -INFINITY and id HK_NO_ID. k >= 1.
+ */
+HK_API hk_status hk_gallery_search(const hk_gallery *g, const float *query,
+                                   size_t k, float *scores,
+                                   hk_template_id *ids);
+
+/*
+ * The same for n queries (row-major n x dim); scores[n*k], ids[n*k].
+ * Result row i equals hk_gallery_search() of query i. A batch is scanned
+ * with a tiled kernel that reads the gallery once per tile of queries.
+ */
+HK_API hk_status hk_gallery_search_batch(const hk_gallery *g,
+                                         const float *queries, size_t n,
+                                         size_t k, float *scores,
+                                         hk_template_id *ids);
+
+/*
+ * 1:1 verification: the best exact cosine between query and the live
+ * templates of subject. HK_E_NOT_FOUND if the subject has none.
+ * *best_id (may be NULL) receives the template that scored best.
+ */
+HK_API hk_status hk_gallery_verify(const hk_gallery *g, const char *subject,
+                                   const float *query, float *score,
+                                   hk_template_id *best_id);
+
+/*
+ * Copy the subject of template id (live or removed-but-not-compacted is
+ * HK_E_NOT_FOUND for removed) into buf (NUL-terminated). HK_E_OVERFLOW if
+ * len is too small.
+ */
+HK_API hk_status hk_gallery_subject_of(const hk_gallery *g, hk_template_id id,
+                                       char *buf, size_t len);
+
+/* Copy the normalised exact copy of a live template into out[dim] (with
+ * HK_EXACT_FP16: the half-precision values, widened). */
+HK_API hk_status hk_gallery_get(const hk_gallery *g, hk_template_id id,
+                                float *out);
+
+/* Describes how the gallery stores its scan copy (for benchmarks/tools). */
+typedef struct hk_gallery_info {
+	uint32_t dim;
+	uint32_t scan_type;     /* hk_scan_type in use                         */
+	uint32_t huge_pages;    /* 0 none, 1 MAP_HUGETLB, 2 THP advised        */
+	uint32_t threads;       /* search threads in use                       */
+	uint64_t live;          /* live templates                              */
+	uint64_t slots;         /* stored slots including tombstones           */
+	uint64_t scan_bytes;    /* bytes one query streams from the scan copy */
+	uint64_t master_bytes;  /* bytes of the exact copy (in RAM or file)    */
+	uint32_t exact_type;    /* hk_exact_type in use                        */
+	uint64_t resident_bytes; /* RAM the gallery holds: per-slot arrays at
+	                            capacity, subject table, write buffer; not
+	                            the page cache of an HK_EXACT_FILE copy    */
+	uint64_t exact_resident_bytes; /* of those, the exact copy's: all of
+	                            it in RAM, or the file's write buffer     */
+} hk_gallery_info;
+
+HK_API hk_status hk_gallery_get_info(const hk_gallery *g,
+                                     hk_gallery_info *info);
+
+/* ------------------------------------------------------------------ */
+/* Durable gallery (core/gallery/)                                    */
 /* ------------------------------------------------------------------ */
 
 /*
@@ -811,7 +1309,7 @@ HK_API void hk_store_default_params(hk_store_params *p);
  * Replays snapshot + log. A torn tail (a record that did not fully reach
  * the disk: short, or zero-filled from a sector boundary) is cut; any other
  * damage is HK_E_FORMAT naming the file and offset. A wrong master key is
- * HK_E_CRYPTO. Another process holding the gallery is HK_E_STATE.
+ * HK_E_CRYPTO. Another process holding the gallery is HK_E_BUSY.
  */
 HK_API hk_status hk_store_open(const char *dir, const hk_store_params *p,
                                hk_store **out);
@@ -949,158 +1447,118 @@ typedef struct hk_audit_report {
  * reordered or removed from the middle (r->bad_entry says where). */
 HK_API hk_status hk_store_audit_verify(hk_store *st, hk_audit_report *r);
 
-
-/* Recognition pipeline (core/pipeline)                               */
+/* ------------------------------------------------------------------ */
+/* Calibration: decisions at a stated false-match rate (core/calib.c)  */
 /* ------------------------------------------------------------------ */
 
 /*
- * An engine holds the three loaded models (face detector, O-Net landmarks,
- * MobileFaceNet embedder) and turns images into faces and embeddings:
+ * A score is never a decision by itself. A calibration maps the cosine
+ * score of one embedder to its false-match rate (FMR: the share of
+ * comparisons of two different people that score at or above it),
+ * measured on training-side data only, and back:
  *
- *     hk_engine_params ep;
- *     hk_engine_default_params(&ep);           // models from $HERKEN_MODELS
- *     hk_engine *e = NULL;
- *     if (hk_engine_create(&ep, &e) != HK_OK) fail(hk_last_error());
- *     hk_image img;
- *     hk_image_load("photo.jpg", &img);
- *     hk_face faces[16]; size_t n;
- *     hk_engine_detect(e, &img, faces, 16, &n);   // n may exceed 16
- *     float emb[16 * HK_EMBED_DIM];
- *     hk_engine_embed(e, &img, faces, n < 16 ? n : 16, emb);
- *     hk_image_free(&img);
- *     hk_engine_destroy(e);
+ *     hk_calib *cal = NULL;
+ *     if (hk_calib_for_engine(engine, &cal) != HK_OK) fail(hk_last_error());
+ *     float thr;
+ *     hk_calib_score_at_fpir(cal, 1e-3, n_customers, &thr);  // 1:N
+ *     hk_decision d;
+ *     hk_calib_decide_identify(cal, best_score, n_customers, 1e-3, &d);
+ *     // d.match, d.rate: the FPIR the best score stands at
+ *     hk_calib_destroy(cal);
  *
- * Steps: letterbox to 192x192 (area resize), detector, anchor decoding,
- * weighted NMS, quality floor; O-Net 5 landmarks on the square crop of
- * each box (the detector's eyes, nose and mouth centre when O-Net rejects
- * the crop); least-squares similarity to the ArcFace 112x112 template,
- * bilinear warp, batched embedding, optionally with the mirrored chip.
- * Face crops and chips live only in RAM and are wiped after use.
+ * Open set 1:N: a stranger is falsely identified when the best of N
+ * impostor comparisons reaches the threshold, so the false-positive
+ * identification rate for a gallery of N templates is modelled from the
+ * 1:1 tail as FPIR(t, N) = 1 - (1 - FMR(t))^N (N independent
+ * comparisons); `herken-bench blufr` checks it against FPIR measured at
+ * several N. The threshold for a target FPIR rises with N.
  *
- * Thread-safety: an engine is immutable after hk_engine_create();
- * hk_engine_detect/embed may be called concurrently from several threads
- * (each call allocates its own scratch).
+ * The library ships a calibration for each embedder it knows, keyed by
+ * the sha256 of the model file (text files core/calib/ *.calib, compiled
+ * in); `herken-bench calibrate` writes one. Text format, one record a line,
+ * '#' comments:
+ *
+ *     herken-calibration 1
+ *     embedder <sha256 of the embedder file, 64 hex digits>
+ *     points <n>                          n >= 2
+ *     <score> <fmr>                       x n: score ascending, FMR
+ *                                         strictly descending, in (0, 1]
+ *     end
+ *
+ * Between points log10(FMR) is linear in the score. Outside the table
+ * score -> FMR is clamped to its ends, and a target rate beyond it is
+ * HK_E_RANGE: there is never a silent fallback to a fixed threshold.
+ *
+ * Thread-safety: a calibration is immutable after load; any number of
+ * threads may use it.
  */
-typedef struct hk_engine hk_engine;
+typedef struct hk_calib hk_calib;
 
-#define HK_EMBED_DIM 192
+/* Shop defaults (see README, "Decisions at stated rates"): identification
+ * keeps false "welcome back"s to strangers at 1 in 10,000 visits of a
+ * stranger whatever the gallery size; a claimed identity (1:1) is accepted
+ * at 1 false match in 100,000 comparisons. */
+#define HK_DEFAULT_FPIR 1e-4
+#define HK_DEFAULT_FMR 1e-5
 
 /*
- * Cosine threshold for "same person" on 1:1 verification, calibrated by
- * `herken-bench lfw` with the default engine settings: the threshold that
- * maximises accuracy over LFW's 6,000 View 2 pairs (0.3904; the ten
- * per-fold thresholds average 0.392). For a false-match rate of 1e-3 on
- * the same pairs use 0.427 (TAR 98.1 %).
+ * Parse a calibration from text[len]. expect_sha256 (32 bytes, may be
+ * NULL to accept any embedder) must equal the file's embedder line, else
+ * HK_E_FORMAT naming both. Malformed, truncated (no "end"), non-monotone
+ * tables are HK_E_FORMAT with the line number.
  */
-#define HK_VERIFY_THRESHOLD 0.39f
+HK_API hk_status hk_calib_parse(const char *text, size_t len,
+                                const uint8_t *expect_sha256, hk_calib **out);
+/* The same from a file; a missing or unreadable file is HK_E_FORMAT
+ * naming it (a decision never goes on without its calibration). */
+HK_API hk_status hk_calib_load(const char *path, const uint8_t *expect_sha256,
+                               hk_calib **out);
+/* The calibration shipped in the library for the embedder with this
+ * sha256; HK_E_FORMAT (naming the sha256) when there is none. */
+HK_API hk_status hk_calib_builtin(const uint8_t sha256[32], hk_calib **out);
+/* The shipped calibration of the embedder file an engine loaded (its
+ * sha256 is computed from the file in the engine's model directory). */
+HK_API hk_status hk_calib_for_engine(const hk_engine *e, hk_calib **out);
+HK_API void hk_calib_destroy(hk_calib *c);
 
-typedef enum hk_detector_variant {
-	HK_DETECTOR_DEFAULT = 0, /* the measured best (see hk_engine_params)   */
-	HK_DETECTOR_SPARSE = 1,  /* face_detection_full_range_sparse.tflite    */
-	HK_DETECTOR_DENSE = 2,   /* face_detection_full_range.tflite           */
-} hk_detector_variant;
+/* sha256 of the embedder this calibration belongs to (32 bytes). */
+HK_API const uint8_t *hk_calib_embedder(const hk_calib *c);
 
-/* Tri-state switches: 0 is always "the default". */
-typedef enum hk_toggle { HK_TOGGLE_DEFAULT = 0, HK_ON = 1, HK_OFF = 2 } hk_toggle;
+/* FMR at score (clamped to the table's ends). HK_E_RANGE for NaN. */
+HK_API hk_status hk_calib_fmr(const hk_calib *c, float score, double *fmr);
+/* The lowest score whose FMR is <= fmr. HK_E_RANGE unless 0 < fmr < 1
+ * and fmr lies within the table. */
+HK_API hk_status hk_calib_score_at_fmr(const hk_calib *c, double fmr,
+                                       float *score);
+/* Modelled FPIR of a score for a gallery of n templates (n >= 1). */
+HK_API hk_status hk_calib_fpir(const hk_calib *c, float score, uint64_t n,
+                               double *fpir);
+/* Threshold for a target FPIR with n templates: score_at_fmr of
+ * 1 - (1 - fpir)^(1/n). HK_E_RANGE for fpir outside (0, 1), n == 0, or a
+ * rate beyond the table. */
+HK_API hk_status hk_calib_score_at_fpir(const hk_calib *c, double fpir,
+                                        uint64_t n, float *score);
 
-typedef struct hk_engine_params {
-	/* Directory with the .tflite files (names as tools/fetch-models.sh
-	 * writes them). NULL: $HERKEN_MODELS, else ".cache/models". The string
-	 * is copied. */
-	const char *model_dir;
-	uint32_t detector;      /* hk_detector_variant (default: sparse)       */
-	float score_threshold;  /* detection score threshold (0 = 0.6)         */
-	float nms_iou;          /* weighted-NMS overlap (0 = 0.3)              */
-	float min_face;         /* quality floor: box side in pixels (0 = 16)  */
-	uint32_t onet;          /* hk_toggle: O-Net landmarks (default on)     */
-	uint32_t flip;          /* hk_toggle: also embed the mirrored chip and
-	                           add the two (default on)                    */
-	uint32_t rescue;        /* hk_toggle: when no face reaches
-	                           score_threshold, look again (zoomed out, and
-	                           down to rescue_threshold); default on       */
-	float rescue_threshold; /* lowest score a rescued face may have
-	                           (0 = 0.4)                                   */
-	uint32_t threads;       /* threads per model (0 = the model default)   */
-	uint32_t precision;     /* hk_precision (0 = fp32): BF16 and INT8 apply
-	                           to the embedder (BF16 also to O-Net), the
-	                           detector stays fp32 (its guards fail there);
-	                           AUTO: each model's own choice               */
-} hk_engine_params;
+/* One decision and the rate it stands at. */
+typedef struct hk_decision {
+	int32_t match;    /* 1: score >= threshold                           */
+	uint32_t kind;    /* 1: verification (1:1), 2: identification (1:N) */
+	uint64_t n;       /* comparisons the rate is for (1 for 1:1)          */
+	float score;      /* the (best) score                                 */
+	float threshold;  /* the threshold the target gave                    */
+	double target;    /* the target FMR (1:1) or FPIR (1:N)               */
+	double rate;      /* FMR (1:1) or modelled FPIR for n (1:N) at score  */
+} hk_decision;
 
-HK_API void hk_engine_default_params(hk_engine_params *p);
+enum { HK_DECISION_VERIFY = 1, HK_DECISION_IDENTIFY = 2 };
 
-/* Load the models. HK_E_NOT_FOUND names a missing model file (run
- * `make models`); HK_E_FORMAT/HK_E_UNSUPPORTED come from the model import. */
-HK_API hk_status hk_engine_create(const hk_engine_params *p, hk_engine **out);
-HK_API void hk_engine_destroy(hk_engine *e);
-
-/* Why a face is below the quality floor (hk_face.reject). */
-typedef enum hk_face_reject {
-	HK_FACE_OK = 0,
-	HK_FACE_TOO_SMALL = 1, /* box side < min_face pixels                  */
-} hk_face_reject;
-
-/* Where hk_face.landmarks came from. */
-typedef enum hk_landmark_source {
-	HK_LANDMARKS_ONET = 1,     /* O-Net, 5 points                          */
-	HK_LANDMARKS_DETECTOR = 2, /* detector keypoints: eyes, nose, mouth
-	                              centre (landmarks[3] == landmarks[4])    */
-} hk_landmark_source;
-
-/* hk_face.flags */
-#define HK_FACE_RESCUED 1u /* found by the rescue pass (score may be below
-                              score_threshold)                          */
-
-/* One detected face. Coordinates are image pixels of the (EXIF-rotated)
- * image; box and keypoints use the edge convention (pixel k covers
- * [k, k+1)), landmarks use pixel centres at integer coordinates (the
- * convention of the alignment warp). */
-typedef struct hk_face {
-	float box[4];          /* x0, y0, x1, y1                               */
-	float keypoints[6][2]; /* detector: subject's right eye, left eye, nose
-	                          tip, mouth centre, right ear, left ear       */
-	float score;           /* detector score, 0..1                         */
-	float landmarks[5][2]; /* alignment points in template order: eye on
-	                          the image left, eye on the image right, nose,
-	                          mouth corner image-left, image-right         */
-	float landmark_score;  /* O-Net face probability (0 for detector)     */
-	uint32_t landmark_source; /* hk_landmark_source                        */
-	uint32_t reject;       /* hk_face_reject; HK_FACE_OK = usable          */
-	uint32_t flags;        /* HK_FACE_RESCUED                              */
-} hk_face;
-
-/*
- * Find every face in img. faces[max] is caller-owned; *n receives the
- * number found (which may exceed max: only the first max, best score
- * first, are written). Faces below the quality floor are included with
- * their reject reason. max may be 0 (count only).
- */
-HK_API hk_status hk_engine_detect(const hk_engine *e, const hk_image *img,
-                                  hk_face *faces, size_t max, size_t *n);
-
-/*
- * Embed n faces of img (as returned by hk_engine_detect, any reject
- * state): emb[n * HK_EMBED_DIM], caller-owned, L2-normalised.
- */
-HK_API hk_status hk_engine_embed(const hk_engine *e, const hk_image *img,
-                                 const hk_face *faces, size_t n, float *emb);
-
-/*
- * Detect, then embed the largest usable face. face (may be NULL) receives
- * it. HK_E_NOT_FOUND (with a message saying how many faces were rejected
- * and why) when there is none.
- */
-HK_API hk_status hk_engine_embed_largest(const hk_engine *e,
-                                         const hk_image *img, hk_face *face,
-                                         float emb[HK_EMBED_DIM]);
-
-/* The parameters in effect (defaults resolved, model_dir the directory
- * used; valid while e lives). */
-HK_API void hk_engine_get_params(const hk_engine *e, hk_engine_params *p);
-
-/* Cosine similarity of two embeddings of dim floats (any length; 0 when
- * either is zero). */
-HK_API float hk_cosine(const float *a, const float *b, size_t dim);
+/* 1:1 at target FMR (0: HK_DEFAULT_FMR). */
+HK_API hk_status hk_calib_decide_verify(const hk_calib *c, float score,
+                                        double target_fmr, hk_decision *d);
+/* 1:N: best_score over n templates, at target FPIR (0: HK_DEFAULT_FPIR). */
+HK_API hk_status hk_calib_decide_identify(const hk_calib *c, float best_score,
+                                          uint64_t n, double target_fpir,
+                                          hk_decision *d);
 
 #ifdef __cplusplus
 }

@@ -45,7 +45,26 @@ static inline int hk__mul_size(size_t a, size_t b, size_t *out)
 /* Wipe memory that held personal data; not optimised away. */
 void hk__wipe(void *p, size_t n);
 
+/* Reads a whole regular file into a malloc'd buffer, sized by fstat
+ * before reading. 0 or -errno: -EFBIG over max bytes, -EISDIR for a
+ * directory, -ESPIPE for a FIFO, socket or device (opened without
+ * blocking, never read). The caller wipes and frees *out. */
+int hk__read_file(const char *path, size_t max, uint8_t **out, size_t *outn);
+
+/* (io/image.c) Maps -errno to an hk_status with a message "what: strerror". */
+hk_status hk__errno_status(int neg_errno, const char *what);
+
 /* Monotonic clock in nanoseconds. */
 uint64_t hk__now_ns(void);
+
+/* The one errno -> hk_status map (core/status.c): ENOENT, ENOTDIR ->
+ * HK_E_NOT_FOUND; ENOMEM -> HK_E_NOMEM; EFBIG -> HK_E_LIMIT; EINVAL ->
+ * HK_E_INVALID; anything else -> HK_E_IO. */
+hk_status hk__status_of_errno(int e);
+/* The same for -errno, with the message "what: strerror" (ESPIPE: "not a
+ * regular file"). */
+hk_status hk__errno_status(int neg_errno, const char *what);
+/* sha256 of a file's bytes (core/calib.c). HK_E_NOT_FOUND / HK_E_IO. */
+hk_status hk__sha256_file(const char *path, uint8_t out[32]);
 
 #endif

@@ -631,7 +631,9 @@ int hk__read_file(const char *path, size_t max, uint8_t **out, size_t *outn)
 {
 	*out = NULL;
 	*outn = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: opening a FIFO without a writer must not block; the
+	 * type check below refuses it before any read. */
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
 	struct stat st;
@@ -640,42 +642,23 @@ int hk__read_file(const char *path, size_t max, uint8_t **out, size_t *outn)
 		close(fd);
 		return -e;
 	}
-	if (S_ISDIR(st.st_mode)) {
+	if (!S_ISREG(st.st_mode)) {
 		close(fd);
-		return -EISDIR;
+		return S_ISDIR(st.st_mode) ? -EISDIR : -ESPIPE;
 	}
-	/* Sized by fstat for regular files, grown for pipes and devices. */
-	size_t cap = S_ISREG(st.st_mode) ? (size_t)st.st_size + 1 : 65536, n = 0;
-	if (S_ISREG(st.st_mode) && (size_t)st.st_size > max) {
+	/* The size limit comes from fstat, before a byte is read. */
+	if ((uint64_t)st.st_size > max) {
 		close(fd);
 		return -EFBIG;
 	}
-	uint8_t *buf = malloc(cap);
+	size_t cap = (size_t)st.st_size, n = 0;
+	uint8_t *buf = malloc(cap ? cap : 1);
 	if (!buf) {
 		close(fd);
 		return -ENOMEM;
 	}
-	for (;;) {
-		if (n == cap) {
-			if (cap > max) {
-				hk__wipe(buf, n);
-				free(buf);
-				close(fd);
-				return -EFBIG;
-			}
-			uint8_t *nb = malloc(cap * 2);
-			if (!nb) {
-				hk__wipe(buf, n);
-				free(buf);
-				close(fd);
-				return -ENOMEM;
-			}
-			memcpy(nb, buf, n);
-			hk__wipe(buf, n);
-			free(buf);
-			buf = nb;
-			cap *= 2;
-		}
+	/* A file that grows while being read is read up to its fstat size. */
+	while (n < cap) {
 		ssize_t r = read(fd, buf + n, cap - n);
 		if (r < 0) {
 			if (errno == EINTR)
@@ -694,20 +677,6 @@ int hk__read_file(const char *path, size_t max, uint8_t **out, size_t *outn)
 	*out = buf;
 	*outn = n;
 	return 0;
-}
-
-hk_status hk__errno_status(int neg_errno, const char *what)
-{
-	int e = -neg_errno;
-	hk_status s;
-	switch (e) {
-	case ENOENT: case ENOTDIR: s = HK_E_NOT_FOUND; break;
-	case ENOMEM: s = HK_E_NOMEM; break;
-	case EFBIG: s = HK_E_LIMIT; break;
-	case EINVAL: s = HK_E_INVALID; break;
-	default: s = HK_E_IO; break;
-	}
-	return hk__err(s, "%s: %s", what, strerror(e));
 }
 
 HK_API hk_status hk_image_load(const char *path, hk_image *out)

@@ -14,14 +14,6 @@
  * APP1/TIFF structure is malformed. Bounds-checked. */
 int hk__jpeg_exif_orientation(const uint8_t *b, size_t len);
 
-/* Reads a whole file (regular, pipe or device) into a malloc'd buffer.
- * 0 or -errno (-EFBIG over max bytes, -EISDIR for a directory). The caller
- * wipes and frees *out. */
-int hk__read_file(const char *path, size_t max, uint8_t **out, size_t *outn);
-
-/* Maps -errno to an hk_status with a message "what: strerror". */
-hk_status hk__errno_status(int neg_errno, const char *what);
-
 /* hk_image.flags bit: the library allocated data (hk__aalloc). */
 #define HK__IMG_OWNED 1u
 

@@ -26,7 +26,7 @@ static const char *const isa_names[] = {
 	[HK_ISA_SCALAR] = "scalar",   [HK_ISA_NEON] = "neon",
 	[HK_ISA_AVX2] = "avx2",       [HK_ISA_AVXVNNI] = "avxvnni",
 	[HK_ISA_AVX512] = "avx512",   [HK_ISA_AVX512VNNI] = "avx512vnni",
-	[HK_ISA_AMX] = "amx",
+	[HK_ISA_AMX] = "amx",         [HK_ISA_I8MM] = "i8mm",
 };
 #define N_ISA (sizeof isa_names / sizeof isa_names[0])
 
@@ -120,13 +120,20 @@ static unsigned detect_tiers(void)
 #ifndef HWCAP_ASIMDDP
 #define HWCAP_ASIMDDP (1UL << 20)
 #endif
-/* The NEON tier uses SDOT for int8, so it needs the dotprod extension. */
+#ifndef HWCAP2_I8MM
+#define HWCAP2_I8MM (1UL << 13)
+#endif
+/* The NEON tier uses SDOT for int8, so it needs the dotprod extension; the
+ * i8mm tier adds SMMLA (Armv8.6 I8MM) for query batches. */
 static unsigned detect_tiers(void)
 {
 	unsigned t = 1u << HK_ISA_SCALAR;
-	unsigned long hw = getauxval(AT_HWCAP);
-	if ((hw & HWCAP_ASIMD) && (hw & HWCAP_ASIMDDP))
+	unsigned long hw = getauxval(AT_HWCAP), hw2 = getauxval(AT_HWCAP2);
+	if ((hw & HWCAP_ASIMD) && (hw & HWCAP_ASIMDDP)) {
 		t |= 1u << HK_ISA_NEON;
+		if (hw2 & HWCAP2_I8MM)
+			t |= 1u << HK_ISA_I8MM;
+	}
 	return t;
 }
 #else
@@ -134,7 +141,7 @@ static unsigned detect_tiers(void) { return 1u << HK_ISA_SCALAR; }
 #endif
 
 /* Tables compiled into this build, indexed by tier. */
-static const hk_kernels *compiled(hk_isa isa)
+static const hk__kernel_table *compiled(hk_isa isa)
 {
 	switch (isa) {
 	case HK_ISA_SCALAR: return &hk__kernels_scalar;
@@ -146,6 +153,7 @@ static const hk_kernels *compiled(hk_isa isa)
 	case HK_ISA_AMX: return &hk__kernels_amx;
 #elif defined(HK_ARCH_ARM64)
 	case HK_ISA_NEON: return &hk__kernels_neon;
+	case HK_ISA_I8MM: return &hk__kernels_i8mm;
 #endif
 	default: return NULL;
 	}
@@ -171,7 +179,7 @@ hk_isa hk__cpu_detect(void)
 	return best;
 }
 
-const hk_kernels *hk__kernels_for(hk_isa isa)
+const hk__kernel_table *hk__kernels_for(hk_isa isa)
 {
 	if ((unsigned)isa >= N_ISA || !(hk__cpu_tiers() & (1u << isa)))
 		return NULL;
@@ -184,7 +192,7 @@ hk_isa hk__isa_choose(unsigned tiers, const char *cap)
 	if (cap && *cap && hk__isa_parse(cap, &limit) != 0) {
 		hk__log(HK_LOG_WARN,
 		        "HERKEN_MAX_ISA=%s is not one of scalar|neon|avx2|avxvnni|"
-		        "avx512|avx512vnni|amx; ignored",
+		        "avx512|avx512vnni|amx|i8mm; ignored",
 		        cap);
 		limit = (hk_isa)(N_ISA - 1);
 	}
@@ -196,7 +204,7 @@ hk_isa hk__isa_choose(unsigned tiers, const char *cap)
 }
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
-static const hk_kernels *chosen;
+static const hk__kernel_table *chosen;
 
 static void choose(void)
 {
@@ -206,7 +214,7 @@ static void choose(void)
 	        hk_isa_name(hk__cpu_detect()));
 }
 
-const hk_kernels *hk__kernels(void)
+const hk__kernel_table *hk__kernels(void)
 {
 	pthread_once(&once, choose);
 	return chosen;

@@ -18,6 +18,8 @@
  *     for the int8 row kernels are passed offset to unsigned, qu = q + 128
  *     (1..255), because VNNI multiplies u8 x s8; kernels return the exact
  *     signed dot sum((qu - 128) * row) using row_sums[i] = sum(row i).
+ *     A tier may narrow the query range (i8_qmax: |qu - 128| <= 63 on
+ *     avx2); all query bytes, padding included, must respect it.
  */
 #ifndef HK_SIMD_H
 #define HK_SIMD_H
@@ -54,7 +56,7 @@
 #define HK_SIMD_PAD_F16 32 /* fp16 rows padded to 32 elements         */
 #define HK_SIMD_PAD_F32 16 /* fp32 rows padded to 16 elements         */
 
-typedef struct hk_kernels {
+typedef struct hk__kernel_table {
 	hk_isa isa;
 	const char *name; /* "scalar", "avx2", ... (hk_isa_name of isa) */
 
@@ -94,17 +96,32 @@ typedef struct hk_kernels {
 	 * bare stream reaches in the same process. (Appended field.)
 	 */
 	uint32_t (*read_sum)(const void *p, size_t bytes);
-} hk_kernels;
+
+	/*
+	 * Largest |qu - 128| the int8 row kernels of this tier accept (0 means
+	 * 127, the full symmetric range). The avx2 tier says 63: its batch tile
+	 * multiplies with vpmaddubsw, whose 16-bit pair sums cannot saturate
+	 * only for a 7-bit query (scan_avx2.c). Callers quantise queries to
+	 * hk__i8_qmax(K) for every int8 kernel of the tier, so one query and a
+	 * batch score alike. (Appended field.)
+	 */
+	int i8_qmax;
+} hk__kernel_table;
+
+static inline int hk__i8_qmax(const hk__kernel_table *k)
+{
+	return k->i8_qmax ? k->i8_qmax : 127;
+}
 
 /* The process-wide table (never NULL). */
-const hk_kernels *hk__kernels(void);
+const hk__kernel_table *hk__kernels(void);
 
 /*
  * The table for a given tier, or NULL if that tier is not compiled in or
  * not supported by this CPU/OS. Tests and benchmarks use it to run every
  * tier side by side.
  */
-const hk_kernels *hk__kernels_for(hk_isa isa);
+const hk__kernel_table *hk__kernels_for(hk_isa isa);
 
 /* Highest tier this CPU and OS support (ignoring HERKEN_MAX_ISA). */
 hk_isa hk__cpu_detect(void);
@@ -126,15 +143,16 @@ hk_isa hk__isa_choose(unsigned tiers, const char *cap);
 
 /* Per-tier tables, defined in the per-ISA files that are compiled in. Only
  * reference them under the matching HK_ARCH_* macro. */
-extern const hk_kernels hk__kernels_scalar;
+extern const hk__kernel_table hk__kernels_scalar;
 #if defined(HK_ARCH_X86)
-extern const hk_kernels hk__kernels_avx2;
-extern const hk_kernels hk__kernels_avxvnni;
-extern const hk_kernels hk__kernels_avx512;
-extern const hk_kernels hk__kernels_avx512vnni;
-extern const hk_kernels hk__kernels_amx;
+extern const hk__kernel_table hk__kernels_avx2;
+extern const hk__kernel_table hk__kernels_avxvnni;
+extern const hk__kernel_table hk__kernels_avx512;
+extern const hk__kernel_table hk__kernels_avx512vnni;
+extern const hk__kernel_table hk__kernels_amx;
 #elif defined(HK_ARCH_ARM64)
-extern const hk_kernels hk__kernels_neon;
+extern const hk__kernel_table hk__kernels_neon;
+extern const hk__kernel_table hk__kernels_i8mm;
 #endif
 
 /* fp16/bf16 conversions (round to nearest even), scalar reference. */
@@ -167,6 +185,9 @@ void hk__scan_f32_avx512(const float *q, const float *rows, size_t count,
 void hk__scan_f16_avx512(const float *q, const uint16_t *rows, size_t count,
                          size_t dim, size_t stride, float *out);
 uint32_t hk__read_sum_avx2(const void *p, size_t bytes);
+void hk__tile_i8_avx2(const uint8_t *qu, size_t nq, size_t qstride,
+                      const int8_t *rows, const int32_t *row_sums, size_t count,
+                      size_t dim, size_t stride, int32_t *out, size_t ldo);
 /* Table entries shared by the tiers built on AVX2 resp. AVX-512 fp kernels. */
 #define HK__AVX2_FP_ENTRIES                                                    \
 	.dot_f32 = hk__dot_f32_avx2, .dot_f16 = hk__dot_f16_avx2,              \
@@ -195,6 +216,21 @@ float hk__dot_f16_neon(const uint16_t *a, const uint16_t *b, size_t n);
 float hk__dot_f32_f16_neon(const float *a, const uint16_t *b, size_t n);
 float hk__dot_f32_bf16_neon(const float *a, const uint16_t *b, size_t n);
 int32_t hk__dot_i8_neon(const int8_t *a, const int8_t *b, size_t n);
+void hk__scan_f32_neon(const float *q, const float *rows, size_t count,
+                       size_t dim, size_t stride, float *out);
+void hk__scan_f16_neon(const float *q, const uint16_t *rows, size_t count,
+                       size_t dim, size_t stride, float *out);
+void hk__scan_i8_neon(const uint8_t *qu, const int8_t *rows,
+                      const int32_t *row_sums, size_t count, size_t dim,
+                      size_t stride, int32_t *out);
+uint32_t hk__read_sum_neon(const void *p, size_t bytes);
+/* Table entries shared by the neon and i8mm tiers (all but tile_i8). */
+#define HK__NEON_ENTRIES                                                       \
+	.dot_f32 = hk__dot_f32_neon, .dot_f16 = hk__dot_f16_neon,              \
+	.dot_f32_f16 = hk__dot_f32_f16_neon,                                   \
+	.dot_f32_bf16 = hk__dot_f32_bf16_neon, .dot_i8 = hk__dot_i8_neon,      \
+	.scan_f32 = hk__scan_f32_neon, .scan_f16 = hk__scan_f16_neon,          \
+	.scan_i8 = hk__scan_i8_neon, .read_sum = hk__read_sum_neon
 #endif
 
 /*

@@ -6,9 +6,10 @@
  * per row; the 8 sums are reduced together (x86_reduce.h). Fewer
  * than 8 remaining rows go through the one-row path.
  *
- * int8: vpmaddubsw would saturate (u8 query up to 255 x 127 twice exceeds
- * int16), so rows and the signed query are widened to 16 bits and
- * multiplied with vpmaddwd, which is exact: |2 * 128 * 127| < 2^31.
+ * int8 scan (one query, bandwidth bound): rows and the signed query are
+ * widened to 16 bits and multiplied with vpmaddwd, exact for any int8 query.
+ * The batch tile (compute bound) uses vpmaddubsw under the tier's 7-bit
+ * query contract; see tile_i8 below.
  */
 #include "hk_simd.h"
 #include "x86_reduce.h"
@@ -111,13 +112,31 @@ static void scan_i8_avx2(const uint8_t *qu, const int8_t *rows,
 		out[i] = hk__hsum256_epi32(row_acc_i8(qu, rows + i * stride, dim));
 }
 
-static void tile_i8_avx2(const uint8_t *qu, size_t nq, size_t qstride,
-                         const int8_t *rows, const int32_t *row_sums,
-                         size_t count, size_t dim, size_t stride, int32_t *out,
-                         size_t ldo)
+/*
+ * tile_i8 (many queries): compute bound, the shared 8-lane tile
+ * (tile8_x86.h) with a vpdpbusd made of vpmaddubsw (u8 x s8 -> s16 pairs,
+ * saturating) + vpmaddwd by ones (pairs -> s32) + vpaddd: two multiply-type
+ * instructions per 32 products, the AVX2 int8 peak.
+ *
+ * Saturation cannot happen within the tier's contract (i8_qmax = 63): the
+ * query is packed as qu - 64 = q + 64 in [1, 127] (|q| <= 63), rows are in
+ * [-127, 127], so each s16 pair is at most 2 * 127 * 127 = 32258 < 32767
+ * in magnitude. The 32-bit sums are exact up to dim 2^31 / (127 * 127)
+ * ~ 133,000. The result is dot_u8 - 64 * row_sum.
+ */
+#define HK_TILE8_DP(acc, q, r)                                                 \
+	_mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(q, r),     \
+	                                        _mm256_set1_epi16(1)))
+#define HK_TILE8_BIAS 64
+#define HK_TILE8_SHIFT 6
+#include "tile8_x86.h"
+
+/* Also the avx512 tier's tile (AVX-512 without VNNI has no better int8 op). */
+void hk__tile_i8_avx2(const uint8_t *qu, size_t nq, size_t qstride,
+                      const int8_t *rows, const int32_t *row_sums, size_t count,
+                      size_t dim, size_t stride, int32_t *out, size_t ldo)
 {
-	hk__tile_i8_by_scan(scan_i8_avx2, qu, nq, qstride, rows, row_sums, count,
-	                    dim, stride, out, ldo);
+	hk__tile8(qu, nq, qstride, rows, row_sums, count, dim, stride, out, ldo);
 }
 
 /* Four independent 32-byte streams per 128 bytes: enough loads in flight. */
@@ -138,10 +157,11 @@ uint32_t hk__read_sum_avx2(const void *p, size_t bytes)
 	    _mm256_add_epi32(_mm256_add_epi32(s0, s1), _mm256_add_epi32(s2, s3)));
 }
 
-const hk_kernels hk__kernels_avx2 = {
+const hk__kernel_table hk__kernels_avx2 = {
 	.isa = HK_ISA_AVX2,
 	.name = "avx2",
 	HK__AVX2_FP_ENTRIES,
 	.scan_i8 = scan_i8_avx2,
-	.tile_i8 = tile_i8_avx2,
+	.tile_i8 = hk__tile8,
+	.i8_qmax = 63,
 };

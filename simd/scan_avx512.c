@@ -113,15 +113,6 @@ static void scan_i8_avx512(const uint8_t *qu, const int8_t *rows,
 		out[i] = hk__hsum512_epi32(row_acc_i8(qu, rows + i * stride, dim));
 }
 
-static void tile_i8_avx512(const uint8_t *qu, size_t nq, size_t qstride,
-                           const int8_t *rows, const int32_t *row_sums,
-                           size_t count, size_t dim, size_t stride,
-                           int32_t *out, size_t ldo)
-{
-	hk__tile_i8_by_scan(scan_i8_avx512, qu, nq, qstride, rows, row_sums, count,
-	                    dim, stride, out, ldo);
-}
-
 /* Four independent 64-byte streams per 256 bytes. */
 uint32_t hk__read_sum_avx512(const void *p, size_t bytes)
 {
@@ -140,10 +131,11 @@ uint32_t hk__read_sum_avx512(const void *p, size_t bytes)
 	    _mm512_add_epi32(_mm512_add_epi32(s0, s1), _mm512_add_epi32(s2, s3)));
 }
 
-const hk_kernels hk__kernels_avx512 = {
+const hk__kernel_table hk__kernels_avx512 = {
 	.isa = HK_ISA_AVX512,
 	.name = "avx512",
 	HK__AVX512_FP_ENTRIES,
 	.scan_i8 = scan_i8_avx512,
-	.tile_i8 = tile_i8_avx512,
+	.tile_i8 = hk__tile_i8_avx2, /* ymm vpmaddubsw, 7-bit queries */
+	.i8_qmax = 63,
 };

@@ -4,9 +4,11 @@
  * Each row is read front to back with four accumulators and reduced with
  * one across-vector add. int8: the offset query turns signed with an XOR (qu ^ 0x80 ==
  * qu - 128 as int8), then SDOT gives the exact signed dot directly, so the
- * row sums are not needed. tile_i8 scans L1/L2-sized row blocks per query.
+ * row sums are not needed. tile_i8: a register-blocked SDOT micro-kernel
+ * (below).
  */
 #include "hk_simd.h"
+#include "neon_tile.h"
 
 #include <arm_neon.h>
 
@@ -40,19 +42,19 @@ HK_AINL void scan_rows(const float *q, const char *rows, size_t count,
 	}
 }
 
-static void scan_f32_neon(const float *q, const float *rows, size_t count,
+void hk__scan_f32_neon(const float *q, const float *rows, size_t count,
                           size_t dim, size_t stride, float *out)
 {
 	scan_rows(q, (const char *)rows, count, dim, stride, out, ld_f32);
 }
 
-static void scan_f16_neon(const float *q, const uint16_t *rows, size_t count,
+void hk__scan_f16_neon(const float *q, const uint16_t *rows, size_t count,
                           size_t dim, size_t stride, float *out)
 {
 	scan_rows(q, (const char *)rows, count, dim, stride, out, ld_f16);
 }
 
-static void scan_i8_neon(const uint8_t *qu, const int8_t *rows,
+void hk__scan_i8_neon(const uint8_t *qu, const int8_t *rows,
                          const int32_t *row_sums, size_t count, size_t dim,
                          size_t stride, int32_t *out)
 {
@@ -75,16 +77,93 @@ static void scan_i8_neon(const uint8_t *qu, const int8_t *rows,
 	}
 }
 
+/* ---- tile_i8 ----------------------------------------------------------
+ * Queries in lanes, the x86 design on 4-lane vectors and 32 registers: up
+ * to 16 queries packed per pass (4 vectors), signed (qu ^ 0x80) so SDOT
+ * gives the signed dot with no row-sum correction; vector (g * 4 + qb),
+ * lane l = the 4 bytes of query 4 qb + l at dims 4g..4g+3 of the slice. A
+ * 4-row x 16-query micro-kernel loads 16 bytes of each row (4 groups) and
+ * multiplies each group against the packed queries with the by-lane SDOT:
+ * 16 accumulators, 64 SDOT per 4 row loads and 16 query loads. A 4x4
+ * transpose turns 4 rows x 4 queries row-in-lanes for the stores.
+ */
+
+#define NQB 16  /* queries per pass (4 vectors of 4 lanes)            */
+#define NKB 256 /* dims per packed slice: 64 groups x 4 x 16 B = 4 KiB */
+
+/* Pack queries [0, nqq) x dims [k0, k0 + kl) of an SDOT pass; missing
+ * queries are zero (computed, never stored). */
+static void pack_sdot(const uint8_t *qu, size_t nqq, size_t qstride, size_t k0,
+                      size_t kl, int8_t *qp)
+{
+	for (size_t j = 0; j < NQB; j++) {
+		int8_t *dst = qp + (j / 4) * 16 + (j % 4) * 4;
+		const uint8_t *src = j < nqq ? qu + j * qstride + k0 : NULL;
+		for (size_t g = 0; g < kl / 4; g++)
+			for (size_t b = 0; b < 4; b++)
+				dst[g * 64 + b] = src ? hk__q_signed(src[4 * g + b]) : 0;
+	}
+}
+
+/* 4x4 transpose of 32-bit lanes: a..d rows in, columns out. */
+static inline void transpose4(int32x4_t v[4])
+{
+	int32x4_t t0 = vtrn1q_s32(v[0], v[1]), t1 = vtrn2q_s32(v[0], v[1]);
+	int32x4_t t2 = vtrn1q_s32(v[2], v[3]), t3 = vtrn2q_s32(v[2], v[3]);
+	v[0] = vreinterpretq_s32_s64(vtrn1q_s64(vreinterpretq_s64_s32(t0), vreinterpretq_s64_s32(t2)));
+	v[1] = vreinterpretq_s32_s64(vtrn1q_s64(vreinterpretq_s64_s32(t1), vreinterpretq_s64_s32(t3)));
+	v[2] = vreinterpretq_s32_s64(vtrn2q_s64(vreinterpretq_s64_s32(t0), vreinterpretq_s64_s32(t2)));
+	v[3] = vreinterpretq_s32_s64(vtrn2q_s64(vreinterpretq_s64_s32(t1), vreinterpretq_s64_s32(t3)));
+}
+
+/* One pass over all rows for up to 16 queries and one slice of dims; first:
+ * the slice starts the sums, otherwise it adds to what out holds. */
+HK_AINL void tile_sdot(const int8x16_t *qp, size_t nqq, const int8_t *rows,
+                       size_t count, size_t k0, size_t kl, size_t stride,
+                       int32_t *out, size_t ldo, int first, int nqb)
+{
+	for (size_t i = 0; i < count; i += 4) {
+		size_t nr = count - i < 4 ? count - i : 4;
+		const int8_t *p[4];
+		HK_UNROLL for (size_t r = 0; r < 4; r++)
+			p[r] = rows + (i + (r < nr ? r : nr - 1)) * stride + k0;
+		int32x4_t acc[4][4];
+		HK_UNROLL for (int r = 0; r < 4; r++)
+			HK_UNROLL for (int qb = 0; qb < nqb; qb++)
+				acc[r][qb] = vdupq_n_s32(0);
+		for (size_t c = 0; c < kl; c += 16) {
+			const int8x16_t *q = qp + (c / 4) * 4;
+			int8x16_t rv[4];
+			HK_UNROLL for (int r = 0; r < 4; r++)
+				rv[r] = vld1q_s8(p[r] + c);
+			HK_UNROLL for (int qb = 0; qb < nqb; qb++) {
+				int8x16_t q0 = q[qb], q1 = q[4 + qb], q2 = q[8 + qb], q3 = q[12 + qb];
+				HK_UNROLL for (int r = 0; r < 4; r++) {
+					acc[r][qb] = vdotq_laneq_s32(acc[r][qb], q0, rv[r], 0);
+					acc[r][qb] = vdotq_laneq_s32(acc[r][qb], q1, rv[r], 1);
+					acc[r][qb] = vdotq_laneq_s32(acc[r][qb], q2, rv[r], 2);
+					acc[r][qb] = vdotq_laneq_s32(acc[r][qb], q3, rv[r], 3);
+				}
+			}
+		}
+		HK_UNROLL for (int qb = 0; qb < nqb; qb++) {
+			int32x4_t v[4] = {acc[0][qb], acc[1][qb], acc[2][qb], acc[3][qb]};
+			transpose4(v);
+			for (size_t l = 0; l < 4 && (size_t)qb * 4 + l < nqq; l++)
+				hk__store_rows(out + ((size_t)qb * 4 + l) * ldo + i, v[l], nr, first);
+		}
+	}
+}
+
 static void tile_i8_neon(const uint8_t *qu, size_t nq, size_t qstride,
                          const int8_t *rows, const int32_t *row_sums,
                          size_t count, size_t dim, size_t stride, int32_t *out,
                          size_t ldo)
 {
-	hk__tile_i8_by_scan(scan_i8_neon, qu, nq, qstride, rows, row_sums, count,
-	                    dim, stride, out, ldo);
+	HK__NEON_PASSES(NQB, NKB, 4, pack_sdot, tile_sdot)
 }
 
-static uint32_t read_sum_neon(const void *p, size_t bytes)
+uint32_t hk__read_sum_neon(const void *p, size_t bytes)
 {
 	const uint32_t *w = p;
 	uint32x4_t s0 = vdupq_n_u32(0), s1 = s0, s2 = s0, s3 = s0;
@@ -97,17 +176,9 @@ static uint32_t read_sum_neon(const void *p, size_t bytes)
 	return vaddvq_u32(vaddq_u32(vaddq_u32(s0, s1), vaddq_u32(s2, s3)));
 }
 
-const hk_kernels hk__kernels_neon = {
+const hk__kernel_table hk__kernels_neon = {
 	.isa = HK_ISA_NEON,
 	.name = "neon",
-	.dot_f32 = hk__dot_f32_neon,
-	.dot_f16 = hk__dot_f16_neon,
-	.dot_f32_f16 = hk__dot_f32_f16_neon,
-	.dot_f32_bf16 = hk__dot_f32_bf16_neon,
-	.dot_i8 = hk__dot_i8_neon,
-	.scan_f32 = scan_f32_neon,
-	.scan_f16 = scan_f16_neon,
-	.scan_i8 = scan_i8_neon,
+	HK__NEON_ENTRIES,
 	.tile_i8 = tile_i8_neon,
-	.read_sum = read_sum_neon,
 };

@@ -32,18 +32,18 @@ static float rndf(void) { return (float)((int32_t)rnd() % 20001) / 10000.0f; }
 static int8_t rnd_i8(void) { return (int8_t)((int)(rnd() % 255) - 127); }
 
 /* Tiers to test: all compiled and supported except scalar itself. */
-static int tiers(const hk_kernels **out)
+static int tiers(const hk__kernel_table **out)
 {
 	int n = 0;
-	for (int isa = 1; isa <= HK_ISA_AMX; isa++) {
-		const hk_kernels *k = hk__kernels_for((hk_isa)isa);
+	for (int isa = 1; isa <= HK_ISA_I8MM; isa++) {
+		const hk__kernel_table *k = hk__kernels_for((hk_isa)isa);
 		if (k)
 			out[n++] = k;
 	}
 	return n;
 }
 
-static void check_f(const char *what, const hk_kernels *k, float got,
+static void check_f(const char *what, const hk__kernel_table *k, float got,
                     float ref, double mag, size_t n)
 {
 	double tol = TOL_F32 * mag + 1e-30;
@@ -54,18 +54,18 @@ static void check_f(const char *what, const hk_kernels *k, float got,
 
 Test(simd, tiers_are_consistent)
 {
-	const hk_kernels *s = hk__kernels_for(HK_ISA_SCALAR);
+	const hk__kernel_table *s = hk__kernels_for(HK_ISA_SCALAR);
 	cr_assert_not_null(s);
 	cr_assert_eq(s, &hk__kernels_scalar);
 	cr_assert_null(hk__kernels_for((hk_isa)99));
-	const hk_kernels *ks[8];
+	const hk__kernel_table *ks[8];
 	int n = tiers(ks);
 	for (int i = 0; i < n; i++) {
 		cr_assert_str_eq(ks[i]->name, hk_isa_name(ks[i]->isa));
 		cr_assert(hk__cpu_tiers() & (1u << ks[i]->isa));
 		cr_assert(ks[i]->isa <= hk__cpu_detect());
 	}
-	const hk_kernels *cur = hk__kernels();
+	const hk__kernel_table *cur = hk__kernels();
 	cr_assert_eq(cur->isa, hk_cpu_isa());
 	cr_assert_eq(hk__kernels_for(cur->isa), cur);
 	cr_assert_str_eq(hk_isa_name((hk_isa)42), "unknown");
@@ -75,7 +75,7 @@ Test(simd, tiers_are_consistent)
 
 Test(simd, pair_kernels_match_scalar)
 {
-	const hk_kernels *s = &hk__kernels_scalar, *ks[8];
+	const hk__kernel_table *s = &hk__kernels_scalar, *ks[8];
 	int nt = tiers(ks);
 	enum { MAXN = 257, OFF = 3 };
 	float *fa = malloc((MAXN + OFF) * 4), *fb = malloc((MAXN + OFF) * 4);
@@ -108,7 +108,7 @@ Test(simd, pair_kernels_match_scalar)
 			float rbf = s->dot_f32_bf16(fa + o, bb + o2, n);
 			int32_t ri8 = s->dot_i8(ia + o, ib + o2, n);
 			for (int t = 0; t < nt; t++) {
-				const hk_kernels *k = ks[t];
+				const hk__kernel_table *k = ks[t];
 				check_f("dot_f32", k, k->dot_f32(fa + o, fb + o2, n), r32, m32, n);
 				check_f("dot_f16", k, k->dot_f16(ha + o, hb + o2, n), r16, m16, n);
 				check_f("dot_f32_f16", k, k->dot_f32_f16(fa + o, hb + o2, n), r3216,
@@ -125,7 +125,7 @@ Test(simd, pair_kernels_match_scalar)
 
 Test(simd, pair_kernels_extremes)
 {
-	const hk_kernels *s = &hk__kernels_scalar, *ks[8];
+	const hk__kernel_table *s = &hk__kernels_scalar, *ks[8];
 	int nt = tiers(ks);
 	enum { N = 131 };
 	int8_t p[N], m[N];
@@ -140,7 +140,7 @@ Test(simd, pair_kernels_extremes)
 		one[i] = 1.0f;
 	}
 	for (int t = 0; t < nt; t++) {
-		const hk_kernels *k = ks[t];
+		const hk__kernel_table *k = ks[t];
 		cr_assert_eq(k->dot_i8(p, p, N), 127 * 127 * N);
 		cr_assert_eq(k->dot_i8(p, m, N), -127 * 127 * N);
 		cr_assert_eq(k->dot_i8(m, m, N), 127 * 127 * N);
@@ -183,11 +183,27 @@ static void fill_i8(int8_t *rows, int32_t *sums, size_t count, size_t dim,
 	}
 }
 
-static void check_scan_i8(const hk_kernels *k, const uint8_t *qu,
+/* The query as tier k accepts it: q = qu - 128 clamped to +-i8_qmax (the
+ * extremes of a 7-bit tier are its own +-63, which is what it must get
+ * exactly right). */
+static uint8_t *tier_query(const hk__kernel_table *k, const uint8_t *qu, size_t n)
+{
+	uint8_t *t = malloc(n);
+	int m = hk__i8_qmax(k);
+	for (size_t i = 0; i < n; i++) {
+		int q = (int)qu[i] - 128;
+		t[i] = (uint8_t)(128 + (q > m ? m : q < -m ? -m : q));
+	}
+	return t;
+}
+
+static void check_scan_i8(const hk__kernel_table *k, const uint8_t *qu,
                           const int8_t *rows, const int32_t *sums, size_t count,
                           size_t dim, size_t stride)
 {
 	int32_t *ref = malloc((count + 1) * 4), *got = malloc((count + 1) * 4);
+	uint8_t *qt = tier_query(k, qu, dim);
+	qu = qt;
 	hk__kernels_scalar.scan_i8(qu, rows, sums, count, dim, stride, ref);
 	got[count] = CANARY_I;
 	k->scan_i8(qu, rows, sums, count, dim, stride, got);
@@ -195,12 +211,12 @@ static void check_scan_i8(const hk_kernels *k, const uint8_t *qu,
 		cr_assert_eq(got[i], ref[i], "%s scan_i8 count=%zu dim=%zu row %zu: %d != %d",
 		             k->name, count, dim, i, got[i], ref[i]);
 	cr_assert_eq(got[count], CANARY_I, "%s scan_i8 wrote past count", k->name);
-	free(ref), free(got);
+	free(ref), free(got), free(qt);
 }
 
 Test(simd, scan_i8_matches_scalar)
 {
-	const hk_kernels *ks[8];
+	const hk__kernel_table *ks[8];
 	int nt = tiers(ks);
 	for (size_t di = 0; di < sizeof dims_i8 / sizeof *dims_i8; di++) {
 		size_t dim = dims_i8[di], stride = round64(dim) + 64;
@@ -222,7 +238,7 @@ Test(simd, scan_i8_matches_scalar)
 
 Test(simd, tile_i8_matches_scalar)
 {
-	const hk_kernels *ks[8];
+	const hk__kernel_table *ks[8];
 	int nt = tiers(ks);
 	static const size_t nqs[] = {1, 5, 16, 17, 64, 70};
 	static const size_t tcounts[] = {0, 1, 3, 17, 33, 300};
@@ -233,22 +249,25 @@ Test(simd, tile_i8_matches_scalar)
 		int32_t *sums = malloc(300 * 4);
 		size_t qstride = dim + 3;
 		uint8_t *qu = malloc(70 * qstride);
-		for (int mode = 0; mode < 2; mode++) {
-			fill_i8(rows, sums, 300, dim, stride, mode == 0 ? 0 : 2);
+		/* modes: random; rows -127 x q max; rows +127 x q max; rows +127 x q min */
+		for (int mode = 0; mode < 4; mode++) {
+			fill_i8(rows, sums, 300, dim, stride, mode == 0 ? 0 : mode == 1 ? 2 : 1);
 			for (size_t j = 0; j < 70 * qstride; j++)
-				qu[j] = mode == 0 ? (uint8_t)(rnd_i8() + 128) : 255;
+				qu[j] = mode == 0 ? (uint8_t)(rnd_i8() + 128) : mode == 3 ? 1 : 255;
 			for (size_t a = 0; a < sizeof nqs / sizeof *nqs; a++) {
 				for (size_t b = 0; b < sizeof tcounts / sizeof *tcounts; b++) {
 					size_t nq = nqs[a], count = tcounts[b], ldo = count + 5;
 					size_t len = nq * ldo;
 					int32_t *ref = malloc((len + 1) * 4), *got = malloc((len + 1) * 4);
-					for (size_t x = 0; x <= len; x++)
-						ref[x] = got[x] = CANARY_I;
-					hk__kernels_scalar.tile_i8(qu, nq, qstride, rows, sums, count, dim,
-					                           stride, ref, ldo);
 					for (int t = 0; t < nt; t++) {
-						ks[t]->tile_i8(qu, nq, qstride, rows, sums, count, dim, stride,
+						uint8_t *qt = tier_query(ks[t], qu, 70 * qstride);
+						for (size_t x = 0; x <= len; x++)
+							ref[x] = got[x] = CANARY_I;
+						hk__kernels_scalar.tile_i8(qt, nq, qstride, rows, sums, count,
+						                           dim, stride, ref, ldo);
+						ks[t]->tile_i8(qt, nq, qstride, rows, sums, count, dim, stride,
 						               got, ldo);
+						free(qt);
 						for (size_t x = 0; x <= len; x++)
 							cr_assert_eq(got[x], ref[x],
 							             "%s tile_i8 nq=%zu count=%zu dim=%zu at %zu: %d != %d",
@@ -273,7 +292,7 @@ static double mag_row_f(const float *q, const float *rf, const uint16_t *rh,
 
 Test(simd, scan_f32_f16_match_scalar)
 {
-	const hk_kernels *ks[8];
+	const hk__kernel_table *ks[8];
 	int nt = tiers(ks);
 	for (size_t di = 0; di < sizeof dims_f / sizeof *dims_f; di++) {
 		size_t dim = dims_f[di];
@@ -331,7 +350,7 @@ Test(simd, scan_f32_f16_match_scalar)
 
 Test(simd, read_probe_matches_scalar)
 {
-	const hk_kernels *ks[8];
+	const hk__kernel_table *ks[8];
 	int nt = tiers(ks);
 	uint32_t *buf = hk__aalloc(64 * 37);
 	for (size_t i = 0; i < 16 * 37; i++)
@@ -409,7 +428,7 @@ Test(simd, bf16_round_trip_and_rounding)
  * over 16 so the vector path, not the scalar tail, converts). */
 Test(simd, hw_f16_conversion_matches_scalar)
 {
-	const hk_kernels *ks[8];
+	const hk__kernel_table *ks[8];
 	int nt = tiers(ks);
 	float one[16];
 	uint16_t h16[16];
@@ -448,7 +467,7 @@ Test(simd, isa_parse)
 
 Test(simd, max_isa_cap)
 {
-	unsigned all = 0x7f; /* pretend the CPU has every tier */
+	unsigned all = 0xff; /* pretend the CPU has every tier */
 #if defined(HK_ARCH_X86)
 	hk_isa top = HK_ISA_AMX;
 	cr_assert_eq(hk__isa_choose(all, "avx512vnni"), HK_ISA_AVX512VNNI);
@@ -456,6 +475,7 @@ Test(simd, max_isa_cap)
 	cr_assert_eq(hk__isa_choose(all, "avxvnni"), HK_ISA_AVXVNNI);
 	cr_assert_eq(hk__isa_choose(all, "avx512"), HK_ISA_AVX512);
 	cr_assert_eq(hk__isa_choose(all, "neon"), HK_ISA_SCALAR); /* not built */
+	cr_assert_eq(hk__isa_choose(all, "i8mm"), HK_ISA_AMX);   /* not built */
 	/* Ice Lake server: AVX-512 VNNI but no AVX-VNNI. */
 	unsigned icx = (1u << HK_ISA_SCALAR) | (1u << HK_ISA_AVX2) |
 	               (1u << HK_ISA_AVX512) | (1u << HK_ISA_AVX512VNNI);
@@ -464,8 +484,10 @@ Test(simd, max_isa_cap)
 	/* Without OS support for AVX state only scalar remains. */
 	cr_assert_eq(hk__isa_choose(1u, "avx512vnni"), HK_ISA_SCALAR);
 #elif defined(HK_ARCH_ARM64)
-	hk_isa top = HK_ISA_NEON;
+	hk_isa top = HK_ISA_I8MM;
 	cr_assert_eq(hk__isa_choose(all, "avx2"), HK_ISA_NEON);
+	cr_assert_eq(hk__isa_choose(all, "neon"), HK_ISA_NEON);
+	cr_assert_eq(hk__isa_choose(all & ~(1u << HK_ISA_I8MM), NULL), HK_ISA_NEON);
 	cr_assert_eq(hk__isa_choose(1u, "neon"), HK_ISA_SCALAR);
 #else
 	hk_isa top = HK_ISA_SCALAR;
@@ -496,7 +518,7 @@ Test(simd, dispatch_is_thread_safe)
 		cr_assert_eq(pthread_join(th[i], &got[i]), 0);
 	for (int i = 0; i < 4; i++) {
 		cr_assert_eq(got[i], hk__kernels());
-		cr_assert_eq(((const hk_kernels *)got[i])->isa, hk_cpu_isa());
+		cr_assert_eq(((const hk__kernel_table *)got[i])->isa, hk_cpu_isa());
 	}
 }
 

@@ -491,7 +491,7 @@ Test(store, one_process_at_a_time)
 	hk_store_params p;
 	st_params(&p, key, DIM, &now);
 	hk_store *st2 = NULL;
-	cr_assert_eq(hk_store_open(dir, &p, &st2), HK_E_STATE);
+	cr_assert_eq(hk_store_open(dir, &p, &st2), HK_E_BUSY);
 	hk_store_close(st);
 	cr_assert_eq(hk_store_open(dir, &p, &st2), HK_OK);
 	hk_store_close(st2);

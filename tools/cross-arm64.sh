@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Cross-compile the kernel files for aarch64 and, when qemu-aarch64 is
-# available, run a small driver that checks the neon tier against the scalar
+# available, run a small driver that checks the neon and i8mm tiers (the
+# latter where the emulated CPU has I8MM) against the scalar
 # reference (pair kernels over odd lengths and unaligned pointers, row
 # kernels over several counts/dims, tile_i8, extremes; int8 exact, floats
 # within 2e-6 of sum |a_i b_i|).
@@ -28,9 +29,10 @@ mkdir -p "$out"
 flags=(-std=c11 -O2 -g -Wall -Wextra -Wshadow -Wno-unused-parameter -Werror
 	-Icore -Isimd -DHK_BUILDING_LIBRARY -DHK_ARCH_ARM64=1)
 objs=()
-for f in simd/cpu.c simd/dot_scalar.c core/status.c simd/*_neon.c; do
+for f in simd/cpu.c simd/dot_scalar.c core/status.c simd/*_neon.c simd/*_i8mm.c; do
 	isa=()
 	[[ "$f" == *_neon.c ]] && isa=(-march=armv8.2-a+dotprod+fp16)
+	[[ "$f" == *_i8mm.c ]] && isa=(-march=armv8.2-a+dotprod+fp16+i8mm)
 	o="$out/$(basename "${f%.c}").o"
 	"$CC" "${flags[@]}" "${isa[@]}" -c "$f" -o "$o"
 	objs+=("$o")
@@ -53,11 +55,27 @@ static int fails;
 
 static int close_f(float got, float want, double mag) { return fabs((double)got - want) <= 2e-6 * mag + 1e-30; }
 
+static int check_tier(const hk_kernels *s, const hk_kernels *k);
+
+/* Every aarch64 tier the (emulated) CPU supports against scalar. */
 int main(void)
 {
-	const hk_kernels *s = hk__kernels_for(HK_ISA_SCALAR), *k = hk__kernels_for(HK_ISA_NEON);
-	if (!k) { printf("neon tier not supported by this CPU/emulator\n"); return 1; }
+	const hk_kernels *s = hk__kernels_for(HK_ISA_SCALAR);
+	static const hk_isa isas[] = {HK_ISA_NEON, HK_ISA_I8MM};
 	printf("dispatch picks: %s\n", hk__kernels()->name);
+	if (!hk__kernels_for(HK_ISA_NEON)) { printf("neon tier not supported by this CPU/emulator\n"); return 1; }
+	int bad = 0;
+	for (int i = 0; i < 2; i++) {
+		const hk_kernels *k = hk__kernels_for(isas[i]);
+		if (!k) { printf("%s: not supported by this CPU/emulator, not run\n", hk_isa_name(isas[i])); continue; }
+		fails = 0;
+		bad |= check_tier(s, k);
+	}
+	return bad;
+}
+
+static int check_tier(const hk_kernels *s, const hk_kernels *k)
+{
 	enum { N = 260 };
 	float fa[N], fb[N]; uint16_t h[N], b16[N]; int8_t ia[N], ib[N];
 	for (int i = 0; i < N; i++) { fa[i] = rf(); fb[i] = rf(); h[i] = hk__f32_to_f16(rf()); b16[i] = hk__f32_to_bf16(rf()); ia[i] = ri8(); ib[i] = ri8(); }
@@ -73,8 +91,8 @@ int main(void)
 		CHECK(close_f(k->dot_f16(h + o, h, n), s->dot_f16(h + o, h, n), mhh), "dot_f16 n=%zu", n);
 		CHECK(k->dot_i8(ia + o, ib, n) == s->dot_i8(ia + o, ib, n), "dot_i8 n=%zu", n);
 	}
-	static const size_t counts[] = {0, 1, 2, 3, 5, 17, 300}, dims[] = {64, 192, 576};
-	for (size_t di = 0; di < 3; di++) for (int mode = 0; mode < 2; mode++) {
+	static const size_t counts[] = {0, 1, 2, 3, 5, 7, 9, 17, 300}, dims[] = {64, 192, 320, 576};
+	for (size_t di = 0; di < 4; di++) for (int mode = 0; mode < 2; mode++) {
 		size_t dim = dims[di], s8 = dim + 64, s16 = dim * 2 + 64, s32 = dim * 4 + 64;
 		int8_t *r8 = aligned_alloc(64, 300 * s8); uint16_t *r16 = aligned_alloc(64, 300 * s16); float *r32 = aligned_alloc(64, 300 * s32);
 		int32_t sums[300]; uint8_t *qu = malloc(70 * dim + 1); float *q = malloc(dim * 4);
@@ -89,7 +107,7 @@ int main(void)
 		}
 		for (size_t j = 0; j < 70 * dim; j++) qu[j] = mode ? 255 : (uint8_t)(ri8() + 128);
 		for (size_t j = 0; j < dim; j++) q[j] = rf();
-		for (size_t ci = 0; ci < 7; ci++) {
+		for (size_t ci = 0; ci < 9; ci++) {
 			size_t c = counts[ci];
 			int32_t a[300], b[300]; float fa2[300], fb2[300];
 			s->scan_i8(qu, r8, sums, c, dim, s8, a); k->scan_i8(qu, r8, sums, c, dim, s8, b);
@@ -108,7 +126,7 @@ int main(void)
 		CHECK(k->read_sum(r8, 64 * 10) == s->read_sum(r8, 64 * 10), "read_sum");
 		free(r8); free(r16); free(r32); free(qu); free(q);
 	}
-	printf("neon vs scalar: %s (%d failures)\n", fails ? "FAIL" : "ok", fails);
+	printf("%s vs scalar: %s (%d failures)\n", k->name, fails ? "FAIL" : "ok", fails);
 	return fails != 0;
 }
 EOF
@@ -116,7 +134,15 @@ EOF
 echo "cross-arm64: compiled ${#objs[@]} objects and $out/check"
 
 if command -v qemu-aarch64 >/dev/null; then
-	qemu-aarch64 -L /usr/aarch64-linux-gnu "$out/check"
+	# -cpu max has I8MM (both tiers run); neoverse-n1 has dotprod without
+	# I8MM (the neon tier only, and dispatch must not pick i8mm); the cap
+	# HERKEN_MAX_ISA=neon keeps dispatch on SDOT where I8MM exists.
+	echo "cross-arm64: qemu -cpu max"
+	qemu-aarch64 -cpu max -L /usr/aarch64-linux-gnu "$out/check"
+	echo "cross-arm64: qemu -cpu max, HERKEN_MAX_ISA=neon"
+	HERKEN_MAX_ISA=neon qemu-aarch64 -cpu max -L /usr/aarch64-linux-gnu "$out/check" | grep -x "dispatch picks: neon"
+	echo "cross-arm64: qemu -cpu neoverse-n1 (no I8MM)"
+	qemu-aarch64 -cpu neoverse-n1 -L /usr/aarch64-linux-gnu "$out/check"
 else
 	echo "cross-arm64: qemu-aarch64 not found, not run"
 fi

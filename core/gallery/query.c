@@ -1,6 +1,6 @@
 /* Durable gallery: 1:1 / 1:N queries, info, export, audit verification. */
 #define _GNU_SOURCE
-#include "store_ops.h"
+#include "store_priv.h"
 
 #include <errno.h>
 #include <fcntl.h>

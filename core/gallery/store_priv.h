@@ -104,4 +104,55 @@ hk_status hk__subj_set_consent(hk__subj *s, const char *purpose, size_t lp,
 hk_status hk__subj_push_tid(hk__subj *s, hk_template_id id);
 hk_status hk__subj_push_enrol(hk__subj *s, int64_t t);
 
+/* File magics (formats in store_internal.h). */
+static const char MAGIC_WAL[8] = "HKWAL\0\0";
+static const char MAGIC_SNAP[8] = "HKSNAP\0";
+static const char MAGIC_AUDIT[8] = "HKAUDIT";
+static const char MAGIC_KEYS[8] = "HKKEYS\0";
+
+/* Shared between the store's files: store.c (records, keys, audit,
+ * applying state, group commit), replay.c (open, replay, close), enrol.c
+ * (enrol, erase, expiry), compact.c (compaction, policy) and query.c. */
+int64_t hk__st_now(const hk_store *st);
+hk_status hk__seal_record(const hk_store *st, uint16_t type, uint64_t seq,
+                          uint64_t key_id, const uint8_t key[32],
+                          const uint8_t *plain, size_t plen, uint8_t **out,
+                          size_t *outlen);
+hk_status hk__commit_wait(hk_store *st, uint64_t seq);
+hk_status hk__audit(hk_store *st, uint32_t op, uint32_t decision, float score,
+                    float threshold, uint32_t source, uint32_t count,
+                    const uint8_t pseudo[16], uint32_t refused_op);
+hk_status hk__st_check_vec(const hk_store *st, const float *v);
+hk_status hk__sweep(hk_store *st, int64_t now, size_t *count);
+hk_status hk__maybe_sweep(hk_store *st, int64_t now);
+void hk__touch(hk_store *st, hk__subj *s, int64_t now);
+int hk__st_cmp_u64(const void *a, const void *b);
+hk_status hk__st_record_open(const hk_store *st, const hk__rhdr *h,
+                             const uint8_t *payload, const uint8_t key[32],
+                             uint8_t **plain, size_t *plen);
+hk_status hk__st_apply_body(hk_store *st, uint16_t type, uint64_t key_id,
+                            uint64_t key_off, const uint8_t key[32],
+                            const hk__body_view *v);
+hk_status hk__st_key_shred_at(hk_store *st, uint64_t id, uint64_t off);
+void hk__st_drop_subject(hk_store *st, hk__subj *s);
+void hk__st_hide_subject(hk_store *st, hk__subj *s, uint32_t reason);
+void hk__st_khdr_fill(hk_store *st);
+hk_status hk__st_pool_refill(hk_store *st);
+hk_status hk__st_body_build(uint32_t dim, int64_t time, int64_t consent_time,
+                            int64_t expires, int64_t last_active,
+                            uint32_t source, const char *subject,
+                            const char *purpose, const char *version,
+                            const char *channel, const int64_t *enrols,
+                            uint32_t n_enrols, const float *tpl, uint32_t n,
+                            uint8_t **out, size_t *outlen);
+hk_status hk__st_wal_append_locked(hk_store *st, const uint8_t *rec,
+                                   size_t len, uint64_t seq);
+hk_status hk__st_wal_plain_locked(hk_store *st, uint16_t type, uint64_t key_id,
+                                  int64_t time, uint32_t reason, uint32_t n,
+                                  uint64_t *seq_out);
+int64_t hk__st_deadline_of(const hk_store *st, const hk__subj *s);
+void hk__st_kent_seal(const hk_store *st, hk__kent *e, uint64_t id,
+                      const uint8_t key[32]);
+int hk__st_open_rw(hk_store *st, const char *name);
+
 #endif
