@@ -154,9 +154,11 @@ $(BENCH): $(BENCH_OBJ) $(LIBA)
 	$(CXX) $(LDFLAGS) -o $@ $(BENCH_OBJ) $(LIBA) $(LIB_LIBS) -lfaiss -fopenmp
 
 # The protocol maths live with the benchmarks (bench/calibrate.c); the tests check them.
+# --wrap: the power-loss test (tests/test_crash_store.c) sees every fsync
+# and fdatasync of the library and keeps only what was synced.
 TEST_BENCH_OBJ := $(BUILD)/obj/bench/calibrate.o
 $(TESTS): $(TEST_OBJ) $(TEST_BENCH_OBJ) $(LIBA)
-	$(CC) $(LDFLAGS) -o $@ $(TEST_OBJ) $(TEST_BENCH_OBJ) $(LIBA) $(LIB_LIBS) $(shell $(PKG_CONFIG) --libs criterion)
+	$(CC) $(LDFLAGS) -Wl,--wrap=fsync -Wl,--wrap=fdatasync -o $@ $(TEST_OBJ) $(TEST_BENCH_OBJ) $(LIBA) $(LIB_LIBS) $(shell $(PKG_CONFIG) --libs criterion)
 
 # The public header must compile on its own as strict C11 (and as C++).
 check-header:
