@@ -1545,6 +1545,9 @@ HK_API hk_status hk_calib_builtin(const uint8_t sha256[32], hk_calib **out);
 /* The shipped calibration of the embedder file an engine loaded (its
  * sha256 is computed from the file in the engine's model directory). */
 HK_API hk_status hk_calib_for_engine(const hk_engine *e, hk_calib **out);
+/* The shipped calibration of the embedder file at embedder_path (e.g.
+ * $HERKEN_MODELS/MobileFaceNet.tflite), without loading the model. */
+HK_API hk_status hk_calib_for_model(const char *embedder_path, hk_calib **out);
 HK_API void hk_calib_destroy(hk_calib *c);
 
 /* sha256 of the embedder this calibration belongs to (32 bytes). */
