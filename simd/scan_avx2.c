@@ -129,6 +129,7 @@ static void scan_i8_avx2(const uint8_t *qu, const int8_t *rows,
 	                                        _mm256_set1_epi16(1)))
 #define HK_TILE8_BIAS 64
 #define HK_TILE8_SHIFT 6
+#define HK_TILE8_ROWS 2 /* vpmaddubsw + vpmaddwd need temporaries */
 #include "tile8_x86.h"
 
 /* Also the avx512 tier's tile (AVX-512 without VNNI has no better int8 op). */
