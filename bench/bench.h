@@ -17,6 +17,9 @@ int hk_bench_store(int argc, char **argv);
 int hk_bench_pipeline(int argc, char **argv);
 int hk_bench_check(int argc, char **argv);
 int hk_bench_cost(int argc, char **argv);
+int hk_bench_blufr(int argc, char **argv);
+int hk_bench_openset(int argc, char **argv);
+int hk_bench_calibrate(int argc, char **argv);
 
 double hkb_now(void); /* seconds, monotonic */
 

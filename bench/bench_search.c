@@ -4,6 +4,14 @@
  * on the same data in the same run. Every implementation's results are
  * checked against an exact fp32 ground truth (recall@10) before its speed
  * is reported; an exact method that misses its recall floor fails the run.
+ *
+ * Memory: the data set is never held whole. Rows come in chunks of CHUNK
+ * rows, each generated from its own seed, so any chunk can be made again:
+ * the ground truth streams the chunks once, each gallery build streams them
+ * again, FAISS indexes are filled chunk by chunk. Only hnswlib (one build
+ * call) needs the whole set, so it runs up to --peer-max-n. Each herken row
+ * reports the gallery's resident bytes (hk_gallery_get_info) and the
+ * process's peak RSS over that build and search.
  */
 #define _GNU_SOURCE
 #include <cblas.h>
@@ -34,7 +42,15 @@ typedef struct opts {
 	unsigned impl_mask;
 	long rerank;
 	int hnsw_m, hnsw_efc;
+	uint32_t exact[4];
+	int nx;
+	const char *exact_dir;
+	long peer_max_n;
 } opts;
+
+#define CHUNK 65536u /* rows generated at a time: 48 MiB at d=192 */
+
+static const char *exact_names[] = {"", "fp32", "fp16", "file"};
 
 enum {
 	IMPL_HERKEN = 1, IMPL_HERKEN_4K = 2, IMPL_FLAT = 4, IMPL_SQ8 = 8,
@@ -65,63 +81,118 @@ static void normalise_rows(float *x, size_t n, size_t d)
 	}
 }
 
+/* count N(0,1) values (Box-Muller, both halves) */
+static void normals(hkb_rng *r, float *out, size_t count)
+{
+	for (size_t i = 0; i < count; i += 2) {
+		double u1 = hkb_rng_uniform(r), u2 = hkb_rng_uniform(r);
+		if (u1 < 1e-300)
+			u1 = 1e-300;
+		double m = sqrt(-2.0 * log(u1)), a = 2.0 * M_PI * u2;
+		out[i] = (float)(m * cos(a));
+		if (i + 1 < count)
+			out[i + 1] = (float)(m * sin(a));
+	}
+}
+
+/* One data set: n rows of d, uniform or clustered, from seed. */
+typedef struct dataset {
+	size_t n, d;
+	int clustered;
+	uint64_t seed;
+} dataset;
+
+static uint64_t mix(uint64_t a, uint64_t b)
+{
+	uint64_t x = a ^ (b + 0x9e3779b97f4a7c15ull + (a << 6) + (a >> 2));
+	x ^= x >> 31;
+	x *= 0xbf58476d1ce4e5b9ull;
+	return x ^ (x >> 29);
+}
+
+/* Identity c of a clustered set: a unit vector made from its own seed, so
+ * no table of n/10 centres is kept. */
+static void centre(const dataset *ds, size_t c, float *out)
+{
+	hkb_rng r;
+	hkb_rng_seed(&r, mix(ds->seed, 0xce47e000000000ull + c));
+	normals(&r, out, ds->d);
+	normalise_rows(out, 1, ds->d);
+}
+
 /*
  * uniform: points uniform on the sphere. clustered: n/10 "identities"
  * (centres uniform on the sphere), each sample = centre + noise with
  * expected cosine ~0.7 to its centre — close to how face embeddings of one
- * person gather. Queries are new samples of random identities.
+ * person gather. Rows come from stream `stream` (chunk number, or ~0 for
+ * the queries); tmp holds d floats.
  */
-static void gen(float *x, size_t n, size_t d, int clustered, const float *centres,
-                size_t ncent, hkb_rng *r)
+static void gen(const dataset *ds, uint64_t stream, float *x, size_t rows,
+                float *tmp)
 {
-	for (size_t i = 0; i < n; i++) {
+	hkb_rng r;
+	hkb_rng_seed(&r, mix(ds->seed, stream));
+	size_t d = ds->d, ncent = ds->n / 10 ? ds->n / 10 : 1;
+	double s = 1.02 / sqrt((double)d);
+	for (size_t i = 0; i < rows; i++) {
 		float *row = x + i * d;
-		if (!clustered) {
+		normals(&r, row, d);
+		if (ds->clustered) {
+			centre(ds, hkb_rng_next(&r) % ncent, tmp);
 			for (size_t j = 0; j < d; j++)
-				row[j] = (float)hkb_rng_normal(r);
-		} else {
-			const float *c = centres + (hkb_rng_next(r) % ncent) * d;
-			double s = 1.02 / sqrt((double)d);
-			for (size_t j = 0; j < d; j++)
-				row[j] = c[j] + (float)(s * hkb_rng_normal(r));
+				row[j] = tmp[j] + (float)s * row[j];
 		}
 	}
-	normalise_rows(x, n, d);
+	normalise_rows(x, rows, d);
 }
 
-/* exact fp32 top-K per query by blocked sgemm */
-static void ground_truth(const float *x, size_t n, size_t d, const float *q,
-                         size_t nq, int64_t *gt)
+/* Chunk c of the data set into x[CHUNK * d]; returns its row count. */
+static size_t gen_chunk(const dataset *ds, size_t c, float *x, float *tmp)
 {
-	const size_t B = 16384;
+	size_t lo = c * CHUNK, cnt = ds->n - lo < CHUNK ? ds->n - lo : CHUNK;
+	gen(ds, c, x, cnt, tmp);
+	return cnt;
+}
+
+static size_t nchunks(const dataset *ds) { return (ds->n + CHUNK - 1) / CHUNK; }
+
+/* exact fp32 top-K per query by blocked sgemm over regenerated chunks */
+static void ground_truth(const dataset *ds, float *x, float *tmp,
+                         const float *q, size_t nq, int64_t *gt)
+{
+	const size_t B = 16384, d = ds->d;
 	float *c = malloc(nq * B * sizeof(float));
 	float *best = malloc(nq * K * sizeof(float));
 	for (size_t i = 0; i < nq * K; i++) {
 		best[i] = -INFINITY;
 		gt[i] = -1;
 	}
-	for (size_t b = 0; b < n; b += B) {
-		size_t cnt = n - b < B ? n - b : B;
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nq, (int)cnt,
-		            (int)d, 1.0f, q, (int)d, x + b * d, (int)d, 0.0f, c, (int)B);
-		for (size_t j = 0; j < nq; j++) {
-			float *bs = best + j * K;
-			int64_t *bi = gt + j * K;
-			for (size_t i = 0; i < cnt; i++) {
-				float s = c[j * B + i];
-				if (!(s > bs[K - 1]))
-					continue;
-				int p = K - 1;
-				while (p > 0 && s > bs[p - 1]) {
-					bs[p] = bs[p - 1];
-					bi[p] = bi[p - 1];
-					p--;
+	for (size_t ch = 0; ch < nchunks(ds); ch++) {
+		size_t rows = gen_chunk(ds, ch, x, tmp);
+		for (size_t b0 = 0; b0 < rows; b0 += B) {
+			size_t cnt = rows - b0 < B ? rows - b0 : B, b = ch * CHUNK + b0;
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nq,
+			            (int)cnt, (int)d, 1.0f, q, (int)d, x + b0 * d, (int)d,
+			            0.0f, c, (int)B);
+			for (size_t j = 0; j < nq; j++) {
+				float *bs = best + j * K;
+				int64_t *bi = gt + j * K;
+				for (size_t i = 0; i < cnt; i++) {
+					float sc = c[j * B + i];
+					if (!(sc > bs[K - 1]))
+						continue;
+					int p = K - 1;
+					while (p > 0 && sc > bs[p - 1]) {
+						bs[p] = bs[p - 1];
+						bi[p] = bi[p - 1];
+						p--;
+					}
+					bs[p] = sc;
+					bi[p] = (int64_t)(b + i);
 				}
-				bs[p] = s;
-				bi[p] = (int64_t)(b + i);
 			}
 		}
-		hkb_progress("ground truth", b + cnt, n);
+		hkb_progress("ground truth", ch * CHUNK + rows, ds->n);
 	}
 	free(c);
 	free(best);
@@ -285,6 +356,9 @@ typedef struct row {
 	result r;
 	double gbps, probe, build_s;
 	const char *pages;
+	const char *exact;   /* herken's exact copy, "-" for peers         */
+	uint64_t resident;   /* hk_gallery_info.resident_bytes (herken)    */
+	uint64_t peak_rss;   /* process VmHWM over this build and search  */
 } row;
 
 static row rows[4096];
@@ -298,9 +372,15 @@ static void print_row(const opts *o, const row *w)
 		snprintf(gb, sizeof gb, "%.1f", w->gbps);
 	if (w->probe > 0)
 		snprintf(pr, sizeof pr, "%.1f", w->probe);
-	printf("| %-14s | %-9s | %8ld | %4ld | %5ld | %2ld | %9.3f | %9.3f | %10.1f | %6.4f | %6s | %6s | %7.1f | %-5s |\n",
+	char res[32] = "-", peak[32] = "-";
+	if (w->resident)
+		snprintf(res, sizeof res, "%.0f", (double)w->resident / (double)w->n);
+	if (w->peak_rss)
+		snprintf(peak, sizeof peak, "%.0f", (double)w->peak_rss / 1048576.0);
+	printf("| %-14s | %-9s | %8ld | %4ld | %5ld | %2ld | %9.3f | %9.3f | %10.1f | %6.4f | %6s | %6s | %7.1f | %-5s | %-5s | %7s | %8s |\n",
 	       w->impl, w->data, w->n, w->dim, w->batch, w->threads, w->r.p50_ms,
-	       w->r.p99_ms, w->r.qps, w->r.recall, gb, pr, w->build_s, w->pages);
+	       w->r.p99_ms, w->r.qps, w->r.recall, gb, pr, w->build_s, w->pages,
+	       w->exact, res, peak);
 	fflush(stdout);
 	if (o->json) {
 		fprintf(stdout,
@@ -308,10 +388,14 @@ static void print_row(const opts *o, const row *w)
 		        "\"batch\":%ld,\"threads\":%ld,\"k\":%d,\"p50_ms\":%.6f,\"p99_ms\":%.6f,"
 		        "\"cpu_p50_ms\":%.6f,"
 		        "\"qps\":%.3f,\"recall_at_10\":%.6f,\"gb_per_s\":%.3f,\"probe_gb_per_s\":%.3f,"
-		        "\"build_s\":%.3f,\"isa\":\"%s\",\"pages\":\"%s\"}\n",
+		        "\"build_s\":%.3f,\"isa\":\"%s\",\"pages\":\"%s\",\"exact\":\"%s\","
+		        "\"resident_bytes\":%llu,\"resident_bytes_per_template\":%.1f,"
+		        "\"peak_rss_bytes\":%llu}\n",
 		        w->impl, w->data, w->n, w->dim, w->batch, w->threads, K, w->r.p50_ms,
 		        w->r.p99_ms, w->r.cpu_p50_ms, w->r.qps, w->r.recall, w->gbps, w->probe, w->build_s,
-		        hk_isa_name(hk_cpu_isa()), w->pages);
+		        hk_isa_name(hk_cpu_isa()), w->pages, w->exact,
+		        (unsigned long long)w->resident, (double)w->resident / (double)w->n,
+		        (unsigned long long)w->peak_rss);
 		fflush(stdout);
 	}
 }
@@ -381,11 +465,60 @@ static const char *pages_name(uint32_t kind)
 	return kind == 1 ? "2M" : kind == 2 ? "thp" : "4k";
 }
 
-static void run_herken(const opts *o, const char *impl, int huge_off,
-                       const float *x, const float *q, const int64_t *gt,
-                       const char *data, long n, long d, double *probe_cache)
+/* VmHWM / VmRSS of this process in bytes (0 if unknown). */
+static uint64_t proc_status_kb(const char *key)
 {
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	unsigned long long kb = 0;
+	size_t kl = strlen(key);
+	while (f && fgets(line, sizeof line, f))
+		if (!strncmp(line, key, kl) && sscanf(line + kl, ": %llu", &kb) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return (uint64_t)kb * 1024;
+}
+
+static uint64_t peak_before; /* VmHWM of the process before the last reset */
+
+/* Restart the peak-RSS counter (VmHWM) at the current RSS. */
+static void reset_peak_rss(void)
+{
+	uint64_t h = proc_status_kb("VmHWM");
+	if (h > peak_before)
+		peak_before = h;
+	FILE *f = fopen("/proc/self/clear_refs", "w");
+	if (f) {
+		fputs("5", f);
+		fclose(f);
+	}
+}
+
+/* Rough resident bytes of a herken gallery, to skip what cannot fit. */
+static double herken_need(size_t n, size_t d, uint32_t exact)
+{
+	size_t d8 = (d + 63) / 64 * 64, d16 = (d + 31) / 32 * 32, d32 = (d + 15) / 16 * 16;
+	double per = (double)d8 + 20 + 56; /* scan, slot arrays, subject */
+	per += exact == HK_EXACT_FP32 ? 4.0 * d32 : exact == HK_EXACT_FP16 ? 2.0 * d16 : 0;
+	return per * (double)n + 0.5e9;
+}
+
+static void run_herken(const opts *o, const char *impl, int huge_off,
+                       const dataset *ds, float *x, float *tmp, const float *q,
+                       const int64_t *gt, const char *data, double *probe_cache)
+{
+	long n = (long)ds->n, d = (long)ds->d;
+	for (int xi = 0; xi < o->nx; xi++)
 	for (int ti = 0; ti < o->nt; ti++) {
+		uint32_t exact = o->exact[xi];
+		double need = herken_need(ds->n, ds->d, exact);
+		long avail = mem_available();
+		if (avail > 0 && need > 0.85 * (double)avail) {
+			printf("\n(skipped %s exact=%s n=%ld dim=%ld: needs ~%.1f GB, %.1f GB available)\n\n",
+			       impl, exact_names[exact], n, d, need / 1e9, avail / 1e9);
+			continue;
+		}
 		hk_gallery_params p;
 		hk_gallery_default_params(&p);
 		p.dim = (uint32_t)d;
@@ -393,30 +526,36 @@ static void run_herken(const opts *o, const char *impl, int huge_off,
 		p.capacity = (uint32_t)n;
 		p.rerank = (uint32_t)o->rerank;
 		p.huge_pages = huge_off ? HK_HUGE_OFF : HK_HUGE_AUTO;
+		p.exact_type = exact;
+		p.exact_dir = o->exact_dir;
+		reset_peak_rss();
 		herken_ctx h = {0};
 		if (hk_gallery_create(&p, &h.g) != HK_OK) {
 			fprintf(stderr, "herken: %s\n", hk_last_error());
 			failures++;
 			return;
 		}
-		double t0 = hkb_now();
+		double build = 0;
 		char name[24];
-		for (long i = 0; i < n; i++) {
-			snprintf(name, sizeof name, "s%ld", i);
-			hk_template_id id;
-			if (hk_gallery_add(h.g, name, x + (size_t)i * d, &id) != HK_OK) {
-				fprintf(stderr, "herken add: %s\n", hk_last_error());
-				failures++;
-				hk_gallery_destroy(h.g);
-				return;
+		for (size_t ch = 0; ch < nchunks(ds); ch++) {
+			size_t cnt = gen_chunk(ds, ch, x, tmp); /* not timed */
+			double t0 = hkb_now();
+			for (size_t r = 0; r < cnt; r++) {
+				size_t i = ch * CHUNK + r;
+				snprintf(name, sizeof name, "s%zu", i);
+				hk_template_id id;
+				if (hk_gallery_add(h.g, name, x + r * d, &id) != HK_OK) {
+					fprintf(stderr, "herken add: %s\n", hk_last_error());
+					failures++;
+					hk_gallery_destroy(h.g);
+					return;
+				}
+				if (i == 0)
+					h.first = id;
 			}
-			if (i == 0)
-				h.first = id;
-			if ((i & 0xffff) == 0)
-				hkb_progress("herken build", (size_t)i, (size_t)n);
+			build += hkb_now() - t0;
+			hkb_progress("herken build", ch * CHUNK + cnt, ds->n);
 		}
-		hkb_progress("herken build", (size_t)n, (size_t)n);
-		double build = hkb_now() - t0;
 		hk_gallery_info info;
 		hk_gallery_get_info(h.g, &info);
 		long maxb = 0;
@@ -430,7 +569,8 @@ static void run_herken(const opts *o, const char *impl, int huge_off,
 				continue;
 			row w = {.data = data, .n = n, .dim = d, .batch = o->batch[bi],
 			         .threads = o->threads[ti], .build_s = build,
-			         .pages = pages_name(info.huge_pages)};
+			         .pages = pages_name(info.huge_pages),
+			         .exact = exact_names[exact], .resident = info.resident_bytes};
 			snprintf(w.impl, sizeof w.impl, "%s", impl);
 			if (measure(herken_search, &h, q, (size_t)o->queries, (size_t)d,
 			            (size_t)o->batch[bi], gt, &w.r)) {
@@ -439,21 +579,40 @@ static void run_herken(const opts *o, const char *impl, int huge_off,
 			}
 			w.gbps = (double)info.scan_bytes / (w.r.p50_ms * 1e-3) / 1e9;
 			w.probe = probe_cache[ti];
+			w.peak_rss = proc_status_kb("VmHWM");
 			if (w.r.recall < 0.999) {
 				fprintf(stderr, "VERIFY FAILED: herken recall@10 %.4f < 0.999\n", w.r.recall);
 				failures++;
 			}
 			add_row(o, &w);
 		}
+		printf("herken exact=%s n=%ld threads=%ld: resident %.3f GB (%.1f B/template: "
+		        "exact copy in RAM %.1f B/template), process RSS %.3f GB, peak %.3f GB\n",
+		        exact_names[exact], n, o->threads[ti], info.resident_bytes / 1e9,
+		        (double)info.resident_bytes / n, (double)info.exact_resident_bytes / n,
+		        proc_status_kb("VmRSS") / 1e9, proc_status_kb("VmHWM") / 1e9);
 		free(h.ids);
 		hk_gallery_destroy(h.g);
 	}
 }
 
-static void run_peer(const opts *o, const char *impl, const float *x,
-                     const float *q, const int64_t *gt, const char *data,
-                     long n, long d)
+static void run_peer(const opts *o, const char *impl, const dataset *ds,
+                     float *x, float *tmp, const float *q, const int64_t *gt,
+                     const char *data)
 {
+	long n = (long)ds->n, d = (long)ds->d;
+	int is_hnsw = !strcmp(impl, "hnswlib");
+	/* FAISS indexes: the data's size again (flat), /2 (fp16), /4 (sq8);
+	 * hnswlib also needs the whole set at once for its one build call */
+	double need = (double)n * d * (!strcmp(impl, "faiss-sq8") ? 1 : !strcmp(impl, "faiss-fp16") ? 2 : 4);
+	if (is_hnsw)
+		need = (double)n * (d * 8.0 + o->hnsw_m * 8.0 + 64);
+	long avail = mem_available();
+	if (n > o->peer_max_n || (avail > 0 && need + 0.5e9 > 0.85 * (double)avail)) {
+		printf("\n(skipped %s at n=%ld: above --peer-max-n %ld or needs ~%.1f GB of %.1f GB available)\n\n",
+		       impl, n, o->peer_max_n, need / 1e9, avail / 1e9);
+		return;
+	}
 	int maxt = 1;
 	for (int ti = 0; ti < o->nt; ti++)
 		maxt = o->threads[ti] > maxt ? (int)o->threads[ti] : maxt;
@@ -464,22 +623,39 @@ static void run_peer(const opts *o, const char *impl, const float *x,
 		return;
 	}
 	fprintf(stderr, "building %s (n=%ld, d=%ld)...\n", impl, n, d);
-	double t0 = hkb_now();
-	if (hkb_peer_build(p, x, (size_t)n, o->hnsw_m, o->hnsw_efc)) {
+	double build = 0;
+	int rc = 0;
+	if (is_hnsw) {
+		float *all = malloc((size_t)n * d * sizeof(float));
+		for (size_t ch = 0; all && ch < nchunks(ds); ch++)
+			gen_chunk(ds, ch, all + ch * CHUNK * d, tmp);
+		double t0 = hkb_now();
+		rc = !all || hkb_peer_build(p, all, (size_t)n, o->hnsw_m, o->hnsw_efc);
+		build = hkb_now() - t0;
+		free(all);
+	} else {
+		/* a FAISS build call adds (after training on the first chunk) */
+		for (size_t ch = 0; !rc && ch < nchunks(ds); ch++) {
+			size_t cnt = gen_chunk(ds, ch, x, tmp);
+			double t0 = hkb_now();
+			rc = hkb_peer_build(p, x, cnt, o->hnsw_m, o->hnsw_efc);
+			build += hkb_now() - t0;
+		}
+	}
+	if (rc) {
 		fprintf(stderr, "%s build: %s\n", impl, hkb_peer_error());
 		failures++;
 		hkb_peer_destroy(p);
 		return;
 	}
-	double build = hkb_now() - t0;
-	int is_hnsw = !strcmp(impl, "hnswlib");
 	const int efs[2] = {64, 128};
 	for (int e = 0; e < (is_hnsw ? 2 : 1); e++) {
 		hkb_peer_set_ef(p, efs[e]);
 		for (int ti = 0; ti < o->nt; ti++) {
 			for (int bi = 0; bi < o->nb; bi++) {
 				row w = {.data = data, .n = n, .dim = d, .batch = o->batch[bi],
-				         .threads = o->threads[ti], .build_s = build, .pages = "-"};
+				         .threads = o->threads[ti], .build_s = build, .pages = "-",
+				         .exact = "-"};
 				if (is_hnsw)
 					snprintf(w.impl, sizeof w.impl, "hnswlib-ef%d", efs[e]);
 				else
@@ -517,7 +693,11 @@ static void usage(FILE *f)
 	        "                   (default all)\n"
 	        "  --data LIST      uniform,clustered (default uniform)\n"
 	        "  --queries N      distinct queries (default 256)\n"
-	        "  --rerank N       herken fp32 re-rank candidates (default 64)\n"
+	        "  --rerank N       herken re-rank candidates (default 64)\n"
+	        "  --exact LIST     herken exact copy: fp32,fp16,file (default file:\n"
+	        "                   only the int8 scan copy in RAM)\n"
+	        "  --exact-dir DIR  directory of the file copy (default $TMPDIR or /var/tmp)\n"
+	        "  --peer-max-n N   run the peers only up to n = N (default 2000000)\n"
 	        "  --seed N         data seed (default 42)\n"
 	        "  --hnsw-efc N     hnswlib ef_construction (default 100; M=32)\n"
 	        "  --json           also print one JSON object per result line\n");
@@ -545,7 +725,8 @@ int hk_bench_search(int argc, char **argv)
 	opts o = {.n = {100000, 1000000}, .nn = 2, .dim = {192}, .nd = 1,
 	          .batch = {1, 64}, .nb = 2, .threads = {1, 2}, .nt = 2,
 	          .queries = 256, .seed = 42, .data_uniform = 1,
-	          .impl_mask = 63, .rerank = 64, .hnsw_m = 32, .hnsw_efc = 100};
+	          .impl_mask = 63, .rerank = 64, .hnsw_m = 32, .hnsw_efc = 100,
+	          .exact = {HK_EXACT_FILE}, .nx = 1, .peer_max_n = 2000000};
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		int bad = 0;
@@ -577,6 +758,25 @@ int hk_bench_search(int argc, char **argv)
 		} else if (!strcmp(a, "--rerank")) {
 			o.rerank = atol(v);
 			bad = o.rerank <= 0;
+		} else if (!strcmp(a, "--exact")) {
+			o.nx = 0;
+			char buf[64];
+			snprintf(buf, sizeof buf, "%s", v);
+			for (char *t = strtok(buf, ","); t && !bad; t = strtok(NULL, ",")) {
+				uint32_t e = 0;
+				for (uint32_t k = 1; k < 4; k++)
+					if (!strcmp(t, exact_names[k]))
+						e = k;
+				bad = !e || o.nx == 4;
+				if (!bad)
+					o.exact[o.nx++] = e;
+			}
+			bad = bad || o.nx == 0;
+		} else if (!strcmp(a, "--exact-dir")) {
+			o.exact_dir = v;
+		} else if (!strcmp(a, "--peer-max-n")) {
+			o.peer_max_n = atol(v);
+			bad = o.peer_max_n < 0;
 		} else if (!strcmp(a, "--seed")) {
 			o.seed = strtoull(v, NULL, 10);
 		} else if (!strcmp(a, "--hnsw-efc")) {
@@ -610,8 +810,8 @@ int hk_bench_search(int argc, char **argv)
 		printf("<!-- OpenBLAS sgemm core: %s (OPENBLAS_CORETYPE=%s) -->\n",
 		       openblas_get_corename(), ct ? ct : "unset");
 	}
-	printf("\n| impl           | data      |        n |  dim | batch |  t |   p50 ms  |   p99 ms  |      qps   | rec@10 |  GB/s  | probe  | build s | pages |\n");
-	printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+	printf("\n| impl           | data      |        n |  dim | batch |  t |   p50 ms  |   p99 ms  |      qps   | rec@10 |  GB/s  | probe  | build s | pages | exact | res B/t | peak RSS MiB |\n");
+	printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
 	for (int dsi = 0; dsi < 2; dsi++) {
 		if ((dsi == 0 && !o.data_uniform) || (dsi == 1 && !o.data_clustered))
 			continue;
@@ -623,50 +823,40 @@ int hk_bench_search(int argc, char **argv)
 					fprintf(stderr, "skip n=%ld d=%ld: out of range\n", n, d);
 					continue;
 				}
-				/* data + the largest index copy (herken master + scan) */
-				double need = (double)n * d * 4 * 2.3 + 1e9;
-				long avail = mem_available();
-				if (avail > 0 && need > 0.85 * (double)avail) {
-					printf("\n(skipped n=%ld dim=%ld: needs ~%.1f GB, %.1f GB available)\n\n",
-					       n, d, need / 1e9, avail / 1e9);
-					continue;
-				}
-				hkb_rng r;
-				hkb_rng_seed(&r, o.seed ^ ((uint64_t)n * 31 + (uint64_t)d) ^ (uint64_t)dsi << 60);
-				size_t ncent = dsi ? (size_t)(n / 10 > 0 ? n / 10 : 1) : 0;
-				float *cent = NULL;
-				if (ncent) {
-					cent = malloc(ncent * d * sizeof(float));
-					gen(cent, ncent, (size_t)d, 0, NULL, 0, &r);
-				}
-				float *x = malloc((size_t)n * d * sizeof(float));
+				dataset ds = {(size_t)n, (size_t)d, dsi,
+				              o.seed ^ ((uint64_t)n * 31 + (uint64_t)d) ^ (uint64_t)dsi << 60};
+				float *x = malloc((size_t)CHUNK * d * sizeof(float));
+				float *tmp = malloc((size_t)d * sizeof(float));
 				float *q = malloc((size_t)o.queries * d * sizeof(float));
 				int64_t *gt = malloc((size_t)o.queries * K * sizeof(int64_t));
-				if (!x || !q || !gt) {
+				if (!x || !tmp || !q || !gt) {
 					fprintf(stderr, "out of memory for n=%ld d=%ld\n", n, d);
-					free(x); free(q); free(gt); free(cent);
+					free(x); free(tmp); free(q); free(gt);
 					failures++;
 					continue;
 				}
-				fprintf(stderr, "generating %s n=%ld d=%ld...\n", data, n, d);
-				gen(x, (size_t)n, (size_t)d, dsi, cent, ncent, &r);
-				gen(q, (size_t)o.queries, (size_t)d, dsi, cent, ncent, &r);
-				free(cent);
-				ground_truth(x, (size_t)n, (size_t)d, q, (size_t)o.queries, gt);
+				fprintf(stderr, "%s n=%ld d=%ld: ground truth over generated chunks...\n",
+				        data, n, d);
+				gen(&ds, ~(uint64_t)0, q, (size_t)o.queries, tmp);
+				ground_truth(&ds, x, tmp, q, (size_t)o.queries, gt);
 				double probe_cache[MAXL] = {0};
 				if (o.impl_mask & IMPL_HERKEN)
-					run_herken(&o, "herken", 0, x, q, gt, data, n, d, probe_cache);
+					run_herken(&o, "herken", 0, &ds, x, tmp, q, gt, data, probe_cache);
 				if (o.impl_mask & IMPL_HERKEN_4K)
-					run_herken(&o, "herken-4k", 1, x, q, gt, data, n, d, probe_cache);
+					run_herken(&o, "herken-4k", 1, &ds, x, tmp, q, gt, data, probe_cache);
 				for (size_t i = 2; i < sizeof impl_names / sizeof impl_names[0]; i++)
 					if (o.impl_mask & impl_names[i].bit)
-						run_peer(&o, impl_names[i].name, x, q, gt, data, n, d);
+						run_peer(&o, impl_names[i].name, &ds, x, tmp, q, gt, data);
 				free(x);
+				free(tmp);
 				free(q);
 				free(gt);
 			}
 	}
 	print_summary();
+	uint64_t peak = proc_status_kb("VmHWM");
+	printf("\npeak RSS of the process (VmHWM over the whole run): %.3f GB\n",
+	       (peak > peak_before ? peak : peak_before) / 1e9);
 	if (failures) {
 		fprintf(stderr, "herken-bench search: %d failure(s)\n", failures);
 		return 1;

@@ -14,6 +14,9 @@
 #pragma weak hk_bench_pipeline
 #pragma weak hk_bench_check
 #pragma weak hk_bench_cost
+#pragma weak hk_bench_blufr
+#pragma weak hk_bench_openset
+#pragma weak hk_bench_calibrate
 
 static const struct {
 	const char *name;
@@ -25,6 +28,9 @@ static const struct {
 	{"infer", hk_bench_infer, "model inference on oneDNN"},
 	{"ingest", hk_bench_ingest, "io_uring / pread / mmap / fio frame ingest"},
 	{"lfw", hk_bench_lfw, "LFW 10-fold verification accuracy"},
+	{"blufr", hk_bench_blufr, "LFW BLUFR: VR at FAR 0.1 %, open-set DIR at FAR 1 %"},
+	{"openset", hk_bench_openset, "open-set FNIR at FPIR against gallery size (LFW)"},
+	{"calibrate", hk_bench_calibrate, "fit the score -> FMR calibration on BLUFR train data"},
 	{"store", hk_bench_store, "durable gallery enrol / replay"},
 	{"pipeline", hk_bench_pipeline, "end-to-end recognition"},
 	{"check", hk_bench_check, "instruction-count regression check (callgrind)"},

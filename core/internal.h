@@ -57,4 +57,7 @@ hk_status hk__errno_status(int neg_errno, const char *what);
 /* Monotonic clock in nanoseconds. */
 uint64_t hk__now_ns(void);
 
+/* sha256 of a file's bytes (core/calib.c). HK_E_NOT_FOUND / HK_E_IO. */
+hk_status hk__sha256_file(const char *path, uint8_t out[32]);
+
 #endif

@@ -662,7 +662,9 @@ static hk_status exact_get(const hk_gallery *g, size_t slot, float *out)
 
 static hk_status grow(hk_gallery *g, size_t want)
 {
-	size_t cap = g->cap ? g->cap : 1024;
+	/* the first call gets the capacity hint: exactly that many slots, as
+	 * every slot of the mapping is made resident (first touch) */
+	size_t cap = g->cap ? g->cap : want;
 	while (cap < want) {
 		if (cap > ((size_t)1 << 40))
 			return hk__err(HK_E_LIMIT, "gallery: too many templates");
@@ -944,9 +946,9 @@ hk_status hk_gallery_compact(hk_gallery *g)
 		return hk__err(HK_E_INVALID, "gallery_compact: gallery is NULL");
 	hk_status st = HK_OK;
 	pthread_rwlock_wrlock(&g->lock);
-	size_t cap = 1024;
-	while (cap < g->live)
-		cap *= 2;
+	size_t cap = g->live + g->live / 16; /* slots are resident: no doubling */
+	if (cap < 1024)
+		cap = 1024;
 	arrays a;
 	if ((st = arrays_alloc(g, cap, &a)))
 		goto out;
@@ -1075,8 +1077,8 @@ hk_status hk_gallery_get_info(const hk_gallery *g, hk_gallery_info *info)
 	                                           : (size_t)g->d32 * 4);
 	/* malloc'd blocks counted with their usable size plus the chunk
 	 * header; the slot arrays at capacity (first-touched when mapped) */
-	uint64_t res = g->bytes + (uint64_t)g->capsubs * sizeof(hk__subj) +
-	               (uint64_t)g->hcap * 4;
+	uint64_t res = g->bytes + (uint64_t)g->nsubs * sizeof(hk__subj) +
+	               (uint64_t)g->hcap * 4; /* subs: untouched tail not counted */
 	for (uint32_t i = 0; i < g->nsubs; i++) {
 		const hk__subj *s = &g->subs[i];
 		if (s->len >= SUBJ_INLINE)

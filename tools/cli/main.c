@@ -17,6 +17,7 @@
 #pragma weak hk_cli_compact
 #pragma weak hk_cli_info
 #pragma weak hk_cli_models
+#pragma weak hk_cli_watch
 #pragma weak hk_cli_store_verify
 #pragma weak hk_cli_store_identify
 
@@ -36,6 +37,7 @@ static const struct {
 	{"compact", hk_cli_compact, "rewrite a gallery without erased/expired data"},
 	{"info", hk_cli_info, "describe a gallery"},
 	{"models", hk_cli_models, "list and check the model files"},
+	{"watch", hk_cli_watch, "recognise faces in a video, stream or camera, one decision per visit"},
 };
 
 static void usage(FILE *f)

@@ -680,7 +680,7 @@ static const char identify_usage[] =
 
 /* Adds the largest face of every photo under dir/<subject>/; counts what
  * had to be skipped (reported, never fatal). */
-static int build_gallery(hk_engine *e, const char *dir, hk_gallery *g, int json,
+int hk_cli_build_gallery(hk_engine *e, const char *dir, hk_gallery *g, int json,
                          FILE *skipped, size_t *nskipped)
 {
 	DIR *d = opendir(dir);
@@ -813,7 +813,7 @@ int hk_cli_identify(int argc, char **argv)
 		fprintf(stderr, "herken identify: %s\n", esc(hk_last_error()));
 		rc = HK_EXIT_INTERNAL;
 	} else {
-		rc = build_gallery(e, o.gallery, g, o.json, skipped, &nskipped);
+		rc = hk_cli_build_gallery(e, o.gallery, g, o.json, skipped, &nskipped);
 	}
 	if (skipped)
 		fclose(skipped);

@@ -1024,3 +1024,13 @@ int hk_cli_store_identify(int argc, char **argv)
 	free(m);
 	return finish(&o, close_gallery("identify", st, rc));
 }
+
+/* For `herken watch`: open an existing durable gallery for queries. */
+int hk_cli_open_store(const char *cmd, const char *dir, const char *key_file, hk_store **st)
+{
+	opts o;
+	memset(&o, 0, sizeof o);
+	o.gallery = dir;
+	o.key_file = key_file;
+	return open_gallery(cmd, &o, 0, st);
+}
