@@ -106,7 +106,7 @@ static inline void micro34_asm(const __m256i *qp, size_t ng,
 }
 #undef DP3
 #undef ZERO
-#define HK_TILE8_MICRO34 micro34_asm
+#define HK_TILE8_MICRO_FULL micro34_asm
 #include "tile8_x86.h"
 
 const hk_kernels hk__kernels_avxvnni = {

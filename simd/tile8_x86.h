@@ -5,6 +5,7 @@
  *
  *   HK_TILE8_DP(acc, q, r)  acc + per lane sum of the 4 products of the u8
  *                           bytes of q with the s8 bytes of r
+ *   or HK_TILE8_DP2(acc, q0, r0, q1, r1)  the same for two groups at once
  *   HK_TILE8_BIAS           byte subtracted from each query byte when packing:
  *                           the u8 operand is qu - BIAS = q + (128 - BIAS)
  *   HK_TILE8_SHIFT          log2(128 - BIAS): the result is
@@ -102,14 +103,15 @@ static void pack_queries(const uint8_t *qu, size_t nqq, size_t qstride,
  * 3 rows and 4 query vectors, 12 accumulators + 3 row broadcasts + 1 query
  * vector fill the 16 registers; 12 chains hide vpdpbusd's 4-cycle latency
  * at 2 per cycle (8 chains reached 86 % of the peak on Zen 5). GCC 12
- * spills that case, so a file may supply it as HK_TILE8_MICRO34 (asm).
+ * spills accumulators at 16 live registers, so a file may supply the full
+ * case (HK_TILE8_ROWS rows x 4 query vectors) as HK_TILE8_MICRO_FULL (asm).
  */
 HK_AINL void micro(const __m256i *qp, size_t ng, const int8_t *const *p,
                    __m256i *t, int nqb, int nr)
 {
-#ifdef HK_TILE8_MICRO34
-	if (nr == 3 && nqb == 4) {
-		HK_TILE8_MICRO34(qp, ng, p, t);
+#ifdef HK_TILE8_MICRO_FULL
+	if (nr == HK_TILE8_ROWS && nqb == 4) {
+		HK_TILE8_MICRO_FULL(qp, ng, p, t);
 		return;
 	}
 #endif
@@ -117,6 +119,22 @@ HK_AINL void micro(const __m256i *qp, size_t ng, const int8_t *const *p,
 	HK_UNROLL for (int r = 0; r < nr; r++)
 		HK_UNROLL for (int qb = 0; qb < nqb; qb++)
 			acc[r][qb] = _mm256_setzero_si256();
+#ifdef HK_TILE8_DP2
+	/* two groups per step (ng is a multiple of 16) */
+	for (size_t g = 0; g < ng; g += 2) {
+		__m256i ra[3], rb[3];
+		HK_UNROLL for (int r = 0; r < nr; r++) {
+			ra[r] = bcast32(p[r] + 4 * g);
+			rb[r] = bcast32(p[r] + 4 * g + 4);
+		}
+		HK_UNROLL for (int qb = 0; qb < nqb; qb++) {
+			__m256i q0 = _mm256_load_si256(qp + g * 4 + qb);
+			__m256i q1 = _mm256_load_si256(qp + g * 4 + 4 + qb);
+			HK_UNROLL for (int r = 0; r < nr; r++)
+				acc[r][qb] = HK_TILE8_DP2(acc[r][qb], q0, ra[r], q1, rb[r]);
+		}
+	}
+#else
 	for (size_t g = 0; g < ng; g++) {
 		__m256i rb[3];
 		HK_UNROLL for (int r = 0; r < nr; r++)
@@ -127,6 +145,7 @@ HK_AINL void micro(const __m256i *qp, size_t ng, const int8_t *const *p,
 				acc[r][qb] = HK_TILE8_DP(acc[r][qb], q, rb[r]);
 		}
 	}
+#endif
 	HK_UNROLL for (int qb = 0; qb < nqb; qb++)
 		HK_UNROLL for (int r = 0; r < nr; r++)
 			t[qb * 8 + r] = acc[r][qb];
@@ -174,9 +193,17 @@ HK_AINL void tile_slice(const __m256i *qp, size_t nqq, const int8_t *rows,
 					break;
 				int32_t *dst = out + j * ldo + i;
 				__m256i v = t[8 * qb + l];
-				v = first ? _mm256_sub_epi32(v, corr)
-				          : _mm256_add_epi32(v, _mm256_maskload_epi32(dst, m));
-				_mm256_maskstore_epi32(dst, m, v);
+				if (nr == 8) {
+					/* full tile: plain moves (vpmaskmovd stores are
+					 * slow on AMD: ~10 % of the avx2 batch on Zen 5) */
+					v = first ? _mm256_sub_epi32(v, corr)
+					          : _mm256_add_epi32(v, _mm256_loadu_si256((const __m256i *)dst));
+					_mm256_storeu_si256((__m256i *)dst, v);
+				} else {
+					v = first ? _mm256_sub_epi32(v, corr)
+					          : _mm256_add_epi32(v, _mm256_maskload_epi32(dst, m));
+					_mm256_maskstore_epi32(dst, m, v);
+				}
 			}
 		}
 	}
