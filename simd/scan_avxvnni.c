@@ -109,7 +109,7 @@ static inline void micro34_asm(const __m256i *qp, size_t ng,
 #define HK_TILE8_MICRO_FULL micro34_asm
 #include "tile8_x86.h"
 
-const hk_kernels hk__kernels_avxvnni = {
+const hk__kernel_table hk__kernels_avxvnni = {
 	.isa = HK_ISA_AVXVNNI,
 	.name = "avxvnni",
 	HK__AVX2_FP_ENTRIES,

@@ -10,6 +10,7 @@
 #define _GNU_SOURCE
 #include "nn/exec.h"
 #include "nn/numa.h"
+#include "models.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -349,7 +350,9 @@ hk_status hk_model_load(const char *path, const hk_model_params *p, hk_model **o
 		return hk__err(HK_E_NOT_FOUND, "cannot open model '%s'", path);
 	if (rc < 0)
 		return hk__errno_status(rc, path);
-	hk_status s = hk_model_load_memory(buf, len, p, out);
+	hk_status s = hk__model_verify(path, buf, len);
+	if (!s)
+		s = hk_model_load_memory(buf, len, p, out);
 	free(buf);
 	return s;
 }
