@@ -692,6 +692,21 @@ static hk_status grow(hk_gallery *g, size_t want)
 /* lifecycle                                                         */
 /* ---------------------------------------------------------------- */
 
+/* The kernel choice, reported once per process through the log callback
+ * (simd/ is a leaf and does not log). */
+static pthread_once_t kernels_once = PTHREAD_ONCE_INIT;
+static void kernels_report(void)
+{
+	const hk__kernel_table *k = hk__kernels();
+	if (hk__kernels_status() != 0)
+		hk__log(HK_LOG_WARN,
+		        "HERKEN_MAX_ISA=%s is not one of scalar|neon|avx2|avxvnni|"
+		        "avx512|avx512vnni|amx|i8mm; ignored",
+		        getenv("HERKEN_MAX_ISA"));
+	hk__log(HK_LOG_INFO, "kernels: %s (cpu supports up to %s)", k->name,
+	        hk_isa_name(hk__cpu_detect()));
+}
+
 hk_status hk_gallery_create(const hk_gallery_params *p, hk_gallery **out)
 {
 	if (!out)
@@ -739,6 +754,7 @@ hk_status hk_gallery_create(const hk_gallery_params *p, hk_gallery **out)
 	g->rerank = p->rerank ? p->rerank : 64;
 	g->huge = p->huge_pages;
 	g->next_id = 1;
+	pthread_once(&kernels_once, kernels_report);
 	g->K = hk__kernels();
 	pthread_rwlock_init(&g->lock, NULL);
 	unsigned nt = p->threads ? p->threads : hk__ncores();
