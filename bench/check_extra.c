@@ -354,7 +354,7 @@ static long wl_store_replay(void)
 		hk_status s = store_open(dir, 0, &st);
 		hkc_stop();
 		hk_store_info info;
-		if (s || hk_store_info_get(st, &info) || info.templates != (uint64_t)n) {
+		if (s || hk_store_get_info(st, &info) || info.templates != (uint64_t)n) {
 			fprintf(stderr, "check: store replay: %s\n", s ? hk_last_error() : "template count");
 			n = -1;
 		}

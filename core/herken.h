@@ -1406,7 +1406,7 @@ typedef struct hk_store_info {
 	hk_store_policy policy;
 } hk_store_info;
 
-HK_API hk_status hk_store_info_get(hk_store *st, hk_store_info *info);
+HK_API hk_status hk_store_get_info(hk_store *st, hk_store_info *info);
 
 /*
  * What an access request (GDPR Art. 15) needs about one subject, as JSON

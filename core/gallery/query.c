@@ -132,10 +132,10 @@ static uint64_t file_size(int dirfd, int fd, const char *name)
 	return (uint64_t)sb.st_size;
 }
 
-hk_status hk_store_info_get(hk_store *st, hk_store_info *info)
+hk_status hk_store_get_info(hk_store *st, hk_store_info *info)
 {
 	if (!st || !info)
-		return hk__err(HK_E_INVALID, "hk_store_info_get: NULL argument");
+		return hk__err(HK_E_INVALID, "hk_store_get_info: NULL argument");
 	memset(info, 0, sizeof *info);
 	pthread_rwlock_rdlock(&st->rw);
 	info->dim = st->dim;
