@@ -777,9 +777,8 @@ int hk__bench_ingest(int argc, char **argv)
 		}
 		nsets = 1;
 	} else {
-		const char *sh = getenv("HERKEN_SHARED");
 		char lfw[4096];
-		snprintf(lfw, sizeof lfw, "%s/datasets/lfw", sh && *sh ? sh : "../shared");
+		hkb_data_path(NULL, "datasets/lfw", lfw, sizeof lfw); /* --files overrides */
 		struct stat st;
 		if (stat(lfw, &st) == 0 && S_ISDIR(st.st_mode)) {
 			sets[nsets].label = "lfw";

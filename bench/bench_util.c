@@ -145,3 +145,14 @@ void hkb_print_header(const char *suite, uint64_t seed)
 	       suite, hk_version(), hkb_cpu_name(), sysconf(_SC_NPROCESSORS_ONLN),
 	       hk_isa_name(hk_cpu_isa()), (unsigned long long)seed);
 }
+
+const char *hkb_data_path(const char *flag, const char *rel, char *buf, size_t cap)
+{
+	if (flag && *flag)
+		snprintf(buf, cap, "%s", flag);
+	else {
+		const char *sh = getenv("HERKEN_SHARED");
+		snprintf(buf, cap, "%s/%s", sh && *sh ? sh : "../shared", rel);
+	}
+	return buf;
+}

@@ -504,7 +504,7 @@ static void lfw_fold1(void)
 	if (!sh)
 		return;
 	char dir[4096], pairs[4200];
-	snprintf(dir, sizeof dir, "%s/datasets/lfw", sh);
+	hkb_data_path(NULL, "datasets/lfw", dir, sizeof dir);
 	snprintf(pairs, sizeof pairs, "%s/pairs.txt", dir);
 	struct stat sb;
 	if (stat(dir, &sb) || !S_ISDIR(sb.st_mode) || stat(pairs, &sb))
