@@ -1221,9 +1221,9 @@ HK_API hk_status hk_gallery_get_info(const hk_gallery *g,
  * is durable. A concurrent query may see an enrolment shortly before the
  * enrolling call returns. Writers (enrol, erase, expire) exclude queries
  * only briefly; compaction holds them off while it rewrites the files.
- * One process at a time may open a directory (flock). Derived keys live in
- * guarded, locked memory (sodium_malloc); the master key bytes are not
- * retained.
+ * One process at a time may open a directory (flock). Derived keys and
+ * the per-subject keys live in guarded, locked memory (sodium_malloc,
+ * wiped when freed); the master key bytes are not retained.
  *
  * Privacy rules enforced here: no template without a consent record
  * (HK_E_CONSENT); templates whose consent expired, or whose subject was not
@@ -1231,8 +1231,9 @@ HK_API hk_status hk_gallery_get_info(const hk_gallery *g,
  * purged at the next compaction; 1:1 verification is always allowed, 1:N
  * identification only when the policy enables it (else HK_E_POLICY);
  * templates from a stream source are never enrolled (HK_E_POLICY); every
- * decision and refusal is appended to the audit log (no images, no
- * embeddings).
+ * decision and refusal (missing, incomplete, future or expired consent,
+ * stream source, 1:N without the policy) is appended to the audit log (no
+ * images, no embeddings).
  *
  * Inactivity: a subject is active at enrolment and whenever it matches
  * (verify, or the best identify result); the time is logged at most every
@@ -1294,6 +1295,20 @@ HK_API void hk_store_default_params(hk_store_params *p);
  * the disk: short, or zero-filled from a sector boundary) is cut; any other
  * damage is HK_E_FORMAT naming the file and offset. A wrong master key is
  * HK_E_CRYPTO. Another process holding the gallery is HK_E_BUSY.
+ *
+ * A gallery opens only whole. A missing keys.hk, wal.hk or audit.hk (or a
+ * missing snapshot.hk that the log needs) is HK_E_FORMAT naming the file,
+ * also with HK_STORE_CREATE: a gallery is created only in an empty or new
+ * directory (else HK_E_EXISTS), never over existing files. A file from
+ * another gallery is HK_E_FORMAT. keys.hk records how far the log and the
+ * audit log were durable (rewritten after each group commit and at close):
+ * either of them found shorter, or an audit log whose last durable entry
+ * differs, is HK_E_FORMAT ("cut"), not a torn tail. Files are opened with
+ * O_NOFOLLOW and must be regular files (a symbolic link, FIFO or device is
+ * HK_E_IO, refused without blocking). A directory writable by group or
+ * others is HK_E_IO; an all-zero master key is HK_E_CRYPTO. A new
+ * directory is created 0700 and its parent fsynced. A refused open changes
+ * no file.
  */
 HK_API hk_status hk_store_open(const char *dir, const hk_store_params *p,
                                hk_store **out);
@@ -1428,7 +1443,9 @@ typedef struct hk_audit_report {
 } hk_audit_report;
 
 /* Check the whole audit chain. HK_E_CRYPTO if an entry was edited,
- * reordered or removed from the middle (r->bad_entry says where). */
+ * reordered or removed from the middle (r->bad_entry says where), or if
+ * the log holds fewer entries than keys.hk recorded as durable (cut from
+ * its end). */
 HK_API hk_status hk_store_audit_verify(hk_store *st, hk_audit_report *r);
 
 /* ------------------------------------------------------------------ */
