@@ -1134,7 +1134,7 @@ Test(crash, powerloss_group_commit, .timeout = 3600)
 		for (int j = 0; j < 20 && m.n; j++)
 			check_subject(st, &m.v[rng_next(&rs) % m.n], &t);
 		hk_store_info info;
-		hk_store_info_get(st, &info);
+		hk_store_get_info(st, &info);
 		commits += info.commits;
 		records += info.committed_records;
 		hk_store_close(st);
