@@ -111,6 +111,12 @@ enum {
 /* Static English name of a status, e.g. "HK_E_FORMAT: malformed input". */
 HK_API const char *hk_status_str(hk_status s);
 
+/* Length of the valid UTF-8 sequence at p (1..4), or 0 when p does not
+ * start one (stray continuation byte, overlong form, surrogate, beyond
+ * U+10FFFF, or cut short by the terminating NUL). The one decoder behind
+ * the library's JSON and the CLI's escaping. */
+HK_API size_t hk_utf8_len(const char *p);
+
 /*
  * Message describing the last error returned to the calling thread (more
  * specific than hk_status_str: names the file offset, the op, the value).

@@ -314,7 +314,7 @@ static void jw_str(jw *w, const char *s)
 	/* always valid UTF-8: control characters escaped, each byte that is
 	 * not part of valid UTF-8 replaced by U+FFFD */
 	for (const unsigned char *p = (const unsigned char *)s; *p;) {
-		size_t n = hk__utf8_len(p);
+		size_t n = hk_utf8_len((const char *)p);
 		if (!n)
 			jw_put(w, "\\ufffd");
 		else if (*p == '"' || *p == '\\')
