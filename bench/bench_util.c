@@ -156,3 +156,20 @@ const char *hkb_data_path(const char *flag, const char *rel, char *buf, size_t c
 	}
 	return buf;
 }
+
+static const char *const prec_names[] = {"fp32", "bf16", "int8", "auto"};
+
+int hkb_parse_precision(const char *s, uint32_t *out)
+{
+	for (uint32_t i = 0; i < 4; i++)
+		if (!strcmp(s, prec_names[i])) {
+			*out = i;
+			return 0;
+		}
+	return -1;
+}
+
+const char *hkb_precision_name(uint32_t p)
+{
+	return p < 4 ? prec_names[p] : "?";
+}
