@@ -472,10 +472,22 @@ typedef enum hk_model_kind {
  * with AMX; O-Net probabilities within 2e-5. The detectors lose accuracy
  * in bf16 (box regressors move by up to 1..20 units of 1/192) and gain
  * little: keep them fp32.
+ *
+ * HK_PREC_INT8 runs the convolutions on oneDNN int8: s8 activations with
+ * one step per tensor, s8 weights with one step per output channel, int32
+ * accumulation, requantisation fused (output scales and post-ops); PReLU
+ * runs on the s8 tensor in place. It needs oneDNN's AVX2 tier or better
+ * and a calibration of the very model file (by sha256) in the library's
+ * table; otherwise hk_model_load fails with HK_E_UNSUPPORTED and says
+ * which is missing. HK_PREC_AUTO takes int8 where a calibration passed its
+ * accuracy guard, else bf16 with AMX for the embedder and O-Net, else
+ * fp32; hk_model_get_info() tells which it chose.
  */
 typedef enum hk_precision {
 	HK_PREC_FP32 = 0,
 	HK_PREC_BF16 = 1,
+	HK_PREC_INT8 = 2, /* see below                                     */
+	HK_PREC_AUTO = 3, /* the fastest precision that passes its guard   */
 } hk_precision;
 
 typedef struct hk_model_params {
@@ -569,6 +581,8 @@ typedef struct hk_model_info {
 	char impl[160];            /* oneDNN implementation of the first
 	                              dense convolution, e.g. "brgconv:..."   */
 	char graph[256];           /* node counts after fusion                */
+	uint32_t precision;        /* hk_precision it runs in (AUTO resolved) */
+	uint32_t int8_nodes;       /* convolutions / inner products in int8   */
 } hk_model_info;
 
 HK_API hk_status hk_model_get_info(const hk_model *m, hk_model_info *info);
@@ -670,6 +684,10 @@ typedef struct hk_engine_params {
 	float rescue_threshold; /* lowest score a rescued face may have
 	                           (0 = 0.4)                                   */
 	uint32_t threads;       /* threads per model (0 = the model default)   */
+	uint32_t precision;     /* hk_precision (0 = fp32): BF16 and INT8 apply
+	                           to the embedder (BF16 also to O-Net), the
+	                           detector stays fp32 (its guards fail there);
+	                           AUTO: each model's own choice               */
 } hk_engine_params;
 
 HK_API void hk_engine_default_params(hk_engine_params *p);
@@ -1260,6 +1278,13 @@ typedef struct hk_store_policy {
 	uint32_t reserved;
 	int64_t inactivity_limit_s; /* > 0: hide subjects not matched (or
 	                               enrolled) within this many seconds     */
+	/* Operating point of decisions made with hk_store_verify_at /
+	 * hk_store_identify_at (see "Calibration" below): 0 = the library
+	 * default (HK_DEFAULT_FMR, HK_DEFAULT_FPIR), else in (0, 1); kept in
+	 * keys.hk to 0.23 % of its value (16 bits of -log10). */
+	double target_fmr;          /* 1:1 false-match rate                  */
+	double target_fpir;         /* 1:N false-positive identification rate
+	                               at the gallery's current size         */
 } hk_store_policy;
 
 enum {
@@ -1494,11 +1519,13 @@ HK_API hk_status hk_store_audit_verify(hk_store *st, hk_audit_report *r);
 typedef struct hk_calib hk_calib;
 
 /* Shop defaults (see README, "Decisions at stated rates"): identification
- * keeps false "welcome back"s to strangers at 1 in 10,000 visits of a
- * stranger whatever the gallery size; a claimed identity (1:1) is accepted
- * at 1 false match in 100,000 comparisons. */
-#define HK_DEFAULT_FPIR 1e-4
-#define HK_DEFAULT_FMR 1e-5
+ * keeps a false "welcome back" to about 1 in 1,000 visits of a stranger,
+ * whatever the gallery size (the threshold rises with N); a claimed
+ * identity (1:1, which opens the customer's record) is accepted at 1
+ * false match in 10,000 comparisons. On LFW BLUFR (N = 1,000) the 1:N
+ * default keeps a DIR of about 81 %. */
+#define HK_DEFAULT_FPIR 1e-3
+#define HK_DEFAULT_FMR 1e-4
 
 /*
  * Parse a calibration from text[len]. expect_sha256 (32 bytes, may be
@@ -1518,6 +1545,9 @@ HK_API hk_status hk_calib_builtin(const uint8_t sha256[32], hk_calib **out);
 /* The shipped calibration of the embedder file an engine loaded (its
  * sha256 is computed from the file in the engine's model directory). */
 HK_API hk_status hk_calib_for_engine(const hk_engine *e, hk_calib **out);
+/* The shipped calibration of the embedder file at embedder_path (e.g.
+ * $HERKEN_MODELS/MobileFaceNet.tflite), without loading the model. */
+HK_API hk_status hk_calib_for_model(const char *embedder_path, hk_calib **out);
 HK_API void hk_calib_destroy(hk_calib *c);
 
 /* sha256 of the embedder this calibration belongs to (32 bytes). */
@@ -1558,6 +1588,31 @@ HK_API hk_status hk_calib_decide_verify(const hk_calib *c, float score,
 HK_API hk_status hk_calib_decide_identify(const hk_calib *c, float best_score,
                                           uint64_t n, double target_fpir,
                                           hk_decision *d);
+
+/*
+ * Decisions of the durable gallery at stated rates. The target is the
+ * call's (non-zero) target, else the gallery policy's (target_fmr /
+ * target_fpir), else the library default; cal is the calibration of the
+ * embedder that made the templates. Both are audited like
+ * hk_store_verify / hk_store_identify, with the threshold the target gave.
+ *
+ * hk_store_verify_at: 1:1 at the target FMR; d gets the score, the
+ * threshold and the FMR the score stands at.
+ * hk_store_identify_at: 1:N at the target FPIR for the gallery's current
+ * size N (live templates: a subject with several templates counts each);
+ * out/n_out as hk_store_identify; d gets the best score (-INFINITY when
+ * the gallery is empty), the threshold and the FPIR the best score stands
+ * at for N. An empty gallery matches nobody (rate 0).
+ */
+HK_API hk_status hk_store_verify_at(hk_store *st, const hk_calib *cal,
+                                    const char *subject, const float *query,
+                                    double target_fmr, uint32_t source,
+                                    hk_decision *d);
+HK_API hk_status hk_store_identify_at(hk_store *st, const hk_calib *cal,
+                                      const float *query, double target_fpir,
+                                      uint32_t source, size_t k,
+                                      hk_store_match *out, size_t *n_out,
+                                      hk_decision *d);
 
 #ifdef __cplusplus
 }
