@@ -19,6 +19,8 @@ int hk__bench_check(int argc, char **argv);
 int hk__bench_cost(int argc, char **argv);
 int hk__bench_blufr(int argc, char **argv);
 int hk__bench_calibrate(int argc, char **argv);
+int hk__bench_openset(int argc, char **argv);
+int hk__bench_int8_calibrate(int argc, char **argv);
 
 double hkb_now(void); /* seconds, monotonic */
 
@@ -32,6 +34,10 @@ const char *hkb_cpu_name(void);
 /* Parse "1,2,64" into out (max n); returns count or -1 on bad input. */
 int hkb_parse_list(const char *s, long *out, int max);
 
+/* "fp32", "bf16", "int8", "auto" <-> hk_precision; parse: 0 ok, -1 unknown. */
+int hkb_parse_precision(const char *s, uint32_t *out);
+const char *hkb_precision_name(uint32_t p);
+
 /* xoshiro256** seeded by splitmix64: fixed seeds give fixed data. */
 typedef struct hkb_rng { uint64_t s[4]; } hkb_rng;
 void hkb_rng_seed(hkb_rng *r, uint64_t seed);
@@ -41,6 +47,12 @@ double hkb_rng_normal(hkb_rng *r);   /* N(0,1) */
 
 /* Progress line on stderr when it is a terminal ("\r label 42%"). */
 void hkb_progress(const char *label, size_t done, size_t total);
+
+/* Where a benchmark's data is, the one rule for every suite (and
+ * datasets/verify.sh): the flag's value when given, else
+ * $HERKEN_SHARED/rel, else ../shared/rel (rel e.g. "datasets/lfw").
+ * Written into buf; returns buf. Whether it exists is the caller's check. */
+const char *hkb_data_path(const char *flag, const char *rel, char *buf, size_t cap);
 
 /* Prints the standard run header (CPU, ISA tier, threads, seed) as a
  * Markdown comment block on stdout. */

@@ -111,6 +111,12 @@ enum {
 /* Static English name of a status, e.g. "HK_E_FORMAT: malformed input". */
 HK_API const char *hk_status_str(hk_status s);
 
+/* Length of the valid UTF-8 sequence at p (1..4), or 0 when p does not
+ * start one (stray continuation byte, overlong form, surrogate, beyond
+ * U+10FFFF, or cut short by the terminating NUL). The one decoder behind
+ * the library's JSON and the CLI's escaping. */
+HK_API size_t hk_utf8_len(const char *p);
+
 /*
  * Message describing the last error returned to the calling thread (more
  * specific than hk_status_str: names the file offset, the op, the value).
@@ -421,14 +427,16 @@ HK_API hk_status hk_frames_get_stats(const hk_frames *f, hk_frames_stats *st);
  * (reported as HK_E_FORMAT for that frame). A batch whose header or index
  * is malformed is refused at open with HK_E_FORMAT.
  *
- * hk_frames_write_batch packs the files paths[0..n) into a new batch file
- * at out_path (written to out_path.tmp, fsync'ed, renamed). A missing or
- * unreadable input file fails the whole write.
+ * The library only reads batch files (frames never touch disk); the CLI
+ * writes them: `herken pack OUT FILE...` (tools/cli/pack.c).
  */
 #define HK_FRAMES_BATCH_MAGIC "HKFRAMES"
 #define HK_FRAMES_BATCH_VERSION 1u
-HK_API hk_status hk_frames_write_batch(const char *out_path,
-                                       const char *const *paths, size_t n);
+
+/* FNV-1a 64 of data[len] continued from h (start with HK_FNV1A64_INIT):
+ * the batch file's index_check, and a plain checksum. */
+#define HK_FNV1A64_INIT 0xcbf29ce484222325ull
+HK_API uint64_t hk_fnv1a64(uint64_t h, const void *data, size_t len);
 
 /* ------------------------------------------------------------------ */
 /* Model inference (core/nn, oneDNN)                                  */
@@ -472,10 +480,22 @@ typedef enum hk_model_kind {
  * with AMX; O-Net probabilities within 2e-5. The detectors lose accuracy
  * in bf16 (box regressors move by up to 1..20 units of 1/192) and gain
  * little: keep them fp32.
+ *
+ * HK_PREC_INT8 runs the convolutions on oneDNN int8: s8 activations with
+ * one step per tensor, s8 weights with one step per output channel, int32
+ * accumulation, requantisation fused (output scales and post-ops); PReLU
+ * runs on the s8 tensor in place. It needs oneDNN's AVX2 tier or better
+ * and a calibration of the very model file (by sha256) in the library's
+ * table; otherwise hk_model_load fails with HK_E_UNSUPPORTED and says
+ * which is missing. HK_PREC_AUTO takes int8 where a calibration passed its
+ * accuracy guard, else bf16 with AMX for the embedder and O-Net, else
+ * fp32; hk_model_get_info() tells which it chose.
  */
 typedef enum hk_precision {
 	HK_PREC_FP32 = 0,
 	HK_PREC_BF16 = 1,
+	HK_PREC_INT8 = 2, /* see below                                     */
+	HK_PREC_AUTO = 3, /* the fastest precision that passes its guard   */
 } hk_precision;
 
 typedef struct hk_model_params {
@@ -569,6 +589,8 @@ typedef struct hk_model_info {
 	char impl[160];            /* oneDNN implementation of the first
 	                              dense convolution, e.g. "brgconv:..."   */
 	char graph[256];           /* node counts after fusion                */
+	uint32_t precision;        /* hk_precision it runs in (AUTO resolved) */
+	uint32_t int8_nodes;       /* convolutions / inner products in int8   */
 } hk_model_info;
 
 HK_API hk_status hk_model_get_info(const hk_model *m, hk_model_info *info);
@@ -670,6 +692,10 @@ typedef struct hk_engine_params {
 	float rescue_threshold; /* lowest score a rescued face may have
 	                           (0 = 0.4)                                   */
 	uint32_t threads;       /* threads per model (0 = the model default)   */
+	uint32_t precision;     /* hk_precision (0 = fp32): BF16 and INT8 apply
+	                           to the embedder (BF16 also to O-Net), the
+	                           detector stays fp32 (its guards fail there);
+	                           AUTO: each model's own choice               */
 } hk_engine_params;
 
 HK_API void hk_engine_default_params(hk_engine_params *p);
@@ -1428,7 +1454,7 @@ typedef struct hk_store_info {
 	hk_store_policy policy;
 } hk_store_info;
 
-HK_API hk_status hk_store_info_get(hk_store *st, hk_store_info *info);
+HK_API hk_status hk_store_get_info(hk_store *st, hk_store_info *info);
 
 /*
  * What an access request (GDPR Art. 15) needs about one subject, as JSON
@@ -1527,6 +1553,9 @@ HK_API hk_status hk_calib_builtin(const uint8_t sha256[32], hk_calib **out);
 /* The shipped calibration of the embedder file an engine loaded (its
  * sha256 is computed from the file in the engine's model directory). */
 HK_API hk_status hk_calib_for_engine(const hk_engine *e, hk_calib **out);
+/* The shipped calibration of the embedder file at embedder_path (e.g.
+ * $HERKEN_MODELS/MobileFaceNet.tflite), without loading the model. */
+HK_API hk_status hk_calib_for_model(const char *embedder_path, hk_calib **out);
 HK_API void hk_calib_destroy(hk_calib *c);
 
 /* sha256 of the embedder this calibration belongs to (32 bytes). */
