@@ -1033,11 +1033,15 @@ int hk_cli_store_verify(int argc, char **argv)
 	    (!o.threshold && (rc = calib_of("verify", &cal))))
 		return finish(&o, rc);
 	hk_store *st;
-	if ((rc = open_gallery("verify", &o, 0, &st)))
+	if ((rc = open_gallery("verify", &o, 0, &st))) {
+		hk_calib_destroy(cal);
 		return finish(&o, rc);
+	}
 	float *q = NULL;
-	if ((rc = probe("verify", &o, st, &q)))
+	if ((rc = probe("verify", &o, st, &q))) {
+		hk_calib_destroy(cal);
 		return finish(&o, close_gallery("verify", st, rc));
+	}
 	float score = 0;
 	int match = 0;
 	hk_decision d = {0};
@@ -1114,11 +1118,15 @@ int hk_cli_store_identify(int argc, char **argv)
 	    (!o.threshold && (rc = calib_of("identify", &cal))))
 		return finish(&o, rc);
 	hk_store *st;
-	if ((rc = open_gallery("identify", &o, 0, &st)))
+	if ((rc = open_gallery("identify", &o, 0, &st))) {
+		hk_calib_destroy(cal);
 		return finish(&o, rc);
+	}
 	float *q = NULL;
-	if ((rc = probe("identify", &o, st, &q)))
+	if ((rc = probe("identify", &o, st, &q))) {
+		hk_calib_destroy(cal);
 		return finish(&o, close_gallery("identify", st, rc));
+	}
 	hk_store_match *m = calloc((size_t)k, sizeof *m);
 	size_t n = 0;
 	hk_decision d = {0};
