@@ -287,6 +287,9 @@ typedef struct hk_frames_params {
 	uint32_t stream_height;  /* raw RGB24 streams: frame height (required) */
 	uint64_t max_bytes;      /* budget for large frames + images (0 = 256 MiB) */
 	uint64_t max_frame_bytes; /* larger files are HK_E_LIMIT (0 = 64 MiB) */
+	uint32_t timeout_ms;     /* video sources: a network open or read, or a
+	                            camera, silent this long fails (0 = 5000) */
+	uint32_t reserved;
 } hk_frames_params;
 
 HK_API void hk_frames_default_params(hk_frames_params *p);
@@ -309,6 +312,10 @@ typedef struct hk_frame {
 	size_t len;
 	hk_image image;       /* RGB when decoded (HK_FRAMES_DECODE) or a
 	                         stream frame; width 0 otherwise            */
+	int64_t pts_us;       /* video sources: presentation time in
+	                         microseconds from the stream start (cameras:
+	                         the driver clock); -1 when unknown or not
+	                         a video source                              */
 } hk_frame;
 
 /* The frames of paths[0..n) (copied), ids 0..n-1. */
@@ -339,6 +346,24 @@ HK_API hk_status hk_frames_open_stream(int fd, const hk_frames_params *p,
  * any other file is a list of paths, one per line (empty lines and lines
  * starting with '#' are skipped; relative paths are relative to the
  * current directory).
+ *
+ * Video (io/video*.c, FFmpeg and V4L2): a spec starting with rtsp://,
+ * rtsps://, rtmp://, http(s)://, udp://, tcp:// or srt:// is a network
+ * stream; /dev/videoN (or v4l2:PATH) a V4L2 camera (MJPEG or YUYV at
+ * stream_width x stream_height, default 640x480); a file named *.mp4,
+ * *.mkv, *.avi, *.mov, *.webm, *.ts, *.h264, *.hevc, *.mjpeg ..., or one
+ * that starts like MP4/MKV/AVI, a video file (file:PATH forces it). Their
+ * frames are RGB images with pts_us set, decoded on a worker thread into a
+ * queue of queue_depth frames (0 = 4). A file is delivered whole (the
+ * decoder waits for the caller); a stream or camera is live: when the
+ * caller falls behind, the oldest queued frame is dropped and counted
+ * (hk_frames_stats.dropped). Open errors: HK_E_NOT_FOUND (no such file or
+ * camera), HK_E_FORMAT (corrupt or truncated container), HK_E_UNSUPPORTED
+ * (no decoder for the codec, not a capture device), HK_E_BUSY (camera
+ * busy), HK_E_IO (no answer within timeout_ms). Mid-stream problems arrive
+ * as error frames: HK_E_FORMAT (corrupt data), HK_E_IO ("stalled": nothing
+ * for timeout_ms; the source then ends). The frame size may change
+ * mid-stream: every frame carries its own size.
  */
 HK_API hk_status hk_frames_open(const char *spec, const hk_frames_params *p,
                                 hk_frames **out);
@@ -376,6 +401,8 @@ typedef struct hk_frames_stats {
 	uint64_t peak_bytes;  /* most budget bytes (large frames + decoded
 	                         images) allocated at once                   */
 	uint64_t pool_bytes;  /* fixed read buffers allocated at open        */
+	uint64_t dropped;     /* live video sources: frames dropped because
+	                         the consumer was behind (oldest first)      */
 } hk_frames_stats;
 
 HK_API hk_status hk_frames_get_stats(const hk_frames *f, hk_frames_stats *st);
@@ -463,6 +490,17 @@ typedef struct hk_model_params {
 	                       max_batch)                                   */
 } hk_model_params;
 
+/*
+ * Whether this process can run a network at precision p: HK_OK, or
+ * HK_E_UNSUPPORTED with hk_last_error() naming what is missing (e.g. bf16
+ * needs oneDNN bf16 convolutions: AVX512-BF16, AMX-BF16 or at least
+ * AVX-512 to emulate them; ONEDNN_MAX_CPU_ISA=AVX2 removes them). Asked of
+ * oneDNN at run time (it tries to create a bf16 convolution), so it follows
+ * the CPU and ONEDNN_MAX_CPU_ISA; hk_model_load() asks it too and fails the
+ * same way. HK_E_INVALID for an unknown precision. Thread-safe.
+ */
+HK_API hk_status hk_precision_supported(hk_precision p);
+
 HK_API void hk_model_default_params(hk_model_params *p);
 HK_API hk_status hk_model_load(const char *path, const hk_model_params *p,
                                hk_model **out);
@@ -535,6 +573,32 @@ typedef struct hk_model_info {
 
 HK_API hk_status hk_model_get_info(const hk_model *m, hk_model_info *info);
 
+/*
+ * The pinned model files (the table in core/models.def): where each comes
+ * from and its sha256. hk_model_load() of a file named like one of them
+ * checks its sha256 first: a mismatch is HK_E_FORMAT naming the file and
+ * both digests (files under other names are loaded as given). Static data.
+ */
+typedef struct hk_model_file {
+	const char *role;    /* "detector-sparse", "detector-dense", "landmarks",
+	                        "embedder"                                    */
+	const char *file;    /* file name in the model directory              */
+	const char *package; /* npm package@version it is taken from          */
+	const char *path;    /* path of the file inside that package's tarball */
+	const char *sha256;  /* pinned digest, 64 lowercase hex digits        */
+	uint32_t kind;       /* hk_model_kind                                 */
+} hk_model_file;
+
+/* The table; *count (may be NULL) gets its length. */
+HK_API const hk_model_file *hk_model_files(size_t *count);
+
+/* The directory models are loaded from: dir when not NULL or empty, else
+ * $HERKEN_MODELS when set and not empty, else <prefix>/share/herken/models
+ * when that directory exists (prefix: where `make install` put the library),
+ * else .cache/models (the source tree's, `make models`). The result is dir,
+ * the environment's string or a static string. */
+HK_API const char *hk_model_dir(const char *dir);
+
 /* ------------------------------------------------------------------ */
 /* Recognition pipeline (core/pipeline)                               */
 /* ------------------------------------------------------------------ */
@@ -590,9 +654,8 @@ typedef enum hk_detector_variant {
 typedef enum hk_toggle { HK_TOGGLE_DEFAULT = 0, HK_ON = 1, HK_OFF = 2 } hk_toggle;
 
 typedef struct hk_engine_params {
-	/* Directory with the .tflite files (names as tools/fetch-models.sh
-	 * writes them). NULL: $HERKEN_MODELS, else ".cache/models". The string
-	 * is copied. */
+	/* Directory with the .tflite files (names as in hk_model_files()).
+	 * NULL or "": hk_model_dir(NULL) decides. The string is copied. */
 	const char *model_dir;
 	uint32_t detector;      /* hk_detector_variant (default: sparse)       */
 	float score_threshold;  /* detection score threshold (0 = 0.6)         */
@@ -685,11 +748,254 @@ HK_API void hk_engine_get_params(const hk_engine *e, hk_engine_params *p);
 HK_API float hk_cosine(const float *a, const float *b, size_t dim);
 
 /* ------------------------------------------------------------------ */
-/* Recogniser (core/recognizer/)                                      */
+/* Face quality and the recogniser (core/recognizer/)                  */
 /* ------------------------------------------------------------------ */
 
-/* The recogniser's section (frames in, events out) goes here, between the
- * engine above and the galleries below, in data-flow order. */
+
+/*
+ * Face quality: the one "usable face" rule. A face is usable for a
+ * decision when no reason below is set; its score (0..1) ranks the usable
+ * views of a visit. Sharpness and exposure are measured on the face box
+ * resampled to 32x32 grey (so they do not depend on the face's size), pose
+ * is estimated from the 5 alignment landmarks.
+ */
+enum {
+	HK_Q_TOO_SMALL = 1u << 0,  /* box side < min_side pixels              */
+	HK_Q_LOW_SCORE = 1u << 1,  /* detector score < min_score              */
+	HK_Q_YAW = 1u << 2,        /* |yaw| > max_yaw (turned away)           */
+	HK_Q_PITCH = 1u << 3,      /* |pitch| > max_pitch                     */
+	HK_Q_ROLL = 1u << 4,       /* |roll| > max_roll                       */
+	HK_Q_BLUR = 1u << 5,       /* sharpness < min_sharpness               */
+	HK_Q_DARK = 1u << 6,       /* mean luma < min_brightness              */
+	HK_Q_BRIGHT = 1u << 7,     /* mean luma > max_brightness or clipped   */
+	HK_Q_EDGE = 1u << 8,       /* box more than 25 % outside the frame    */
+	HK_Q_OUTSIDE_ROI = 1u << 9 /* box centre outside the region of interest */
+};
+
+typedef struct hk_quality_params {
+	float min_side;       /* pixels (0 = 32)                              */
+	float good_side;      /* side at which size stops adding (0 = 96)     */
+	float min_score;      /* detector score (0 = 0.5)                     */
+	float max_yaw;        /* degrees (0 = 40)                             */
+	float max_pitch;      /* degrees (0 = 30)                             */
+	float max_roll;       /* degrees (0 = 40; alignment removes roll)     */
+	float min_sharpness;  /* Laplacian variance on 32x32 grey (0 = 25)    */
+	float min_brightness; /* mean luma 0..255 (0 = 40)                    */
+	float max_brightness; /* mean luma 0..255 (0 = 220)                   */
+} hk_quality_params;
+
+HK_API void hk_quality_default_params(hk_quality_params *p);
+
+typedef struct hk_quality {
+	float score;      /* 0..1: size x detector x pose x sharpness x exposure */
+	uint32_t reasons; /* HK_Q_* bits; 0 = usable                         */
+	float side;       /* geometric mean of box width and height, pixels  */
+	float det_score;
+	float yaw, pitch, roll; /* degrees, estimated from the landmarks      */
+	float sharpness;
+	float brightness; /* mean luma of the face, 0..255                   */
+	float clipped;    /* share of face pixels at <= 5 or >= 250          */
+} hk_quality;
+
+/* Assess one face of img (from hk_engine_detect). p may be NULL
+ * (defaults). A face the detector already rejected (hk_face.reject) gets
+ * HK_Q_TOO_SMALL. */
+HK_API hk_status hk_face_quality(const hk_image *img, const hk_face *face,
+                                 const hk_quality_params *p, hk_quality *q);
+
+/* Comma-separated names of the HK_Q_* bits in reasons ("too-small,yaw"),
+ * "" for 0, into buf[len] (names that do not fit are left out; always
+ * NUL-terminated). */
+HK_API const char *hk_quality_reasons_str(uint32_t reasons, char *buf,
+                                          size_t len);
+
+/*
+ * The recogniser: frames in, visit events out.
+ *
+ *     hk_recognizer_params rp;
+ *     hk_recognizer_default_params(&rp);
+ *     rp.engine = engine;              // borrowed, must outlive r
+ *     rp.gallery = gallery;            // or rp.store = store; or neither
+ *     hk_recognizer *r = NULL;
+ *     if (hk_recognizer_create(&rp, &r) != HK_OK) fail(hk_last_error());
+ *     hk_event ev[16]; size_t n;
+ *     while (next_frame(&img, &t_us)) {
+ *         hk_recognizer_push_frame(r, &img, t_us, ev, 16, &n);
+ *         for (size_t i = 0; i < n; i++) handle(&ev[i]);
+ *     }
+ *     hk_recognizer_end(r, t_us, HK_END_SOURCE_ENDED, ev, 16, &n);
+ *     hk_recognizer_destroy(r);
+ *
+ * Each frame: detect; assess every face (hk_face_quality); tie faces to
+ * tracks (overlap with the track's box moved by its velocity; when two
+ * tracks compete for a face, the cosine between the face's embedding and
+ * each track's last embedding decides); embed the usable faces that would
+ * enter their track's best `best_k` views; the visit template is the
+ * quality-weighted mean of those views (hk_aggregate). A visit = a track.
+ *
+ * Decisions: as soon as a track holds a usable face of quality >=
+ * decide_quality the template is matched (1:N against the gallery or
+ * store, or 1:1 against claimed_subject) at the policy's threshold and an
+ * HK_EV_DECISION is emitted; while the visit goes on, a better template
+ * that changes the outcome or the subject emits HK_EV_REVISED. When the
+ * track is lost (no face for lost_after_us), the source ends or the frame
+ * size changes, HK_EV_VISIT_ENDED carries the final decision: one per
+ * visit. A visit that never had a usable face ends as HK_OUTCOME_UNDECIDED,
+ * never as a stranger. Without gallery and store the recogniser only
+ * tracks: visits start and end, outcome HK_OUTCOME_UNDECIDED.
+ *
+ * Policy: the threshold is `threshold` when > 0, else the calibrated
+ * threshold for target_rate (FPIR for 1:N, FMR for 1:1); events state the
+ * threshold and the rate. A recogniser never enrols: it only queries, with
+ * source HK_SOURCE_STREAM (or params.source).
+ *
+ * Stills: with params.stills = 1 every push is an independent photo:
+ * each face starts a visit, is decided and ends in that same call.
+ *
+ * Thread-safety: one recogniser is used by one thread at a time; several
+ * recognisers may share an engine and a gallery or store.
+ */
+/* Declared with the galleries below (repeating a typedef is valid C11). */
+typedef struct hk_gallery hk_gallery;
+typedef struct hk_store hk_store;
+#define HK_SUBJECT_MAX 255
+
+typedef struct hk_recognizer hk_recognizer;
+
+typedef enum hk_decision_mode {
+	HK_DECIDE_IDENTIFY = 0, /* 1:N at target_rate = FPIR                 */
+	HK_DECIDE_VERIFY = 1,   /* 1:1 against claimed_subject, rate = FMR   */
+} hk_decision_mode;
+
+typedef enum hk_aggregate {
+	HK_AGG_DEFAULT = 0,  /* HK_AGG_QWMEAN                                  */
+	HK_AGG_QWMEAN = 1,   /* quality-weighted mean of the best views        */
+	HK_AGG_MEAN = 2,     /* plain mean of the best views                   */
+	HK_AGG_BEST = 3,     /* the single best view                           */
+} hk_aggregate;
+
+typedef struct hk_recognizer_params {
+	const hk_engine *engine;    /* required; borrowed                      */
+	const hk_gallery *gallery;  /* in-memory gallery (borrowed), or NULL   */
+	hk_store *store;            /* durable gallery (borrowed), or NULL;
+	                               not both                                 */
+	uint32_t mode;              /* hk_decision_mode                         */
+	uint32_t source;            /* hk_source of the queries (0 = STREAM)   */
+	const char *claimed_subject; /* HK_DECIDE_VERIFY: copied               */
+	double target_rate;         /* FPIR (1:N) or FMR (1:1); 0 = 1e-3       */
+	float threshold;            /* > 0: use this cosine threshold instead  */
+	float decide_quality;       /* decide once a view reaches it (0 = 0.35) */
+	uint32_t best_k;            /* views in the visit template (0 = 5)     */
+	uint32_t aggregate;         /* hk_aggregate                             */
+	float iou_min;              /* tracker: least overlap to continue a
+	                               track (0 = 0.2)                          */
+	int64_t lost_after_us;      /* a track without a face this long ends
+	                               (0 = 800000)                             */
+	uint32_t min_hits;          /* detections before a track is a visit
+	                               (0 = 2; stills: 1)                       */
+	uint32_t stills;            /* 1: every push is an independent photo   */
+	uint32_t max_faces;         /* faces per frame considered (0 = 32)     */
+	float roi[4];               /* x0, y0, x1, y1 pixels; all 0 = frame    */
+	float scene_cut;            /* mean absolute difference (0..255) of two
+	                               consecutive frames at 32x18 grey above
+	                               which the picture is a new scene (an
+	                               edited video's cut): every visit ends
+	                               (0 = 20; >= 255: never)                 */
+	hk_quality_params quality;
+} hk_recognizer_params;
+
+HK_API void hk_recognizer_default_params(hk_recognizer_params *p);
+HK_API hk_status hk_recognizer_create(const hk_recognizer_params *p,
+                                      hk_recognizer **out);
+/* Ends nothing (call hk_recognizer_end first to get the final events);
+ * wipes every embedding it held. NULL is a no-op. */
+HK_API void hk_recognizer_destroy(hk_recognizer *r);
+
+typedef enum hk_event_type {
+	HK_EV_TRACK_STARTED = 1, /* a new visit (track confirmed)              */
+	HK_EV_DECISION = 2,      /* the visit's first decision                 */
+	HK_EV_REVISED = 3,       /* a later template changed the decision      */
+	HK_EV_VISIT_ENDED = 4,   /* the final decision of the visit            */
+} hk_event_type;
+
+typedef enum hk_outcome {
+	HK_OUTCOME_UNDECIDED = 0, /* no usable face (or no gallery)            */
+	HK_OUTCOME_MATCH = 1,     /* subject names who                         */
+	HK_OUTCOME_STRANGER = 2,  /* nobody in the gallery at this rate        */
+} hk_outcome;
+
+typedef enum hk_end_reason {
+	HK_END_NONE = 0,
+	HK_END_LOST = 1,          /* no face for lost_after_us                  */
+	HK_END_SOURCE_ENDED = 2,  /* hk_recognizer_end: the source ended        */
+	HK_END_SOURCE_ERROR = 3,  /* hk_recognizer_end: the source failed       */
+	HK_END_SIZE_CHANGED = 4,  /* the frame size changed mid-stream          */
+	HK_END_STILL = 5,         /* stills: the photo was handled              */
+	HK_END_SCENE_CUT = 6,     /* the picture changed wholesale (scene_cut)  */
+} hk_end_reason;
+
+typedef struct hk_event {
+	uint32_t type;        /* hk_event_type                                */
+	uint32_t track;       /* visit id, 1, 2, ... per recogniser           */
+	int64_t time_us;      /* timestamp of the frame that caused it        */
+	float box[4];         /* the track's last face box                    */
+	uint32_t outcome;     /* hk_outcome                                   */
+	float score;          /* cosine of the template (NaN: none; a durable
+	                         gallery does not disclose a stranger's best) */
+	float threshold;      /* the policy's cosine threshold                */
+	double rate;          /* the FPIR (1:N) or FMR (1:1) it stands at     */
+	float quality;        /* best view's quality in the template          */
+	uint32_t views;       /* views in the template                        */
+	uint32_t reasons;     /* UNDECIDED: HK_Q_* seen on the track's best face */
+	uint32_t end_reason;  /* hk_end_reason (VISIT_ENDED)                  */
+	int64_t start_us;     /* first frame of the visit                     */
+	int64_t duration_us;  /* VISIT_ENDED: last face - first face          */
+	uint32_t frames_seen; /* frames the face was detected in              */
+	uint32_t frames_used; /* usable views (candidates for the template)   */
+	char subject[HK_SUBJECT_MAX + 1]; /* MATCH: who; else ""             */
+} hk_event;
+
+/*
+ * Process one frame taken at t_us (microseconds, non-decreasing; any
+ * origin). Events go to ev[max] (caller-owned); *n gets how many were
+ * written. Events that do not fit stay queued (hk_recognizer_pending()
+ * counts them) for hk_recognizer_poll() or the next push or end call. max
+ * may be 0. A frame whose size differs from the previous one ends every visit
+ * (HK_END_SIZE_CHANGED) before it is processed.
+ */
+HK_API hk_status hk_recognizer_push_frame(hk_recognizer *r,
+                                          const hk_image *img, int64_t t_us,
+                                          hk_event *ev, size_t max,
+                                          size_t *n);
+/* End every visit now (reason: HK_END_SOURCE_ENDED / _ERROR), flushing
+ * queued events first. */
+HK_API hk_status hk_recognizer_end(hk_recognizer *r, int64_t t_us,
+                                   uint32_t reason, hk_event *ev, size_t max,
+                                   size_t *n);
+HK_API size_t hk_recognizer_pending(const hk_recognizer *r);
+/* Take queued events (those that did not fit a push or end call). */
+HK_API hk_status hk_recognizer_poll(hk_recognizer *r, hk_event *ev, size_t max,
+                                    size_t *n);
+
+typedef struct hk_recognizer_stats {
+	uint64_t frames;       /* frames pushed                                */
+	uint64_t faces;        /* faces detected                               */
+	uint64_t usable;       /* of which usable                              */
+	uint64_t embedded;     /* faces embedded                               */
+	uint64_t queries;      /* gallery/store queries                        */
+	uint64_t visits;       /* visits started                               */
+	uint64_t detect_ns, quality_ns, embed_ns, match_ns; /* time per stage */
+} hk_recognizer_stats;
+
+HK_API hk_status hk_recognizer_get_stats(const hk_recognizer *r,
+                                         hk_recognizer_stats *s);
+
+/* "track-started", "decision", "revised", "visit-ended"; outcome names
+ * "undecided", "match", "stranger"; end reasons "lost", "source-ended",
+ * "source-error", "size-changed", "still". Never NULL. */
+HK_API const char *hk_event_type_str(uint32_t type);
+HK_API const char *hk_outcome_str(uint32_t outcome);
+HK_API const char *hk_end_reason_str(uint32_t reason);
 
 /* ------------------------------------------------------------------ */
 /* In-memory gallery and exact search (core/gallery/)                 */
@@ -1123,6 +1429,118 @@ typedef struct hk_audit_report {
  * reordered or removed from the middle (r->bad_entry says where). */
 HK_API hk_status hk_store_audit_verify(hk_store *st, hk_audit_report *r);
 
+/* ------------------------------------------------------------------ */
+/* Calibration: decisions at a stated false-match rate (core/calib.c)  */
+/* ------------------------------------------------------------------ */
+
+/*
+ * A score is never a decision by itself. A calibration maps the cosine
+ * score of one embedder to its false-match rate (FMR: the share of
+ * comparisons of two different people that score at or above it),
+ * measured on training-side data only, and back:
+ *
+ *     hk_calib *cal = NULL;
+ *     if (hk_calib_for_engine(engine, &cal) != HK_OK) fail(hk_last_error());
+ *     float thr;
+ *     hk_calib_score_at_fpir(cal, 1e-3, n_customers, &thr);  // 1:N
+ *     hk_decision d;
+ *     hk_calib_decide_identify(cal, best_score, n_customers, 1e-3, &d);
+ *     // d.match, d.rate: the FPIR the best score stands at
+ *     hk_calib_destroy(cal);
+ *
+ * Open set 1:N: a stranger is falsely identified when the best of N
+ * impostor comparisons reaches the threshold, so the false-positive
+ * identification rate for a gallery of N templates is modelled from the
+ * 1:1 tail as FPIR(t, N) = 1 - (1 - FMR(t))^N (N independent
+ * comparisons); `herken-bench blufr` checks it against FPIR measured at
+ * several N. The threshold for a target FPIR rises with N.
+ *
+ * The library ships a calibration for each embedder it knows, keyed by
+ * the sha256 of the model file (text files core/calib/ *.calib, compiled
+ * in); `herken-bench calibrate` writes one. Text format, one record a line,
+ * '#' comments:
+ *
+ *     herken-calibration 1
+ *     embedder <sha256 of the embedder file, 64 hex digits>
+ *     points <n>                          n >= 2
+ *     <score> <fmr>                       x n: score ascending, FMR
+ *                                         strictly descending, in (0, 1]
+ *     end
+ *
+ * Between points log10(FMR) is linear in the score. Outside the table
+ * score -> FMR is clamped to its ends, and a target rate beyond it is
+ * HK_E_RANGE: there is never a silent fallback to a fixed threshold.
+ *
+ * Thread-safety: a calibration is immutable after load; any number of
+ * threads may use it.
+ */
+typedef struct hk_calib hk_calib;
+
+/* Shop defaults (see README, "Decisions at stated rates"): identification
+ * keeps false "welcome back"s to strangers at 1 in 10,000 visits of a
+ * stranger whatever the gallery size; a claimed identity (1:1) is accepted
+ * at 1 false match in 100,000 comparisons. */
+#define HK_DEFAULT_FPIR 1e-4
+#define HK_DEFAULT_FMR 1e-5
+
+/*
+ * Parse a calibration from text[len]. expect_sha256 (32 bytes, may be
+ * NULL to accept any embedder) must equal the file's embedder line, else
+ * HK_E_FORMAT naming both. Malformed, truncated (no "end"), non-monotone
+ * tables are HK_E_FORMAT with the line number.
+ */
+HK_API hk_status hk_calib_parse(const char *text, size_t len,
+                                const uint8_t *expect_sha256, hk_calib **out);
+/* The same from a file; a missing or unreadable file is HK_E_FORMAT
+ * naming it (a decision never goes on without its calibration). */
+HK_API hk_status hk_calib_load(const char *path, const uint8_t *expect_sha256,
+                               hk_calib **out);
+/* The calibration shipped in the library for the embedder with this
+ * sha256; HK_E_FORMAT (naming the sha256) when there is none. */
+HK_API hk_status hk_calib_builtin(const uint8_t sha256[32], hk_calib **out);
+/* The shipped calibration of the embedder file an engine loaded (its
+ * sha256 is computed from the file in the engine's model directory). */
+HK_API hk_status hk_calib_for_engine(const hk_engine *e, hk_calib **out);
+HK_API void hk_calib_destroy(hk_calib *c);
+
+/* sha256 of the embedder this calibration belongs to (32 bytes). */
+HK_API const uint8_t *hk_calib_embedder(const hk_calib *c);
+
+/* FMR at score (clamped to the table's ends). HK_E_RANGE for NaN. */
+HK_API hk_status hk_calib_fmr(const hk_calib *c, float score, double *fmr);
+/* The lowest score whose FMR is <= fmr. HK_E_RANGE unless 0 < fmr < 1
+ * and fmr lies within the table. */
+HK_API hk_status hk_calib_score_at_fmr(const hk_calib *c, double fmr,
+                                       float *score);
+/* Modelled FPIR of a score for a gallery of n templates (n >= 1). */
+HK_API hk_status hk_calib_fpir(const hk_calib *c, float score, uint64_t n,
+                               double *fpir);
+/* Threshold for a target FPIR with n templates: score_at_fmr of
+ * 1 - (1 - fpir)^(1/n). HK_E_RANGE for fpir outside (0, 1), n == 0, or a
+ * rate beyond the table. */
+HK_API hk_status hk_calib_score_at_fpir(const hk_calib *c, double fpir,
+                                        uint64_t n, float *score);
+
+/* One decision and the rate it stands at. */
+typedef struct hk_decision {
+	int32_t match;    /* 1: score >= threshold                           */
+	uint32_t kind;    /* 1: verification (1:1), 2: identification (1:N) */
+	uint64_t n;       /* comparisons the rate is for (1 for 1:1)          */
+	float score;      /* the (best) score                                 */
+	float threshold;  /* the threshold the target gave                    */
+	double target;    /* the target FMR (1:1) or FPIR (1:N)               */
+	double rate;      /* FMR (1:1) or modelled FPIR for n (1:N) at score  */
+} hk_decision;
+
+enum { HK_DECISION_VERIFY = 1, HK_DECISION_IDENTIFY = 2 };
+
+/* 1:1 at target FMR (0: HK_DEFAULT_FMR). */
+HK_API hk_status hk_calib_decide_verify(const hk_calib *c, float score,
+                                        double target_fmr, hk_decision *d);
+/* 1:N: best_score over n templates, at target FPIR (0: HK_DEFAULT_FPIR). */
+HK_API hk_status hk_calib_decide_identify(const hk_calib *c, float best_score,
+                                          uint64_t n, double target_fpir,
+                                          hk_decision *d);
 
 #ifdef __cplusplus
 }

@@ -57,4 +57,14 @@ hk_status hk__errno_status(int neg_errno, const char *what);
 /* Monotonic clock in nanoseconds. */
 uint64_t hk__now_ns(void);
 
+/* The one errno -> hk_status map (core/status.c): ENOENT, ENOTDIR ->
+ * HK_E_NOT_FOUND; ENOMEM -> HK_E_NOMEM; EFBIG -> HK_E_LIMIT; EINVAL ->
+ * HK_E_INVALID; anything else -> HK_E_IO. */
+hk_status hk__status_of_errno(int e);
+/* The same for -errno, with the message "what: strerror" (ESPIPE: "not a
+ * regular file"). */
+hk_status hk__errno_status(int neg_errno, const char *what);
+/* sha256 of a file's bytes (core/calib.c). HK_E_NOT_FOUND / HK_E_IO. */
+hk_status hk__sha256_file(const char *path, uint8_t out[32]);
+
 #endif

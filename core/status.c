@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "internal.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,4 +107,26 @@ uint64_t hk__now_ns(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* The one errno -> hk_status map of the library (io/ and the gallery's
+ * file code return or see -errno; the API reports hk_status). */
+hk_status hk__status_of_errno(int e)
+{
+	switch (e) {
+	case ENOENT: case ENOTDIR: return HK_E_NOT_FOUND;
+	case ENOMEM: return HK_E_NOMEM;
+	case EFBIG: return HK_E_LIMIT;
+	case EINVAL: return HK_E_INVALID;
+	default: return HK_E_IO;
+	}
+}
+
+hk_status hk__errno_status(int neg_errno, const char *what)
+{
+	int e = -neg_errno;
+	if (e == ESPIPE)
+		return hk__err(HK_E_IO, "%s: not a regular file (a FIFO, socket or "
+		               "device): refused", what);
+	return hk__err(hk__status_of_errno(e), "%s: %s", what, strerror(e));
 }

@@ -9,6 +9,8 @@
  */
 #define _GNU_SOURCE
 #include "frames_priv.h"
+#include "pool.h"
+#include "video.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -50,6 +52,7 @@ void hk__fr_slot_reset(slot *s, uint64_t id)
 {
 	memset(&s->pub, 0, sizeof s->pub);
 	s->pub.id = id;
+	s->pub.pts_us = -1;
 	s->pub.name = s->name;
 	s->pub.error = s->err;
 	s->err[0] = '\0';
@@ -67,19 +70,9 @@ void hk__fr_frame_fail(slot *s, hk_status st, const char *fmt, ...)
 	s->pub.status = st;
 }
 
-static hk_status errno_status(int e)
-{
-	switch (e) {
-	case ENOENT: case ENOTDIR: return HK_E_NOT_FOUND;
-	case ENOMEM: return HK_E_NOMEM;
-	case EFBIG: return HK_E_LIMIT;
-	default: return HK_E_IO;
-	}
-}
-
 void hk__fr_frame_fail_errno(slot *s, int neg, const char *op)
 {
-	hk__fr_frame_fail(s, errno_status(-neg), "%s: %s: %s", s->pub.name, op,
+	hk__fr_frame_fail(s, hk__status_of_errno(-neg), "%s: %s: %s", s->pub.name, op,
 	           strerror(-neg));
 }
 
@@ -470,11 +463,9 @@ static hk_status frames_start(hk_frames *f)
 	f->engine = engine;
 	f->st.engine = (uint32_t)engine;
 	if ((f->p.flags & HK_FRAMES_DECODE) && f->kind != SRC_STREAM) {
-		if (!(f->p.flags & HK_FRAMES_NO_PIN) && hwloc_topology_init(&f->topo) == 0) {
-			if (hwloc_topology_load(f->topo) == 0)
-				f->topo_ok = 1;
-			else
-				hwloc_topology_destroy(f->topo);
+		if (!(f->p.flags & HK_FRAMES_NO_PIN)) {
+			f->topo = hk__topology(); /* shared, never destroyed here */
+			f->topo_ok = f->topo != NULL;
 		}
 		f->dec_thr = calloc(f->p.decode_threads, sizeof *f->dec_thr);
 		if (!f->dec_thr)
@@ -522,6 +513,22 @@ hk_status hk__fr_frames_finish_open(hk_frames *f, hk_frames **out)
 	return HK_OK;
 }
 
+/* Video files, network streams and cameras (io/video*.c). */
+static hk_status open_video(const char *spec, const hk_frames_params *p, hk_frames **out)
+{
+	hk_frames *f = calloc(1, sizeof *f);
+	if (!f)
+		return hk__err(HK_E_NOMEM, "hk_frames_open");
+	hk_status st = hk__video_kind(spec) == HK__VS_V4L2 ? hk__v4l2_open(spec, p, &f->vs)
+	                                                    : hk__video_open(spec, p, &f->vs);
+	if (st != HK_OK) {
+		free(f);
+		return st;
+	}
+	*out = f;
+	return HK_OK;
+}
+
 HK_API hk_status hk_frames_open(const char *spec, const hk_frames_params *p,
                                 hk_frames **out)
 {
@@ -530,6 +537,8 @@ HK_API hk_status hk_frames_open(const char *spec, const hk_frames_params *p,
 	*out = NULL;
 	if (!strcmp(spec, "-"))
 		return hk_frames_open_stream(0, p, out);
+	if (hk__video_kind(spec) || hk__video_sniff(spec))
+		return open_video(spec, p, out);
 	struct stat st;
 	if (stat(spec, &st) != 0)
 		return hk__errno_status(-errno, spec);
@@ -556,6 +565,8 @@ HK_API hk_status hk_frames_next(hk_frames *f, hk_frame **out)
 	if (!f || !out)
 		return hk__err(HK_E_INVALID, "hk_frames_next: NULL argument");
 	*out = NULL;
+	if (f->vs)
+		return hk__vsrc_next(f->vs, out);
 	pthread_mutex_lock(&f->mu);
 	for (;;) {
 		slot *s = NULL;
@@ -625,6 +636,10 @@ HK_API void hk_frames_release(hk_frames *f, hk_frame *fr)
 {
 	if (!f || !fr)
 		return;
+	if (f->vs) {
+		hk__vsrc_release(f->vs, fr);
+		return;
+	}
 	slot *s = (slot *)fr;
 	if (s < f->slots || s >= f->slots + f->nslots)
 		return; /* not a frame of this source */
@@ -651,6 +666,11 @@ HK_API void hk_frames_destroy(hk_frames *f)
 {
 	if (!f)
 		return;
+	if (f->vs) {
+		hk__vsrc_destroy(f->vs);
+		free(f);
+		return;
+	}
 	pthread_mutex_lock(&f->mu);
 	f->stop = 1;
 	pthread_cond_broadcast(&f->cv_free);
@@ -675,8 +695,6 @@ HK_API void hk_frames_destroy(hk_frames *f)
 	}
 	free(f->slots);
 	free(f->win);
-	if (f->topo_ok)
-		hwloc_topology_destroy(f->topo);
 	for (uint64_t i = 0; f->paths && i < f->n; i++)
 		free(f->paths[i]);
 	free(f->paths);
@@ -698,6 +716,8 @@ HK_API void hk_frames_destroy(hk_frames *f)
 
 HK_API uint64_t hk_frames_count(const hk_frames *f)
 {
+	if (f && f->vs)
+		return UINT64_MAX;
 	return f ? f->n : 0;
 }
 
@@ -705,6 +725,10 @@ HK_API hk_status hk_frames_get_stats(const hk_frames *f, hk_frames_stats *st)
 {
 	if (!f || !st)
 		return hk__err(HK_E_INVALID, "hk_frames_get_stats: NULL argument");
+	if (f->vs) {
+		hk__vsrc_stats(f->vs, st);
+		return HK_OK;
+	}
 	pthread_mutex_lock((pthread_mutex_t *)&f->mu);
 	*st = f->st;
 	pthread_mutex_unlock((pthread_mutex_t *)&f->mu);

@@ -55,6 +55,7 @@ typedef struct y4m_fmt {
 
 struct hk_frames {
 	hk_frames_params p;
+	struct hk__vsrc *vs; /* a video source (io/video*.c): every call goes there */
 	int kind;
 	int engine;
 	/* sources */

@@ -6,6 +6,8 @@ pkgs=(
   build-essential pkg-config
   libdnnl-dev liburing-dev libopenblas-dev libhwloc-dev libcriterion-dev
   libturbojpeg0-dev libpng-dev libsodium-dev
+  # video files, network streams (io/video_ffmpeg.c)
+  libavformat-dev libavcodec-dev libswscale-dev libavutil-dev
   # benchmark peers and tools
   libfaiss-dev libhnswlib-dev fio
   # ROC/DET plots of herken-bench lfw

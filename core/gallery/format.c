@@ -287,7 +287,7 @@ hk_status hk__st_read_file(int dirfd, const char *name, uint8_t **buf,
 	*len = 0;
 	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return hk__err(errno == ENOENT ? HK_E_NOT_FOUND : HK_E_IO,
+		return hk__err(hk__status_of_errno(errno),
 		               "%s: %s", name, strerror(errno));
 	struct stat sb;
 	if (fstat(fd, &sb) || sb.st_size < 0) {
@@ -393,7 +393,7 @@ hk_status hk__st_map_file(int dirfd, const char *name, const uint8_t **buf,
 	*len = 0;
 	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return hk__err(errno == ENOENT ? HK_E_NOT_FOUND : HK_E_IO,
+		return hk__err(hk__status_of_errno(errno),
 		               "%s: %s", name, strerror(errno));
 	struct stat sb;
 	if (fstat(fd, &sb) || sb.st_size < 0) {

@@ -475,7 +475,7 @@ hk_status hk_store_open(const char *dir, const hk_store_params *p,
 		goto fail;
 	st->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (st->dirfd < 0) {
-		s = hk__err(errno == ENOENT ? HK_E_NOT_FOUND : HK_E_IO,
+		s = hk__err(hk__status_of_errno(errno),
 		            "gallery %s: %s", dir, strerror(errno));
 		goto fail;
 	}

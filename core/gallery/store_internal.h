@@ -211,7 +211,7 @@ hk_status hk__st_atomic_write(int dirfd, const char *name, const void *p,
                            size_t n);
 hk_status hk__st_fsync_dir(int dirfd);
 
-/* ---- keyed parts (crypto.c) --------------------------------------- */
+/* ---- keyed parts (format.c) --------------------------------------- */
 typedef struct hk__keys {
 	uint8_t wrap[32];   /* wraps subject keys                            */
 	uint8_t header[32]; /* MACs the key store header (policy)           */

@@ -5,16 +5,20 @@
  *   2 usage error (also a malformed number or subject id),
  *   3 input error (bad file, image, model, key, damaged gallery),
  *   4 internal error, 5 refused by policy or consent,
- *   6 busy (the gallery is open in another process: retry later).
+ *   6 busy (the gallery is open in another process, the camera is in use:
+ *   retry later), 7 a video source failed mid-stream (stalled, corrupt
+ *   data; the events up to then were printed).
  */
 #ifndef HK_CLI_H
 #define HK_CLI_H
 
 #include <stdio.h>
 
+#include "herken.h"
+
 enum { HK_EXIT_OK = 0, HK_EXIT_NOMATCH = 1, HK_EXIT_USAGE = 2,
        HK_EXIT_INPUT = 3, HK_EXIT_INTERNAL = 4, HK_EXIT_REFUSED = 5,
-       HK_EXIT_BUSY = 6 };
+       HK_EXIT_BUSY = 6, HK_EXIT_SOURCE = 7 };
 
 int hk_cli_detect(int argc, char **argv);
 int hk_cli_embed(int argc, char **argv);
@@ -50,5 +54,15 @@ void cli_undumpable(void);
  * routes `verify|identify --gallery DIR` here when DIR holds keys.hk. */
 int hk_cli_store_verify(int argc, char **argv);
 int hk_cli_store_identify(int argc, char **argv);
+
+/* herken watch (tools/cli/watch.c) and what it borrows: a durable gallery
+ * opened for queries (store.c), a folder gallery DIR/<subject>/<photo>
+ * built in memory (pipeline.c; skipped photos as JSON objects into
+ * `skipped`). */
+int hk_cli_watch(int argc, char **argv);
+int hk_cli_open_store(const char *cmd, const char *dir, const char *key_file,
+                      hk_store **st);
+int hk_cli_build_gallery(hk_engine *e, const char *dir, hk_gallery *g, int json,
+                         FILE *skipped, size_t *nskipped);
 
 #endif

@@ -289,8 +289,9 @@ static void iso(char *b, size_t n, int64_t t)
  */
 /*
  * Append the embedding of the largest usable face of each photo to *v
- * (through the recognition pipeline; models from $HERKEN_MODELS or
- * .cache/models). The photo and its face crop stay in RAM and are wiped.
+ * (through the recognition pipeline; models from hk_model_dir(): an
+ * explicit --models, $HERKEN_MODELS, installed, or .cache/models). The
+ * photo and its face crop stay in RAM and are wiped.
  */
 static int embed_photos(const char *cmd, char **paths, int np, uint32_t dim,
                         float **v, size_t *n)
@@ -1023,4 +1024,14 @@ int hk_cli_store_identify(int argc, char **argv)
 	}
 	free(m);
 	return finish(&o, close_gallery("identify", st, rc));
+}
+
+/* For `herken watch`: open an existing durable gallery for queries. */
+int hk_cli_open_store(const char *cmd, const char *dir, const char *key_file, hk_store **st)
+{
+	opts o;
+	memset(&o, 0, sizeof o);
+	o.gallery = dir;
+	o.key_file = key_file;
+	return open_gallery(cmd, &o, 0, st);
 }

@@ -1,0 +1,724 @@
+/* herken-bench blufr: the LFW BLUFR protocol (../shared/datasets/lfw_blufr/
+ * README.md) on herken's own embeddings, plus the checks of the calibrated
+ * decisions (core/calib.c) on its test data:
+ *
+ *  - verification: every unordered pair of a trial's test images (~50 M),
+ *    scored with herken's fp32 scan kernel; threshold = the impostor score
+ *    at rank round(FAR x impostors), exact (a histogram pass finds the bin,
+ *    a second pass collects that bin); VR = genuine share >= threshold.
+ *  - open set: probes against the 1,000 gallery images; DIR at FAR (=FPIR)
+ *    1 % and 0.1 %, rank 1; CMC ranks 1..10.
+ *  - the library's default 1:N operating point: for trial t the calibration
+ *    is fitted on trial t's TRAIN split only (the procedure of `herken-bench
+ *    calibrate`), the threshold is hk_calib_score_at_fpir(HK_DEFAULT_FPIR,
+ *    N); FPIR and DIR measured on trial t's test probes. The calibration
+ *    shipped in the library was fitted on trial 1's train split: its figures
+ *    are reported on trial 1's test data only.
+ *  - predicted (calibration) against measured FPIR at gallery sizes
+ *    N = 10, 100, 1000 (nested random subsets of the gallery).
+ *  - the ambiguity margin rule (best - second best >= m): DIR at equal
+ *    measured FPIR, against m = 0.
+ *
+ * `herken-bench calibrate` writes the calibration file from a train split. */
+#define _GNU_SOURCE
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bench.h"
+#include "blufr_common.h"
+#include "score_util.h"
+
+#define D HK_EMBED_DIM
+#define NT 10
+#define CMC_R 10
+#define N_SIZES 3
+#define N_MARGINS 4
+#define ROC_PTS 25  /* FAR 1e-6 .. 1, 4 per decade */
+#define OROC_PTS 17 /* FPIR 1e-4 .. 1, 4 per decade */
+
+static const uint64_t gsizes[N_SIZES] = {10, 100, 1000};
+static const double margins[N_MARGINS] = {0.0, 0.02, 0.05, 0.10};
+static const double pred_fpir[2] = {1e-2, 1e-3};
+
+typedef struct trial_res {
+	double vr3, vr4, thr3, thr4;
+	double dir2, dir3, thr_dir2, thr_dir3;
+	double cmc[CMC_R];
+	double roc[ROC_PTS];   /* VR at FAR grid */
+	double oroc[OROC_PTS]; /* DIR at FPIR grid */
+	size_t ntest, ngal, nprobe, ngen_probe, nimp_probe;
+	uint64_t nimp_pairs, ngen_pairs, pairs;
+	double pair_s;
+	/* default operating point, calibration from this trial's train split */
+	double def_thr, def_fpir, def_dir;
+	/* predicted vs measured FPIR: [target][size] */
+	double pred[2][N_SIZES], meas[2][N_SIZES], thr_n[2][N_SIZES];
+	/* margin rule: DIR at measured FPIR 1e-2 / 1e-3 */
+	double mdir[N_MARGINS][2];
+	size_t undetected;
+	int have_def;
+} trial_res;
+
+static int cmp_desc_d(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x < y) - (x > y);
+}
+
+/* Rows of b whose role in trial t is one of roles. */
+static int build_set(const hkb_blufr *b, int t, const char *roles, hkb_set *s)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < b->n; i++)
+		n += b->role[t][i] && strchr(roles, b->role[t][i]);
+	if (hkb_set_alloc(s, n))
+		return -1;
+	size_t k = 0;
+	for (size_t i = 0; i < b->n; i++)
+		if (b->role[t][i] && strchr(roles, b->role[t][i])) {
+			memcpy(s->x + k * D, b->emb + i * D, D * sizeof(float));
+			s->label[k] = b->label[i];
+			s->ok[k] = b->ok[i];
+			k++;
+		}
+	return 0;
+}
+
+static size_t rank_k(double share, size_t n)
+{
+	size_t k = (size_t)llround(share * (double)n);
+	return k < 1 ? 1 : k > n ? n : k;
+}
+
+/* Fit the calibration on a set's impostor pairs (train side). */
+static int fit_calib(const hkb_set *s, int threads, const uint8_t sha[32], const char *note,
+                     hk_calib **cal, char **text_out)
+{
+	hkb_pairs p;
+	char *text = NULL;
+	int rc = hkb_score_pairs(s, threads, 0, 0, &p);
+	if (!rc)
+		rc = hkb_calib_fit(p.ihist, p.nimp, p.ngen, sha, note, &text);
+	hkb_pairs_free(&p);
+	if (!rc && hk_calib_parse(text, strlen(text), sha, cal)) {
+		fprintf(stderr, "calibration fit does not parse: %s\n", hk_last_error());
+		rc = -1;
+	}
+	if (!rc && text_out)
+		*text_out = text;
+	else
+		free(text);
+	return rc;
+}
+
+/* Probe-side open-set data of one trial. */
+typedef struct probe_info {
+	float best, second;
+	int correct;  /* best gallery entry is the probe's person */
+	int genuine;  /* the probe's person is enrolled */
+	int rank;     /* rank of the own gallery entry (genuine), 0 if none */
+} probe_info;
+
+/* Threshold at measured FPIR p: the impostor value at rank round(p*n) of
+ * the descending list v (impostors failing a rule are -inf). */
+static double thr_at(const double *v_desc, size_t n, double p)
+{
+	return v_desc[rank_k(p, n) - 1];
+}
+
+static int run_trial(const hkb_blufr *b, int t, int threads, const hk_calib *shipped,
+                     trial_res *r)
+{
+	memset(r, 0, sizeof *r);
+	hkb_set test, gal, train;
+	if (build_set(b, t, "gp", &test) || build_set(b, t, "g", &gal) ||
+	    build_set(b, t, "r", &train))
+		return -1;
+	r->ntest = test.n;
+	r->ngal = gal.n;
+	for (size_t i = 0; i < test.n; i++)
+		r->undetected += !test.ok[i];
+
+	/* ---- verification over all test pairs ---- */
+	hkb_pairs p;
+	if (hkb_score_pairs(&test, threads, 0, 0, &p))
+		return -1;
+	r->nimp_pairs = p.nimp;
+	r->ngen_pairs = p.ngen;
+	float t3, t4;
+	if (hkb_impostor_rank(&test, threads, &p, rank_k(1e-3, p.nimp), &t3) ||
+	    hkb_impostor_rank(&test, threads, &p, rank_k(1e-4, p.nimp), &t4)) {
+		hkb_pairs_free(&p);
+		return -1;
+	}
+	size_t g3 = 0, g4 = 0;
+	for (size_t i = 0; i < p.ngen; i++) {
+		g3 += p.gen[i] >= t3;
+		g4 += p.gen[i] >= t4;
+	}
+	r->thr3 = t3;
+	r->thr4 = t4;
+	r->vr3 = (double)g3 / p.ngen;
+	r->vr4 = (double)g4 / p.ngen;
+	r->pairs = p.pairs;
+	r->pair_s = p.seconds;
+	/* ROC on the histogram grid (bin-edge thresholds; for the plot). */
+	{
+		uint64_t ci = 0, cg = 0;
+		int k = 0;
+		for (uint32_t bb = HKB_NBINS; bb-- > 0 && k < ROC_PTS;) {
+			ci += p.ihist[bb];
+			cg += p.ghist[bb];
+			while (k < ROC_PTS && (double)ci / p.nimp >= pow(10.0, -6.0 + 0.25 * k)) {
+				r->roc[k++] = (double)cg / p.ngen;
+			}
+		}
+	}
+	hkb_pairs_free(&p);
+
+	/* ---- open set: probes against the gallery ---- */
+	int *gal_of_label = NULL; /* label -> gallery row + 1 */
+	uint32_t maxl = 0;
+	for (size_t i = 0; i < b->n; i++)
+		maxl = b->label[i] > maxl ? b->label[i] : maxl;
+	gal_of_label = calloc(maxl + 1, sizeof *gal_of_label);
+	size_t np = test.n - gal.n;
+	probe_info *pi = calloc(np ? np : 1, sizeof *pi);
+	float *sc = malloc(gal.n * sizeof *sc);
+	float *allsc = malloc(np * gal.n * sizeof *allsc); /* for subsets */
+	if (!gal_of_label || !pi || !sc || !allsc)
+		return -1;
+	for (size_t g = 0; g < gal.n; g++)
+		gal_of_label[gal.label[g]] = (int)g + 1;
+	size_t k = 0;
+	for (size_t i = 0; i < b->n; i++) {
+		if (b->role[t][i] != 'p')
+			continue;
+		hkb_scan(&gal, b->emb + i * D, b->ok[i], 0, gal.n, sc);
+		memcpy(allsc + k * gal.n, sc, gal.n * sizeof *sc);
+		probe_info *q = &pi[k++];
+		int own = gal_of_label[b->label[i]] - 1;
+		q->genuine = own >= 0;
+		size_t bi = 0;
+		q->best = q->second = -INFINITY;
+		for (size_t g = 0; g < gal.n; g++) {
+			if (sc[g] > q->best) {
+				q->second = q->best;
+				q->best = sc[g];
+				bi = g;
+			} else if (sc[g] > q->second) {
+				q->second = sc[g];
+			}
+		}
+		q->correct = q->genuine && (int)bi == own;
+		if (q->genuine) {
+			int rk = 1;
+			for (size_t g = 0; g < gal.n; g++)
+				rk += sc[g] > sc[own] || (sc[g] == sc[own] && (int)g < own);
+			q->rank = rk;
+		}
+	}
+	r->nprobe = np;
+	double *imax = malloc(np * sizeof *imax);
+	size_t ni = 0, ng = 0;
+	for (size_t i = 0; i < np; i++) {
+		if (pi[i].genuine)
+			ng++;
+		else
+			imax[ni++] = pi[i].best;
+	}
+	r->ngen_probe = ng;
+	r->nimp_probe = ni;
+	qsort(imax, ni, sizeof *imax, cmp_desc_d);
+	double td2 = thr_at(imax, ni, 1e-2), td3 = thr_at(imax, ni, 1e-3);
+	size_t d2 = 0, d3 = 0;
+	for (size_t i = 0; i < np; i++) {
+		if (!pi[i].genuine)
+			continue;
+		d2 += pi[i].correct && pi[i].best >= td2;
+		d3 += pi[i].correct && pi[i].best >= td3;
+		for (int c = 0; c < CMC_R; c++)
+			r->cmc[c] += pi[i].rank >= 1 && pi[i].rank <= c + 1;
+	}
+	for (int c = 0; c < CMC_R; c++)
+		r->cmc[c] /= ng;
+	r->dir2 = (double)d2 / ng;
+	r->dir3 = (double)d3 / ng;
+	r->thr_dir2 = td2;
+	r->thr_dir3 = td3;
+	for (int kk = 0; kk < OROC_PTS; kk++) {
+		double th = thr_at(imax, ni, pow(10.0, -4.0 + 0.25 * kk));
+		size_t d = 0;
+		for (size_t i = 0; i < np; i++)
+			d += pi[i].genuine && pi[i].correct && pi[i].best >= th;
+		r->oroc[kk] = (double)d / ng;
+	}
+
+	/* ---- margin rule: accept iff best >= t and best - second >= m ---- */
+	for (int m = 0; m < N_MARGINS; m++) {
+		double *v = malloc(ni * sizeof *v);
+		size_t nv = 0;
+		for (size_t i = 0; i < np; i++)
+			if (!pi[i].genuine)
+				v[nv++] = pi[i].best - pi[i].second >= margins[m] ? pi[i].best : -INFINITY;
+		qsort(v, nv, sizeof *v, cmp_desc_d);
+		for (int f = 0; f < 2; f++) {
+			double th = thr_at(v, nv, pred_fpir[f]);
+			if (th == -INFINITY) /* fewer impostors pass the margin than the rate: all */
+				th = -2.0;
+			size_t d = 0;
+			for (size_t i = 0; i < np; i++)
+				d += pi[i].genuine && pi[i].correct && pi[i].best >= th &&
+				     pi[i].best - pi[i].second >= margins[m];
+			r->mdir[m][f] = (double)d / ng;
+		}
+		free(v);
+	}
+
+	/* ---- calibration fitted on this trial's train split ---- */
+	hk_calib *cal = NULL;
+	char note[128];
+	snprintf(note, sizeof note, "BLUFR trial %d train split", t);
+	if (train.n >= 100 && !fit_calib(&train, threads, b->model_sha, note, &cal, NULL)) {
+		float thr;
+		if (!hk_calib_score_at_fpir(cal, HK_DEFAULT_FPIR, gal.n, &thr)) {
+			size_t fi = 0, dd = 0;
+			for (size_t i = 0; i < np; i++) {
+				fi += !pi[i].genuine && pi[i].best >= thr;
+				dd += pi[i].genuine && pi[i].correct && pi[i].best >= thr;
+			}
+			r->def_thr = thr;
+			r->def_fpir = (double)fi / ni;
+			r->def_dir = (double)dd / ng;
+			r->have_def = 1;
+		}
+		/* Predicted vs measured FPIR at nested random gallery subsets. */
+		size_t *perm = malloc(gal.n * sizeof *perm);
+		hkb_rng rng;
+		hkb_rng_seed(&rng, 1000 + (uint64_t)t);
+		for (size_t g = 0; g < gal.n; g++)
+			perm[g] = g;
+		for (size_t g = gal.n; g-- > 1;) {
+			size_t j = hkb_rng_next(&rng) % (g + 1), tmp = perm[g];
+			perm[g] = perm[j];
+			perm[j] = tmp;
+		}
+		for (int f = 0; f < 2; f++)
+			for (int z = 0; z < N_SIZES; z++) {
+				uint64_t N = gsizes[z] < gal.n ? gsizes[z] : gal.n;
+				float thz;
+				if (hk_calib_score_at_fpir(cal, pred_fpir[f], N, &thz))
+					continue;
+				size_t fi = 0;
+				for (size_t i = 0; i < np; i++) {
+					if (pi[i].genuine)
+						continue;
+					float mx = -INFINITY;
+					for (size_t g = 0; g < N; g++)
+						mx = fmaxf(mx, allsc[i * gal.n + perm[g]]);
+					fi += mx >= thz;
+				}
+				r->pred[f][z] = pred_fpir[f];
+				r->meas[f][z] = (double)fi / ni;
+				r->thr_n[f][z] = thz;
+			}
+		free(perm);
+	}
+	hk_calib_destroy(cal);
+	(void)shipped;
+	free(imax);
+	free(gal_of_label);
+	free(pi);
+	free(sc);
+	free(allsc);
+	hkb_set_free(&test);
+	hkb_set_free(&gal);
+	hkb_set_free(&train);
+	return 0;
+}
+
+/* The shipped calibration on trial 1's test probes (it was fitted on trial
+ * 1's train split): FPIR and DIR at the default target for N = 1000. */
+static int shipped_check(const hkb_blufr *b, const hk_calib *cal, double *thr_out,
+                         double *fpir, double *dir, double meas[2][N_SIZES])
+{
+	hkb_set gal;
+	if (build_set(b, 1, "g", &gal))
+		return -1;
+	float thr;
+	if (hk_calib_score_at_fpir(cal, HK_DEFAULT_FPIR, gal.n, &thr)) {
+		hkb_set_free(&gal);
+		return -1;
+	}
+	*thr_out = thr;
+	float *sc = malloc(gal.n * sizeof *sc);
+	size_t fi = 0, ni = 0, dd = 0, ng = 0;
+	size_t fz[2][N_SIZES] = {{0}};
+	float tz[2][N_SIZES];
+	for (int f = 0; f < 2; f++)
+		for (int z = 0; z < N_SIZES; z++)
+			if (hk_calib_score_at_fpir(cal, pred_fpir[f], gsizes[z], &tz[f][z]))
+				tz[f][z] = INFINITY;
+	for (size_t i = 0; i < b->n; i++) {
+		if (b->role[1][i] != 'p')
+			continue;
+		hkb_scan(&gal, b->emb + i * D, b->ok[i], 0, gal.n, sc);
+		size_t bi = 0;
+		int own = -1;
+		for (size_t g = 0; g < gal.n; g++) {
+			if (sc[g] > sc[bi])
+				bi = g;
+			if (gal.label[g] == b->label[i])
+				own = (int)g;
+		}
+		if (own >= 0) {
+			ng++;
+			dd += (int)bi == own && sc[bi] >= thr;
+		} else {
+			ni++;
+			fi += sc[bi] >= thr;
+			/* prefixes of the gallery as subsets (gallery order is the
+			 * protocol's, unrelated to the scores) */
+			for (int z = 0; z < N_SIZES; z++) {
+				float mx = -INFINITY;
+				for (size_t g = 0; g < gsizes[z] && g < gal.n; g++)
+					mx = fmaxf(mx, sc[g]);
+				for (int f = 0; f < 2; f++)
+					fz[f][z] += mx >= tz[f][z];
+			}
+		}
+	}
+	*fpir = (double)fi / ni;
+	*dir = (double)dd / ng;
+	for (int f = 0; f < 2; f++)
+		for (int z = 0; z < N_SIZES; z++)
+			meas[f][z] = (double)fz[f][z] / ni;
+	free(sc);
+	hkb_set_free(&gal);
+	return 0;
+}
+
+static void plots(const char *prefix, const trial_res *r, int gp)
+{
+	char fn[4200];
+	snprintf(fn, sizeof fn, "%s_curves.tsv", prefix);
+	FILE *f = fopen(fn, "w");
+	if (!f)
+		return;
+	fprintf(f, "# block 0: FAR VR_mean (verification ROC)\n");
+	for (int k = 0; k < ROC_PTS; k++) {
+		double m = 0;
+		for (int t = 0; t < NT; t++)
+			m += r[t].roc[k] / NT;
+		fprintf(f, "%.6g\t%.6f\n", pow(10.0, -6.0 + 0.25 * k), m);
+	}
+	fprintf(f, "\n\n# block 1: FPIR DIR_mean (open-set ROC, N = 1000)\n");
+	for (int k = 0; k < OROC_PTS; k++) {
+		double m = 0;
+		for (int t = 0; t < NT; t++)
+			m += r[t].oroc[k] / NT;
+		fprintf(f, "%.6g\t%.6f\n", pow(10.0, -4.0 + 0.25 * k), m);
+	}
+	fprintf(f, "\n\n# block 2: rank CMC_mean (closed set, genuine probes)\n");
+	for (int c = 0; c < CMC_R; c++) {
+		double m = 0;
+		for (int t = 0; t < NT; t++)
+			m += r[t].cmc[c] / NT;
+		fprintf(f, "%d\t%.6f\n", c + 1, m);
+	}
+	fclose(f);
+	if (!gp)
+		return;
+	char cmd[20000];
+	snprintf(cmd, sizeof cmd,
+	         "gnuplot -e \"set terminal svg size 1400,450; set output '%s.svg';"
+	         " set multiplot layout 1,3 title 'herken on LFW BLUFR (mean of 10 trials)';"
+	         " set grid; set key bottom right;"
+	         " set logscale x; set xlabel 'FAR'; set ylabel 'VR'; set yrange [0.8:1.001];"
+	         " plot '%s' index 0 using 1:2 with linespoints title 'verification ROC';"
+	         " set xlabel 'FPIR (N = 1000)'; set ylabel 'DIR (rank 1)'; set yrange [0.5:1.001];"
+	         " plot '%s' index 1 using 1:2 with linespoints title 'open-set ROC';"
+	         " unset logscale x; set xlabel 'rank'; set ylabel 'identification rate';"
+	         " set yrange [0.9:1.001]; set xrange [1:10];"
+	         " plot '%s' index 2 using 1:2 with linespoints title 'CMC';"
+	         " unset multiplot\" 2>/dev/null",
+	         prefix, fn, fn, fn);
+	if (system(cmd) != 0)
+		fprintf(stderr, "blufr: gnuplot failed; the curves are in %s\n", fn);
+}
+
+#define MS(field, scale)                                                                 \
+	do {                                                                                 \
+		double v_[NT];                                                                   \
+		for (int t_ = 0; t_ < NT; t_++)                                                  \
+			v_[t_] = (scale) * r[t_].field;                                              \
+		hkb_mean_std(v_, NT, &mean, &sd);                                                \
+	} while (0)
+
+static const char blufr_usage[] =
+    "usage: herken-bench blufr [--json] [--out PREFIX] [--trials K] [options]\n"
+    "LFW BLUFR (10 trials): VR at FAR 0.1 %% over all test pairs, open-set DIR at\n"
+    "FAR 1 %% (rank 1), the library's default 1:N operating point, calibration-\n"
+    "predicted against measured FPIR, the margin rule. Plots PREFIX.svg (gnuplot).\n"
+    "  --trials K    only the first K trials (quick look; the protocol is 10)\n";
+
+int hk__bench_blufr(int argc, char **argv)
+{
+	hkb_blufr_opts o = {0};
+	int json = 0, ntr = NT;
+	const char *prefix = "blufr";
+	for (int i = 1; i < argc; i++) {
+		int a = hkb_blufr_arg(argc, argv, &i, &o);
+		if (a == 1)
+			continue;
+		long v;
+		if (a == 0 && !strcmp(argv[i], "--json")) {
+			json = 1;
+		} else if (a == 0 && (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))) {
+			printf(blufr_usage);
+			fputs(hkb_blufr_usage, stdout);
+			return 0;
+		} else if (a == 0 && !strcmp(argv[i], "--out") && i + 1 < argc) {
+			prefix = argv[++i];
+		} else if (a == 0 && !strcmp(argv[i], "--trials") && i + 1 < argc &&
+		           hkb_parse_list(argv[i + 1], &v, 1) == 1 && v >= 1 && v <= NT) {
+			ntr = (int)v;
+			i++;
+		} else {
+			fprintf(stderr, "blufr: bad argument '%s'\n", argv[i]);
+			fprintf(stderr, blufr_usage);
+			return 2;
+		}
+	}
+	double wall0 = hkb_now();
+	hkb_blufr b;
+	int rc = hkb_blufr_load(&o, "blufr", &b);
+	if (rc)
+		return rc;
+	int threads = o.threads ? (int)o.threads : 2;
+	hk_calib *shipped = NULL;
+	hk_status cst = hk_calib_builtin(b.model_sha, &shipped);
+	if (cst)
+		fprintf(stderr, "blufr: %s\n", hk_last_error());
+	trial_res r[NT];
+	memset(r, 0, sizeof r);
+	double t_trials = hkb_now();
+	for (int t = 1; t <= ntr; t++) {
+		if (run_trial(&b, t, threads, shipped, &r[t - 1])) {
+			fprintf(stderr, "blufr: trial %d failed\n", t);
+			hk_calib_destroy(shipped);
+			hkb_blufr_free(&b);
+			return 3;
+		}
+		fprintf(stderr, "blufr: trial %d: VR@1e-3 %.4f DIR@1e-2 %.4f (%.1f s)\n", t,
+		        r[t - 1].vr3, r[t - 1].dir2, hkb_now() - t_trials);
+	}
+	for (int t = ntr; t < NT; t++) /* --trials K: repeat for the statistics */
+		r[t] = r[t % ntr];
+	double trials_s = hkb_now() - t_trials;
+	double s_thr = NAN, s_fpir = NAN, s_dir = NAN, s_meas[2][N_SIZES];
+	int have_shipped = shipped && !shipped_check(&b, shipped, &s_thr, &s_fpir, &s_dir, s_meas);
+	double wall = hkb_now() - wall0;
+	uint64_t pairs = 0;
+	double pair_s = 0;
+	size_t undet = 0;
+	for (int t = 0; t < ntr; t++) {
+		pairs += r[t].pairs;
+		pair_s += r[t].pair_s;
+	}
+	undet = b.undetected;
+	int gp = system("command -v gnuplot >/dev/null 2>&1") == 0;
+	plots(prefix, r, gp);
+
+	double mean, sd;
+	double vr3m, vr3s, d2m, d2s, vr4m, vr4s, d3m, d3s, fm, fs, dm, ds;
+	MS(vr3, 100);
+	vr3m = mean, vr3s = sd;
+	MS(vr4, 100);
+	vr4m = mean, vr4s = sd;
+	MS(dir2, 100);
+	d2m = mean, d2s = sd;
+	MS(dir3, 100);
+	d3m = mean, d3s = sd;
+	MS(def_fpir, 100);
+	fm = mean, fs = sd;
+	MS(def_dir, 100);
+	dm = mean, ds = sd;
+	double cmc[CMC_R], pred_m[2][N_SIZES], meas_m[2][N_SIZES], mdir[N_MARGINS][2];
+	for (int c = 0; c < CMC_R; c++) {
+		MS(cmc[c], 100);
+		cmc[c] = mean;
+	}
+	for (int f = 0; f < 2; f++)
+		for (int z = 0; z < N_SIZES; z++) {
+			MS(meas[f][z], 1);
+			meas_m[f][z] = mean;
+			pred_m[f][z] = pred_fpir[f];
+		}
+	for (int m = 0; m < N_MARGINS; m++)
+		for (int f = 0; f < 2; f++) {
+			MS(mdir[m][f], 100);
+			mdir[m][f] = mean;
+		}
+	char sha[17];
+	hkb_hex(b.model_sha, 8, sha);
+	if (json) {
+		printf("{\"suite\":\"blufr\",\"protocol\":\"LFW BLUFR, %d trials\",\"trials\":%d,"
+		       "\"vr_far_1e-3_mean\":%.3f,\"vr_far_1e-3_std\":%.3f,\"vr_far_1e-3_lower\":%.3f,"
+		       "\"dir_far_1e-2_mean\":%.3f,\"dir_far_1e-2_std\":%.3f,\"dir_far_1e-2_lower\":%.3f,"
+		       "\"vr_far_1e-4_mean\":%.3f,\"vr_far_1e-4_std\":%.3f,"
+		       "\"dir_far_1e-3_mean\":%.3f,\"dir_far_1e-3_std\":%.3f,\"cmc\":[",
+		       NT, ntr, vr3m, vr3s, vr3m - vr3s, d2m, d2s, d2m - d2s, vr4m, vr4s, d3m, d3s);
+		for (int c = 0; c < CMC_R; c++)
+			printf("%s%.3f", c ? "," : "", cmc[c]);
+		printf("],\"default_fpir_target\":%g,\"default_fpir_n1000\":%.5f,"
+		       "\"default_fpir_n1000_std\":%.5f,\"default_dir_n1000\":%.3f,"
+		       "\"default_dir_n1000_std\":%.3f,\"default_calibration\":\"per trial, fitted on "
+		       "that trial's train split\"",
+		       HK_DEFAULT_FPIR, fm, fs, dm, ds);
+		if (have_shipped)
+			printf(",\"shipped_calibration_trial1\":{\"threshold\":%.4f,\"fpir_n1000\":%.5f,"
+			       "\"dir_n1000\":%.3f}",
+			       s_thr, 100 * s_fpir, 100 * s_dir);
+		printf(",\"fpir_predicted_vs_measured\":[");
+		for (int f = 0; f < 2; f++)
+			for (int z = 0; z < N_SIZES; z++)
+				printf("%s{\"n\":%llu,\"predicted\":%g,\"measured\":%.5f,\"ratio\":%.2f%s}",
+				       f + z ? "," : "", (unsigned long long)gsizes[z], pred_m[f][z],
+				       meas_m[f][z], meas_m[f][z] / pred_m[f][z],
+				       "");
+		printf("],\"margin_rule\":[");
+		for (int m = 0; m < N_MARGINS; m++)
+			printf("%s{\"margin\":%.2f,\"dir_fpir_1e-2\":%.3f,\"dir_fpir_1e-3\":%.3f}",
+			       m ? "," : "", margins[m], mdir[m][0], mdir[m][1]);
+		printf("],\"undetected\":%zu,\"undetected_scored_as\":-1,\"images\":%zu,"
+		       "\"pairs\":%llu,\"pairs_s\":%.2f,\"pairs_per_s\":%.4g,\"trials_s\":%.2f,"
+		       "\"embed_s\":%.1f,\"embeddings_from_cache\":%s,\"wall_s\":%.2f,"
+		       "\"embedder_sha256\":\"%s...\",\"cpu\":\"%s\",\"isa\":\"%s\",\"threads\":%d,"
+		       "\"files\":\"%s.svg %s_curves.tsv\"}\n",
+		       undet, b.n, (unsigned long long)pairs, pair_s, pairs / pair_s, trials_s,
+		       b.embed_wall_s, b.from_cache ? "true" : "false", wall, sha, hkb_cpu_name(),
+		       hk_isa_name(hk_cpu_isa()), threads, prefix, prefix);
+	} else {
+		hkb_print_header("blufr", 0);
+		printf("## LFW BLUFR (%d trials%s), embedder %s..., subject = %s face\n\n", ntr,
+		       ntr < NT ? ", repeated to 10 for the statistics: NOT the protocol" : "", sha,
+		       o.centre ? "centre" : "largest");
+		printf("| metric | mean ± std | mean − std |\n|---|---|---|\n");
+		printf("| VR @ FAR = 0.1 %% (all test pairs) | %.2f ± %.2f | %.2f |\n", vr3m, vr3s,
+		       vr3m - vr3s);
+		printf("| DIR @ FAR = 1 %%, rank 1 (N = 1,000) | %.2f ± %.2f | %.2f |\n", d2m, d2s,
+		       d2m - d2s);
+		printf("| VR @ FAR = 0.01 %% | %.2f ± %.2f | %.2f |\n", vr4m, vr4s, vr4m - vr4s);
+		printf("| DIR @ FAR = 0.1 %%, rank 1 | %.2f ± %.2f | %.2f |\n", d3m, d3s, d3m - d3s);
+		printf("\nCMC (closed set, genuine probes), ranks 1-10:");
+		for (int c = 0; c < CMC_R; c++)
+			printf(" %.2f", cmc[c]);
+		printf("\n\n### The library's default 1:N operating point (FPIR target %g, N = 1,000)\n\n",
+		       HK_DEFAULT_FPIR);
+		printf("Calibration fitted per trial on that trial's train split (people disjoint "
+		       "from its test set): measured FPIR %.3f %% ± %.3f, DIR %.2f %% ± %.2f.\n",
+		       fm, fs, dm, ds);
+		if (have_shipped)
+			printf("Shipped calibration (fitted on trial 1's train split), trial 1 test: "
+			       "threshold %.4f, FPIR %.3f %%, DIR %.2f %%.\n",
+			       s_thr, 100 * s_fpir, 100 * s_dir);
+		printf("\n### Calibration-predicted against measured FPIR (mean of the trials)\n\n"
+		       "| N | predicted | measured | measured / predicted |\n|---|---|---|---|\n");
+		for (int f = 0; f < 2; f++)
+			for (int z = 0; z < N_SIZES; z++)
+				printf("| %llu | %.4f | %.4f | %.2f |\n", (unsigned long long)gsizes[z],
+				       pred_m[f][z], meas_m[f][z], meas_m[f][z] / pred_m[f][z]);
+		if (have_shipped) {
+			printf("\nShipped calibration on trial 1 (gallery prefixes):");
+			for (int f = 0; f < 2; f++)
+				for (int z = 0; z < N_SIZES; z++)
+					printf(" N=%llu@%g: %.4f;", (unsigned long long)gsizes[z], pred_fpir[f],
+					       s_meas[f][z]);
+			printf("\n");
+		}
+		printf("\n### Ambiguity margin rule (accept iff best ≥ t and best − second ≥ m; t set "
+		       "for the measured FPIR)\n\n| m | DIR @ FPIR 1 %% | DIR @ FPIR 0.1 %% |\n|---|---|---|\n");
+		for (int m = 0; m < N_MARGINS; m++)
+			printf("| %.2f | %.2f | %.2f |\n", margins[m], mdir[m][0], mdir[m][1]);
+		printf("\nimages %zu, undetected %zu (scored -1); %llu pairs scored in %.1f s "
+		       "(%.3g pairs/s, %d threads, %s kernel); trials %.1f s; wall %.1f s%s\n",
+		       b.n, undet, (unsigned long long)pairs, pair_s, pairs / pair_s, threads,
+		       hk_isa_name(hk_cpu_isa()), trials_s, wall,
+		       b.from_cache ? " (embeddings from the cache)" : "");
+		printf("plots: %s.svg, data %s_curves.tsv\n", prefix, prefix);
+	}
+	hk_calib_destroy(shipped);
+	hkb_blufr_free(&b);
+	return 0;
+}
+
+static const char calibrate_usage[] =
+    "usage: herken-bench calibrate [--trial T] [--out FILE] [options]\n"
+    "Fit the score -> FMR calibration of the embedder on the impostor pairs of\n"
+    "BLUFR trial T's TRAIN split (default 1) and write it (default stdout).\n";
+
+int hk__bench_calibrate(int argc, char **argv)
+{
+	hkb_blufr_opts o = {0};
+	long trial = 1;
+	const char *out = NULL;
+	for (int i = 1; i < argc; i++) {
+		int a = hkb_blufr_arg(argc, argv, &i, &o);
+		if (a == 1)
+			continue;
+		if (a == 0 && !strcmp(argv[i], "--trial") && i + 1 < argc &&
+		    hkb_parse_list(argv[i + 1], &trial, 1) == 1 && trial >= 1 && trial <= NT) {
+			i++;
+		} else if (a == 0 && !strcmp(argv[i], "--out") && i + 1 < argc) {
+			out = argv[++i];
+		} else {
+			fprintf(stderr, "calibrate: bad argument '%s'\n%s%s", argv[i], calibrate_usage,
+			        hkb_blufr_usage);
+			return 2;
+		}
+	}
+	hkb_blufr b;
+	int rc = hkb_blufr_load(&o, "calibrate", &b);
+	if (rc)
+		return rc;
+	hkb_set train;
+	hk_calib *cal = NULL;
+	char *text = NULL, note[200];
+	size_t people = 0;
+	if (build_set(&b, (int)trial, "r", &train)) {
+		hkb_blufr_free(&b);
+		return 3;
+	}
+	{
+		uint8_t *seen = calloc(6000, 1);
+		for (size_t i = 0; seen && i < train.n; i++)
+			if (train.label[i] < 6000 && !seen[train.label[i]]++)
+				people++;
+		free(seen);
+	}
+	snprintf(note, sizeof note,
+	         "LFW BLUFR trial %ld train split (%zu images, %zu people; disjoint from trial "
+	         "%ld's test people), subject = %s face", trial, train.n, people, trial,
+	         o.centre ? "centre" : "largest");
+	rc = fit_calib(&train, o.threads ? (int)o.threads : 2, b.model_sha, note, &cal, &text);
+	if (rc) {
+		fprintf(stderr, "calibrate: the fit failed\n");
+	} else {
+		FILE *f = out ? fopen(out, "w") : stdout;
+		if (!f || fputs(text, f) < 0 || (out && fclose(f))) {
+			fprintf(stderr, "calibrate: cannot write %s\n", out ? out : "stdout");
+			rc = 3;
+		} else if (out) {
+			fprintf(stderr, "calibrate: wrote %s\n", out);
+		}
+	}
+	free(text);
+	hk_calib_destroy(cal);
+	hkb_set_free(&train);
+	hkb_blufr_free(&b);
+	return rc ? 3 : 0;
+}

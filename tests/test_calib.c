@@ -1,0 +1,228 @@
+/* Score calibration and decisions at stated rates (core/calib.c). */
+#define _DEFAULT_SOURCE
+#include <criterion/criterion.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "herken.h"
+
+/* The pinned MobileFaceNet (tools/models.sha256). */
+static const char mfn_hex[] =
+    "d8ba40c0127fb8ca9917e8fddc79bbbda063657bc92a496d34da0bc8a760443b";
+
+static void sha_of(const char *hex, uint8_t out[32])
+{
+	for (int i = 0; i < 32; i++) {
+		unsigned v;
+		sscanf(hex + 2 * i, "%2x", &v);
+		out[i] = (uint8_t)v;
+	}
+}
+
+static const char small[] = "herken-calibration 1\n"
+                            "# a comment\n"
+                            "embedder d8ba40c0127fb8ca9917e8fddc79bbbda063657bc92a496d34da0bc8a760443b\n"
+                            "points 4\n"
+                            "0.10 1e-1\n"
+                            "0.30 1e-3   # trailing comment\n"
+                            "0.50 1e-5\n"
+                            "0.70 1e-7\n"
+                            "end\n";
+
+static hk_calib *parse(const char *text)
+{
+	hk_calib *c = NULL;
+	hk_status st = hk_calib_parse(text, strlen(text), NULL, &c);
+	cr_assert_eq(st, HK_OK, "%s", hk_last_error());
+	return c;
+}
+
+Test(calib, table_interpolates_log_linearly_both_ways)
+{
+	hk_calib *c = parse(small);
+	double f;
+	cr_assert_eq(hk_calib_fmr(c, 0.30f, &f), HK_OK);
+	cr_expect(fabs(log10(f) + 3.0) < 1e-5, "FMR(0.3) = %g", f);
+	cr_assert_eq(hk_calib_fmr(c, 0.40f, &f), HK_OK);
+	cr_expect(fabs(log10(f) + 4.0) < 1e-5, "FMR(0.4) = %g, expected 1e-4", f);
+	float s;
+	cr_assert_eq(hk_calib_score_at_fmr(c, 1e-6, &s), HK_OK);
+	cr_expect(fabsf(s - 0.60f) < 1e-5f, "score at 1e-6 = %f", s);
+	/* ends are clamped */
+	cr_assert_eq(hk_calib_fmr(c, -1.0f, &f), HK_OK);
+	cr_expect(fabs(f - 0.1) < 1e-9);
+	cr_assert_eq(hk_calib_fmr(c, 1.0f, &f), HK_OK);
+	cr_expect(fabs(f - 1e-7) < 1e-15);
+	hk_calib_destroy(c);
+}
+
+/* The shipped calibration: present for the pinned embedder, monotone, and
+ * FMR -> score -> FMR round trips. */
+Test(calib, shipped_table_is_monotone_and_inverts)
+{
+	uint8_t sha[32];
+	sha_of(mfn_hex, sha);
+	hk_calib *c = NULL;
+	cr_assert_eq(hk_calib_builtin(sha, &c), HK_OK, "%s", hk_last_error());
+	cr_assert_eq(memcmp(hk_calib_embedder(c), sha, 32), 0);
+	double prev = 2.0;
+	for (int i = -100; i <= 100; i++) {
+		double f;
+		cr_assert_eq(hk_calib_fmr(c, i / 100.0f, &f), HK_OK);
+		cr_assert(f <= prev, "FMR rises at score %.2f: %g > %g", i / 100.0, f, prev);
+		cr_assert(f > 0 && f <= 1);
+		prev = f;
+	}
+	cr_expect(prev < 1e-6, "the table reaches down to FMR %g only", prev);
+	float sprev = -2.0f;
+	for (double fmr = 1e-2; fmr >= 1e-9; fmr /= 10) {
+		float s;
+		double back;
+		cr_assert_eq(hk_calib_score_at_fmr(c, fmr, &s), HK_OK, "%s", hk_last_error());
+		cr_assert(s > sprev, "threshold falls from FMR %g on", fmr);
+		cr_assert_eq(hk_calib_fmr(c, s, &back), HK_OK);
+		cr_expect(back <= fmr * 1.0001 && back > fmr * 0.9, "FMR %g -> %f -> %g", fmr, s, back);
+		sprev = s;
+	}
+	hk_calib_destroy(c);
+}
+
+Test(calib, threshold_rises_with_gallery_size)
+{
+	uint8_t sha[32];
+	sha_of(mfn_hex, sha);
+	hk_calib *c = NULL;
+	cr_assert_eq(hk_calib_builtin(sha, &c), HK_OK, "%s", hk_last_error());
+	float prev = -2.0f;
+	for (uint64_t n = 1; n <= 100000; n *= 10) {
+		float s;
+		cr_assert_eq(hk_calib_score_at_fpir(c, 1e-3, n, &s), HK_OK, "N=%llu: %s",
+		             (unsigned long long)n, hk_last_error());
+		cr_assert(s > prev, "N = %llu: threshold %f not above %f", (unsigned long long)n, s,
+		          prev);
+		double fpir;
+		cr_assert_eq(hk_calib_fpir(c, s, n, &fpir), HK_OK);
+		cr_expect(fpir <= 1e-3 * 1.001 && fpir > 0.9e-3, "FPIR at its threshold %g", fpir);
+		prev = s;
+	}
+	/* N = 1 is 1:1: FPIR == FMR */
+	float s1, s2;
+	cr_assert_eq(hk_calib_score_at_fpir(c, 1e-4, 1, &s1), HK_OK);
+	cr_assert_eq(hk_calib_score_at_fmr(c, 1e-4, &s2), HK_OK);
+	cr_expect(fabsf(s1 - s2) < 1e-5f);
+	hk_calib_destroy(c);
+}
+
+Test(calib, decisions_carry_their_rate)
+{
+	hk_calib *c = parse(small);
+	hk_decision d;
+	/* 1:1 at FMR 1e-4: threshold 0.4 */
+	cr_assert_eq(hk_calib_decide_verify(c, 0.45f, 1e-4, &d), HK_OK);
+	cr_expect_eq(d.kind, HK_DECISION_VERIFY);
+	cr_expect_eq(d.match, 1);
+	cr_expect(fabsf(d.threshold - 0.40f) < 1e-5f);
+	cr_expect(fabs(log10(d.rate) + 4.5) < 1e-4, "rate %g, expected 10^-4.5", d.rate);
+	cr_expect_eq(d.target, 1e-4);
+	cr_assert_eq(hk_calib_decide_verify(c, 0.35f, 1e-4, &d), HK_OK);
+	cr_expect_eq(d.match, 0);
+	cr_expect(d.rate > 1e-4);
+	/* 1:N at FPIR 1e-3 for N = 100: per comparison ~1e-5 -> threshold ~0.5 */
+	cr_assert_eq(hk_calib_decide_identify(c, 0.55f, 100, 1e-3, &d), HK_OK);
+	cr_expect_eq(d.kind, HK_DECISION_IDENTIFY);
+	cr_expect_eq(d.n, 100);
+	cr_expect_eq(d.match, 1);
+	cr_expect(fabsf(d.threshold - 0.50f) < 1e-3f, "threshold %f", d.threshold);
+	cr_expect(d.rate < 1e-3 && d.rate > 1e-4, "FPIR at 0.55 for N=100: %g", d.rate);
+	/* the same score with a gallery 100x larger is no longer a match */
+	cr_assert_eq(hk_calib_decide_identify(c, 0.55f, 10000, 1e-3, &d), HK_OK);
+	cr_expect_eq(d.match, 0);
+	cr_expect(d.rate > 1e-3, "FPIR %g", d.rate);
+	/* defaults */
+	cr_assert_eq(hk_calib_decide_identify(c, 0.9f, 10, 0, &d), HK_OK);
+	cr_expect_eq(d.target, HK_DEFAULT_FPIR);
+	cr_assert_eq(hk_calib_decide_verify(c, 0.9f, 0, &d), HK_OK);
+	cr_expect_eq(d.target, HK_DEFAULT_FMR);
+	hk_calib_destroy(c);
+}
+
+Test(calib, bad_rates_and_sizes_are_range_errors)
+{
+	hk_calib *c = parse(small);
+	float s;
+	double f;
+	hk_decision d;
+	const double bad[] = {0.0, 1.0, -0.1, 1.5, NAN, INFINITY};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		cr_expect_eq(hk_calib_score_at_fmr(c, bad[i], &s), HK_E_RANGE, "fmr %g", bad[i]);
+		cr_expect_eq(hk_calib_score_at_fpir(c, bad[i], 10, &s), HK_E_RANGE, "fpir %g", bad[i]);
+		cr_expect(strstr(hk_last_error(), "outside (0, 1)"), "%s", hk_last_error());
+	}
+	cr_expect_eq(hk_calib_decide_verify(c, 0.5f, -1e-3, &d), HK_E_RANGE);
+	cr_expect_eq(hk_calib_decide_identify(c, 0.5f, 10, 2.0, &d), HK_E_RANGE);
+	cr_expect_eq(hk_calib_score_at_fpir(c, 1e-3, 0, &s), HK_E_RANGE);
+	cr_expect(strstr(hk_last_error(), "N = 0"), "%s", hk_last_error());
+	cr_expect_eq(hk_calib_fpir(c, 0.5f, 0, &f), HK_E_RANGE);
+	cr_expect_eq(hk_calib_decide_identify(c, 0.5f, 0, 1e-3, &d), HK_E_RANGE);
+	cr_expect_eq(hk_calib_fmr(c, NAN, &f), HK_E_RANGE);
+	/* beyond the table: never a made-up threshold */
+	cr_expect_eq(hk_calib_score_at_fmr(c, 1e-9, &s), HK_E_RANGE);
+	cr_expect(strstr(hk_last_error(), "beyond the calibration"), "%s", hk_last_error());
+	cr_expect_eq(hk_calib_score_at_fpir(c, 1e-3, 1000000000ull, &s), HK_E_RANGE);
+	hk_calib_destroy(c);
+}
+
+Test(calib, bad_files_are_format_errors)
+{
+	hk_calib *c = (hk_calib *)1;
+	/* missing */
+	cr_expect_eq(hk_calib_load("/nonexistent/herken.calib", NULL, &c), HK_E_FORMAT);
+	cr_expect(strstr(hk_last_error(), "/nonexistent/herken.calib"), "%s", hk_last_error());
+	cr_expect_null(c);
+	/* truncated: every proper prefix that cuts a line or the end marker */
+	for (size_t len = 0; len < sizeof small - 1; len += 7) {
+		cr_expect_eq(hk_calib_parse(small, len, NULL, &c), HK_E_FORMAT, "prefix %zu", len);
+		cr_expect_null(c);
+	}
+	/* through a file too */
+	char path[] = "/tmp/herken-calib-XXXXXX";
+	int fd = mkstemp(path);
+	cr_assert(fd >= 0);
+	ssize_t cut = (ssize_t)strlen(small) - 4; /* without "end\n" */
+	cr_assert_eq(write(fd, small, (size_t)cut), cut);
+	close(fd);
+	cr_expect_eq(hk_calib_load(path, NULL, &c), HK_E_FORMAT);
+	cr_expect(strstr(hk_last_error(), path), "%s", hk_last_error());
+	cr_expect(strstr(hk_last_error(), "truncated"), "%s", hk_last_error());
+	unlink(path);
+	/* another model */
+	uint8_t other[32];
+	sha_of(mfn_hex, other);
+	other[31] ^= 1;
+	cr_expect_eq(hk_calib_parse(small, strlen(small), other, &c), HK_E_FORMAT);
+	cr_expect(strstr(hk_last_error(), "d8ba40c0127fb8ca"), "%s", hk_last_error());
+	cr_expect_eq(hk_calib_builtin(other, &c), HK_E_FORMAT);
+	cr_expect(strstr(hk_last_error(), "no calibration ships"), "%s", hk_last_error());
+	/* not monotone, bad values, bad header */
+	const char *bad[] = {
+	    "herken-calibration 1\nembedder d8ba40c0127fb8ca9917e8fddc79bbbda063657bc92a496d34da0bc8a760443b\n"
+	    "points 2\n0.5 1e-3\n0.4 1e-4\nend\n",
+	    "herken-calibration 1\nembedder d8ba40c0127fb8ca9917e8fddc79bbbda063657bc92a496d34da0bc8a760443b\n"
+	    "points 2\n0.4 1e-3\n0.5 1e-2\nend\n",
+	    "herken-calibration 1\nembedder d8ba40c0127fb8ca9917e8fddc79bbbda063657bc92a496d34da0bc8a760443b\n"
+	    "points 2\n0.4 0\n0.5 1e-2\nend\n",
+	    "herken-calibration 1\nembedder d8ba40c0127fb8ca9917e8fddc79bbbda063657bc92a496d34da0bc8a760443b\n"
+	    "points 2\n0.4 1e-3\n0.5 1e-4\n0.6 1e-5\nend\n",
+	    "herken-calibration 2\n",
+	    "herken-calibration 1\nembedder d8ba40\npoints 2\n0.4 1e-3\n0.5 1e-4\nend\n",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		cr_expect_eq(hk_calib_parse(bad[i], strlen(bad[i]), NULL, &c), HK_E_FORMAT, "case %zu",
+		             i);
+		cr_expect(strstr(hk_last_error(), "calibration"), "%s", hk_last_error());
+	}
+}

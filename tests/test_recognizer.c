@@ -1,0 +1,375 @@
+/* The recogniser (core/recognizer): pose and quality maths without models;
+ * stills and the real clips with models and $HERKEN_SHARED (skipped when
+ * absent): the performer of the stage clip recognised in his two visits
+ * from a durable gallery, nobody else, nothing enrolled; a stream that
+ * changes size and then stalls mid-visit. */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "herken.h"
+#include "recognizer/recognizer.h"
+#include "test_video.h"
+
+/* ArcFace 112x112 template: a frontal face. */
+static const float arcface[5][2] = {{38.2946f, 51.6963f}, {73.5318f, 51.5014f},
+                                    {56.0252f, 71.7366f}, {41.5493f, 92.3655f},
+                                    {70.7299f, 92.2041f}};
+
+Test(recognizer, pose_from_landmarks)
+{
+	float y, p, r;
+	hk__pose_from_landmarks(arcface, &y, &p, &r);
+	cr_assert_lt(fabsf(y), 3.f, "frontal yaw %f", y);
+	cr_assert_lt(fabsf(p), 3.f, "frontal pitch %f", p);
+	cr_assert_lt(fabsf(r), 1.f, "frontal roll %f", r);
+	/* Rolled by 25 degrees about the eye midpoint. */
+	float rot[5][2];
+	double a = 25 * 3.14159265358979 / 180;
+	for (int i = 0; i < 5; i++) {
+		double x = arcface[i][0] - 56, yy = arcface[i][1] - 51.6;
+		rot[i][0] = (float)(56 + cos(a) * x - sin(a) * yy);
+		rot[i][1] = (float)(51.6 + sin(a) * x + cos(a) * yy);
+	}
+	hk__pose_from_landmarks(rot, &y, &p, &r);
+	cr_assert_float_eq(r, 25.f, 1.f);
+	cr_assert_lt(fabsf(y), 3.f, "roll is not yaw (%f)", y);
+	/* Nose moved sideways by a quarter of the eye distance: turned. */
+	float turned[5][2];
+	memcpy(turned, arcface, sizeof turned);
+	turned[2][0] += 0.25f * 35.2f;
+	hk__pose_from_landmarks(turned, &y, &p, &r);
+	cr_assert_gt(y, 15.f);
+	turned[2][0] -= 0.5f * 35.2f;
+	hk__pose_from_landmarks(turned, &y, &p, &r);
+	cr_assert_lt(y, -15.f);
+	/* Nose near the mouth: looking down (positive pitch). */
+	memcpy(turned, arcface, sizeof turned);
+	turned[2][1] += 12.f;
+	hk__pose_from_landmarks(turned, &y, &p, &r);
+	cr_assert_gt(p, 15.f);
+}
+
+Test(recognizer, quality_reasons_and_texture)
+{
+	/* A 64x64 image: a flat grey square is blurred; a checkerboard is not;
+	 * a black one is dark. */
+	static uint8_t px[64 * 64 * 3];
+	hk_image img = {64, 64, 64 * 3, 0, px};
+	hk_face f;
+	memset(&f, 0, sizeof f);
+	float box[4] = {8, 8, 56, 56};
+	memcpy(f.box, box, sizeof box);
+	for (int i = 0; i < 5; i++) {
+		f.landmarks[i][0] = 8 + arcface[i][0] * 48 / 112;
+		f.landmarks[i][1] = 8 + arcface[i][1] * 48 / 112;
+	}
+	f.score = 0.9f;
+	memset(px, 128, sizeof px);
+	hk_quality q;
+	hk_quality_params qp;
+	hk_quality_default_params(&qp);
+	cr_assert_float_eq(qp.min_side, 32.f, 0);
+	cr_assert_eq(hk_face_quality(&img, &f, &qp, &q), HK_OK);
+	cr_assert_eq(q.reasons, HK_Q_BLUR, "flat grey: blur only, got %#x", q.reasons);
+	cr_assert_float_eq(q.brightness, 128.f, 1.f);
+	for (int y = 0; y < 64; y++)
+		for (int x = 0; x < 64; x++)
+			memset(px + (y * 64 + x) * 3, ((x / 3 + y / 3) & 1) ? 200 : 60, 3);
+	cr_assert_eq(hk_face_quality(&img, &f, NULL, &q), HK_OK);
+	cr_assert_eq(q.reasons, 0, "textured, frontal, 48 px: usable, got %#x", q.reasons);
+	cr_assert_gt(q.score, 0.2f);
+	memset(px, 0, sizeof px);
+	f.score = 0.3f;
+	f.box[2] = 30;
+	f.box[3] = 30;
+	cr_assert_eq(hk_face_quality(&img, &f, NULL, &q), HK_OK);
+	cr_assert(q.reasons & HK_Q_DARK);
+	cr_assert(q.reasons & HK_Q_LOW_SCORE);
+	cr_assert(q.reasons & HK_Q_TOO_SMALL);
+	char b[128];
+	cr_assert_str_eq(hk_quality_reasons_str(HK_Q_TOO_SMALL | HK_Q_YAW, b, sizeof b),
+	                 "too-small,yaw");
+	cr_assert_str_eq(hk_quality_reasons_str(0, b, sizeof b), "");
+	cr_assert_str_eq(hk_quality_reasons_str(HK_Q_BLUR, b, 3), "");
+	cr_assert_eq(hk_face_quality(NULL, &f, NULL, &q), HK_E_INVALID);
+}
+
+Test(recognizer, params_are_checked)
+{
+	hk_recognizer_params p;
+	hk_recognizer_default_params(&p);
+	cr_assert_eq(p.best_k, 5);
+	cr_assert_eq(p.source, HK_SOURCE_STREAM);
+	hk_recognizer *r = (hk_recognizer *)0x1;
+	cr_assert_eq(hk_recognizer_create(&p, &r), HK_E_INVALID, "no engine");
+	cr_assert_null(r);
+	hk_recognizer_destroy(NULL);
+	cr_assert_str_eq(hk_event_type_str(HK_EV_REVISED), "revised");
+	cr_assert_str_eq(hk_outcome_str(HK_OUTCOME_UNDECIDED), "undecided");
+	cr_assert_str_eq(hk_end_reason_str(HK_END_SIZE_CHANGED), "size-changed");
+}
+
+static hk_engine *engine_or_skip(void)
+{
+	hk_engine *e = NULL;
+	hk_status st = hk_engine_create(NULL, &e);
+	if (st == HK_E_NOT_FOUND || st == HK_E_UNSUPPORTED)
+		cr_skip_test("models absent: %s", hk_last_error());
+	cr_assert_eq(st, HK_OK, "%s", hk_last_error());
+	return e;
+}
+
+static void load_or_skip(const char *name, hk_image *img)
+{
+	char p[4096];
+	if (!hkt_video_path(name, p, sizeof p))
+		cr_skip_test("%s absent (HERKEN_SHARED/datasets/video)", name);
+	cr_assert_eq(hk_image_load(p, img), HK_OK, "%s", hk_last_error());
+}
+
+/* An in-memory gallery holding the largest face of img as subject. */
+static hk_gallery *gallery_of(hk_engine *e, const hk_image *img, const char *subject)
+{
+	hk_gallery_params gp;
+	hk_gallery_default_params(&gp);
+	gp.dim = HK_EMBED_DIM;
+	hk_gallery *g;
+	cr_assert_eq(hk_gallery_create(&gp, &g), HK_OK);
+	float emb[HK_EMBED_DIM];
+	cr_assert_eq(hk_engine_embed_largest(e, img, NULL, emb), HK_OK);
+	cr_assert_eq(hk_gallery_add(g, subject, emb, NULL), HK_OK);
+	return g;
+}
+
+Test(recognizer, stills_go_through_the_same_call)
+{
+	hk_image lmm, alex;
+	load_or_skip("stage_clip_stills/lin-manuel-miranda.png", &lmm);
+	load_or_skip("stage_clip_stills/alex-lacamoire.png", &alex);
+	hk_engine *e = engine_or_skip();
+	hk_gallery *g = gallery_of(e, &lmm, "lmm");
+
+	hk_recognizer_params rp;
+	hk_recognizer_default_params(&rp);
+	rp.engine = e;
+	rp.gallery = g;
+	rp.stills = 1;
+	hk_recognizer *r;
+	cr_assert_eq(hk_recognizer_create(&rp, &r), HK_OK, "%s", hk_last_error());
+	hk_event ev[16];
+	size_t n;
+	cr_assert_eq(hk_recognizer_push_frame(r, &lmm, 0, ev, 16, &n), HK_OK, "%s", hk_last_error());
+	/* started, decision, ended: all in one call. */
+	cr_assert_eq(n, 3);
+	cr_assert_eq(ev[0].type, HK_EV_TRACK_STARTED);
+	cr_assert_eq(ev[1].type, HK_EV_DECISION);
+	cr_assert_eq(ev[1].outcome, HK_OUTCOME_MATCH);
+	cr_assert_str_eq(ev[1].subject, "lmm");
+	cr_assert_gt(ev[1].score, 0.99f, "the enrolled photo itself");
+	cr_assert_eq(ev[2].type, HK_EV_VISIT_ENDED);
+	cr_assert_eq(ev[2].end_reason, HK_END_STILL);
+	cr_assert_eq(ev[2].outcome, HK_OUTCOME_MATCH);
+	cr_assert_eq(ev[2].track, ev[0].track);
+
+	cr_assert_eq(hk_recognizer_push_frame(r, &alex, 1, ev, 1, &n), HK_OK);
+	cr_assert_eq(n, 1, "max 1: the rest is queued");
+	cr_assert_eq(hk_recognizer_pending(r), 2);
+	hk_event rest[4];
+	cr_assert_eq(hk_recognizer_poll(r, rest, 4, &n), HK_OK);
+	cr_assert_eq(n, 2);
+	cr_assert_eq(rest[1].type, HK_EV_VISIT_ENDED);
+	cr_assert_eq(rest[1].outcome, HK_OUTCOME_STRANGER);
+	cr_assert_lt(rest[1].score, rest[1].threshold);
+	cr_assert_float_eq(rest[1].rate, 1e-3, 1e-9, "N = 1: FPIR bound = FMR");
+	hk_recognizer_stats st;
+	cr_assert_eq(hk_recognizer_get_stats(r, &st), HK_OK);
+	cr_assert_eq(st.frames, 2);
+	cr_assert_eq(st.visits, 2);
+	hk_recognizer_destroy(r);
+	hk_gallery_destroy(g);
+	hk_engine_destroy(e);
+	hk_image_free(&lmm);
+	hk_image_free(&alex);
+}
+
+/* Pushes every frame of a video; collects the events. */
+typedef struct run {
+	hk_event ev[512];
+	size_t n;
+	uint64_t frames;
+} run;
+
+static void collect(run *out, const hk_event *ev, size_t n)
+{
+	for (size_t i = 0; i < n && out->n < 512; i++)
+		out->ev[out->n++] = ev[i];
+}
+
+static void watch(hk_recognizer *r, const char *spec, uint32_t timeout_ms, run *out,
+                  hk_status *first_error)
+{
+	hk_frames_params fp;
+	hk_frames_default_params(&fp);
+	fp.timeout_ms = timeout_ms;
+	hk_frames *src;
+	cr_assert_eq(hk_frames_open(spec, &fp, &src), HK_OK, "%s", hk_last_error());
+	hk_frame *fr;
+	hk_event ev[64];
+	size_t n;
+	int64_t t = 0;
+	uint32_t reason = HK_END_SOURCE_ENDED;
+	*first_error = HK_OK;
+	while (hk_frames_next(src, &fr) == HK_OK && fr) {
+		if (fr->status != HK_OK) {
+			if (!*first_error)
+				*first_error = fr->status;
+			reason = HK_END_SOURCE_ERROR;
+		} else {
+			t = fr->pts_us;
+			cr_assert_eq(hk_recognizer_push_frame(r, &fr->image, t, ev, 64, &n), HK_OK, "%s",
+			             hk_last_error());
+			collect(out, ev, n);
+			out->frames++;
+		}
+		hk_frames_release(src, fr);
+	}
+	cr_assert_eq(hk_recognizer_end(r, t, reason, ev, 64, &n), HK_OK);
+	collect(out, ev, n);
+	hk_frames_destroy(src);
+}
+
+static const uint8_t test_key[32] = {7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
+                                     7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7};
+
+Test(recognizer, stage_clip_performer_two_visits, .timeout = 0)
+{
+	char clip[4096];
+	if (!hkt_video_path("stage_clip_10s.mp4", clip, sizeof clip))
+		cr_skip_test("stage_clip_10s.mp4 absent (HERKEN_SHARED/datasets/video)");
+	hk_image still;
+	load_or_skip("stage_clip_stills/lin-manuel-miranda.png", &still);
+	hk_engine *e = engine_or_skip();
+
+	/* Enrol the performer from his still, with consent, into a durable
+	 * gallery (as `herken enroll` does). */
+	char dir[] = "/tmp/herken-test-recog-XXXXXX";
+	cr_assert_not_null(mkdtemp(dir));
+	hk_store_params sp;
+	hk_store_default_params(&sp);
+	sp.master_key = test_key;
+	sp.flags = HK_STORE_CREATE;
+	sp.dim = HK_EMBED_DIM;
+	sp.policy.allow_identify = 1;
+	hk_store *st;
+	cr_assert_eq(hk_store_open(dir, &sp, &st), HK_OK, "%s", hk_last_error());
+	float emb[HK_EMBED_DIM];
+	cr_assert_eq(hk_engine_embed_largest(e, &still, NULL, emb), HK_OK);
+	int64_t now = time(NULL);
+	hk_consent c = {.subject = "lin-manuel-miranda", .purpose = "test",
+	                .consent_version = "v1", .channel = "test", .time = now - 10,
+	                .expires = now + 86400, .source = HK_SOURCE_FILE};
+	cr_assert_eq(hk_store_enroll(st, &c, emb, 1, NULL), HK_OK, "%s", hk_last_error());
+
+	hk_recognizer_params rp;
+	hk_recognizer_default_params(&rp);
+	rp.engine = e;
+	rp.store = st;
+	hk_recognizer *r;
+	cr_assert_eq(hk_recognizer_create(&rp, &r), HK_OK, "%s", hk_last_error());
+	static run out;
+	memset(&out, 0, sizeof out);
+	hk_status ferr;
+	watch(r, clip, 0, &out, &ferr);
+	cr_assert_eq(ferr, HK_OK);
+	cr_assert_eq(out.frames, 275);
+
+	int visits = 0, matched = 0, ended = 0, decisions = 0;
+	double match_start[4];
+	for (size_t i = 0; i < out.n; i++) {
+		const hk_event *v = &out.ev[i];
+		visits += v->type == HK_EV_TRACK_STARTED;
+		decisions += v->type == HK_EV_DECISION;
+		if (v->type != HK_EV_VISIT_ENDED)
+			continue;
+		ended++;
+		if (v->outcome == HK_OUTCOME_MATCH) {
+			cr_assert_str_eq(v->subject, "lin-manuel-miranda");
+			cr_assert_geq(v->score, v->threshold);
+			cr_assert_gt(v->frames_used, 5);
+			if (matched < 4)
+				match_start[matched] = v->start_us / 1e6;
+			matched++;
+		}
+	}
+	cr_assert_eq(visits, ended, "every visit ends once");
+	cr_assert_geq(visits, 4, "performer and audience");
+	cr_assert_eq(matched, 2, "the performer's two visits, nobody else");
+	/* The wide shot (0-1.5 s) and the close-ups (from about 2.7 s). */
+	cr_assert_lt(match_start[0], 1.0);
+	cr_assert_gt(match_start[1], 2.0);
+	cr_assert_leq(decisions, visits);
+
+	hk_store_info si;
+	cr_assert_eq(hk_store_info_get(st, &si), HK_OK);
+	cr_assert_eq(si.templates, 1, "nothing enrolled from the stream");
+	cr_assert_eq(si.subjects, 1);
+	hk_recognizer_destroy(r);
+	hk_store_close(st);
+	hk_engine_destroy(e);
+	hk_image_free(&still);
+	char cmd[4200];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	cr_assert_eq(system(cmd), 0);
+}
+
+Test(recognizer, stream_changes_size_then_stalls_mid_visit, .timeout = 0)
+{
+	hk_image still;
+	load_or_skip("stage_clip_stills/lin-manuel-miranda.png", &still);
+	hk_engine *e = engine_or_skip();
+	hk_gallery *g = gallery_of(e, &still, "lmm");
+	hk_recognizer_params rp;
+	hk_recognizer_default_params(&rp);
+	rp.engine = e;
+	rp.gallery = g;
+	hk_recognizer *r;
+	cr_assert_eq(hk_recognizer_create(&rp, &r), HK_OK);
+
+	server sv;
+	hkt_server_start(&sv, &still, 4, 4);
+	char url[64];
+	snprintf(url, sizeof url, "tcp://127.0.0.1:%d", sv.port);
+	static run out;
+	memset(&out, 0, sizeof out);
+	hk_status ferr;
+	watch(r, url, 500, &out, &ferr);
+	hkt_server_stop(&sv);
+	cr_assert_eq(ferr, HK_E_IO, "the stall is an I/O error frame");
+	int size_changed = 0, source_error = 0, first_match = 0;
+	for (size_t i = 0; i < out.n; i++) {
+		const hk_event *v = &out.ev[i];
+		if (v->type == HK_EV_DECISION && v->outcome == HK_OUTCOME_MATCH && !first_match)
+			first_match = 1;
+		if (v->type != HK_EV_VISIT_ENDED)
+			continue;
+		size_changed += v->end_reason == HK_END_SIZE_CHANGED;
+		source_error += v->end_reason == HK_END_SOURCE_ERROR;
+	}
+	/* Frames may be dropped by the live source, but the first size is
+	 * always seen (it opens the stream) and so is the last. */
+	if (out.frames >= 4) {
+		cr_assert_eq(size_changed, 1, "the first visit ends when the size changes");
+		cr_assert_eq(source_error, 1, "the second ends when the stream stalls");
+	}
+	cr_assert(first_match, "the performer was decided");
+	hk_recognizer_destroy(r);
+	hk_gallery_destroy(g);
+	hk_engine_destroy(e);
+	hk_image_free(&still);
+}
