@@ -1219,9 +1219,9 @@ HK_API hk_status hk_gallery_get_info(const hk_gallery *g,
  * is durable. A concurrent query may see an enrolment shortly before the
  * enrolling call returns. Writers (enrol, erase, expire) exclude queries
  * only briefly; compaction holds them off while it rewrites the files.
- * One process at a time may open a directory (flock). Derived keys live in
- * guarded, locked memory (sodium_malloc); the master key bytes are not
- * retained.
+ * One process at a time may open a directory (flock). Derived keys and
+ * the per-subject keys live in guarded, locked memory (sodium_malloc,
+ * wiped when freed); the master key bytes are not retained.
  *
  * Privacy rules enforced here: no template without a consent record
  * (HK_E_CONSENT); templates whose consent expired, or whose subject was not
@@ -1229,8 +1229,9 @@ HK_API hk_status hk_gallery_get_info(const hk_gallery *g,
  * purged at the next compaction; 1:1 verification is always allowed, 1:N
  * identification only when the policy enables it (else HK_E_POLICY);
  * templates from a stream source are never enrolled (HK_E_POLICY); every
- * decision and refusal is appended to the audit log (no images, no
- * embeddings).
+ * decision and refusal (missing, incomplete, future or expired consent,
+ * stream source, 1:N without the policy) is appended to the audit log (no
+ * images, no embeddings).
  *
  * Inactivity: a subject is active at enrolment and whenever it matches
  * (verify, or the best identify result); the time is logged at most every
@@ -1259,6 +1260,13 @@ typedef struct hk_store_policy {
 	uint32_t reserved;
 	int64_t inactivity_limit_s; /* > 0: hide subjects not matched (or
 	                               enrolled) within this many seconds     */
+	/* Operating point of decisions made with hk_store_verify_at /
+	 * hk_store_identify_at (see "Calibration" below): 0 = the library
+	 * default (HK_DEFAULT_FMR, HK_DEFAULT_FPIR), else in (0, 1); kept in
+	 * keys.hk to 0.23 % of its value (16 bits of -log10). */
+	double target_fmr;          /* 1:1 false-match rate                  */
+	double target_fpir;         /* 1:N false-positive identification rate
+	                               at the gallery's current size         */
 } hk_store_policy;
 
 enum {
@@ -1292,6 +1300,20 @@ HK_API void hk_store_default_params(hk_store_params *p);
  * the disk: short, or zero-filled from a sector boundary) is cut; any other
  * damage is HK_E_FORMAT naming the file and offset. A wrong master key is
  * HK_E_CRYPTO. Another process holding the gallery is HK_E_BUSY.
+ *
+ * A gallery opens only whole. A missing keys.hk, wal.hk or audit.hk (or a
+ * missing snapshot.hk that the log needs) is HK_E_FORMAT naming the file,
+ * also with HK_STORE_CREATE: a gallery is created only in an empty or new
+ * directory (else HK_E_EXISTS), never over existing files. A file from
+ * another gallery is HK_E_FORMAT. keys.hk records how far the log and the
+ * audit log were durable (rewritten after each group commit and at close):
+ * either of them found shorter, or an audit log whose last durable entry
+ * differs, is HK_E_FORMAT ("cut"), not a torn tail. Files are opened with
+ * O_NOFOLLOW and must be regular files (a symbolic link, FIFO or device is
+ * HK_E_IO, refused without blocking). A directory writable by group or
+ * others is HK_E_IO; an all-zero master key is HK_E_CRYPTO. A new
+ * directory is created 0700 and its parent fsynced. A refused open changes
+ * no file.
  */
 HK_API hk_status hk_store_open(const char *dir, const hk_store_params *p,
                                hk_store **out);
@@ -1426,7 +1448,9 @@ typedef struct hk_audit_report {
 } hk_audit_report;
 
 /* Check the whole audit chain. HK_E_CRYPTO if an entry was edited,
- * reordered or removed from the middle (r->bad_entry says where). */
+ * reordered or removed from the middle (r->bad_entry says where), or if
+ * the log holds fewer entries than keys.hk recorded as durable (cut from
+ * its end). */
 HK_API hk_status hk_store_audit_verify(hk_store *st, hk_audit_report *r);
 
 /* ------------------------------------------------------------------ */
@@ -1477,11 +1501,13 @@ HK_API hk_status hk_store_audit_verify(hk_store *st, hk_audit_report *r);
 typedef struct hk_calib hk_calib;
 
 /* Shop defaults (see README, "Decisions at stated rates"): identification
- * keeps false "welcome back"s to strangers at 1 in 10,000 visits of a
- * stranger whatever the gallery size; a claimed identity (1:1) is accepted
- * at 1 false match in 100,000 comparisons. */
-#define HK_DEFAULT_FPIR 1e-4
-#define HK_DEFAULT_FMR 1e-5
+ * keeps a false "welcome back" to about 1 in 1,000 visits of a stranger,
+ * whatever the gallery size (the threshold rises with N); a claimed
+ * identity (1:1, which opens the customer's record) is accepted at 1
+ * false match in 10,000 comparisons. On LFW BLUFR (N = 1,000) the 1:N
+ * default keeps a DIR of about 81 %. */
+#define HK_DEFAULT_FPIR 1e-3
+#define HK_DEFAULT_FMR 1e-4
 
 /*
  * Parse a calibration from text[len]. expect_sha256 (32 bytes, may be
@@ -1541,6 +1567,31 @@ HK_API hk_status hk_calib_decide_verify(const hk_calib *c, float score,
 HK_API hk_status hk_calib_decide_identify(const hk_calib *c, float best_score,
                                           uint64_t n, double target_fpir,
                                           hk_decision *d);
+
+/*
+ * Decisions of the durable gallery at stated rates. The target is the
+ * call's (non-zero) target, else the gallery policy's (target_fmr /
+ * target_fpir), else the library default; cal is the calibration of the
+ * embedder that made the templates. Both are audited like
+ * hk_store_verify / hk_store_identify, with the threshold the target gave.
+ *
+ * hk_store_verify_at: 1:1 at the target FMR; d gets the score, the
+ * threshold and the FMR the score stands at.
+ * hk_store_identify_at: 1:N at the target FPIR for the gallery's current
+ * size N (live templates: a subject with several templates counts each);
+ * out/n_out as hk_store_identify; d gets the best score (-INFINITY when
+ * the gallery is empty), the threshold and the FPIR the best score stands
+ * at for N. An empty gallery matches nobody (rate 0).
+ */
+HK_API hk_status hk_store_verify_at(hk_store *st, const hk_calib *cal,
+                                    const char *subject, const float *query,
+                                    double target_fmr, uint32_t source,
+                                    hk_decision *d);
+HK_API hk_status hk_store_identify_at(hk_store *st, const hk_calib *cal,
+                                      const float *query, double target_fpir,
+                                      uint32_t source, size_t k,
+                                      hk_store_match *out, size_t *n_out,
+                                      hk_decision *d);
 
 #ifdef __cplusplus
 }

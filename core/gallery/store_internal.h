@@ -55,10 +55,19 @@ typedef struct hk__khdr {
 	uint32_t dim;
 	uint8_t gallery_id[16];
 	uint32_t allow_identify;
-	uint32_t reserved;
+	/* policy operating point: round(-1000 log10(rate)), 0 = the default */
+	uint16_t target_fmr_ml;
+	uint16_t target_fpir_ml;
 	int64_t inactivity_s;
 	int64_t created;
-	uint8_t reserved2[24];  /* zero                                     */
+	/* The durability watermark, rewritten in place (one sector-atomic
+	 * write, fdatasync) after each group commit has made the log and the
+	 * audit log durable, and at close: a log or audit log found shorter
+	 * than this was cut (truncated or replaced), not torn. Zero in
+	 * galleries written before it existed (then unchecked). */
+	uint64_t durable_seq;   /* every log record up to this version      */
+	uint64_t durable_audit; /* audit entries [0, durable_audit)         */
+	uint8_t audit_head[8];  /* MAC prefix of entry durable_audit - 1    */
 	uint8_t sum[HK__SUM];   /* BLAKE2b-128 of bytes [0, 80)              */
 	uint8_t mac[32];        /* keyed BLAKE2b-256 (header key) of [0, 96) */
 } hk__khdr;
@@ -195,7 +204,15 @@ hk_status hk__records_walk(const uint8_t *buf, size_t len, uint64_t file_off,
  * at or after file offset off (or from p itself if off is aligned). */
 bool hk__zero_tail(const uint8_t *p, size_t n, uint64_t off);
 
-/* Files. */
+/* Files. Every gallery file is opened through hk__st_openat: never
+ * through a symbolic link (O_NOFOLLOW), and only a regular file (a FIFO or
+ * device is refused without blocking). -1 with errno (ELOOP for a link,
+ * EMEDIUMTYPE for a file that is not regular). */
+int hk__st_openat(int dirfd, const char *name, int flags);
+/* The status and message for a failed hk__st_openat of name in dir. */
+hk_status hk__st_open_err(int err, const char *name, const char *dir);
+/* Create name.tmp afresh for writing (O_EXCL | O_NOFOLLOW, 0600). */
+int hk__st_create_tmp(int dirfd, const char *tmp);
 hk_status hk__st_read_file(int dirfd, const char *name, uint8_t **buf,
                         size_t *len);
 /* Read-only mapping of a whole file (len 0: a valid empty buffer). */

@@ -12,7 +12,8 @@
 
 /* Length of the valid UTF-8 sequence at p (1..4), or 0 when p does not
  * start one (stray continuation byte, overlong form, surrogate, beyond
- * U+10FFFF, or cut short by the terminating NUL). */
+ * U+10FFFF, or cut short by the terminating NUL). The CLI sees only the
+ * public header, so this mirrors the library's internal hk__utf8_len. */
 static size_t utf8_len(const unsigned char *p)
 {
 	unsigned c = p[0];
