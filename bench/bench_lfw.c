@@ -293,7 +293,9 @@ static double model_ms(const char *dir, const char *file, uint32_t kind, uint32_
 	hk_model_default_params(&mp);
 	mp.kind = kind;
 	mp.threads = 1;
-	mp.precision = kind == HK_MODEL_DETECTOR && prec != HK_PREC_AUTO ? HK_PREC_FP32 : prec;
+	/* the engine's rule (hk_engine_params.precision) */
+	mp.precision = prec == HK_PREC_AUTO || kind == HK_MODEL_EMBEDDER ||
+	               (kind == HK_MODEL_LANDMARKS && prec == HK_PREC_BF16) ? prec : HK_PREC_FP32;
 	mp.max_batch = (uint32_t)n;
 	hk_model *m = NULL;
 	if (hk_model_load(path, &mp, &m))
