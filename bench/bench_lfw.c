@@ -339,12 +339,11 @@ static const char lfw_usage[] =
 
 int hk__bench_lfw(int argc, char **argv)
 {
-	const char *shared = getenv("HERKEN_SHARED");
 	char dflt_dir[4096], dflt_pairs[4200], dflt_voc[4200];
-	snprintf(dflt_dir, sizeof dflt_dir, "%s/datasets/lfw", shared && *shared ? shared : "../shared");
+	hkb_data_path(NULL, "datasets/lfw", dflt_dir, sizeof dflt_dir); /* --lfw overrides */
 	snprintf(dflt_pairs, sizeof dflt_pairs, "%s/pairs.txt", dflt_dir);
-	snprintf(dflt_voc, sizeof dflt_voc, "%s/datasets/group_photos/dlib_pascal_voc/testing.xml",
-	         shared && *shared ? shared : "../shared");
+	hkb_data_path(NULL, "datasets/group_photos/dlib_pascal_voc/testing.xml", dflt_voc,
+	              sizeof dflt_voc); /* --voc overrides */
 	const char *dir = dflt_dir, *pairs_file = dflt_pairs, *voc = dflt_voc, *prefix = "lfw";
 	int json = 0, all_images = 0, variants = 0, centre = 1, voc_only = 0;
 	long threads = 2, max_folds = 0;

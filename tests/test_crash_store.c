@@ -313,7 +313,7 @@ Test(crash, sigkill_enrol_erase_compact, .timeout = 3600)
 		cr_assert_eq(s, HK_OK, "trial %ld: reopen after SIGKILL: %s", trial,
 		             hk_last_error());
 		hk_store_info info;
-		hk_store_info_get(st, &info);
+		hk_store_get_info(st, &info);
 		torn += info.torn_bytes_cut;
 		hk_audit_report ar;
 		cr_assert_eq(hk_store_audit_verify(st, &ar), HK_OK,
@@ -336,7 +336,7 @@ Test(crash, sigkill_enrol_erase_compact, .timeout = 3600)
 	for (size_t i = 0; i < m.n; i++)
 		check_subject(st, &m.v[i], &t);
 	hk_store_info info;
-	hk_store_info_get(st, &info);
+	hk_store_get_info(st, &info);
 	hk_store_close(st);
 	fprintf(stderr, "crash: trials %ld, acknowledged ops %llu, subjects %zu "
 	        "(live %llu), checks %llu, lost acknowledged writes %llu, "
@@ -392,7 +392,7 @@ static void build_reference(const char *dir)
 static int is_reference(hk_store *st)
 {
 	hk_store_info info;
-	hk_store_info_get(st, &info);
+	hk_store_get_info(st, &info);
 	if (info.subjects != 2 || info.templates != 4)
 		return 0;
 	static const uint64_t alice[] = {1, 2, 3};
@@ -713,7 +713,7 @@ Test(crash, torn_tails_cut_garbage_refused)
 	hk_store *st;
 	cr_assert_eq(open_dir(work, &st, &now), HK_OK, "%s", hk_last_error());
 	hk_store_info info;
-	hk_store_info_get(st, &info);
+	hk_store_get_info(st, &info);
 	cr_assert_eq(info.torn_bytes_cut, 4096);
 	cr_assert(is_reference(st));
 	hk_store_close(st);
@@ -726,7 +726,7 @@ Test(crash, torn_tails_cut_garbage_refused)
 	st_copy(ref, work);
 	st_spit(path, buf, len + 2048);
 	cr_assert_eq(open_dir(work, &st, &now), HK_OK, "%s", hk_last_error());
-	hk_store_info_get(st, &info);
+	hk_store_get_info(st, &info);
 	cr_assert_eq(info.torn_bytes_cut, 2048);
 	cr_assert(is_reference(st));
 	hk_store_close(st);
@@ -1230,7 +1230,7 @@ Test(crash, powerloss_group_commit, .timeout = 3600)
 		for (int j = 0; j < 20 && m.n; j++)
 			check_subject(st, &m.v[rng_next(&rs) % m.n], &t);
 		hk_store_info info;
-		hk_store_info_get(st, &info);
+		hk_store_get_info(st, &info);
 		commits += info.commits;
 		records += info.committed_records;
 		hk_store_close(st);

@@ -591,7 +591,7 @@ int hk_cli_enroll(int argc, char **argv)
 	if ((rc = open_gallery("enroll", &o, 1, &st)))
 		return finish(&o, rc);
 	hk_store_info info;
-	hk_store_info_get(st, &info);
+	hk_store_get_info(st, &info);
 	float *v = NULL;
 	size_t n = 0;
 	for (int i = 0; i < o.n_emb && !rc; i++)
@@ -615,7 +615,7 @@ int hk_cli_enroll(int argc, char **argv)
 			       "\"version\": %llu, \"time\": \"%s\", ", r.n_templates,
 			       r.subject_templates, (unsigned long long)r.version, t);
 			hk_store_info inf;
-			if (!hk_store_info_get(st, &inf))
+			if (!hk_store_get_info(st, &inf))
 				print_op(&inf, 1);
 			else
 				printf("\"operating_point\": null");
@@ -625,7 +625,7 @@ int hk_cli_enroll(int argc, char **argv)
 			       "version %llu, %s)\n", esc(o.subject), r.n_templates,
 			       r.subject_templates, (unsigned long long)r.version, t);
 			hk_store_info inf;
-			if (!hk_store_info_get(st, &inf))
+			if (!hk_store_get_info(st, &inf))
 				print_op(&inf, 0);
 		}
 	}
@@ -920,7 +920,7 @@ int hk_cli_compact(int argc, char **argv)
 	hk_store_info info;
 	if (s)
 		rc = fail("compact", s);
-	else if (!hk_store_info_get(st, &info))
+	else if (!hk_store_get_info(st, &info))
 		print_info(&info, o.json);
 	return finish(&o, close_gallery("compact", st, rc));
 }
@@ -945,7 +945,7 @@ int hk_cli_info(int argc, char **argv)
 	if ((rc = open_gallery("info", &o, 0, &st)))
 		return finish(&o, rc);
 	hk_store_info info;
-	hk_store_info_get(st, &info);
+	hk_store_get_info(st, &info);
 	if (o.allow_identify || o.inactivity_days || o.fmr || o.fpir) {
 		hk_store_policy p = info.policy;
 		if ((o.fmr && (rc = rate_arg("info", "--fmr", o.fmr, &p.target_fmr))) ||
@@ -962,7 +962,7 @@ int hk_cli_info(int argc, char **argv)
 		hk_status s = hk_store_set_policy(st, &p);
 		if (s)
 			return finish(&o, close_gallery("info", st, fail("info", s)));
-		hk_store_info_get(st, &info);
+		hk_store_get_info(st, &info);
 	}
 	print_info(&info, o.json);
 	return finish(&o, close_gallery("info", st, rc));
@@ -979,7 +979,7 @@ static const char sverify_help[] =
 static int probe(const char *cmd, const opts *o, hk_store *st, float **q)
 {
 	hk_store_info info;
-	hk_store_info_get(st, &info);
+	hk_store_get_info(st, &info);
 	size_t n = 0;
 	*q = NULL;
 	int rc = o->n_emb == 1 && !o->n_pos
