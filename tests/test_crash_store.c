@@ -861,10 +861,18 @@ static void one_fault_round(uint64_t seed, tally *t)
 		snprintf(rp, sizeof rp, "%s/%s", ref, st_files[f]);
 		if (access(rp, F_OK))
 			continue; /* no snapshot in this gallery */
-		/* missing */
+		/* missing (a snapshot taken at version 0 holds nothing: without
+		 * it the gallery is the same, and nothing tells it was there) */
+		size_t rn;
+		uint8_t *rb = st_slurp(rp, &rn);
+		uint64_t base = 1;
+		if (f == 2 && rb && rn >= 24)
+			memcpy(&base, rb + 16, 8);
+		free(rb);
 		st_copy(ref, work);
 		unlink(path);
-		expect_refused(work, st_files[f], "missing", t);
+		if (base)
+			expect_refused(work, st_files[f], "missing", t);
 		/* swapped in from another gallery (same master key) */
 		char op[512];
 		snprintf(op, sizeof op, "%s/%s", other, st_files[f]);
