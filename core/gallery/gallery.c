@@ -460,6 +460,14 @@ hk_status hk_gallery_create(const hk_gallery_params *p, hk_gallery **out)
 	hk_status st = g->pool ? HK_OK : HK_E_BACKEND;
 	if (!st)
 		st = hash_rebuild(g, 16);
+	if (!st && p->capacity > 64) {
+		/* room for a subject per template of the hint: address space only
+		 * until used, and no copy of the table while it fills (at 10
+		 * million subjects the doubling copy added 268 MB to the peak) */
+		g->subs = malloc((size_t)p->capacity * sizeof *g->subs);
+		g->capsubs = p->capacity;
+		st = g->subs ? HK_OK : hk__err(HK_E_NOMEM, "gallery_create: out of memory");
+	}
 	if (!st)
 		st = hk__g_grow(g, p->capacity ? p->capacity : 1024);
 	if (st) {
