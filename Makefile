@@ -200,7 +200,7 @@ test: check-header readme-sample all $(TSAN_BIN)
 else
 test: check-header readme-sample $(TESTS) all
 	@bash tools/fetch-models.sh || echo "make test: models unavailable, the model tests will skip"
-	HERKEN_BUILD=$(BUILD) $(TESTS) --jobs 2
+	HERKEN_MODELS=$${HERKEN_MODELS:-$(abspath .cache/models)} HERKEN_BUILD=$(BUILD) $(TESTS) --jobs 2
 	$(if $(SANITIZE),@echo "install test: not run under SANITIZE (the installed library is a release build)",@bash tests/install.sh)
 endif
 

@@ -781,9 +781,8 @@ static const char compact_help[] =
  * .cache/models): store decisions stand at a stated FMR / FPIR. */
 static int calib_of(const char *cmd, hk_calib **cal)
 {
-	const char *d = getenv("HERKEN_MODELS");
 	char path[4096];
-	snprintf(path, sizeof path, "%s/MobileFaceNet.tflite", d && *d ? d : ".cache/models");
+	snprintf(path, sizeof path, "%s/MobileFaceNet.tflite", hk_model_dir(NULL));
 	if (hk_calib_for_model(path, cal)) {
 		fprintf(stderr, "herken %s: %s\n", cmd, esc(hk_last_error()));
 		return HK_EXIT_INPUT;
