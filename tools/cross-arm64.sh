@@ -140,7 +140,7 @@ echo "cross-arm64: compiled ${#objs[@]} objects and $out/check"
 
 # the gallery's search: the kernel objects above plus the gallery itself
 gobjs=("${objs[@]}")
-for f in simd/topk.c core/gallery/gallery.c tools/cross-arm64/shim.c; do
+for f in simd/topk.c core/gallery/gallery.c core/gallery/search.c tools/cross-arm64/shim.c; do
 	o="$out/$(basename "${f%.c}").o"
 	"$CC" "${flags[@]}" -Itools/cross-arm64 -c "$f" -o "$o"
 	gobjs+=("$o")
