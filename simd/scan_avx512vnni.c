@@ -8,28 +8,15 @@
  * together and corrected by -128 * row_sum in one vector, software prefetch
  * PF_DIST bytes ahead of each row. No branches inside a block.
  *
- * tile_i8 (many queries): compute bound. Queries go in the 16 lanes: up to
- * 64 queries are packed once per call into groups of 4 dims (lane l of
- * packed vector (g, qb) holds dims 4g..4g+3 of query 16*qb+l), and a
- * 4-row x 64-query micro-kernel broadcasts 4 bytes of a row (vpbroadcastd
- * from memory) against 4 packed query vectors: 16 independent vpdpbusd
- * per 8 loads. Rows are read straight from the row-major copy, once per
- * 64 queries and per 256-dim slice. A 16x16 transpose turns the
- * query-in-lanes tile into row-in-lanes vectors so stores to
- * out[j * ldo + i] are contiguous.
+ * tile_i8 (many queries): compute bound, the shared register-blocked tile
+ * driver (tile_x86.h) on zmm: 64 queries in 4 vectors x 16 lanes, 4-row
+ * micro-kernels, 16-row tiles, the next tile prefetched.
  */
 #include "hk_simd.h"
 #include "x86_reduce.h"
 
 #include <immintrin.h>
 #include <string.h>
-
-static inline __m512i bcast32(const int8_t *p)
-{
-	int32_t v;
-	memcpy(&v, p, 4);
-	return _mm512_set1_epi32(v);
-}
 
 /* nblk full blocks of 16 rows; the query in registers when nc is a constant. */
 HK_AINL void scan_blocks(const uint8_t *qu, const int8_t *rows,
@@ -83,115 +70,28 @@ void hk__scan_i8_avx512vnni(const uint8_t *qu, const int8_t *rows,
 	}
 }
 
-/* ---- tile_i8 ---------------------------------------------------------- */
-
-#define QB 64   /* queries per packed block (4 vectors of 16 lanes)        */
-#define KB 256  /* dims per packed slice: 64 groups x 4 vectors = 16 KiB   */
+/* ---- tile_i8: vpdpbusd on the shared tile driver (tile_x86.h), zmm --- */
 
 /*
- * Pack queries [0, nqq) x dims [k0, k0 + kl) into qp: vector (g * 4 + qb),
- * lane l = 4 bytes of query 16 * qb + l at dim k0 + 4g. Missing queries
- * are zero (their results are computed but never stored). A full block of
- * 16 queries x 64 dims is one 16x16 dword transpose (64 shuffles instead
- * of 256 scalar moves).
+ * 16 queries per vector, 64 per pass; a 4-row x 64-query register block
+ * (16 accumulators, 4 row broadcasts, 4 query vectors of the 32 zmm) and
+ * 16-row tiles with the next tile's rows prefetched; vpdpbusd in place
+ * (HK__IN_PLACE).
  */
-static void pack_queries(const uint8_t *qu, size_t nqq, size_t qstride,
-                         size_t k0, size_t kl, uint32_t *qp)
-{
-	size_t ng = kl / 4, full = nqq / 16;
-	for (size_t qb = 0; qb < full; qb++) {
-		for (size_t c = 0; c < kl; c += 64) {
-			__m512i v[16];
-			HK_UNROLL for (int l = 0; l < 16; l++)
-				v[l] = _mm512_loadu_si512(qu + (qb * 16 + l) * qstride + k0 + c);
-			hk__transpose16(v);
-			HK_UNROLL for (int k = 0; k < 16; k++)
-				_mm512_store_si512(qp + ((c / 4 + k) * 4 + qb) * 16, v[k]);
-		}
-	}
-	for (size_t j = full * 16; j < QB; j++) {
-		uint32_t *dst = qp + (j / 16) * 16 + (j % 16);
-		if (j >= nqq) {
-			for (size_t g = 0; g < ng; g++)
-				dst[g * 64] = 0;
-			continue;
-		}
-		const uint8_t *src = qu + j * qstride + k0;
-		for (size_t g = 0; g < ng; g++)
-			memcpy(&dst[g * 64], src + 4 * g, 4);
-	}
-}
-
-/* 4 rows x (16 * nqb) queries over ng groups of 4 dims; t[qb * 16 + r]. */
-HK_AINL void micro4(const __m512i *qp, size_t ng, const int8_t *p0,
-                 const int8_t *p1, const int8_t *p2, const int8_t *p3,
-                 __m512i *t, int nqb)
-{
-	__m512i acc[4][4];
-	HK_UNROLL for (int r = 0; r < 4; r++)
-		HK_UNROLL for (int qb = 0; qb < nqb; qb++)
-			acc[r][qb] = _mm512_setzero_si512();
-	for (size_t g = 0; g < ng; g++) {
-		__m512i qv[4];
-		HK_UNROLL for (int qb = 0; qb < nqb; qb++)
-			qv[qb] = _mm512_load_si512(qp + g * 4 + qb);
-		__m512i rb[4] = {bcast32(p0 + 4 * g), bcast32(p1 + 4 * g),
-		                 bcast32(p2 + 4 * g), bcast32(p3 + 4 * g)};
-		HK_UNROLL for (int r = 0; r < 4; r++)
-			HK_UNROLL for (int qb = 0; qb < nqb; qb++)
-				acc[r][qb] = _mm512_dpbusd_epi32(acc[r][qb], qv[qb], rb[r]);
-	}
-	HK_UNROLL for (int r = 0; r < 4; r++)
-		HK_UNROLL for (int qb = 0; qb < nqb; qb++)
-			t[qb * 16 + r] = acc[r][qb];
-}
-
-/*
- * One slice of dims for up to 64 queries (nqq) over all rows. first: the
- * slice starts the sums (store minus the row-sum correction); otherwise it
- * adds to what out holds.
- */
-HK_AINL void tile_slice(const __m512i *qp, size_t nqq, const int8_t *rows,
-                     const int32_t *row_sums, size_t count, size_t k0,
-                     size_t kl, size_t stride, int32_t *out, size_t ldo,
-                     int first, int nqb)
-{
-	__m512i t[64];
-	size_t ng = kl / 4;
-	for (size_t i = 0; i < count; i += 16) {
-		size_t nr = count - i < 16 ? count - i : 16;
-		HK_UNROLL for (size_t r = 0; r < 16; r += 4) {
-			/* Rows past the end repeat the last row (results not stored). */
-			const int8_t *p[4];
-			HK_UNROLL for (size_t k = 0; k < 4; k++)
-				p[k] = rows + (i + (r + k < nr ? r + k : nr - 1)) * stride + k0;
-			micro4(qp, ng, p[0], p[1], p[2], p[3], t + r, nqb);
-		}
-		__mmask16 m = nr == 16 ? (__mmask16)0xffff : (__mmask16)((1u << nr) - 1);
-		__m512i corr =
-		    _mm512_slli_epi32(_mm512_maskz_loadu_epi32(m, row_sums + i), 7);
-		HK_UNROLL for (int qb = 0; qb < nqb; qb++) {
-			hk__transpose16(t + 16 * qb);
-			for (size_t l = 0; l < 16; l++) {
-				size_t j = (size_t)qb * 16 + l;
-				if (j >= nqq)
-					break;
-				int32_t *dst = out + j * ldo + i;
-				__m512i v = t[16 * qb + l];
-				v = first ? _mm512_sub_epi32(v, corr)
-				          : _mm512_add_epi32(v, _mm512_maskz_loadu_epi32(m, dst));
-				_mm512_mask_storeu_epi32(dst, m, v);
-			}
-		}
-	}
-}
+#define HK_TILE_DP(acc, q, r)                                                  \
+	HK__IN_PLACE(acc, "vpdpbusd %2, %1, %0", "v"(q), "v"(r))
+#define HK_TILE_W 16
+#define HK_TILE_BIAS 0
+#define HK_TILE_SHIFT 7
+#define HK_TILE_ROWS 4
+#include "tile_x86.h"
 
 void hk__tile_i8_avx512vnni(const uint8_t *qu, size_t nq, size_t qstride,
                             const int8_t *rows, const int32_t *row_sums,
                             size_t count, size_t dim, size_t stride,
                             int32_t *out, size_t ldo)
 {
-	HK__TILE_PASSES(QB, KB, 16, __m512i)
+	hk__tile(qu, nq, qstride, rows, row_sums, count, dim, stride, out, ldo);
 }
 
 const hk__kernel_table hk__kernels_avx512vnni = {

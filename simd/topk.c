@@ -43,26 +43,34 @@ void hk__heap_push(hk__heap *h, float score, uint32_t slot)
 	sift_down(h->c, h->n, 0);
 }
 
-int hk__score_block_i32_scalar(const int32_t *dots, const float *scale,
-                               size_t cnt, float floor, float *out)
+/* One body for int32 and float dots (exactly one of di, df non-NULL). */
+HK_AINL int score_scalar(const int32_t *di, const float *df, const float *scale,
+                         size_t cnt, float floor, float *out, uint64_t *hits)
 {
-	int any = 0;
+	uint64_t any = 0;
+	for (size_t w = 0; w < (cnt + 63) / 64; w++)
+		hits[w] = 0;
 	for (size_t i = 0; i < cnt; i++) {
-		out[i] = (float)dots[i] * scale[i];
-		any |= out[i] > floor;
+		out[i] = (di ? (float)di[i] : df[i]) * scale[i];
+		uint64_t b = out[i] > floor;
+		hits[i / 64] |= b << (i % 64);
+		any |= b;
 	}
-	return any;
+	return any != 0;
+}
+
+int hk__score_block_i32_scalar(const int32_t *dots, const float *scale,
+                               size_t cnt, float floor, float *out,
+                               uint64_t *hits)
+{
+	return score_scalar(dots, NULL, scale, cnt, floor, out, hits);
 }
 
 int hk__score_block_f32_scalar(const float *dots, const float *scale,
-                               size_t cnt, float floor, float *out)
+                               size_t cnt, float floor, float *out,
+                               uint64_t *hits)
 {
-	int any = 0;
-	for (size_t i = 0; i < cnt; i++) {
-		out[i] = dots[i] * scale[i];
-		any |= out[i] > floor;
-	}
-	return any;
+	return score_scalar(NULL, dots, scale, cnt, floor, out, hits);
 }
 
 static hk__score_i32_fn score_i32 = hk__score_block_i32_scalar;
@@ -83,28 +91,46 @@ static void score_choose(void)
 #endif
 }
 
-/* Only a block with a score above the floor takes the insertion path. */
-static void offer(hk__heap *h, const float *s, size_t cnt, uint32_t base)
+/* Only the scores above the floor at scoring time are visited, each checked
+ * against the floor as it rises. */
+static void offer(hk__heap *h, const float *s, const uint64_t *hits,
+                  size_t cnt, uint32_t base)
 {
-	for (size_t i = 0; i < cnt; i++)
-		if (s[i] > hk__heap_floor(h))
-			hk__heap_push(h, s[i], base + (uint32_t)i);
+	float f = hk__heap_floor(h);
+	for (size_t w = 0; w < (cnt + 63) / 64; w++)
+		for (uint64_t b = hits[w]; b; b &= b - 1) {
+			size_t i = w * 64 + (size_t)__builtin_ctzll(b);
+			if (s[i] > f) {
+				hk__heap_push(h, s[i], base + (uint32_t)i);
+				f = hk__heap_floor(h);
+			}
+		}
 }
+
+#define CHUNK 1024 /* rows scored per bitmap */
 
 void hk__topk_block_i32(hk__heap *h, const int32_t *dots, const float *scale,
                         size_t cnt, uint32_t base, float *tmp)
 {
 	pthread_once(&score_once, score_choose);
-	if (score_i32(dots, scale, cnt, hk__heap_floor(h), tmp))
-		offer(h, tmp, cnt, base);
+	uint64_t hits[CHUNK / 64];
+	for (size_t i = 0; i < cnt; i += CHUNK) {
+		size_t n = cnt - i < CHUNK ? cnt - i : CHUNK;
+		if (score_i32(dots + i, scale + i, n, hk__heap_floor(h), tmp + i, hits))
+			offer(h, tmp + i, hits, n, base + (uint32_t)i);
+	}
 }
 
 void hk__topk_block_f32(hk__heap *h, const float *dots, const float *scale,
                         size_t cnt, uint32_t base, float *tmp)
 {
 	pthread_once(&score_once, score_choose);
-	if (score_f32(dots, scale, cnt, hk__heap_floor(h), tmp))
-		offer(h, tmp, cnt, base);
+	uint64_t hits[CHUNK / 64];
+	for (size_t i = 0; i < cnt; i += CHUNK) {
+		size_t n = cnt - i < CHUNK ? cnt - i : CHUNK;
+		if (score_f32(dots + i, scale + i, n, hk__heap_floor(h), tmp + i, hits))
+			offer(h, tmp + i, hits, n, base + (uint32_t)i);
+	}
 }
 
 void hk__heap_merge(hk__heap *dst, const hk__heap *src)

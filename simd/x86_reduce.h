@@ -1,5 +1,6 @@
 /*
- * Transposed horizontal sums and a 16x16 transpose for the x86 kernels (include only from
+ * Transposed horizontal sums, 8x8 / 16x16 transposes and a row prefetch for
+ * the x86 kernels (include only from
  * *_avx2.c / *_avx512*.c files). Reducing a block of 8 (ymm) or 16 (zmm) row
  * accumulators together costs about 3 shuffles+adds per row instead of the
  * ~10 of a per-row reduction, and yields the block's results as one vector.
@@ -8,6 +9,8 @@
 #define HK_X86_REDUCE_H
 
 #include <immintrin.h>
+#include <stddef.h>
+#include <stdint.h>
 
 /* v[0..7] -> lane r = sum of v[r]'s 8 lanes. */
 static inline __m256i hk__rsum8_epi32(const __m256i v[8])
@@ -45,35 +48,51 @@ static inline float hk__hsum256_ps(__m256 v)
 }
 
 /*
- * Body of a queries-in-lanes tile_i8 (scan_avxvnni.c, scan_avx512vnni.c):
- * passes of up to QBV queries (LANES per vector, at most 4 vectors) and
- * KBV-dim slices; each pass packs its queries into the stack buffer with
- * pack_queries() and runs tile_slice() specialised for the number of query
- * vectors. Expects the tile_i8 parameter names in scope.
+ * Prefetch min(n, max) rows of kl bytes (a multiple of 64) at p, one line
+ * per 64 bytes: a tile driver asks for the rows of its next tile, which
+ * come from memory on the first slice (the hardware prefetcher lags that
+ * many interleaved streams). No division in the loop: an earlier b / kl
+ * form cost ~15 % of the avxvnni batch.
  */
-#define HK__TILE_PASSES(QBV, KBV, LANES, VT)                                   \
-	_Alignas(64) uint32_t qp[KBV / 4 * QBV];                               \
-	if (count == 0)                                                        \
-		return;                                                        \
-	for (size_t j0 = 0; j0 < nq; j0 += QBV) {                              \
-		size_t nqq = nq - j0 < QBV ? nq - j0 : QBV;                    \
-		int nqb = (int)((nqq + LANES - 1) / LANES);                    \
-		for (size_t k0 = 0; k0 < dim; k0 += KBV) {                     \
-			size_t kl = dim - k0 < KBV ? dim - k0 : KBV;           \
-			pack_queries(qu + j0 * qstride, nqq, qstride, k0, kl, qp); \
-			const VT *q = (const VT *)qp;                          \
-			int32_t *o = out + j0 * ldo;                           \
-			int f = k0 == 0;                                       \
-			if (nqb == 1)                                          \
-				tile_slice(q, nqq, rows, row_sums, count, k0, kl, stride, o, ldo, f, 1); \
-			else if (nqb == 2)                                     \
-				tile_slice(q, nqq, rows, row_sums, count, k0, kl, stride, o, ldo, f, 2); \
-			else if (nqb == 3)                                     \
-				tile_slice(q, nqq, rows, row_sums, count, k0, kl, stride, o, ldo, f, 3); \
-			else                                                   \
-				tile_slice(q, nqq, rows, row_sums, count, k0, kl, stride, o, ldo, f, 4); \
-		}                                                              \
+static inline void hk__prefetch_rows(const int8_t *p, size_t n, size_t max,
+                                     size_t kl, size_t stride)
+{
+	n = n < max ? n : max;
+	for (size_t r = 0; r < n; r++)
+		for (size_t c = 0; c < kl; c += 64)
+			_mm_prefetch((const char *)p + r * stride + c, _MM_HINT_T0);
+}
+
+/*
+ * The first two levels of an NxN transpose of 32-bit elements (N = 8 on
+ * ymm, 16 on zmm): 32-bit then 64-bit interleaves of v[0..N) into u[0..N);
+ * afterwards u[4m + k], 128-bit chunk c holds column 4c + k of rows
+ * 4m..4m+3. The last level(s) move whole 128-bit chunks.
+ */
+#define HK__TRANSPOSE_4X4(T, N, UL32, UH32, UL64, UH64)                        \
+	T t[N], u[N];                                                          \
+	HK_UNROLL for (int k = 0; k < N / 2; k++) {                            \
+		t[2 * k] = UL32(v[2 * k], v[2 * k + 1]);                       \
+		t[2 * k + 1] = UH32(v[2 * k], v[2 * k + 1]);                   \
+	}                                                                      \
+	HK_UNROLL for (int m = 0; m < N / 4; m++) {                            \
+		T *s = t + 4 * m;                                              \
+		u[4 * m + 0] = UL64(s[0], s[2]);                               \
+		u[4 * m + 1] = UH64(s[0], s[2]);                               \
+		u[4 * m + 2] = UL64(s[1], s[3]);                               \
+		u[4 * m + 3] = UH64(s[1], s[3]);                               \
 	}
+
+/* In-register 8x8 transpose of 32-bit elements: v[r] lane c -> v[c] lane r. */
+static inline void hk__transpose8(__m256i v[8])
+{
+	HK__TRANSPOSE_4X4(__m256i, 8, _mm256_unpacklo_epi32, _mm256_unpackhi_epi32,
+	                  _mm256_unpacklo_epi64, _mm256_unpackhi_epi64)
+	HK_UNROLL for (int k = 0; k < 4; k++) {
+		v[k] = _mm256_permute2x128_si256(u[k], u[4 + k], 0x20);
+		v[4 + k] = _mm256_permute2x128_si256(u[k], u[4 + k], 0x31);
+	}
+}
 
 #ifdef __AVX512F__
 /*
@@ -105,19 +124,8 @@ static inline float hk__hsum256_ps(__m256 v)
 /* In-register 16x16 transpose of 32-bit elements: v[r] lane c -> v[c] lane r. */
 static inline void hk__transpose16(__m512i v[16])
 {
-	__m512i t[16], u[16];
-	HK_UNROLL for (int k = 0; k < 8; k++) {
-		t[2 * k] = _mm512_unpacklo_epi32(v[2 * k], v[2 * k + 1]);
-		t[2 * k + 1] = _mm512_unpackhi_epi32(v[2 * k], v[2 * k + 1]);
-	}
-	HK_UNROLL for (int m = 0; m < 4; m++) {
-		__m512i *s = t + 4 * m;
-		u[4 * m + 0] = _mm512_unpacklo_epi64(s[0], s[2]);
-		u[4 * m + 1] = _mm512_unpackhi_epi64(s[0], s[2]);
-		u[4 * m + 2] = _mm512_unpacklo_epi64(s[1], s[3]);
-		u[4 * m + 3] = _mm512_unpackhi_epi64(s[1], s[3]);
-	}
-	/* u[4m + k], 128-bit chunk c = column 4c + k of rows 4m..4m+3. */
+	HK__TRANSPOSE_4X4(__m512i, 16, _mm512_unpacklo_epi32, _mm512_unpackhi_epi32,
+	                  _mm512_unpacklo_epi64, _mm512_unpackhi_epi64)
 	HK_UNROLL for (int k = 0; k < 4; k++) {
 		__m512i x0 = _mm512_shuffle_i32x4(u[k], u[4 + k], 0x44);
 		__m512i x1 = _mm512_shuffle_i32x4(u[k], u[4 + k], 0xee);

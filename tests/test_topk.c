@@ -60,6 +60,7 @@ Test(topk, score_block_variants_match_scalar)
 	srand(9);
 	int32_t d[300];
 	float df[300], sc[300], o1[300], o2[300];
+	uint64_t h1[5], h2[5];
 	int tested = 0;
 	for (size_t v = 0; v < sizeof vs / sizeof vs[0]; v++) {
 		/* a tier is testable when this CPU runs at it or above (x86 tiers) */
@@ -73,22 +74,31 @@ Test(topk, score_block_variants_match_scalar)
 				df[i] = (float)d[i] / 1000.0f;
 				sc[i] = (rand() % 10 == 0) ? NAN : (float)(rand() % 1000) / 1e4f;
 			}
+			size_t nw = (cnt + 63) / 64;
 			const float floors[] = {-INFINITY, 0.0f, 5.0f, 1e9f};
 			for (int f = 0; f < 4; f++) {
-				int a = hk__score_block_i32_scalar(d, sc, cnt, floors[f], o1);
-				int b = vs[v].fi(d, sc, cnt, floors[f], o2);
+				memset(h2, 0xa5, sizeof h2); /* every word must be written */
+				int a = hk__score_block_i32_scalar(d, sc, cnt, floors[f], o1, h1);
+				int b = vs[v].fi(d, sc, cnt, floors[f], o2, h2);
 				cr_assert_eq(!!a, !!b, "%s i32 cnt %zu floor %f", vs[v].name, cnt, floors[f]);
 				cr_assert_eq(memcmp(o1, o2, cnt * sizeof(float)), 0, "%s i32 scores", vs[v].name);
-				a = hk__score_block_f32_scalar(df, sc, cnt, floors[f], o1);
-				b = vs[v].ff(df, sc, cnt, floors[f], o2);
+				cr_assert_eq(memcmp(h1, h2, nw * 8), 0, "%s i32 hits cnt %zu", vs[v].name, cnt);
+				/* the bitmap says exactly which scores beat the floor */
+				for (size_t i = 0; i < cnt; i++)
+					cr_assert_eq((int)((h1[i / 64] >> (i % 64)) & 1), o1[i] > floors[f]);
+				memset(h2, 0xa5, sizeof h2);
+				a = hk__score_block_f32_scalar(df, sc, cnt, floors[f], o1, h1);
+				b = vs[v].ff(df, sc, cnt, floors[f], o2, h2);
 				cr_assert_eq(!!a, !!b, "%s f32 cnt %zu", vs[v].name, cnt);
 				cr_assert_eq(memcmp(o1, o2, cnt * sizeof(float)), 0, "%s f32 scores", vs[v].name);
+				cr_assert_eq(memcmp(h1, h2, nw * 8), 0, "%s f32 hits cnt %zu", vs[v].name, cnt);
 			}
 		}
 		/* all tombstones: nothing passes even an -inf floor */
 		for (int i = 0; i < 50; i++)
 			sc[i] = NAN;
-		cr_assert_eq(vs[v].fi(d, sc, 50, -INFINITY, o1), 0, "%s: NaN passed", vs[v].name);
+		cr_assert_eq(vs[v].fi(d, sc, 50, -INFINITY, o1, h1), 0, "%s: NaN passed", vs[v].name);
+		cr_assert_eq(h1[0], 0, "%s: NaN hit", vs[v].name);
 	}
 	cr_assert_geq(tested, 1);
 }

@@ -24,6 +24,7 @@
 #define DIM_MAX 4096u
 #define BLOCK_ROWS 1024u   /* rows per scan block: 192 KiB of int8 at d=192 (L2) */
 #define TILE_Q 64u         /* queries per batch tile                      */
+#define TILE_ROWS 256u     /* rows per int8 batch tile call (results in L2) */
 #define STACK_CANDS 1024u  /* single-query scratch lives on the stack     */
 #define MAX_SHARDS 64u
 #define XF_PEND 256u       /* file rows buffered before one pwrite        */

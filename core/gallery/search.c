@@ -418,16 +418,26 @@ static void scan_shard(void *arg, unsigned shard, unsigned nshards)
 			size_t cnt = hi - b < BLOCK_ROWS ? hi - b : BLOCK_ROWS;
 			if (g->scan == HK_SCAN_INT8) {
 				const int8_t *rows = g->s8 + b * g->d8;
-				if (nt == 1)
+				if (nt == 1) {
 					K->scan_i8(j->qu + q0 * g->d8, rows, g->rsum + b, cnt,
 					           g->d8, g->d8, dots_i);
-				else
-					K->tile_i8(j->qu + q0 * g->d8, nt, g->d8, rows,
-					           g->rsum + b, cnt, g->d8, g->d8, dots_i,
-					           BLOCK_ROWS);
-				for (size_t t = 0; t < nt; t++)
-					hk__topk_block_i32(&heaps[t], dots_i + t * BLOCK_ROWS,
-					                   g->rscale + b, cnt, (uint32_t)b, tmp);
+					hk__topk_block_i32(&heaps[0], dots_i, g->rscale + b, cnt,
+					                   (uint32_t)b, tmp);
+					continue;
+				}
+				/* the tile in TILE_ROWS sub-blocks: 64 queries x 256 rows
+				 * of int32 results (64 KiB) are read back by the top-k from
+				 * L2, where 1024 rows (256 KiB) spilled to L3 */
+				for (size_t s = 0; s < cnt; s += TILE_ROWS) {
+					size_t sn = cnt - s < TILE_ROWS ? cnt - s : TILE_ROWS;
+					K->tile_i8(j->qu + q0 * g->d8, nt, g->d8, rows + s * g->d8,
+					           g->rsum + b + s, sn, g->d8, g->d8, dots_i,
+					           TILE_ROWS);
+					for (size_t t = 0; t < nt; t++)
+						hk__topk_block_i32(&heaps[t], dots_i + t * TILE_ROWS,
+						                   g->rscale + b + s, sn,
+						                   (uint32_t)(b + s), tmp);
+				}
 			} else if (g->scan == HK_SCAN_FP16) {
 				for (size_t t = 0; t < nt; t++) {
 					K->scan_f16(j->qf + (q0 + t) * g->d32,
