@@ -20,6 +20,7 @@ int hk_bench_cost(int argc, char **argv);
 int hk_bench_blufr(int argc, char **argv);
 int hk_bench_openset(int argc, char **argv);
 int hk_bench_calibrate(int argc, char **argv);
+int hk_bench_stream(int argc, char **argv);
 
 double hkb_now(void); /* seconds, monotonic */
 

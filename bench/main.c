@@ -16,6 +16,7 @@
 #pragma weak hk_bench_cost
 #pragma weak hk_bench_blufr
 #pragma weak hk_bench_openset
+#pragma weak hk_bench_stream
 #pragma weak hk_bench_calibrate
 
 static const struct {
@@ -30,6 +31,7 @@ static const struct {
 	{"lfw", hk_bench_lfw, "LFW 10-fold verification accuracy"},
 	{"blufr", hk_bench_blufr, "LFW BLUFR: VR at FAR 0.1 %, open-set DIR at FAR 1 %"},
 	{"openset", hk_bench_openset, "open-set FNIR at FPIR against gallery size (LFW)"},
+	{"stream", hk_bench_stream, "recogniser on video: frames/s, decode share, visit-level FNIR"},
 	{"calibrate", hk_bench_calibrate, "fit the score -> FMR calibration on BLUFR train data"},
 	{"store", hk_bench_store, "durable gallery enrol / replay"},
 	{"pipeline", hk_bench_pipeline, "end-to-end recognition"},
