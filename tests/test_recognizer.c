@@ -377,6 +377,29 @@ Test(recognizer, stream_changes_size_then_stalls_mid_visit, .timeout = 0)
 	hk_image_free(&still);
 }
 
+/* Tracks a clip with no gallery (detect_tiles as given) into out; the
+ * recogniser's stats into st. Skips when the clip or the models are absent. */
+static void track_clip(const char *name, uint32_t tiles, run *out, hk_recognizer_stats *st)
+{
+	char clip[4096];
+	if (!hkt_video_path(name, clip, sizeof clip))
+		cr_skip_test("%s absent (HERKEN_SHARED/datasets/video)", name);
+	hk_engine *e = engine_or_skip();
+	hk_recognizer_params rp;
+	hk_recognizer_default_params(&rp);
+	rp.engine = e;
+	rp.detect_tiles = tiles;
+	hk_recognizer *r;
+	cr_assert_eq(hk_recognizer_create(&rp, &r), HK_OK, "%s", hk_last_error());
+	memset(out, 0, sizeof *out);
+	hk_status ferr;
+	watch(r, clip, 0, out, &ferr);
+	cr_assert_eq(ferr, HK_OK);
+	cr_assert_eq(hk_recognizer_get_stats(r, st), HK_OK);
+	hk_recognizer_destroy(r);
+	hk_engine_destroy(e);
+}
+
 /* People whose face shows in entrance_1080p_4s.mp4, counted by hand once
  * from frames at 0, 0.5, 1, 1.5, 2, 2.5, 3, 3.9 s (people seen only from
  * behind not counted): the white-haired woman, the red-haired boy, the
@@ -389,20 +412,9 @@ Test(recognizer, stream_changes_size_then_stalls_mid_visit, .timeout = 0)
 
 Test(recognizer, entrance_one_visit_per_person, .timeout = 0)
 {
-	char clip[4096];
-	if (!hkt_video_path("entrance_1080p_4s.mp4", clip, sizeof clip))
-		cr_skip_test("entrance_1080p_4s.mp4 absent (HERKEN_SHARED/datasets/video)");
-	hk_engine *e = engine_or_skip();
-	hk_recognizer_params rp;
-	hk_recognizer_default_params(&rp);
-	rp.engine = e;
-	rp.detect_tiles = 2; /* faces of 40-130 px in 1080p */
-	hk_recognizer *r;
-	cr_assert_eq(hk_recognizer_create(&rp, &r), HK_OK, "%s", hk_last_error());
 	static run out;
-	memset(&out, 0, sizeof out);
-	hk_status ferr;
-	watch(r, clip, 0, &out, &ferr);
+	hk_recognizer_stats st;
+	track_clip("entrance_1080p_4s.mp4", 2, &out, &st); /* faces of 40-130 px in 1080p */
 	cr_assert_eq(out.frames, 105);
 	/* A visit is a track seen in at least 5 frames (0.2 s); shorter ones
 	 * are detector flicker at tile borders. */
@@ -423,28 +435,14 @@ Test(recognizer, entrance_one_visit_per_person, .timeout = 0)
 	cr_log_info("entrance: %d visits (hand count %d), %d blips", visits, ENTRANCE_PEOPLE, blips);
 	cr_assert(visits >= ENTRANCE_PEOPLE - 2 && visits <= ENTRANCE_PEOPLE + 2,
 	          "%d visits for %d people", visits, ENTRANCE_PEOPLE);
-	hk_recognizer_destroy(r);
-	hk_engine_destroy(e);
 }
 
 Test(recognizer, comic_shop_odd_width_tiny_faces)
 {
-	char clip[4096];
-	if (!hkt_video_path("comic_shop_5frames.mp4", clip, sizeof clip))
-		cr_skip_test("comic_shop_5frames.mp4 absent (HERKEN_SHARED/datasets/video)");
-	hk_engine *e = engine_or_skip();
-	hk_recognizer_params rp;
-	hk_recognizer_default_params(&rp);
-	rp.engine = e;
-	hk_recognizer *r;
-	cr_assert_eq(hk_recognizer_create(&rp, &r), HK_OK);
 	static run out;
-	memset(&out, 0, sizeof out);
-	hk_status ferr;
-	watch(r, clip, 0, &out, &ferr);
-	cr_assert_eq(out.frames, 5);
 	hk_recognizer_stats st;
-	cr_assert_eq(hk_recognizer_get_stats(r, &st), HK_OK);
+	track_clip("comic_shop_5frames.mp4", 0, &out, &st);
+	cr_assert_eq(out.frames, 5);
 	cr_assert_geq(st.faces, 1, "the customer in the doorway");
 	int ended = 0;
 	for (size_t i = 0; i < out.n; i++)
@@ -454,6 +452,4 @@ Test(recognizer, comic_shop_odd_width_tiny_faces)
 			cr_assert_leq(out.ev[i].box[2], 820.5f);
 		}
 	cr_assert_geq(ended, 1);
-	hk_recognizer_destroy(r);
-	hk_engine_destroy(e);
 }
