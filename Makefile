@@ -45,7 +45,16 @@ PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(LIB_PKGS) 2>/dev/null)
 LIB_LIBS := $(PKG_LIBS) -ldnnl -lpthread -lm
 
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wno-unused-parameter
-CPPFLAGS += -Icore -Isimd -Iio -Ibench -Itools/cli -DHK_BUILDING_LIBRARY
+# Include paths per target: the library sees core/, simd/ and io/ only; the
+# CLI sees the public header only ($(BUILD)/include holds a copy of
+# core/herken.h and nothing else, as an installed herken would); the
+# benchmarks see bench/ plus the internals they name (core/ for herken.h,
+# internal.h and pipeline/pipeline.h; simd/ for the kernel table); the
+# tests see everything they test.
+LIB_INC := -Icore -Isimd -Iio -DHK_BUILDING_LIBRARY
+CLI_INC := -I$(BUILD)/include -Itools/cli
+BENCH_INC := -Ibench -Icore -Isimd
+TEST_INC := -Icore -Isimd -Iio -Ibench -Itools/cli -Itests
 CFLAGS ?=
 CFLAGS += -std=c11 -g $(OPT) $(WARN) -fPIC -fvisibility=hidden $(PKG_CFLAGS)
 CXXFLAGS += -std=c++17 -g $(OPT) -Wall -Wextra -Wno-unused-parameter -fPIC -fopenmp
@@ -97,17 +106,27 @@ CLI := $(BUILD)/herken
 BENCH := $(BUILD)/herken-bench
 TESTS := $(BUILD)/herken-tests
 
-.PHONY: all lib test check-header readme-sample bench-check bench-baseline deps bench run install uninstall clean fuzz models
+.PHONY: all lib test check-header readme-sample bench-check bench-baseline deps bench run install uninstall install-test clean fuzz models datasets
 all: lib $(if $(CLI_SRC),$(CLI)) $(if $(BENCH_SRC)$(BENCH_CXX),$(BENCH))
-lib: $(LIBA) $(LIBSO) $(BUILD)/herken.pc
+lib: $(LIBA) $(LIBSO)
+
+$(LIB_OBJ): INC = $(LIB_INC)
+$(CLI_OBJ): INC = $(CLI_INC)
+$(BENCH_OBJ): INC = $(BENCH_INC)
+$(TEST_OBJ): INC = $(TEST_INC)
+$(CLI_OBJ): $(BUILD)/include/herken.h
+
+$(BUILD)/include/herken.h: core/herken.h
+	@mkdir -p $(dir $@)
+	cp $< $@
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(ISAFLAGS) -MMD -MP -c $< -o $@
+	$(CC) $(CPPFLAGS) $(INC) $(CFLAGS) $(ISAFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/obj/%.o: %.cpp
 	@mkdir -p $(dir $@)
-	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -MMD -MP -c $< -o $@
+	$(CXX) $(CPPFLAGS) $(INC) $(CXXFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/obj/%_avx2.o: ISAFLAGS = $(ISA_avx2)
 $(BUILD)/obj/%_avxvnni.o: ISAFLAGS = $(ISA_avxvnni)
@@ -127,11 +146,6 @@ $(LIBSO): $(LIB_OBJ)
 	ln -sf libherken.so.$(VERSION) $(BUILD)/libherken.so.$(SOVERSION)
 	ln -sf libherken.so.$(VERSION) $(BUILD)/libherken.so
 
-$(BUILD)/herken.pc: tools/herken.pc.in core/herken.h
-	@mkdir -p $(dir $@)
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' \
-	    -e 's|@PRIVATE_REQUIRES@|$(LIB_PKGS)|g' $< > $@
-
 $(CLI): $(CLI_OBJ) $(LIBA)
 	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(LIBA) $(LIB_LIBS)
 
@@ -139,8 +153,12 @@ $(CLI): $(CLI_OBJ) $(LIBA)
 $(BENCH): $(BENCH_OBJ) $(LIBA)
 	$(CXX) $(LDFLAGS) -o $@ $(BENCH_OBJ) $(LIBA) $(LIB_LIBS) -lfaiss -fopenmp
 
-$(TESTS): $(TEST_OBJ) $(LIBA)
-	$(CC) $(LDFLAGS) -o $@ $(TEST_OBJ) $(LIBA) $(LIB_LIBS) $(shell $(PKG_CONFIG) --libs criterion)
+# The protocol maths live with the benchmarks (bench/calibrate.c); the tests check them.
+# --wrap: the power-loss test (tests/test_crash_store.c) sees every fsync
+# and fdatasync of the library and keeps only what was synced.
+TEST_BENCH_OBJ := $(BUILD)/obj/bench/calibrate.o
+$(TESTS): $(TEST_OBJ) $(TEST_BENCH_OBJ) $(LIBA)
+	$(CC) $(LDFLAGS) -Wl,--wrap=fsync -Wl,--wrap=fdatasync -o $@ $(TEST_OBJ) $(TEST_BENCH_OBJ) $(LIBA) $(LIB_LIBS) $(shell $(PKG_CONFIG) --libs criterion)
 
 # The public header must compile on its own as strict C11 (and as C++).
 check-header:
@@ -171,11 +189,12 @@ else
 test: check-header readme-sample $(TESTS) all
 	@bash tools/fetch-models.sh || echo "make test: models unavailable, the model tests will skip"
 	HERKEN_BUILD=$(BUILD) $(TESTS) --jobs 2
+	@bash tests/install.sh
 endif
 
 $(BUILD)/tsan/%: tests/%.c $(LIBA)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBA) $(LIB_LIBS)
+	$(CC) $(CPPFLAGS) $(TEST_INC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBA) $(LIB_LIBS)
 
 # Crash-consistency stress for the durable gallery: 1000 SIGKILL trials
 # (HERKEN_CRASH_TRIALS overrides).
@@ -205,6 +224,10 @@ deps:
 models:
 	@bash tools/fetch-models.sh
 
+# Locate and verify the data sets by checksum (never downloads or copies).
+datasets:
+	@bash datasets/verify.sh
+
 # Fuzz harnesses (libFuzzer): `make fuzz` builds the library with clang and
 # ASan/UBSan into build/fuzz and links each tests/fuzz_*.c against it.
 # Run e.g. build/fuzz/fuzz_tflite -runs=1000000 tests/corpus/tflite
@@ -213,22 +236,53 @@ fuzz:
 build/fuzz/stamp: $(FUZZ_SRC:tests/%.c=build/fuzz/%)
 	@touch $@
 build/fuzz/%: tests/%.c $(LIBA)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $< $(LIBA) $(LIB_LIBS)
+	$(CC) $(CPPFLAGS) $(TEST_INC) $(CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $< $(LIBA) $(LIB_LIBS)
+
+# `make install PREFIX=... [DESTDIR=...]`: the library, header, CLI, a
+# herken.pc that carries PREFIX, and the pinned models (the table
+# core/models.def names them; tools/fetch-models.sh verifies them first) in
+# $(PREFIX)/share/herken/models, where the installed library looks by
+# default. The installed library and CLI are linked in $(BUILD)/install
+# with core/models.c compiled for PREFIX; the build tree's own are untouched.
+MODEL_FILES := $(shell awk -F'"' '/^HK_MODEL_ROW/ { print $$4 }' core/models.def)
+MODELS_SRC := $(or $(HERKEN_MODELS),.cache/models)
+INST := $(BUILD)/install
+MODELS_OBJ := $(BUILD)/obj/core/models.o
 
 install: lib $(CLI)
+	@bash tools/fetch-models.sh
+	@mkdir -p $(INST)
+	$(CC) $(CPPFLAGS) $(LIB_INC) $(CFLAGS) '-DHK_PREFIX="$(PREFIX)"' -c core/models.c -o $(INST)/models.o
+	cp $(LIBA) $(INST)/libherken.a
+	$(AR) rs $(INST)/libherken.a $(INST)/models.o
+	$(CC) -shared -Wl,-soname,libherken.so.$(SOVERSION) $(LDFLAGS) -o $(INST)/libherken.so.$(VERSION) \
+	    $(filter-out $(MODELS_OBJ),$(LIB_OBJ)) $(INST)/models.o $(LIB_LIBS)
+	$(CC) $(LDFLAGS) -o $(INST)/herken $(CLI_OBJ) $(INST)/libherken.a $(LIB_LIBS)
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' \
+	    -e 's|@PRIVATE_REQUIRES@|$(LIB_PKGS)|g' tools/herken.pc.in > $(INST)/herken.pc
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include \
-	    $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
-	install -m 644 $(LIBA) $(DESTDIR)$(PREFIX)/lib/
-	install -m 755 $(LIBSO) $(DESTDIR)$(PREFIX)/lib/
+	    $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin \
+	    $(DESTDIR)$(PREFIX)/share/herken/models
+	install -m 644 $(INST)/libherken.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(INST)/libherken.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/
 	ln -sf libherken.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libherken.so.$(SOVERSION)
 	ln -sf libherken.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libherken.so
 	install -m 644 core/herken.h $(DESTDIR)$(PREFIX)/include/
-	install -m 644 $(BUILD)/herken.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
-	install -m 755 $(CLI) $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 $(INST)/herken.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	install -m 755 $(INST)/herken $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 $(addprefix $(MODELS_SRC)/,$(MODEL_FILES)) $(DESTDIR)$(PREFIX)/share/herken/models/
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/lib/libherken.* $(DESTDIR)$(PREFIX)/include/herken.h \
-	    $(DESTDIR)$(PREFIX)/lib/pkgconfig/herken.pc $(DESTDIR)$(PREFIX)/bin/herken
+	    $(DESTDIR)$(PREFIX)/lib/pkgconfig/herken.pc $(DESTDIR)$(PREFIX)/bin/herken \
+	    $(addprefix $(DESTDIR)$(PREFIX)/share/herken/models/,$(MODEL_FILES))
+	-rmdir $(DESTDIR)$(PREFIX)/share/herken/models $(DESTDIR)$(PREFIX)/share/herken
+
+# The install test: make install into a temporary prefix, then a program
+# built with that prefix's pkg-config, run from another directory, creates
+# an engine from the installed models (tests/install.sh).
+install-test: lib $(CLI)
+	@bash tests/install.sh
 
 clean:
 	rm -rf build

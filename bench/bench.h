@@ -6,21 +6,20 @@
 #include <stdint.h>
 #include <stdio.h>
 
-/* Subcommands: each returns a process exit code. Defined (weakly referenced
- * from main.c) in bench/bench_<name>.c. */
-int hk_bench_search(int argc, char **argv);
-int hk_bench_kernels(int argc, char **argv);
-int hk_bench_infer(int argc, char **argv);
-int hk_bench_ingest(int argc, char **argv);
-int hk_bench_lfw(int argc, char **argv);
-int hk_bench_store(int argc, char **argv);
-int hk_bench_pipeline(int argc, char **argv);
-int hk_bench_check(int argc, char **argv);
-int hk_bench_cost(int argc, char **argv);
-int hk_bench_blufr(int argc, char **argv);
-int hk_bench_openset(int argc, char **argv);
-int hk_bench_calibrate(int argc, char **argv);
-int hk_bench_stream(int argc, char **argv);
+/* Subcommands: each returns a process exit code. Defined in
+ * bench/bench_<name>.c (check and cost in bench_check.c). */
+int hk__bench_search(int argc, char **argv);
+int hk__bench_kernels(int argc, char **argv);
+int hk__bench_infer(int argc, char **argv);
+int hk__bench_ingest(int argc, char **argv);
+int hk__bench_lfw(int argc, char **argv);
+int hk__bench_store(int argc, char **argv);
+int hk__bench_pipeline(int argc, char **argv);
+int hk__bench_check(int argc, char **argv);
+int hk__bench_cost(int argc, char **argv);
+int hk__bench_blufr(int argc, char **argv);
+int hk__bench_calibrate(int argc, char **argv);
+int hk__bench_stream(int argc, char **argv);
 
 double hkb_now(void); /* seconds, monotonic */
 

@@ -465,7 +465,7 @@ static const char blufr_usage[] =
     "predicted against measured FPIR, the margin rule. Plots PREFIX.svg (gnuplot).\n"
     "  --trials K    only the first K trials (quick look; the protocol is 10)\n";
 
-int hk_bench_blufr(int argc, char **argv)
+int hk__bench_blufr(int argc, char **argv)
 {
 	hkb_blufr_opts o = {0};
 	int json = 0, ntr = NT;
@@ -661,7 +661,7 @@ static const char calibrate_usage[] =
     "Fit the score -> FMR calibration of the embedder on the impostor pairs of\n"
     "BLUFR trial T's TRAIN split (default 1) and write it (default stdout).\n";
 
-int hk_bench_calibrate(int argc, char **argv)
+int hk__bench_calibrate(int argc, char **argv)
 {
 	hkb_blufr_opts o = {0};
 	long trial = 1;

@@ -181,7 +181,7 @@ static size_t all_workloads(const hkc_workload **out, size_t max)
 	return k;
 }
 
-int hk_bench_cost(int argc, char **argv)
+int hk__bench_cost(int argc, char **argv)
 {
 	if (argc < 2) {
 		fprintf(stderr, "usage: herken-bench cost WORKLOAD\n");
@@ -379,7 +379,7 @@ static void usage(FILE *f)
 
 #define MAXE 256
 
-int hk_bench_check(int argc, char **argv)
+int hk__bench_check(int argc, char **argv)
 {
 	const char *path = "bench/baseline.json", *only = NULL;
 	int update = 0, json = 0;

@@ -20,18 +20,11 @@ double hkb_fma_peak_avx512(double seconds);
 double hkb_fma_peak_avx2(double seconds);
 #pragma weak hkb_fma_peak_avx512
 #pragma weak hkb_fma_peak_avx2
+/* internal (core/nn/exec.h): the ISA oneDNN dispatches to in this process */
+const char *hk__nn_isa_name(void);
 
-typedef struct bmodel {
-	const char *name, *file;
-	hk_model_kind kind;
-} bmodel;
-
-static const bmodel models[] = {
-	{"embedder", "MobileFaceNet.tflite", HK_MODEL_EMBEDDER},
-	{"detector-dense", "face_detection_full_range.tflite", HK_MODEL_DETECTOR},
-	{"detector-sparse", "face_detection_full_range_sparse.tflite", HK_MODEL_DETECTOR},
-	{"landmarks", "onet.tflite", HK_MODEL_LANDMARKS},
-};
+/* The models are the pinned table (core/models.def, hk_model_files()). */
+typedef hk_model_file bmodel;
 
 static int read_f32(const char *path, float *out, size_t n)
 {
@@ -58,7 +51,7 @@ static void usage(FILE *f)
 	           "                          [--chunk N] [--min-time SECONDS] [--json]\n"
 	           "--chunk: items per primitive call (default 0: as many as keep activations in L2).\n"
 	           "CPU ms/item is process CPU time per item: the per-core cost, robust to other load.\n"
-	           "Models from $HERKEN_MODELS or .cache/models (make models); golden tensors from\n"
+	           "Models from hk_model_dir(): $HERKEN_MODELS, installed, or .cache/models; golden tensors from\n"
 	           "$HERKEN_SHARED/golden verify the outputs before timing.\n");
 }
 
@@ -101,7 +94,7 @@ static int verify(const bmodel *bm, float *const *out, char *msg, size_t cap, in
 	if (bm->kind == HK_MODEL_DETECTOR) {
 		static float reg[2304 * 16];
 		snprintf(p, sizeof p, "%s/golden/detector/sample1.%s.regressors.f32", sh,
-		         strstr(bm->name, "sparse") ? "sparse" : "dense");
+		         strstr(bm->role, "sparse") ? "sparse" : "dense");
 		if (read_f32(p, reg, 2304 * 16))
 			return 0;
 		double md = 0, mx = 0;
@@ -121,7 +114,7 @@ static int verify(const bmodel *bm, float *const *out, char *msg, size_t cap, in
 	return md <= (bf16 ? 1e-2 : 1e-4) ? 1 : -1;
 }
 
-int hk_bench_infer(int argc, char **argv)
+int hk__bench_infer(int argc, char **argv)
 {
 	const char *which = "all";
 	long batches[16] = {1, 8, 32}, threads[8] = {1, 2};
@@ -179,7 +172,11 @@ int hk_bench_infer(int argc, char **argv)
 	hkb_print_header("infer", 0);
 	double peak = 0;
 	const char *peak_isa = "none";
-	if (__builtin_cpu_supports("avx512f") && hkb_fma_peak_avx512) {
+	/* the peak of the vectors oneDNN actually uses: under
+	 * ONEDNN_MAX_CPU_ISA=AVX2 an AVX-512 core runs the AVX2 kernels, so
+	 * the AVX2 FMA peak is the honest reference */
+	const char *dnnl_isa = hk__nn_isa_name();
+	if (!strncmp(dnnl_isa, "avx512", 6) && __builtin_cpu_supports("avx512f") && hkb_fma_peak_avx512) {
 		peak = hkb_fma_peak_avx512(0.3);
 		peak_isa = "avx512 fma";
 	} else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && hkb_fma_peak_avx2) {
@@ -190,13 +187,15 @@ int hk_bench_infer(int argc, char **argv)
 	printf("| model | prec | batch | threads | p50 ms | ms/item | ms/item x threads | CPU ms/item | items/s | GFLOP/s per core (CPU time) | %% of core FMA peak | ISA | conv impl |\n");
 	printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
 	int ran = 0, rc = 0;
-	const char *md = getenv("HERKEN_MODELS");
-	for (size_t mi = 0; mi < sizeof models / sizeof models[0]; mi++) {
+	const char *md = hk_model_dir(NULL);
+	size_t nmodels = 0;
+	const bmodel *models = hk_model_files(&nmodels);
+	for (size_t mi = 0; mi < nmodels; mi++) {
 		const bmodel *bm = &models[mi];
-		if (strcmp(which, "all") && strcmp(which, bm->name))
+		if (strcmp(which, "all") && strcmp(which, bm->role))
 			continue;
 		char path[600];
-		snprintf(path, sizeof path, "%s/%s", md && *md ? md : ".cache/models", bm->file);
+		snprintf(path, sizeof path, "%s/%s", md, bm->file);
 		for (int pi = 0; pi < np; pi++)
 		for (int ti = 0; ti < nt; ti++) {
 			int prec = precs[pi];
@@ -212,8 +211,21 @@ int hk_bench_infer(int argc, char **argv)
 			mp.max_batch = (uint32_t)maxb;
 			hk_model *m = NULL;
 			hk_status s = hk_model_load(path, &mp, &m);
+			if (s == HK_E_UNSUPPORTED) {
+				/* a capability this CPU lacks (bf16 without AVX-512 ...): a row
+				 * that says so, not a failure */
+				printf("| %s | %s | - | %ld | unsupported: %s |\n", bm->role, prec ? "bf16" : "fp32",
+				       threads[ti], hk_last_error());
+				if (json)
+					printf("{\"suite\":\"infer\",\"impl\":\"herken-onednn\",\"model\":\"%s\",\"threads\":%ld,"
+					       "\"precision\":\"%s\",\"unsupported\":\"%s\"}\n",
+					       bm->role, threads[ti], prec ? "bf16" : "fp32", hk_last_error());
+				ran++;
+				continue;
+			}
 			if (s) {
-				fprintf(stderr, "infer: %s: %s (run `make models`)\n", bm->name, hk_last_error());
+				fprintf(stderr, "infer: %s: %s%s\n", bm->role, hk_last_error(),
+				        s == HK_E_NOT_FOUND || s == HK_E_IO ? " (run `make models`)" : "");
 				rc = 1;
 				break;
 			}
@@ -237,13 +249,13 @@ int hk_bench_infer(int argc, char **argv)
 			/* verify once per load, before timing */
 			char vmsg[128] = "no golden data: not verified";
 			if (hk_model_run(m, in, 1, outs) != HK_OK) {
-				fprintf(stderr, "infer: %s: %s\n", bm->name, hk_last_error());
+				fprintf(stderr, "infer: %s: %s\n", bm->role, hk_last_error());
 				rc = 1;
 			} else if (have && verify(bm, outs, vmsg, sizeof vmsg, prec) < 0) {
-				fprintf(stderr, "infer: %s: OUTPUT MISMATCH (%s), not timing\n", bm->name, vmsg);
+				fprintf(stderr, "infer: %s: OUTPUT MISMATCH (%s), not timing\n", bm->role, vmsg);
 				rc = 1;
 			} else {
-				printf("<!-- %s %s, %ld thread(s), %u item(s) per primitive call: %s; graph: %s -->\n", bm->name,
+				printf("<!-- %s %s, %ld thread(s), %u item(s) per primitive call: %s; graph: %s -->\n", bm->role,
 				       prec ? "bf16" : "fp32", threads[ti], info.chunk, vmsg, info.graph);
 				for (int bi = 0; bi < nb; bi++) {
 					size_t bsz = (size_t)batches[bi];
@@ -265,14 +277,14 @@ int hk_bench_infer(int argc, char **argv)
 					double gflops = info.flops / (cpu_item * 1e-3) / 1e9;
 					double pct = peak > 0 ? 100.0 * gflops / peak : 0;
 					printf("| %s | %s | %zu | %ld | %.3f | %.3f | %.3f | %.3f | %.1f | %.1f | %.1f | %s | %s |\n",
-					       bm->name, prec ? "bf16" : "fp32", bsz, threads[ti], p50, per, per_core, cpu_item, 1e3 / per, gflops, pct,
+					       bm->role, prec ? "bf16" : "fp32", bsz, threads[ti], p50, per, per_core, cpu_item, 1e3 / per, gflops, pct,
 					       info.isa, info.impl);
 					if (json)
 						printf("{\"suite\":\"infer\",\"impl\":\"herken-onednn\",\"model\":\"%s\",\"batch\":%zu,"
 						       "\"threads\":%ld,\"precision\":\"%s\",\"p50_ms\":%.4f,\"per_item_ms\":%.4f,\"per_item_core_ms\":%.4f,\"cpu_ms_per_item\":%.4f,"
 						       "\"items_per_s\":%.2f,\"gflops_per_core\":%.2f,\"peak_gflops_per_core\":%.2f,"
 						       "\"isa\":\"%s\",\"conv_impl\":\"%s\",\"mflop_per_item\":%.2f,\"verified\":%s}\n",
-						       bm->name, bsz, threads[ti], prec ? "bf16" : "fp32", p50, per, per_core, cpu_item, 1e3 / per, gflops, peak,
+						       bm->role, bsz, threads[ti], prec ? "bf16" : "fp32", p50, per, per_core, cpu_item, 1e3 / per, gflops, peak,
 						       info.isa, info.impl, info.flops / 1e6, have ? "true" : "false");
 					fflush(stdout);
 					ran++;

@@ -724,7 +724,7 @@ static void usage(void)
 	        "present, plus N synthetic 1080p frames.\n");
 }
 
-int hk_bench_ingest(int argc, char **argv)
+int hk__bench_ingest(int argc, char **argv)
 {
 	opts o = {NULL, "all", "both", 0, 0, 3, 48, 32};
 	for (int i = 1; i < argc; i++) {

@@ -185,11 +185,11 @@ static void free_data(data *d)
 
 /* Compare a tier with scalar on rows [off, off + cnt): ints exactly, floats
  * within 1e-5 of sum |q_i r_i| (<= ~1 for unit vectors). */
-static int verify(const hk_kernels *k, const data *d, size_t off, size_t cnt,
+static int verify(const hk__kernel_table *k, const data *d, size_t off, size_t cnt,
                   size_t nq)
 {
 	const uint8_t *qu = hk__i8_qmax(k) < 127 ? d->qu7 : d->qu;
-	const hk_kernels *s = &hk__kernels_scalar;
+	const hk__kernel_table *s = &hk__kernels_scalar;
 	size_t dp16 = pad(d->dim, HK_SIMD_PAD_F16), dp32 = pad(d->dim, HK_SIMD_PAD_F32);
 	int32_t *a = malloc(cnt * nq * 4), *b = malloc(cnt * nq * 4);
 	float *fa = malloc(cnt * 4), *fb = malloc(cnt * 4);
@@ -263,7 +263,7 @@ enum kind { K_PROBE, K_SCAN_I8, K_SCAN_F16, K_SCAN_F32, K_TILE, K_COUNT };
 static volatile uint32_t sink;
 
 /* One timed run of kernel `w` of tier k over rows [0, n). */
-static void run_once(const hk_kernels *k, const data *d, enum kind w, size_t n,
+static void run_once(const hk__kernel_table *k, const data *d, enum kind w, size_t n,
                      size_t nq, size_t tblk, void *out)
 {
 	const uint8_t *qu = hk__i8_qmax(k) < 127 ? d->qu7 : d->qu;
@@ -282,7 +282,7 @@ static void run_once(const hk_kernels *k, const data *d, enum kind w, size_t n,
 	}
 }
 
-int hk_bench_kernels(int argc, char **argv)
+int hk__bench_kernels(int argc, char **argv)
 {
 	opts o;
 	if (parse(argc, argv, &o))
@@ -310,7 +310,7 @@ int hk_bench_kernels(int argc, char **argv)
 		goto done;
 	}
 	for (int isa = 0; isa <= HK_ISA_I8MM; isa++) {
-		const hk_kernels *k = hk__kernels_for((hk_isa)isa);
+		const hk__kernel_table *k = hk__kernels_for((hk_isa)isa);
 		if (!k)
 			continue;
 		double (*peakf)(double) = i8_peak(k->isa);

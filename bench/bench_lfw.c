@@ -23,6 +23,7 @@
 #include "herken.h"
 #include "internal.h"
 #include "lfw_common.h"
+#include "calibrate.h"
 #include "pipeline/pipeline.h"
 
 /* ---- dlib PASCAL VOC detection check ------------------------------------- */
@@ -289,7 +290,7 @@ static const char lfw_usage[] =
     "  --folds K     only the first K folds (K >= 2; a quick check)\n"
     "  --threads N   images processed in parallel (default 2; each model runs 1 thread)\n";
 
-int hk_bench_lfw(int argc, char **argv)
+int hk__bench_lfw(int argc, char **argv)
 {
 	const char *shared = getenv("HERKEN_SHARED");
 	char dflt_dir[4096], dflt_pairs[4200], dflt_voc[4200];

@@ -23,7 +23,7 @@ typedef struct cfg {
 	uint32_t onet, flip;
 } cfg;
 
-int hk_bench_pipeline(int argc, char **argv)
+int hk__bench_pipeline(int argc, char **argv)
 {
 	const char *files[256];
 	int nfiles = 0, json = 0;

@@ -703,7 +703,7 @@ static int parse_impls(const char *s, unsigned *mask)
 	return 0;
 }
 
-int hk_bench_search(int argc, char **argv)
+int hk__bench_search(int argc, char **argv)
 {
 	opts o = {.n = {100000, 1000000}, .nn = 2, .dim = {192}, .nd = 1,
 	          .batch = {1, 64}, .nb = 2, .threads = {1, 2}, .nt = 2,

@@ -186,7 +186,7 @@ static void usage(FILE *f)
 	        "  --seed S, --json\n");
 }
 
-int hk_bench_store(int argc, char **argv)
+int hk__bench_store(int argc, char **argv)
 {
 	bopts o = {.n = 1000000, .dim = 192, .per_subject = 10, .enrols = 2000,
 	           .reps = 3, .threads = {1, 4, 16}, .n_threads = 3,

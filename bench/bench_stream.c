@@ -347,7 +347,7 @@ static int speed(const hkb_blufr *b, const char *lfw_dir, const char *shared, in
 	return 0;
 }
 
-int hk_bench_stream(int argc, char **argv)
+int hk__bench_stream(int argc, char **argv)
 {
 	hkb_blufr_opts o = {0};
 	int json = 0, do_visits = 1, do_speed = 1;

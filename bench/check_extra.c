@@ -33,6 +33,7 @@
 #include "check.h"
 #include "herken.h"
 #include "lfw_common.h"
+#include "calibrate.h"
 #include "pipeline/pipeline.h"
 /* golden embeddings.json reader shared with the model tests */
 #include "../tests/test_nn_util.h"
@@ -40,11 +41,21 @@
 /* ---------------------------------------------------------------- */
 /* helpers                                                          */
 
+/* The file name of the pinned model with this role (core/models.def). */
+static const char *pinned_file(const char *role)
+{
+	size_t n = 0;
+	const hk_model_file *t = hk_model_files(&n);
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(t[i].role, role))
+			return t[i].file;
+	return "";
+}
+
 /* Model file path into buf; NULL when the file is absent. */
 static const char *model_path(char *buf, size_t cap, const char *file)
 {
-	const char *d = getenv("HERKEN_MODELS");
-	snprintf(buf, cap, "%s/%s", d && *d ? d : ".cache/models", file);
+	snprintf(buf, cap, "%s/%s", hk_model_dir(NULL), file);
 	return access(buf, R_OK) ? NULL : buf;
 }
 
@@ -103,7 +114,7 @@ static void rm_tree(const char *dir)
 static long wl_embed(size_t batch, int reps)
 {
 	int skip;
-	hk_model *m = load_model("MobileFaceNet.tflite", HK_MODEL_EMBEDDER, 8, &skip);
+	hk_model *m = load_model(pinned_file("embedder"), HK_MODEL_EMBEDDER, 8, &skip);
 	if (!m)
 		return skip ? HKC_SKIP : -1;
 	uint8_t *chips = malloc(CHIP * batch);
@@ -135,7 +146,7 @@ static long wl_embed_b8(void) { return wl_embed(8, 1); }
 static long wl_detect_b1(void)
 {
 	int skip;
-	hk_model *m = load_model("face_detection_full_range_sparse.tflite", HK_MODEL_DETECTOR, 1,
+	hk_model *m = load_model(pinned_file("detector-sparse"), HK_MODEL_DETECTOR, 1,
 	                         &skip);
 	if (!m)
 		return skip ? HKC_SKIP : -1;
@@ -385,7 +396,7 @@ static int guard_embed_cosine(double *value)
 	if (n <= 0)
 		return -1;
 	int skip;
-	hk_model *m = load_model("MobileFaceNet.tflite", HK_MODEL_EMBEDDER, 32, &skip);
+	hk_model *m = load_model(pinned_file("embedder"), HK_MODEL_EMBEDDER, 32, &skip);
 	if (!m)
 		return skip ? HKC_SKIP : -1;
 	float *in = malloc((size_t)n * CHIP * sizeof *in), *out = malloc((size_t)n * HK_EMBED_DIM * sizeof *out);
@@ -428,8 +439,8 @@ static int guard_detector(double *value)
 	const char *sh = shared_dir();
 	if (!sh)
 		return HKC_SKIP;
-	static const char *const files[2] = {"face_detection_full_range.tflite",
-	                                     "face_detection_full_range_sparse.tflite"};
+	const char *const files[2] = {pinned_file("detector-dense"),
+	                             pinned_file("detector-sparse")};
 	static const char *const tags[2] = {"dense", "sparse"};
 	enum { IN = 192 * 192 * 3, NR = 2304 * 16, NL = 2304 };
 	float *buf = malloc((IN + 2 * NR + 2 * NL) * sizeof *buf);

@@ -490,6 +490,17 @@ typedef struct hk_model_params {
 	                       max_batch)                                   */
 } hk_model_params;
 
+/*
+ * Whether this process can run a network at precision p: HK_OK, or
+ * HK_E_UNSUPPORTED with hk_last_error() naming what is missing (e.g. bf16
+ * needs oneDNN bf16 convolutions: AVX512-BF16, AMX-BF16 or at least
+ * AVX-512 to emulate them; ONEDNN_MAX_CPU_ISA=AVX2 removes them). Asked of
+ * oneDNN at run time (it tries to create a bf16 convolution), so it follows
+ * the CPU and ONEDNN_MAX_CPU_ISA; hk_model_load() asks it too and fails the
+ * same way. HK_E_INVALID for an unknown precision. Thread-safe.
+ */
+HK_API hk_status hk_precision_supported(hk_precision p);
+
 HK_API void hk_model_default_params(hk_model_params *p);
 HK_API hk_status hk_model_load(const char *path, const hk_model_params *p,
                                hk_model **out);
@@ -562,6 +573,32 @@ typedef struct hk_model_info {
 
 HK_API hk_status hk_model_get_info(const hk_model *m, hk_model_info *info);
 
+/*
+ * The pinned model files (the table in core/models.def): where each comes
+ * from and its sha256. hk_model_load() of a file named like one of them
+ * checks its sha256 first: a mismatch is HK_E_FORMAT naming the file and
+ * both digests (files under other names are loaded as given). Static data.
+ */
+typedef struct hk_model_file {
+	const char *role;    /* "detector-sparse", "detector-dense", "landmarks",
+	                        "embedder"                                    */
+	const char *file;    /* file name in the model directory              */
+	const char *package; /* npm package@version it is taken from          */
+	const char *path;    /* path of the file inside that package's tarball */
+	const char *sha256;  /* pinned digest, 64 lowercase hex digits        */
+	uint32_t kind;       /* hk_model_kind                                 */
+} hk_model_file;
+
+/* The table; *count (may be NULL) gets its length. */
+HK_API const hk_model_file *hk_model_files(size_t *count);
+
+/* The directory models are loaded from: dir when not NULL or empty, else
+ * $HERKEN_MODELS when set and not empty, else <prefix>/share/herken/models
+ * when that directory exists (prefix: where `make install` put the library),
+ * else .cache/models (the source tree's, `make models`). The result is dir,
+ * the environment's string or a static string. */
+HK_API const char *hk_model_dir(const char *dir);
+
 /* ------------------------------------------------------------------ */
 /* Recognition pipeline (core/pipeline)                               */
 /* ------------------------------------------------------------------ */
@@ -617,9 +654,8 @@ typedef enum hk_detector_variant {
 typedef enum hk_toggle { HK_TOGGLE_DEFAULT = 0, HK_ON = 1, HK_OFF = 2 } hk_toggle;
 
 typedef struct hk_engine_params {
-	/* Directory with the .tflite files (names as tools/fetch-models.sh
-	 * writes them). NULL: $HERKEN_MODELS, else ".cache/models". The string
-	 * is copied. */
+	/* Directory with the .tflite files (names as in hk_model_files()).
+	 * NULL or "": hk_model_dir(NULL) decides. The string is copied. */
 	const char *model_dir;
 	uint32_t detector;      /* hk_detector_variant (default: sparse)       */
 	float score_threshold;  /* detection score threshold (0 = 0.6)         */
@@ -1201,9 +1237,9 @@ HK_API hk_status hk_gallery_get_info(const hk_gallery *g,
  * is durable. A concurrent query may see an enrolment shortly before the
  * enrolling call returns. Writers (enrol, erase, expire) exclude queries
  * only briefly; compaction holds them off while it rewrites the files.
- * One process at a time may open a directory (flock). Derived keys live in
- * guarded, locked memory (sodium_malloc); the master key bytes are not
- * retained.
+ * One process at a time may open a directory (flock). Derived keys and
+ * the per-subject keys live in guarded, locked memory (sodium_malloc,
+ * wiped when freed); the master key bytes are not retained.
  *
  * Privacy rules enforced here: no template without a consent record
  * (HK_E_CONSENT); templates whose consent expired, or whose subject was not
@@ -1211,8 +1247,9 @@ HK_API hk_status hk_gallery_get_info(const hk_gallery *g,
  * purged at the next compaction; 1:1 verification is always allowed, 1:N
  * identification only when the policy enables it (else HK_E_POLICY);
  * templates from a stream source are never enrolled (HK_E_POLICY); every
- * decision and refusal is appended to the audit log (no images, no
- * embeddings).
+ * decision and refusal (missing, incomplete, future or expired consent,
+ * stream source, 1:N without the policy) is appended to the audit log (no
+ * images, no embeddings).
  *
  * Inactivity: a subject is active at enrolment and whenever it matches
  * (verify, or the best identify result); the time is logged at most every
@@ -1274,6 +1311,20 @@ HK_API void hk_store_default_params(hk_store_params *p);
  * the disk: short, or zero-filled from a sector boundary) is cut; any other
  * damage is HK_E_FORMAT naming the file and offset. A wrong master key is
  * HK_E_CRYPTO. Another process holding the gallery is HK_E_BUSY.
+ *
+ * A gallery opens only whole. A missing keys.hk, wal.hk or audit.hk (or a
+ * missing snapshot.hk that the log needs) is HK_E_FORMAT naming the file,
+ * also with HK_STORE_CREATE: a gallery is created only in an empty or new
+ * directory (else HK_E_EXISTS), never over existing files. A file from
+ * another gallery is HK_E_FORMAT. keys.hk records how far the log and the
+ * audit log were durable (rewritten after each group commit and at close):
+ * either of them found shorter, or an audit log whose last durable entry
+ * differs, is HK_E_FORMAT ("cut"), not a torn tail. Files are opened with
+ * O_NOFOLLOW and must be regular files (a symbolic link, FIFO or device is
+ * HK_E_IO, refused without blocking). A directory writable by group or
+ * others is HK_E_IO; an all-zero master key is HK_E_CRYPTO. A new
+ * directory is created 0700 and its parent fsynced. A refused open changes
+ * no file.
  */
 HK_API hk_status hk_store_open(const char *dir, const hk_store_params *p,
                                hk_store **out);
@@ -1408,7 +1459,9 @@ typedef struct hk_audit_report {
 } hk_audit_report;
 
 /* Check the whole audit chain. HK_E_CRYPTO if an entry was edited,
- * reordered or removed from the middle (r->bad_entry says where). */
+ * reordered or removed from the middle (r->bad_entry says where), or if
+ * the log holds fewer entries than keys.hk recorded as durable (cut from
+ * its end). */
 HK_API hk_status hk_store_audit_verify(hk_store *st, hk_audit_report *r);
 
 /* ------------------------------------------------------------------ */

@@ -51,12 +51,21 @@ void hk__wipe(void *p, size_t n);
  * blocking, never read). The caller wipes and frees *out. */
 int hk__read_file(const char *path, size_t max, uint8_t **out, size_t *outn);
 
-/* (io/image.c) Maps -errno to an hk_status with a message "what: strerror". */
-hk_status hk__errno_status(int neg_errno, const char *what);
+/* Length of the valid UTF-8 sequence at p (1..4), or 0 when p does not
+ * start one (stray continuation byte, overlong form, surrogate, beyond
+ * U+10FFFF, or cut short by the terminating NUL). */
+size_t hk__utf8_len(const unsigned char *p);
 
 /* Monotonic clock in nanoseconds. */
 uint64_t hk__now_ns(void);
 
+/* The one errno -> hk_status map (core/status.c): ENOENT, ENOTDIR ->
+ * HK_E_NOT_FOUND; ENOMEM -> HK_E_NOMEM; EFBIG -> HK_E_LIMIT; EINVAL ->
+ * HK_E_INVALID; anything else -> HK_E_IO. */
+hk_status hk__status_of_errno(int e);
+/* The same for -errno, with the message "what: strerror" (ESPIPE: "not a
+ * regular file"). */
+hk_status hk__errno_status(int neg_errno, const char *what);
 /* sha256 of a file's bytes (core/calib.c). HK_E_NOT_FOUND / HK_E_IO. */
 hk_status hk__sha256_file(const char *path, uint8_t out[32]);
 

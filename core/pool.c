@@ -21,14 +21,16 @@ struct hk__pool {
 	int stop;
 	hk__pool_fn fn;
 	void *arg;
-	hwloc_topology_t topo; /* the process-wide topology (see topology()) */
+	hwloc_topology_t topo; /* the process-wide topology (see hk__topology()) */
 	int pin; /* hwloc says thread binding works */
 };
 
 /*
- * Loading a topology costs ~17 ms (hwloc dlopens its plugins), so it is
- * done once per process and shared: after load, hwloc allows concurrent
- * read-only use. It is never destroyed (reachable until exit).
+ * hk__topology(): the one topology of this machine for the whole library
+ * (the pool, the model executor, the frame decoders). Loading one costs
+ * ~17 ms (hwloc dlopens its plugins), so it is done once per process and
+ * shared: after load, hwloc allows concurrent read-only use. It is never
+ * destroyed (reachable until exit).
  */
 static hwloc_topology_t shared_topo;
 static int shared_ok;
@@ -45,7 +47,7 @@ static void topo_load(void)
 	shared_ok = 1;
 }
 
-static hwloc_topology_t topology(void)
+hwloc_topology_t hk__topology(void)
 {
 	pthread_once(&topo_once, topo_load);
 	return shared_ok ? shared_topo : NULL;
@@ -99,7 +101,7 @@ static void *worker_main(void *v)
 
 unsigned hk__ncores(void)
 {
-	hwloc_topology_t t = topology();
+	hwloc_topology_t t = hk__topology();
 	unsigned n = 0;
 	if (t) {
 		int c = hwloc_get_nbobjs_by_type(t, HWLOC_OBJ_CORE);
@@ -129,7 +131,7 @@ hk__pool *hk__pool_create(unsigned nthreads)
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->cv_start, NULL);
 	pthread_cond_init(&p->cv_done, NULL);
-	p->topo = topology();
+	p->topo = hk__topology();
 	if (p->topo) {
 		const struct hwloc_topology_support *s =
 		    hwloc_topology_get_support(p->topo);

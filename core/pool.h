@@ -28,6 +28,11 @@ int hk__pool_try_run(hk__pool *p, hk__pool_fn fn, void *arg);
 /* Number of cores (hwloc, falling back to sysconf). */
 unsigned hk__ncores(void);
 
+/* The process-wide hwloc topology of this machine, loaded once (the only
+ * place the library loads it; synthetic or XML topologies for tests are
+ * separate), or NULL when hwloc cannot load it. Read-only; never freed. */
+struct hwloc_topology *hk__topology(void);
+
 /* Pages of huge-page-capable memory (see hugemem.c). */
 enum { HK__MEM_PLAIN = 0, HK__MEM_HUGETLB = 1, HK__MEM_THP = 2 };
 void *hk__mem_alloc(size_t size, int mode, int *kind);

@@ -2,10 +2,39 @@
 #define _GNU_SOURCE
 #include "internal.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+/* Length of the valid UTF-8 sequence at p (1..4), or 0 when p does not
+ * start one (stray continuation byte, overlong form, surrogate, beyond
+ * U+10FFFF, or cut short by the terminating NUL). */
+size_t hk__utf8_len(const unsigned char *p)
+{
+	unsigned c = p[0];
+	if (c < 0x80)
+		return 1;
+	size_t n;
+	unsigned cp, min;
+	if ((c & 0xe0) == 0xc0)
+		n = 2, cp = c & 0x1f, min = 0x80;
+	else if ((c & 0xf0) == 0xe0)
+		n = 3, cp = c & 0x0f, min = 0x800;
+	else if ((c & 0xf8) == 0xf0)
+		n = 4, cp = c & 0x07, min = 0x10000;
+	else
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (p[i] & 0x3f);
+	}
+	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
 
 const char *hk_version(void) { return HK_VERSION_STRING; }
 int hk_version_number(void) { return HK_VERSION_NUMBER; }
@@ -106,4 +135,26 @@ uint64_t hk__now_ns(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* The one errno -> hk_status map of the library (io/ and the gallery's
+ * file code return or see -errno; the API reports hk_status). */
+hk_status hk__status_of_errno(int e)
+{
+	switch (e) {
+	case ENOENT: case ENOTDIR: return HK_E_NOT_FOUND;
+	case ENOMEM: return HK_E_NOMEM;
+	case EFBIG: return HK_E_LIMIT;
+	case EINVAL: return HK_E_INVALID;
+	default: return HK_E_IO;
+	}
+}
+
+hk_status hk__errno_status(int neg_errno, const char *what)
+{
+	int e = -neg_errno;
+	if (e == ESPIPE)
+		return hk__err(HK_E_IO, "%s: not a regular file (a FIFO, socket or "
+		               "device): refused", what);
+	return hk__err(hk__status_of_errno(e), "%s: %s", what, strerror(e));
 }

@@ -9,6 +9,7 @@
  */
 #define _GNU_SOURCE
 #include "frames_priv.h"
+#include "pool.h"
 #include "video.h"
 
 #include <dirent.h>
@@ -69,19 +70,9 @@ void hk__fr_frame_fail(slot *s, hk_status st, const char *fmt, ...)
 	s->pub.status = st;
 }
 
-static hk_status errno_status(int e)
-{
-	switch (e) {
-	case ENOENT: case ENOTDIR: return HK_E_NOT_FOUND;
-	case ENOMEM: return HK_E_NOMEM;
-	case EFBIG: return HK_E_LIMIT;
-	default: return HK_E_IO;
-	}
-}
-
 void hk__fr_frame_fail_errno(slot *s, int neg, const char *op)
 {
-	hk__fr_frame_fail(s, errno_status(-neg), "%s: %s: %s", s->pub.name, op,
+	hk__fr_frame_fail(s, hk__status_of_errno(-neg), "%s: %s: %s", s->pub.name, op,
 	           strerror(-neg));
 }
 
@@ -472,11 +463,9 @@ static hk_status frames_start(hk_frames *f)
 	f->engine = engine;
 	f->st.engine = (uint32_t)engine;
 	if ((f->p.flags & HK_FRAMES_DECODE) && f->kind != SRC_STREAM) {
-		if (!(f->p.flags & HK_FRAMES_NO_PIN) && hwloc_topology_init(&f->topo) == 0) {
-			if (hwloc_topology_load(f->topo) == 0)
-				f->topo_ok = 1;
-			else
-				hwloc_topology_destroy(f->topo);
+		if (!(f->p.flags & HK_FRAMES_NO_PIN)) {
+			f->topo = hk__topology(); /* shared, never destroyed here */
+			f->topo_ok = f->topo != NULL;
 		}
 		f->dec_thr = calloc(f->p.decode_threads, sizeof *f->dec_thr);
 		if (!f->dec_thr)
@@ -706,8 +695,6 @@ HK_API void hk_frames_destroy(hk_frames *f)
 	}
 	free(f->slots);
 	free(f->win);
-	if (f->topo_ok)
-		hwloc_topology_destroy(f->topo);
 	for (uint64_t i = 0; f->paths && i < f->n; i++)
 		free(f->paths[i]);
 	free(f->paths);

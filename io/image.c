@@ -679,23 +679,6 @@ int hk__read_file(const char *path, size_t max, uint8_t **out, size_t *outn)
 	return 0;
 }
 
-hk_status hk__errno_status(int neg_errno, const char *what)
-{
-	int e = -neg_errno;
-	hk_status s;
-	switch (e) {
-	case ENOENT: case ENOTDIR: s = HK_E_NOT_FOUND; break;
-	case ENOMEM: s = HK_E_NOMEM; break;
-	case EFBIG: s = HK_E_LIMIT; break;
-	case EINVAL: s = HK_E_INVALID; break;
-	case ESPIPE:
-		return hk__err(HK_E_IO, "%s: not a regular file (a FIFO, socket or "
-		               "device): refused", what);
-	default: s = HK_E_IO; break;
-	}
-	return hk__err(s, "%s: %s", what, strerror(e));
-}
-
 HK_API hk_status hk_image_load(const char *path, hk_image *out)
 {
 	if (!out)

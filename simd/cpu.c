@@ -141,7 +141,7 @@ static unsigned detect_tiers(void) { return 1u << HK_ISA_SCALAR; }
 #endif
 
 /* Tables compiled into this build, indexed by tier. */
-static const hk_kernels *compiled(hk_isa isa)
+static const hk__kernel_table *compiled(hk_isa isa)
 {
 	switch (isa) {
 	case HK_ISA_SCALAR: return &hk__kernels_scalar;
@@ -179,7 +179,7 @@ hk_isa hk__cpu_detect(void)
 	return best;
 }
 
-const hk_kernels *hk__kernels_for(hk_isa isa)
+const hk__kernel_table *hk__kernels_for(hk_isa isa)
 {
 	if ((unsigned)isa >= N_ISA || !(hk__cpu_tiers() & (1u << isa)))
 		return NULL;
@@ -204,7 +204,7 @@ hk_isa hk__isa_choose(unsigned tiers, const char *cap)
 }
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
-static const hk_kernels *chosen;
+static const hk__kernel_table *chosen;
 
 static void choose(void)
 {
@@ -214,7 +214,7 @@ static void choose(void)
 	        hk_isa_name(hk__cpu_detect()));
 }
 
-const hk_kernels *hk__kernels(void)
+const hk__kernel_table *hk__kernels(void)
 {
 	pthread_once(&once, choose);
 	return chosen;

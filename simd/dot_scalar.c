@@ -173,7 +173,7 @@ static uint32_t read_sum_scalar(const void *p, size_t bytes)
 	return s;
 }
 
-const hk_kernels hk__kernels_scalar = {
+const hk__kernel_table hk__kernels_scalar = {
 	.isa = HK_ISA_SCALAR,
 	.name = "scalar",
 	.dot_f32 = dot_f32_scalar,

@@ -56,7 +56,7 @@
 #define HK_SIMD_PAD_F16 32 /* fp16 rows padded to 32 elements         */
 #define HK_SIMD_PAD_F32 16 /* fp32 rows padded to 16 elements         */
 
-typedef struct hk_kernels {
+typedef struct hk__kernel_table {
 	hk_isa isa;
 	const char *name; /* "scalar", "avx2", ... (hk_isa_name of isa) */
 
@@ -106,22 +106,22 @@ typedef struct hk_kernels {
 	 * batch score alike. (Appended field.)
 	 */
 	int i8_qmax;
-} hk_kernels;
+} hk__kernel_table;
 
-static inline int hk__i8_qmax(const hk_kernels *k)
+static inline int hk__i8_qmax(const hk__kernel_table *k)
 {
 	return k->i8_qmax ? k->i8_qmax : 127;
 }
 
 /* The process-wide table (never NULL). */
-const hk_kernels *hk__kernels(void);
+const hk__kernel_table *hk__kernels(void);
 
 /*
  * The table for a given tier, or NULL if that tier is not compiled in or
  * not supported by this CPU/OS. Tests and benchmarks use it to run every
  * tier side by side.
  */
-const hk_kernels *hk__kernels_for(hk_isa isa);
+const hk__kernel_table *hk__kernels_for(hk_isa isa);
 
 /* Highest tier this CPU and OS support (ignoring HERKEN_MAX_ISA). */
 hk_isa hk__cpu_detect(void);
@@ -143,16 +143,16 @@ hk_isa hk__isa_choose(unsigned tiers, const char *cap);
 
 /* Per-tier tables, defined in the per-ISA files that are compiled in. Only
  * reference them under the matching HK_ARCH_* macro. */
-extern const hk_kernels hk__kernels_scalar;
+extern const hk__kernel_table hk__kernels_scalar;
 #if defined(HK_ARCH_X86)
-extern const hk_kernels hk__kernels_avx2;
-extern const hk_kernels hk__kernels_avxvnni;
-extern const hk_kernels hk__kernels_avx512;
-extern const hk_kernels hk__kernels_avx512vnni;
-extern const hk_kernels hk__kernels_amx;
+extern const hk__kernel_table hk__kernels_avx2;
+extern const hk__kernel_table hk__kernels_avxvnni;
+extern const hk__kernel_table hk__kernels_avx512;
+extern const hk__kernel_table hk__kernels_avx512vnni;
+extern const hk__kernel_table hk__kernels_amx;
 #elif defined(HK_ARCH_ARM64)
-extern const hk_kernels hk__kernels_neon;
-extern const hk_kernels hk__kernels_i8mm;
+extern const hk__kernel_table hk__kernels_neon;
+extern const hk__kernel_table hk__kernels_i8mm;
 #endif
 
 /* fp16/bf16 conversions (round to nearest even), scalar reference. */

@@ -157,7 +157,7 @@ uint32_t hk__read_sum_avx2(const void *p, size_t bytes)
 	    _mm256_add_epi32(_mm256_add_epi32(s0, s1), _mm256_add_epi32(s2, s3)));
 }
 
-const hk_kernels hk__kernels_avx2 = {
+const hk__kernel_table hk__kernels_avx2 = {
 	.isa = HK_ISA_AVX2,
 	.name = "avx2",
 	HK__AVX2_FP_ENTRIES,

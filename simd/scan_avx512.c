@@ -131,7 +131,7 @@ uint32_t hk__read_sum_avx512(const void *p, size_t bytes)
 	    _mm512_add_epi32(_mm512_add_epi32(s0, s1), _mm512_add_epi32(s2, s3)));
 }
 
-const hk_kernels hk__kernels_avx512 = {
+const hk__kernel_table hk__kernels_avx512 = {
 	.isa = HK_ISA_AVX512,
 	.name = "avx512",
 	HK__AVX512_FP_ENTRIES,

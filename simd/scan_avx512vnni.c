@@ -194,7 +194,7 @@ void hk__tile_i8_avx512vnni(const uint8_t *qu, size_t nq, size_t qstride,
 	HK__TILE_PASSES(QB, KB, 16, __m512i)
 }
 
-const hk_kernels hk__kernels_avx512vnni = {
+const hk__kernel_table hk__kernels_avx512vnni = {
 	.isa = HK_ISA_AVX512VNNI,
 	.name = "avx512vnni",
 	HK__AVX512_FP_ENTRIES,

@@ -53,7 +53,7 @@ static void scan_i8_avxvnni(const uint8_t *qu, const int8_t *rows,
 #define HK_TILE8_SHIFT 7
 #include "tile8_x86.h"
 
-const hk_kernels hk__kernels_avxvnni = {
+const hk__kernel_table hk__kernels_avxvnni = {
 	.isa = HK_ISA_AVXVNNI,
 	.name = "avxvnni",
 	HK__AVX2_FP_ENTRIES,

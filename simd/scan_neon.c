@@ -176,7 +176,7 @@ uint32_t hk__read_sum_neon(const void *p, size_t bytes)
 	return vaddvq_u32(vaddq_u32(vaddq_u32(s0, s1), vaddq_u32(s2, s3)));
 }
 
-const hk_kernels hk__kernels_neon = {
+const hk__kernel_table hk__kernels_neon = {
 	.isa = HK_ISA_NEON,
 	.name = "neon",
 	HK__NEON_ENTRIES,

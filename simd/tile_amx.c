@@ -132,7 +132,7 @@ static void tile_i8_amx(const uint8_t *qu, size_t nq, size_t qstride,
 		                       out + n32, ldo);
 }
 
-const hk_kernels hk__kernels_amx = {
+const hk__kernel_table hk__kernels_amx = {
 	.isa = HK_ISA_AMX,
 	.name = "amx",
 	HK__AVX512_FP_ENTRIES,

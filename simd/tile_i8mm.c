@@ -81,7 +81,7 @@ static void tile_i8_i8mm(const uint8_t *qu, size_t nq, size_t qstride,
 	HK__NEON_PASSES(PQB, PKB, 2, pack_mmla, tile_mmla)
 }
 
-const hk_kernels hk__kernels_i8mm = {
+const hk__kernel_table hk__kernels_i8mm = {
 	.isa = HK_ISA_I8MM,
 	.name = "i8mm",
 	HK__NEON_ENTRIES,

@@ -11,6 +11,7 @@
 #include <criterion/criterion.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -251,6 +252,46 @@ static long env_long(const char *name, long def)
 	return v && *v ? strtol(v, NULL, 10) : def;
 }
 
+/* Fork child(dir, trial, fd), feed its messages into the model and kill
+ * it (SIGKILL) after wait_acks acknowledged operations plus a random delay
+ * of up to max_ns. */
+typedef void (*child_fn)(const char *dir, uint32_t trial, int fd);
+static void run_and_kill(child_fn child, const char *dir, long trial,
+                         uint32_t wait_acks, long max_ns, uint64_t *rs,
+                         model *m, tally *t)
+{
+	int pfd[2];
+	cr_assert_eq(pipe(pfd), 0);
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		close(pfd[0]);
+		child(dir, (uint32_t)trial, pfd[1]);
+		_exit(0);
+	}
+	close(pfd[1]);
+	uint32_t acks = 0;
+	msg x;
+	int killed = 0;
+	while (read(pfd[0], &x, sizeof x) == sizeof x) {
+		apply_msg(m, &x, t);
+		if (x.kind == M_ACK && ++acks >= wait_acks && !killed) {
+			struct timespec ts = {0, (long)(rng_next(rs) % (uint64_t)max_ns)};
+			nanosleep(&ts, NULL);
+			kill(pid, SIGKILL);
+			killed = 1;
+		}
+	}
+	if (!killed)
+		kill(pid, SIGKILL);
+	close(pfd[0]);
+	int status;
+	waitpid(pid, &status, 0);
+	cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
+	          "trial %ld: child exited with %d instead of being killed",
+	          trial, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+}
+
 Test(crash, sigkill_enrol_erase_compact, .timeout = 3600)
 {
 	fast_topology();
@@ -261,39 +302,10 @@ Test(crash, sigkill_enrol_erase_compact, .timeout = 3600)
 	tally t = {0};
 	uint64_t rs = 12345, torn = 0;
 	for (long trial = 0; trial < trials; trial++) {
-		int pfd[2];
-		cr_assert_eq(pipe(pfd), 0);
-		pid_t pid = fork();
-		cr_assert_geq(pid, 0);
-		if (pid == 0) {
-			close(pfd[0]);
-			crash_child(dir, (uint32_t)trial, pfd[1]);
-			_exit(0);
-		}
-		close(pfd[1]);
 		/* kill after a random number of acknowledged operations, plus a
 		 * random delay so the kill lands anywhere inside an operation */
-		uint32_t wait_acks = (uint32_t)(rng_next(&rs) % 40);
-		uint32_t acks = 0;
-		msg x;
-		int killed = 0;
-		while (read(pfd[0], &x, sizeof x) == sizeof x) {
-			apply_msg(&m, &x, &t);
-			if (x.kind == M_ACK && ++acks >= wait_acks && !killed) {
-				struct timespec ts = {0, (long)(rng_next(&rs) % 400000)};
-				nanosleep(&ts, NULL);
-				kill(pid, SIGKILL);
-				killed = 1;
-			}
-		}
-		if (!killed)
-			kill(pid, SIGKILL);
-		close(pfd[0]);
-		int status;
-		waitpid(pid, &status, 0);
-		cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
-		          "trial %ld: child exited with %d instead of being killed",
-		          trial, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+		run_and_kill(crash_child, dir, trial, (uint32_t)(rng_next(&rs) % 40),
+		             400000, &rs, &m, &t);
 
 		int64_t now = ST_T0;
 		hk_store *st;
@@ -469,28 +481,23 @@ Test(crash, truncate_every_length, .timeout = 600)
 			if (s) {
 				cr_assert(clear_error(s), "%s cut at %zu: status %d (%s)",
 				          st_files[f], cut, s, hk_last_error());
-				cr_assert(f != 3 || cut < 64, "audit cut at %zu refused", cut);
+				cr_assert(strstr(hk_last_error(), st_files[f]),
+				          "%s cut at %zu: the error does not name the "
+				          "file: %s", st_files[f], cut, hk_last_error());
 				errors++;
 				continue;
 			}
+			/* The reference was closed cleanly: every record and audit
+			 * entry in it was acknowledged and durable, so a cut of the
+			 * log, snapshot or audit log is loss, never a clean recovery
+			 * (keys.hk recorded how far they reached). Only keys.hk's
+			 * spare keys, which no record names, may go. */
 			clean++;
+			cr_assert_eq(f, 0, "%s cut at %zu (of %zu) opened: acknowledged "
+			             "data lost without an error", st_files[f], cut, len);
 			hk_audit_report r;
 			cr_assert_eq(hk_store_audit_verify(st, &r), HK_OK);
-			if (f == 3)
-				cr_assert_eq(r.entries, (cut - 64) / 128);
-			cr_assert_neq(f, 2, "a truncated snapshot (%zu) was accepted", cut);
-			/* never a wrong answer: erased stay erased, snapshot content
-			 * stays; the log may lose its unsynced tail */
-			cr_assert(isnan(score_of(st, "bob", 10)));
-			cr_assert(isnan(score_of(st, "carol", 11)));
-			cr_assert(score_of(st, "alice", 1) > 0.9999f, "%s cut %zu",
-			          st_files[f], cut);
-			cr_assert(score_of(st, "alice", 2) > 0.9999f);
-			float d = score_of(st, "dave", 20), a3 = score_of(st, "alice", 3);
-			cr_assert(isnan(d) || d > 0.9999f);
-			cr_assert(a3 > 0.9999f || a3 < 0.99f);
-			if (f != 1)
-				cr_assert(is_reference(st), "%s cut %zu", st_files[f], cut);
+			cr_assert(is_reference(st), "%s cut %zu", st_files[f], cut);
 			hk_store_close(st);
 		}
 		fprintf(stderr, "truncations of %s: %zu lengths, %zu clear errors, "
@@ -644,4 +651,528 @@ Test(crash, torn_tails_cut_garbage_refused)
 	free(wal);
 	st_rmrf(ref);
 	st_rmrf(work);
+}
+
+/* ---- hostile files: missing, swapped, symlinked, FIFO -------------- */
+
+/* A gallery built by a random sequence (seed): enrolments, erasures and
+ * compactions, closed cleanly. */
+static void build_random(const char *dir, uint64_t seed, uint8_t keyseed)
+{
+	int64_t now = ST_T0;
+	uint8_t key[32];
+	st_key(key, keyseed);
+	hk_store_params p;
+	st_params(&p, key, DIM, &now);
+	hk_store *st;
+	cr_assert_eq(hk_store_open(dir, &p, &st), HK_OK, "%s", hk_last_error());
+	uint64_t rs = seed;
+	int n = 4 + (int)(rng_next(&rs) % 24);
+	for (int i = 0; i < n; i++) {
+		char name[32];
+		snprintf(name, sizeof name, "s%d", (int)(rng_next(&rs) % 12));
+		uint32_t r = (uint32_t)(rng_next(&rs) % 10);
+		if (r < 6) {
+			float v[DIM];
+			st_vec(v, DIM, rng_next(&rs));
+			hk_consent c = st_consent(name, now);
+			cr_assert_eq(hk_store_enroll(st, &c, v, 1, NULL), HK_OK);
+		} else if (r < 9) {
+			hk_status s = hk_store_erase(st, name, NULL);
+			cr_assert(s == HK_OK || s == HK_E_NOT_FOUND);
+		} else {
+			cr_assert_eq(hk_store_compact(st), HK_OK);
+		}
+	}
+	cr_assert_eq(hk_store_close(st), HK_OK);
+}
+
+/* The four files' bytes, to check that a refused open changed nothing. */
+typedef struct files {
+	uint8_t *b[4];
+	size_t n[4];
+} files;
+
+static files files_read(const char *dir)
+{
+	files f;
+	for (int i = 0; i < 4; i++) {
+		char p[512];
+		snprintf(p, sizeof p, "%s/%s", dir, st_files[i]);
+		struct stat sb; /* a FIFO or link is compared by its kind only */
+		f.b[i] = NULL;
+		f.n[i] = lstat(p, &sb) ? 0 : (size_t)sb.st_mode;
+		if (!lstat(p, &sb) && S_ISREG(sb.st_mode))
+			f.b[i] = st_slurp(p, &f.n[i]);
+	}
+	return f;
+}
+
+static int files_same(const files *a, const files *b)
+{
+	for (int i = 0; i < 4; i++)
+		if (!a->b[i] != !b->b[i] || a->n[i] != b->n[i] ||
+		    (a->b[i] && memcmp(a->b[i], b->b[i], a->n[i])))
+			return 0;
+	return 1;
+}
+
+static void files_free(files *f)
+{
+	for (int i = 0; i < 4; i++)
+		free(f->b[i]);
+}
+
+/* open (with HK_STORE_CREATE, as an enrolment would) must fail with an
+ * error naming `name`, and leave every file as it was. */
+static void expect_refused(const char *work, const char *name,
+                           const char *what, tally *t)
+{
+	files before = files_read(work);
+	int64_t now = ST_T0;
+	hk_store *st = NULL;
+	hk_status s = open_dir(work, &st, &now);
+	if (!s)
+		hk_store_close(st);
+	cr_assert_neq(s, HK_OK, "%s %s: opened", what, name);
+	int p = HK_STATUS_PRIMARY(s);
+	cr_assert(p == HK_E_FORMAT || p == HK_E_CRYPTO || p == HK_E_IO,
+	          "%s %s: status %d (%s)", what, name, s, hk_last_error());
+	cr_assert(strstr(hk_last_error(), name), "%s %s: the error does not "
+	          "name the file: %s", what, name, hk_last_error());
+	files after = files_read(work);
+	cr_assert(files_same(&before, &after), "%s %s: a refused open changed "
+	          "the files", what, name);
+	files_free(&before);
+	files_free(&after);
+	t->checked++;
+}
+
+static void one_fault_round(uint64_t seed, tally *t)
+{
+	char ref[256], other[256], work[256], aside[256];
+	st_tmpdir(ref, sizeof ref);
+	st_tmpdir(other, sizeof other);
+	st_tmpdir(work, sizeof work);
+	st_tmpdir(aside, sizeof aside);
+	build_random(ref, seed, 0x42);
+	build_random(other, seed ^ 0x5555, 0x42); /* same key, another gallery */
+	for (int f = 0; f < 4; f++) {
+		char path[512], elsewhere[512];
+		snprintf(path, sizeof path, "%s/%s", work, st_files[f]);
+		snprintf(elsewhere, sizeof elsewhere, "%s/%s", aside, st_files[f]);
+		char rp[512];
+		snprintf(rp, sizeof rp, "%s/%s", ref, st_files[f]);
+		if (access(rp, F_OK))
+			continue; /* no snapshot in this gallery */
+		/* missing */
+		st_copy(ref, work);
+		unlink(path);
+		expect_refused(work, st_files[f], "missing", t);
+		/* swapped in from another gallery (same master key) */
+		char op[512];
+		snprintf(op, sizeof op, "%s/%s", other, st_files[f]);
+		size_t n;
+		uint8_t *b = st_slurp(op, &n);
+		if (b) {
+			st_copy(ref, work);
+			st_spit(path, b, n);
+			/* a foreign keys.hk is named through the file it
+			 * contradicts: "wal.hk and keys.hk belong to different
+			 * galleries" */
+			expect_refused(work, f == 0 ? "keys.hk" : st_files[f],
+			               "swapped", t);
+			free(b);
+		}
+		/* a symbolic link to a valid copy outside the directory */
+		st_copy(ref, work);
+		b = st_slurp(path, &n);
+		cr_assert_eq(st_spit(elsewhere, b, n), 0);
+		unlink(path);
+		cr_assert_eq(symlink(elsewhere, path), 0);
+		expect_refused(work, st_files[f], "symlinked", t);
+		size_t n2;
+		uint8_t *b2 = st_slurp(elsewhere, &n2);
+		cr_assert(n2 == n && !memcmp(b, b2, n), "the link's target changed");
+		free(b);
+		free(b2);
+		unlink(path);
+		/* a FIFO: refused without blocking */
+		st_copy(ref, work);
+		unlink(path);
+		cr_assert_eq(mkfifo(path, 0600), 0);
+		expect_refused(work, st_files[f], "FIFO", t);
+		unlink(path);
+	}
+	st_rmrf(ref);
+	st_rmrf(other);
+	st_rmrf(work);
+	st_rmrf(aside);
+}
+
+/* Issue 11, item 1 and 6: a gallery opens only whole; its files are never
+ * followed through links nor read from FIFOs; a refused open changes no
+ * byte. HERKEN_FAULT_TRIALS random galleries (default 3; `make stress`
+ * runs more). */
+Test(crash, faults_missing_swapped_symlinked, .timeout = 3600)
+{
+	fast_topology();
+	long trials = env_long("HERKEN_FAULT_TRIALS", 3);
+	tally t = {0};
+	for (long i = 0; i < trials; i++)
+		one_fault_round(0xfa17 + (uint64_t)i * 7919, &t);
+	fprintf(stderr, "file faults: %ld galleries, %llu refused opens (missing, "
+	        "swapped, symlinked, FIFO), 0 accepted\n", trials,
+	        (unsigned long long)t.checked);
+}
+
+/* ---- power loss ------------------------------------------------------ */
+
+/*
+ * The test binary is linked with -Wl,--wrap=fsync,--wrap=fdatasync, so the
+ * library's syncs come here. While recording (the power-loss child only),
+ * each sync first copies what the file (or the directory's gallery
+ * entries) holds, syncs, and then publishes that copy as the file's
+ * durable state in pl_shadow: what a power loss at any later moment keeps.
+ * Writes not yet synced are dropped. Syncs are serialised so a published
+ * state never goes backwards.
+ */
+int __real_fsync(int fd);
+int __real_fdatasync(int fd);
+int __wrap_fsync(int fd);
+int __wrap_fdatasync(int fd);
+
+static int pl_on;
+static char pl_shadow[256];
+static pthread_mutex_t pl_mu = PTHREAD_MUTEX_INITIALIZER;
+/* directories fsynced (inode numbers), recorded while pl_dirs_on */
+static int pl_dirs_on;
+static ino_t pl_dirs[64];
+static int pl_ndirs;
+
+static void pl_publish(const char *name, const void *b, size_t n)
+{
+	char tmp[512], dst[512];
+	snprintf(tmp, sizeof tmp, "%s/.tmp", pl_shadow);
+	snprintf(dst, sizeof dst, "%s/%s", pl_shadow, name);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0 || (n && write(fd, b, n) != (ssize_t)n))
+		_exit(8);
+	close(fd);
+	if (rename(tmp, dst))
+		_exit(8);
+}
+
+static int pl_sync(int fd, int data_only)
+{
+	struct stat sb;
+	if (pl_dirs_on && !fstat(fd, &sb) && S_ISDIR(sb.st_mode) &&
+	    pl_ndirs < 64)
+		pl_dirs[pl_ndirs++] = sb.st_ino;
+	if (!pl_on)
+		return data_only ? __real_fdatasync(fd) : __real_fsync(fd);
+	pthread_mutex_lock(&pl_mu);
+	int rc;
+	if (fstat(fd, &sb)) {
+		rc = -1;
+	} else if (S_ISDIR(sb.st_mode)) {
+		/* the gallery entries: name -> inode */
+		char list[512] = "";
+		size_t o = 0;
+		for (int i = 0; i < 4; i++) {
+			struct stat fs;
+			if (!fstatat(fd, st_files[i], &fs, AT_SYMLINK_NOFOLLOW))
+				o += (size_t)snprintf(list + o, sizeof list - o, "%s %llu\n",
+				                      st_files[i],
+				                      (unsigned long long)fs.st_ino);
+		}
+		rc = __real_fsync(fd);
+		char name[64];
+		snprintf(name, sizeof name, "dir-%llu", (unsigned long long)sb.st_ino);
+		if (!rc)
+			pl_publish(name, list, o);
+	} else {
+		size_t n = (size_t)sb.st_size;
+		uint8_t *b = malloc(n ? n : 1);
+		/* the descriptor may be write-only (temp files): read the file
+		 * through another one */
+		char self[64];
+		snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
+		int rfd = open(self, O_RDONLY);
+		ssize_t got = rfd < 0 ? -1 : n ? pread(rfd, b, n, 0) : 0;
+		if (rfd >= 0)
+			close(rfd);
+		if (got < 0)
+			_exit(8);
+		rc = data_only ? __real_fdatasync(fd) : __real_fsync(fd);
+		char name[64];
+		snprintf(name, sizeof name, "ino-%llu", (unsigned long long)sb.st_ino);
+		if (!rc && got >= 0)
+			pl_publish(name, b, (size_t)got);
+		free(b);
+	}
+	pthread_mutex_unlock(&pl_mu);
+	return rc;
+}
+
+int __wrap_fsync(int fd) { return pl_sync(fd, 0); }
+int __wrap_fdatasync(int fd) { return pl_sync(fd, 1); }
+
+/* The durable state of the gallery in dir as the shadow describes it:
+ * everything synced, nothing else. */
+static void pl_seed(const char *dir, const char *shadow)
+{
+	st_rmrf(shadow);
+	cr_assert_eq(mkdir(shadow, 0700), 0);
+	struct stat ds;
+	cr_assert_eq(stat(dir, &ds), 0);
+	char list[512] = "";
+	size_t o = 0;
+	for (int i = 0; i < 4; i++) {
+		char p[512];
+		snprintf(p, sizeof p, "%s/%s", dir, st_files[i]);
+		struct stat fs;
+		if (stat(p, &fs))
+			continue;
+		o += (size_t)snprintf(list + o, sizeof list - o, "%s %llu\n",
+		                      st_files[i], (unsigned long long)fs.st_ino);
+		size_t n;
+		uint8_t *b = st_slurp(p, &n);
+		char q[600];
+		snprintf(q, sizeof q, "%s/ino-%llu", shadow,
+		         (unsigned long long)fs.st_ino);
+		cr_assert_eq(st_spit(q, b, n), 0);
+		free(b);
+	}
+	char q[600];
+	snprintf(q, sizeof q, "%s/dir-%llu", shadow, (unsigned long long)ds.st_ino);
+	cr_assert_eq(st_spit(q, list, o), 0);
+}
+
+/* Replace dir by what the power loss left: each entry the last directory
+ * sync recorded, with the content of its last file sync (empty if it was
+ * never synced). */
+static void pl_apply(const char *dir, const char *shadow)
+{
+	struct stat ds;
+	cr_assert_eq(stat(dir, &ds), 0);
+	char q[600];
+	snprintf(q, sizeof q, "%s/dir-%llu", shadow, (unsigned long long)ds.st_ino);
+	size_t n;
+	uint8_t *list = st_slurp(q, &n);
+	cr_assert_not_null(list, "the gallery directory was never synced");
+	list = realloc(list, n + 1);
+	list[n] = 0;
+	uint8_t *content[4] = {0};
+	size_t len[4] = {0};
+	int present[4] = {0};
+	for (char *line = strtok((char *)list, "\n"); line;
+	     line = strtok(NULL, "\n")) {
+		char name[64];
+		unsigned long long ino;
+		cr_assert_eq(sscanf(line, "%63s %llu", name, &ino), 2);
+		for (int i = 0; i < 4; i++) {
+			if (strcmp(name, st_files[i]))
+				continue;
+			present[i] = 1;
+			snprintf(q, sizeof q, "%s/ino-%llu", shadow, ino);
+			content[i] = st_slurp(q, &len[i]);
+		}
+	}
+	free(list);
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.' && (!e->d_name[1] || e->d_name[1] == '.'))
+			continue;
+		char p[600];
+		snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+		unlink(p);
+	}
+	closedir(d);
+	for (int i = 0; i < 4; i++) {
+		if (!present[i])
+			continue;
+		char p[600];
+		snprintf(p, sizeof p, "%s/%s", dir, st_files[i]);
+		cr_assert_eq(st_spit(p, content[i] ? content[i] : (const uint8_t *)"",
+		                     content[i] ? len[i] : 0), 0);
+		free(content[i]);
+	}
+}
+
+#define PL_THREADS 4
+
+typedef struct pl_worker {
+	hk_store *st;
+	uint32_t trial, t;
+	int fd;
+	pthread_mutex_t *mu;
+} pl_worker;
+
+/* One enrolling thread: its own subjects (k = t, t + PL_THREADS, ...),
+ * enrolments, extra templates, erasures; thread 0 also compacts. */
+static void *pl_work(void *arg)
+{
+	pl_worker *w = arg;
+	int64_t now = ST_T0;
+	uint64_t rs = w->trial * 104729ull + w->t * 7919ull + 3;
+	uint32_t live[1024], n_live = 0, next = 0, nseeds[1024] = {0};
+	for (;;) {
+		uint32_t r = (uint32_t)(rng_next(&rs) % 100);
+		uint64_t seed = rng_next(&rs);
+		hk_status s;
+		char name[64];
+		if (r < 55 || n_live == 0) {
+			uint32_t j = next++;
+			if (j >= 1024)
+				return NULL;
+			uint32_t k = w->t + PL_THREADS * j;
+			name_of(name, sizeof name, w->trial, k);
+			float v[DIM];
+			st_vec(v, DIM, seed);
+			hk_consent c = st_consent(name, now);
+			send_msg(w->fd, M_INTENT, OP_ENROL, w->trial, k, seed);
+			s = hk_store_enroll(w->st, &c, v, 1, NULL);
+			if (!s) {
+				live[n_live++] = j;
+				nseeds[j] = 1;
+			}
+			send_msg(w->fd, s ? M_FAIL : M_ACK, OP_ENROL, w->trial, k, seed);
+		} else if (r < 70) {
+			uint32_t j = live[rng_next(&rs) % n_live];
+			if (nseeds[j] >= MAX_SEEDS)
+				continue;
+			uint32_t k = w->t + PL_THREADS * j;
+			name_of(name, sizeof name, w->trial, k);
+			float v[DIM];
+			st_vec(v, DIM, seed);
+			hk_consent c = st_consent(name, now);
+			send_msg(w->fd, M_INTENT, OP_ADD, w->trial, k, seed);
+			s = hk_store_enroll(w->st, &c, v, 1, NULL);
+			nseeds[j]++;
+			send_msg(w->fd, s ? M_FAIL : M_ACK, OP_ADD, w->trial, k, seed);
+		} else if (r < 97 || w->t) {
+			uint32_t i = (uint32_t)(rng_next(&rs) % n_live);
+			uint32_t k = w->t + PL_THREADS * live[i];
+			name_of(name, sizeof name, w->trial, k);
+			send_msg(w->fd, M_INTENT, OP_ERASE, w->trial, k, 0);
+			s = hk_store_erase(w->st, name, NULL);
+			live[i] = live[--n_live];
+			send_msg(w->fd, s ? M_FAIL : M_ACK, OP_ERASE, w->trial, k, 0);
+		} else {
+			send_msg(w->fd, M_INTENT, OP_COMPACT, w->trial, 0, 0);
+			s = hk_store_compact(w->st);
+			send_msg(w->fd, s ? M_FAIL : M_ACK, OP_COMPACT, w->trial, 0, 0);
+		}
+		if (s)
+			_exit(4);
+	}
+}
+
+static void pl_child(const char *dir, uint32_t trial, int fd)
+{
+	pl_on = 1;
+	int64_t now = ST_T0;
+	uint8_t key[32];
+	st_key(key, 0x42);
+	hk_store_params p;
+	st_params(&p, key, DIM, &now);
+	p.policy.allow_identify = 1;
+	p.commit_window_us = 200; /* let records gather into group commits */
+	hk_store *st;
+	if (hk_store_open(dir, &p, &st))
+		_exit(3);
+	pthread_t th[PL_THREADS];
+	pl_worker w[PL_THREADS];
+	for (uint32_t t = 0; t < PL_THREADS; t++) {
+		w[t] = (pl_worker){st, trial, t, fd, NULL};
+		pthread_create(&th[t], NULL, pl_work, &w[t]);
+	}
+	for (uint32_t t = 0; t < PL_THREADS; t++)
+		pthread_join(th[t], NULL);
+	_exit(0);
+}
+
+/* Issue 11, item 3: power loss, not only kill -9. A child enrols, erases
+ * and compacts from PL_THREADS threads (group commit) until it is killed;
+ * the gallery is then replaced by what was synced, and nothing else: every
+ * acknowledged enrolment must be there, no acknowledged erasure undone,
+ * the audit chain intact. HERKEN_POWERLOSS_TRIALS (default 8). */
+Test(crash, powerloss_group_commit, .timeout = 3600)
+{
+	fast_topology();
+	long trials = env_long("HERKEN_POWERLOSS_TRIALS", 8);
+	char dir[200];
+	st_tmpdir(dir, sizeof dir);
+	snprintf(pl_shadow, sizeof pl_shadow, "%s.shadow", dir);
+	rmdir(dir); /* the first child creates it (mkdir + parent fsync) */
+	model m = {0};
+	tally t = {0};
+	uint64_t rs = 777, commits = 0, records = 0;
+	for (long trial = 0; trial < trials; trial++) {
+		if (trial) {
+			pl_seed(dir, pl_shadow);
+		} else {
+			st_rmrf(pl_shadow);
+			cr_assert_eq(mkdir(pl_shadow, 0700), 0);
+		}
+		run_and_kill(pl_child, dir, trial, 5 + (uint32_t)(rng_next(&rs) % 60),
+		             300000, &rs, &m, &t);
+		/* the power goes: only what was synced stays */
+		pl_apply(dir, pl_shadow);
+		int64_t now = ST_T0;
+		hk_store *st;
+		hk_status s = open_dir(dir, &st, &now);
+		cr_assert_eq(s, HK_OK, "trial %ld: reopen after power loss: %s",
+		             trial, hk_last_error());
+		hk_audit_report ar;
+		cr_assert_eq(hk_store_audit_verify(st, &ar), HK_OK,
+		             "trial %ld: audit: %s", trial, hk_last_error());
+		for (size_t i = m.n; i-- > 0 && m.v[i].trial == (uint32_t)trial;)
+			check_subject(st, &m.v[i], &t);
+		for (int j = 0; j < 20 && m.n; j++)
+			check_subject(st, &m.v[rng_next(&rs) % m.n], &t);
+		hk_store_info info;
+		hk_store_info_get(st, &info);
+		commits += info.commits;
+		records += info.committed_records;
+		hk_store_close(st);
+		cr_assert_eq(t.lost, 0, "trial %ld: lost acknowledged writes", trial);
+		cr_assert_eq(t.resurrected, 0, "trial %ld: erased subject found",
+		             trial);
+	}
+	fprintf(stderr, "power loss: trials %ld, %d writer threads, acknowledged "
+	        "ops %llu, subjects %zu, checks %llu, lost acknowledged writes "
+	        "%llu, resurrected erased subjects %llu\n", trials, PL_THREADS,
+	        (unsigned long long)t.acked, m.n, (unsigned long long)t.checked,
+	        (unsigned long long)t.lost, (unsigned long long)t.resurrected);
+	cr_assert_gt(t.acked, (uint64_t)trials);
+	free(m.v);
+	st_rmrf(dir);
+	st_rmrf(pl_shadow);
+}
+
+/* Item 11: creating a gallery fsyncs the parent directory after mkdir. */
+Test(crash, create_fsyncs_parent)
+{
+	fast_topology();
+	char parent[256], dir[300];
+	st_tmpdir(parent, sizeof parent);
+	snprintf(dir, sizeof dir, "%s/g", parent);
+	struct stat ps;
+	cr_assert_eq(stat(parent, &ps), 0);
+	pl_ndirs = 0;
+	pl_dirs_on = 1;
+	int64_t now = ST_T0;
+	hk_store *st;
+	hk_status s = open_dir(dir, &st, &now);
+	pl_dirs_on = 0;
+	cr_assert_eq(s, HK_OK, "%s", hk_last_error());
+	hk_store_close(st);
+	int found = 0;
+	for (int i = 0; i < pl_ndirs; i++)
+		found |= pl_dirs[i] == ps.st_ino;
+	cr_assert(found, "the parent directory was not fsynced after mkdir");
+	st_rmrf(parent);
 }

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "herken.h"
+
 static inline void *tn_read_file(const char *path, size_t *len)
 {
 	FILE *f = fopen(path, "rb");
@@ -42,11 +44,10 @@ static inline const char *tn_golden(char *buf, size_t cap, const char *rel)
 	return buf;
 }
 
-/* Model file: $HERKEN_MODELS/<name> or .cache/models/<name>. */
+/* Model file: <hk_model_dir(NULL)>/<name>. */
 static inline const char *tn_model(char *buf, size_t cap, const char *name)
 {
-	const char *d = getenv("HERKEN_MODELS");
-	snprintf(buf, cap, "%s/%s", d && *d ? d : ".cache/models", name);
+	snprintf(buf, cap, "%s/%s", hk_model_dir(NULL), name);
 	FILE *f = fopen(buf, "rb");
 	if (!f)
 		return NULL;

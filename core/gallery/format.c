@@ -280,15 +280,60 @@ hk_status hk__audit_check(const uint8_t *buf, size_t len,
 
 /* ---- files -------------------------------------------------------- */
 
+int hk__st_openat(int dirfd, const char *name, int flags)
+{
+	int fd = openat(dirfd, name, flags | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY |
+	                                 O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	struct stat sb;
+	if (fstat(fd, &sb) || !S_ISREG(sb.st_mode)) {
+		int e = errno;
+		close(fd);
+		errno = S_ISREG(sb.st_mode) ? e : EMEDIUMTYPE;
+		return -1;
+	}
+	/* regular files ignore O_NONBLOCK; clear it all the same */
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+	return fd;
+}
+
+hk_status hk__st_open_err(int err, const char *name, const char *dir)
+{
+	const char *d = dir ? dir : "";
+	const char *sep = dir ? ": " : "";
+	if (err == ENOENT)
+		return hk__err(HK_E_FORMAT, "%s%s%s is missing from the gallery "
+		               "(a gallery opens only whole)", d, sep, name);
+	if (err == ELOOP)
+		return hk__err(HK_E_IO, "%s%s%s is a symbolic link: refused (a "
+		               "gallery's files are never followed out of its "
+		               "directory)", d, sep, name);
+	if (err == EMEDIUMTYPE)
+		return hk__err(HK_E_IO, "%s%s%s is not a regular file (a FIFO, "
+		               "device or directory): refused", d, sep, name);
+	return hk__err(hk__status_of_errno(err), "%s%s%s: %s", d, sep, name,
+	               strerror(err));
+}
+
+int hk__st_create_tmp(int dirfd, const char *tmp)
+{
+	unlinkat(dirfd, tmp, 0); /* a leftover of a crash (a link is removed,
+	                            never followed) */
+	return openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+	                              O_CLOEXEC, 0600);
+}
+
 hk_status hk__st_read_file(int dirfd, const char *name, uint8_t **buf,
                         size_t *len)
 {
 	*buf = NULL;
 	*len = 0;
-	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+	int fd = hk__st_openat(dirfd, name, O_RDONLY);
 	if (fd < 0)
-		return hk__err(errno == ENOENT ? HK_E_NOT_FOUND : HK_E_IO,
-		               "%s: %s", name, strerror(errno));
+		return errno == ENOENT ? hk__err(HK_E_NOT_FOUND, "%s is missing",
+		                                 name)
+		                       : hk__st_open_err(errno, name, NULL);
 	struct stat sb;
 	if (fstat(fd, &sb) || sb.st_size < 0) {
 		int e = errno;
@@ -367,8 +412,7 @@ hk_status hk__st_atomic_write(int dirfd, const char *name, const void *p,
 {
 	char tmp[64];
 	snprintf(tmp, sizeof tmp, "%s.tmp", name);
-	int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-	                0600);
+	int fd = hk__st_create_tmp(dirfd, tmp);
 	if (fd < 0)
 		return hk__err(HK_E_IO, "%s: create: %s", tmp, strerror(errno));
 	hk_status s = hk__st_write_all(fd, p, n, tmp);
@@ -391,10 +435,11 @@ hk_status hk__st_map_file(int dirfd, const char *name, const uint8_t **buf,
 	static const uint8_t empty[1];
 	*buf = NULL;
 	*len = 0;
-	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+	int fd = hk__st_openat(dirfd, name, O_RDONLY);
 	if (fd < 0)
-		return hk__err(errno == ENOENT ? HK_E_NOT_FOUND : HK_E_IO,
-		               "%s: %s", name, strerror(errno));
+		return errno == ENOENT ? hk__err(HK_E_NOT_FOUND, "%s is missing",
+		                                 name)
+		                       : hk__st_open_err(errno, name, NULL);
 	struct stat sb;
 	if (fstat(fd, &sb) || sb.st_size < 0) {
 		int e = errno;

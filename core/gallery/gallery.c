@@ -124,7 +124,7 @@ struct hk_gallery {
 	uint32_t hcap;
 	pthread_rwlock_t lock;
 	hk__pool *pool;
-	const hk_kernels *K;
+	const hk__kernel_table *K;
 };
 
 static size_t round_up(size_t x, size_t m) { return (x + m - 1) / m * m; }
@@ -344,7 +344,7 @@ static float quantise(const float *x, uint32_t dim, uint32_t dpad, int qmax,
 
 /* Query in offset-128 u8 form for the int8 kernels, in the range the tier's
  * kernels accept (7 bits on avx2, hk_simd.h). */
-static float quantise_query(const hk_kernels *K, const float *x, uint32_t dim,
+static float quantise_query(const hk__kernel_table *K, const float *x, uint32_t dim,
                             uint32_t dpad, uint8_t *qu)
 {
 	int8_t *q = (int8_t *)qu;
@@ -1220,7 +1220,7 @@ static void scan_shard(void *arg, unsigned shard, unsigned nshards)
 {
 	search_job *j = arg;
 	const hk_gallery *g = j->g;
-	const hk_kernels *K = g->K;
+	const hk__kernel_table *K = g->K;
 	size_t lo, hi;
 	shard_range(g->n, shard, nshards, &lo, &hi);
 	if (nshards != j->nshards) /* ran inline as one shard */

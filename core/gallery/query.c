@@ -208,6 +208,18 @@ hk_status hk_store_audit_verify(hk_store *st, hk_audit_report *r)
 	s = hk__audit_check(buf, len, st->k->audit, NULL, NULL, &r->entries,
 	                    &r->bad_entry, r->head);
 	free(buf);
+	/* a chain cut back past what keys.hk recorded as durable is intact
+	 * as a chain, but not whole */
+	pthread_mutex_lock(&st->khdr_mu);
+	uint64_t want = st->khdr.durable_audit;
+	pthread_mutex_unlock(&st->khdr_mu);
+	if (!s && r->entries < want) {
+		r->bad_entry = r->entries;
+		s = hk__err(HK_E_CRYPTO, "%s holds %llu entries, but %llu were "
+		            "durable: entries were cut from its end", HK__F_AUDIT,
+		            (unsigned long long)r->entries,
+		            (unsigned long long)want);
+	}
 	return s;
 }
 
@@ -233,13 +245,21 @@ static void jw_put(jw *w, const char *fmt, ...)
 static void jw_str(jw *w, const char *s)
 {
 	jw_put(w, "\"");
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p == '"' || *p == '\\')
+	/* always valid UTF-8: control characters escaped, each byte that is
+	 * not part of valid UTF-8 replaced by U+FFFD */
+	for (const unsigned char *p = (const unsigned char *)s; *p;) {
+		size_t n = hk__utf8_len(p);
+		if (!n)
+			jw_put(w, "\\ufffd");
+		else if (*p == '"' || *p == '\\')
 			jw_put(w, "\\%c", *p);
-		else if (*p < 0x20)
+		else if (*p < 0x20 || *p == 0x7f)
 			jw_put(w, "\\u%04x", *p);
+		else if (n == 2 && p[0] == 0xc2 && p[1] < 0xa0)
+			jw_put(w, "\\u%04x", p[1]);
 		else
-			jw_put(w, "%c", *p);
+			jw_put(w, "%.*s", (int)n, (const char *)p);
+		p += n ? n : 1;
 	}
 	jw_put(w, "\"");
 }

@@ -31,6 +31,7 @@ typedef struct replay {
 	uint64_t expect; /* next wal seq */
 	uint64_t keys_file_len;
 	const char *what;
+	int have_snap;
 } replay;
 
 static kslot *ks_find(replay *rp, uint64_t id)
@@ -172,7 +173,8 @@ static hk_status load_keys(hk_store *st, replay *rp)
 		                   offsetof(hk__khdr, mac), st->k->header, 32);
 		if (sodium_memcmp(mac, h.mac, 32))
 			s = hk__err(HK_E_CRYPTO, "wrong master key for this gallery "
-			            "(or its key store header was tampered with)");
+			            "(or its %s was tampered with or replaced)",
+			            HK__F_KEYS);
 	}
 	if (!s && (h.dim == 0 || h.dim > 65536))
 		s = hk__err(HK_E_FORMAT, "%s: dimension %u", HK__F_KEYS, h.dim);
@@ -190,7 +192,9 @@ static hk_status load_keys(hk_store *st, replay *rp)
 	st->policy.inactivity_limit_s = h.inactivity_s;
 
 	size_t n = (len - sizeof h) / sizeof(hk__kent);
-	rp->ks = calloc(n ? n : 1, sizeof *rp->ks);
+	rp->ks = sodium_allocarray(n ? n : 1, sizeof *rp->ks); /* keys inside */
+	if (rp->ks)
+		memset(rp->ks, 0, (n ? n : 1) * sizeof *rp->ks);
 	if (!rp->ks) {
 		free(buf);
 		return hk__err(HK_E_NOMEM, "key table");
@@ -258,9 +262,10 @@ static hk_status load_snapshot(hk_store *st, replay *rp)
 	size_t len;
 	hk_status s = hk__st_map_file(st->dirfd, HK__F_SNAP, &buf, &len);
 	if (HK_STATUS_PRIMARY(s) == HK_E_NOT_FOUND)
-		return HK_OK; /* never compacted */
+		return HK_OK; /* never compacted (load_wal checks that) */
 	if (s)
 		return s;
+	rp->have_snap = 1;
 	hk__fhdr h;
 	if (len < sizeof h) {
 		hk__st_unmap_file(buf, len);
@@ -269,7 +274,7 @@ static hk_status load_snapshot(hk_store *st, replay *rp)
 	memcpy(&h, buf, sizeof h);
 	s = hk__fhdr_check(&h, MAGIC_SNAP, HK__F_SNAP);
 	if (!s && (memcmp(h.gallery_id, st->gid, 16) || h.dim != st->dim))
-		s = hk__err(HK_E_FORMAT, "%s belongs to another gallery", HK__F_SNAP);
+		s = hk__err(HK_E_FORMAT, "%s and %s belong to different galleries", HK__F_SNAP, HK__F_KEYS);
 	if (!s) {
 		st->snap_seq = h.base_seq;
 		rp->what = HK__F_SNAP;
@@ -304,8 +309,12 @@ static hk_status load_wal(hk_store *st, replay *rp)
 	memcpy(&h, buf, sizeof h);
 	s = hk__fhdr_check(&h, MAGIC_WAL, HK__F_WAL);
 	if (!s && (memcmp(h.gallery_id, st->gid, 16) || h.dim != st->dim))
-		s = hk__err(HK_E_FORMAT, "%s belongs to another gallery", HK__F_WAL);
-	if (!s && h.base_seq > st->snap_seq)
+		s = hk__err(HK_E_FORMAT, "%s and %s belong to different galleries", HK__F_WAL, HK__F_KEYS);
+	if (!s && h.base_seq > st->snap_seq && !rp->have_snap)
+		s = hk__err(HK_E_FORMAT, "%s is missing: %s starts after version "
+		            "%llu, which only a snapshot holds", HK__F_SNAP,
+		            HK__F_WAL, (unsigned long long)h.base_seq);
+	else if (!s && h.base_seq > st->snap_seq)
 		s = hk__err(HK_E_FORMAT, "%s starts after version %llu but the "
 		            "snapshot covers only %llu: records are missing",
 		            HK__F_WAL, (unsigned long long)h.base_seq,
@@ -324,6 +333,12 @@ static hk_status load_wal(hk_store *st, replay *rp)
 		return s;
 	if (atomic_load(&st->seq) < st->snap_seq)
 		atomic_store(&st->seq, st->snap_seq);
+	if (atomic_load(&st->seq) < st->khdr.durable_seq)
+		return hk__err(HK_E_FORMAT, "%s ends at version %llu, but version "
+		               "%llu was durable (recorded in %s): acknowledged "
+		               "records were cut (log truncated or replaced)",
+		               HK__F_WAL, (unsigned long long)atomic_load(&st->seq),
+		               (unsigned long long)st->khdr.durable_seq, HK__F_KEYS);
 	if (valid < len) {
 		if (ftruncate(st->wal_fd, (off_t)valid) || fdatasync(st->wal_fd))
 			return hk__err(HK_E_IO, "%s: cutting torn tail: %s", HK__F_WAL,
@@ -349,8 +364,8 @@ static hk_status load_audit(hk_store *st)
 	if (s)
 		return s;
 	if (memcmp(h.gallery_id, st->gid, 16))
-		return hk__err(HK_E_FORMAT, "%s belongs to another gallery",
-		               HK__F_AUDIT);
+		return hk__err(HK_E_FORMAT, "%s and %s belong to different "
+		               "galleries", HK__F_AUDIT, HK__F_KEYS);
 	uint64_t n = (len - sizeof h) / sizeof(hk__aent);
 	uint64_t valid = sizeof h + n * sizeof(hk__aent);
 	hk__audit_genesis(st->audit_prev, st->k->audit, &h);
@@ -362,6 +377,25 @@ static hk_status load_audit(hk_store *st)
 			               strerror(errno));
 		memcpy(st->audit_prev, e.mac, 32);
 	}
+	uint64_t want = st->khdr.durable_audit;
+	if (n < want)
+		return hk__err(HK_E_FORMAT, "%s holds %llu entries, but %llu were "
+		               "durable (recorded in %s): entries were cut (log "
+		               "truncated or replaced)", HK__F_AUDIT,
+		               (unsigned long long)n, (unsigned long long)want,
+		               HK__F_KEYS);
+	if (want) {
+		hk__aent e;
+		if (pread(st->audit_fd, &e, sizeof e,
+		          (off_t)(sizeof h + (want - 1) * sizeof e)) != sizeof e)
+			return hk__err(HK_E_IO, "%s: read: %s", HK__F_AUDIT,
+			               strerror(errno));
+		if (memcmp(e.mac, st->khdr.audit_head, sizeof st->khdr.audit_head))
+			return hk__err(HK_E_FORMAT, "%s: entry %llu is not the one "
+			               "recorded in %s (audit log replaced)",
+			               HK__F_AUDIT, (unsigned long long)(want - 1),
+			               HK__F_KEYS);
+	}
 	if (valid < len) {
 		if (ftruncate(st->audit_fd, (off_t)valid))
 			return hk__err(HK_E_IO, "%s: cutting torn tail: %s", HK__F_AUDIT,
@@ -370,6 +404,8 @@ static hk_status load_audit(hk_store *st)
 	}
 	st->audit_n = n;
 	st->audit_size = valid;
+	st->audit_synced = n;
+	memcpy(st->audit_synced_head, st->audit_prev, 32);
 	return HK_OK;
 }
 
@@ -413,7 +449,76 @@ static void remove_temps(int dirfd)
 
 int hk__st_open_rw(hk_store *st, const char *name)
 {
-	return openat(st->dirfd, name, O_RDWR | O_CLOEXEC);
+	return hk__st_openat(st->dirfd, name, O_RDWR);
+}
+
+/* The gallery's files, named in the error when one is missing. */
+static hk_status open_file(hk_store *st, const char *dir, const char *name,
+                           int *fd)
+{
+	*fd = hk__st_open_rw(st, name);
+	if (*fd >= 0)
+		return HK_OK;
+	return hk__st_open_err(errno, name, dir);
+}
+
+/* Is the directory empty but for "." and ".."? 0 yes, else the name of
+ * the first entry found is copied to first. */
+static int dir_entries(int dirfd, char *first, size_t len)
+{
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		snprintf(first, len, "(unreadable)");
+		return 1;
+	}
+	struct dirent *e;
+	int n = 0;
+	while ((e = readdir(d)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+			snprintf(first, len, "%s", e->d_name);
+			n = 1;
+			break;
+		}
+	closedir(d);
+	return n;
+}
+
+/* mkdir dir 0700 and fsync its parent, so the new entry survives a power
+ * loss. 0 created, 1 existed, or an error status. */
+static hk_status make_dir(const char *dir, int *created)
+{
+	*created = 0;
+	if (mkdir(dir, 0700)) {
+		if (errno == EEXIST)
+			return HK_OK;
+		return hk__err(HK_E_IO, "%s: mkdir: %s", dir, strerror(errno));
+	}
+	*created = 1;
+	char parent[4096];
+	snprintf(parent, sizeof parent, "%s", dir);
+	size_t n = strlen(parent);
+	while (n > 1 && parent[n - 1] == '/')
+		parent[--n] = 0;
+	char *slash = strrchr(parent, '/');
+	if (!slash)
+		snprintf(parent, sizeof parent, ".");
+	else if (slash == parent)
+		parent[1] = 0;
+	else
+		*slash = 0;
+	int pfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (pfd < 0 || fsync(pfd)) {
+		int e = errno;
+		if (pfd >= 0)
+			close(pfd);
+		return hk__err(HK_E_IO, "%s: fsync of the parent directory after "
+		               "mkdir: %s", dir, strerror(e));
+	}
+	close(pfd);
+	return HK_OK;
 }
 
 static hk_status finish_open(hk_store *st, replay *rp)
@@ -425,6 +530,11 @@ static hk_status finish_open(hk_store *st, replay *rp)
 			               strerror(errno));
 		st->torn_cut += rp->keys_file_len - st->keys_size;
 	}
+	/* What replay found may not have been synced before a crash: make it
+	 * durable now, so the watermark written later never runs ahead. */
+	if (fdatasync(st->wal_fd) || fdatasync(st->audit_fd))
+		return hk__err(HK_E_IO, "syncing the gallery at open: %s",
+		               strerror(errno));
 	/* Live keys no record names (spares of an earlier session, or keys of
 	 * subjects a crashed compaction had already dropped) are never handed
 	 * out again: the next compaction leaves them out of keys.hk. */
@@ -445,8 +555,14 @@ hk_status hk_store_open(const char *dir, const hk_store_params *p,
 		               HK_STORE_KEY_BYTES);
 	if (sodium_init() < 0)
 		return hk__err(HK_E_CRYPTO, "libsodium failed to initialise");
-	if ((p->flags & HK_STORE_CREATE) && mkdir(dir, 0700) && errno != EEXIST)
-		return hk__err(HK_E_IO, "%s: mkdir: %s", dir, strerror(errno));
+	if (sodium_is_zero(p->master_key, HK_STORE_KEY_BYTES))
+		return hk__err(HK_E_CRYPTO, "the master key is all zeros: refused");
+	int created = 0;
+	if (p->flags & HK_STORE_CREATE) {
+		hk_status ms = make_dir(dir, &created);
+		if (ms)
+			return ms;
+	}
 	hk_store *st = calloc(1, sizeof *st);
 	if (!st)
 		return hk__err(HK_E_NOMEM, "store");
@@ -456,6 +572,7 @@ hk_status hk_store_open(const char *dir, const hk_store_params *p,
 	pthread_mutex_init(&st->gc_mu, NULL);
 	pthread_cond_init(&st->gc_cv, NULL);
 	pthread_mutex_init(&st->audit_mu, NULL);
+	pthread_mutex_init(&st->khdr_mu, NULL);
 	atomic_store(&st->next_deadline, INT64_MAX);
 	st->clock = p->clock;
 	st->clock_user = p->clock_user;
@@ -475,8 +592,21 @@ hk_status hk_store_open(const char *dir, const hk_store_params *p,
 		goto fail;
 	st->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (st->dirfd < 0) {
-		s = hk__err(errno == ENOENT ? HK_E_NOT_FOUND : HK_E_IO,
+		s = hk__err(hk__status_of_errno(errno),
 		            "gallery %s: %s", dir, strerror(errno));
+		goto fail;
+	}
+	struct stat dsb;
+	if (fstat(st->dirfd, &dsb)) {
+		s = hk__err(HK_E_IO, "gallery %s: %s", dir, strerror(errno));
+		goto fail;
+	}
+	if (dsb.st_mode & 022) {
+		/* anyone else who can write here can swap, link or delete the
+		 * gallery's files */
+		s = hk__err(HK_E_IO, "gallery %s is writable by group or others "
+		            "(mode %04o): refused; chmod go-w it", dir,
+		            (unsigned)(dsb.st_mode & 07777));
 		goto fail;
 	}
 	if (flock(st->dirfd, LOCK_EX | LOCK_NB)) {
@@ -485,24 +615,39 @@ hk_status hk_store_open(const char *dir, const hk_store_params *p,
 		goto fail;
 	}
 	remove_temps(st->dirfd);
-	if (faccessat(st->dirfd, HK__F_KEYS, F_OK, 0)) {
+	if (faccessat(st->dirfd, HK__F_KEYS, F_OK, AT_SYMLINK_NOFOLLOW)) {
+		/* A gallery opens only whole, and is created only in an empty
+		 * (or new) directory: never on top of a gallery whose key store
+		 * went missing, nor over anyone's files. */
+		char first[256] = "";
+		int other = dir_entries(st->dirfd, first, sizeof first);
+		int ours = !faccessat(st->dirfd, HK__F_WAL, F_OK, AT_SYMLINK_NOFOLLOW) ||
+		           !faccessat(st->dirfd, HK__F_AUDIT, F_OK, AT_SYMLINK_NOFOLLOW) ||
+		           !faccessat(st->dirfd, HK__F_SNAP, F_OK, AT_SYMLINK_NOFOLLOW);
+		if (ours) {
+			s = hk__err(HK_E_FORMAT, "gallery %s: %s is missing (the other "
+			            "files are there): restore it; nothing was changed",
+			            dir, HK__F_KEYS);
+			goto fail;
+		}
 		if (!(p->flags & HK_STORE_CREATE)) {
 			s = hk__err(HK_E_NOT_FOUND, "%s is not a herken gallery (no %s)",
 			            dir, HK__F_KEYS);
 			goto fail;
 		}
+		if (other && !created) {
+			s = hk__err(HK_E_EXISTS, "%s is not empty (it holds %s): a "
+			            "gallery is created only in an empty or new "
+			            "directory", dir, first);
+			goto fail;
+		}
 		if ((s = create_files(st, p)))
 			goto fail;
 	}
-	st->keys_fd = hk__st_open_rw(st, HK__F_KEYS);
-	st->wal_fd = hk__st_open_rw(st, HK__F_WAL);
-	st->audit_fd = hk__st_open_rw(st, HK__F_AUDIT);
-	if (st->keys_fd < 0 || st->wal_fd < 0 || st->audit_fd < 0) {
-		s = hk__err(errno == ENOENT ? HK_E_FORMAT : HK_E_IO,
-		            "gallery %s: a file is missing or unreadable: %s", dir,
-		            strerror(errno));
+	if ((s = open_file(st, dir, HK__F_KEYS, &st->keys_fd)) ||
+	    (s = open_file(st, dir, HK__F_WAL, &st->wal_fd)) ||
+	    (s = open_file(st, dir, HK__F_AUDIT, &st->audit_fd)))
 		goto fail;
-	}
 	if ((s = load_keys(st, &rp)))
 		goto fail;
 	hk_gallery_params gp = p->gallery;
@@ -512,7 +657,7 @@ hk_status hk_store_open(const char *dir, const hk_store_params *p,
 		 * during replay (each template costs about dim * 4 bytes) */
 		struct stat sb;
 		uint64_t bytes = 0;
-		if (!fstatat(st->dirfd, HK__F_SNAP, &sb, 0))
+		if (!fstatat(st->dirfd, HK__F_SNAP, &sb, AT_SYMLINK_NOFOLLOW))
 			bytes += (uint64_t)sb.st_size;
 		if (!fstat(st->wal_fd, &sb))
 			bytes += (uint64_t)sb.st_size;
@@ -525,15 +670,11 @@ hk_status hk_store_open(const char *dir, const hk_store_params *p,
 	    (s = load_audit(st)) || (s = finish_open(st, &rp)))
 		goto fail;
 	st->written = st->synced = atomic_load(&st->seq);
-	if (rp.ks)
-		sodium_memzero(rp.ks, rp.nks * sizeof *rp.ks);
-	free(rp.ks);
+	sodium_free(rp.ks); /* wipes */
 	*out = st;
 	return HK_OK;
 fail:
-	if (rp.ks)
-		sodium_memzero(rp.ks, rp.nks * sizeof *rp.ks);
-	free(rp.ks);
+	sodium_free(rp.ks); /* wipes */
 	{
 		/* keep the message of the real failure */
 		char msg[512];
@@ -554,14 +695,21 @@ hk_status hk_store_close(hk_store *st)
 		if (!s && st->audit_fd >= 0 && fdatasync(st->audit_fd))
 			s = hk__err(HK_E_IO, "%s: fdatasync: %s", HK__F_AUDIT,
 			            strerror(errno));
+		if (!s && st->keys_fd >= 0) {
+			pthread_mutex_lock(&st->audit_mu);
+			uint64_t an = st->audit_n;
+			uint8_t head[32];
+			memcpy(head, st->audit_prev, 32);
+			pthread_mutex_unlock(&st->audit_mu);
+			s = hk__st_watermark(st, st->synced, an, head);
+		}
 	}
 	for (size_t i = 0; i < st->by_key.cap; i++)
-		hk__subj_free(hk__st_map_at(&st->by_key, i));
+		hk__subj_free(st, hk__st_map_at(&st->by_key, i));
 	hk__st_map_free(&st->by_key);
 	hk__st_map_free(&st->by_name);
-	if (st->pool)
-		sodium_memzero(st->pool, st->pool_cap * sizeof *st->pool);
-	free(st->pool);
+	sodium_free(st->pool); /* wipes */
+	hk__keymem_free(st);
 	hk_gallery_destroy(st->g);
 	if (st->wal_fd >= 0)
 		close(st->wal_fd);
@@ -577,6 +725,7 @@ hk_status hk_store_close(hk_store *st)
 	pthread_mutex_destroy(&st->gc_mu);
 	pthread_cond_destroy(&st->gc_cv);
 	pthread_mutex_destroy(&st->audit_mu);
+	pthread_mutex_destroy(&st->khdr_mu);
 	free(st);
 	return s;
 }

@@ -117,9 +117,13 @@ hk_status hk__st_pool_refill(hk_store *st)
 {
 	size_t n = st->pool_batch;
 	if (st->pool_cap < st->pool_n + n) {
-		hk__pkey *p = realloc(st->pool, (st->pool_n + n) * sizeof *p);
+		/* guarded memory; the old block is wiped by sodium_free */
+		hk__pkey *p = sodium_allocarray(st->pool_n + n, sizeof *p);
 		if (!p)
 			return hk__err(HK_E_NOMEM, "key pool");
+		if (st->pool_n)
+			memcpy(p, st->pool, st->pool_n * sizeof *p);
+		sodium_free(st->pool);
 		st->pool = p;
 		st->pool_cap = st->pool_n + n;
 	}
@@ -332,12 +336,24 @@ hk_status hk__commit_wait(hk_store *st, uint64_t seq)
 		}
 		uint64_t target = st->written;
 		int wfd = st->wal_fd;
-		int afd = atomic_exchange(&st->audit_dirty, 0) ? st->audit_fd : -1;
 		pthread_mutex_unlock(&st->gc_mu);
+		/* the audit entries written so far, and whether any of them
+		 * still needs an fsync (both under audit_mu, so an entry counted
+		 * here is either synced by us or was by an earlier leader) */
+		uint64_t an;
+		uint8_t head[32];
+		pthread_mutex_lock(&st->audit_mu);
+		an = st->audit_n;
+		memcpy(head, st->audit_prev, 32);
+		int afd = atomic_exchange(&st->audit_dirty, 0) ? st->audit_fd : -1;
+		pthread_mutex_unlock(&st->audit_mu);
 		int rc = fdatasync(wfd);
 		if (!rc && afd >= 0)
 			rc = fdatasync(afd);
 		int e = errno;
+		/* log and audit durable: only now may the watermark say so */
+		if (!rc && hk__st_watermark(st, target, an, head))
+			rc = -1, e = EIO;
 		pthread_mutex_lock(&st->gc_mu);
 		st->syncing = 0;
 		if (rc) {
@@ -358,6 +374,30 @@ hk_status hk__commit_wait(hk_store *st, uint64_t seq)
 		               "nothing after it is durable: close and reopen",
 		               strerror(failed > 1 ? failed : EIO));
 	return HK_OK;
+}
+
+hk_status hk__st_watermark(hk_store *st, uint64_t seq, uint64_t audit_n,
+                           const uint8_t head[32])
+{
+	hk_status s = HK_OK;
+	pthread_mutex_lock(&st->khdr_mu);
+	hk__khdr *h = &st->khdr;
+	if (seq > h->durable_seq || audit_n > h->durable_audit) {
+		if (seq > h->durable_seq)
+			h->durable_seq = seq;
+		if (audit_n > h->durable_audit) {
+			h->durable_audit = audit_n;
+			memcpy(h->audit_head, head, sizeof h->audit_head);
+		}
+		hk__st_khdr_fill(st);
+		/* 128 bytes at offset 0: one sector, written atomically */
+		s = hk__st_pwrite_all(st->keys_fd, h, sizeof *h, 0, HK__F_KEYS);
+		if (!s && fdatasync(st->keys_fd))
+			s = hk__err(HK_E_IO, "%s: fdatasync: %s", HK__F_KEYS,
+			            strerror(errno));
+	}
+	pthread_mutex_unlock(&st->khdr_mu);
+	return s;
 }
 
 /* ---- audit -------------------------------------------------------- */
@@ -440,7 +480,9 @@ hk_status hk__st_apply_body(hk_store *st, uint16_t type, uint64_t key_id,
 			               (unsigned long long)old->key_id,
 			               (unsigned long long)key_id);
 		s = calloc(1, sizeof *s);
-		if (!s || !(s->name = strdup(name))) {
+		if (!s || !(s->name = strdup(name)) || !(s->key = hk__key_alloc(st))) {
+			if (s)
+				free(s->name);
 			free(s);
 			return hk__err(HK_E_NOMEM, "subject");
 		}
@@ -455,7 +497,7 @@ hk_status hk__st_apply_body(hk_store *st, uint16_t type, uint64_t key_id,
 			hk__st_map_del(&st->by_name, h, old);
 		if (hk__st_map_put(&st->by_name, h, s) ||
 		    hk__st_map_put(&st->by_key, key_id, s)) {
-			hk__subj_free(s);
+			hk__subj_free(st, s);
 			return hk__err(HK_E_NOMEM, "subject table");
 		}
 		st->n_live++;
@@ -523,6 +565,6 @@ void hk__st_drop_subject(hk_store *st, hk__subj *s)
 			}
 	}
 	hk__st_map_del(&st->by_key, s->key_id, s);
-	hk__subj_free(s);
+	hk__subj_free(st, s);
 }
 

@@ -58,7 +58,14 @@ typedef struct hk__khdr {
 	uint32_t reserved;
 	int64_t inactivity_s;
 	int64_t created;
-	uint8_t reserved2[24];  /* zero                                     */
+	/* The durability watermark, rewritten in place (one sector-atomic
+	 * write, fdatasync) after each group commit has made the log and the
+	 * audit log durable, and at close: a log or audit log found shorter
+	 * than this was cut (truncated or replaced), not torn. Zero in
+	 * galleries written before it existed (then unchecked). */
+	uint64_t durable_seq;   /* every log record up to this version      */
+	uint64_t durable_audit; /* audit entries [0, durable_audit)         */
+	uint8_t audit_head[8];  /* MAC prefix of entry durable_audit - 1    */
 	uint8_t sum[HK__SUM];   /* BLAKE2b-128 of bytes [0, 80)              */
 	uint8_t mac[32];        /* keyed BLAKE2b-256 (header key) of [0, 96) */
 } hk__khdr;
@@ -195,7 +202,15 @@ hk_status hk__records_walk(const uint8_t *buf, size_t len, uint64_t file_off,
  * at or after file offset off (or from p itself if off is aligned). */
 bool hk__zero_tail(const uint8_t *p, size_t n, uint64_t off);
 
-/* Files. */
+/* Files. Every gallery file is opened through hk__st_openat: never
+ * through a symbolic link (O_NOFOLLOW), and only a regular file (a FIFO or
+ * device is refused without blocking). -1 with errno (ELOOP for a link,
+ * EMEDIUMTYPE for a file that is not regular). */
+int hk__st_openat(int dirfd, const char *name, int flags);
+/* The status and message for a failed hk__st_openat of name in dir. */
+hk_status hk__st_open_err(int err, const char *name, const char *dir);
+/* Create name.tmp afresh for writing (O_EXCL | O_NOFOLLOW, 0600). */
+int hk__st_create_tmp(int dirfd, const char *tmp);
 hk_status hk__st_read_file(int dirfd, const char *name, uint8_t **buf,
                         size_t *len);
 /* Read-only mapping of a whole file (len 0: a valid empty buffer). */
@@ -211,7 +226,7 @@ hk_status hk__st_atomic_write(int dirfd, const char *name, const void *p,
                            size_t n);
 hk_status hk__st_fsync_dir(int dirfd);
 
-/* ---- keyed parts (crypto.c) --------------------------------------- */
+/* ---- keyed parts (format.c) --------------------------------------- */
 typedef struct hk__keys {
 	uint8_t wrap[32];   /* wraps subject keys                            */
 	uint8_t header[32]; /* MACs the key store header (policy)           */

@@ -16,7 +16,7 @@ typedef struct hk__subj {
 	const char *purpose, *version, *channel;
 	uint64_t key_id;
 	uint64_t key_off; /* offset of its entry in keys.hk */
-	uint8_t key[32];
+	uint8_t *key; /* 32 bytes in st->keymem */
 	uint8_t pseudo[16];
 	int64_t consent_time, expires;
 	_Atomic int64_t last_active; /* queries update it under the read lock */
@@ -42,6 +42,17 @@ typedef struct hk__pkey {
 	uint8_t key[32];
 } hk__pkey;
 
+/* Subject keys live in guarded, locked memory: slabs of HK__KEYSLAB keys
+ * from sodium_malloc, a freed slot wiped and put on a free list. Guarded
+ * by st->rw (taken for writing) or single-threaded open / close. */
+#define HK__KEYSLAB 1024
+typedef struct hk__keymem {
+	uint8_t **slabs;
+	size_t n_slabs, used; /* slots handed out of the last slab */
+	uint8_t **free;
+	size_t n_free, cap_free;
+} hk__keymem;
+
 struct hk_store {
 	int dirfd, wal_fd, keys_fd, audit_fd;
 	uint32_t dim;
@@ -49,7 +60,11 @@ struct hk_store {
 	uint8_t hkey[16]; /* SipHash key for the name table */
 	hk__keys *k;      /* sodium_malloc'd (guarded, locked)  */
 	hk_store_policy policy;
+	/* khdr_mu guards khdr and keys_fd against the committing thread,
+	 * which rewrites the header's durability watermark */
+	pthread_mutex_t khdr_mu;
 	hk__khdr khdr;
+	hk__keymem keymem;
 	hk_clock_fn clock;
 	void *clock_user;
 	uint32_t window_us;
@@ -66,7 +81,7 @@ struct hk_store {
 
 	/* key store (rw write lock) */
 	uint64_t keys_size, next_key_id;
-	hk__pkey *pool;
+	hk__pkey *pool; /* sodium_malloc'd */
 	size_t pool_head, pool_n, pool_cap, pool_batch; /* spares: [head, n) */
 	uint64_t shredded; /* shredded entries still in keys.hk */
 
@@ -82,6 +97,10 @@ struct hk_store {
 	pthread_mutex_t audit_mu;
 	uint64_t audit_n, audit_size;
 	uint8_t audit_prev[32];
+	/* entries [0, audit_synced) and the MAC of the last of them are
+	 * durable (guarded by gc_mu) */
+	uint64_t audit_synced;
+	uint8_t audit_synced_head[32];
 
 	hk__map by_name; /* newest entry per name   */
 	hk__map by_key;  /* every entry, by key id  */
@@ -97,7 +116,10 @@ void hk__st_map_free(hk__map *m);
 hk__subj *hk__st_map_at(const hk__map *m, size_t i);
 hk__subj *hk__by_name(const hk_store *st, const char *name);
 hk__subj *hk__by_key(const hk_store *st, uint64_t key_id);
-void hk__subj_free(hk__subj *s);
+void hk__subj_free(hk_store *st, hk__subj *s);
+uint8_t *hk__key_alloc(hk_store *st);
+void hk__key_free(hk_store *st, uint8_t *key);
+void hk__keymem_free(hk_store *st);
 hk_status hk__subj_set_consent(hk__subj *s, const char *purpose, size_t lp,
                                const char *version, size_t lv,
                                const char *channel, size_t lc);
@@ -154,5 +176,9 @@ int64_t hk__st_deadline_of(const hk_store *st, const hk__subj *s);
 void hk__st_kent_seal(const hk_store *st, hk__kent *e, uint64_t id,
                       const uint8_t key[32]);
 int hk__st_open_rw(hk_store *st, const char *name);
+/* Rewrite keys.hk's header with the durability watermark (seq, audit
+ * entries and head) and fdatasync it. Takes khdr_mu. */
+hk_status hk__st_watermark(hk_store *st, uint64_t seq, uint64_t audit_n,
+                           const uint8_t head[32]);
 
 #endif

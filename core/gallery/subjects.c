@@ -131,11 +131,57 @@ hk__subj *hk__st_map_at(const hk__map *m, size_t i)
 	return (m->vals[i] && m->vals[i] != TOMB) ? m->vals[i] : NULL;
 }
 
-void hk__subj_free(hk__subj *s)
+uint8_t *hk__key_alloc(hk_store *st)
+{
+	hk__keymem *m = &st->keymem;
+	if (m->n_free)
+		return m->free[--m->n_free];
+	if (!m->n_slabs || m->used == HK__KEYSLAB) {
+		uint8_t **sl = realloc(m->slabs, (m->n_slabs + 1) * sizeof *sl);
+		if (!sl)
+			return NULL;
+		m->slabs = sl;
+		uint8_t *slab = sodium_allocarray(HK__KEYSLAB, 32);
+		if (!slab)
+			return NULL;
+		m->slabs[m->n_slabs++] = slab;
+		m->used = 0;
+	}
+	return m->slabs[m->n_slabs - 1] + 32 * m->used++;
+}
+
+void hk__key_free(hk_store *st, uint8_t *key)
+{
+	if (!key)
+		return;
+	sodium_memzero(key, 32);
+	hk__keymem *m = &st->keymem;
+	if (m->n_free == m->cap_free) {
+		size_t cap = m->cap_free ? 2 * m->cap_free : 64;
+		uint8_t **f = realloc(m->free, cap * sizeof *f);
+		if (!f)
+			return; /* wiped; the slot is only lost until close */
+		m->free = f;
+		m->cap_free = cap;
+	}
+	m->free[m->n_free++] = key;
+}
+
+void hk__keymem_free(hk_store *st)
+{
+	hk__keymem *m = &st->keymem;
+	for (size_t i = 0; i < m->n_slabs; i++)
+		sodium_free(m->slabs[i]); /* wipes */
+	free(m->slabs);
+	free(m->free);
+	memset(m, 0, sizeof *m);
+}
+
+void hk__subj_free(hk_store *st, hk__subj *s)
 {
 	if (!s)
 		return;
-	sodium_memzero(s->key, sizeof s->key);
+	hk__key_free(st, s->key);
 	if (s->name)
 		sodium_memzero(s->name, strlen(s->name));
 	free(s->name);

@@ -75,10 +75,80 @@ const char *hk__nn_isa_name(void)
 	}
 }
 
+/* Why dnnl_unimplemented happened, for messages: the ISA oneDNN runs at
+ * and the cap when ONEDNN_MAX_CPU_ISA set it. */
+static void isa_note(char *buf, size_t cap)
+{
+	const char *env = getenv("ONEDNN_MAX_CPU_ISA");
+	snprintf(buf, cap, "oneDNN runs at %s%s%s%s", hk__nn_isa_name(),
+	         env && *env ? " (ONEDNN_MAX_CPU_ISA=" : "", env && *env ? env : "",
+	         env && *env ? ")" : "");
+}
+
+/* bf16 capability, asked once: a bf16 NHWC convolution with the data types
+ * the executor uses (bf16 src/weights/dst, f32 bias). oneDNN 2.6 has them
+ * on avx512_core (emulated) and up and nothing below, so on an AVX2 CPU
+ * the primitive descriptor is dnnl_unimplemented. */
+static pthread_once_t bf16_once = PTHREAD_ONCE_INIT;
+static hk_status bf16_status;
+static char bf16_why[200];
+
+static void bf16_probe(void)
+{
+	dnnl_engine_t eng = NULL;
+	dnnl_memory_desc_t src, w, b, dst;
+	dnnl_convolution_desc_t cd;
+	dnnl_primitive_desc_t pd = NULL;
+	dnnl_dims_t ds = {1, 16, 8, 8}, dw = {16, 16, 3, 3}, db = {16};
+	dnnl_dims_t st = {1, 1}, pad = {1, 1};
+	dnnl_status_t r = dnnl_engine_create(&eng, dnnl_cpu, 0);
+	if (r == dnnl_success) {
+		dnnl_memory_desc_init_by_tag(&src, 4, ds, dnnl_bf16, dnnl_nhwc);
+		dnnl_memory_desc_init_by_tag(&dst, 4, ds, dnnl_bf16, dnnl_nhwc);
+		dnnl_memory_desc_init_by_tag(&w, 4, dw, dnnl_bf16, dnnl_format_tag_any);
+		dnnl_memory_desc_init_by_tag(&b, 1, db, dnnl_f32, dnnl_a);
+		r = dnnl_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct,
+		                                       &src, &w, &b, &dst, st, pad, pad);
+		if (r == dnnl_success)
+			r = dnnl_primitive_desc_create(&pd, &cd, NULL, eng, NULL);
+	}
+	char note[96];
+	isa_note(note, sizeof note);
+	if (r == dnnl_success)
+		bf16_status = HK_OK;
+	else if (r == dnnl_unimplemented)
+		bf16_status = HK_E_UNSUPPORTED;
+	else
+		bf16_status = r == dnnl_out_of_memory ? HK_E_NOMEM : HK_E_BACKEND;
+	snprintf(bf16_why, sizeof bf16_why,
+	         r == dnnl_unimplemented
+	             ? "bf16: oneDNN has no bf16 convolution on this CPU (%s; "
+	               "it needs AVX512-BF16, AMX-BF16 or at least AVX-512)"
+	             : "bf16: oneDNN probe failed (%s)",
+	         note);
+	dnnl_primitive_desc_destroy(pd);
+	if (eng)
+		dnnl_engine_destroy(eng);
+}
+
+hk_status hk__nn_bf16_check(void)
+{
+	pthread_once(&bf16_once, bf16_probe);
+	return bf16_status ? hk__err(bf16_status, "%s", bf16_why) : HK_OK;
+}
+
+/* dnnl_unimplemented means this CPU (or the ONEDNN_MAX_CPU_ISA cap) lacks
+ * what the primitive needs: HK_E_UNSUPPORTED, saying at which ISA. */
 static hk_status dn(dnnl_status_t st, const char *what, int node)
 {
 	if (st == dnnl_success)
 		return HK_OK;
+	if (st == dnnl_unimplemented) {
+		char note[96];
+		isa_note(note, sizeof note);
+		return hk__err(HK_E_UNSUPPORTED, "oneDNN: %s: no implementation for node %d on this CPU (%s)",
+		               what, node, note);
+	}
 	return hk__err(st == dnnl_out_of_memory ? HK_E_NOMEM : HK_E_BACKEND,
 	               "oneDNN: %s failed (dnnl status %d) at node %d", what, (int)st, node);
 }

@@ -53,4 +53,8 @@ hk_status hk__nn_exec_profile(hk__nn_exec *x, const float *input, size_t n, doub
 /* "avx512_core_amx" etc.: the ISA oneDNN dispatches to in this process. */
 const char *hk__nn_isa_name(void);
 
+/* HK_OK when oneDNN runs bf16 convolutions here, else HK_E_UNSUPPORTED
+ * naming what is missing (probed once per process). */
+hk_status hk__nn_bf16_check(void);
+
 #endif

@@ -10,6 +10,7 @@
 #define _GNU_SOURCE
 #include "nn/exec.h"
 #include "nn/numa.h"
+#include "models.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -222,6 +223,15 @@ static const char *kind_name(int k)
 	}
 }
 
+hk_status hk_precision_supported(hk_precision p)
+{
+	switch (p) {
+	case HK_PREC_FP32: return HK_OK;
+	case HK_PREC_BF16: return hk__nn_bf16_check();
+	default: return hk__err(HK_E_INVALID, "precision %u", (unsigned)p);
+	}
+}
+
 hk_status hk__model_load_topo(const void *data, size_t len, const hk_model_params *pp,
                               const char *synthetic, const char *xml, hk_model **out)
 {
@@ -242,14 +252,15 @@ hk_status hk__model_load_topo(const void *data, size_t len, const hk_model_param
 	}
 	if (p.kind > HK_MODEL_LANDMARKS)
 		return hk__err(HK_E_INVALID, "hk_model_load: kind %u", p.kind);
-	if (p.precision > HK_PREC_BF16)
-		return hk__err(HK_E_INVALID, "hk_model_load: precision %u", p.precision);
+	hk_status s = hk_precision_supported((hk_precision)p.precision);
+	if (s)
+		return s;
 	if (p.max_batch > 4096 || p.threads > 4096)
 		return hk__err(HK_E_INVALID, "hk_model_load: max_batch %u / threads %u too large", p.max_batch, p.threads);
 	hk_model *m = calloc(1, sizeof *m);
 	if (!m)
 		return hk__err(HK_E_NOMEM, "out of memory");
-	hk_status s = hk__nn_build(data, len, &m->net);
+	s = hk__nn_build(data, len, &m->net);
 	if (s) {
 		free(m);
 		return s;
@@ -339,7 +350,9 @@ hk_status hk_model_load(const char *path, const hk_model_params *p, hk_model **o
 		return hk__err(HK_E_NOT_FOUND, "cannot open model '%s'", path);
 	if (rc < 0)
 		return hk__errno_status(rc, path);
-	hk_status s = hk_model_load_memory(buf, len, p, out);
+	hk_status s = hk__model_verify(path, buf, len);
+	if (!s)
+		s = hk_model_load_memory(buf, len, p, out);
 	free(buf);
 	return s;
 }

@@ -3,6 +3,7 @@
  * hwloc reports support and the topology describes this machine, so the
  * same code runs on synthetic/XML topologies in tests. */
 #include "nn/numa.h"
+#include "pool.h"
 
 #include <string.h>
 
@@ -14,7 +15,7 @@ void hk__nn_topo_free(hk__nn_topo *t)
 		hwloc_bitmap_free(t->place[i].cpuset);
 		hwloc_bitmap_free(t->place[i].nodeset);
 	}
-	if (t->topo)
+	if (t->topo && t->owned)
 		hwloc_topology_destroy(t->topo);
 	memset(t, 0, sizeof *t);
 }
@@ -24,18 +25,22 @@ hk_status hk__nn_topo_load(hk__nn_topo *t, const char *synthetic,
                            int threads_per_node)
 {
 	memset(t, 0, sizeof *t);
-	if (hwloc_topology_init(&t->topo))
-		return hk__err(HK_E_BACKEND, "hwloc: topology init failed");
-	int r = 0;
-	if (synthetic)
-		r = hwloc_topology_set_synthetic(t->topo, synthetic);
-	else if (xml_path)
-		r = hwloc_topology_set_xml(t->topo, xml_path);
-	if (r || hwloc_topology_load(t->topo)) {
-		hwloc_topology_destroy(t->topo);
-		t->topo = NULL;
-		return hk__err(HK_E_BACKEND, "hwloc: cannot load topology%s%s", synthetic ? " " : "",
-		               synthetic ? synthetic : xml_path ? xml_path : "");
+	if (!synthetic && !xml_path) {
+		t->topo = hk__topology(); /* this machine: the shared one */
+		if (!t->topo)
+			return hk__err(HK_E_BACKEND, "hwloc: cannot load topology");
+	} else {
+		if (hwloc_topology_init(&t->topo))
+			return hk__err(HK_E_BACKEND, "hwloc: topology init failed");
+		t->owned = 1;
+		int r = synthetic ? hwloc_topology_set_synthetic(t->topo, synthetic)
+		                  : hwloc_topology_set_xml(t->topo, xml_path);
+		if (r || hwloc_topology_load(t->topo)) {
+			hwloc_topology_destroy(t->topo);
+			t->topo = NULL;
+			return hk__err(HK_E_BACKEND, "hwloc: cannot load topology %s",
+			               synthetic ? synthetic : xml_path);
+		}
 	}
 	const struct hwloc_topology_support *sup = hwloc_topology_get_support(t->topo);
 	int this_system = hwloc_topology_is_thissystem(t->topo);

@@ -18,7 +18,8 @@ typedef struct hk__nn_place {
 } hk__nn_place;
 
 typedef struct hk__nn_topo {
-	hwloc_topology_t topo;
+	hwloc_topology_t topo; /* hk__topology() unless `owned` */
+	int owned;            /* a synthetic or XML topology loaded here */
 	int can_bind_thread;   /* binding supported and topology is this system */
 	int can_bind_mem;
 	int nplaces;

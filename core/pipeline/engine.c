@@ -3,6 +3,7 @@
 #include "pipeline.h"
 
 #include "internal.h"
+#include "models.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -112,25 +113,23 @@ hk_status hk_engine_create(const hk_engine_params *params, hk_engine **out)
 		free(e);
 		return st;
 	}
-	const char *dir = e->p.model_dir;
-	if (!dir || !*dir)
-		dir = getenv("HERKEN_MODELS");
-	if (!dir || !*dir)
-		dir = ".cache/models";
+	const char *dir = hk_model_dir(e->p.model_dir);
 	if (strlen(dir) >= sizeof e->dir) {
 		free(e);
 		return hk__err(HK_E_INVALID, "hk_engine_create: model_dir too long");
 	}
 	strcpy(e->dir, dir);
 	e->p.model_dir = e->dir;
-	const char *det_file = e->p.detector == HK_DETECTOR_DENSE
-	                           ? "face_detection_full_range.tflite"
-	                           : "face_detection_full_range_sparse.tflite";
+	const char *det_file =
+		hk__model_by_role(e->p.detector == HK_DETECTOR_DENSE ? "detector-dense"
+		                                                     : "detector-sparse")->file;
+	const char *onet_file = hk__model_by_role("landmarks")->file;
+	const char *emb_file = hk__model_by_role("embedder")->file;
 	st = load_one(e, det_file, HK_MODEL_DETECTOR, &e->det);
 	if (!st && e->p.onet == HK_ON)
-		st = load_one(e, "onet.tflite", HK_MODEL_LANDMARKS, &e->onet);
+		st = load_one(e, onet_file, HK_MODEL_LANDMARKS, &e->onet);
 	if (!st)
-		st = load_one(e, "MobileFaceNet.tflite", HK_MODEL_EMBEDDER, &e->emb);
+		st = load_one(e, emb_file, HK_MODEL_EMBEDDER, &e->emb);
 	if (!st) {
 		long r = output_with_size(e->det, HK__DET_ANCHORS * HK__DET_REGS);
 		long l = output_with_size(e->det, HK__DET_ANCHORS);
@@ -148,7 +147,8 @@ hk_status hk_engine_create(const hk_engine_params *params, hk_engine **out)
 		uint32_t h = 0, w = 0, c = 0;
 		hk_model_input_shape(e->onet, &h, &w, &c);
 		if (pr < 0 || rg < 0 || lm < 0 || h != HK__ONET_SIZE || w != HK__ONET_SIZE || c != 3)
-			st = hk__err(HK_E_UNSUPPORTED, "onet.tflite: expected 48x48x3 -> [2],[4],[10]");
+			st = hk__err(HK_E_UNSUPPORTED, "%s: expected 48x48x3 -> [2],[4],[10]",
+			             onet_file);
 		e->onet_prob_out = (size_t)pr;
 		e->onet_reg_out = (size_t)rg;
 		e->onet_lm_out = (size_t)lm;
@@ -158,7 +158,8 @@ hk_status hk_engine_create(const hk_engine_params *params, hk_engine **out)
 		hk_model_input_shape(e->emb, &h, &w, &c);
 		if (h != HK__CHIP_SIZE || w != HK__CHIP_SIZE || c != 3 ||
 		    output_with_size(e->emb, HK_EMBED_DIM) < 0)
-			st = hk__err(HK_E_UNSUPPORTED, "MobileFaceNet.tflite: expected 112x112x3 -> [192]");
+			st = hk__err(HK_E_UNSUPPORTED, "%s: expected 112x112x3 -> [192]",
+			             emb_file);
 	}
 	if (st) {
 		hk_engine_destroy(e);

@@ -127,31 +127,6 @@ int hk__align_inverse(const float (*pts)[2], size_t n, double inv[6]);
 /* The detector's eyes, nose and mouth centre, pixel-centre convention. */
 void hk__det_points4(const hk__det *d, float pts[4][2]);
 
-/* ---- verification protocol maths (LFW-style k-fold, TAR@FAR) ---- */
-
-/* Fraction of pairs decided right at threshold t (same iff score >= t). */
-double hk__accuracy_at(const float *score, const uint8_t *same, size_t n, double t);
-
-/* The threshold maximising accuracy over the pairs whose mask[i] is set
- * (mask NULL: all): midpoints between consecutive distinct scores are
- * tried, ties go to the lowest such threshold. *acc (may be NULL) gets the
- * accuracy there. Returns NAN when no pair is selected. */
-double hk__best_threshold(const float *score, const uint8_t *same, const uint8_t *mask,
-                          size_t n, double *acc);
-
-/* TAR at FAR <= far: the threshold t accepts at most floor(far * impostors)
- * impostor pairs (score > t); *thr gets t. Returns the fraction of genuine
- * pairs with score > t, or NAN without genuine or impostor pairs. */
-double hk__tar_at_far(const float *score, const uint8_t *same, size_t n, double far,
-                      double *thr);
-
-/* k-fold protocol: for each fold f (fold[i] in 0..k-1), the threshold that
- * maximises accuracy on the other folds is applied to fold f. acc[k] and
- * thr[k] receive the per-fold test accuracy and threshold. -1 on bad input
- * (a fold index out of range, k == 0, or an empty fold). */
-int hk__kfold(const float *score, const uint8_t *same, const uint8_t *fold, size_t n,
-              unsigned k, double *acc, double *thr);
-
 /* ---- engine internals for benchmarks ---- */
 
 /* Embeddings of the plain chip (plain[n*192]) and, when mirror is not NULL,

@@ -1,25 +1,10 @@
-/* herken CLI entry: dispatches to the command functions that are built in. */
+/* herken CLI entry: dispatches to the command functions (every command is always built). */
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "herken.h"
-
-#pragma weak hk_cli_detect
-#pragma weak hk_cli_embed
-#pragma weak hk_cli_verify
-#pragma weak hk_cli_identify
-#pragma weak hk_cli_enroll
-#pragma weak hk_cli_erase
-#pragma weak hk_cli_export
-#pragma weak hk_cli_audit
-#pragma weak hk_cli_compact
-#pragma weak hk_cli_info
-#pragma weak hk_cli_models
-#pragma weak hk_cli_watch
-#pragma weak hk_cli_store_verify
-#pragma weak hk_cli_store_identify
 
 static const struct {
 	const char *name;
@@ -46,8 +31,7 @@ static void usage(FILE *f)
 	           "usage: herken COMMAND [options]   (herken COMMAND --help)\n\ncommands:\n",
 	        hk_version());
 	for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
-		if (cmds[i].fn)
-			fprintf(f, "  %-9s %s\n", cmds[i].name, cmds[i].what);
+		fprintf(f, "  %-9s %s\n", cmds[i].name, cmds[i].what);
 }
 
 /*
@@ -83,12 +67,12 @@ int main(int argc, char **argv)
 		return HK_EXIT_OK;
 	}
 	for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
-		if (strcmp(argv[1], cmds[i].name) || !cmds[i].fn)
+		if (strcmp(argv[1], cmds[i].name))
 			continue;
 		if (durable_gallery(argc - 1, argv + 1)) {
-			if (!strcmp(argv[1], "verify") && hk_cli_store_verify)
+			if (!strcmp(argv[1], "verify"))
 				return hk_cli_store_verify(argc - 1, argv + 1);
-			if (!strcmp(argv[1], "identify") && hk_cli_store_identify)
+			if (!strcmp(argv[1], "identify"))
 				return hk_cli_store_identify(argc - 1, argv + 1);
 		}
 		return cmds[i].fn(argc - 1, argv + 1);

@@ -39,7 +39,8 @@ typedef struct opts {
 
 static const char engine_help[] =
     "engine options:\n"
-    "  --models DIR        model directory (default $HERKEN_MODELS or .cache/models)\n"
+    "  --models DIR        model directory (default: $HERKEN_MODELS, else the installed\n"
+    "                      models, else .cache/models; see hk_model_dir)\n"
     "  --detector NAME     sparse (default) or dense full-range detector\n"
     "  --score T           detection score threshold (default 0.6)\n"
     "  --min-face PX       quality floor: smallest usable face side (default 16)\n"
@@ -977,22 +978,6 @@ static const char models_usage[] =
     "values and that each one loads. Fetch them with `make models`.\n"
     "exit: 0 all present, verified and loadable, 3 otherwise";
 
-static const struct {
-	const char *file, *sha256, *what;
-	uint32_t kind;
-} pinned[] = {
-	{"face_detection_full_range_sparse.tflite",
-	 "671dd2f9ed11a78436fc21cc42357a803dfc6f73e9fb86541be942d5716c2dce",
-	 "face detector (MediaPipe full range, sparse; default)", HK_MODEL_DETECTOR},
-	{"face_detection_full_range.tflite",
-	 "99bf9494d84f50acc6617d89873f71bf6635a841ea699c17cb3377f9507cfec3",
-	 "face detector (MediaPipe full range, dense)", HK_MODEL_DETECTOR},
-	{"onet.tflite", "946543640bd17e5275f442646422a4816441bb00897439a69bc9ea5fcf1fe601",
-	 "landmarks (MTCNN O-Net)", HK_MODEL_LANDMARKS},
-	{"MobileFaceNet.tflite", "d8ba40c0127fb8ca9917e8fddc79bbbda063657bc92a496d34da0bc8a760443b",
-	 "face embedder (MobileFaceNet, 192-d)", HK_MODEL_EMBEDDER},
-};
-
 static int file_sha256(const char *path, char hex[65], long *size)
 {
 	/* a regular file only: a FIFO or device is never read */
@@ -1041,11 +1026,9 @@ int hk_cli_models(int argc, char **argv)
 		free(o.files);
 		return HK_EXIT_INTERNAL;
 	}
-	const char *dir = o.ep.model_dir;
-	if (!dir || !*dir)
-		dir = getenv("HERKEN_MODELS");
-	if (!dir || !*dir)
-		dir = ".cache/models";
+	const char *dir = hk_model_dir(o.ep.model_dir);
+	size_t npinned = 0;
+	const hk_model_file *pinned = hk_model_files(&npinned);
 	int rc = HK_EXIT_OK;
 	if (o.json) {
 		fputs("{\"dir\":", stdout);
@@ -1054,7 +1037,7 @@ int hk_cli_models(int argc, char **argv)
 	} else {
 		printf("model directory: %s\n", esc(dir));
 	}
-	for (size_t i = 0; i < sizeof pinned / sizeof pinned[0]; i++) {
+	for (size_t i = 0; i < npinned; i++) {
 		char path[4200], hex[65] = "";
 		long size = 0;
 		snprintf(path, sizeof path, "%s/%s", dir, pinned[i].file);
@@ -1089,7 +1072,8 @@ int hk_cli_models(int argc, char **argv)
 			}
 			fputc('}', stdout);
 		} else {
-			printf("  %-42s %s\n      %s", pinned[i].file, pinned[i].what,
+			printf("  %-42s %s, from %s\n      %s", pinned[i].file, pinned[i].role,
+			       pinned[i].package,
 			       !present    ? "MISSING (run `make models`)"
 			       : !verified ? "sha256 MISMATCH"
 			       : load_err  ? "does not load: "

@@ -289,8 +289,9 @@ static void iso(char *b, size_t n, int64_t t)
  */
 /*
  * Append the embedding of the largest usable face of each photo to *v
- * (through the recognition pipeline; models from $HERKEN_MODELS or
- * .cache/models). The photo and its face crop stay in RAM and are wiped.
+ * (through the recognition pipeline; models from hk_model_dir(): an
+ * explicit --models, $HERKEN_MODELS, installed, or .cache/models). The
+ * photo and its face crop stay in RAM and are wiped.
  */
 static int embed_photos(const char *cmd, char **paths, int np, uint32_t dim,
                         float **v, size_t *n)

@@ -86,13 +86,13 @@ static int parse(int argc, char **argv, wopts *o)
 			takes = 0;
 		} else if (a[0] != '-' || !a[1]) {
 			if (o->source) {
-				fprintf(stderr, "herken watch: one SOURCE only ('%s' and '%s')\n", o->source, a);
+				fprintf(stderr, "herken watch: one SOURCE only ('%s' and '%s')\n", esc(o->source), esc(a));
 				return -1;
 			}
 			o->source = a;
 			takes = 0;
 		} else if (!v) {
-			fprintf(stderr, "herken watch: %s needs a value (or is unknown; see --help)\n", a);
+			fprintf(stderr, "herken watch: %s needs a value (or is unknown; see --help)\n", esc(a));
 			return -1;
 		} else if (!strcmp(a, "--gallery")) {
 			o->gallery = v;
@@ -131,11 +131,11 @@ static int parse(int argc, char **argv, wopts *o)
 			             &c) != 4 ||
 			      !(o->roi[2] > o->roi[0] && o->roi[3] > o->roi[1]);
 		} else {
-			fprintf(stderr, "herken watch: unknown option '%s' (see --help)\n", a);
+			fprintf(stderr, "herken watch: unknown option '%s' (see --help)\n", esc(a));
 			return -1;
 		}
 		if (bad) {
-			fprintf(stderr, "herken watch: bad value '%s' for %s\n", v, a);
+			fprintf(stderr, "herken watch: bad value '%s' for %s\n", esc(v), esc(a));
 			return -1;
 		}
 		i += takes;
@@ -212,7 +212,7 @@ static void print_event(const hk_event *e, int json)
 		return;
 	}
 	if (e->outcome == HK_OUTCOME_MATCH)
-		printf(" MATCH %s", e->subject);
+		printf(" MATCH %s", esc(e->subject));
 	else
 		printf(" %s", hk_outcome_str(e->outcome));
 	if (isfinite(e->score))
@@ -272,14 +272,14 @@ int hk_cli_watch(int argc, char **argv)
 	fp.flags = HK_FRAMES_DECODE | HK_FRAMES_IN_ORDER;
 	fp.timeout_ms = (uint32_t)o.timeout_ms;
 	if ((s = hk_frames_open(o.source, &fp, &src)) != HK_OK) {
-		fprintf(stderr, "herken watch: %s (%s)\n", hk_last_error(), hk_status_str(s));
+		fprintf(stderr, "herken watch: %s (%s)\n", esc(hk_last_error()), hk_status_str(s));
 		return exit_for(s);
 	}
 	hk_engine_params ep;
 	hk_engine_default_params(&ep);
 	ep.model_dir = o.models;
 	if ((s = hk_engine_create(&ep, &e)) != HK_OK) {
-		fprintf(stderr, "herken watch: cannot load the models: %s\n", hk_last_error());
+		fprintf(stderr, "herken watch: cannot load the models: %s\n", esc(hk_last_error()));
 		rc = exit_for(s);
 		goto out;
 	}
@@ -329,7 +329,7 @@ int hk_cli_watch(int argc, char **argv)
 		rp.lost_after_us = (int64_t)(o.lost_after * 1e6);
 	memcpy(rp.roi, o.roi, sizeof rp.roi);
 	if ((s = hk_recognizer_create(&rp, &r)) != HK_OK) {
-		fprintf(stderr, "herken watch: %s (%s)\n", hk_last_error(), hk_status_str(s));
+		fprintf(stderr, "herken watch: %s (%s)\n", esc(hk_last_error()), hk_status_str(s));
 		rc = exit_for(s);
 		goto out;
 	}
@@ -347,7 +347,7 @@ int hk_cli_watch(int argc, char **argv)
 		hk_frame *fr = NULL;
 		if ((s = hk_frames_next(src, &fr)) != HK_OK || !fr) {
 			if (s != HK_OK) {
-				fprintf(stderr, "herken watch: %s\n", hk_last_error());
+				fprintf(stderr, "herken watch: %s\n", esc(hk_last_error()));
 				end_reason = HK_END_SOURCE_ERROR;
 				failed++;
 			}
@@ -365,7 +365,7 @@ int hk_cli_watch(int argc, char **argv)
 				json_str(stdout, fr->error);
 				puts("}");
 			} else {
-				printf("source error at %s: %s\n", fr->name, fr->error);
+				printf("source error at %s: %s\n", esc(fr->name), esc(fr->error));
 			}
 			fflush(stdout);
 			hk_frames_release(src, fr);
@@ -392,7 +392,7 @@ int hk_cli_watch(int argc, char **argv)
 		while (hk_recognizer_pending(r) && hk_recognizer_poll(r, ev, 64, &n) == HK_OK && n)
 			print_all(ev, n, o.json);
 		if (s != HK_OK) {
-			fprintf(stderr, "herken watch: %s (%s)\n", hk_last_error(), hk_status_str(s));
+			fprintf(stderr, "herken watch: %s (%s)\n", esc(hk_last_error()), hk_status_str(s));
 			rc = exit_for(s);
 			break;
 		}

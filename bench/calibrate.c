@@ -1,6 +1,6 @@
 /* Verification protocol maths: accuracy-maximising thresholds, k-fold
  * cross-validation (the LFW View 2 protocol) and TAR at a fixed FAR. */
-#include "pipeline.h"
+#include "calibrate.h"
 
 #include <math.h>
 #include <stdlib.h>
