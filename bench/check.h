@@ -15,6 +15,8 @@ typedef struct hkc_workload {
 	 * hkc_stop(). Returns the number of items done, HKC_SKIP, or -1. */
 	long (*run)(void);
 	int per_isa; /* also measure at HERKEN_MAX_ISA=avx2 and scalar */
+	int slow;    /* left out of `check --quick` (the CI gate): minutes
+	                under callgrind */
 } hkc_workload;
 
 typedef struct hkc_guard {

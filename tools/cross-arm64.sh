@@ -4,7 +4,12 @@
 # latter where the emulated CPU has I8MM) against the scalar
 # reference (pair kernels over odd lengths and unaligned pointers, row
 # kernels over several counts/dims, tile_i8, extremes; int8 exact, floats
-# within 2e-6 of sum |a_i b_i|).
+# within 2e-6 of sum |a_i b_i|), then the in-memory gallery's search (one
+# query at a time and a batch of 64, int8 and fp16 scans, 1 and 2 shards)
+# on the tier dispatch picks, compared result by result with the same run
+# at HERKEN_MAX_ISA=scalar (tools/cross-arm64/: the driver, and stand-ins
+# for hwloc's pool, OpenBLAS's sgemm and libsodium, which have no arm64
+# build here; the gallery, top-k, dispatch and kernels are the real files).
 #
 #   tools/cross-arm64.sh [--install]
 #
@@ -133,6 +138,31 @@ EOF
 "$CC" "${flags[@]}" "$out/check.c" "${objs[@]}" -lm -lpthread -o "$out/check"
 echo "cross-arm64: compiled ${#objs[@]} objects and $out/check"
 
+# the gallery's search: the kernel objects above plus the gallery itself
+gobjs=("${objs[@]}")
+for f in simd/topk.c core/gallery/gallery.c tools/cross-arm64/shim.c; do
+	o="$out/$(basename "${f%.c}").o"
+	"$CC" "${flags[@]}" -Itools/cross-arm64 -c "$f" -o "$o"
+	gobjs+=("$o")
+done
+"$CC" "${flags[@]}" tools/cross-arm64/gallery_check.c "${gobjs[@]}" -lm -lpthread -o "$out/gallery_check"
+echo "cross-arm64: compiled $out/gallery_check"
+
+# gallery_check on qemu CPU $1 (dispatch's choice) against the scalar run
+gallery_vs_scalar() {
+	local cpu=$1
+	echo "cross-arm64: gallery search, qemu -cpu $cpu"
+	HERKEN_MAX_ISA=scalar qemu-aarch64 -cpu "$cpu" -L /usr/aarch64-linux-gnu "$out/gallery_check" >"$out/gallery.scalar"
+	qemu-aarch64 -cpu "$cpu" -L /usr/aarch64-linux-gnu "$out/gallery_check" >"$out/gallery.$cpu"
+	grep -v '^r ' "$out/gallery.$cpu"
+	awk 'NR == FNR { if ($1 == "r") { id[$2" "$3" "$4] = $5; sc[$2" "$3" "$4] = $6; n++ } next }
+	$1 == "r" { k = $2" "$3" "$4; m++; d = $6 - sc[k]; if (d < 0) d = -d; if (d > mx) mx = d
+		if (!(k in id) || id[k] != $5 || d > 1e-5)
+			if (bad++ < 10) print "differs from scalar: config/query/rank " k ": scalar " id[k] " " sc[k] ", this tier " $5 " " $6 }
+	END { printf "gallery results compared with scalar: %d, differing %d, max |score diff| %.2g\n", m, bad, mx
+		exit (bad > 0 || m != n || m == 0) }' "$out/gallery.scalar" "$out/gallery.$cpu"
+}
+
 if command -v qemu-aarch64 >/dev/null; then
 	# -cpu max has I8MM (both tiers run); neoverse-n1 has dotprod without
 	# I8MM (the neon tier only, and dispatch must not pick i8mm); the cap
@@ -143,6 +173,8 @@ if command -v qemu-aarch64 >/dev/null; then
 	HERKEN_MAX_ISA=neon qemu-aarch64 -cpu max -L /usr/aarch64-linux-gnu "$out/check" | grep -x "dispatch picks: neon"
 	echo "cross-arm64: qemu -cpu neoverse-n1 (no I8MM)"
 	qemu-aarch64 -cpu neoverse-n1 -L /usr/aarch64-linux-gnu "$out/check"
+	gallery_vs_scalar max
+	gallery_vs_scalar neoverse-n1
 else
 	echo "cross-arm64: qemu-aarch64 not found, not run"
 fi
