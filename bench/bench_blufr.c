@@ -42,6 +42,8 @@
 static const uint64_t gsizes[N_SIZES] = {10, 100, 1000};
 static const double margins[N_MARGINS] = {0.0, 0.02, 0.05, 0.10};
 static const double pred_fpir[2] = {1e-2, 1e-3};
+#define N_OPS 6
+static const double op_targets[N_OPS] = {1e-2, 1e-3, 3e-4, 1e-4, 3e-5, 1e-5};
 
 typedef struct trial_res {
 	double vr3, vr4, thr3, thr4;
@@ -54,6 +56,8 @@ typedef struct trial_res {
 	double pair_s;
 	/* default operating point, calibration from this trial's train split */
 	double def_thr, def_fpir, def_dir;
+	/* other targets (operating points), same calibration */
+	double op_fpir[N_OPS], op_dir[N_OPS], op_thr[N_OPS];
 	/* predicted vs measured FPIR: [target][size] */
 	double pred[2][N_SIZES], meas[2][N_SIZES], thr_n[2][N_SIZES];
 	/* margin rule: DIR at measured FPIR 1e-2 / 1e-3 */
@@ -295,6 +299,19 @@ static int run_trial(const hkb_blufr *b, int t, int threads, const hk_calib *shi
 			r->def_dir = (double)dd / ng;
 			r->have_def = 1;
 		}
+		for (int o = 0; o < N_OPS; o++) {
+			float th;
+			if (hk_calib_score_at_fpir(cal, op_targets[o], gal.n, &th))
+				continue;
+			size_t fi = 0, dd = 0;
+			for (size_t i = 0; i < np; i++) {
+				fi += !pi[i].genuine && pi[i].best >= th;
+				dd += pi[i].genuine && pi[i].correct && pi[i].best >= th;
+			}
+			r->op_thr[o] = th;
+			r->op_fpir[o] = (double)fi / ni;
+			r->op_dir[o] = (double)dd / ng;
+		}
 		/* Predicted vs measured FPIR at nested random gallery subsets. */
 		size_t *perm = malloc(gal.n * sizeof *perm);
 		hkb_rng rng;
@@ -467,7 +484,7 @@ static const char blufr_usage[] =
 
 int hk__bench_blufr(int argc, char **argv)
 {
-	hkb_blufr_opts o = {0};
+	hkb_blufr_opts o = {.centre = 1};
 	int json = 0, ntr = NT;
 	const char *prefix = "blufr";
 	for (int i = 1; i < argc; i++) {
@@ -563,6 +580,15 @@ int hk__bench_blufr(int argc, char **argv)
 			MS(mdir[m][f], 100);
 			mdir[m][f] = mean;
 		}
+	double opf[N_OPS], opfs[N_OPS], opd[N_OPS], opds[N_OPS], opt[N_OPS], opts[N_OPS];
+	for (int q = 0; q < N_OPS; q++) {
+		MS(op_fpir[q], 100);
+		opf[q] = mean, opfs[q] = sd;
+		MS(op_dir[q], 100);
+		opd[q] = mean, opds[q] = sd;
+		MS(op_thr[q], 1);
+		opt[q] = mean, opts[q] = sd;
+	}
 	char sha[17];
 	hkb_hex(b.model_sha, 8, sha);
 	if (json) {
@@ -590,6 +616,11 @@ int hk__bench_blufr(int argc, char **argv)
 				       f + z ? "," : "", (unsigned long long)gsizes[z], pred_m[f][z],
 				       meas_m[f][z], meas_m[f][z] / pred_m[f][z],
 				       "");
+		printf("],\"operating_points_n1000\":[");
+		for (int q = 0; q < N_OPS; q++)
+			printf("%s{\"fpir_target\":%g,\"threshold_mean\":%.4f,\"fpir_mean\":%.4f,"
+			       "\"fpir_std\":%.4f,\"dir_mean\":%.3f,\"dir_std\":%.3f}",
+			       q ? "," : "", op_targets[q], opt[q], opf[q], opfs[q], opd[q], opds[q]);
 		printf("],\"margin_rule\":[");
 		for (int m = 0; m < N_MARGINS; m++)
 			printf("%s{\"margin\":%.2f,\"dir_fpir_1e-2\":%.3f,\"dir_fpir_1e-3\":%.3f}",
@@ -626,6 +657,11 @@ int hk__bench_blufr(int argc, char **argv)
 			printf("Shipped calibration (fitted on trial 1's train split), trial 1 test: "
 			       "threshold %.4f, FPIR %.3f %%, DIR %.2f %%.\n",
 			       s_thr, 100 * s_fpir, 100 * s_dir);
+		printf("\nOther targets, N = 1,000 (same per-trial calibrations; FPIR and DIR in %%):\n\n"
+		       "| FPIR target | threshold | measured FPIR | DIR |\n|---|---|---|---|\n");
+		for (int q = 0; q < N_OPS; q++)
+			printf("| %g | %.3f ± %.3f | %.3f ± %.3f | %.2f ± %.2f |\n", op_targets[q], opt[q],
+			       opts[q], opf[q], opfs[q], opd[q], opds[q]);
 		printf("\n### Calibration-predicted against measured FPIR (mean of the trials)\n\n"
 		       "| N | predicted | measured | measured / predicted |\n|---|---|---|---|\n");
 		for (int f = 0; f < 2; f++)
@@ -663,7 +699,7 @@ static const char calibrate_usage[] =
 
 int hk__bench_calibrate(int argc, char **argv)
 {
-	hkb_blufr_opts o = {0};
+	hkb_blufr_opts o = {.centre = 1};
 	long trial = 1;
 	const char *out = NULL;
 	for (int i = 1; i < argc; i++) {

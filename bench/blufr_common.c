@@ -35,7 +35,8 @@ const char hkb_blufr_usage[] =
     "  --blufr DIR     BLUFR protocol files (default .../datasets/lfw_blufr)\n"
     "  --cache FILE    embedding cache (default .cache/lfw-emb-<model sha>-<subject>.bin)\n"
     "  --no-cache      embed every image, do not read or write the cache\n"
-    "  --subject S     largest (default: what hk_engine_embed_largest picks) or centre\n"
+    "  --subject S     centre (default: the face nearest the image centre, the one LFW\n"
+    "                  labels, as herken-bench lfw) or largest (hk_engine_embed_largest)\n"
     "  --threads N     images embedded in parallel (default 2)\n"
     "  --models DIR    model directory (default $HERKEN_MODELS)\n";
 

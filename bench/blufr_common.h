@@ -2,9 +2,9 @@
  * by `herken-bench blufr`, `herken-bench openset` and `herken-bench calibrate`.
  *
  * Every LFW image is embedded once through herken's own pipeline (the face
- * hk_engine_embed_largest picks, or with --subject centre the face nearest
- * the image centre) and the result is cached in a binary file (never
- * committed; default under .cache/). The cache is reused only when its
+ * nearest the image centre, which LFW labels, as `herken-bench lfw` does; or
+ * with --subject largest the face hk_engine_embed_largest picks) and the
+ * result is cached in a binary file (never committed; default under .cache/). The cache is reused only when its
  * header matches: format version, the embedder's sha256, the engine
  * settings, the image list (sha256 of the paths), count, dim, and a sha256
  * over the whole file. */

@@ -1278,6 +1278,13 @@ typedef struct hk_store_policy {
 	uint32_t reserved;
 	int64_t inactivity_limit_s; /* > 0: hide subjects not matched (or
 	                               enrolled) within this many seconds     */
+	/* Operating point of decisions made with hk_store_verify_at /
+	 * hk_store_identify_at (see "Calibration" below): 0 = the library
+	 * default (HK_DEFAULT_FMR, HK_DEFAULT_FPIR), else in (0, 1); kept in
+	 * keys.hk to 0.23 % of its value (16 bits of -log10). */
+	double target_fmr;          /* 1:1 false-match rate                  */
+	double target_fpir;         /* 1:N false-positive identification rate
+	                               at the gallery's current size         */
 } hk_store_policy;
 
 enum {
@@ -1512,11 +1519,13 @@ HK_API hk_status hk_store_audit_verify(hk_store *st, hk_audit_report *r);
 typedef struct hk_calib hk_calib;
 
 /* Shop defaults (see README, "Decisions at stated rates"): identification
- * keeps false "welcome back"s to strangers at 1 in 10,000 visits of a
- * stranger whatever the gallery size; a claimed identity (1:1) is accepted
- * at 1 false match in 100,000 comparisons. */
-#define HK_DEFAULT_FPIR 1e-4
-#define HK_DEFAULT_FMR 1e-5
+ * keeps a false "welcome back" to about 1 in 1,000 visits of a stranger,
+ * whatever the gallery size (the threshold rises with N); a claimed
+ * identity (1:1, which opens the customer's record) is accepted at 1
+ * false match in 10,000 comparisons. On LFW BLUFR (N = 1,000) the 1:N
+ * default keeps a DIR of about 81 %. */
+#define HK_DEFAULT_FPIR 1e-3
+#define HK_DEFAULT_FMR 1e-4
 
 /*
  * Parse a calibration from text[len]. expect_sha256 (32 bytes, may be
@@ -1576,6 +1585,31 @@ HK_API hk_status hk_calib_decide_verify(const hk_calib *c, float score,
 HK_API hk_status hk_calib_decide_identify(const hk_calib *c, float best_score,
                                           uint64_t n, double target_fpir,
                                           hk_decision *d);
+
+/*
+ * Decisions of the durable gallery at stated rates. The target is the
+ * call's (non-zero) target, else the gallery policy's (target_fmr /
+ * target_fpir), else the library default; cal is the calibration of the
+ * embedder that made the templates. Both are audited like
+ * hk_store_verify / hk_store_identify, with the threshold the target gave.
+ *
+ * hk_store_verify_at: 1:1 at the target FMR; d gets the score, the
+ * threshold and the FMR the score stands at.
+ * hk_store_identify_at: 1:N at the target FPIR for the gallery's current
+ * size N (live templates: a subject with several templates counts each);
+ * out/n_out as hk_store_identify; d gets the best score (-INFINITY when
+ * the gallery is empty), the threshold and the FPIR the best score stands
+ * at for N. An empty gallery matches nobody (rate 0).
+ */
+HK_API hk_status hk_store_verify_at(hk_store *st, const hk_calib *cal,
+                                    const char *subject, const float *query,
+                                    double target_fmr, uint32_t source,
+                                    hk_decision *d);
+HK_API hk_status hk_store_identify_at(hk_store *st, const hk_calib *cal,
+                                      const float *query, double target_fpir,
+                                      uint32_t source, size_t k,
+                                      hk_store_match *out, size_t *n_out,
+                                      hk_decision *d);
 
 #ifdef __cplusplus
 }

@@ -1,5 +1,5 @@
 /* Score calibration and decisions at stated rates (core/calib.c). */
-#define _DEFAULT_SOURCE
+#define _GNU_SOURCE
 #include <criterion/criterion.h>
 
 #include <math.h>
@@ -225,4 +225,87 @@ Test(calib, bad_files_are_format_errors)
 		             i);
 		cr_expect(strstr(hk_last_error(), "calibration"), "%s", hk_last_error());
 	}
+}
+
+#include "test_store_util.h"
+
+/* The durable gallery holds the operating point in its policy (persisted),
+ * a call may override it, and every decision carries its rate. */
+Test(calib, store_policy_operating_point)
+{
+	char dir[64];
+	st_tmpdir(dir, sizeof dir);
+	uint8_t key[32];
+	st_key(key, 3);
+	int64_t clock = ST_T0;
+	hk_store_params sp;
+	st_params(&sp, key, 8, &clock);
+	sp.policy.allow_identify = 1;
+	sp.policy.target_fpir = 2.0; /* out of range */
+	hk_store *st = NULL;
+	cr_assert_eq(hk_store_open(dir, &sp, &st), HK_E_RANGE);
+	sp.policy.target_fpir = 1e-2;
+	sp.policy.target_fmr = 1e-3;
+	cr_assert_eq(hk_store_open(dir, &sp, &st), HK_OK, "%s", hk_last_error());
+	hk_calib *c = parse(small);
+	hk_decision d;
+	hk_store_match m[2];
+	size_t nm = 9;
+	float q[8], v[8];
+	st_vec(q, 8, 1);
+	/* empty gallery: nobody can be matched, rate 0 */
+	cr_assert_eq(hk_store_identify_at(st, c, q, 0, HK_SOURCE_STREAM, 2, m, &nm, &d), HK_OK,
+	             "%s", hk_last_error());
+	cr_expect_eq(nm, 0);
+	cr_expect_eq(d.n, 0);
+	cr_expect_eq(d.match, 0);
+	for (int i = 0; i < 10; i++) {
+		char name[16];
+		snprintf(name, sizeof name, "s%d", i);
+		hk_consent cs = st_consent(name, clock);
+		st_vec(v, 8, 100 + (uint64_t)i);
+		cr_assert_eq(hk_store_enroll(st, &cs, v, 1, NULL), HK_OK, "%s", hk_last_error());
+	}
+	/* the enrolled vector itself: score 1, a match at the policy's FPIR */
+	st_vec(q, 8, 100);
+	cr_assert_eq(hk_store_identify_at(st, c, q, 0, HK_SOURCE_STREAM, 2, m, &nm, &d), HK_OK,
+	             "%s", hk_last_error());
+	cr_expect_eq(d.kind, HK_DECISION_IDENTIFY);
+	cr_expect_eq(d.n, 10);
+	cr_expect_eq(d.target, 1e-2);
+	cr_expect_eq(d.match, 1);
+	cr_expect_geq(nm, 1);
+	cr_expect_str_eq(m[0].subject, "s0");
+	float thr;
+	cr_assert_eq(hk_calib_score_at_fpir(c, 1e-2, 10, &thr), HK_OK);
+	cr_expect_eq(d.threshold, thr);
+	cr_expect(d.rate < 1e-6, "FPIR at score 1: %g", d.rate);
+	/* override per call */
+	cr_assert_eq(hk_store_identify_at(st, c, q, 1e-4, HK_SOURCE_STREAM, 2, m, &nm, &d), HK_OK);
+	cr_expect_eq(d.target, 1e-4);
+	cr_assert_eq(hk_store_verify_at(st, c, "s1", q, 0, HK_SOURCE_DESK, &d), HK_OK);
+	cr_expect_eq(d.kind, HK_DECISION_VERIFY);
+	cr_expect_eq(d.target, 1e-3);
+	cr_expect_eq(d.match, d.score >= d.threshold);
+	double f;
+	cr_assert_eq(hk_calib_fmr(c, d.score, &f), HK_OK);
+	cr_expect_eq(d.rate, f);
+	cr_expect_eq(hk_store_verify_at(st, c, "s1", q, 1.5, HK_SOURCE_DESK, &d), HK_E_RANGE);
+	/* the policy survives a reopen; a bad one is refused */
+	hk_store_policy p = {.allow_identify = 1, .target_fmr = 0, .target_fpir = -1};
+	cr_expect_eq(hk_store_set_policy(st, &p), HK_E_RANGE);
+	p.target_fpir = 1e-3;
+	cr_assert_eq(hk_store_set_policy(st, &p), HK_OK, "%s", hk_last_error());
+	cr_assert_eq(hk_store_close(st), HK_OK);
+	sp.flags = 0;
+	cr_assert_eq(hk_store_open(dir, &sp, &st), HK_OK, "%s", hk_last_error());
+	hk_store_info info;
+	cr_assert_eq(hk_store_info_get(st, &info), HK_OK);
+	cr_expect_eq(info.policy.target_fpir, 1e-3);
+	cr_expect_eq(info.policy.target_fmr, 0);
+	cr_assert_eq(hk_store_verify_at(st, c, "s1", q, 0, HK_SOURCE_DESK, &d), HK_OK);
+	cr_expect_eq(d.target, HK_DEFAULT_FMR);
+	hk_store_close(st);
+	hk_calib_destroy(c);
+	st_rmrf(dir);
 }

@@ -34,9 +34,12 @@ echo "The customer is face $face. herken keeps only its 192-number face template
 echo "(no photo), under the name customer-0001."
 
 step "3. Entrance camera: is customer-0001 in each of the next photos?"
-thr=$(sed -n 's/^#define HK_VERIFY_THRESHOLD \([0-9.]*\)f$/\1/p' core/herken.h)
 echo "Score = cosine similarity of face templates (1 = identical, around 0 = strangers)."
-echo "Operating threshold: $thr (calibrated on the LFW benchmark); at or above it = recognised."
+fmr=$(sed -n 's/^#define HK_DEFAULT_FMR \([0-9.e-]*\)$/\1/p' core/herken.h)
+in=$(awk -v r="$fmr" 'BEGIN { printf "%d", 1 / r + 0.5 }' | sed ':a;s/\B[0-9]\{3\}\>/,&/;ta')
+echo "Operating point: a false-match rate of $fmr -- about 1 stranger in $in would be taken"
+echo "for this customer. herken turns that rate into a score threshold with the calibration"
+echo "shipped for its face model (measured on training data, never on what it reports)."
 echo "Every face in a photo is compared with the customer; the most similar one decides."
 for k in 2 3 4 5 6; do
   printf '\n-- sample%d.jpg --\n' "$k"

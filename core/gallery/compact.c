@@ -233,10 +233,15 @@ hk_status hk_store_set_policy(hk_store *st, const hk_store_policy *p)
 {
 	if (!st || !p || p->inactivity_limit_s < 0)
 		return hk__err(HK_E_INVALID, "hk_store_set_policy: bad arguments");
+	if (hk__st_bad_rate(p->target_fmr) || hk__st_bad_rate(p->target_fpir))
+		return hk__err(HK_E_RANGE, "policy target FMR %g / FPIR %g: each must be 0 "
+		               "(the default) or inside (0, 1)", p->target_fmr, p->target_fpir);
 	pthread_rwlock_wrlock(&st->rw);
 	pthread_mutex_lock(&st->khdr_mu);
 	st->policy.allow_identify = p->allow_identify ? 1 : 0;
 	st->policy.inactivity_limit_s = p->inactivity_limit_s;
+	st->policy.target_fmr = hk__st_rate_dec(hk__st_rate_enc(p->target_fmr));
+	st->policy.target_fpir = hk__st_rate_dec(hk__st_rate_enc(p->target_fpir));
 	hk__st_khdr_fill(st);
 	hk_status s = hk__st_pwrite_all(st->keys_fd, &st->khdr, sizeof st->khdr, 0,
 	                             HK__F_KEYS);

@@ -57,9 +57,12 @@ hk_status hk_store_verify(hk_store *st, const char *subject,
 	return s;
 }
 
-hk_status hk_store_identify(hk_store *st, const float *query,
-                            float threshold, uint32_t source, size_t k,
-                            hk_store_match *out, size_t *n_out)
+/* 1:N; with cal, the threshold is the one for FPIR target at the gallery's
+ * size (live templates) under the read lock, and d gets the decision. */
+static hk_status identify_impl(hk_store *st, const float *query, float threshold,
+                               const hk_calib *cal, double target, uint32_t source,
+                               size_t k, hk_store_match *out, size_t *n_out,
+                               hk_decision *d)
 {
 	if (!st || !query || !out || !n_out || k == 0)
 		return hk__err(HK_E_INVALID, "hk_store_identify: bad arguments");
@@ -83,6 +86,13 @@ hk_status hk_store_identify(hk_store *st, const float *query,
 		return s ? s : hk__err(HK_E_POLICY, "1:N identification is not "
 		                       "enabled by this gallery's policy (1:1 "
 		                       "verification is)");
+	}
+	uint64_t n_live = hk_gallery_size(st->g);
+	if (cal && n_live == 0) {
+		threshold = 2.0f; /* an empty gallery: nobody can be taken for anyone */
+	} else if (cal && (s = hk_calib_score_at_fpir(cal, target, n_live, &threshold))) {
+		pthread_rwlock_unlock(&st->rw);
+		return s;
 	}
 	float *scores = malloc(k * sizeof *scores);
 	hk_template_id *ids = malloc(k * sizeof *ids);
@@ -113,6 +123,17 @@ hk_status hk_store_identify(hk_store *st, const float *query,
 	float top = ids[0] == HK_NO_ID ? 0.0f : scores[0];
 	s = hk__audit(st, HK__A_IDENTIFY, n ? HK__D_MATCH : HK__D_NOMATCH, top,
 	              threshold, source, (uint32_t)n, pseudo, 0);
+	if (!s && d) {
+		memset(d, 0, sizeof *d);
+		d->kind = HK_DECISION_IDENTIFY;
+		d->n = n_live;
+		d->target = target;
+		d->threshold = threshold;
+		d->score = ids[0] == HK_NO_ID ? -INFINITY : scores[0];
+		d->match = n > 0;
+		if (n_live)
+			s = hk_calib_fpir(cal, d->score, n_live, &d->rate);
+	}
 	if (!s)
 		*n_out = n;
 	else
@@ -121,6 +142,51 @@ out:
 	free(scores);
 	free(ids);
 	pthread_rwlock_unlock(&st->rw);
+	return s;
+}
+
+hk_status hk_store_identify(hk_store *st, const float *query, float threshold,
+                            uint32_t source, size_t k, hk_store_match *out, size_t *n_out)
+{
+	return identify_impl(st, query, threshold, NULL, 0, source, k, out, n_out, NULL);
+}
+
+/* The policy's target, or the library default. */
+static double policy_rate(double call, double policy, double dflt)
+{
+	return call != 0.0 ? call : policy != 0.0 ? policy : dflt;
+}
+
+hk_status hk_store_identify_at(hk_store *st, const hk_calib *cal, const float *query,
+                               double target_fpir, uint32_t source, size_t k,
+                               hk_store_match *out, size_t *n_out, hk_decision *d)
+{
+	if (!st || !cal || !d)
+		return hk__err(HK_E_INVALID, "hk_store_identify_at: NULL argument");
+	pthread_rwlock_rdlock(&st->rw);
+	double t = policy_rate(target_fpir, st->policy.target_fpir, HK_DEFAULT_FPIR);
+	pthread_rwlock_unlock(&st->rw);
+	if (!(t > 0.0 && t < 1.0))
+		return hk__err(HK_E_RANGE, "target FPIR %g is outside (0, 1)", t);
+	return identify_impl(st, query, 0.0f, cal, t, source, k, out, n_out, d);
+}
+
+hk_status hk_store_verify_at(hk_store *st, const hk_calib *cal, const char *subject,
+                             const float *query, double target_fmr, uint32_t source,
+                             hk_decision *d)
+{
+	if (!st || !cal || !d)
+		return hk__err(HK_E_INVALID, "hk_store_verify_at: NULL argument");
+	pthread_rwlock_rdlock(&st->rw);
+	double t = policy_rate(target_fmr, st->policy.target_fmr, HK_DEFAULT_FMR);
+	pthread_rwlock_unlock(&st->rw);
+	float thr, score;
+	int match;
+	hk_status s = hk_calib_score_at_fmr(cal, t, &thr);
+	if (!s)
+		s = hk_store_verify(st, subject, query, thr, source, &score, &match);
+	if (!s)
+		s = hk_calib_decide_verify(cal, score, t, d);
 	return s;
 }
 

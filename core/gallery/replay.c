@@ -190,6 +190,8 @@ static hk_status load_keys(hk_store *st, replay *rp)
 	memcpy(st->gid, h.gallery_id, 16);
 	st->policy.allow_identify = h.allow_identify;
 	st->policy.inactivity_limit_s = h.inactivity_s;
+	st->policy.target_fmr = hk__st_rate_dec(h.target_fmr_ml);
+	st->policy.target_fpir = hk__st_rate_dec(h.target_fpir_ml);
 
 	size_t n = (len - sizeof h) / sizeof(hk__kent);
 	rp->ks = sodium_allocarray(n ? n : 1, sizeof *rp->ks); /* keys inside */
@@ -416,8 +418,15 @@ static hk_status create_files(hk_store *st, const hk_store_params *p)
 	if (p->dim == 0 || p->dim > 65536)
 		return hk__err(HK_E_INVALID, "creating a gallery needs dim in "
 		               "1..65536 (got %u)", p->dim);
+	if (hk__st_bad_rate(p->policy.target_fmr) || hk__st_bad_rate(p->policy.target_fpir))
+		return hk__err(HK_E_RANGE, "policy target FMR %g / FPIR %g: each must be 0 "
+		               "(the default) or inside (0, 1)", p->policy.target_fmr,
+		               p->policy.target_fpir);
 	st->dim = p->dim;
 	st->policy = p->policy;
+	/* as keys.hk keeps them */
+	st->policy.target_fmr = hk__st_rate_dec(hk__st_rate_enc(p->policy.target_fmr));
+	st->policy.target_fpir = hk__st_rate_dec(hk__st_rate_enc(p->policy.target_fpir));
 	randombytes_buf(st->gid, 16);
 	memset(&st->khdr, 0, sizeof st->khdr);
 	st->khdr.created = hk__st_now(st);

@@ -106,6 +106,8 @@ void hk__st_khdr_fill(hk_store *st)
 	memcpy(h->gallery_id, st->gid, 16);
 	h->allow_identify = st->policy.allow_identify;
 	h->inactivity_s = st->policy.inactivity_limit_s;
+	h->target_fmr_ml = hk__st_rate_enc(st->policy.target_fmr);
+	h->target_fpir_ml = hk__st_rate_enc(st->policy.target_fpir);
 	hk__st_sum(h->sum, h, offsetof(hk__khdr, sum));
 	crypto_generichash(h->mac, 32, (const uint8_t *)h, offsetof(hk__khdr, mac),
 	                   st->k->header, 32);

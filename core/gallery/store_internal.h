@@ -55,7 +55,9 @@ typedef struct hk__khdr {
 	uint32_t dim;
 	uint8_t gallery_id[16];
 	uint32_t allow_identify;
-	uint32_t reserved;
+	/* policy operating point: round(-1000 log10(rate)), 0 = the default */
+	uint16_t target_fmr_ml;
+	uint16_t target_fpir_ml;
 	int64_t inactivity_s;
 	int64_t created;
 	/* The durability watermark, rewritten in place (one sector-atomic

@@ -7,6 +7,8 @@
 
 #include "store_internal.h"
 
+#include <math.h>
+
 enum { HK__S_LIVE = 1, HK__S_HIDDEN = 2 };
 
 /* One subject key and what it protects. Guarded by hk_store.rw. */
@@ -136,6 +138,24 @@ static const char MAGIC_KEYS[8] = "HKKEYS\0";
  * applying state, group commit), replay.c (open, replay, close), enrol.c
  * (enrol, erase, expiry), compact.c (compaction, policy) and query.c. */
 int64_t hk__st_now(const hk_store *st);
+/* A policy rate is 0 (the library default) or inside (0, 1). */
+static inline int hk__st_bad_rate(double r)
+{
+	return !(r == 0.0 || (r > 0.0 && r < 1.0));
+}
+/* keys.hk keeps a rate in 16 bits as round(-1000 log10(rate)) (0: the
+ * default), i.e. to 0.23 % of its value. */
+static inline uint16_t hk__st_rate_enc(double r)
+{
+	if (r <= 0.0)
+		return 0;
+	double v = round(-1000.0 * log10(r));
+	return v < 1.0 ? 1 : v > 65535.0 ? 65535 : (uint16_t)v;
+}
+static inline double hk__st_rate_dec(uint16_t v)
+{
+	return v ? pow(10.0, -(double)v / 1000.0) : 0.0;
+}
 hk_status hk__seal_record(const hk_store *st, uint16_t type, uint64_t seq,
                           uint64_t key_id, const uint8_t key[32],
                           const uint8_t *plain, size_t plen, uint8_t **out,

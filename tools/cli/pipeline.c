@@ -26,7 +26,8 @@ typedef struct opts {
 	hk_engine_params ep;
 	int json;
 	int all;               /* embed: every face, not just the largest */
-	float threshold;       /* verify/identify; NAN = HK_VERIFY_THRESHOLD */
+	float threshold;       /* verify/identify; NAN = calibrated (--fmr / --fpir) */
+	double fmr, fpir;      /* verify --fmr, identify --fpir (0: HK_DEFAULT_*) */
 	const char *draw;      /* detect --draw OUT.png */
 	const char *gallery;   /* identify --gallery DIR */
 	long top;              /* identify --top K */
@@ -118,6 +119,14 @@ static int parse_opts(int argc, char **argv, const char *usage, const char *allo
 		} else if (!strcmp(a, "--threshold") && strstr(allowed, "threshold")) {
 			takes = 1;
 			bad = !val || parse_float(val, -1, 1, &o->threshold);
+		} else if ((!strcmp(a, "--fmr") && strstr(allowed, "fmr")) ||
+		           (!strcmp(a, "--fpir") && strstr(allowed, "fpir"))) {
+			takes = 1;
+			double *dst = a[3] == 'm' ? &o->fmr : &o->fpir;
+			char *end = NULL;
+			errno = 0;
+			*dst = val ? strtod(val, &end) : 0;
+			bad = !val || errno || end == val || *end || !(*dst > 0 && *dst < 1);
 		} else if (!strcmp(a, "--draw") && strstr(allowed, "draw")) {
 			takes = 1;
 			o->draw = val;
@@ -533,16 +542,68 @@ int hk_cli_embed(int argc, char **argv)
 	return worst;
 }
 
+/* ---- decisions at stated rates ------------------------------------------------ */
+
+/* The threshold a decision uses: --threshold as given, else the one the
+ * calibration shipped for the engine's embedder gives for the target rate
+ * (FMR for 1:1; FPIR for 1:N with n gallery templates). *cal (NULL when
+ * it could not be loaded and --threshold was given) reports the rate of
+ * each decision. Never a silent fallback to a fixed threshold. */
+static int decision_setup(const char *cmd, const hk_engine *e, const opts *o, int identify,
+                          uint64_t n, hk_calib **cal, float *thr, double *target)
+{
+	*cal = NULL;
+	*target = identify ? (o->fpir > 0 ? o->fpir : HK_DEFAULT_FPIR)
+	                   : (o->fmr > 0 ? o->fmr : HK_DEFAULT_FMR);
+	hk_status st = hk_calib_for_engine(e, cal);
+	if (!isnan(o->threshold)) {
+		*thr = o->threshold;
+		if (st)
+			fprintf(stderr, "herken %s: %s (decisions are reported without their rate)\n",
+			        cmd, esc(hk_last_error()));
+		return HK_EXIT_OK;
+	}
+	if (!st)
+		st = identify ? hk_calib_score_at_fpir(*cal, *target, n, thr)
+		              : hk_calib_score_at_fmr(*cal, *target, thr);
+	if (st) {
+		fprintf(stderr, "herken %s: %s\n", cmd, esc(hk_last_error()));
+		hk_calib_destroy(*cal);
+		*cal = NULL;
+		return exit_for(st);
+	}
+	return HK_EXIT_OK;
+}
+
+/* FMR (1:1) or FPIR for n templates (1:N) at score; NAN without a calibration. */
+static double rate_of(const hk_calib *cal, int identify, float score, uint64_t n)
+{
+	double r = NAN;
+	if (cal && (identify ? hk_calib_fpir(cal, score, n, &r) : hk_calib_fmr(cal, score, &r)))
+		r = NAN;
+	return r;
+}
+
+static void json_rate(FILE *f, double r)
+{
+	if (isnan(r))
+		fputs("null", f);
+	else
+		fprintf(f, "%.3g", r);
+}
+
 /* ---- verify ----------------------------------------------------------------- */
 
 static const char verify_usage[] =
-    "usage: herken verify A B [--face N] [--threshold T] [--json] [engine options]\n"
+    "usage: herken verify A B [--face N] [--fmr R | --threshold T] [--json] [engine options]\n"
     "1:1 check: is the person of photo A (its largest face, or face N as numbered by\n"
     "`herken detect A`) in photo B? Every usable face of B is compared; the best\n"
-    "score decides at the operating threshold (default: calibrated on LFW by\n"
-    "`herken-bench lfw`).\n"
+    "score decides at the threshold of a stated false-match rate: --fmr R (default\n"
+    "1e-4: about 1 stranger in 10,000 would be taken for this person), through the\n"
+    "calibration shipped for the embedder (herken.h, Calibration); --threshold T\n"
+    "overrides it. The FMR the best score stands at is reported.\n"
     "  --json  {\"a\":{\"path\",\"face_index\",\"face\"},\"b\":{\"path\",\"faces\":[{...,\"match_score\"}]},\n"
-    "           \"best_face\",\"score\",\"threshold\",\"match\"}\n"
+    "           \"best_face\",\"score\",\"threshold\",\"match\",\"threshold_from\",\"target_fmr\",\"fmr\"}\n"
     "exit: 0 same person, 1 different people, 2 usage,\n"
     "      3 unreadable image, no usable face, or models missing, 4 internal error";
 
@@ -555,11 +616,13 @@ int hk_cli_verify(int argc, char **argv)
 {
 	opts o;
 	hk_engine *e = NULL;
-	int rc = begin(argc, argv, verify_usage, "json threshold face", verify_check, &o, &e);
+	int rc = begin(argc, argv, verify_usage, "json threshold fmr face", verify_check, &o, &e);
 	if (rc >= 0)
 		return rc;
-	rc = HK_EXIT_OK;
-	float thr = isnan(o.threshold) ? HK_VERIFY_THRESHOLD : o.threshold;
+	hk_calib *cal = NULL;
+	float thr = 0;
+	double target = 0;
+	rc = decision_setup("verify", e, &o, 0, 1, &cal, &thr, &target);
 	hk_face *faces = malloc(sizeof *faces * MAX_FACES), fa;
 	float *emb = malloc(sizeof *emb * HK_EMBED_DIM * (MAX_FACES + 1));
 	float scores[MAX_FACES];
@@ -622,6 +685,7 @@ int hk_cli_verify(int argc, char **argv)
 		}
 		float s = scores[best];
 		int match = s >= thr;
+		double fmr = rate_of(cal, 0, s, 1);
 		if (o.json) {
 			fputs("{\"a\":{\"path\":", stdout);
 			json_str(stdout, o.files[0]);
@@ -635,8 +699,14 @@ int hk_cli_verify(int argc, char **argv)
 				json_face_fields(stdout, &faces[k]);
 				printf(",\"match_score\":%.5f}", scores[k]);
 			}
-			printf("]},\"best_face\":%zu,\"score\":%.5f,\"threshold\":%.4f,\"match\":%s}\n",
-			       best, s, thr, match ? "true" : "false");
+			printf("]},\"best_face\":%zu,\"score\":%.5f,\"threshold\":%.4f,\"match\":%s,"
+			       "\"threshold_from\":\"%s\",\"target_fmr\":",
+			       best, s, thr, match ? "true" : "false",
+			       isnan(o.threshold) ? "calibration" : "--threshold");
+			json_rate(stdout, isnan(o.threshold) ? target : NAN);
+			fputs(",\"fmr\":", stdout);
+			json_rate(stdout, fmr);
+			fputs("}\n", stdout);
 		} else {
 			printf("A %s: face %zu at %.0f,%.0f (%.0fx%.0f)\n", esc(o.files[0]), ia, fa.box[0],
 			       fa.box[1], fa.box[2] - fa.box[0], fa.box[3] - fa.box[1]);
@@ -645,14 +715,25 @@ int hk_cli_verify(int argc, char **argv)
 				printf("  face at %.0f,%.0f (%.0fx%.0f): score %.4f%s\n", faces[k].box[0],
 				       faces[k].box[1], faces[k].box[2] - faces[k].box[0],
 				       faces[k].box[3] - faces[k].box[1], scores[k], k == best ? "  <- best" : "");
-			printf("%s: score %.4f %s threshold %.4f (%s)\n",
-			       match ? "same person" : "different people", s, match ? ">=" : "<", thr,
-			       isnan(o.threshold) ? "LFW-calibrated" : "--threshold");
+			if (isnan(o.threshold))
+				printf("%s: score %.4f %s threshold %.4f (false-match rate %.2g, calibrated)\n",
+				       match ? "same person" : "different people", s, match ? ">=" : "<",
+				       thr, target);
+			else
+				printf("%s: score %.4f %s threshold %.4f (--threshold)\n",
+				       match ? "same person" : "different people", s, match ? ">=" : "<",
+				       thr);
+			if (!isnan(fmr) && match)
+				printf("about 1 stranger in %.0f scores this high (FMR %.2g at this score)\n",
+				       1.0 / fmr, fmr);
+			else if (!isnan(fmr))
+				printf("FMR %.2g at this score: above the target, not accepted\n", fmr);
 		}
 		rc = match ? HK_EXIT_OK : HK_EXIT_NOMATCH;
 	}
 	if (emb)
 		sodium_memzero(emb, sizeof *emb * HK_EMBED_DIM * (MAX_FACES + 1));
+	hk_calib_destroy(cal);
 	free(emb);
 	free(faces);
 	end(&o, e);
@@ -663,16 +744,19 @@ int hk_cli_verify(int argc, char **argv)
 
 static const char identify_usage[] =
     "usage: herken identify --gallery DIR (PROBE... | --frames SPEC) [--top K]\n"
-    "                       [--threshold T] [--json] [engine options]\n"
+    "                       [--fpir R | --threshold T] [--json] [engine options]\n"
     "1:N search. The gallery is built in memory from DIR/<subject>/<photo> (the\n"
     "largest face of each photo); every usable face of each probe photo is searched\n"
-    "and reported with its best K subjects and the decision at the threshold.\n"
+    "and reported with its best K subjects and the decision at the threshold of a\n"
+    "stated false-positive identification rate for the gallery's size N: --fpir R\n"
+    "(default 1e-3: about 1 stranger in 1,000 taken for some customer, whatever N;\n"
+    "the threshold rises with N); --threshold T overrides it.\n"
     "  --frames SPEC      probes from a frame source read with io_uring (pread\n"
     "                     fallback) and decoded in parallel: a directory, a file\n"
     "                     listing paths, a frame-batch file, or - for Y4M / raw\n"
     "                     RGB24 on stdin (then --frame-size WxH); frames stay in RAM\n"
     "  --json  {\"gallery\":{\"dir\",\"subjects\",\"templates\",\"skipped\":[{\"path\",\"error\"}]},\n"
-    "           \"threshold\",\"probes\":[{\"path\",\"faces\":[{\"box\",\"score\",\"match\",\n"
+    "           \"threshold\",\"threshold_from\",\"target_fpir\",\"probes\":[{\"path\",\"faces\":[{\"box\",\"score\",\"fpir\",\"match\",\n"
     "           \"candidates\":[{\"subject\",\"score\"}]}]} or {\"path\",\"error\"}]}\n"
     "exit: 0 some probe face matched a subject, 1 none did, 2 usage,\n"
     "      3 unreadable gallery, models missing, or some probe or frame unreadable\n"
@@ -791,11 +875,14 @@ int hk_cli_identify(int argc, char **argv)
 {
 	opts o;
 	hk_engine *e = NULL;
-	int rc = begin(argc, argv, identify_usage, "json threshold gallery top frames", identify_check, &o, &e);
+	int rc = begin(argc, argv, identify_usage, "json threshold fpir gallery top frames", identify_check, &o, &e);
 	if (rc >= 0)
 		return rc;
 	rc = HK_EXIT_OK;
-	float thr = isnan(o.threshold) ? HK_VERIFY_THRESHOLD : o.threshold;
+	float thr = 0;
+	double target = 0;
+	hk_calib *cal = NULL;
+	uint64_t ntpl = 0;
 	hk_gallery_params gp;
 	hk_gallery_default_params(&gp);
 	gp.dim = HK_EMBED_DIM;
@@ -816,6 +903,10 @@ int hk_cli_identify(int argc, char **argv)
 	} else {
 		rc = hk_cli_build_gallery(e, o.gallery, g, o.json, skipped, &nskipped);
 	}
+	if (!rc) {
+		ntpl = hk_gallery_size(g);
+		rc = decision_setup("identify", e, &o, 1, ntpl, &cal, &thr, &target);
+	}
 	if (skipped)
 		fclose(skipped);
 	int any_match = 0, bad_probe = 0;
@@ -824,12 +915,19 @@ int hk_cli_identify(int argc, char **argv)
 			fputs("{\"gallery\":{\"dir\":", stdout);
 			json_str(stdout, o.gallery);
 			printf(",\"subjects\":%zu,\"templates\":%zu,\"skipped\":[%s]},\"threshold\":%.4f,"
-			       "\"probes\":[",
+			       "\"threshold_from\":\"%s\",\"target_fpir\":",
 			       hk_gallery_subject_count(g), hk_gallery_size(g),
-			       skipped_buf ? skipped_buf : "", thr);
+			       skipped_buf ? skipped_buf : "", thr,
+			       isnan(o.threshold) ? "calibration" : "--threshold");
+			json_rate(stdout, isnan(o.threshold) ? target : NAN);
+			fputs(",\"probes\":[", stdout);
 		} else {
 			printf("gallery %s: %zu subjects, %zu photos enrolled, %zu skipped; threshold %.4f\n",
 			       esc(o.gallery), hk_gallery_subject_count(g), hk_gallery_size(g), nskipped, thr);
+			if (isnan(o.threshold))
+				printf("operating point: false-positive identification rate %.2g for %llu "
+				       "templates (about 1 stranger in %.0f taken for a customer), calibrated\n",
+				       target, (unsigned long long)ntpl, 1.0 / target);
 		}
 	}
 	hk_frames *fr = NULL;
@@ -913,9 +1011,11 @@ int hk_cli_identify(int argc, char **argv)
 				            !hk_gallery_subject_of(g, ids[0], best, sizeof best);
 				any_match |= match;
 				if (o.json) {
-					printf("%s{\"box\":[%.2f,%.2f,%.2f,%.2f],\"score\":%.5f,\"match\":",
+					printf("%s{\"box\":[%.2f,%.2f,%.2f,%.2f],\"score\":%.5f,\"fpir\":",
 					       f ? "," : "", faces[f].box[0], faces[f].box[1], faces[f].box[2],
 					       faces[f].box[3], faces[f].score);
+					json_rate(stdout, ids[0] == HK_NO_ID ? 0.0 : rate_of(cal, 1, scores[0], ntpl));
+					fputs(",\"match\":", stdout);
 					if (match)
 						json_str(stdout, best);
 					else
@@ -925,7 +1025,7 @@ int hk_cli_identify(int argc, char **argv)
 					printf("  face %zu at %.0f,%.0f: %s", f, faces[f].box[0], faces[f].box[1],
 					       match ? esc(best) : "no match");
 					if (match)
-						printf(" (score %.4f)", scores[0]);
+						printf(" (score %.4f, FPIR %.2g)", scores[0], rate_of(cal, 1, scores[0], ntpl));
 					fputs("  candidates:", stdout);
 				}
 				for (size_t c = 0; c < k && ids[c] != HK_NO_ID; c++) {
@@ -966,6 +1066,7 @@ int hk_cli_identify(int argc, char **argv)
 	free(skipped_buf);
 	hk_frames_destroy(fr);
 	hk_gallery_destroy(g);
+	hk_calib_destroy(cal);
 	end(&o, e);
 	return rc;
 }
