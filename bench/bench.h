@@ -20,6 +20,7 @@ int hk__bench_cost(int argc, char **argv);
 int hk__bench_blufr(int argc, char **argv);
 int hk__bench_calibrate(int argc, char **argv);
 int hk__bench_stream(int argc, char **argv);
+int hk__bench_int8_calibrate(int argc, char **argv);
 
 double hkb_now(void); /* seconds, monotonic */
 
@@ -32,6 +33,10 @@ const char *hkb_cpu_name(void);
 
 /* Parse "1,2,64" into out (max n); returns count or -1 on bad input. */
 int hkb_parse_list(const char *s, long *out, int max);
+
+/* "fp32", "bf16", "int8", "auto" <-> hk_precision; parse: 0 ok, -1 unknown. */
+int hkb_parse_precision(const char *s, uint32_t *out);
+const char *hkb_precision_name(uint32_t p);
 
 /* xoshiro256** seeded by splitmix64: fixed seeds give fixed data. */
 typedef struct hkb_rng { uint64_t s[4]; } hkb_rng;

@@ -47,7 +47,7 @@ static double cpu_now(void)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: herken-bench infer [--model embedder|detector-dense|detector-sparse|landmarks|all]\n"
-	           "                          [--batch 1,8,32] [--threads 1,2] [--precision fp32|bf16|both]\n"
+	           "                          [--batch 1,8,32] [--threads 1,2] [--precision fp32,bf16,int8,auto|both]\n"
 	           "                          [--chunk N] [--min-time SECONDS] [--json]\n"
 	           "--chunk: items per primitive call (default 0: as many as keep activations in L2).\n"
 	           "CPU ms/item is process CPU time per item: the per-core cost, robust to other load.\n"
@@ -72,8 +72,13 @@ static int golden_input(const bmodel *bm, float *in, size_t item)
 	return read_f32(p, in, item) == 0;
 }
 
-static int verify(const bmodel *bm, float *const *out, char *msg, size_t cap, int bf16)
+static const char *prec_name(int p) { return hkb_precision_name((uint32_t)p); }
+
+/* Tolerances per precision: fp32 is the reference arithmetic; bf16 and
+ * int8 get the guard of their accuracy (int8 embedder: cosine >= 0.995). */
+static int verify(const bmodel *bm, float *const *out, char *msg, size_t cap, int prec)
 {
+	const int bf16 = prec != HK_PREC_FP32;
 	const char *sh = getenv("HERKEN_SHARED");
 	char p[600];
 	if (bm->kind == HK_MODEL_EMBEDDER) {
@@ -88,8 +93,12 @@ static int verify(const bmodel *bm, float *const *out, char *msg, size_t cap, in
 			nb += (double)out[0][i] * out[0][i];
 		}
 		double cs = d / sqrt(na * nb);
-		snprintf(msg, cap, "cosine vs golden %.8f", cs);
-		return cs >= (bf16 ? 0.999 : 0.99999) ? 1 : -1;
+		/* int8: 0.95 tells a working int8 run from a broken one; the
+		 * accuracy guard (0.995 per face) is reported beside it */
+		snprintf(msg, cap, "cosine vs golden %.8f%s", cs,
+		         prec != HK_PREC_INT8 ? "" : cs >= 0.995 ? " (int8 guard >= 0.995: pass)"
+		                                                 : " (int8 guard >= 0.995: FAIL)");
+		return cs >= (prec == HK_PREC_FP32 ? 0.99999 : prec == HK_PREC_BF16 ? 0.999 : 0.95) ? 1 : -1;
 	}
 	if (bm->kind == HK_MODEL_DETECTOR) {
 		static float reg[2304 * 16];
@@ -118,7 +127,7 @@ int hk__bench_infer(int argc, char **argv)
 {
 	const char *which = "all";
 	long batches[16] = {1, 8, 32}, threads[8] = {1, 2};
-	int nb = 3, nt = 2, json = 0, np = 2, precs[2] = {0, 1};
+	int nb = 3, nt = 2, json = 0, np = 2, precs[4] = {HK_PREC_FP32, HK_PREC_BF16};
 	double min_time = 1.0;
 	long chunk = 0;
 	for (int i = 1; i < argc; i++) {
@@ -141,14 +150,21 @@ int hk__bench_infer(int argc, char **argv)
 				goto bad;
 			i++;
 		} else if (v && !strcmp(a, "--precision")) {
-			if (!strcmp(v, "fp32"))
-				np = 1, precs[0] = 0;
-			else if (!strcmp(v, "bf16"))
-				np = 1, precs[0] = 1;
-			else if (!strcmp(v, "both"))
-				np = 2, precs[0] = 0, precs[1] = 1;
-			else
-				goto bad;
+			if (!strcmp(v, "both")) {
+				np = 2, precs[0] = HK_PREC_FP32, precs[1] = HK_PREC_BF16;
+			} else {
+				char buf[64], *save = NULL;
+				snprintf(buf, sizeof buf, "%s", v);
+				np = 0;
+				for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+					uint32_t p;
+					if (hkb_parse_precision(t, &p) || np == 4)
+						goto bad;
+					precs[np++] = (int)p;
+				}
+				if (!np)
+					goto bad;
+			}
 			i++;
 		} else if (v && !strcmp(a, "--chunk")) {
 			chunk = atol(v);
@@ -203,7 +219,7 @@ int hk__bench_infer(int argc, char **argv)
 			hk_model_default_params(&mp);
 			mp.kind = bm->kind;
 			mp.threads = (uint32_t)threads[ti];
-			mp.precision = prec ? HK_PREC_BF16 : HK_PREC_FP32;
+			mp.precision = (uint32_t)prec;
 			mp.chunk = (uint32_t)chunk;
 			long maxb = 1;
 			for (int i = 0; i < nb; i++)
@@ -214,12 +230,12 @@ int hk__bench_infer(int argc, char **argv)
 			if (s == HK_E_UNSUPPORTED) {
 				/* a capability this CPU lacks (bf16 without AVX-512 ...): a row
 				 * that says so, not a failure */
-				printf("| %s | %s | - | %ld | unsupported: %s |\n", bm->role, prec ? "bf16" : "fp32",
+				printf("| %s | %s | - | %ld | unsupported: %s |\n", bm->role, prec_name(prec),
 				       threads[ti], hk_last_error());
 				if (json)
 					printf("{\"suite\":\"infer\",\"impl\":\"herken-onednn\",\"model\":\"%s\",\"threads\":%ld,"
 					       "\"precision\":\"%s\",\"unsupported\":\"%s\"}\n",
-					       bm->role, threads[ti], prec ? "bf16" : "fp32", hk_last_error());
+					       bm->role, threads[ti], prec_name(prec), hk_last_error());
 				ran++;
 				continue;
 			}
@@ -251,12 +267,12 @@ int hk__bench_infer(int argc, char **argv)
 			if (hk_model_run(m, in, 1, outs) != HK_OK) {
 				fprintf(stderr, "infer: %s: %s\n", bm->role, hk_last_error());
 				rc = 1;
-			} else if (have && verify(bm, outs, vmsg, sizeof vmsg, prec) < 0) {
+			} else if (have && verify(bm, outs, vmsg, sizeof vmsg, (int)info.precision) < 0) {
 				fprintf(stderr, "infer: %s: OUTPUT MISMATCH (%s), not timing\n", bm->role, vmsg);
 				rc = 1;
 			} else {
 				printf("<!-- %s %s, %ld thread(s), %u item(s) per primitive call: %s; graph: %s -->\n", bm->role,
-				       prec ? "bf16" : "fp32", threads[ti], info.chunk, vmsg, info.graph);
+				       prec_name((int)info.precision), threads[ti], info.chunk, vmsg, info.graph);
 				for (int bi = 0; bi < nb; bi++) {
 					size_t bsz = (size_t)batches[bi];
 					double tms[4096];
@@ -277,15 +293,15 @@ int hk__bench_infer(int argc, char **argv)
 					double gflops = info.flops / (cpu_item * 1e-3) / 1e9;
 					double pct = peak > 0 ? 100.0 * gflops / peak : 0;
 					printf("| %s | %s | %zu | %ld | %.3f | %.3f | %.3f | %.3f | %.1f | %.1f | %.1f | %s | %s |\n",
-					       bm->role, prec ? "bf16" : "fp32", bsz, threads[ti], p50, per, per_core, cpu_item, 1e3 / per, gflops, pct,
+					       bm->role, prec_name((int)info.precision), bsz, threads[ti], p50, per, per_core, cpu_item, 1e3 / per, gflops, pct,
 					       info.isa, info.impl);
 					if (json)
 						printf("{\"suite\":\"infer\",\"impl\":\"herken-onednn\",\"model\":\"%s\",\"batch\":%zu,"
 						       "\"threads\":%ld,\"precision\":\"%s\",\"p50_ms\":%.4f,\"per_item_ms\":%.4f,\"per_item_core_ms\":%.4f,\"cpu_ms_per_item\":%.4f,"
 						       "\"items_per_s\":%.2f,\"gflops_per_core\":%.2f,\"peak_gflops_per_core\":%.2f,"
-						       "\"isa\":\"%s\",\"conv_impl\":\"%s\",\"mflop_per_item\":%.2f,\"verified\":%s}\n",
-						       bm->role, bsz, threads[ti], prec ? "bf16" : "fp32", p50, per, per_core, cpu_item, 1e3 / per, gflops, peak,
-						       info.isa, info.impl, info.flops / 1e6, have ? "true" : "false");
+						       "\"isa\":\"%s\",\"conv_impl\":\"%s\",\"mflop_per_item\":%.2f,\"verified\":%s,\"check\":\"%s\"}\n",
+						       bm->role, bsz, threads[ti], prec_name((int)info.precision), p50, per, per_core, cpu_item, 1e3 / per, gflops, peak,
+						       info.isa, info.impl, info.flops / 1e6, have ? "true" : "false", vmsg);
 					fflush(stdout);
 					ran++;
 				}

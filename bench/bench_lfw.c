@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bench.h"
@@ -273,11 +274,55 @@ static void write_outputs(const char *prefix, const lfw_pair *pairs, const float
 	}
 }
 
+/* ---- the models' own cost: the floor of the per-image cost ------------- */
+
+static double cpu_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* CPU ms per call of `n` items of one model (1 oneDNN thread, the engine's
+ * precision), median of 15 calls on zero input; -1 when it cannot load. */
+static double model_ms(const char *dir, const char *file, uint32_t kind, uint32_t prec, size_t n)
+{
+	char path[4200];
+	snprintf(path, sizeof path, "%s/%s", dir, file);
+	hk_model_params mp;
+	hk_model_default_params(&mp);
+	mp.kind = kind;
+	mp.threads = 1;
+	mp.precision = kind == HK_MODEL_DETECTOR && prec != HK_PREC_AUTO ? HK_PREC_FP32 : prec;
+	mp.max_batch = (uint32_t)n;
+	hk_model *m = NULL;
+	if (hk_model_load(path, &mp, &m))
+		return -1;
+	uint32_t h, w, c;
+	hk_model_input_shape(m, &h, &w, &c);
+	float *in = calloc((size_t)h * w * c * n, sizeof(float)), *out[4] = {0};
+	int ok = in != NULL;
+	for (size_t o = 0; o < hk_model_output_count(m) && o < 4; o++)
+		ok &= (out[o] = calloc(hk_model_output_size(m, o) * n, sizeof(float))) != NULL;
+	double t[15];
+	for (int r = 0; r < 18 && ok; r++) {
+		double c0 = cpu_s();
+		ok = hk_model_run(m, in, n, out) == HK_OK;
+		if (r >= 3)
+			t[r - 3] = (cpu_s() - c0) * 1e3;
+	}
+	free(in);
+	for (int o = 0; o < 4; o++)
+		free(out[o]);
+	hk_model_destroy(m);
+	return ok ? hkb_median(t, 15) : -1;
+}
+
 static const char lfw_usage[] =
     "usage: herken-bench lfw [--lfw DIR] [--pairs FILE] [--json] [--threads N]\n"
     "                        [--all-images] [--variants] [--subject centre|largest] [--out PREFIX] [--voc XML | --no-voc]\n"
     "                        [--models DIR] [--detector sparse|dense] [--no-onet]\n"
-    "                        [--no-flip] [--no-rescue]\n"
+    "                        [--no-flip] [--no-rescue] [--precision fp32|bf16|int8|auto]\n"
     "LFW View 2 10-fold verification through the whole pipeline (defaults from\n"
     "$HERKEN_SHARED/datasets/lfw), detector recall/precision on the dlib VOC boxes.\n"
     "  --all-images  embed all 13,233 images (throughput), not only the 7,701 the pairs use\n"
@@ -327,6 +372,8 @@ int hk__bench_lfw(int argc, char **argv)
 			ep.flip = HK_OFF;
 		} else if (!strcmp(a, "--no-rescue")) {
 			ep.rescue = HK_OFF;
+		} else if (v && !strcmp(a, "--precision") && hkb_parse_precision(v, &ep.precision) == 0) {
+			i++;
 		} else if (v && !strcmp(a, "--lfw")) {
 			dir = v;
 			i++;
@@ -403,7 +450,9 @@ int hk__bench_lfw(int argc, char **argv)
 	fprintf(stderr, "lfw: %zu pairs, %zu images, %ld threads\n", np, npaths, threads);
 
 	const int nvar = variants ? 4 : 1;
+	double cpu0 = cpu_s();
 	double t_images = hkb_lfw_embed(e, &set, threads, nvar, centre, isatty(STDERR_FILENO));
+	double cpu_images = cpu_s() - cpu0;
 
 	size_t n_ok = 0, n_rescued = 0, n_noface = 0, n_err = 0, n_onet = 0;
 	double s_dec = 0, s_det = 0, s_emb = 0;
@@ -461,6 +510,27 @@ int hk__bench_lfw(int argc, char **argv)
 		}
 	free(vscore);
 
+	/* The floor: what the models alone cost per image (detector pass, O-Net
+	 * per face it ran on, the embedder on the plain and mirrored chip),
+	 * measured here with one thread each; the rest of the per-image CPU
+	 * time is the pipeline's overhead (decode, letterbox, warp, NMS, the
+	 * rescue passes, threads). */
+	const char *mdir = ep.model_dir && *ep.model_dir ? ep.model_dir : ".cache/models";
+	double ms_det = model_ms(mdir, ep.detector == HK_DETECTOR_DENSE ? "face_detection_full_range.tflite"
+	                                                                : "face_detection_full_range_sparse.tflite",
+	                         HK_MODEL_DETECTOR, ep.precision, 1);
+	double ms_onet = ep.onet == HK_ON ? model_ms(mdir, "onet.tflite", HK_MODEL_LANDMARKS, ep.precision, 1) : 0;
+	size_t views = ep.flip == HK_ON ? 2 : 1;
+	double ms_emb = model_ms(mdir, "MobileFaceNet.tflite", HK_MODEL_EMBEDDER, ep.precision, views * (size_t)nvar);
+	size_t n_faces = 0, n_embedded = 0;
+	for (size_t i = 0; i < npaths; i++) {
+		n_faces += img[i].nfaces;
+		n_embedded += img[i].emb != NULL;
+	}
+	double floor_ms = ms_det + ms_onet * (double)n_faces / (double)npaths +
+	                  ms_emb * (double)n_embedded / (double)npaths;
+	double cpu_ms = 1e3 * cpu_images / (double)npaths;
+
 	voc_result vr = {0};
 	int have_voc = voc && run_voc(e, voc, &vr) == 0 && vr.images > 0;
 	double wall = hkb_now() - wall0;
@@ -485,12 +555,17 @@ int hk__bench_lfw(int argc, char **argv)
 		       "\"pair_images\":%zu,\"images\":%zu,\"onet_landmarks\":%zu,"
 		       "\"wall_s\":%.2f,\"images_wall_s\":%.2f,\"images_per_s\":%.2f,"
 		       "\"stage_ms_per_image\":{\"decode\":%.3f,\"detect_landmarks\":%.3f,\"embed\":%.3f},"
-		       "\"subject\":\"%s\",\"threads\":%ld,\"detector\":\"%s\",\"onet\":%s,\"flip\":%s,\"rescue\":%s",
+		       "\"subject\":\"%s\",\"threads\":%ld,\"detector\":\"%s\",\"onet\":%s,\"flip\":%s,\"rescue\":%s,"
+		       "\"precision\":\"%s\",\"cpu_ms_per_image\":%.3f,\"floor_ms_per_image\":%.3f,"
+		       "\"overhead_ms_per_image\":%.3f,\"model_cpu_ms\":{\"detector\":%.3f,\"onet\":%.3f,"
+		       "\"embedder_per_image\":%.3f},\"floor_images_per_s\":%.2f",
 		       tar, far_thr, gthr, mthr, all_acc, pair_undet, UNDETECTED_SCORE, undet_pairs,
 		       undet_genuine, pair_rescued, n_err, pair_imgs, npaths, n_onet, wall, t_images,
 		       npaths / t_images, 1e3 * s_dec / npaths, 1e3 * s_det / npaths,
 		       1e3 * s_emb / npaths, centre ? "centre" : "largest", threads, det_name, ep.onet == HK_ON ? "true" : "false",
-		       ep.flip == HK_ON ? "true" : "false", ep.rescue == HK_ON ? "true" : "false");
+		       ep.flip == HK_ON ? "true" : "false", ep.rescue == HK_ON ? "true" : "false",
+		       hkb_precision_name(ep.precision), cpu_ms, floor_ms, cpu_ms - floor_ms, ms_det,
+		       ms_onet, ms_emb, threads * 1e3 / floor_ms);
 		if (have_voc)
 			printf(",\"voc\":{\"images\":%zu,\"faces\":%zu,\"detections\":%zu,\"matched\":%zu,"
 			       "\"recall\":%.4f,\"precision\":%.4f,\"mean_iou\":%.3f}",
@@ -514,9 +589,9 @@ int hk__bench_lfw(int argc, char **argv)
 		       prefix, gp ? " " : "", gp ? prefix : "", gp ? "_roc.svg" : "");
 	} else {
 		printf("## LFW View 2, %u-fold (official pairs.txt, %zu pairs)\n\n", nf, np);
-		printf("pipeline: detector %s, landmarks %s, flip %s, rescue %s; subject = %s\n\n",
+		printf("pipeline: detector %s, landmarks %s, flip %s, rescue %s, precision %s; subject = %s\n\n",
 		       det_name, ep.onet == HK_ON ? "O-Net" : "detector", ep.flip == HK_ON ? "on" : "off",
-		       ep.rescue == HK_ON ? "on" : "off",
+		       ep.rescue == HK_ON ? "on" : "off", hkb_precision_name(ep.precision),
 		       centre ? "the face nearest the image centre" : "the largest face");
 		printf("| metric | value |\n|---|---|\n");
 		printf("| accuracy (%u-fold mean) | %.2f %% ± %.2f (std) ± %.2f (SE) |\n", nf,
@@ -535,6 +610,12 @@ int hk__bench_lfw(int argc, char **argv)
 		       threads, 1e3 * s_dec / npaths, 1e3 * s_det / npaths, 1e3 * s_emb / npaths);
 		printf("| throughput | %.1f images/s (%zu images in %.1f s); wall %.1f s |\n",
 		       npaths / t_images, npaths, t_images, wall);
+		printf("| CPU per image | %.2f ms = floor %.2f ms (models alone: detector %.2f, O-Net %.2f x "
+		       "%.2f faces, embedder %.2f for %zu chip(s) x %.2f embedded) + overhead %.2f ms; "
+		       "the floor allows %.0f images/s on %ld threads |\n",
+		       cpu_ms, floor_ms, ms_det, ms_onet, (double)n_faces / (double)npaths, ms_emb,
+		       views * (size_t)nvar, (double)n_embedded / (double)npaths, cpu_ms - floor_ms,
+		       threads * 1e3 / floor_ms, threads);
 		printf("\nfold accuracies:");
 		for (unsigned f = 0; f < nf; f++)
 			printf(" %.4f", acc[f]);

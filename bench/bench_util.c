@@ -145,3 +145,20 @@ void hkb_print_header(const char *suite, uint64_t seed)
 	       suite, hk_version(), hkb_cpu_name(), sysconf(_SC_NPROCESSORS_ONLN),
 	       hk_isa_name(hk_cpu_isa()), (unsigned long long)seed);
 }
+
+static const char *const prec_names[] = {"fp32", "bf16", "int8", "auto"};
+
+int hkb_parse_precision(const char *s, uint32_t *out)
+{
+	for (uint32_t i = 0; i < 4; i++)
+		if (!strcmp(s, prec_names[i])) {
+			*out = i;
+			return 0;
+		}
+	return -1;
+}
+
+const char *hkb_precision_name(uint32_t p)
+{
+	return p < 4 ? prec_names[p] : "?";
+}

@@ -20,6 +20,7 @@ static const struct {
 	{"stream", hk__bench_stream, "recogniser on video: frames/s, decode share, visit-level FNIR"},
 	{"store", hk__bench_store, "durable gallery enrol / replay"},
 	{"pipeline", hk__bench_pipeline, "end-to-end recognition"},
+	{"int8-calibrate", hk__bench_int8_calibrate, "int8 activation ranges (LFW View 1 training images)"},
 	{"check", hk__bench_check, "instruction-count regression check (callgrind)"},
 	{"cost", hk__bench_cost, "one check workload (run under callgrind by check)"},
 };

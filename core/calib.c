@@ -262,6 +262,16 @@ hk_status hk_calib_for_engine(const hk_engine *e, hk_calib **out)
 	return st ? st : hk_calib_builtin(sha, out);
 }
 
+hk_status hk_calib_for_model(const char *embedder_path, hk_calib **out)
+{
+	if (!embedder_path || !out)
+		return hk__err(HK_E_INVALID, "hk_calib_for_model: NULL argument");
+	*out = NULL;
+	uint8_t sha[32];
+	hk_status st = hk__sha256_file(embedder_path, sha);
+	return st ? st : hk_calib_builtin(sha, out);
+}
+
 const uint8_t *hk_calib_embedder(const hk_calib *c)
 {
 	return c ? c->sha : NULL;

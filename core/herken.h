@@ -472,10 +472,22 @@ typedef enum hk_model_kind {
  * with AMX; O-Net probabilities within 2e-5. The detectors lose accuracy
  * in bf16 (box regressors move by up to 1..20 units of 1/192) and gain
  * little: keep them fp32.
+ *
+ * HK_PREC_INT8 runs the convolutions on oneDNN int8: s8 activations with
+ * one step per tensor, s8 weights with one step per output channel, int32
+ * accumulation, requantisation fused (output scales and post-ops); PReLU
+ * runs on the s8 tensor in place. It needs oneDNN's AVX2 tier or better
+ * and a calibration of the very model file (by sha256) in the library's
+ * table; otherwise hk_model_load fails with HK_E_UNSUPPORTED and says
+ * which is missing. HK_PREC_AUTO takes int8 where a calibration passed its
+ * accuracy guard, else bf16 with AMX for the embedder and O-Net, else
+ * fp32; hk_model_get_info() tells which it chose.
  */
 typedef enum hk_precision {
 	HK_PREC_FP32 = 0,
 	HK_PREC_BF16 = 1,
+	HK_PREC_INT8 = 2, /* see below                                     */
+	HK_PREC_AUTO = 3, /* the fastest precision that passes its guard   */
 } hk_precision;
 
 typedef struct hk_model_params {
@@ -569,6 +581,8 @@ typedef struct hk_model_info {
 	char impl[160];            /* oneDNN implementation of the first
 	                              dense convolution, e.g. "brgconv:..."   */
 	char graph[256];           /* node counts after fusion                */
+	uint32_t precision;        /* hk_precision it runs in (AUTO resolved) */
+	uint32_t int8_nodes;       /* convolutions / inner products in int8   */
 } hk_model_info;
 
 HK_API hk_status hk_model_get_info(const hk_model *m, hk_model_info *info);
@@ -670,6 +684,10 @@ typedef struct hk_engine_params {
 	float rescue_threshold; /* lowest score a rescued face may have
 	                           (0 = 0.4)                                   */
 	uint32_t threads;       /* threads per model (0 = the model default)   */
+	uint32_t precision;     /* hk_precision (0 = fp32): BF16 and INT8 apply
+	                           to the embedder (BF16 also to O-Net), the
+	                           detector stays fp32 (its guards fail there);
+	                           AUTO: each model's own choice               */
 } hk_engine_params;
 
 HK_API void hk_engine_default_params(hk_engine_params *p);
@@ -1545,6 +1563,9 @@ HK_API hk_status hk_calib_builtin(const uint8_t sha256[32], hk_calib **out);
 /* The shipped calibration of the embedder file an engine loaded (its
  * sha256 is computed from the file in the engine's model directory). */
 HK_API hk_status hk_calib_for_engine(const hk_engine *e, hk_calib **out);
+/* The shipped calibration of the embedder file at embedder_path (e.g.
+ * $HERKEN_MODELS/MobileFaceNet.tflite), without loading the model. */
+HK_API hk_status hk_calib_for_model(const char *embedder_path, hk_calib **out);
 HK_API void hk_calib_destroy(hk_calib *c);
 
 /* sha256 of the embedder this calibration belongs to (32 bytes). */

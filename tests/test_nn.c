@@ -495,31 +495,44 @@ Test(nn_fuzz, corpus_replay, .timeout = 120)
 	cr_expect_geq(n, 3, "corpus has %d files", n);
 }
 
-/* bf16 path: 22 golden faces, cosine against the fp32 reference. */
-Test(nn_embedder, bf16_close_to_fp32, .timeout = 120)
+/* The golden faces through the embedder at precision prec (into a) and at
+ * fp32 (into b); returns the number of faces run. *out: the prec model
+ * (NULL when it could not load: *st says why). */
+static int embed_both(hk_precision prec, float *in, float *a, float *b, hk_model **out, hk_status *st)
 {
 	char mp[512];
 	if (!tn_model(mp, sizeof mp, "MobileFaceNet.tflite"))
 		cr_skip_test("MobileFaceNet.tflite absent (make models)");
-	float *in = load_faces();
 	hk_model_params p;
 	hk_model_default_params(&p);
 	p.kind = HK_MODEL_EMBEDDER;
 	p.threads = 1;
-	p.precision = HK_PREC_BF16;
-	hk_model *m16 = NULL;
-	hk_status s = hk_model_load(mp, &p, &m16);
-	if (s == HK_E_UNSUPPORTED) {
+	p.precision = prec;
+	*out = NULL;
+	if ((*st = hk_model_load(mp, &p, out)))
+		return 0;
+	hk_model *m32 = load_or_skip("MobileFaceNet.tflite", HK_MODEL_EMBEDDER, 32, 0);
+	int nf = quick() ? 4 : NFACES;
+	float *oa = a, *ob = b;
+	cr_assert_eq(hk_model_run(*out, in, (size_t)nf, &oa), HK_OK, "%s", hk_last_error());
+	cr_assert_eq(hk_model_run(m32, in, (size_t)nf, &ob), HK_OK);
+	hk_model_destroy(m32);
+	return nf;
+}
+
+/* bf16 path: 22 golden faces, cosine against the fp32 reference. */
+Test(nn_embedder, bf16_close_to_fp32, .timeout = 120)
+{
+	float *in = load_faces();
+	static float a[NFACES * 192], b[NFACES * 192];
+	hk_model *m16;
+	hk_status st;
+	int nf = embed_both(HK_PREC_BF16, in, a, b, &m16, &st);
+	if (st == HK_E_UNSUPPORTED) {
 		free(in);
 		cr_skip_test("%s", hk_last_error());
 	}
-	cr_assert_eq(s, HK_OK, "%s", hk_last_error());
-	hk_model *m32 = load_or_skip("MobileFaceNet.tflite", HK_MODEL_EMBEDDER, 32, 0);
-	int nf = quick() ? 4 : NFACES;
-	static float a[NFACES * 192], b[NFACES * 192];
-	float *oa = a, *ob = b;
-	cr_assert_eq(hk_model_run(m16, in, (size_t)nf, &oa), HK_OK, "%s", hk_last_error());
-	cr_assert_eq(hk_model_run(m32, in, (size_t)nf, &ob), HK_OK);
+	cr_assert_eq(st, HK_OK, "%s", hk_last_error());
 	double worst = 1;
 	for (int i = 0; i < nf; i++) {
 		double cs = cosine(a + i * 192, b + i * 192, 192);
@@ -528,8 +541,71 @@ Test(nn_embedder, bf16_close_to_fp32, .timeout = 120)
 		cr_expect_lt(cs, 0.9999999, "face %s: bf16 identical to fp32 (path not taken?)", faces[i]);
 	}
 	hk_model_destroy(m16);
-	hk_model_destroy(m32);
 	free(in);
+}
+
+/* int8 path: 22 golden faces against fp32. The accuracy guard is cosine
+ * >= 0.995 per face; the ranges table marks a model "guard-fail" when it
+ * does not hold, and HK_PREC_AUTO must then not choose int8 (and must when
+ * it holds): the table's mark has to tell the truth. */
+Test(nn_embedder, int8_guard, .timeout = 180)
+{
+	float *in = load_faces();
+	static float a[NFACES * 192], b[NFACES * 192];
+	hk_model *m8;
+	hk_status s;
+	int nf = embed_both(HK_PREC_INT8, in, a, b, &m8, &s);
+	if (s == HK_E_UNSUPPORTED && strstr(hk_last_error(), "needs"))
+		cr_skip_test("%s", hk_last_error());
+	cr_assert_eq(s, HK_OK, "%s", hk_last_error());
+	hk_model_info info;
+	cr_assert_eq(hk_model_get_info(m8, &info), HK_OK);
+	cr_expect_eq(info.precision, HK_PREC_INT8);
+	cr_expect_geq(info.int8_nodes, 50, "%u convolutions in int8", info.int8_nodes);
+	int guard = 1;
+	for (int i = 0; i < nf; i++) {
+		double cs = cosine(a + i * 192, b + i * 192, 192);
+		guard &= cs >= 0.995;
+		/* far from fp32 means a broken int8 path, not a weak calibration */
+		cr_expect_geq(cs, 0.9, "face %s: int8 vs fp32 cosine %.6f", faces[i], cs);
+		cr_expect_lt(cs, 0.9999999, "face %s: int8 identical to fp32 (path not taken?)", faces[i]);
+	}
+	hk_model_destroy(m8);
+	char mp[512];
+	tn_model(mp, sizeof mp, "MobileFaceNet.tflite");
+	hk_model_params p;
+	hk_model_default_params(&p);
+	p.threads = 1;
+	p.precision = HK_PREC_AUTO;
+	hk_model *ma = NULL;
+	cr_assert_eq(hk_model_load(mp, &p, &ma), HK_OK, "%s", hk_last_error());
+	cr_assert_eq(hk_model_get_info(ma, &info), HK_OK);
+	if (nf == NFACES)
+		cr_expect_eq(info.precision == HK_PREC_INT8, guard,
+		             "guard %s on the golden faces but AUTO chose %u", guard ? "holds" : "fails",
+		             info.precision);
+	hk_model_destroy(ma);
+	free(in);
+}
+
+/* int8 of a model without a calibration: HK_E_UNSUPPORTED, named. */
+Test(nn_onet, int8_without_calibration)
+{
+	char mp[512];
+	if (!tn_model(mp, sizeof mp, "onet.tflite"))
+		cr_skip_test("onet.tflite absent (make models)");
+	hk_model_params p;
+	hk_model_default_params(&p);
+	p.precision = HK_PREC_INT8;
+	p.threads = 1;
+	hk_model *m = NULL;
+	hk_status s = hk_model_load(mp, &p, &m);
+	cr_expect_eq(s, HK_E_UNSUPPORTED);
+	cr_expect_null(m);
+	cr_expect(strstr(hk_last_error(), "calibration") || strstr(hk_last_error(), "needs"),
+	          "message: %s", hk_last_error());
+	p.precision = 7;
+	cr_expect_eq(hk_model_load(mp, &p, &m), HK_E_INVALID);
 }
 
 /* The bf16 answer follows the CPU and ONEDNN_MAX_CPU_ISA: oneDNN 2.6 runs

@@ -12,6 +12,7 @@
 #define _GNU_SOURCE
 #include "nn/exec.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -187,14 +188,31 @@ static hk_status plan_mem(hk__nn_plan *p, const dnnl_memory_desc_t *md,
 	return HK_OK;
 }
 
+enum { DT_F32 = 0, DT_BF16 = 1, DT_S8 = 2 };
+
 static dnnl_data_type_t act_dt(const hk__nn_exec *x, int t)
 {
-	return x->dt && t >= 0 && x->dt[t] ? dnnl_bf16 : dnnl_f32;
+	if (!x->dt || t < 0)
+		return dnnl_f32;
+	return x->dt[t] == DT_BF16 ? dnnl_bf16 : x->dt[t] == DT_S8 ? dnnl_s8 : dnnl_f32;
 }
 
 static size_t act_elsize(const hk__nn_exec *x, int t)
 {
-	return act_dt(x, t) == dnnl_bf16 ? 2 : 4;
+	dnnl_data_type_t d = act_dt(x, t);
+	return d == dnnl_bf16 ? 2 : d == dnnl_s8 ? 1 : 4;
+}
+
+/* Real value of one step of tensor t (1 for float tensors). */
+static float qstep(const hk__nn_exec *x, int t)
+{
+	return x->qs && t >= 0 && x->dt[t] == DT_S8 ? x->qs[t] : 1.0f;
+}
+
+/* Node ni runs in int8: a convolution or inner product reading s8. */
+static int node_int8(const hk__nn_exec *x, const hk__nn_node *nd)
+{
+	return (nd->kind == NK_CONV || nd->kind == NK_FC) && act_dt(x, nd->src) == dnnl_s8;
 }
 
 static void md_act(const hk__nn_exec *x, dnnl_memory_desc_t *md, int ti, size_t n)
@@ -227,21 +245,34 @@ static int is_prim(const hk__nn_node *nd, const hk__nn_tensor *T)
 	}
 }
 
-/* bf16 storage for tensors that only oneDNN primitives touch. oneDNN wants
- * f32 src -> f32 dst for convolutions and equal types for the other
- * primitives, so demote to f32 until that holds. Graph outputs stay f32;
- * the input is converted while it is copied in. */
-static hk_status choose_dtypes(hk__nn_exec *x)
+/* bf16 (or s8) storage for tensors that only oneDNN primitives touch.
+ * oneDNN wants f32 src -> f32 dst for convolutions and equal types for the
+ * other primitives, so demote to f32 until that holds. Graph outputs stay
+ * f32; the input is converted while it is copied in. s8 (int8 runs) only
+ * for tensors with a calibrated range, written by convolutions, inner
+ * products, PReLU or max pooling (the last two keep their input's step);
+ * a float convolution reads its residual in float. */
+static int s8_ok(const hk__nn_node *nd, const hk__nn_tensor *T)
+{
+	return nd->kind == NK_CONV || nd->kind == NK_FC || nd->kind == NK_MAXPOOL ||
+	       (nd->kind == NK_PRELU && T[nd->src].ndim == 4);
+}
+
+static hk_status choose_dtypes(hk__nn_exec *x, const float *absmax)
 {
 	const hk__nn_net *net = x->net;
 	const hk__nn_tensor *T = net->g.t;
+	const unsigned char want = x->prec == HK_PREC_INT8 ? DT_S8 : DT_BF16;
 	x->dt = calloc((size_t)net->g.ntensors, 1);
 	if (!x->dt)
 		return hk__err(HK_E_NOMEM, "out of memory");
-	for (int i = 0; i < net->nnodes; i++)
-		if (is_prim(&net->node[i], T))
-			x->dt[net->node[i].dst] = 1;
-	x->dt[net->input] = 1;
+	for (int i = 0; i < net->nnodes; i++) {
+		const hk__nn_node *nd = &net->node[i];
+		if (is_prim(nd, T) && (want == DT_BF16 || (s8_ok(nd, T) && absmax[nd->dst] > 0)))
+			x->dt[nd->dst] = want;
+	}
+	if (want == DT_BF16 || absmax[net->input] > 0)
+		x->dt[net->input] = want;
 	for (int i = 0; i < net->nnodes; i++) {
 		const hk__nn_node *nd = &net->node[i];
 		int prim = is_prim(nd, T);
@@ -268,6 +299,11 @@ static hk_status choose_dtypes(hk__nn_exec *x)
 				*a = *b = 0;
 				changed = 1;
 			}
+			for (int k = 0; conv && !*a && want == DT_S8 && k < nd->npost; k++)
+				if (nd->post[k].kind == NP_BINARY && x->dt[nd->post[k].tensor]) {
+					x->dt[nd->post[k].tensor] = 0;
+					changed = 1;
+				}
 		}
 	}
 	return HK_OK;
@@ -291,6 +327,13 @@ static void load_input(const hk__nn_exec *x, hk__nn_plan *p, const float *input,
 		uint16_t *d = (uint16_t *)(void *)p->buf[net->input];
 		for (size_t i = 0; i < cnt; i++)
 			d[i] = f32_to_bf16(input[i]);
+	} else if (act_dt(x, net->input) == dnnl_s8) {
+		int8_t *d = (int8_t *)(void *)p->buf[net->input];
+		const float inv = 1.0f / x->qs[net->input];
+		for (size_t i = 0; i < cnt; i++) {
+			float v = nearbyintf(input[i] * inv);
+			d[i] = (int8_t)(v > 127.0f ? 127.0f : v < -127.0f ? -127.0f : v);
+		}
 	} else {
 		memcpy(p->buf[net->input], input, cnt * sizeof(float));
 	}
@@ -336,7 +379,10 @@ static hk_status weights_for(hk__nn_exec *x, int ni, const dnnl_memory_desc_t *w
 	void *buf = xalloc(x, size);
 	if (!buf)
 		return hk__err(HK_E_NOMEM, "out of memory for weights of node %d", ni);
-	DN(dnnl_memory_create(&um, &user, x->eng, w->f), "weights memory");
+	if (x->wq && x->wq[ni]) /* int8: the same layout, quantised */
+		user.data_type = dnnl_s8;
+	DN(dnnl_memory_create(&um, &user, x->eng, x->wq && x->wq[ni] ? (void *)x->wq[ni] : (void *)w->f),
+	   "weights memory");
 	DN(dnnl_memory_create(&wm, want, x->eng, buf), "weights memory");
 	DN(dnnl_reorder_primitive_desc_create(&rpd, &user, x->eng, want, x->eng, NULL), "weights reorder");
 	DN(dnnl_primitive_create(&r, rpd), "weights reorder");
@@ -486,7 +532,8 @@ static hk_status wb_args(hk__nn_exec *x, hk__nn_plan *p, int ni, const_dnnl_prim
 		return s;
 	sp->args[sp->nargs++] = (dnnl_exec_arg_t){DNNL_ARG_WEIGHTS, wm};
 	if (nd->bias >= 0) {
-		if ((s = plan_mem(p, bmd, x->eng, x->consts[nd->bias], &m)))
+		float *b = x->qbias && x->qbias[ni] ? x->qbias[ni] : x->consts[nd->bias];
+		if ((s = plan_mem(p, bmd, x->eng, b, &m)))
 			return s;
 		sp->args[sp->nargs++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, m};
 	}
@@ -739,12 +786,48 @@ static hk_status plan_create(hk__nn_exec *x, size_t n, hk__nn_plan **out)
 			d[0] = O;
 			dnnl_memory_desc_init_by_tag(&bmd, 1, d, dnnl_f32, dnnl_a);
 			DN(dnnl_post_ops_create(&po), "post ops");
+			/* int8: the post-ops run on values in units of `unit` (the
+			 * output scales map the s32 accumulator there); a residual is
+			 * added in its own units and the result rescaled to dst's */
+			const int q8 = node_int8(x, nd);
+			float unit = q8 ? qstep(x, nd->dst) : 1.0f;
+			for (int k = 0; q8 && k < nd->npost; k++)
+				if (nd->post[k].kind == NP_BINARY) {
+					unit = qstep(x, nd->post[k].tensor);
+					break;
+				}
+			if (q8) {
+				const float sin = qstep(x, nd->src);
+				float *os = malloc((size_t)O * sizeof *os);
+				if (!os) {
+					s = hk__err(HK_E_NOMEM, "out of memory");
+					goto fail_pd;
+				}
+				for (int c = 0; c < O; c++)
+					os[c] = sin * x->wsc[ni][c] / unit;
+				dnnl_status_t st = dnnl_primitive_attr_set_output_scales(attr, O, 1 << 1, os);
+				free(os);
+				DN(st, "output scales");
+			}
 			for (int k = 0; k < nd->npost; k++) {
 				const hk__nn_postop *q = &nd->post[k];
 				if (q->kind == NP_ACT) {
 					float al, be;
 					dnnl_alg_kind_t a = elt_alg(q->alg, &al, &be);
+					if (a == dnnl_eltwise_clip) {
+						al /= unit;
+						be /= unit;
+					} else if (a != dnnl_eltwise_relu && unit != 1.0f) {
+						DN(dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_linear, unit, 0), "rescale post-op");
+						unit = 1.0f;
+					}
 					DN(dnnl_post_ops_append_eltwise(po, 1.0f, a, al, be), "eltwise post-op");
+				} else if (q->kind == NP_BINARY && q8 && qstep(x, q->tensor) != unit) {
+					DN(dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_linear,
+					                                unit / qstep(x, q->tensor), 0), "rescale post-op");
+					unit = qstep(x, q->tensor);
+					k--; /* now add it */
+					continue;
 				} else if (q->kind == NP_PRELU) {
 					DN(dnnl_post_ops_append_prelu(po, 1 << 1), "prelu post-op");
 				} else {
@@ -753,6 +836,9 @@ static hk_status plan_create(hk__nn_exec *x, size_t n, hk__nn_plan **out)
 					DN(dnnl_post_ops_append_binary(po, dnnl_binary_add, &s1), "binary post-op");
 				}
 			}
+			if (q8 && unit != qstep(x, nd->dst))
+				DN(dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_linear,
+				                                unit / qstep(x, nd->dst), 0), "rescale post-op");
 			DN(dnnl_primitive_attr_set_post_ops(attr, po), "set post ops");
 			dnnl_post_ops_destroy(po);
 			po = NULL;
@@ -856,17 +942,27 @@ static hk_status plan_create_locked(hk__nn_exec *x, size_t n, hk__nn_plan **out)
 	return s;
 }
 
+/* The plan for batch n (created on first use) with the input loaded. */
+static hk_status plan_load(hk__nn_exec *x, const float *input, size_t n, hk__nn_plan **out)
+{
+	hk_status s;
+	if (n == 0 || n > x->max_batch)
+		return hk__err(HK_E_INVALID, "batch %zu outside 1..%zu", n, x->max_batch);
+	if (!x->plans[n] && (s = plan_create_locked(x, n, &x->plans[n])))
+		return s;
+	*out = x->plans[n];
+	load_input(x, *out, input, n);
+	return HK_OK;
+}
+
 hk_status hk__nn_exec_run(hk__nn_exec *x, const float *input, size_t n,
                           float *const *outputs)
 {
 	const hk__nn_net *net = x->net;
-	if (n == 0 || n > x->max_batch)
-		return hk__err(HK_E_INVALID, "batch %zu outside 1..%zu", n, x->max_batch);
 	hk_status s;
-	if (!x->plans[n] && (s = plan_create_locked(x, n, &x->plans[n])))
+	hk__nn_plan *p;
+	if ((s = plan_load(x, input, n, &p)))
 		return s;
-	hk__nn_plan *p = x->plans[n];
-	load_input(x, p, input, n);
 	for (int i = 0; i < p->nsteps; i++) {
 		step *sp = &p->steps[i];
 		const hk__nn_node *nd = &net->node[sp->node];
@@ -898,8 +994,77 @@ hk_status hk__nn_exec_run(hk__nn_exec *x, const float *input, size_t n,
 	return HK_OK;
 }
 
+/* s8 weights of int8 node ni, one step per output channel (max |w| / 127),
+ * in the TFLite layout; the bias in accumulator units (oneDNN 2.x adds it
+ * before the output scale). */
+static hk_status quantise_node(hk__nn_exec *x, int ni)
+{
+	const hk__nn_node *nd = &x->net->node[ni];
+	const hk__nn_tensor *w = &x->net->g.t[nd->weights];
+	/* output channel of element i: FC [O,I] and conv OHWI lead with it,
+	 * depthwise [1,KH,KW,C] ends with it */
+	int dw = nd->kind == NK_CONV && nd->groups > 1;
+	size_t O = dw ? (size_t)w->shape[3] : (size_t)w->shape[0], per = w->count / O;
+	x->wq[ni] = malloc(w->count ? w->count : 1);
+	x->wsc[ni] = malloc(O * sizeof(float));
+	x->qbias[ni] = nd->bias >= 0 ? malloc(O * sizeof(float)) : NULL;
+	if (!x->wq[ni] || !x->wsc[ni] || (nd->bias >= 0 && !x->qbias[ni]))
+		return hk__err(HK_E_NOMEM, "out of memory");
+	for (size_t o = 0; o < O; o++) {
+		float m = 0;
+		for (size_t i = 0; i < per; i++) {
+			float v = fabsf(w->f[dw ? i * O + o : o * per + i]);
+			m = v > m ? v : m;
+		}
+		float wstep = m > 0 ? m / 127.0f : 1.0f;
+		x->wsc[ni][o] = wstep;
+		for (size_t i = 0; i < per; i++) {
+			size_t at = dw ? i * O + o : o * per + i;
+			x->wq[ni][at] = (int8_t)nearbyintf(w->f[at] / wstep);
+		}
+		if (x->qbias[ni])
+			x->qbias[ni][o] = x->net->g.t[nd->bias].f[o] / (qstep(x, nd->src) * wstep);
+	}
+	return HK_OK;
+}
+
+static hk_status init_int8(hk__nn_exec *x, const float *absmax)
+{
+	const hk__nn_net *net = x->net;
+	int nt = net->g.ntensors;
+	x->qs = calloc((size_t)nt, sizeof *x->qs);
+	x->wq = calloc((size_t)net->nnodes, sizeof *x->wq);
+	x->wsc = calloc((size_t)net->nnodes, sizeof *x->wsc);
+	x->qbias = calloc((size_t)net->nnodes, sizeof *x->qbias);
+	if (!x->qs || !x->wq || !x->wsc || !x->qbias)
+		return hk__err(HK_E_NOMEM, "out of memory");
+	for (int t = 0; t < nt; t++)
+		x->qs[t] = absmax[t] > 0 ? absmax[t] / 127.0f : 1.0f;
+	/* PReLU (in place) and max pooling cannot rescale: input and output
+	 * share one step, wide enough for both (MobileFaceNet has PReLU slopes
+	 * up to ~5, so the output can be the wider one) */
+	for (int changed = 1; changed;) {
+		changed = 0;
+		for (int i = 0; i < net->nnodes; i++) {
+			const hk__nn_node *nd = &net->node[i];
+			if ((nd->kind == NK_PRELU || nd->kind == NK_MAXPOOL) && x->dt[nd->dst] == DT_S8 &&
+			    x->qs[nd->src] != x->qs[nd->dst]) {
+				float s = fmaxf(x->qs[nd->src], x->qs[nd->dst]);
+				x->qs[nd->src] = x->qs[nd->dst] = s;
+				changed = 1;
+			}
+		}
+	}
+	hk_status s = HK_OK;
+	for (int i = 0; i < net->nnodes && !s; i++)
+		if (node_int8(x, &net->node[i]))
+			s = quantise_node(x, i);
+	return s;
+}
+
 hk_status hk__nn_exec_init(hk__nn_exec *x, const hk__nn_net *net,
-                           size_t max_batch, const hk__nn_mem *mem, int bf16)
+                           size_t max_batch, const hk__nn_mem *mem, int prec,
+                           const float *absmax)
 {
 	memset(x, 0, sizeof *x);
 	x->net = net;
@@ -912,8 +1077,14 @@ hk_status hk__nn_exec_init(hk__nn_exec *x, const hk__nn_net *net,
 	x->consts = calloc((size_t)net->g.ntensors, sizeof(float *));
 	x->chosen = calloc((size_t)net->nnodes, sizeof *x->chosen);
 	x->plans = calloc(max_batch + 1, sizeof *x->plans);
-	x->bf16 = bf16;
-	if (bf16 && (s = choose_dtypes(x)))
+	x->prec = prec;
+	if (prec == HK_PREC_INT8 && !absmax) {
+		s = hk__err(HK_E_INVALID, "int8 needs activation ranges");
+		goto fail;
+	}
+	if ((prec == HK_PREC_BF16 || prec == HK_PREC_INT8) && (s = choose_dtypes(x, absmax)))
+		goto fail;
+	if (prec == HK_PREC_INT8 && (s = init_int8(x, absmax)))
 		goto fail;
 	if (!x->wc || !x->consts || !x->plans || !x->chosen) {
 		s = hk__err(HK_E_NOMEM, "out of memory");
@@ -972,6 +1143,18 @@ void hk__nn_exec_free(hk__nn_exec *x)
 		dnnl_stream_destroy(x->strm);
 	if (x->eng)
 		dnnl_engine_destroy(x->eng);
+	for (int i = 0; i < net->nnodes; i++) {
+		if (x->wq)
+			free(x->wq[i]);
+		if (x->wsc)
+			free(x->wsc[i]);
+		if (x->qbias)
+			free(x->qbias[i]);
+	}
+	free(x->wq);
+	free(x->wsc);
+	free(x->qbias);
+	free(x->qs);
 	free(x->plans);
 	free(x->wc);
 	free(x->dt);
@@ -984,13 +1167,10 @@ void hk__nn_exec_free(hk__nn_exec *x)
 hk_status hk__nn_exec_profile(hk__nn_exec *x, const float *input, size_t n, double *ns)
 {
 	hk_status s;
-	if (n == 0 || n > x->max_batch)
-		return hk__err(HK_E_INVALID, "batch %zu outside 1..%zu", n, x->max_batch);
-	if (!x->plans[n] && (s = plan_create_locked(x, n, &x->plans[n])))
+	hk__nn_plan *p;
+	if ((s = plan_load(x, input, n, &p)))
 		return s;
-	hk__nn_plan *p = x->plans[n];
 	const hk__nn_net *net = x->net;
-	load_input(x, p, input, n);
 	for (int i = 0; i < p->nsteps; i++) {
 		step *sp = &p->steps[i];
 		double t0 = thread_cpu_ns();
@@ -1006,4 +1186,32 @@ hk_status hk__nn_exec_profile(hk__nn_exec *x, const float *input, size_t n, doub
 size_t hk__nn_exec_arena_bytes(const hk__nn_exec *x, size_t n)
 {
 	return n <= x->max_batch && x->plans[n] ? x->plans[n]->arena_bytes : 0;
+}
+
+
+hk_status hk__nn_exec_visit(hk__nn_exec *x, const float *input, size_t n,
+                            void (*visit)(void *user, int tensor, const float *v, size_t count),
+                            void *user)
+{
+	hk_status s;
+	if (x->prec != HK_PREC_FP32)
+		return hk__err(HK_E_STATE, "activation statistics come from an fp32 run");
+	hk__nn_plan *p;
+	if ((s = plan_load(x, input, n, &p)))
+		return s;
+	const hk__nn_net *net = x->net;
+	visit(user, net->input, p->buf[net->input], hk__nn_item_count(&net->g.t[net->input]) * n);
+	for (int i = 0; i < p->nsteps; i++) {
+		step *sp = &p->steps[i];
+		const hk__nn_node *nd = &net->node[sp->node];
+		if (!sp->prim)
+			hk__nn_ref_node(net, nd, n, p->buf);
+		else if (dnnl_primitive_execute(sp->prim, x->strm, sp->nargs, sp->args) != dnnl_success ||
+		         dnnl_stream_wait(x->strm) != dnnl_success)
+			return hk__err(HK_E_BACKEND, "oneDNN: execute failed at node %d", sp->node);
+		if (sp->c_post_act)
+			return hk__err(HK_E_UNSUPPORTED, "statistics of a pooling with activations");
+		visit(user, nd->dst, p->buf[nd->dst], hk__nn_item_count(&net->g.t[nd->dst]) * n);
+	}
+	return HK_OK;
 }

@@ -29,14 +29,32 @@ typedef struct hk__nn_exec {
 	hk__nn_plan **plans;    /* index = batch size, 1..max_batch */
 	size_t max_batch;
 	char impl[160];         /* implementation of the first convolution */
-	int bf16;               /* bf16 activations between oneDNN primitives */
-	unsigned char *dt;      /* per tensor: 1 = stored as bf16 */
+	int prec;               /* HK_PREC_FP32, _BF16 or _INT8 */
+	unsigned char *dt;      /* per tensor: 0 f32, 1 bf16, 2 s8 (int8 runs) */
+	float *qs;              /* int8: per tensor, real value of one s8 step */
+	int8_t **wq;            /* int8: per node, s8 weights in TFLite layout  */
+	float **wsc;            /* int8: per node, per-output-channel weight steps */
+	float **qbias;          /* int8: per node, bias in accumulator units      */
 	int one_thread;         /* oneDNN runs 1 thread: tune by thread CPU time */
 	char (*chosen)[48];     /* per node: implementation picked by the first plan */
 } hk__nn_exec;
 
+/* prec: HK_PREC_FP32, HK_PREC_BF16 or HK_PREC_INT8. For int8, absmax gives
+ * the calibrated range of every tensor (ntensors floats, <= 0 unknown): a
+ * tensor with a range that only oneDNN primitives touch is stored as s8 with
+ * step absmax/127; convolutions and inner products whose input is s8 run in
+ * int8 with s8 per-output-channel weights (requantisation fused as output
+ * scales and post-ops); everything else stays fp32. */
 hk_status hk__nn_exec_init(hk__nn_exec *x, const hk__nn_net *net,
-                           size_t max_batch, const hk__nn_mem *mem, int bf16);
+                           size_t max_batch, const hk__nn_mem *mem, int prec,
+                           const float *absmax);
+
+/* One fp32 run of n items that shows every tensor the plan materialises
+ * (the input, then each node's output, n items NHWC) to visit: the
+ * statistics int8 is calibrated with. */
+hk_status hk__nn_exec_visit(hk__nn_exec *x, const float *input, size_t n,
+                            void (*visit)(void *user, int tensor, const float *v, size_t count),
+                            void *user);
 void hk__nn_exec_free(hk__nn_exec *x);
 
 /* Run n <= max_batch items; creates the plan for n on first use. */

@@ -56,7 +56,8 @@ struct hk_model {
 	worker *w;
 	size_t max_batch;
 	int threads;
-	int bf16;
+	int prec;     /* resolved hk_precision */
+	float *absmax; /* int8: activation range per tensor (ntensors) */
 	size_t chunk; /* requested items per call, 0 = auto */
 	uint32_t in_h, in_w, in_c;
 	size_t in_item;
@@ -120,7 +121,7 @@ static void *worker_main(void *arg)
 	w->mem.alloc = mem_alloc;
 	w->mem.free = mem_free;
 	w->mem.user = w;
-	hk_status s = hk__nn_exec_init(&w->x, &m->net, m->max_batch, &w->mem, m->bf16);
+	hk_status s = hk__nn_exec_init(&w->x, &m->net, m->max_batch, &w->mem, m->prec, m->absmax);
 	w->x.one_thread = m->topo.place[w->place].threads == 1;
 	if (!s) {
 		/* create the batch-1 plan now: reorders weights on this node and
@@ -194,6 +195,7 @@ void hk_model_destroy(hk_model *m)
 		pthread_cond_destroy(&w->done_cv);
 	}
 	free(m->w);
+	free(m->absmax);
 	hk__nn_topo_free(&m->topo);
 	hk__nn_net_free(&m->net);
 	free(m);
@@ -223,11 +225,56 @@ static const char *kind_name(int k)
 	}
 }
 
+/* Resolves the requested precision. int8 needs oneDNN's AVX2 tier and a
+ * calibration of this very file (by sha256); a calibration is committed
+ * only for models whose int8 run passed its guards, so AUTO takes int8
+ * wherever one exists, else bf16 where the CPU has AMX (the only tier
+ * where it paid off, and only for models whose bf16 guard holds: not the
+ * detectors), else fp32. */
+static hk_status choose_precision(hk_model *m, const void *data, size_t len, unsigned want,
+                                  hk_model_kind kind)
+{
+	m->prec = want == HK_PREC_AUTO ? HK_PREC_FP32 : (int)want;
+	if (want != HK_PREC_INT8 && want != HK_PREC_AUTO)
+		return HK_OK;
+	const char *missing = hk__int8_missing_isa();
+	char sha[65];
+	hk__sha256_hex(data, len, sha);
+	hk_status s = want == HK_PREC_INT8 || !missing ? hk__int8_ranges(sha, &m->net, want == HK_PREC_AUTO, &m->absmax)
+	                                               : HK_E_NOT_FOUND;
+	if (want == HK_PREC_INT8) {
+		if (missing)
+			return hk_precision_supported(HK_PREC_INT8);
+		if (s == HK_E_NOT_FOUND)
+			return hk__err(HK_E_UNSUPPORTED, "int8: no calibration for this model (sha256 %s)", sha);
+		return s;
+	}
+	if (!missing && !s) {
+		m->prec = HK_PREC_INT8;
+		return HK_OK;
+	}
+	free(m->absmax);
+	m->absmax = NULL;
+	if (s != HK_OK && s != HK_E_NOT_FOUND)
+		return s;
+	if (dnnl_get_effective_cpu_isa() == dnnl_cpu_isa_avx512_core_amx &&
+	    (kind == HK_MODEL_EMBEDDER || kind == HK_MODEL_LANDMARKS) && !hk__nn_bf16_check())
+		m->prec = HK_PREC_BF16;
+	return HK_OK;
+}
+
 hk_status hk_precision_supported(hk_precision p)
 {
 	switch (p) {
 	case HK_PREC_FP32: return HK_OK;
 	case HK_PREC_BF16: return hk__nn_bf16_check();
+	case HK_PREC_INT8: {
+		const char *missing = hk__int8_missing_isa();
+		return missing ? hk__err(HK_E_UNSUPPORTED, "int8 inference needs %s (oneDNN runs %s here)",
+		                         missing, hk__nn_isa_name())
+		               : HK_OK;
+	}
+	case HK_PREC_AUTO: return HK_OK;
 	default: return hk__err(HK_E_INVALID, "precision %u", (unsigned)p);
 	}
 }
@@ -273,9 +320,12 @@ hk_status hk__model_load_topo(const void *data, size_t len, const hk_model_param
 	for (int o = 0; o < m->net.noutputs; o++)
 		m->out_size[o] = hk__nn_item_count(&m->net.g.t[m->net.outputs[o]]);
 	m->max_batch = p.max_batch;
-	m->bf16 = p.precision == HK_PREC_BF16;
 	m->chunk = p.chunk;
 	hk_model_kind g = guess_kind(m);
+	if ((s = choose_precision(m, data, len, p.precision, g))) {
+		hk_model_destroy(m);
+		return s;
+	}
 	if (p.kind != HK_MODEL_AUTO && g != (hk_model_kind)p.kind) {
 		s = hk__err(HK_E_DIM, "model shapes (input %ux%ux%u, %d outputs) do not fit a %s",
 		            m->in_h, m->in_w, m->in_c, m->net.noutputs, kind_name((int)p.kind));
@@ -388,6 +438,10 @@ hk_status hk_model_get_info(const hk_model *m, hk_model_info *info)
 	info->threads = (uint32_t)m->threads;
 	info->max_batch = (uint32_t)m->max_batch;
 	info->chunk = m->nworkers ? (uint32_t)m->w[0].chunk : 0;
+	info->precision = (uint32_t)m->prec;
+	if (m->prec == HK_PREC_INT8 && m->nworkers)
+		for (int i = 0; i < m->net.nnodes; i++)
+			info->int8_nodes += m->w[0].x.wq && m->w[0].x.wq[i];
 	snprintf(info->isa, sizeof info->isa, "%s", hk__nn_isa_name());
 	snprintf(info->impl, sizeof info->impl, "%s", m->impl);
 	snprintf(info->graph, sizeof info->graph, "%s", m->net.summary);

@@ -146,6 +146,43 @@ size_t hk__nn_item_count(const hk__nn_tensor *t);
 void hk__nn_ref_node(const hk__nn_net *net, const hk__nn_node *nd, size_t n,
                      float *const *buf);
 
+/* ---- int8 (int8.c) ---- */
+
+/* Lower-case hex sha256 of data (libsodium). */
+void hk__sha256_hex(const void *data, size_t len, char hex[65]);
+
+/* Calibrated activation ranges (absmax per tensor, 0 = none) of the model
+ * with this sha256: from the file $HERKEN_INT8_RANGES if it has the model,
+ * else from the built-in table. *out (ntensors floats) is the caller's to
+ * free. Channel equalisations listed with the ranges are applied to the
+ * net's weights. A model whose int8 run failed its accuracy guard is marked
+ * so in the table ("model <sha256> guard-fail"): only_guarded skips it.
+ * HK_E_NOT_FOUND when there is none. */
+hk_status hk__int8_ranges(const char *sha, hk__nn_net *net, int only_guarded, float **out);
+
+/* NULL when oneDNN can run int8 here, else the ISA it lacks ("AVX2"). */
+const char *hk__int8_missing_isa(void);
+
+/* Node b, the only convolution reading node a's output (through an
+ * in-place PReLU or not), when the pair can be equalised. 1 yes, 0 no. */
+int hk__int8_eq_pair(const hk__nn_net *net, int a, int *b);
+
+typedef struct hk__int8_calib {
+	int ntensors;
+	float *amax; /* per tensor: range (0 none)                           */
+	char **eq;   /* per weights tensor of an equalised convolution: one
+	                character k per output channel (times 2^(k/4)), or NULL */
+	char **geq;  /* per weights tensor of the first writer of a residual
+	                chain: the chain's equalisation, or NULL */
+} hk__int8_calib;
+
+/* Calibration over n inputs (fp32 runs on the calling thread): channel
+ * equalisation of every eligible pair, then the ranges of the equalised
+ * net (the max |value|). */
+hk_status hk__int8_calibrate(const void *data, size_t len, const float *input, size_t n,
+                             hk__int8_calib *out);
+void hk__int8_calib_free(hk__int8_calib *c);
+
 /* hk_model_load_memory on a given topology: synthetic hwloc description or
  * XML file (both NULL: this machine). For tests of the NUMA placement. */
 hk_status hk__model_load_topo(const void *data, size_t len, const hk_model_params *p,

@@ -64,7 +64,7 @@ static hk_status resolve_params(const hk_engine_params *in, hk_engine_params *p)
 	if (p->rescue_threshold == 0)
 		p->rescue_threshold = d.rescue_threshold;
 	if (p->detector > HK_DETECTOR_DENSE || p->onet > HK_OFF || p->flip > HK_OFF ||
-	    p->rescue > HK_OFF)
+	    p->rescue > HK_OFF || p->precision > HK_PREC_AUTO)
 		return hk__err(HK_E_INVALID, "engine params: unknown enum value");
 	if (!(p->score_threshold > 0 && p->score_threshold < 1) ||
 	    !(p->rescue_threshold > 0 && p->rescue_threshold < 1) ||
@@ -94,6 +94,9 @@ static hk_status load_one(hk_engine *e, const char *file, uint32_t kind, hk_mode
 	hk_model_default_params(&mp);
 	mp.kind = kind;
 	mp.threads = e->p.threads;
+	if (e->p.precision == HK_PREC_AUTO || kind == HK_MODEL_EMBEDDER ||
+	    (kind == HK_MODEL_LANDMARKS && e->p.precision == HK_PREC_BF16))
+		mp.precision = e->p.precision;
 	hk_status st = hk_model_load(path, &mp, out);
 	if (st)
 		return st; /* hk_last_error() names the problem */

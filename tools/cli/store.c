@@ -22,10 +22,12 @@ int hk_cli_store_identify(int argc, char **argv);
 
 #define MAX_EMB_FILES 64
 
+static void print_op(const struct hk_store_info *i, int json);
+
 typedef struct opts {
 	const char *gallery, *subject, *purpose, *version, *channel, *expires,
 	    *consent_time, *source, *key_file, *threshold, *k, *dim,
-	    *allow_identify, *inactivity_days;
+	    *allow_identify, *inactivity_days, *fmr, *fpir;
 	const char *emb[MAX_EMB_FILES];
 	int n_emb;
 	int json, help, compact;
@@ -46,6 +48,7 @@ static const struct {
 	O("--key-file", key_file), O("--threshold", threshold), O("--k", k),
 	O("--dim", dim), O("--allow-identify", allow_identify),
 	O("--inactivity-days", inactivity_days),
+	O("--fmr", fmr), O("--fpir", fpir),
 #undef O
 };
 
@@ -609,12 +612,21 @@ int hk_cli_enroll(int argc, char **argv)
 			printf("{\"subject\": ");
 			json_str(stdout, o.subject);
 			printf(", \"templates_added\": %u, \"subject_templates\": %u, "
-			       "\"version\": %llu, \"time\": \"%s\"}\n", r.n_templates,
+			       "\"version\": %llu, \"time\": \"%s\", ", r.n_templates,
 			       r.subject_templates, (unsigned long long)r.version, t);
+			hk_store_info inf;
+			if (!hk_store_info_get(st, &inf))
+				print_op(&inf, 1);
+			else
+				printf("\"operating_point\": null");
+			printf("}\n");
 		} else {
 			printf("enrolled %s: %u template(s), %u in total (gallery "
 			       "version %llu, %s)\n", esc(o.subject), r.n_templates,
 			       r.subject_templates, (unsigned long long)r.version, t);
+			hk_store_info inf;
+			if (!hk_store_info_get(st, &inf))
+				print_op(&inf, 0);
 		}
 	}
 	return finish(&o, close_gallery("enroll", st, rc));
@@ -763,6 +775,79 @@ static const char compact_help[] =
     "usage: herken compact --gallery DIR [--json] [--key-file F]\n\n"
     "Rewrite the gallery files without erased and expired subjects.\n";
 
+/* ---- operating point (calibrated decisions) ------------------------ */
+
+/* The calibration shipped for the embedder in $HERKEN_MODELS (else
+ * .cache/models): store decisions stand at a stated FMR / FPIR. */
+static int calib_of(const char *cmd, hk_calib **cal)
+{
+	const char *d = getenv("HERKEN_MODELS");
+	char path[4096];
+	snprintf(path, sizeof path, "%s/MobileFaceNet.tflite", d && *d ? d : ".cache/models");
+	if (hk_calib_for_model(path, cal)) {
+		fprintf(stderr, "herken %s: %s\n", cmd, esc(hk_last_error()));
+		return HK_EXIT_INPUT;
+	}
+	return 0;
+}
+
+/* --fmr / --fpir: a rate inside (0, 1); absent: 0 (the policy's). */
+static int rate_arg(const char *cmd, const char *name, const char *v, double *r)
+{
+	*r = 0;
+	if (v && (cli_double(v, 0, 1, r) || !(*r > 0 && *r < 1))) {
+		fprintf(stderr, "herken %s: %s must be a rate inside (0, 1), got '%s'\n", cmd, name,
+		        esc(v));
+		return HK_EXIT_USAGE;
+	}
+	return 0;
+}
+
+static void json_num(double v)
+{
+	if (!isfinite(v))
+		printf("null");
+	else
+		printf("%.4g", v);
+}
+
+/* The policy's operating point and the thresholds it gives now. */
+static void print_op(const hk_store_info *i, int json)
+{
+	double fmr = i->policy.target_fmr > 0 ? i->policy.target_fmr : HK_DEFAULT_FMR;
+	double fpir = i->policy.target_fpir > 0 ? i->policy.target_fpir : HK_DEFAULT_FPIR;
+	hk_calib *cal = NULL;
+	float t1 = NAN, tn = NAN;
+	if (!calib_of("info", &cal)) {
+		if (hk_calib_score_at_fmr(cal, fmr, &t1))
+			t1 = NAN;
+		if (!i->templates || hk_calib_score_at_fpir(cal, fpir, i->templates, &tn))
+			tn = NAN;
+	}
+	hk_calib_destroy(cal);
+	if (json) {
+		printf("\"operating_point\": {\"target_fmr\": %.4g, \"fmr_from\": \"%s\", "
+		       "\"threshold_1to1\": ", fmr, i->policy.target_fmr > 0 ? "policy" : "default");
+		json_num(t1);
+		printf(", \"target_fpir\": %.4g, \"fpir_from\": \"%s\", \"n\": %llu, "
+		       "\"threshold_1toN\": ", fpir, i->policy.target_fpir > 0 ? "policy" : "default",
+		       (unsigned long long)i->templates);
+		json_num(tn);
+		printf("}");
+		return;
+	}
+	printf("operating point: 1:1 at FMR %.2g (%s; threshold %.4f): about 1 stranger in %.0f "
+	       "taken for a claimed customer;\n"
+	       "                 1:N at FPIR %.2g (%s) for N = %llu templates (threshold ",
+	       fmr, i->policy.target_fmr > 0 ? "policy" : "default", (double)t1, 1.0 / fmr, fpir,
+	       i->policy.target_fpir > 0 ? "policy" : "default", (unsigned long long)i->templates);
+	if (isnan(tn))
+		printf("none: %s", i->templates ? "no calibration" : "empty gallery");
+	else
+		printf("%.4f", (double)tn);
+	printf("): about 1 stranger in %.0f taken for some customer\n", 1.0 / fpir);
+}
+
 static void print_info(const hk_store_info *i, int json)
 {
 	if (json) {
@@ -772,7 +857,7 @@ static void print_info(const hk_store_info *i, int json)
 		       "\"allow_identify\": %s, \"inactivity_limit_s\": %lld, "
 		       "\"bytes\": {\"wal\": %llu, \"snapshot\": %llu, \"keys\": %llu, "
 		       "\"audit\": %llu}, \"audit_entries\": %llu, "
-		       "\"torn_bytes_cut\": %llu}\n",
+		       "\"torn_bytes_cut\": %llu, ",
 		       i->dim, i->format_version, (unsigned long long)i->version,
 		       (unsigned long long)i->subjects,
 		       (unsigned long long)i->templates,
@@ -786,6 +871,8 @@ static void print_info(const hk_store_info *i, int json)
 		       (unsigned long long)i->audit_bytes,
 		       (unsigned long long)i->audit_entries,
 		       (unsigned long long)i->torn_bytes_cut);
+		print_op(i, 1);
+		printf("}\n");
 		return;
 	}
 	uint64_t disk = i->wal_bytes + i->snapshot_bytes + i->keys_bytes;
@@ -815,6 +902,7 @@ static void print_info(const hk_store_info *i, int json)
 	if (i->templates)
 		printf("on disk: %.1f bytes per template (wal + snapshot + keys)\n",
 		       (double)disk / (double)i->templates);
+	print_op(i, 0);
 }
 
 int hk_cli_compact(int argc, char **argv)
@@ -839,8 +927,11 @@ int hk_cli_compact(int argc, char **argv)
 
 static const char info_help[] =
     "usage: herken info --gallery DIR [--json] [--key-file F]\n"
-    "                   [--allow-identify yes|no] [--inactivity-days N]\n\n"
-    "Describe a gallery; the policy options change its policy (audited).\n";
+    "                   [--allow-identify yes|no] [--inactivity-days N]\n"
+    "                   [--fmr R] [--fpir R]\n\n"
+    "Describe a gallery and its operating point; the policy options change its\n"
+    "policy (audited): --fmr R the 1:1 false-match rate, --fpir R the 1:N false-\n"
+    "positive identification rate at the gallery's size (defaults 1e-4, 1e-3).\n";
 
 int hk_cli_info(int argc, char **argv)
 {
@@ -855,8 +946,11 @@ int hk_cli_info(int argc, char **argv)
 		return finish(&o, rc);
 	hk_store_info info;
 	hk_store_info_get(st, &info);
-	if (o.allow_identify || o.inactivity_days) {
+	if (o.allow_identify || o.inactivity_days || o.fmr || o.fpir) {
 		hk_store_policy p = info.policy;
+		if ((o.fmr && (rc = rate_arg("info", "--fmr", o.fmr, &p.target_fmr))) ||
+		    (o.fpir && (rc = rate_arg("info", "--fpir", o.fpir, &p.target_fpir))))
+			return finish(&o, close_gallery("info", st, rc));
 		if (o.allow_identify &&
 		    (rc = parse_yesno("info", o.allow_identify, &p.allow_identify)))
 			return finish(&o, close_gallery("info", st, rc));
@@ -878,7 +972,7 @@ int hk_cli_info(int argc, char **argv)
 
 static const char sverify_help[] =
     "usage: herken verify --gallery DIR --subject ID --embedding FILE\n"
-    "         [--threshold T] [--source desk|file|stream] [--json]\n\n"
+    "         [--fmr R | --threshold T] [--source desk|file|stream] [--json]\n\n"
     "1:1: does the probe match the claimed subject? Always allowed; audited.\n"
     "Exit: 0 match, 1 no match or unknown subject, 2 usage, 3 bad input.\n";
 
@@ -931,8 +1025,12 @@ int hk_cli_store_verify(int argc, char **argv)
 	}
 	float thr;
 	uint32_t src;
+	double target = 0;
+	hk_calib *cal = NULL;
 	if ((rc = threshold_of("verify", &o, &thr)) ||
-	    (rc = parse_source("verify", o.source, &src)))
+	    (rc = parse_source("verify", o.source, &src)) ||
+	    (rc = rate_arg("verify", "--fmr", o.fmr, &target)) ||
+	    (!o.threshold && (rc = calib_of("verify", &cal))))
 		return finish(&o, rc);
 	hk_store *st;
 	if ((rc = open_gallery("verify", &o, 0, &st)))
@@ -942,7 +1040,18 @@ int hk_cli_store_verify(int argc, char **argv)
 		return finish(&o, close_gallery("verify", st, rc));
 	float score = 0;
 	int match = 0;
-	hk_status s = hk_store_verify(st, o.subject, q, thr, src, &score, &match);
+	hk_decision d = {0};
+	d.rate = NAN;
+	hk_status s;
+	if (cal) {
+		s = hk_store_verify_at(st, cal, o.subject, q, target, src, &d);
+		score = d.score;
+		match = d.match;
+		thr = d.threshold;
+	} else {
+		s = hk_store_verify(st, o.subject, q, thr, src, &score, &match);
+	}
+	hk_calib_destroy(cal);
 	free(q);
 	if (s && HK_STATUS_PRIMARY(s) != HK_E_NOT_FOUND) {
 		rc = fail("verify", s);
@@ -951,17 +1060,25 @@ int hk_cli_store_verify(int argc, char **argv)
 		json_str(stdout, o.subject);
 		if (s)
 			printf(", \"enrolled\": false, \"match\": false}\n");
-		else
+		else {
 			printf(", \"enrolled\": true, \"score\": %.6f, \"threshold\": "
-			       "%.6f, \"match\": %s}\n", (double)score, (double)thr,
+			       "%.6f, \"match\": %s, \"target_fmr\": ", (double)score, (double)thr,
 			       match ? "true" : "false");
+			json_num(d.kind ? d.target : NAN);
+			printf(", \"fmr\": ");
+			json_num(d.kind ? d.rate : NAN);
+			printf("}\n");
+		}
 		rc = s || !match ? HK_EXIT_NOMATCH : HK_EXIT_OK;
 	} else {
 		if (s)
 			printf("%s is not enrolled: no match\n", esc(o.subject));
 		else
-			printf("%s: score %.4f, threshold %.4f: %s\n", esc(o.subject),
-			       (double)score, (double)thr, match ? "MATCH" : "no match");
+			printf("%s: score %.4f, threshold %.4f: %s%s\n", esc(o.subject),
+			       (double)score, (double)thr, match ? "MATCH" : "no match",
+			       d.kind ? "" : " (--threshold)");
+		if (!s && d.kind)
+			printf("target FMR %.2g; this score's FMR %.2g\n", d.target, d.rate);
 		rc = s || !match ? HK_EXIT_NOMATCH : HK_EXIT_OK;
 	}
 	return finish(&o, close_gallery("verify", st, rc));
@@ -969,7 +1086,7 @@ int hk_cli_store_verify(int argc, char **argv)
 
 static const char sidentify_help[] =
     "usage: herken identify --gallery DIR --embedding FILE [--k N]\n"
-    "         [--threshold T] [--source desk|file|stream] [--json]\n\n"
+    "         [--fpir R | --threshold T] [--source desk|file|stream] [--json]\n\n"
     "1:N: who in the gallery is this? Refused unless the gallery's policy\n"
     "allows identification (herken info --allow-identify yes). Audited.\n"
     "Exit: 0 a match, 1 nobody above the threshold, 5 refused by policy.\n";
@@ -989,8 +1106,12 @@ int hk_cli_store_identify(int argc, char **argv)
 		fprintf(stderr, "herken identify: --k is 1..1024\n");
 		return finish(&o, HK_EXIT_USAGE);
 	}
+	double target = 0;
+	hk_calib *cal = NULL;
 	if ((rc = threshold_of("identify", &o, &thr)) ||
-	    (rc = parse_source("identify", o.source, &src)))
+	    (rc = parse_source("identify", o.source, &src)) ||
+	    (rc = rate_arg("identify", "--fpir", o.fpir, &target)) ||
+	    (!o.threshold && (rc = calib_of("identify", &cal))))
 		return finish(&o, rc);
 	hk_store *st;
 	if ((rc = open_gallery("identify", &o, 0, &st)))
@@ -1000,14 +1121,25 @@ int hk_cli_store_identify(int argc, char **argv)
 		return finish(&o, close_gallery("identify", st, rc));
 	hk_store_match *m = calloc((size_t)k, sizeof *m);
 	size_t n = 0;
-	hk_status s = m ? hk_store_identify(st, q, thr, src, (size_t)k, m, &n)
-	                : HK_E_NOMEM;
+	hk_decision d = {0};
+	hk_status s = !m    ? HK_E_NOMEM
+	              : cal ? hk_store_identify_at(st, cal, q, target, src, (size_t)k, m, &n, &d)
+	                    : hk_store_identify(st, q, thr, src, (size_t)k, m, &n);
+	if (cal)
+		thr = d.threshold;
+	hk_calib_destroy(cal);
 	free(q);
 	if (s) {
 		rc = fail("identify", s);
 	} else {
 		if (o.json) {
-			printf("{\"threshold\": %.6f, \"matches\": [", (double)thr);
+			printf("{\"threshold\": %.6f, \"target_fpir\": ", (double)thr);
+			json_num(d.kind ? d.target : NAN);
+			printf(", \"n\": %llu, \"best_score\": ", (unsigned long long)d.n);
+			json_num(d.kind ? d.score : NAN);
+			printf(", \"fpir\": ");
+			json_num(d.kind ? d.rate : NAN);
+			printf(", \"matches\": [");
 			for (size_t i = 0; i < n; i++) {
 				printf("%s{\"subject\": ", i ? ", " : "");
 				json_str(stdout, m[i].subject);
@@ -1017,6 +1149,10 @@ int hk_cli_store_identify(int argc, char **argv)
 		} else if (!n) {
 			printf("nobody above threshold %.4f\n", (double)thr);
 		}
+		if (!o.json && d.kind)
+			printf("threshold %.4f: FPIR %.2g for N = %llu templates; the best score %.4f "
+			       "stands at FPIR %.2g\n", (double)thr, d.target, (unsigned long long)d.n,
+			       (double)d.score, d.rate);
 		for (size_t i = 0; i < n && !o.json; i++)
 			printf("%zu. %s  %.4f\n", i + 1, esc(m[i].subject),
 			       (double)m[i].score);
