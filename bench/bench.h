@@ -20,6 +20,7 @@ int hk__bench_cost(int argc, char **argv);
 int hk__bench_blufr(int argc, char **argv);
 int hk__bench_calibrate(int argc, char **argv);
 int hk__bench_stream(int argc, char **argv);
+int hk__bench_openset(int argc, char **argv);
 int hk__bench_int8_calibrate(int argc, char **argv);
 
 double hkb_now(void); /* seconds, monotonic */
@@ -47,6 +48,12 @@ double hkb_rng_normal(hkb_rng *r);   /* N(0,1) */
 
 /* Progress line on stderr when it is a terminal ("\r label 42%"). */
 void hkb_progress(const char *label, size_t done, size_t total);
+
+/* Where a benchmark's data is, the one rule for every suite (and
+ * datasets/verify.sh): the flag's value when given, else
+ * $HERKEN_SHARED/rel, else ../shared/rel (rel e.g. "datasets/lfw").
+ * Written into buf; returns buf. Whether it exists is the caller's check. */
+const char *hkb_data_path(const char *flag, const char *rel, char *buf, size_t cap);
 
 /* Prints the standard run header (CPU, ISA tier, threads, seed) as a
  * Markdown comment block on stdout. */

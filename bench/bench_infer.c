@@ -20,6 +20,12 @@ double hkb_fma_peak_avx512(double seconds);
 double hkb_fma_peak_avx2(double seconds);
 #pragma weak hkb_fma_peak_avx512
 #pragma weak hkb_fma_peak_avx2
+double hkb_i8_peak_avx2(double seconds);
+double hkb_i8_peak_avxvnni(double seconds);
+double hkb_i8_peak_avx512vnni(double seconds);
+#pragma weak hkb_i8_peak_avx2
+#pragma weak hkb_i8_peak_avxvnni
+#pragma weak hkb_i8_peak_avx512vnni
 /* internal (core/nn/exec.h): the ISA oneDNN dispatches to in this process */
 const char *hk__nn_isa_name(void);
 
@@ -199,7 +205,21 @@ int hk__bench_infer(int argc, char **argv)
 		peak = hkb_fma_peak_avx2(0.3);
 		peak_isa = "avx2 fma";
 	}
-	printf("<!-- FMA peak of one core, measured in thread CPU time: %.1f GFLOP/s (%s, fp32); CPU ms/item = process CPU time per item (robust to other load), wall times depend on the load -->\n\n", peak, peak_isa);
+	/* int8 rows: the int8 multiply-add peak of the tier oneDNN runs
+	 * (bench/peak_i8.h, as `herken-bench kernels` measures it) */
+	double i8peak = 0;
+	const char *i8isa = "none";
+	if (strstr(dnnl_isa, "avx512_core_") && hkb_i8_peak_avx512vnni) { /* vnni, bf16, amx tiers */
+		i8peak = hkb_i8_peak_avx512vnni(0.3);
+		i8isa = "avx512 vnni";
+	} else if (!strcmp(dnnl_isa, "avx2_vnni") && hkb_i8_peak_avxvnni) {
+		i8peak = hkb_i8_peak_avxvnni(0.3);
+		i8isa = "avx-vnni";
+	} else if (__builtin_cpu_supports("avx2") && hkb_i8_peak_avx2) {
+		i8peak = hkb_i8_peak_avx2(0.3);
+		i8isa = "avx2 vpmaddubsw";
+	}
+	printf("<!-- FMA peak of one core, measured in thread CPU time: %.1f GFLOP/s (%s, fp32); int8 peak %.1f GOP/s (%s; int8 rows are a share of it); CPU ms/item = process CPU time per item (robust to other load), wall times depend on the load -->\n\n", peak, peak_isa, i8peak, i8isa);
 	printf("| model | prec | batch | threads | p50 ms | ms/item | ms/item x threads | CPU ms/item | items/s | GFLOP/s per core (CPU time) | %% of core FMA peak | ISA | conv impl |\n");
 	printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
 	int ran = 0, rc = 0;
@@ -291,7 +311,8 @@ int hk__bench_infer(int argc, char **argv)
 					/* GFLOP/s per core from CPU time: what a core achieves while it
 					 * runs the model, independent of other load on the machine */
 					double gflops = info.flops / (cpu_item * 1e-3) / 1e9;
-					double pct = peak > 0 ? 100.0 * gflops / peak : 0;
+					double rpeak = info.precision == HK_PREC_INT8 ? i8peak : peak;
+					double pct = rpeak > 0 ? 100.0 * gflops / rpeak : 0;
 					printf("| %s | %s | %zu | %ld | %.3f | %.3f | %.3f | %.3f | %.1f | %.1f | %.1f | %s | %s |\n",
 					       bm->role, prec_name((int)info.precision), bsz, threads[ti], p50, per, per_core, cpu_item, 1e3 / per, gflops, pct,
 					       info.isa, info.impl);
@@ -300,7 +321,7 @@ int hk__bench_infer(int argc, char **argv)
 						       "\"threads\":%ld,\"precision\":\"%s\",\"p50_ms\":%.4f,\"per_item_ms\":%.4f,\"per_item_core_ms\":%.4f,\"cpu_ms_per_item\":%.4f,"
 						       "\"items_per_s\":%.2f,\"gflops_per_core\":%.2f,\"peak_gflops_per_core\":%.2f,"
 						       "\"isa\":\"%s\",\"conv_impl\":\"%s\",\"mflop_per_item\":%.2f,\"verified\":%s,\"check\":\"%s\"}\n",
-						       bm->role, bsz, threads[ti], prec_name((int)info.precision), p50, per, per_core, cpu_item, 1e3 / per, gflops, peak,
+						       bm->role, bsz, threads[ti], prec_name((int)info.precision), p50, per, per_core, cpu_item, 1e3 / per, gflops, rpeak,
 						       info.isa, info.impl, info.flops / 1e6, have ? "true" : "false", vmsg);
 					fflush(stdout);
 					ran++;

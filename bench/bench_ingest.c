@@ -54,13 +54,6 @@ typedef struct result {
 
 /* ---------------------------------------------------------------- sets */
 
-static uint64_t fnv1a(const uint8_t *b, size_t n, uint64_t h)
-{
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ b[i]) * 0x100000001b3ull;
-	return h;
-}
-
 /* Order-independent combination of per-file hashes keyed by frame id. */
 static uint64_t mix(uint64_t id, uint64_t h)
 {
@@ -155,9 +148,9 @@ static int fset_build(fset *s, char **src, size_t n)
 			return -1;
 		size_t len = 0;
 		ssize_t r;
-		uint64_t h = 0xcbf29ce484222325ull;
+		uint64_t h = HK_FNV1A64_INIT;
 		while ((r = read(fd, buf, 1 << 24)) > 0) {
-			h = fnv1a(buf, (size_t)r, h);
+			h = hk_fnv1a64(h, buf, (size_t)r);
 			len += (size_t)r;
 		}
 		close(fd);
@@ -325,7 +318,7 @@ static void run_frames(const fset *s, engine_id e, int decode, int verify,
 			errs++;
 		bytes += fr->len;
 		if (verify)
-			sum ^= mix(fr->id, fnv1a(fr->bytes, fr->len, 0xcbf29ce484222325ull));
+			sum ^= mix(fr->id, hk_fnv1a64(HK_FNV1A64_INIT, fr->bytes, fr->len));
 		frames++;
 		hk_frames_release(src, fr);
 	}
@@ -372,7 +365,7 @@ static void run_mmap(const fset *s, int decode, int verify, result *r)
 			for (size_t k = 0; k < len; k += 4096)
 				touch += m[k];
 			if (verify)
-				sum ^= mix(i, fnv1a(m, len, 0xcbf29ce484222325ull));
+				sum ^= mix(i, hk_fnv1a64(HK_FNV1A64_INIT, m, len));
 			if (decode) {
 				hk_image im;
 				if (hk_image_decode(m, len, &im) != HK_OK)
@@ -381,7 +374,7 @@ static void run_mmap(const fset *s, int decode, int verify, result *r)
 			}
 			munmap(m, len);
 		} else if (verify) {
-			sum ^= mix(i, 0xcbf29ce484222325ull);
+			sum ^= mix(i, HK_FNV1A64_INIT);
 		}
 		bytes += len;
 		close(fd);
@@ -784,9 +777,8 @@ int hk__bench_ingest(int argc, char **argv)
 		}
 		nsets = 1;
 	} else {
-		const char *sh = getenv("HERKEN_SHARED");
 		char lfw[4096];
-		snprintf(lfw, sizeof lfw, "%s/datasets/lfw", sh && *sh ? sh : "../shared");
+		hkb_data_path(NULL, "datasets/lfw", lfw, sizeof lfw); /* --files overrides */
 		struct stat st;
 		if (stat(lfw, &st) == 0 && S_ISDIR(st.st_mode)) {
 			sets[nsets].label = "lfw";

@@ -293,7 +293,9 @@ static double model_ms(const char *dir, const char *file, uint32_t kind, uint32_
 	hk_model_default_params(&mp);
 	mp.kind = kind;
 	mp.threads = 1;
-	mp.precision = kind == HK_MODEL_DETECTOR && prec != HK_PREC_AUTO ? HK_PREC_FP32 : prec;
+	/* the engine's rule (hk_engine_params.precision) */
+	mp.precision = prec == HK_PREC_AUTO || kind == HK_MODEL_EMBEDDER ||
+	               (kind == HK_MODEL_LANDMARKS && prec == HK_PREC_BF16) ? prec : HK_PREC_FP32;
 	mp.max_batch = (uint32_t)n;
 	hk_model *m = NULL;
 	if (hk_model_load(path, &mp, &m))
@@ -337,12 +339,11 @@ static const char lfw_usage[] =
 
 int hk__bench_lfw(int argc, char **argv)
 {
-	const char *shared = getenv("HERKEN_SHARED");
 	char dflt_dir[4096], dflt_pairs[4200], dflt_voc[4200];
-	snprintf(dflt_dir, sizeof dflt_dir, "%s/datasets/lfw", shared && *shared ? shared : "../shared");
+	hkb_data_path(NULL, "datasets/lfw", dflt_dir, sizeof dflt_dir); /* --lfw overrides */
 	snprintf(dflt_pairs, sizeof dflt_pairs, "%s/pairs.txt", dflt_dir);
-	snprintf(dflt_voc, sizeof dflt_voc, "%s/datasets/group_photos/dlib_pascal_voc/testing.xml",
-	         shared && *shared ? shared : "../shared");
+	hkb_data_path(NULL, "datasets/group_photos/dlib_pascal_voc/testing.xml", dflt_voc,
+	              sizeof dflt_voc); /* --voc overrides */
 	const char *dir = dflt_dir, *pairs_file = dflt_pairs, *voc = dflt_voc, *prefix = "lfw";
 	int json = 0, all_images = 0, variants = 0, centre = 1, voc_only = 0;
 	long threads = 2, max_folds = 0;

@@ -47,7 +47,7 @@ static const char openset_usage[] =
     "Open-set FNIR at FPIR 1e-2 and 1e-3 against gallery size on LFW (one photo per\n"
     "enrolled person), K random splits (default 5); plot PREFIX.svg.\n";
 
-int hk_bench_openset(int argc, char **argv)
+int hk__bench_openset(int argc, char **argv)
 {
 	hkb_blufr_opts o = {.centre = 1};
 	int json = 0;

@@ -2,15 +2,12 @@
  * products per instruction). See peak_i8.h. */
 #if defined(__x86_64__)
 #define _GNU_SOURCE
-#include <immintrin.h>
-
 #include "peak_i8.h"
 
-#define I8_INIT(i) _mm512_set1_epi32(i)
-#define I8_STEP(a) _mm512_dpbusd_epi32(a, x, y)
+#define I8_SETUP "vpternlogd $0xff, %%zmm12, %%zmm12, %%zmm12\n\tvpabsb %%zmm12, %%zmm13\n\t"
+#define I8_STEP(i) "vpdpbusd %%zmm12, %%zmm13, %%zmm" HKB_S(i) "\n\t"
 double hkb_i8_peak_avx512vnni(double seconds)
 {
-	const __m512i x = _mm512_set1_epi8(5), y = _mm512_set1_epi8(3);
-	HKB_PEAK_BODY(__m512i, I8_INIT, I8_STEP, 128, seconds)
+	HKB_ASM_PEAK(I8_SETUP, I8_STEP, 128, seconds)
 }
 #endif

@@ -9,7 +9,8 @@
  * rows, each generated from its own seed, so any chunk can be made again:
  * the ground truth streams the chunks once, each gallery build streams them
  * again, FAISS indexes are filled chunk by chunk. Only hnswlib (one build
- * call) needs the whole set, so it runs up to --peer-max-n. Each herken row
+ * call) needs the whole set; it, the FAISS peers and herken-4k (a second
+ * gallery build) run up to --peer-max-n. Each herken row
  * reports the gallery's resident bytes (hk_gallery_get_info) and the
  * process's peak RSS over that build and search.
  */
@@ -21,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 
 #include "bench.h"
 #include "herken.h"
@@ -157,7 +159,7 @@ static size_t nchunks(const dataset *ds) { return (ds->n + CHUNK - 1) / CHUNK; }
 
 /* exact fp32 top-K per query by blocked sgemm over regenerated chunks */
 static void ground_truth(const dataset *ds, float *x, float *tmp,
-                         const float *q, size_t nq, int64_t *gt)
+                         const float *q, size_t nq, int64_t *gt, float *gts)
 {
 	const size_t B = 16384, d = ds->d;
 	float *c = malloc(nq * B * sizeof(float));
@@ -193,6 +195,7 @@ static void ground_truth(const dataset *ds, float *x, float *tmp,
 		}
 		hkb_progress("ground truth", ch * CHUNK + rows, ds->n);
 	}
+	memcpy(gts, best, nq * K * sizeof(float));
 	free(c);
 	free(best);
 }
@@ -261,12 +264,25 @@ static double probe_bandwidth(size_t bytes, int threads)
 typedef int (*search_fn)(void *ctx, const float *q, size_t nq, float *s,
                          int64_t *ids);
 
+/* cpu_p50_ms: process CPU time per call (all threads). On a shared machine
+ * the wall clock also counts the time other processes held the cores; the
+ * CPU time of a single-threaded search does not, so its ratio to a peer is
+ * the steadier figure. */
 typedef struct result {
-	double p50_ms, p99_ms, qps, recall;
+	double p50_ms, p99_ms, qps, recall, cpu_p50_ms;
+	double score_err; /* max |score - fp32 ground truth| where ids agree */
 } result;
 
+static double pcpu(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
 static int measure(search_fn fn, void *ctx, const float *q, size_t nq_total,
-                   size_t d, size_t batch, const int64_t *gt, result *out)
+                   size_t d, size_t batch, const int64_t *gt, const float *gts,
+                   result *out)
 {
 	size_t calls = nq_total / batch;
 	if (calls < 10)
@@ -274,17 +290,23 @@ static int measure(search_fn fn, void *ctx, const float *q, size_t nq_total,
 	float *s = malloc(batch * K * sizeof(float));
 	int64_t *ids = malloc(batch * K * sizeof(int64_t));
 	int64_t *res = malloc(nq_total * K * sizeof(int64_t));
-	double *t = malloc(calls * sizeof(double));
+	double *t = malloc(calls * sizeof(double)), *tc = malloc(calls * sizeof(double));
 	int rc = fn(ctx, q, batch, s, ids); /* warm-up */
 	double total = 0;
 	for (size_t c = 0; c < calls && rc == 0; c++) {
 		size_t off = (c * batch) % nq_total;
-		double t0 = hkb_now();
+		double t0 = hkb_now(), c0 = pcpu();
 		rc = fn(ctx, q + off * d, batch, s, ids);
 		t[c] = hkb_now() - t0;
+		tc[c] = pcpu() - c0;
 		total += t[c];
-		if (c * batch < nq_total)
+		if (c * batch < nq_total) {
 			memcpy(res + off * K, ids, batch * K * sizeof(int64_t));
+			for (size_t i = 0; i < batch * K; i++)
+				if (ids[i] >= 0 && ids[i] == gt[off * K + i] &&
+				    fabs(s[i] - gts[off * K + i]) > out->score_err)
+					out->score_err = fabs(s[i] - gts[off * K + i]);
+		}
 	}
 	if (rc == 0) {
 		out->recall = recall(gt, res, nq_total);
@@ -293,12 +315,14 @@ static int measure(search_fn fn, void *ctx, const float *q, size_t nq_total,
 		memcpy(t2, t, calls * sizeof(double));
 		out->p50_ms = hkb_median(t2, calls) * 1e3;
 		out->p99_ms = hkb_quantile(t, calls, 0.99) * 1e3;
+		out->cpu_p50_ms = hkb_median(tc, calls) * 1e3;
 		free(t2);
 	}
 	free(s);
 	free(ids);
 	free(res);
 	free(t);
+	free(tc);
 	return rc;
 }
 
@@ -371,15 +395,16 @@ static void print_row(const opts *o, const row *w)
 		fprintf(stdout,
 		        "{\"suite\":\"search\",\"impl\":\"%s\",\"data\":\"%s\",\"n\":%ld,\"dim\":%ld,"
 		        "\"batch\":%ld,\"threads\":%ld,\"k\":%d,\"p50_ms\":%.6f,\"p99_ms\":%.6f,"
+		        "\"cpu_p50_ms\":%.6f,"
 		        "\"qps\":%.3f,\"recall_at_10\":%.6f,\"gb_per_s\":%.3f,\"probe_gb_per_s\":%.3f,"
 		        "\"build_s\":%.3f,\"isa\":\"%s\",\"pages\":\"%s\",\"exact\":\"%s\","
 		        "\"resident_bytes\":%llu,\"resident_bytes_per_template\":%.1f,"
-		        "\"peak_rss_bytes\":%llu}\n",
+		        "\"peak_rss_bytes\":%llu,\"max_score_error\":%.3g}\n",
 		        w->impl, w->data, w->n, w->dim, w->batch, w->threads, K, w->r.p50_ms,
-		        w->r.p99_ms, w->r.qps, w->r.recall, w->gbps, w->probe, w->build_s,
+		        w->r.p99_ms, w->r.cpu_p50_ms, w->r.qps, w->r.recall, w->gbps, w->probe, w->build_s,
 		        hk_isa_name(hk_cpu_isa()), w->pages, w->exact,
 		        (unsigned long long)w->resident, (double)w->resident / (double)w->n,
-		        (unsigned long long)w->peak_rss);
+		        (unsigned long long)w->peak_rss, w->r.score_err);
 		fflush(stdout);
 	}
 }
@@ -393,9 +418,9 @@ static void add_row(const opts *o, row *w)
 
 static void print_summary(void)
 {
-	printf("\n**herken vs FAISS IndexFlatIP, same data, same run** (speedup = FAISS p50 / herken p50; qps ratio)\n\n");
-	printf("| data | n | dim | batch | threads | herken p50 ms | faiss-flat p50 ms | p50 speedup | qps ratio | herken recall@10 |\n");
-	printf("|---|---|---|---|---|---|---|---|---|---|\n");
+	printf("\n**herken vs FAISS IndexFlatIP, same data, same run** (speedup = FAISS p50 / herken p50; qps ratio; cpu: the same over process CPU time per call)\n\n");
+	printf("| data | n | dim | batch | threads | herken p50 ms | faiss-flat p50 ms | p50 speedup | qps ratio | herken cpu ms | faiss cpu ms | cpu speedup | herken recall@10 |\n");
+	printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
 	for (int i = 0; i < nrows; i++) {
 		if (strcmp(rows[i].impl, "herken"))
 			continue;
@@ -405,9 +430,10 @@ static void print_summary(void)
 			    a->batch != b->batch || a->threads != b->threads ||
 			    strcmp(a->data, b->data))
 				continue;
-			printf("| %s | %ld | %ld | %ld | %ld | %.3f | %.3f | %.2fx | %.2fx | %.4f |\n",
+			printf("| %s | %ld | %ld | %ld | %ld | %.3f | %.3f | %.2fx | %.2fx | %.3f | %.3f | %.2fx | %.4f |\n",
 			       a->data, a->n, a->dim, a->batch, a->threads, a->r.p50_ms,
 			       b->r.p50_ms, b->r.p50_ms / a->r.p50_ms, a->r.qps / b->r.qps,
+			       a->r.cpu_p50_ms, b->r.cpu_p50_ms, b->r.cpu_p50_ms / a->r.cpu_p50_ms,
 			       a->r.recall);
 		}
 	}
@@ -489,7 +515,8 @@ static double herken_need(size_t n, size_t d, uint32_t exact)
 
 static void run_herken(const opts *o, const char *impl, int huge_off,
                        const dataset *ds, float *x, float *tmp, const float *q,
-                       const int64_t *gt, const char *data, double *probe_cache)
+                       const int64_t *gt, const float *gts, const char *data,
+                       double *probe_cache)
 {
 	long n = (long)ds->n, d = (long)ds->d;
 	for (int xi = 0; xi < o->nx; xi++)
@@ -545,8 +572,6 @@ static void run_herken(const opts *o, const char *impl, int huge_off,
 		for (int bi = 0; bi < o->nb; bi++)
 			maxb = o->batch[bi] > maxb ? o->batch[bi] : maxb;
 		h.ids = malloc((size_t)maxb * K * sizeof(hk_template_id));
-		if (probe_cache[ti] == 0)
-			probe_cache[ti] = probe_bandwidth(info.scan_bytes, (int)o->threads[ti]);
 		for (int bi = 0; bi < o->nb; bi++) {
 			if (huge_off && o->batch[bi] != 1)
 				continue;
@@ -556,7 +581,7 @@ static void run_herken(const opts *o, const char *impl, int huge_off,
 			         .exact = exact_names[exact], .resident = info.resident_bytes};
 			snprintf(w.impl, sizeof w.impl, "%s", impl);
 			if (measure(herken_search, &h, q, (size_t)o->queries, (size_t)d,
-			            (size_t)o->batch[bi], gt, &w.r)) {
+			            (size_t)o->batch[bi], gt, gts, &w.r)) {
 				failures++;
 				continue;
 			}
@@ -581,7 +606,7 @@ static void run_herken(const opts *o, const char *impl, int huge_off,
 
 static void run_peer(const opts *o, const char *impl, const dataset *ds,
                      float *x, float *tmp, const float *q, const int64_t *gt,
-                     const char *data)
+                     const float *gts, const char *data)
 {
 	long n = (long)ds->n, d = (long)ds->d;
 	int is_hnsw = !strcmp(impl, "hnswlib");
@@ -645,7 +670,7 @@ static void run_peer(const opts *o, const char *impl, const dataset *ds,
 					snprintf(w.impl, sizeof w.impl, "%s", impl);
 				hkb_peer_set_threads(p, (int)o->threads[ti]);
 				if (measure(peer_search, p, q, (size_t)o->queries, (size_t)d,
-				            (size_t)o->batch[bi], gt, &w.r)) {
+				            (size_t)o->batch[bi], gt, gts, &w.r)) {
 					fprintf(stderr, "%s search: %s\n", impl, hkb_peer_error());
 					failures++;
 					continue;
@@ -680,7 +705,8 @@ static void usage(FILE *f)
 	        "  --exact LIST     herken exact copy: fp32,fp16,file (default file:\n"
 	        "                   only the int8 scan copy in RAM)\n"
 	        "  --exact-dir DIR  directory of the file copy (default $TMPDIR or /var/tmp)\n"
-	        "  --peer-max-n N   run the peers only up to n = N (default 2000000)\n"
+	        "  --peer-max-n N   run the peers and herken-4k only up to n = N\n"
+	        "                   (default 2000000)\n"
 	        "  --seed N         data seed (default 42)\n"
 	        "  --hnsw-efc N     hnswlib ef_construction (default 100; M=32)\n"
 	        "  --json           also print one JSON object per result line\n");
@@ -787,6 +813,12 @@ int hk__bench_search(int argc, char **argv)
 		}
 
 	hkb_print_header("search", o.seed);
+	{
+		/* FAISS's IndexFlatIP (and herken's fp32 batch) call OpenBLAS sgemm */
+		const char *ct = getenv("OPENBLAS_CORETYPE");
+		printf("<!-- OpenBLAS sgemm core: %s (OPENBLAS_CORETYPE=%s) -->\n",
+		       openblas_get_corename(), ct ? ct : "unset");
+	}
 	printf("\n| impl           | data      |        n |  dim | batch |  t |   p50 ms  |   p99 ms  |      qps   | rec@10 |  GB/s  | probe  | build s | pages | exact | res B/t | peak RSS MiB |\n");
 	printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
 	for (int dsi = 0; dsi < 2; dsi++) {
@@ -806,28 +838,40 @@ int hk__bench_search(int argc, char **argv)
 				float *tmp = malloc((size_t)d * sizeof(float));
 				float *q = malloc((size_t)o.queries * d * sizeof(float));
 				int64_t *gt = malloc((size_t)o.queries * K * sizeof(int64_t));
-				if (!x || !tmp || !q || !gt) {
+				float *gts = malloc((size_t)o.queries * K * sizeof(float));
+				if (!x || !tmp || !q || !gt || !gts) {
 					fprintf(stderr, "out of memory for n=%ld d=%ld\n", n, d);
-					free(x); free(tmp); free(q); free(gt);
+					free(x); free(tmp); free(q); free(gt); free(gts);
 					failures++;
 					continue;
 				}
 				fprintf(stderr, "%s n=%ld d=%ld: ground truth over generated chunks...\n",
 				        data, n, d);
 				gen(&ds, ~(uint64_t)0, q, (size_t)o.queries, tmp);
-				ground_truth(&ds, x, tmp, q, (size_t)o.queries, gt);
+				ground_truth(&ds, x, tmp, q, (size_t)o.queries, gt, gts);
+				/* the read probe runs before any index exists, so that its
+				 * buffer (at most 512 MiB: past any cache) does not add to
+				 * the peak RSS of a build */
 				double probe_cache[MAXL] = {0};
+				size_t pb = (size_t)n * (size_t)((d + 63) / 64 * 64 + 8);
+				for (int ti = 0; ti < o.nt; ti++)
+					probe_cache[ti] = probe_bandwidth(pb < (512u << 20) ? pb : (512u << 20),
+					                                  (int)o.threads[ti]);
 				if (o.impl_mask & IMPL_HERKEN)
-					run_herken(&o, "herken", 0, &ds, x, tmp, q, gt, data, probe_cache);
-				if (o.impl_mask & IMPL_HERKEN_4K)
-					run_herken(&o, "herken-4k", 1, &ds, x, tmp, q, gt, data, probe_cache);
+					run_herken(&o, "herken", 0, &ds, x, tmp, q, gt, gts, data, probe_cache);
+				if ((o.impl_mask & IMPL_HERKEN_4K) && n > o.peer_max_n)
+					printf("\n(skipped herken-4k at n=%ld: comparisons run up to --peer-max-n %ld)\n\n",
+					       n, o.peer_max_n);
+				else if (o.impl_mask & IMPL_HERKEN_4K)
+					run_herken(&o, "herken-4k", 1, &ds, x, tmp, q, gt, gts, data, probe_cache);
 				for (size_t i = 2; i < sizeof impl_names / sizeof impl_names[0]; i++)
 					if (o.impl_mask & impl_names[i].bit)
-						run_peer(&o, impl_names[i].name, &ds, x, tmp, q, gt, data);
+						run_peer(&o, impl_names[i].name, &ds, x, tmp, q, gt, gts, data);
 				free(x);
 				free(tmp);
 				free(q);
 				free(gt);
+				free(gts);
 			}
 	}
 	print_summary();

@@ -161,7 +161,7 @@ static double time_open(const bopts *o, const char *dir, long subjects,
 			*bad = 1;
 			break;
 		}
-		hk_store_info_get(st, info);
+		hk_store_get_info(st, info);
 		if (r == 0)
 			*bad += check_sample(st, o, subjects, per);
 		hk_store_close(st);
@@ -268,7 +268,7 @@ int hk__bench_store(int argc, char **argv)
 			}
 			int failed;
 			runs[r] = enrol_run(st, &o, o.enrols, 1, o.threads[ti], &failed);
-			hk_store_info_get(st, &info);
+			hk_store_get_info(st, &info);
 			hk_store_close(st);
 			bad += failed;
 			rmrf(dir);
@@ -304,7 +304,7 @@ int hk__bench_store(int argc, char **argv)
 	double build = enrol_run(st, &o, subjects, o.per_subject, T, &failed);
 	bad += failed;
 	hk_store_info info;
-	hk_store_info_get(st, &info);
+	hk_store_get_info(st, &info);
 	hk_store_close(st);
 	printf("\n## Gallery of %ld templates (%ld subjects x %ld), d=%ld\n\n",
 	       n, subjects, o.per_subject, o.dim);

@@ -146,6 +146,17 @@ void hkb_print_header(const char *suite, uint64_t seed)
 	       hk_isa_name(hk_cpu_isa()), (unsigned long long)seed);
 }
 
+const char *hkb_data_path(const char *flag, const char *rel, char *buf, size_t cap)
+{
+	if (flag && *flag)
+		snprintf(buf, cap, "%s", flag);
+	else {
+		const char *sh = getenv("HERKEN_SHARED");
+		snprintf(buf, cap, "%s/%s", sh && *sh ? sh : "../shared", rel);
+	}
+	return buf;
+}
+
 static const char *const prec_names[] = {"fp32", "bf16", "int8", "auto"};
 
 int hkb_parse_precision(const char *s, uint32_t *out)

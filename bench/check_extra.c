@@ -354,7 +354,7 @@ static long wl_store_replay(void)
 		hk_status s = store_open(dir, 0, &st);
 		hkc_stop();
 		hk_store_info info;
-		if (s || hk_store_info_get(st, &info) || info.templates != (uint64_t)n) {
+		if (s || hk_store_get_info(st, &info) || info.templates != (uint64_t)n) {
 			fprintf(stderr, "check: store replay: %s\n", s ? hk_last_error() : "template count");
 			n = -1;
 		}
@@ -504,7 +504,7 @@ static void lfw_fold1(void)
 	if (!sh)
 		return;
 	char dir[4096], pairs[4200];
-	snprintf(dir, sizeof dir, "%s/datasets/lfw", sh);
+	hkb_data_path(NULL, "datasets/lfw", dir, sizeof dir);
 	snprintf(pairs, sizeof pairs, "%s/pairs.txt", dir);
 	struct stat sb;
 	if (stat(dir, &sb) || !S_ISDIR(sb.st_mode) || stat(pairs, &sb))

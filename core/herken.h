@@ -111,6 +111,12 @@ enum {
 /* Static English name of a status, e.g. "HK_E_FORMAT: malformed input". */
 HK_API const char *hk_status_str(hk_status s);
 
+/* Length of the valid UTF-8 sequence at p (1..4), or 0 when p does not
+ * start one (stray continuation byte, overlong form, surrogate, beyond
+ * U+10FFFF, or cut short by the terminating NUL). The one decoder behind
+ * the library's JSON and the CLI's escaping. */
+HK_API size_t hk_utf8_len(const char *p);
+
 /*
  * Message describing the last error returned to the calling thread (more
  * specific than hk_status_str: names the file offset, the op, the value).
@@ -421,14 +427,16 @@ HK_API hk_status hk_frames_get_stats(const hk_frames *f, hk_frames_stats *st);
  * (reported as HK_E_FORMAT for that frame). A batch whose header or index
  * is malformed is refused at open with HK_E_FORMAT.
  *
- * hk_frames_write_batch packs the files paths[0..n) into a new batch file
- * at out_path (written to out_path.tmp, fsync'ed, renamed). A missing or
- * unreadable input file fails the whole write.
+ * The library only reads batch files (frames never touch disk); the CLI
+ * writes them: `herken pack OUT FILE...` (tools/cli/pack.c).
  */
 #define HK_FRAMES_BATCH_MAGIC "HKFRAMES"
 #define HK_FRAMES_BATCH_VERSION 1u
-HK_API hk_status hk_frames_write_batch(const char *out_path,
-                                       const char *const *paths, size_t n);
+
+/* FNV-1a 64 of data[len] continued from h (start with HK_FNV1A64_INIT):
+ * the batch file's index_check, and a plain checksum. */
+#define HK_FNV1A64_INIT 0xcbf29ce484222325ull
+HK_API uint64_t hk_fnv1a64(uint64_t h, const void *data, size_t len);
 
 /* ------------------------------------------------------------------ */
 /* Model inference (core/nn, oneDNN)                                  */
@@ -1464,7 +1472,7 @@ typedef struct hk_store_info {
 	hk_store_policy policy;
 } hk_store_info;
 
-HK_API hk_status hk_store_info_get(hk_store *st, hk_store_info *info);
+HK_API hk_status hk_store_get_info(hk_store *st, hk_store_info *info);
 
 /*
  * What an access request (GDPR Art. 15) needs about one subject, as JSON

@@ -51,11 +51,6 @@ void hk__wipe(void *p, size_t n);
  * blocking, never read). The caller wipes and frees *out. */
 int hk__read_file(const char *path, size_t max, uint8_t **out, size_t *outn);
 
-/* Length of the valid UTF-8 sequence at p (1..4), or 0 when p does not
- * start one (stray continuation byte, overlong form, surrogate, beyond
- * U+10FFFF, or cut short by the terminating NUL). */
-size_t hk__utf8_len(const unsigned char *p);
-
 /* Monotonic clock in nanoseconds. */
 uint64_t hk__now_ns(void);
 

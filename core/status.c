@@ -8,11 +8,10 @@
 #include <string.h>
 #include <time.h>
 
-/* Length of the valid UTF-8 sequence at p (1..4), or 0 when p does not
- * start one (stray continuation byte, overlong form, surrogate, beyond
- * U+10FFFF, or cut short by the terminating NUL). */
-size_t hk__utf8_len(const unsigned char *p)
+/* hk_utf8_len: see herken.h. */
+size_t hk_utf8_len(const char *s)
 {
+	const unsigned char *p = (const unsigned char *)s;
 	unsigned c = p[0];
 	if (c < 0x80)
 		return 1;

@@ -1,4 +1,5 @@
-/* Frame sources: frame batch files (format in herken.h). */
+/* Frame sources: reading frame batch files (format in herken.h; `herken
+ * pack`, tools/cli/pack.c, writes them) and their FNV-1a index check. */
 #define _GNU_SOURCE
 #include "frames_priv.h"
 
@@ -22,16 +23,10 @@ static uint64_t le64(const uint8_t *b)
 	return v;
 }
 
-static void put64(uint8_t *b, uint64_t v)
+HK_API uint64_t hk_fnv1a64(uint64_t h, const void *data, size_t len)
 {
-	for (int i = 0; i < 8; i++)
-		b[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t fnv1a(const uint8_t *b, size_t n)
-{
-	uint64_t h = 0xcbf29ce484222325ull;
-	for (size_t i = 0; i < n; i++)
+	const uint8_t *b = data;
+	for (size_t i = 0; i < len; i++)
 		h = (h ^ b[i]) * 0x100000001b3ull;
 	return h;
 }
@@ -73,7 +68,7 @@ static hk_status batch_load(hk_frames *f, const char *path)
 		free(idx);
 		return hk__err(HK_E_FORMAT, "%s: cannot read the index", path);
 	}
-	if (fnv1a(idx, ilen - 8) != le64(idx + ilen - 8)) {
+	if (hk_fnv1a64(HK_FNV1A64_INIT, idx, ilen - 8) != le64(idx + ilen - 8)) {
 		free(idx);
 		return hk__err(HK_E_FORMAT, "%s: index checksum mismatch", path);
 	}
@@ -115,92 +110,4 @@ HK_API hk_status hk_frames_open_batch(const char *path,
 		return s;
 	}
 	return hk__fr_frames_finish_open(f, out);
-}
-/* ------------------------------------------------------------------ */
-/* Batch writer                                                        */
-/* ------------------------------------------------------------------ */
-
-static int write_all(int fd, const void *b, size_t n)
-{
-	const uint8_t *p = b;
-	while (n) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-HK_API hk_status hk_frames_write_batch(const char *out_path,
-                                       const char *const *paths, size_t n)
-{
-	if (!out_path || (!paths && n))
-		return hk__err(HK_E_INVALID, "hk_frames_write_batch: NULL argument");
-	size_t tl = strlen(out_path) + 5;
-	char *tmp = malloc(tl);
-	size_t ilen;
-	if (!tmp || hk__mul_size(n, 16, &ilen) || ilen > (size_t)-1 - 8) {
-		free(tmp);
-		return hk__err(HK_E_NOMEM, "frames: batch of %zu frames", n);
-	}
-	ilen += 8;
-	uint8_t *idx = malloc(ilen);
-	if (!idx) {
-		free(tmp);
-		return hk__err(HK_E_NOMEM, "frames: batch index");
-	}
-	snprintf(tmp, tl, "%s.tmp", out_path);
-	hk_status s = HK_OK;
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		s = hk__errno_status(-errno, tmp);
-		goto out;
-	}
-	uint8_t h[BATCH_HDR] = {0};
-	int rc = write_all(fd, h, sizeof h);
-	uint64_t off = BATCH_HDR;
-	for (size_t i = 0; i < n && rc == 0; i++) {
-		uint8_t *b;
-		size_t len;
-		rc = hk__read_file(paths[i], (size_t)1 << 30, &b, &len);
-		if (rc < 0) {
-			s = hk__errno_status(rc, paths[i]);
-			break;
-		}
-		rc = write_all(fd, b, len);
-		hk__wipe(b, len);
-		free(b);
-		put64(idx + 16 * i, off);
-		put64(idx + 16 * i + 8, len);
-		off += len;
-	}
-	if (s == HK_OK && rc == 0) {
-		put64(idx + ilen - 8, fnv1a(idx, ilen - 8));
-		rc = write_all(fd, idx, ilen);
-		memcpy(h, HK_FRAMES_BATCH_MAGIC, 8);
-		put64(h + 8, HK_FRAMES_BATCH_VERSION); /* version, flags 0 */
-		put64(h + 16, n);
-		put64(h + 24, off);
-		if (rc == 0 && pwrite(fd, h, sizeof h, 0) != (ssize_t)sizeof h)
-			rc = -errno;
-		if (rc == 0 && fsync(fd) != 0)
-			rc = -errno;
-	}
-	if (s == HK_OK && rc < 0)
-		s = hk__errno_status(rc, tmp);
-	if (close(fd) != 0 && s == HK_OK)
-		s = hk__errno_status(-errno, tmp);
-	if (s == HK_OK && rename(tmp, out_path) != 0)
-		s = hk__errno_status(-errno, out_path);
-	if (s != HK_OK)
-		unlink(tmp);
-out:
-	free(idx);
-	free(tmp);
-	return s;
 }

@@ -231,7 +231,7 @@ hk_status hk__video_open(const char *spec, const hk_frames_params *p, hk__vsrc *
 	if (kind == HK__VS_FILE) {
 		struct stat sb;
 		if (stat(url, &sb) != 0)
-			return hk__err(errno == ENOENT ? HK_E_NOT_FOUND : HK_E_IO, "%s: %s", url,
+			return hk__err(hk__status_of_errno(errno), "%s: %s", url,
 			               strerror(errno));
 		if (!S_ISREG(sb.st_mode) && !S_ISFIFO(sb.st_mode) && !S_ISCHR(sb.st_mode))
 			return hk__err(HK_E_IO, "%s: not a video file", url);

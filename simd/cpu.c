@@ -1,5 +1,7 @@
 /*
- * CPU feature detection and the dispatch table (filled once).
+ * CPU feature detection and the dispatch table (filled once). A leaf: it
+ * includes only the public header and its own, and never logs; callers
+ * report (hk__kernels_status).
  *
  * x86: a tier needs the CPUID feature bits AND the OS enabling the register
  * state in XCR0 (OSXSAVE + XGETBV): a kernel or hypervisor may hide AVX-512
@@ -7,8 +9,8 @@
  */
 #define _GNU_SOURCE
 #include "hk_simd.h"
-#include "internal.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -189,13 +191,8 @@ const hk__kernel_table *hk__kernels_for(hk_isa isa)
 hk_isa hk__isa_choose(unsigned tiers, const char *cap)
 {
 	hk_isa limit = (hk_isa)(N_ISA - 1);
-	if (cap && *cap && hk__isa_parse(cap, &limit) != 0) {
-		hk__log(HK_LOG_WARN,
-		        "HERKEN_MAX_ISA=%s is not one of scalar|neon|avx2|avxvnni|"
-		        "avx512|avx512vnni|amx|i8mm; ignored",
-		        cap);
-		limit = (hk_isa)(N_ISA - 1);
-	}
+	if (cap && *cap && hk__isa_parse(cap, &limit) != 0)
+		limit = (hk_isa)(N_ISA - 1); /* unknown: ignored (see hk__kernels_status) */
 	hk_isa best = HK_ISA_SCALAR;
 	for (unsigned i = 0; i <= (unsigned)limit; i++)
 		if ((tiers & (1u << i)) && compiled((hk_isa)i))
@@ -205,13 +202,21 @@ hk_isa hk__isa_choose(unsigned tiers, const char *cap)
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static const hk__kernel_table *chosen;
+static int cap_status; /* 0, or -EINVAL: HERKEN_MAX_ISA named no tier */
 
 static void choose(void)
 {
-	hk_isa isa = hk__isa_choose(hk__cpu_tiers(), getenv("HERKEN_MAX_ISA"));
-	chosen = compiled(isa);
-	hk__log(HK_LOG_INFO, "kernels: %s (cpu supports up to %s)", chosen->name,
-	        hk_isa_name(hk__cpu_detect()));
+	const char *cap = getenv("HERKEN_MAX_ISA");
+	hk_isa limit;
+	if (cap && *cap && hk__isa_parse(cap, &limit) != 0)
+		cap_status = -EINVAL;
+	chosen = compiled(hk__isa_choose(hk__cpu_tiers(), cap));
+}
+
+int hk__kernels_status(void)
+{
+	pthread_once(&once, choose);
+	return cap_status;
 }
 
 const hk__kernel_table *hk__kernels(void)

@@ -137,9 +137,14 @@ int hk__isa_parse(const char *s, hk_isa *out);
  * `tiers` (a hk__cpu_tiers() mask) and not above `cap` (a HERKEN_MAX_ISA
  * value; NULL or "" for no cap). Tiers are ordered by their hk_isa value, so
  * on x86 "neon" caps to scalar and on ARM any x86 name keeps neon. An unknown
- * cap is ignored with a warning through hk__log. Exposed for tests.
+ * cap is ignored (simd/ does not log: hk__kernels_status() tells the caller,
+ * which warns). Exposed for tests.
  */
 hk_isa hk__isa_choose(unsigned tiers, const char *cap);
+
+/* 0, or -EINVAL when $HERKEN_MAX_ISA named no tier and was ignored by the
+ * choice hk__kernels() made. */
+int hk__kernels_status(void);
 
 /* Per-tier tables, defined in the per-ISA files that are compiled in. Only
  * reference them under the matching HK_ARCH_* macro. */

@@ -136,6 +136,6 @@ const hk__kernel_table hk__kernels_avx512 = {
 	.name = "avx512",
 	HK__AVX512_FP_ENTRIES,
 	.scan_i8 = scan_i8_avx512,
-	.tile_i8 = hk__tile_i8_avx2, /* ymm vpmaddubsw, 7-bit queries */
-	.i8_qmax = 63,
+	.tile_i8 = hk__tile_i8_avx2, /* ymm vpmaddubsw, 6-bit queries */
+	.i8_qmax = 31,
 };

@@ -300,7 +300,7 @@ Test(calib, store_policy_operating_point)
 	sp.flags = 0;
 	cr_assert_eq(hk_store_open(dir, &sp, &st), HK_OK, "%s", hk_last_error());
 	hk_store_info info;
-	cr_assert_eq(hk_store_info_get(st, &info), HK_OK);
+	cr_assert_eq(hk_store_get_info(st, &info), HK_OK);
 	cr_expect_eq(info.policy.target_fpir, 1e-3);
 	cr_expect_eq(info.policy.target_fmr, 0);
 	cr_assert_eq(hk_store_verify_at(st, c, "s1", q, 0, HK_SOURCE_DESK, &d), HK_OK);

@@ -319,7 +319,7 @@ Test(recognizer, stage_clip_performer_two_visits, .timeout = 0)
 	cr_assert_leq(decisions, visits);
 
 	hk_store_info si;
-	cr_assert_eq(hk_store_info_get(st, &si), HK_OK);
+	cr_assert_eq(hk_store_get_info(st, &si), HK_OK);
 	cr_assert_eq(si.templates, 1, "nothing enrolled from the stream");
 	cr_assert_eq(si.subjects, 1);
 	hk_recognizer_destroy(r);

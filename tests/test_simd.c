@@ -4,8 +4,10 @@
  * dispatch cap. int8 results must be exact; float results must agree within
  * a tolerance relative to sum |a_i * b_i| (the scale of the rounding error).
  */
+#define _GNU_SOURCE
 #include <criterion/criterion.h>
 
+#include <errno.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -530,12 +532,24 @@ static void count_warn(int level, const char *msg, void *user)
 		log_warned++;
 }
 
+/* An unknown cap is ignored; simd/ only reports it (hk__kernels_status)
+ * and the library warns once, when the first gallery picks its kernels. */
 Test(simd, unknown_cap_warns)
 {
+	cr_assert_eq(hk__isa_choose(0x7f, "sse9"), hk__isa_choose(0x7f, NULL));
+	setenv("HERKEN_MAX_ISA", "sse9", 1);
 	hk_set_log(count_warn, NULL, HK_LOG_DEBUG);
 	log_warned = 0;
-	hk__isa_choose(0x7f, "sse9");
+	cr_assert_eq(hk__kernels_status(), -EINVAL);
+	cr_assert_eq(log_warned, 0, "simd/ itself never logs");
+	hk_gallery_params gp;
+	hk_gallery_default_params(&gp);
+	gp.dim = 16;
+	hk_gallery *g = NULL;
+	cr_assert_eq(hk_gallery_create(&gp, &g), HK_OK, "%s", hk_last_error());
+	hk_gallery_destroy(g);
 	hk_set_log(NULL, NULL, 0);
+	unsetenv("HERKEN_MAX_ISA");
 	cr_assert_eq(log_warned, 1);
 }
 

@@ -101,7 +101,7 @@ Test(store, enrol_verify_reopen)
 	                                           cosv(va, vc3, DIM)));
 	ASSERT_SCORE(verify(st, "carol", 100), want, 1e-5);
 	hk_store_info info;
-	cr_assert_eq(hk_store_info_get(st, &info), HK_OK);
+	cr_assert_eq(hk_store_get_info(st, &info), HK_OK);
 	cr_assert_eq(info.subjects, 3);
 	cr_assert_eq(info.templates, 7);
 	cr_assert_eq(info.version, 4);
@@ -109,7 +109,7 @@ Test(store, enrol_verify_reopen)
 	cr_assert_eq(hk_store_close(st), HK_OK);
 
 	st = open_store(0);
-	cr_assert_eq(hk_store_info_get(st, &info), HK_OK);
+	cr_assert_eq(hk_store_get_info(st, &info), HK_OK);
 	cr_assert_eq(info.subjects, 3);
 	cr_assert_eq(info.templates, 7);
 	cr_assert_eq(info.dim, DIM);
@@ -157,7 +157,7 @@ Test(store, consent_and_source_rules)
 	bad[3] = NAN;
 	cr_assert_eq(hk_store_enroll(st, &c, bad, 1, NULL), HK_E_RANGE);
 	hk_store_info info;
-	hk_store_info_get(st, &info);
+	hk_store_get_info(st, &info);
 	cr_assert_eq(info.templates, 0);
 	cr_assert_eq(info.version, 0);
 	/* every refusal is audited: no record, purpose, channel; expired,
@@ -256,10 +256,10 @@ Test(store, erase_compact_leaves_no_bytes)
 	cr_assert_eq(n, 1);
 	cr_assert_str_eq(m[0].subject, "bob");
 	hk_store_info info;
-	hk_store_info_get(st, &info);
+	hk_store_get_info(st, &info);
 	cr_assert_eq(info.erased_pending, 1);
 	cr_assert_eq(hk_store_compact(st), HK_OK, "%s", hk_last_error());
-	hk_store_info_get(st, &info);
+	hk_store_get_info(st, &info);
 	cr_assert_eq(info.erased_pending, 0);
 	cr_assert_eq(info.subjects, 1);
 	/* the ciphertext is gone from every file too */
@@ -350,18 +350,18 @@ Test(store, expiry_and_inactivity)
 	cr_assert_eq(n, 1);
 	cr_assert_str_eq(m[0].subject, "active");
 	hk_store_info info;
-	hk_store_info_get(st, &info);
+	hk_store_get_info(st, &info);
 	cr_assert_eq(info.hidden_subjects, 2);
 	cr_assert_eq(info.subjects, 1);
 	hk_store_close(st);
 	/* replay gives the same picture (touch and expiry are logged) */
 	st = open_store(0);
-	hk_store_info_get(st, &info);
+	hk_store_get_info(st, &info);
 	cr_assert_eq(info.subjects, 1);
 	cr_assert_eq(info.hidden_subjects, 2);
 	ASSERT_SCORE(verify(st, "active", 2), 1.0f, 1e-5);
 	cr_assert_eq(hk_store_compact(st), HK_OK, "%s", hk_last_error());
-	hk_store_info_get(st, &info);
+	hk_store_get_info(st, &info);
 	cr_assert_eq(info.hidden_subjects, 0);
 	cr_assert_eq(info.templates, 1);
 	/* an expired subject may consent again */
@@ -390,15 +390,15 @@ Test(store, erase_hidden_subject_shreds_key)
 	c = st_consent("x", now);
 	cr_assert_eq(hk_store_enroll(st, &c, v, 1, NULL), HK_OK);
 	hk_store_info info;
-	hk_store_info_get(st, &info);
+	hk_store_get_info(st, &info);
 	cr_assert_eq(info.hidden_subjects, 1);
 	cr_assert_eq(hk_store_erase(st, "x", NULL), HK_OK);
-	hk_store_info_get(st, &info);
+	hk_store_get_info(st, &info);
 	cr_assert_eq(info.hidden_subjects, 0);
 	cr_assert_eq(info.erased_pending, 2); /* both keys of "x" */
 	hk_store_close(st);
 	st = open_store(0);
-	hk_store_info_get(st, &info);
+	hk_store_get_info(st, &info);
 	cr_assert_eq(info.subjects, 0);
 	cr_assert_eq(info.hidden_subjects, 0);
 	hk_store_close(st);
@@ -603,14 +603,14 @@ Test(store, concurrent_enrolments_group_commit)
 		cr_assert_eq(w[i].fails, 0);
 	}
 	hk_store_info info;
-	hk_store_info_get(st, &info);
+	hk_store_get_info(st, &info);
 	cr_assert_eq(info.subjects, T * N);
 	cr_assert_eq(info.committed_records, T * N);
 	cr_assert_leq(info.commits, T * N);
 	cr_assert_eq(info.audit_entries, 2 * T * N, "%llu", (unsigned long long)info.audit_entries);
 	hk_store_close(st);
 	st = open_store(0);
-	hk_store_info_get(st, &info);
+	hk_store_get_info(st, &info);
 	cr_assert_eq(info.audit_entries, 2 * T * N, "reopen %llu", (unsigned long long)info.audit_entries);
 	for (int t = 0; t < T; t++)
 		for (int i = 0; i < N; i++) {
@@ -638,14 +638,14 @@ Test(store, auto_compaction)
 		enrol(st, name, 100 + (uint64_t)i, 1);
 	}
 	hk_store_info info;
-	hk_store_info_get(st, &info);
+	hk_store_get_info(st, &info);
 	cr_assert_gt(info.snapshot_bytes, 0);
 	cr_assert_leq(info.wal_bytes, 2000 + 400);
 	cr_assert_eq(info.templates, 12);
 	cr_assert_eq(hk_store_erase(st, "s3", NULL), HK_OK);
 	hk_store_close(st);
 	st = open_store(0);
-	hk_store_info_get(st, &info);
+	hk_store_get_info(st, &info);
 	cr_assert_eq(info.subjects, 11);
 	ASSERT_SCORE(verify(st, "s11", 111), 1.0f, 1e-5);
 	cr_assert(isnan(verify(st, "s3", 103)));

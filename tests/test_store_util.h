@@ -210,7 +210,7 @@ static inline hk_status st_fuzz_one(const char *dir, const uint8_t *data,
 	if (s)
 		return s;
 	hk_store_info info;
-	hk_store_info_get(st, &info);
+	hk_store_get_info(st, &info);
 	float q[64];
 	uint32_t dim = info.dim <= 64 ? info.dim : 0;
 	if (dim) {

@@ -105,7 +105,7 @@ static void *housekeeper(void *arg)
 		usleep(2000);
 		atomic_fetch_add(&clock_now, 1);
 		hk_store_info info;
-		hk_status s = hk_store_info_get(st, &info);
+		hk_status s = hk_store_get_info(st, &info);
 		if (s)
 			fail("info", s);
 		if (round % 5 == 0 && (s = hk_store_compact(st)))

@@ -60,18 +60,18 @@ static int fails;
 
 static int close_f(float got, float want, double mag) { return fabs((double)got - want) <= 2e-6 * mag + 1e-30; }
 
-static int check_tier(const hk_kernels *s, const hk_kernels *k);
+static int check_tier(const hk__kernel_table *s, const hk__kernel_table *k);
 
 /* Every aarch64 tier the (emulated) CPU supports against scalar. */
 int main(void)
 {
-	const hk_kernels *s = hk__kernels_for(HK_ISA_SCALAR);
+	const hk__kernel_table *s = hk__kernels_for(HK_ISA_SCALAR);
 	static const hk_isa isas[] = {HK_ISA_NEON, HK_ISA_I8MM};
 	printf("dispatch picks: %s\n", hk__kernels()->name);
 	if (!hk__kernels_for(HK_ISA_NEON)) { printf("neon tier not supported by this CPU/emulator\n"); return 1; }
 	int bad = 0;
 	for (int i = 0; i < 2; i++) {
-		const hk_kernels *k = hk__kernels_for(isas[i]);
+		const hk__kernel_table *k = hk__kernels_for(isas[i]);
 		if (!k) { printf("%s: not supported by this CPU/emulator, not run\n", hk_isa_name(isas[i])); continue; }
 		fails = 0;
 		bad |= check_tier(s, k);
@@ -79,7 +79,7 @@ int main(void)
 	return bad;
 }
 
-static int check_tier(const hk_kernels *s, const hk_kernels *k)
+static int check_tier(const hk__kernel_table *s, const hk__kernel_table *k)
 {
 	enum { N = 260 };
 	float fa[N], fb[N]; uint16_t h[N], b16[N]; int8_t ia[N], ib[N];
@@ -140,7 +140,7 @@ echo "cross-arm64: compiled ${#objs[@]} objects and $out/check"
 
 # the gallery's search: the kernel objects above plus the gallery itself
 gobjs=("${objs[@]}")
-for f in simd/topk.c core/gallery/gallery.c tools/cross-arm64/shim.c; do
+for f in simd/topk.c core/gallery/gallery.c core/gallery/search.c tools/cross-arm64/shim.c; do
 	o="$out/$(basename "${f%.c}").o"
 	"$CC" "${flags[@]}" -Itools/cross-arm64 -c "$f" -o "$o"
 	gobjs+=("$o")

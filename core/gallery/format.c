@@ -324,23 +324,35 @@ int hk__st_create_tmp(int dirfd, const char *tmp)
 	                              O_CLOEXEC, 0600);
 }
 
+/* Opens gallery file name read-only (hk__st_openat's rules) and sizes it
+ * by fstat. On success *fd is open and the caller closes it. */
+static hk_status open_sized(int dirfd, const char *name, int *fd, size_t *n)
+{
+	*fd = hk__st_openat(dirfd, name, O_RDONLY);
+	if (*fd < 0)
+		return errno == ENOENT ? hk__err(HK_E_NOT_FOUND, "%s is missing",
+		                                 name)
+		                       : hk__st_open_err(errno, name, NULL);
+	struct stat sb;
+	if (fstat(*fd, &sb) || sb.st_size < 0) {
+		int e = errno;
+		close(*fd);
+		return hk__err(HK_E_IO, "%s: %s", name, strerror(e));
+	}
+	*n = (size_t)sb.st_size;
+	return HK_OK;
+}
+
 hk_status hk__st_read_file(int dirfd, const char *name, uint8_t **buf,
                         size_t *len)
 {
 	*buf = NULL;
 	*len = 0;
-	int fd = hk__st_openat(dirfd, name, O_RDONLY);
-	if (fd < 0)
-		return errno == ENOENT ? hk__err(HK_E_NOT_FOUND, "%s is missing",
-		                                 name)
-		                       : hk__st_open_err(errno, name, NULL);
-	struct stat sb;
-	if (fstat(fd, &sb) || sb.st_size < 0) {
-		int e = errno;
-		close(fd);
-		return hk__err(HK_E_IO, "%s: %s", name, strerror(e));
-	}
-	size_t n = (size_t)sb.st_size;
+	int fd;
+	size_t n;
+	hk_status s = open_sized(dirfd, name, &fd, &n);
+	if (s)
+		return s;
 	uint8_t *p = malloc(n ? n : 1);
 	if (!p) {
 		close(fd);
@@ -435,32 +447,26 @@ hk_status hk__st_map_file(int dirfd, const char *name, const uint8_t **buf,
 	static const uint8_t empty[1];
 	*buf = NULL;
 	*len = 0;
-	int fd = hk__st_openat(dirfd, name, O_RDONLY);
-	if (fd < 0)
-		return errno == ENOENT ? hk__err(HK_E_NOT_FOUND, "%s is missing",
-		                                 name)
-		                       : hk__st_open_err(errno, name, NULL);
-	struct stat sb;
-	if (fstat(fd, &sb) || sb.st_size < 0) {
-		int e = errno;
-		close(fd);
-		return hk__err(HK_E_IO, "%s: %s", name, strerror(e));
-	}
-	if (sb.st_size == 0) {
+	int fd;
+	size_t n;
+	hk_status s = open_sized(dirfd, name, &fd, &n);
+	if (s)
+		return s;
+	if (n == 0) {
 		close(fd);
 		*buf = empty;
 		return HK_OK;
 	}
 	/* mapped, not read: replaying a 1 GB log should not first fault in
 	 * and copy 1 GB of fresh anonymous pages */
-	void *p = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	void *p = mmap(NULL, n, PROT_READ, MAP_PRIVATE, fd, 0);
 	int e = errno;
 	close(fd);
 	if (p == MAP_FAILED)
 		return hk__err(HK_E_IO, "%s: mmap: %s", name, strerror(e));
-	madvise(p, (size_t)sb.st_size, MADV_SEQUENTIAL);
+	madvise(p, n, MADV_SEQUENTIAL);
 	*buf = p;
-	*len = (size_t)sb.st_size;
+	*len = n;
 	return HK_OK;
 }
 

@@ -31,11 +31,7 @@
  * (about 48 bytes per subject whose name is shorter than 16 bytes).
  */
 #define _GNU_SOURCE
-#include "herken.h"
-#include "internal.h"
-#include "pool.h"
-#include "hk_simd.h"
-#include "topk.h"
+#include "gallery_priv.h"
 
 #include <cblas.h>
 #include <errno.h>
@@ -47,87 +43,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-#define DIM_MAX 4096u
-#define BLOCK_ROWS 1024u   /* rows per scan block: 192 KiB of int8 at d=192 (L2) */
-#define TILE_Q 64u         /* queries per batch tile                      */
-#define STACK_CANDS 1024u  /* single-query scratch lives on the stack     */
-#define MAX_SHARDS 64u
-#define XF_PEND 256u       /* file rows buffered before one pwrite        */
-#define SUBJ_INLINE 16u    /* names shorter than this live in hk__subj    */
-
-/*
- * One subject. Most subjects have a short id and one template, so both live
- * inside the struct (names < SUBJ_INLINE bytes; the id list while captids
- * is 0): at 10 million one-template subjects, separate allocations cost
- * ~80 bytes per subject of malloc chunks. Use subj_name()/subj_tids().
- */
-typedef struct hk__subj {
-	union {
-		char *p;
-		char in[SUBJ_INLINE];
-	} name;
-	union {
-		hk_template_id *many; /* captids > 0 */
-		hk_template_id one;   /* captids == 0, ntids <= 1 */
-	} t; /* every template not yet compacted away */
-	uint32_t len;
-	uint32_t live;
-	uint32_t ntids, captids;
-} hk__subj;
-
-static const char *subj_name(const hk__subj *s)
-{
-	return s->len < SUBJ_INLINE ? s->name.in : s->name.p;
-}
-
-static hk_template_id *subj_tids(const hk__subj *s)
-{
-	return s->captids ? s->t.many : (hk_template_id *)&s->t.one;
-}
-
-/* The exact copy in a file (HK_EXACT_FILE); see the layout note above. */
-typedef struct hk__xfile {
-	int fd;
-	size_t nfile;       /* rows [0, nfile) are in the file            */
-	unsigned char *pend; /* rows [nfile, nfile + npend), encrypted     */
-	size_t npend;
-	unsigned char key[crypto_stream_chacha20_ietf_KEYBYTES];
-} hk__xfile;
-
-struct hk_gallery {
-	uint32_t dim, d8, d16, d32;
-	uint32_t scan;
-	uint32_t exact;
-	uint32_t rerank;
-	uint32_t huge;
-	size_t n, cap;
-	float *master;
-	uint16_t *m16;
-	hk__xfile xf;
-	char *xdir;
-	int8_t *s8;
-	int32_t *rsum;
-	float *rscale;
-	uint16_t *s16;
-	hk_template_id *tids;
-	uint32_t *subj;
-	int memkind;
-	void *base; /* the one mapping behind every per-slot array */
-	size_t bytes;
-	size_t live;
-	uint32_t tps_max; /* upper bound of live templates of one hk__subj */
-	hk_template_id next_id;
-	hk__subj *subs;
-	uint32_t nsubs, capsubs, live_subs;
-	uint32_t *hash; /* subject index + 1, open addressing */
-	uint32_t hcap;
-	pthread_rwlock_t lock;
-	hk__pool *pool;
-	const hk__kernel_table *K;
-};
-
-static size_t round_up(size_t x, size_t m) { return (x + m - 1) / m * m; }
 
 void hk_gallery_default_params(hk_gallery_params *p)
 {
@@ -154,7 +69,7 @@ static uint64_t fnv1a(const char *s, size_t n)
 	return h;
 }
 
-static int64_t subject_find(const hk_gallery *g, const char *name, size_t len)
+int64_t hk__g_subject_find(const hk_gallery *g, const char *name, size_t len)
 {
 	if (g->hcap == 0)
 		return -1;
@@ -198,7 +113,7 @@ static hk_status hash_rebuild(hk_gallery *g, uint32_t want)
 static hk_status subject_get_or_add(hk_gallery *g, const char *name,
                                     size_t len, uint32_t *out)
 {
-	int64_t f = subject_find(g, name, len);
+	int64_t f = hk__g_subject_find(g, name, len);
 	if (f >= 0) {
 		*out = (uint32_t)f;
 		return HK_OK;
@@ -277,7 +192,7 @@ static hk_status subject_push(hk__subj *s, hk_template_id id)
 	return HK_OK;
 }
 
-static hk_status check_subject(const char *subject, size_t *len)
+hk_status hk__g_check_subject(const char *subject, size_t *len)
 {
 	if (!subject)
 		return hk__err(HK_E_INVALID, "subject is NULL");
@@ -295,7 +210,7 @@ static hk_status check_subject(const char *subject, size_t *len)
 /* ---------------------------------------------------------------- */
 
 /* Normalise v into out[dim]; HK_E_RANGE on NaN/Inf/zero. */
-static hk_status normalise(const float *v, uint32_t dim, float *out,
+hk_status hk__g_normalise(const float *v, uint32_t dim, float *out,
                            const char *what)
 {
 	if (!v)
@@ -344,7 +259,7 @@ static float quantise(const float *x, uint32_t dim, uint32_t dpad, int qmax,
 
 /* Query in offset-128 u8 form for the int8 kernels, in the range the tier's
  * kernels accept (7 bits on avx2, hk_simd.h). */
-static float quantise_query(const hk__kernel_table *K, const float *x, uint32_t dim,
+float hk__g_quantise_query(const hk__kernel_table *K, const float *x, uint32_t dim,
                             uint32_t dpad, uint8_t *qu)
 {
 	int8_t *q = (int8_t *)qu;
@@ -358,22 +273,7 @@ static float quantise_query(const hk__kernel_table *K, const float *x, uint32_t 
 /* storage                                                           */
 /* ---------------------------------------------------------------- */
 
-typedef struct arrays {
-	size_t cap;
-	int kind;
-	void *base; /* one mapping holds every per-slot array */
-	size_t bytes;
-	float *master;
-	uint16_t *m16;
-	int8_t *s8;
-	int32_t *rsum;
-	float *rscale;
-	uint16_t *s16;
-	hk_template_id *tids;
-	uint32_t *subj;
-} arrays;
-
-static hk_status arrays_alloc(const hk_gallery *g, size_t cap, arrays *a)
+hk_status hk__g_arrays_alloc(const hk_gallery *g, size_t cap, arrays *a)
 {
 	memset(a, 0, sizeof *a);
 	size_t row_m = g->exact == HK_EXACT_FP32 ? (size_t)g->d32 * 4 : 0;
@@ -411,7 +311,7 @@ static hk_status arrays_alloc(const hk_gallery *g, size_t cap, arrays *a)
 	return HK_OK;
 }
 
-static void arrays_adopt(hk_gallery *g, const arrays *a)
+void hk__g_arrays_adopt(hk_gallery *g, const arrays *a)
 {
 	g->cap = a->cap;
 	g->memkind = a->kind;
@@ -428,7 +328,7 @@ static void arrays_adopt(hk_gallery *g, const arrays *a)
 }
 
 /* Copy slot src of g into slot dst of a. */
-static void copy_slot(const hk_gallery *g, arrays *a, size_t dst, size_t src)
+void hk__g_copy_slot(const hk_gallery *g, arrays *a, size_t dst, size_t src)
 {
 	if (a->master)
 		memcpy(a->master + dst * g->d32, g->master + src * g->d32,
@@ -466,14 +366,14 @@ static void touch_shard(void *arg, unsigned shard, unsigned nshards)
 		memset((char *)j->a->base + lo, 0, hi - lo);
 }
 
-static void first_touch(hk_gallery *g, arrays *a)
+void hk__g_first_touch(hk_gallery *g, arrays *a)
 {
 	touch_job j = {a};
 	if (!g->pool || hk__pool_try_run(g->pool, touch_shard, &j) != 0)
 		touch_shard(&j, 0, 1);
 }
 
-static void arrays_release(hk_gallery *g)
+void hk__g_arrays_release(hk_gallery *g)
 {
 	if (!g->base)
 		return;
@@ -485,212 +385,23 @@ static void arrays_release(hk_gallery *g)
 }
 
 /* ---------------------------------------------------------------- */
-/* exact copy in a file (HK_EXACT_FILE)                              */
-/* ---------------------------------------------------------------- */
-
-static size_t xf_row(const hk_gallery *g) { return (size_t)g->d32 * 4; }
-
-static void xf_init(hk__xfile *f)
-{
-	memset(f, 0, sizeof *f);
-	f->fd = -1;
-}
-
-static void xf_close(const hk_gallery *g, hk__xfile *f)
-{
-	if (f->pend) {
-		hk__wipe(f->pend, (size_t)XF_PEND * xf_row(g));
-		free(f->pend);
-	}
-	if (f->fd >= 0)
-		close(f->fd); /* unlinked: the blocks go back to the file system */
-	hk__wipe(f->key, sizeof f->key); /* what they hold is unreadable now */
-	xf_init(f);
-}
-
-static hk_status xf_open(const hk_gallery *g, hk__xfile *f)
-{
-	xf_init(f);
-	const char *dir = g->xdir;
-	f->fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	if (f->fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR ||
-	                  errno == EINVAL)) {
-		/* no O_TMPFILE on this file system: create and unlink at once */
-		char path[4096];
-		if (snprintf(path, sizeof path, "%s/herken-exact-XXXXXX", dir) >=
-		    (int)sizeof path)
-			return hk__err(HK_E_INVALID, "gallery: exact_dir too long");
-		f->fd = mkostemp(path, O_CLOEXEC);
-		if (f->fd >= 0)
-			unlink(path);
-	}
-	if (f->fd < 0)
-		return hk__err(HK_E_IO, "gallery: cannot create the exact copy in %s (%s)",
-		               dir, strerror(errno));
-	f->pend = malloc((size_t)XF_PEND * xf_row(g));
-	if (!f->pend) {
-		xf_close(g, f);
-		return hk__err(HK_E_NOMEM, "gallery: out of memory (write buffer)");
-	}
-	crypto_stream_chacha20_ietf_keygen(f->key);
-	return HK_OK;
-}
-
-/* XOR row src (encrypted or plain) of slot with the key stream into dst. */
-static void xf_crypt(const hk__xfile *f, size_t slot, size_t bytes,
-                     const void *src, void *dst)
-{
-	unsigned char nonce[crypto_stream_chacha20_ietf_NONCEBYTES] = {0};
-	for (int i = 0; i < 8; i++)
-		nonce[i] = (unsigned char)((uint64_t)slot >> (8 * i));
-	crypto_stream_chacha20_ietf_xor_ic(dst, src, bytes, nonce, 0, f->key);
-}
-
-/* Write the buffered rows to the file. */
-static hk_status xf_flush(const hk_gallery *g, hk__xfile *f)
-{
-	size_t row = xf_row(g), bytes = f->npend * row, done = 0;
-	off_t off = (off_t)(f->nfile * row);
-	while (done < bytes) {
-		ssize_t w = pwrite(f->fd, f->pend + done, bytes - done, off + (off_t)done);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return hk__err(HK_E_IO, "gallery: writing the exact copy: %s",
-			               w < 0 ? strerror(errno) : "no progress");
-		done += (size_t)w;
-	}
-	hk__wipe(f->pend, bytes);
-	f->nfile += f->npend;
-	f->npend = 0;
-	return HK_OK;
-}
-
-/* Make room for one more row (flushes a full buffer). */
-static hk_status xf_reserve(hk_gallery *g)
-{
-	return g->xf.npend == XF_PEND ? xf_flush(g, &g->xf) : HK_OK;
-}
-
-/* Append plain row x (d32 floats) as slot nfile + npend; needs room. */
-static void xf_append(const hk_gallery *g, hk__xfile *f, const float *x)
-{
-	size_t row = xf_row(g);
-	xf_crypt(f, f->nfile + f->npend, row, x, f->pend + f->npend * row);
-	f->npend++;
-}
-
-/* Decrypt the row of slot into out[d32]. */
-static hk_status xf_read(const hk_gallery *g, const hk__xfile *f, size_t slot,
-                         float *out)
-{
-	size_t row = xf_row(g);
-	if (slot >= f->nfile) {
-		xf_crypt(f, slot, row, f->pend + (slot - f->nfile) * row, out);
-		return HK_OK;
-	}
-	ssize_t r;
-	do
-		r = pread(f->fd, out, row, (off_t)(slot * row));
-	while (r < 0 && errno == EINTR);
-	if (r != (ssize_t)row)
-		return hk__err(HK_E_IO, "gallery: reading the exact copy: %s",
-		               r < 0 ? strerror(errno) : "short read");
-	xf_crypt(f, slot, row, out, out); /* in place */
-	return HK_OK;
-}
-
-/* Overwrite the stored row of slot with zeros (best effort on the file:
- * the row is ciphertext under a key that compaction and destroy wipe). */
-static void xf_wipe(const hk_gallery *g, hk__xfile *f, size_t slot)
-{
-	size_t row = xf_row(g);
-	if (slot >= f->nfile) {
-		hk__wipe(f->pend + (slot - f->nfile) * row, row);
-		return;
-	}
-	static const unsigned char zero[4 * DIM_MAX];
-	ssize_t w;
-	do
-		w = pwrite(f->fd, zero, row, (off_t)(slot * row));
-	while (w < 0 && errno == EINTR);
-	if (w != (ssize_t)row)
-		hk__log(HK_LOG_WARN, "gallery: could not zero a removed row in the "
-		        "exact copy (%s); it stays encrypted until compaction",
-		        w < 0 ? strerror(errno) : "short write");
-}
-
-/* ---------------------------------------------------------------- */
-/* the exact copy, whichever kind                                    */
-/* ---------------------------------------------------------------- */
-
-/*
- * Exact score of slot against q (normalised, d32 floats, zero padded);
- * tmp[d32] is scratch for a decrypted file row, wiped by the caller. A
- * failed read (FILE) sets *st and scores NaN.
- */
-static float exact_dot(const hk_gallery *g, const float *q, size_t slot,
-                       float *tmp, hk_status *st)
-{
-	if (g->exact == HK_EXACT_FP16)
-		return g->K->dot_f32_f16(q, g->m16 + slot * g->d16, g->dim);
-	if (g->exact == HK_EXACT_FILE) {
-		hk_status s = xf_read(g, &g->xf, slot, tmp);
-		if (s) {
-			*st = s;
-			return NAN;
-		}
-		return g->K->dot_f32(q, tmp, g->d32);
-	}
-	return g->K->dot_f32(q, g->master + slot * g->d32, g->d32);
-}
-
-/* The exact copy of slot as fp32 into out[d32]. */
-static hk_status exact_get(const hk_gallery *g, size_t slot, float *out)
-{
-	if (g->exact == HK_EXACT_FP16) {
-		const uint16_t *h = g->m16 + slot * g->d16;
-		for (uint32_t i = 0; i < g->d32; i++)
-			out[i] = i < g->dim ? hk__f16_to_f32(h[i]) : 0.0f;
-	} else if (g->exact == HK_EXACT_FILE) {
-		return xf_read(g, &g->xf, slot, out);
-	} else {
-		memcpy(out, g->master + slot * g->d32, (size_t)g->d32 * 4);
-	}
-	return HK_OK;
-}
-
-static hk_status grow(hk_gallery *g, size_t want)
-{
-	/* the first call gets the capacity hint: exactly that many slots, as
-	 * every slot of the mapping is made resident (first touch) */
-	size_t cap = g->cap ? g->cap : want;
-	while (cap < want) {
-		if (cap > ((size_t)1 << 40))
-			return hk__err(HK_E_LIMIT, "gallery: too many templates");
-		cap *= 2;
-	}
-	if (cap > UINT32_MAX)
-		return hk__err(HK_E_LIMIT, "gallery: more than 2^32 templates");
-	arrays a;
-	hk_status st = arrays_alloc(g, cap, &a);
-	if (st)
-		return st;
-	if (g->exact == HK_EXACT_FILE && g->xf.fd < 0 && (st = xf_open(g, &g->xf))) {
-		hk__mem_free(a.base, a.bytes);
-		return st;
-	}
-	first_touch(g, &a);
-	for (size_t i = 0; i < g->n; i++)
-		copy_slot(g, &a, i, i);
-	arrays_release(g);
-	arrays_adopt(g, &a);
-	return HK_OK;
-}
-
-/* ---------------------------------------------------------------- */
 /* lifecycle                                                         */
 /* ---------------------------------------------------------------- */
+
+/* The kernel choice, reported once per process through the log callback
+ * (simd/ is a leaf and does not log). */
+static pthread_once_t kernels_once = PTHREAD_ONCE_INIT;
+static void kernels_report(void)
+{
+	const hk__kernel_table *k = hk__kernels();
+	if (hk__kernels_status() != 0)
+		hk__log(HK_LOG_WARN,
+		        "HERKEN_MAX_ISA=%s is not one of scalar|neon|avx2|avxvnni|"
+		        "avx512|avx512vnni|amx|i8mm; ignored",
+		        getenv("HERKEN_MAX_ISA"));
+	hk__log(HK_LOG_INFO, "kernels: %s (cpu supports up to %s)", k->name,
+	        hk_isa_name(hk__cpu_detect()));
+}
 
 hk_status hk_gallery_create(const hk_gallery_params *p, hk_gallery **out)
 {
@@ -727,7 +438,7 @@ hk_status hk_gallery_create(const hk_gallery_params *p, hk_gallery **out)
 	g->d32 = (uint32_t)round_up(p->dim, HK_SIMD_PAD_F32);
 	g->scan = scan;
 	g->exact = exact;
-	xf_init(&g->xf);
+	hk__g_xf_init(&g->xf);
 	if (exact == HK_EXACT_FILE) {
 		const char *dir = p->exact_dir ? p->exact_dir : getenv("TMPDIR");
 		g->xdir = strdup(dir && *dir ? dir : "/var/tmp");
@@ -739,6 +450,7 @@ hk_status hk_gallery_create(const hk_gallery_params *p, hk_gallery **out)
 	g->rerank = p->rerank ? p->rerank : 64;
 	g->huge = p->huge_pages;
 	g->next_id = 1;
+	pthread_once(&kernels_once, kernels_report);
 	g->K = hk__kernels();
 	pthread_rwlock_init(&g->lock, NULL);
 	unsigned nt = p->threads ? p->threads : hk__ncores();
@@ -748,8 +460,16 @@ hk_status hk_gallery_create(const hk_gallery_params *p, hk_gallery **out)
 	hk_status st = g->pool ? HK_OK : HK_E_BACKEND;
 	if (!st)
 		st = hash_rebuild(g, 16);
+	if (!st && p->capacity > 64) {
+		/* room for a subject per template of the hint: address space only
+		 * until used, and no copy of the table while it fills (at 10
+		 * million subjects the doubling copy added 268 MB to the peak) */
+		g->subs = malloc((size_t)p->capacity * sizeof *g->subs);
+		g->capsubs = p->capacity;
+		st = g->subs ? HK_OK : hk__err(HK_E_NOMEM, "gallery_create: out of memory");
+	}
 	if (!st)
-		st = grow(g, p->capacity ? p->capacity : 1024);
+		st = hk__g_grow(g, p->capacity ? p->capacity : 1024);
 	if (st) {
 		hk_gallery_destroy(g);
 		return st;
@@ -763,8 +483,8 @@ void hk_gallery_destroy(hk_gallery *g)
 	if (!g)
 		return;
 	hk__pool_destroy(g->pool);
-	arrays_release(g);
-	xf_close(g, &g->xf);
+	hk__g_arrays_release(g);
+	hk__g_xf_close(g, &g->xf);
 	free(g->xdir);
 	for (uint32_t i = 0; i < g->nsubs; i++)
 		subject_free(&g->subs[i]);
@@ -778,7 +498,7 @@ void hk_gallery_destroy(hk_gallery *g)
 /* writers                                                           */
 /* ---------------------------------------------------------------- */
 
-/* x: normalised, d32 floats, zero padded. FILE: xf_reserve() first. */
+/* x: normalised, d32 floats, zero padded. FILE: hk__g_xf_reserve() first. */
 static void write_slot(hk_gallery *g, size_t slot, const float *x)
 {
 	if (g->master)
@@ -789,7 +509,7 @@ static void write_slot(hk_gallery *g, size_t slot, const float *x)
 			h[i] = i < g->dim ? hk__f32_to_f16(x[i]) : 0;
 	}
 	if (g->exact == HK_EXACT_FILE)
-		xf_append(g, &g->xf, x);
+		hk__g_xf_append(g, &g->xf, x);
 	if (g->scan == HK_SCAN_INT8) {
 		g->rscale[slot] =
 		    quantise(x, g->dim, g->d8, 127, g->s8 + slot * g->d8, &g->rsum[slot]);
@@ -810,18 +530,18 @@ hk_status hk_gallery_add(hk_gallery *g, const char *subject,
 	if (!g)
 		return hk__err(HK_E_INVALID, "gallery_add: gallery is NULL");
 	size_t len;
-	hk_status st = check_subject(subject, &len);
+	hk_status st = hk__g_check_subject(subject, &len);
 	if (st)
 		return st;
 	float x[DIM_MAX];
-	st = normalise(embedding, g->dim, x, "embedding");
+	st = hk__g_normalise(embedding, g->dim, x, "embedding");
 	if (st)
 		return st;
 	memset(x + g->dim, 0, (size_t)(g->d32 - g->dim) * 4);
 	pthread_rwlock_wrlock(&g->lock);
-	if (g->n == g->cap && (st = grow(g, g->n + 1)))
+	if (g->n == g->cap && (st = hk__g_grow(g, g->n + 1)))
 		goto out;
-	if (g->exact == HK_EXACT_FILE && (st = xf_reserve(g)))
+	if (g->exact == HK_EXACT_FILE && (st = hk__g_xf_reserve(g)))
 		goto out;
 	uint32_t si = 0;
 	if ((st = subject_get_or_add(g, subject, len, &si)))
@@ -849,7 +569,7 @@ out:
 	return st;
 }
 
-static int64_t slot_of(const hk_gallery *g, hk_template_id id)
+int64_t hk__g_slot_of(const hk_gallery *g, hk_template_id id)
 {
 	size_t lo = 0, hi = g->n;
 	while (lo < hi) {
@@ -864,11 +584,6 @@ static int64_t slot_of(const hk_gallery *g, hk_template_id id)
 	return -1;
 }
 
-static int slot_live(const hk_gallery *g, size_t slot)
-{
-	return !isnan(g->rscale[slot]);
-}
-
 static void tombstone(hk_gallery *g, size_t slot)
 {
 	g->rscale[slot] = NAN;
@@ -878,7 +593,7 @@ static void tombstone(hk_gallery *g, size_t slot)
 	if (g->m16)
 		hk__wipe(g->m16 + slot * g->d16, (size_t)g->d16 * 2);
 	if (g->exact == HK_EXACT_FILE)
-		xf_wipe(g, &g->xf, slot);
+		hk__g_xf_wipe(g, &g->xf, slot);
 	if (g->s8)
 		hk__wipe(g->s8 + slot * g->d8, g->d8);
 	if (g->s16)
@@ -896,8 +611,8 @@ hk_status hk_gallery_remove(hk_gallery *g, hk_template_id id)
 		return hk__err(HK_E_INVALID, "gallery_remove: gallery is NULL");
 	hk_status st = HK_OK;
 	pthread_rwlock_wrlock(&g->lock);
-	int64_t slot = slot_of(g, id);
-	if (slot < 0 || !slot_live(g, (size_t)slot))
+	int64_t slot = hk__g_slot_of(g, id);
+	if (slot < 0 || !hk__g_slot_live(g, (size_t)slot))
 		st = hk__err(HK_E_NOT_FOUND, "gallery_remove: no live template %lld",
 		             (long long)id);
 	else
@@ -914,18 +629,18 @@ hk_status hk_gallery_remove_subject(hk_gallery *g, const char *subject,
 	if (!g)
 		return hk__err(HK_E_INVALID, "gallery_remove_subject: gallery is NULL");
 	size_t len;
-	hk_status st = check_subject(subject, &len);
+	hk_status st = hk__g_check_subject(subject, &len);
 	if (st)
 		return st;
 	size_t removed = 0;
 	pthread_rwlock_wrlock(&g->lock);
-	int64_t si = subject_find(g, subject, len);
+	int64_t si = hk__g_subject_find(g, subject, len);
 	if (si >= 0) {
 		hk__subj *s = &g->subs[si];
 		const hk_template_id *t = subj_tids(s);
 		for (uint32_t i = 0; i < s->ntids; i++) {
-			int64_t slot = slot_of(g, t[i]);
-			if (slot >= 0 && slot_live(g, (size_t)slot)) {
+			int64_t slot = hk__g_slot_of(g, t[i]);
+			if (slot >= 0 && hk__g_slot_live(g, (size_t)slot)) {
 				tombstone(g, (size_t)slot);
 				removed++;
 			}
@@ -950,39 +665,39 @@ hk_status hk_gallery_compact(hk_gallery *g)
 	if (cap < 1024)
 		cap = 1024;
 	arrays a;
-	if ((st = arrays_alloc(g, cap, &a)))
+	if ((st = hk__g_arrays_alloc(g, cap, &a)))
 		goto out;
 	/* FILE: live rows go to a new file under a new key, first, while a
 	 * failure can still leave the gallery as it was */
 	hk__xfile nf;
-	xf_init(&nf);
+	hk__g_xf_init(&nf);
 	if (g->exact == HK_EXACT_FILE) {
 		float row[DIM_MAX] __attribute__((aligned(64)));
-		st = xf_open(g, &nf);
+		st = hk__g_xf_open(g, &nf);
 		for (size_t i = 0; i < g->n && !st; i++) {
-			if (!slot_live(g, i))
+			if (!hk__g_slot_live(g, i))
 				continue;
-			if (nf.npend == XF_PEND && (st = xf_flush(g, &nf)))
+			if (nf.npend == XF_PEND && (st = hk__g_xf_flush(g, &nf)))
 				break;
-			if ((st = xf_read(g, &g->xf, i, row)))
+			if ((st = hk__g_xf_read(g, &g->xf, i, row)))
 				break;
-			xf_append(g, &nf, row);
+			hk__g_xf_append(g, &nf, row);
 		}
 		hk__wipe(row, sizeof row);
 		if (st) {
-			xf_close(g, &nf);
+			hk__g_xf_close(g, &nf);
 			hk__mem_free(a.base, a.bytes);
 			goto out;
 		}
 	}
-	first_touch(g, &a);
+	hk__g_first_touch(g, &a);
 	/* new subject table: only subjects with live templates */
 	uint32_t *remap = malloc((size_t)(g->nsubs ? g->nsubs : 1) * sizeof *remap);
 	hk__subj *ns = calloc(g->live_subs ? g->live_subs : 1, sizeof *ns);
 	if (!remap || !ns) {
 		free(remap);
 		free(ns);
-		xf_close(g, &nf);
+		hk__g_xf_close(g, &nf);
 		hk__mem_free(a.base, a.bytes);
 		st = hk__err(HK_E_NOMEM, "gallery_compact: out of memory");
 		goto out;
@@ -999,8 +714,8 @@ hk_status hk_gallery_compact(hk_gallery *g)
 		hk_template_id *t = subj_tids(s);
 		uint32_t k = 0;
 		for (uint32_t j = 0; j < s->ntids; j++) {
-			int64_t slot = slot_of(g, t[j]);
-			if (slot >= 0 && slot_live(g, (size_t)slot))
+			int64_t slot = hk__g_slot_of(g, t[j]);
+			if (slot >= 0 && hk__g_slot_live(g, (size_t)slot))
 				t[k++] = t[j];
 		}
 		hk__wipe(t + k, (size_t)(s->ntids - k) * sizeof *t);
@@ -1012,17 +727,17 @@ hk_status hk_gallery_compact(hk_gallery *g)
 	}
 	size_t k = 0;
 	for (size_t i = 0; i < g->n; i++) {
-		if (!slot_live(g, i))
+		if (!hk__g_slot_live(g, i))
 			continue;
-		copy_slot(g, &a, k, i);
+		hk__g_copy_slot(g, &a, k, i);
 		a.subj[k] = remap[g->subj[i]];
 		k++;
 	}
 	free(remap);
-	arrays_release(g);
-	arrays_adopt(g, &a);
+	hk__g_arrays_release(g);
+	hk__g_arrays_adopt(g, &a);
 	if (g->exact == HK_EXACT_FILE) {
-		xf_close(g, &g->xf);
+		hk__g_xf_close(g, &g->xf);
 		g->xf = nf;
 	}
 	g->n = k;
@@ -1039,392 +754,4 @@ hk_status hk_gallery_compact(hk_gallery *g)
 out:
 	pthread_rwlock_unlock(&g->lock);
 	return st;
-}
-
-/* ---------------------------------------------------------------- */
-/* readers                                                           */
-/* ---------------------------------------------------------------- */
-
-size_t hk_gallery_size(const hk_gallery *g) { return g ? g->live : 0; }
-size_t hk_gallery_subject_count(const hk_gallery *g)
-{
-	return g ? g->live_subs : 0;
-}
-uint32_t hk_gallery_dim(const hk_gallery *g) { return g ? g->dim : 0; }
-
-#define RDLOCK(g) pthread_rwlock_rdlock((pthread_rwlock_t *)&(g)->lock)
-#define UNLOCK(g) pthread_rwlock_unlock((pthread_rwlock_t *)&(g)->lock)
-
-hk_status hk_gallery_get_info(const hk_gallery *g, hk_gallery_info *info)
-{
-	if (!g || !info)
-		return hk__err(HK_E_INVALID, "gallery_get_info: NULL argument");
-	RDLOCK(g);
-	memset(info, 0, sizeof *info);
-	info->dim = g->dim;
-	info->scan_type = g->scan;
-	info->huge_pages = (uint32_t)g->memkind;
-	info->threads = hk__pool_size(g->pool);
-	info->live = g->live;
-	info->slots = g->n;
-	size_t row = g->scan == HK_SCAN_INT8   ? (size_t)g->d8 + 8
-	             : g->scan == HK_SCAN_FP16 ? (size_t)g->d16 * 2 + 4
-	                                       : (size_t)g->d32 * 4 + 4;
-	info->scan_bytes = (uint64_t)g->n * row;
-	info->exact_type = g->exact;
-	info->master_bytes = (uint64_t)g->n * (g->exact == HK_EXACT_FP16
-	                                           ? (size_t)g->d16 * 2
-	                                           : (size_t)g->d32 * 4);
-	/* malloc'd blocks counted with their usable size plus the chunk
-	 * header; the slot arrays at capacity (first-touched when mapped) */
-	uint64_t res = g->bytes + (uint64_t)g->nsubs * sizeof(hk__subj) +
-	               (uint64_t)g->hcap * 4; /* subs: untouched tail not counted */
-	for (uint32_t i = 0; i < g->nsubs; i++) {
-		const hk__subj *s = &g->subs[i];
-		if (s->len >= SUBJ_INLINE)
-			res += malloc_usable_size(s->name.p) + 8;
-		if (s->captids)
-			res += malloc_usable_size(s->t.many) + 8;
-	}
-	info->exact_resident_bytes = info->master_bytes;
-	if (g->exact == HK_EXACT_FILE) {
-		res += (uint64_t)XF_PEND * xf_row(g);
-		info->exact_resident_bytes = (uint64_t)XF_PEND * xf_row(g);
-	}
-	info->resident_bytes = res;
-	UNLOCK(g);
-	return HK_OK;
-}
-
-hk_status hk_gallery_subject_of(const hk_gallery *g, hk_template_id id,
-                                char *buf, size_t len)
-{
-	if (!g || !buf)
-		return hk__err(HK_E_INVALID, "gallery_subject_of: NULL argument");
-	hk_status st = HK_OK;
-	RDLOCK(g);
-	int64_t slot = slot_of(g, id);
-	if (slot < 0 || !slot_live(g, (size_t)slot)) {
-		st = hk__err(HK_E_NOT_FOUND, "gallery_subject_of: no live template %lld",
-		             (long long)id);
-	} else {
-		const hk__subj *s = &g->subs[g->subj[slot]];
-		if (len < (size_t)s->len + 1)
-			st = hk__err(HK_E_OVERFLOW,
-			             "gallery_subject_of: buffer of %zu bytes, need %u", len,
-			             s->len + 1);
-		else
-			memcpy(buf, subj_name(s), (size_t)s->len + 1);
-	}
-	UNLOCK(g);
-	return st;
-}
-
-hk_status hk_gallery_get(const hk_gallery *g, hk_template_id id, float *out)
-{
-	if (!g || !out)
-		return hk__err(HK_E_INVALID, "gallery_get: NULL argument");
-	hk_status st = HK_OK;
-	RDLOCK(g);
-	int64_t slot = slot_of(g, id);
-	if (slot < 0 || !slot_live(g, (size_t)slot))
-		st = hk__err(HK_E_NOT_FOUND, "gallery_get: no live template %lld",
-		             (long long)id);
-	else {
-		float row[DIM_MAX] __attribute__((aligned(64)));
-		if (!(st = exact_get(g, (size_t)slot, row)))
-			memcpy(out, row, (size_t)g->dim * 4);
-		hk__wipe(row, (size_t)g->d32 * 4);
-	}
-	UNLOCK(g);
-	return st;
-}
-
-hk_status hk_gallery_verify(const hk_gallery *g, const char *subject,
-                            const float *query, float *score,
-                            hk_template_id *best_id)
-{
-	if (!g || !score)
-		return hk__err(HK_E_INVALID, "gallery_verify: NULL argument");
-	size_t len;
-	hk_status st = check_subject(subject, &len);
-	if (st)
-		return st;
-	float q[DIM_MAX];
-	if ((st = normalise(query, g->dim, q, "query")))
-		return st;
-	memset(q + g->dim, 0, (size_t)(g->d32 - g->dim) * 4);
-	RDLOCK(g);
-	int64_t si = subject_find(g, subject, len);
-	float best = -INFINITY;
-	hk_template_id bid = HK_NO_ID;
-	float tmp[DIM_MAX] __attribute__((aligned(64)));
-	if (si >= 0) {
-		const hk__subj *s = &g->subs[si];
-		const hk_template_id *t = subj_tids(s);
-		for (uint32_t i = 0; i < s->ntids; i++) {
-			int64_t slot = slot_of(g, t[i]);
-			if (slot < 0 || !slot_live(g, (size_t)slot))
-				continue;
-			float v = exact_dot(g, q, (size_t)slot, tmp, &st);
-			if (v > best || (v == best && t[i] < bid)) {
-				best = v;
-				bid = t[i];
-			}
-		}
-	}
-	UNLOCK(g);
-	if (g->exact == HK_EXACT_FILE)
-		hk__wipe(tmp, (size_t)g->d32 * 4);
-	hk__wipe(q, (size_t)g->d32 * 4);
-	if (st)
-		return st;
-	if (bid == HK_NO_ID)
-		return hk__err(HK_E_NOT_FOUND,
-		               "gallery_verify: subject has no live template");
-	*score = best;
-	if (best_id)
-		*best_id = bid;
-	return HK_OK;
-}
-
-/* ---------------------------------------------------------------- */
-/* search                                                            */
-/* ---------------------------------------------------------------- */
-
-typedef struct search_job {
-	const hk_gallery *g;
-	size_t nq;           /* queries in this call                        */
-	const float *qf;     /* nq x d32 normalised fp32 queries            */
-	const uint8_t *qu;   /* nq x d8 offset-128 int8 queries (INT8 scan) */
-	hk__cand *cands;     /* nshards x nq x kk                           */
-	uint32_t *counts;    /* nshards x nq                                */
-	uint32_t kk;
-	unsigned nshards;
-} search_job;
-
-static void shard_range(size_t n, unsigned shard, unsigned nshards,
-                        size_t *lo, size_t *hi)
-{
-	/* split on BLOCK_ROWS boundaries so the blocks of a shard are whole */
-	size_t blocks = (n + BLOCK_ROWS - 1) / BLOCK_ROWS;
-	*lo = blocks * shard / nshards * BLOCK_ROWS;
-	*hi = blocks * (shard + 1) / nshards * BLOCK_ROWS;
-	if (*lo > n)
-		*lo = n;
-	if (*hi > n)
-		*hi = n;
-}
-
-static void scan_shard(void *arg, unsigned shard, unsigned nshards)
-{
-	search_job *j = arg;
-	const hk_gallery *g = j->g;
-	const hk__kernel_table *K = g->K;
-	size_t lo, hi;
-	shard_range(g->n, shard, nshards, &lo, &hi);
-	if (nshards != j->nshards) /* ran inline as one shard */
-		shard = 0;
-	hk__heap heaps[TILE_Q];
-	int32_t dots_i[TILE_Q * BLOCK_ROWS] __attribute__((aligned(64)));
-	float dots_f[BLOCK_ROWS] __attribute__((aligned(64)));
-	float tmp[BLOCK_ROWS] __attribute__((aligned(64)));
-
-	for (size_t q0 = 0; q0 < j->nq; q0 += TILE_Q) {
-		size_t nt = j->nq - q0 < TILE_Q ? j->nq - q0 : TILE_Q;
-		for (size_t t = 0; t < nt; t++) {
-			size_t qi = q0 + t;
-			heaps[t].c = j->cands + ((size_t)shard * j->nq + qi) * j->kk;
-			heaps[t].n = 0;
-			heaps[t].cap = j->kk;
-		}
-		for (size_t b = lo; b < hi; b += BLOCK_ROWS) {
-			size_t cnt = hi - b < BLOCK_ROWS ? hi - b : BLOCK_ROWS;
-			if (g->scan == HK_SCAN_INT8) {
-				const int8_t *rows = g->s8 + b * g->d8;
-				if (nt == 1)
-					K->scan_i8(j->qu + q0 * g->d8, rows, g->rsum + b, cnt,
-					           g->d8, g->d8, dots_i);
-				else
-					K->tile_i8(j->qu + q0 * g->d8, nt, g->d8, rows,
-					           g->rsum + b, cnt, g->d8, g->d8, dots_i,
-					           BLOCK_ROWS);
-				for (size_t t = 0; t < nt; t++)
-					hk__topk_block_i32(&heaps[t], dots_i + t * BLOCK_ROWS,
-					                   g->rscale + b, cnt, (uint32_t)b, tmp);
-			} else if (g->scan == HK_SCAN_FP16) {
-				for (size_t t = 0; t < nt; t++) {
-					K->scan_f16(j->qf + (q0 + t) * g->d32,
-					            g->s16 + b * g->d16, cnt, g->d16,
-					            (size_t)g->d16 * 2, dots_f);
-					hk__topk_block_f32(&heaps[t], dots_f, g->rscale + b, cnt,
-					                   (uint32_t)b, tmp);
-				}
-			} else if (nt == 1) {
-				K->scan_f32(j->qf + q0 * g->d32, g->master + b * g->d32, cnt,
-				            g->d32, (size_t)g->d32 * 4, dots_f);
-				hk__topk_block_f32(&heaps[0], dots_f, g->rscale + b, cnt,
-				                   (uint32_t)b, tmp);
-			} else {
-				/* fp32 batch: OpenBLAS sgemm computes the tile */
-				float *c = (float *)dots_i;
-				cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nt,
-				            (int)cnt, (int)g->d32, 1.0f, j->qf + q0 * g->d32,
-				            (int)g->d32, g->master + b * g->d32, (int)g->d32,
-				            0.0f, c, BLOCK_ROWS);
-				for (size_t t = 0; t < nt; t++)
-					hk__topk_block_f32(&heaps[t], c + t * BLOCK_ROWS,
-					                   g->rscale + b, cnt, (uint32_t)b, tmp);
-			}
-		}
-		for (size_t t = 0; t < nt; t++)
-			j->counts[(size_t)shard * j->nq + q0 + t] = heaps[t].n;
-	}
-}
-
-static int cand_cmp(const void *a, const void *b)
-{
-	const hk__cand *x = a, *y = b;
-	if (x->score != y->score)
-		return x->score > y->score ? -1 : 1;
-	return (x->slot > y->slot) - (x->slot < y->slot); /* slot order = id order */
-}
-
-/*
- * Re-score the candidates of query qi exactly, keep each subject's best
- * template, write the top k. seen is a scratch bitmap-free dedupe: sorted
- * candidates are scanned and a subject is emitted the first time it is met
- * (its best template, since the list is sorted by exact score).
- */
-static hk_status finish_query(const search_job *j, size_t qi, size_t k,
-                              hk__cand *work, float *scores,
-                              hk_template_id *ids)
-{
-	const hk_gallery *g = j->g;
-	float tmp[DIM_MAX] __attribute__((aligned(64)));
-	hk_status st = HK_OK;
-	size_t m = 0;
-	for (unsigned s = 0; s < j->nshards; s++) {
-		const hk__cand *c = j->cands + ((size_t)s * j->nq + qi) * j->kk;
-		uint32_t cn = j->counts[(size_t)s * j->nq + qi];
-		for (uint32_t i = 0; i < cn; i++) {
-			work[m].slot = c[i].slot;
-			work[m].score =
-			    exact_dot(g, j->qf + qi * g->d32, c[i].slot, tmp, &st);
-			m++;
-		}
-	}
-	if (g->exact == HK_EXACT_FILE)
-		hk__wipe(tmp, (size_t)g->d32 * 4);
-	if (st)
-		return st;
-	qsort(work, m, sizeof *work, cand_cmp);
-	size_t out = 0;
-	for (size_t i = 0; i < m && out < k; i++) {
-		uint32_t subj = g->subj[work[i].slot];
-		int dup = 0;
-		for (size_t o = 0; o < out && !dup; o++)
-			dup = g->subj[work[o].slot] == subj;
-		if (dup)
-			continue;
-		work[out++] = work[i]; /* out <= i: safe in place */
-	}
-	for (size_t o = 0; o < k; o++) {
-		if (o < out) {
-			scores[o] = work[o].score;
-			ids[o] = g->tids[work[o].slot];
-		} else {
-			scores[o] = -INFINITY;
-			ids[o] = HK_NO_ID;
-		}
-	}
-	return HK_OK;
-}
-
-static hk_status search_common(const hk_gallery *g, const float *queries,
-                               size_t n, size_t k, float *scores,
-                               hk_template_id *ids)
-{
-	if (!g || !queries || !scores || !ids)
-		return hk__err(HK_E_INVALID, "gallery_search: NULL argument");
-	if (k == 0 || k > (1u << 20))
-		return hk__err(HK_E_INVALID, "gallery_search: k=%zu not in 1..2^20", k);
-	if (n == 0)
-		return HK_OK;
-	if (n > (1u << 24))
-		return hk__err(HK_E_INVALID, "gallery_search: batch of %zu too large", n);
-
-	size_t qf_bytes = n * g->d32 * 4, qu_bytes = n * g->d8;
-	hk_status st = HK_OK;
-	RDLOCK(g);
-	unsigned nshards = hk__pool_size(g->pool);
-	/* candidates: enough that the k best subjects are among them even when
-	 * every subject has tps_max templates */
-	size_t kk = g->rerank;
-	size_t need = k * (g->tps_max ? g->tps_max : 1);
-	if (kk < need)
-		kk = need;
-	if (kk > g->n)
-		kk = g->n ? g->n : 1;
-	size_t cand_n = (size_t)nshards * n * kk;
-	size_t work_n = (size_t)nshards * kk;
-	size_t scratch = qf_bytes + qu_bytes + cand_n * sizeof(hk__cand) +
-	                 (size_t)nshards * n * 4 + work_n * sizeof(hk__cand) + 256;
-	/* one query with a modest candidate list: no heap allocation */
-	char stack[STACK_CANDS * 16 + 4 * 4096] __attribute__((aligned(64)));
-	char *mem = stack;
-	if (n != 1 || scratch > sizeof stack) {
-		mem = hk__aalloc(scratch);
-		if (!mem) {
-			UNLOCK(g);
-			return hk__err(HK_E_NOMEM, "gallery_search: out of memory");
-		}
-	}
-	char *p = mem;
-	float *qf = (float *)p;
-	p += (qf_bytes + 63) & ~(size_t)63;
-	uint8_t *qu = (uint8_t *)p;
-	p += (qu_bytes + 63) & ~(size_t)63;
-	hk__cand *cands = (hk__cand *)p;
-	p += cand_n * sizeof(hk__cand);
-	uint32_t *counts = (uint32_t *)p;
-	p += (size_t)nshards * n * 4;
-	hk__cand *work = (hk__cand *)p;
-
-	for (size_t i = 0; i < n; i++) {
-		float *q = qf + i * g->d32;
-		if ((st = normalise(queries + i * g->dim, g->dim, q, "query")))
-			goto done;
-		memset(q + g->dim, 0, (size_t)(g->d32 - g->dim) * 4);
-		if (g->scan == HK_SCAN_INT8)
-			quantise_query(g->K, q, g->dim, g->d8, qu + i * g->d8);
-	}
-	search_job j = {g, n, qf, qu, cands, counts, (uint32_t)kk, nshards};
-	if (g->n == 0) {
-		memset(counts, 0, (size_t)nshards * n * 4);
-	} else if (nshards == 1 || hk__pool_try_run(g->pool, scan_shard, &j) != 0) {
-		j.nshards = 1;
-		scan_shard(&j, 0, 1);
-	}
-	for (size_t i = 0; i < n && !st; i++)
-		st = finish_query(&j, i, k, work, scores + i * k, ids + i * k);
-done:
-	UNLOCK(g);
-	hk__wipe(qf, qf_bytes + qu_bytes);
-	if (mem != stack)
-		hk__afree(mem);
-	return st;
-}
-
-hk_status hk_gallery_search(const hk_gallery *g, const float *query, size_t k,
-                            float *scores, hk_template_id *ids)
-{
-	return search_common(g, query, 1, k, scores, ids);
-}
-
-hk_status hk_gallery_search_batch(const hk_gallery *g, const float *queries,
-                                  size_t n, size_t k, float *scores,
-                                  hk_template_id *ids)
-{
-	return search_common(g, queries, n, k, scores, ids);
 }

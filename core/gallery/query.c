@@ -198,10 +198,10 @@ static uint64_t file_size(int dirfd, int fd, const char *name)
 	return (uint64_t)sb.st_size;
 }
 
-hk_status hk_store_info_get(hk_store *st, hk_store_info *info)
+hk_status hk_store_get_info(hk_store *st, hk_store_info *info)
 {
 	if (!st || !info)
-		return hk__err(HK_E_INVALID, "hk_store_info_get: NULL argument");
+		return hk__err(HK_E_INVALID, "hk_store_get_info: NULL argument");
 	memset(info, 0, sizeof *info);
 	pthread_rwlock_rdlock(&st->rw);
 	info->dim = st->dim;
@@ -314,7 +314,7 @@ static void jw_str(jw *w, const char *s)
 	/* always valid UTF-8: control characters escaped, each byte that is
 	 * not part of valid UTF-8 replaced by U+FFFD */
 	for (const unsigned char *p = (const unsigned char *)s; *p;) {
-		size_t n = hk__utf8_len(p);
+		size_t n = hk_utf8_len((const char *)p);
 		if (!n)
 			jw_put(w, "\\ufffd");
 		else if (*p == '"' || *p == '\\')

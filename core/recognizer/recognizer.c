@@ -109,7 +109,7 @@ static uint64_t gallery_templates(const hk_recognizer *r)
 		return hk_gallery_size(r->p.gallery);
 	if (r->p.store) {
 		hk_store_info si;
-		if (hk_store_info_get(r->p.store, &si) == HK_OK)
+		if (hk_store_get_info(r->p.store, &si) == HK_OK)
 			return si.templates;
 	}
 	return 0;
@@ -604,7 +604,7 @@ hk_status hk_recognizer_create(const hk_recognizer_params *p, hk_recognizer **ou
 		               hk_gallery_dim(p->gallery), D);
 	if (p->store && p->mode == HK_DECIDE_IDENTIFY) {
 		hk_store_info si;
-		hk_status s = hk_store_info_get(p->store, &si);
+		hk_status s = hk_store_get_info(p->store, &si);
 		if (s != HK_OK)
 			return s;
 		if (si.dim != D)

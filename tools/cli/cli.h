@@ -31,6 +31,7 @@ int hk_cli_audit(int argc, char **argv);
 int hk_cli_compact(int argc, char **argv);
 int hk_cli_info(int argc, char **argv);
 int hk_cli_models(int argc, char **argv);
+int hk_cli_pack(int argc, char **argv);
 
 /* Writes s as a JSON string literal that is always valid UTF-8: quotes and
  * backslashes escaped, control characters (C0, DEL, C1) as \u00XX, and

@@ -10,35 +10,6 @@
 #include "cli.h"
 #include "herken.h"
 
-/* Length of the valid UTF-8 sequence at p (1..4), or 0 when p does not
- * start one (stray continuation byte, overlong form, surrogate, beyond
- * U+10FFFF, or cut short by the terminating NUL). The CLI sees only the
- * public header, so this mirrors the library's internal hk__utf8_len. */
-static size_t utf8_len(const unsigned char *p)
-{
-	unsigned c = p[0];
-	if (c < 0x80)
-		return 1;
-	size_t n;
-	unsigned cp, min;
-	if ((c & 0xe0) == 0xc0)
-		n = 2, cp = c & 0x1f, min = 0x80;
-	else if ((c & 0xf0) == 0xe0)
-		n = 3, cp = c & 0x0f, min = 0x800;
-	else if ((c & 0xf8) == 0xf0)
-		n = 4, cp = c & 0x07, min = 0x10000;
-	else
-		return 0;
-	for (size_t i = 1; i < n; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (p[i] & 0x3f);
-	}
-	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return n;
-}
-
 /* C1 control characters U+0080..U+009F are encoded c2 80..c2 9f. */
 static int is_c1(const unsigned char *p, size_t n)
 {
@@ -49,7 +20,7 @@ void json_str(FILE *f, const char *s)
 {
 	fputc('"', f);
 	for (const unsigned char *p = (const unsigned char *)s; *p;) {
-		size_t n = utf8_len(p);
+		size_t n = hk_utf8_len((const char *)p);
 		if (!n) {
 			fputs("\\ufffd", f); /* one U+FFFD per invalid byte */
 			p++;
@@ -86,7 +57,7 @@ const char *esc(const char *s)
 			memcpy(out + o, "...", 4);
 			return out;
 		}
-		size_t n = utf8_len(p);
+		size_t n = hk_utf8_len((const char *)p);
 		if (!n || *p < 0x20 || *p == 0x7f || is_c1(p, n)) {
 			size_t k = n ? n : 1;
 			for (size_t i = 0; i < k; i++)
@@ -140,7 +111,7 @@ const char *cli_subject_problem(const char *s)
 	if (len > HK_SUBJECT_MAX)
 		return "is longer than 255 bytes";
 	for (const unsigned char *p = (const unsigned char *)s; *p;) {
-		size_t n = utf8_len(p);
+		size_t n = hk_utf8_len((const char *)p);
 		if (!n)
 			return "is not valid UTF-8";
 		if (*p < 0x20 || *p == 0x7f || is_c1(p, n))

@@ -22,6 +22,7 @@ static const struct {
 	{"compact", hk_cli_compact, "rewrite a gallery without erased/expired data"},
 	{"info", hk_cli_info, "describe a gallery"},
 	{"models", hk_cli_models, "list and check the model files"},
+	{"pack", hk_cli_pack, "write a frame batch file from image files"},
 	{"watch", hk_cli_watch, "recognise faces in a video, stream or camera, one decision per visit"},
 };
 

@@ -591,7 +591,7 @@ int hk_cli_enroll(int argc, char **argv)
 	if ((rc = open_gallery("enroll", &o, 1, &st)))
 		return finish(&o, rc);
 	hk_store_info info;
-	hk_store_info_get(st, &info);
+	hk_store_get_info(st, &info);
 	float *v = NULL;
 	size_t n = 0;
 	for (int i = 0; i < o.n_emb && !rc; i++)
@@ -615,7 +615,7 @@ int hk_cli_enroll(int argc, char **argv)
 			       "\"version\": %llu, \"time\": \"%s\", ", r.n_templates,
 			       r.subject_templates, (unsigned long long)r.version, t);
 			hk_store_info inf;
-			if (!hk_store_info_get(st, &inf))
+			if (!hk_store_get_info(st, &inf))
 				print_op(&inf, 1);
 			else
 				printf("\"operating_point\": null");
@@ -625,7 +625,7 @@ int hk_cli_enroll(int argc, char **argv)
 			       "version %llu, %s)\n", esc(o.subject), r.n_templates,
 			       r.subject_templates, (unsigned long long)r.version, t);
 			hk_store_info inf;
-			if (!hk_store_info_get(st, &inf))
+			if (!hk_store_get_info(st, &inf))
 				print_op(&inf, 0);
 		}
 	}
@@ -781,9 +781,8 @@ static const char compact_help[] =
  * .cache/models): store decisions stand at a stated FMR / FPIR. */
 static int calib_of(const char *cmd, hk_calib **cal)
 {
-	const char *d = getenv("HERKEN_MODELS");
 	char path[4096];
-	snprintf(path, sizeof path, "%s/MobileFaceNet.tflite", d && *d ? d : ".cache/models");
+	snprintf(path, sizeof path, "%s/MobileFaceNet.tflite", hk_model_dir(NULL));
 	if (hk_calib_for_model(path, cal)) {
 		fprintf(stderr, "herken %s: %s\n", cmd, esc(hk_last_error()));
 		return HK_EXIT_INPUT;
@@ -920,7 +919,7 @@ int hk_cli_compact(int argc, char **argv)
 	hk_store_info info;
 	if (s)
 		rc = fail("compact", s);
-	else if (!hk_store_info_get(st, &info))
+	else if (!hk_store_get_info(st, &info))
 		print_info(&info, o.json);
 	return finish(&o, close_gallery("compact", st, rc));
 }
@@ -945,7 +944,7 @@ int hk_cli_info(int argc, char **argv)
 	if ((rc = open_gallery("info", &o, 0, &st)))
 		return finish(&o, rc);
 	hk_store_info info;
-	hk_store_info_get(st, &info);
+	hk_store_get_info(st, &info);
 	if (o.allow_identify || o.inactivity_days || o.fmr || o.fpir) {
 		hk_store_policy p = info.policy;
 		if ((o.fmr && (rc = rate_arg("info", "--fmr", o.fmr, &p.target_fmr))) ||
@@ -962,7 +961,7 @@ int hk_cli_info(int argc, char **argv)
 		hk_status s = hk_store_set_policy(st, &p);
 		if (s)
 			return finish(&o, close_gallery("info", st, fail("info", s)));
-		hk_store_info_get(st, &info);
+		hk_store_get_info(st, &info);
 	}
 	print_info(&info, o.json);
 	return finish(&o, close_gallery("info", st, rc));
@@ -979,7 +978,7 @@ static const char sverify_help[] =
 static int probe(const char *cmd, const opts *o, hk_store *st, float **q)
 {
 	hk_store_info info;
-	hk_store_info_get(st, &info);
+	hk_store_get_info(st, &info);
 	size_t n = 0;
 	*q = NULL;
 	int rc = o->n_emb == 1 && !o->n_pos
@@ -1033,11 +1032,15 @@ int hk_cli_store_verify(int argc, char **argv)
 	    (!o.threshold && (rc = calib_of("verify", &cal))))
 		return finish(&o, rc);
 	hk_store *st;
-	if ((rc = open_gallery("verify", &o, 0, &st)))
+	if ((rc = open_gallery("verify", &o, 0, &st))) {
+		hk_calib_destroy(cal);
 		return finish(&o, rc);
+	}
 	float *q = NULL;
-	if ((rc = probe("verify", &o, st, &q)))
+	if ((rc = probe("verify", &o, st, &q))) {
+		hk_calib_destroy(cal);
 		return finish(&o, close_gallery("verify", st, rc));
+	}
 	float score = 0;
 	int match = 0;
 	hk_decision d = {0};
@@ -1114,11 +1117,15 @@ int hk_cli_store_identify(int argc, char **argv)
 	    (!o.threshold && (rc = calib_of("identify", &cal))))
 		return finish(&o, rc);
 	hk_store *st;
-	if ((rc = open_gallery("identify", &o, 0, &st)))
+	if ((rc = open_gallery("identify", &o, 0, &st))) {
+		hk_calib_destroy(cal);
 		return finish(&o, rc);
+	}
 	float *q = NULL;
-	if ((rc = probe("identify", &o, st, &q)))
+	if ((rc = probe("identify", &o, st, &q))) {
+		hk_calib_destroy(cal);
 		return finish(&o, close_gallery("identify", st, rc));
+	}
 	hk_store_match *m = calloc((size_t)k, sizeof *m);
 	size_t n = 0;
 	hk_decision d = {0};
