@@ -152,9 +152,19 @@ const char *hkb_data_path(const char *flag, const char *rel, char *buf, size_t c
 		snprintf(buf, cap, "%s", flag);
 	else {
 		const char *sh = getenv("HERKEN_SHARED");
-		snprintf(buf, cap, "%s/%s", sh && *sh ? sh : "../shared", rel);
+		snprintf(buf, cap, "%s%s%s", sh && *sh ? sh : "../shared", *rel ? "/" : "", rel);
 	}
 	return buf;
+}
+
+const char *hkb_model_file(const char *role)
+{
+	size_t n = 0;
+	const hk_model_file *t = hk_model_files(&n);
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(t[i].role, role))
+			return t[i].file;
+	return "";
 }
 
 static const char *const prec_names[] = {"fp32", "bf16", "int8", "auto"};
