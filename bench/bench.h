@@ -57,7 +57,7 @@ const char *hkb_data_path(const char *flag, const char *rel, char *buf, size_t c
 
 /* The file name of the pinned model with this role ("detector-sparse",
  * "detector-dense", "landmarks", "embedder"; core/models.def through
- * hk_model_files()), or "" for an unknown role. */
+ * hk__model_by_role()), or "" for an unknown role. */
 const char *hkb_model_file(const char *role);
 
 /* Prints the standard run header (CPU, ISA tier, threads, seed) as a

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "herken.h"
+#include "models.h"
 
 double hkb_now(void)
 {
@@ -159,12 +160,8 @@ const char *hkb_data_path(const char *flag, const char *rel, char *buf, size_t c
 
 const char *hkb_model_file(const char *role)
 {
-	size_t n = 0;
-	const hk_model_file *t = hk_model_files(&n);
-	for (size_t i = 0; i < n; i++)
-		if (!strcmp(t[i].role, role))
-			return t[i].file;
-	return "";
+	const hk_model_file *m = hk__model_by_role(role);
+	return m ? m->file : "";
 }
 
 static const char *const prec_names[] = {"fp32", "bf16", "int8", "auto"};
