@@ -220,8 +220,7 @@ static void compose(hk_image *fr, const hk_image *ph, int nf, int dx, int dy)
 	}
 }
 
-static int speed(const hkb_blufr *b, const char *lfw_dir, const char *shared, int frames,
-                 int json)
+static int speed(const hkb_blufr *b, const char *lfw_dir, int frames, int json)
 {
 	hk_engine *e;
 	if (hk_engine_create(NULL, &e) != HK_OK) {
@@ -294,7 +293,7 @@ static int speed(const hkb_blufr *b, const char *lfw_dir, const char *shared, in
 
 	/* The entrance clip: decode only, then decode + recogniser. */
 	char clip[4096];
-	snprintf(clip, sizeof clip, "%s/datasets/video/entrance_1080p_4s.mp4", shared);
+	hkb_data_path(NULL, "datasets/video/entrance_1080p_4s.mp4", clip, sizeof clip);
 	hk_frames *src;
 	if (hk_frames_open(clip, NULL, &src) != HK_OK) {
 		fprintf(stderr, "stream: entrance clip skipped: %s\n", hk_last_error());
@@ -380,17 +379,12 @@ int hk__bench_stream(int argc, char **argv)
 		return rc;
 	if (!json)
 		hkb_print_header("stream", 0);
-	const char *shared = o.shared ? o.shared : getenv("HERKEN_SHARED");
-	if (!shared || !*shared)
-		shared = "../shared";
 	char lfw[4096];
-	snprintf(lfw, sizeof lfw, "%s", o.lfw_dir ? o.lfw_dir : "");
-	if (!o.lfw_dir)
-		snprintf(lfw, sizeof lfw, "%s/datasets/lfw", shared);
+	hkb_data_path(o.lfw_dir, "datasets/lfw", lfw, sizeof lfw);
 	if (do_visits)
 		rc = visits(&b, json);
 	if (!rc && do_speed)
-		rc = speed(&b, lfw, shared, (int)frames, json);
+		rc = speed(&b, lfw, (int)frames, json);
 	hkb_blufr_free(&b);
 	return rc;
 }
