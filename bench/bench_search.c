@@ -26,6 +26,7 @@
 
 #include "bench.h"
 #include "herken.h"
+#include "bench_q4.h"
 #include "peers.h"
 
 #define K 10
@@ -55,7 +56,7 @@ static const char *exact_names[] = {"", "fp32", "fp16", "file"};
 
 enum {
 	IMPL_HERKEN = 1, IMPL_HERKEN_4K = 2, IMPL_FLAT = 4, IMPL_SQ8 = 8,
-	IMPL_FP16 = 16, IMPL_HNSW = 32,
+	IMPL_FP16 = 16, IMPL_HNSW = 32, IMPL_Q4 = 64, IMPL_I8 = 128,
 };
 
 static const struct {
@@ -65,6 +66,7 @@ static const struct {
 	{"herken", IMPL_HERKEN}, {"herken-4k", IMPL_HERKEN_4K},
 	{"faiss-flat", IMPL_FLAT}, {"faiss-sq8", IMPL_SQ8},
 	{"faiss-fp16", IMPL_FP16}, {"hnswlib", IMPL_HNSW},
+	{"herken-q4", IMPL_Q4}, {"herken-i8", IMPL_I8},
 };
 
 /* ---------------------------------------------------------------- */
@@ -368,6 +370,7 @@ typedef struct row {
 	const char *exact;   /* herken's exact copy, "-" for peers         */
 	uint64_t resident;   /* hk_gallery_info.resident_bytes (herken)    */
 	uint64_t peak_rss;   /* process VmHWM over this build and search  */
+	double rescored;     /* herken-q4: rows re-scored exactly per query */
 } row;
 
 static row rows[4096];
@@ -399,12 +402,12 @@ static void print_row(const opts *o, const row *w)
 		        "\"qps\":%.3f,\"recall_at_10\":%.6f,\"gb_per_s\":%.3f,\"probe_gb_per_s\":%.3f,"
 		        "\"build_s\":%.3f,\"isa\":\"%s\",\"pages\":\"%s\",\"exact\":\"%s\","
 		        "\"resident_bytes\":%llu,\"resident_bytes_per_template\":%.1f,"
-		        "\"peak_rss_bytes\":%llu,\"max_score_error\":%.3g}\n",
+		        "\"peak_rss_bytes\":%llu,\"max_score_error\":%.3g,\"rescored_per_query\":%.1f}\n",
 		        w->impl, w->data, w->n, w->dim, w->batch, w->threads, K, w->r.p50_ms,
 		        w->r.p99_ms, w->r.cpu_p50_ms, w->r.qps, w->r.recall, w->gbps, w->probe, w->build_s,
 		        hk_isa_name(hk_cpu_isa()), w->pages, w->exact,
 		        (unsigned long long)w->resident, (double)w->resident / (double)w->n,
-		        (unsigned long long)w->peak_rss, w->r.score_err);
+		        (unsigned long long)w->peak_rss, w->r.score_err, w->rescored);
 		fflush(stdout);
 	}
 }
@@ -435,6 +438,23 @@ static void print_summary(void)
 			       b->r.p50_ms, b->r.p50_ms / a->r.p50_ms, a->r.qps / b->r.qps,
 			       a->r.cpu_p50_ms, b->r.cpu_p50_ms, b->r.cpu_p50_ms / a->r.cpu_p50_ms,
 			       a->r.recall);
+		}
+	}
+	/* the 4-bit first pass against the plain int8 scan (bench_q4.c) */
+	for (int i = 0; i < nrows; i++) {
+		if (strcmp(rows[i].impl, "herken-q4"))
+			continue;
+		for (int j = 0; j < nrows; j++) {
+			const row *a = &rows[i], *b = &rows[j];
+			if (strcmp(b->impl, "herken-i8") || a->n != b->n || a->dim != b->dim ||
+			    a->batch != b->batch || strcmp(a->data, b->data))
+				continue;
+			printf("\n4-bit first pass vs int8 scan: n=%ld dim=%ld batch=%ld: cpu p50 %.3f vs %.3f ms "
+			       "(q4 speedup %.2fx), re-scored exactly %.0f rows/query (%.2f %% of n), "
+			       "recall@10 %.4f vs %.4f\n",
+			       a->n, a->dim, a->batch, a->r.cpu_p50_ms, b->r.cpu_p50_ms,
+			       b->r.cpu_p50_ms / a->r.cpu_p50_ms, a->rescored,
+			       100.0 * a->rescored / (double)a->n, a->r.recall, b->r.recall);
 		}
 	}
 	/* huge pages vs 4 KiB pages */
@@ -689,6 +709,50 @@ static void run_peer(const opts *o, const char *impl, const dataset *ds,
 	hkb_peer_destroy(p);
 }
 
+
+/* herken-q4 / herken-i8 (bench_q4.c): one thread, the first pass compared */
+static int q4_search(void *v, const float *q, size_t nq, float *s, int64_t *ids)
+{
+	return hkb_q4_search(v, q, nq, K, s, ids);
+}
+
+static void run_q4(const opts *o, const char *impl, const dataset *ds, float *x,
+                   float *tmp, const float *q, const int64_t *gt,
+                   const float *gts, const char *data)
+{
+	long n = (long)ds->n, d = (long)ds->d;
+	hkb_q4 *p = hkb_q4_create((size_t)d, (size_t)n, !strcmp(impl, "herken-q4"));
+	if (!p) {
+		fprintf(stderr, "%s: out of memory (or dim > 1024)\n", impl);
+		failures++;
+		return;
+	}
+	double build = 0;
+	for (size_t ch = 0; ch < nchunks(ds); ch++) {
+		size_t cnt = gen_chunk(ds, ch, x, tmp);
+		double t0 = hkb_now();
+		hkb_q4_add(p, x, cnt);
+		build += hkb_now() - t0;
+	}
+	for (int bi = 0; bi < o->nb; bi++) {
+		row w = {.data = data, .n = n, .dim = d, .batch = o->batch[bi], .threads = 1,
+		         .build_s = build, .pages = "-", .exact = "fp32"};
+		snprintf(w.impl, sizeof w.impl, "%s", impl);
+		hkb_q4_rescored_per_query(p, 1);
+		if (measure(q4_search, p, q, (size_t)o->queries, (size_t)d,
+		            (size_t)o->batch[bi], gt, gts, &w.r)) {
+			failures++;
+			continue;
+		}
+		w.rescored = hkb_q4_rescored_per_query(p, 0);
+		add_row(o, &w);
+		if (w.r.recall < 0.999) {
+			fprintf(stderr, "VERIFY FAILED: %s recall@10 %.4f < 0.999\n", impl, w.r.recall);
+			failures++;
+		}
+	}
+	hkb_q4_destroy(p);
+}
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -697,7 +761,10 @@ static void usage(FILE *f)
 	        "  --dim LIST       dimensions (default 192)\n"
 	        "  --batch LIST     queries per call (default 1,64)\n"
 	        "  --threads LIST   threads (default 1,2)\n"
-	        "  --impl LIST      herken,herken-4k,faiss-flat,faiss-sq8,faiss-fp16,hnswlib\n"
+	        "  --impl LIST      herken,herken-4k,faiss-flat,faiss-sq8,faiss-fp16,hnswlib,\n"
+	        "                   herken-q4,herken-i8 (4-bit first pass with a proven\n"
+	        "                   bound vs the plain int8 scan, one thread; not in\n"
+	        "                   the default)\n"
 	        "                   (default all)\n"
 	        "  --data LIST      uniform,clustered (default uniform)\n"
 	        "  --queries N      distinct queries (default 256)\n"
@@ -864,7 +931,11 @@ int hk__bench_search(int argc, char **argv)
 					       n, o.peer_max_n);
 				else if (o.impl_mask & IMPL_HERKEN_4K)
 					run_herken(&o, "herken-4k", 1, &ds, x, tmp, q, gt, gts, data, probe_cache);
-				for (size_t i = 2; i < sizeof impl_names / sizeof impl_names[0]; i++)
+				if (o.impl_mask & IMPL_I8)
+					run_q4(&o, "herken-i8", &ds, x, tmp, q, gt, gts, data);
+				if (o.impl_mask & IMPL_Q4)
+					run_q4(&o, "herken-q4", &ds, x, tmp, q, gt, gts, data);
+				for (size_t i = 2; i < 6; i++) /* the peers */
 					if (o.impl_mask & impl_names[i].bit)
 						run_peer(&o, impl_names[i].name, &ds, x, tmp, q, gt, gts, data);
 				free(x);

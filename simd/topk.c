@@ -138,3 +138,10 @@ void hk__heap_merge(hk__heap *dst, const hk__heap *src)
 	for (uint32_t i = 0; i < src->n; i++)
 		hk__heap_push(dst, src->c[i].score, src->c[i].slot);
 }
+
+int hk__score_block_i32(const int32_t *dots, const float *scale, size_t cnt,
+                        float floor, float *out, uint64_t *hits)
+{
+	pthread_once(&score_once, score_choose);
+	return score_i32(dots, scale, cnt, floor, out, hits);
+}

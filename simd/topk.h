@@ -64,6 +64,11 @@ int hk__score_block_i32_avx512(const int32_t *, const float *, size_t, float, fl
 int hk__score_block_f32_avx512(const float *, const float *, size_t, float, float *, uint64_t *);
 #endif
 
+/* The block scoring of hk__topk_block_i32 (the variant matching
+ * hk_cpu_isa()), for callers that visit the hits themselves. */
+int hk__score_block_i32(const int32_t *dots, const float *scale, size_t cnt,
+                        float floor, float *out, uint64_t *hits);
+
 /* Merge src into dst (offers every element). */
 void hk__heap_merge(hk__heap *dst, const hk__heap *src);
 
