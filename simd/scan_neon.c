@@ -91,18 +91,11 @@ void hk__scan_i8_neon(const uint8_t *qu, const int8_t *rows,
 #define NQB 16  /* queries per pass (4 vectors of 4 lanes)            */
 #define NKB 256 /* dims per packed slice: 64 groups x 4 x 16 B = 4 KiB */
 
-/* Pack queries [0, nqq) x dims [k0, k0 + kl) of an SDOT pass; missing
- * queries are zero (computed, never stored). */
+/* An SDOT pass: 4 queries per vector, groups of 4 dims. */
 static void pack_sdot(const uint8_t *qu, size_t nqq, size_t qstride, size_t k0,
                       size_t kl, int8_t *qp)
 {
-	for (size_t j = 0; j < NQB; j++) {
-		int8_t *dst = qp + (j / 4) * 16 + (j % 4) * 4;
-		const uint8_t *src = j < nqq ? qu + j * qstride + k0 : NULL;
-		for (size_t g = 0; g < kl / 4; g++)
-			for (size_t b = 0; b < 4; b++)
-				dst[g * 64 + b] = src ? hk__q_signed(src[4 * g + b]) : 0;
-	}
+	hk__pack_signed(qu, nqq, qstride, k0, kl, qp, NQB, 4, 4);
 }
 
 /* 4x4 transpose of 32-bit lanes: a..d rows in, columns out. */
@@ -125,8 +118,7 @@ HK_AINL void tile_sdot(const int8x16_t *qp, size_t nqq, const int8_t *rows,
 	for (size_t i = 0; i < count; i += 4) {
 		size_t nr = count - i < 4 ? count - i : 4;
 		const int8_t *p[4];
-		HK_UNROLL for (size_t r = 0; r < 4; r++)
-			p[r] = rows + (i + (r < nr ? r : nr - 1)) * stride + k0;
+		hk__tile_rows(p, rows, i, nr, 4, stride, k0);
 		int32x4_t acc[4][4];
 		HK_UNROLL for (int r = 0; r < 4; r++)
 			HK_UNROLL for (int qb = 0; qb < nqb; qb++)

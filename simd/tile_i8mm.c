@@ -23,13 +23,7 @@
 static void pack_mmla(const uint8_t *qu, size_t nqq, size_t qstride, size_t k0,
                       size_t kl, int8_t *qp)
 {
-	for (size_t j = 0; j < PQB; j++) {
-		const uint8_t *src = j < nqq ? qu + j * qstride + k0 : NULL;
-		int8_t *dst = qp + (j / 2) * 16 + (j % 2) * 8;
-		for (size_t kb = 0; kb < kl / 8; kb++)
-			for (size_t b = 0; b < 8; b++)
-				dst[kb * 64 + b] = src ? hk__q_signed(src[8 * kb + b]) : 0;
-	}
+	hk__pack_signed(qu, nqq, qstride, k0, kl, qp, PQB, 2, 8);
 }
 
 HK_AINL void tile_mmla(const int8x16_t *qp, size_t nqq, const int8_t *rows,
@@ -39,8 +33,7 @@ HK_AINL void tile_mmla(const int8x16_t *qp, size_t nqq, const int8_t *rows,
 	for (size_t i = 0; i < count; i += 8) {
 		size_t nr = count - i < 8 ? count - i : 8;
 		const int8_t *p[8];
-		HK_UNROLL for (size_t r = 0; r < 8; r++)
-			p[r] = rows + (i + (r < nr ? r : nr - 1)) * stride + k0;
+		hk__tile_rows(p, rows, i, nr, 8, stride, k0);
 		int32x4_t acc[4][4];
 		HK_UNROLL for (int rp = 0; rp < 4; rp++)
 			HK_UNROLL for (int q = 0; q < nqp; q++)
