@@ -410,13 +410,32 @@ static int clear_error(hk_status s)
 	        p == HK_E_DIM) && strcmp(hk_last_error(), "no error");
 }
 
-Test(crash, bit_flip_every_offset, .timeout = 600)
+/* The reference gallery (build_reference) in ref[256], and work[256]. */
+static void ref_and_work(char *ref, char *work)
 {
 	fast_topology();
-	char ref[256], work[256];
-	st_tmpdir(ref, sizeof ref);
-	st_tmpdir(work, sizeof work);
+	st_tmpdir(ref, 256);
+	st_tmpdir(work, 256);
 	build_reference(ref);
+}
+
+/* One kind of damage, applied at every byte position i of each file of
+ * the reference gallery in turn: the gallery must then either refuse to
+ * open with a clear error (and pass refused(), when set) or open and pass
+ * opened(). */
+typedef struct damage {
+	const char *at;    /* "offset", "cut at": names i in a failure   */
+	const char *tally; /* summary line: file, len, errors, clean      */
+	/* writes orig[len] with the damage at i to path */
+	void (*write)(const char *path, uint8_t *orig, size_t len, size_t i);
+	void (*refused)(int f, size_t i);
+	void (*opened)(hk_store *st, int f, size_t i, size_t len);
+} damage;
+
+static void damage_every_byte(const damage *d)
+{
+	char ref[256], work[256];
+	ref_and_work(ref, work);
 	for (int f = 0; f < 4; f++) {
 		char path[512];
 		snprintf(path, sizeof path, "%s/%s", ref, st_files[f]);
@@ -425,87 +444,89 @@ Test(crash, bit_flip_every_offset, .timeout = 600)
 		cr_assert(orig && len >= 64, "%s", path);
 		snprintf(path, sizeof path, "%s/%s", work, st_files[f]);
 		size_t errors = 0, clean = 0;
-		for (size_t off = 0; off < len; off++) {
+		for (size_t i = 0; i < len; i++) {
 			st_copy(ref, work);
-			orig[off] ^= (uint8_t)(1u << (off % 8));
-			st_spit(path, orig, len);
-			orig[off] ^= (uint8_t)(1u << (off % 8));
+			d->write(path, orig, len, i);
 			int64_t now = ST_T0;
 			hk_store *st;
 			hk_status s = open_dir(work, &st, &now);
 			if (s) {
-				cr_assert(clear_error(s), "%s offset %zu: status %d (%s)",
-				          st_files[f], off, s, hk_last_error());
+				cr_assert(clear_error(s), "%s %s %zu: status %d (%s)",
+				          st_files[f], d->at, i, s, hk_last_error());
+				if (d->refused)
+					d->refused(f, i);
 				errors++;
 				continue;
 			}
-			cr_assert(is_reference(st), "%s offset %zu: opened with a "
-			          "different gallery", st_files[f], off);
-			if (f == 3) {
-				hk_audit_report r;
-				cr_assert_neq(hk_store_audit_verify(st, &r), HK_OK,
-				              "audit flip at %zu not detected", off);
-			}
+			d->opened(st, f, i, len);
 			hk_store_close(st);
 			clean++;
 		}
-		fprintf(stderr, "bit flips in %s: %zu offsets, %zu clear errors, "
-		        "%zu opened identical\n", st_files[f], len, errors, clean);
+		fprintf(stderr, d->tally, st_files[f], len, errors, clean);
 		free(orig);
 	}
 	st_rmrf(ref);
 	st_rmrf(work);
 }
 
+static void flip_write(const char *path, uint8_t *orig, size_t len, size_t off)
+{
+	orig[off] ^= (uint8_t)(1u << (off % 8));
+	st_spit(path, orig, len);
+	orig[off] ^= (uint8_t)(1u << (off % 8));
+}
+
+static void flip_opened(hk_store *st, int f, size_t off, size_t len)
+{
+	cr_assert(is_reference(st), "%s offset %zu: opened with a "
+	          "different gallery", st_files[f], off);
+	if (f == 3) {
+		hk_audit_report r;
+		cr_assert_neq(hk_store_audit_verify(st, &r), HK_OK,
+		              "audit flip at %zu not detected", off);
+	}
+}
+
+Test(crash, bit_flip_every_offset, .timeout = 600)
+{
+	static const damage d = {
+	    "offset", "bit flips in %s: %zu offsets, %zu clear errors, %zu opened identical\n",
+	    flip_write, NULL, flip_opened};
+	damage_every_byte(&d);
+}
+
+static void cut_write(const char *path, uint8_t *orig, size_t len, size_t cut)
+{
+	st_spit(path, orig, cut);
+}
+
+static void cut_refused(int f, size_t cut)
+{
+	cr_assert(strstr(hk_last_error(), st_files[f]),
+	          "%s cut at %zu: the error does not name the "
+	          "file: %s", st_files[f], cut, hk_last_error());
+}
+
+static void cut_opened(hk_store *st, int f, size_t cut, size_t len)
+{
+	/* The reference was closed cleanly: every record and audit entry in
+	 * it was acknowledged and durable, so a cut of the log, snapshot or
+	 * audit log is loss, never a clean recovery (keys.hk recorded how far
+	 * they reached). Only keys.hk's spare keys, which no record names, may
+	 * go. */
+	cr_assert_eq(f, 0, "%s cut at %zu (of %zu) opened: acknowledged "
+	             "data lost without an error", st_files[f], cut, len);
+	hk_audit_report r;
+	cr_assert_eq(hk_store_audit_verify(st, &r), HK_OK);
+	cr_assert(is_reference(st), "%s cut %zu", st_files[f], cut);
+}
+
 Test(crash, truncate_every_length, .timeout = 600)
 {
-	fast_topology();
-	char ref[256], work[256];
-	st_tmpdir(ref, sizeof ref);
-	st_tmpdir(work, sizeof work);
-	build_reference(ref);
-	for (int f = 0; f < 4; f++) {
-		char path[512];
-		snprintf(path, sizeof path, "%s/%s", ref, st_files[f]);
-		size_t len;
-		uint8_t *orig = st_slurp(path, &len);
-		cr_assert(orig && len >= 64);
-		snprintf(path, sizeof path, "%s/%s", work, st_files[f]);
-		size_t errors = 0, clean = 0;
-		for (size_t cut = 0; cut < len; cut++) {
-			st_copy(ref, work);
-			st_spit(path, orig, cut);
-			int64_t now = ST_T0;
-			hk_store *st;
-			hk_status s = open_dir(work, &st, &now);
-			if (s) {
-				cr_assert(clear_error(s), "%s cut at %zu: status %d (%s)",
-				          st_files[f], cut, s, hk_last_error());
-				cr_assert(strstr(hk_last_error(), st_files[f]),
-				          "%s cut at %zu: the error does not name the "
-				          "file: %s", st_files[f], cut, hk_last_error());
-				errors++;
-				continue;
-			}
-			/* The reference was closed cleanly: every record and audit
-			 * entry in it was acknowledged and durable, so a cut of the
-			 * log, snapshot or audit log is loss, never a clean recovery
-			 * (keys.hk recorded how far they reached). Only keys.hk's
-			 * spare keys, which no record names, may go. */
-			clean++;
-			cr_assert_eq(f, 0, "%s cut at %zu (of %zu) opened: acknowledged "
-			             "data lost without an error", st_files[f], cut, len);
-			hk_audit_report r;
-			cr_assert_eq(hk_store_audit_verify(st, &r), HK_OK);
-			cr_assert(is_reference(st), "%s cut %zu", st_files[f], cut);
-			hk_store_close(st);
-		}
-		fprintf(stderr, "truncations of %s: %zu lengths, %zu clear errors, "
-		        "%zu clean recoveries\n", st_files[f], len, errors, clean);
-		free(orig);
-	}
-	st_rmrf(ref);
-	st_rmrf(work);
+	static const damage d = {
+	    "cut at", "truncations of %s: %zu lengths, %zu clear errors, %zu clean recoveries\n",
+	    cut_write, cut_refused, cut_opened};
+	damage_every_byte(&d);
 }
 
 /* ---- fuzz corpus ---------------------------------------------------- */
@@ -693,11 +714,8 @@ Test(crash, store_corpus_write)
  * after the last record is damage, not a torn write: refused. */
 Test(crash, torn_tails_cut_garbage_refused)
 {
-	fast_topology();
 	char ref[256], work[256];
-	st_tmpdir(ref, sizeof ref);
-	st_tmpdir(work, sizeof work);
-	build_reference(ref);
+	ref_and_work(ref, work);
 	char path[512];
 	snprintf(path, sizeof path, "%s/wal.hk", ref);
 	size_t len;
