@@ -19,6 +19,7 @@ static const struct {
 	{"calibrate", hk__bench_calibrate, "fit the score -> FMR calibration on BLUFR train data"},
 	{"embedders", hk__bench_embedders, "second embedder (dlib) alone and fused: LFW, cfp_dev, BLUFR, enrolment, cost"},
 	{"openset", hk__bench_openset, "open-set FNIR at FPIR against gallery size (LFW)"},
+	{"stream", hk__bench_stream, "recogniser on video: frames/s, decode share, visit-level FNIR"},
 	{"store", hk__bench_store, "durable gallery enrol / replay"},
 	{"pipeline", hk__bench_pipeline, "end-to-end recognition"},
 	{"int8-calibrate", hk__bench_int8_calibrate, "int8 activation ranges (LFW View 1 training images)"},
