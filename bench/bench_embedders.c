@@ -422,8 +422,12 @@ static pair *lfw_pairs(const char *file, const char *lfw, const set *sorted, con
 		return NULL;
 	}
 	if (sscanf(line, "%d %d", &folds, &per) != 2) {
-		per = atoi(line) / 2; /* DevTrain: "1100" same, then 1100 different */
+		per = atoi(line); /* DevTrain: "1100": 1100 same, then 1100 different */
 		folds = 1;
+	}
+	if (folds < 1 || folds > 10 || per < 1 || per > 100000) {
+		fclose(f);
+		return NULL;
 	}
 	pair *p = calloc((size_t)folds * per * 2, sizeof *p);
 	size_t n = 0, ln = 0;
@@ -1072,6 +1076,12 @@ int hk__bench_embedders(int argc, char **argv)
 					for (size_t i = 0; i < np; i++)
 						und += pp[i].cm == -1 && pp[i].cd == -1;
 					double w = fit_w_acc(pv1, nv, -1);
+					printf("| %s | View 1 selection curve (w: accuracy) |", rule ? "centre" : "largest (engine)");
+					for (int k = 0; k < NW; k += 4) {
+						float t;
+						printf(" %.2f: %.2f", k / (double)(NW - 1), 100 * best_acc(pv1, nv, -1, -1, k / (double)(NW - 1), &t));
+					}
+					printf(" | |\n");
 					double wv[NV] = {1, 0, w};
 					for (int v = 0; v < NV; v++) {
 						double m, sd;
