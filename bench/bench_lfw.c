@@ -159,30 +159,6 @@ static int run_voc(const hk_engine *e, const char *xml_path, voc_result *res)
 	return rc;
 }
 
-typedef struct kfold_result {
-	double mean, sd, se, mthr, tar, far_thr;
-	double acc[100], thr[100];
-} kfold_result;
-
-static int evaluate(const float *score, const uint8_t *same, const uint8_t *fold, size_t np,
-                    unsigned nf, kfold_result *r)
-{
-	memset(r, 0, sizeof *r);
-	if (nf > 100 || hk__kfold(score, same, fold, np, nf, r->acc, r->thr))
-		return -1;
-	double var = 0;
-	for (unsigned f = 0; f < nf; f++) {
-		r->mean += r->acc[f] / nf;
-		r->mthr += r->thr[f] / nf;
-	}
-	for (unsigned f = 0; f < nf; f++)
-		var += (r->acc[f] - r->mean) * (r->acc[f] - r->mean) / nf;
-	r->sd = sqrt(var);
-	r->se = r->sd / sqrt((double)nf);
-	r->tar = hk__tar_at_far(score, same, np, 1e-3, &r->far_thr);
-	return 0;
-}
-
 /* ---- report ---------------------------------------------------------------- */
 
 static void write_outputs(const char *prefix, const lfw_pair *pairs, const float *score,
@@ -191,17 +167,8 @@ static void write_outputs(const char *prefix, const lfw_pair *pairs, const float
 	char path[4200];
 	/* Per image: what was found and which face was taken. */
 	snprintf(path, sizeof path, "%s_images.tsv", prefix);
-	FILE *fi = fopen(path, "w");
-	if (fi) {
-		static const char *const state[] = {"ok", "rescued", "no_face", "error"};
-		fprintf(fi, "# path\tstate\tfaces\tx0\ty0\tx1\ty1\tscore\tlandmarks\n");
-		for (size_t i = 0; i < nimg; i++)
-			fprintf(fi, "%s\t%s\t%u\t%.1f\t%.1f\t%.1f\t%.1f\t%.4f\t%s\n", img[i].path,
-			        state[img[i].state], img[i].nfaces, img[i].box[0], img[i].box[1],
-			        img[i].box[2], img[i].box[3], img[i].score,
-			        img[i].emb ? (img[i].onet ? "onet" : "detector") : "-");
-		fclose(fi);
-	}
+	if (hkb_lfw_write_images(path, img, nimg))
+		fprintf(stderr, "lfw: cannot write %s\n", path);
 	snprintf(path, sizeof path, "%s_scores.tsv", prefix);
 	FILE *f = fopen(path, "w");
 	if (f) {
@@ -276,13 +243,6 @@ static void write_outputs(const char *prefix, const lfw_pair *pairs, const float
 
 /* ---- the models' own cost: the floor of the per-image cost ------------- */
 
-static double cpu_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 /* CPU ms per call of `n` items of one model (1 oneDNN thread, the engine's
  * precision), median of 15 calls on zero input; -1 when it cannot load. */
 static double model_ms(const char *dir, const char *file, uint32_t kind, uint32_t prec, size_t n)
@@ -308,10 +268,10 @@ static double model_ms(const char *dir, const char *file, uint32_t kind, uint32_
 		ok &= (out[o] = calloc(hk_model_output_size(m, o) * n, sizeof(float))) != NULL;
 	double t[15];
 	for (int r = 0; r < 18 && ok; r++) {
-		double c0 = cpu_s();
+		double c0 = hkb_cpu_now();
 		ok = hk_model_run(m, in, n, out) == HK_OK;
 		if (r >= 3)
-			t[r - 3] = (cpu_s() - c0) * 1e3;
+			t[r - 3] = (hkb_cpu_now() - c0) * 1e3;
 	}
 	free(in);
 	for (int o = 0; o < 4; o++)
@@ -367,14 +327,7 @@ int hk__bench_lfw(int argc, char **argv)
 			variants = 1;
 		} else if (!strcmp(a, "--no-voc")) {
 			voc = NULL;
-		} else if (!strcmp(a, "--no-onet")) {
-			ep.onet = HK_OFF;
-		} else if (!strcmp(a, "--no-flip")) {
-			ep.flip = HK_OFF;
-		} else if (!strcmp(a, "--no-rescue")) {
-			ep.rescue = HK_OFF;
-		} else if (v && !strcmp(a, "--precision") && hkb_parse_precision(v, &ep.precision) == 0) {
-			i++;
+		} else if (hkb_engine_arg(argc, argv, &i, &ep)) {
 		} else if (v && !strcmp(a, "--lfw")) {
 			dir = v;
 			i++;
@@ -387,12 +340,6 @@ int hk__bench_lfw(int argc, char **argv)
 			i++;
 		} else if (v && !strcmp(a, "--out")) {
 			prefix = v;
-			i++;
-		} else if (v && !strcmp(a, "--models")) {
-			ep.model_dir = v;
-			i++;
-		} else if (v && !strcmp(a, "--detector") && (!strcmp(v, "dense") || !strcmp(v, "sparse"))) {
-			ep.detector = !strcmp(v, "dense") ? HK_DETECTOR_DENSE : HK_DETECTOR_SPARSE;
 			i++;
 		} else if (v && !strcmp(a, "--folds") && hkb_parse_list(v, &max_folds, 1) == 1 &&
 		           max_folds >= 2) {
@@ -451,9 +398,9 @@ int hk__bench_lfw(int argc, char **argv)
 	fprintf(stderr, "lfw: %zu pairs, %zu images, %ld threads\n", np, npaths, threads);
 
 	const int nvar = variants ? 4 : 1;
-	double cpu0 = cpu_s();
+	double cpu0 = hkb_cpu_now();
 	double t_images = hkb_lfw_embed(e, &set, threads, nvar, centre, isatty(STDERR_FILENO));
-	double cpu_images = cpu_s() - cpu0;
+	double cpu_images = hkb_cpu_now() - cpu0;
 
 	size_t n_ok = 0, n_rescued = 0, n_noface = 0, n_err = 0, n_onet = 0;
 	double s_dec = 0, s_det = 0, s_emb = 0;
@@ -487,8 +434,8 @@ int hk__bench_lfw(int argc, char **argv)
 	unsigned nf = 0;
 	for (size_t i = 0; i < np; i++)
 		nf = fold[i] + 1u > nf ? fold[i] + 1u : nf;
-	kfold_result kr;
-	if (evaluate(score, same, fold, np, nf, &kr)) {
+	hkb_kfold_result kr;
+	if (hkb_kfold_eval(score, same, fold, np, nf, &kr)) {
 		fprintf(stderr, "lfw: fold structure is invalid\n");
 		hk_engine_destroy(e);
 		return 2;
@@ -500,14 +447,14 @@ int hk__bench_lfw(int argc, char **argv)
 	/* Every variant, with and without the rescue pass (a rescued image
 	 * counts as undetected without it: its detections are otherwise the
 	 * same). */
-	kfold_result var_r[4][2];
+	hkb_kfold_result var_r[4][2];
 	size_t var_undet[4][2];
 	float *vscore = malloc(np * sizeof *vscore);
 	for (int v = 0; v < 4 && nvar == 4 && vscore; v++)
 		for (int nr = 0; nr < 2; nr++) {
 			size_t g;
 			var_undet[v][nr] = hkb_lfw_score_pairs(pairs, np, img, nvar, v, nr, vscore, &g);
-			evaluate(vscore, same, fold, np, nf, &var_r[v][nr]);
+			hkb_kfold_eval(vscore, same, fold, np, nf, &var_r[v][nr]);
 		}
 	free(vscore);
 

@@ -6,6 +6,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "calibrate.h"
 #include "internal.h"
 #include "pipeline/pipeline.h"
 
@@ -313,20 +315,17 @@ size_t hkb_lfw_score_pairs(const lfw_pair *pairs, size_t np, const lfw_image *im
 	return undet;
 }
 
-int hkb_lfw_load(const char *pairs_file, const char *dir, long max_folds, int all_images,
-                 hkb_lfw_set *s)
+int hkb_lfw_index(hkb_lfw_set *s, char **pa, char **pb, const char *all_dir)
 {
-	memset(s, 0, sizeof *s);
-	char **pa = NULL, **pb = NULL;
-	int rc = read_pairs(pairs_file, dir, max_folds, &s->pairs, &s->np, &pa, &pb);
+	int rc = 0;
 	char **paths = NULL;
 	size_t npaths = 0, cap = 0;
 	for (size_t i = 0; i < s->np && !rc; i++) {
 		rc |= push_path(&paths, &npaths, &cap, strdup(pa[i]));
 		rc |= push_path(&paths, &npaths, &cap, strdup(pb[i]));
 	}
-	if (!rc && all_images)
-		rc = list_all(dir, &paths, &npaths, &cap);
+	if (!rc && all_dir)
+		rc = list_all(all_dir, &paths, &npaths, &cap);
 	if (!rc) {
 		qsort(paths, npaths, sizeof *paths, cmp_str);
 		size_t u = 0;
@@ -367,6 +366,61 @@ int hkb_lfw_load(const char *pairs_file, const char *dir, long max_folds, int al
 	return rc;
 }
 
+int hkb_lfw_load(const char *pairs_file, const char *dir, long max_folds, int all_images,
+                 hkb_lfw_set *s)
+{
+	memset(s, 0, sizeof *s);
+	char **pa = NULL, **pb = NULL;
+	int rc = read_pairs(pairs_file, dir, max_folds, &s->pairs, &s->np, &pa, &pb);
+	if (rc) { /* read_pairs may leave a partial list */
+		for (size_t i = 0; i < s->np; i++) {
+			if (pa)
+				free(pa[i]);
+			if (pb)
+				free(pb[i]);
+		}
+		free(pa);
+		free(pb);
+		hkb_lfw_free(s);
+		return rc;
+	}
+	return hkb_lfw_index(s, pa, pb, all_images ? dir : NULL);
+}
+
+int hkb_kfold_eval(const float *score, const uint8_t *same, const uint8_t *fold, size_t np,
+                   unsigned nf, hkb_kfold_result *r)
+{
+	memset(r, 0, sizeof *r);
+	if (nf > 100 || hk__kfold(score, same, fold, np, nf, r->acc, r->thr))
+		return -1;
+	double var = 0;
+	for (unsigned f = 0; f < nf; f++) {
+		r->mean += r->acc[f] / nf;
+		r->mthr += r->thr[f] / nf;
+	}
+	for (unsigned f = 0; f < nf; f++)
+		var += (r->acc[f] - r->mean) * (r->acc[f] - r->mean) / nf;
+	r->sd = sqrt(var);
+	r->se = r->sd / sqrt((double)nf);
+	r->tar = hk__tar_at_far(score, same, np, 1e-3, &r->far_thr);
+	return 0;
+}
+
+int hkb_lfw_write_images(const char *path, const lfw_image *img, size_t nimg)
+{
+	FILE *fi = fopen(path, "w");
+	if (!fi)
+		return -1;
+	static const char *const state[] = {"ok", "rescued", "no_face", "error"};
+	fprintf(fi, "# path\tstate\tfaces\tx0\ty0\tx1\ty1\tscore\tlandmarks\n");
+	for (size_t i = 0; i < nimg; i++)
+		fprintf(fi, "%s\t%s\t%u\t%.1f\t%.1f\t%.1f\t%.1f\t%.4f\t%s\n", img[i].path,
+		        state[img[i].state], img[i].nfaces, img[i].box[0], img[i].box[1],
+		        img[i].box[2], img[i].box[3], img[i].score,
+		        img[i].emb ? (img[i].onet ? "onet" : "detector") : "-");
+	return fclose(fi) ? -1 : 0;
+}
+
 double hkb_lfw_embed(const hk_engine *e, hkb_lfw_set *s, long threads, int nvar,
                      int centre, int progress)
 {
@@ -399,4 +453,25 @@ void hkb_lfw_free(hkb_lfw_set *s)
 	free(s->img);
 	free(s->pairs);
 	memset(s, 0, sizeof *s);
+}
+
+int hkb_engine_arg(int argc, char **argv, int *i, hk_engine_params *ep)
+{
+	const char *a = argv[*i], *v = *i + 1 < argc ? argv[*i + 1] : NULL;
+	if (!strcmp(a, "--no-onet"))
+		ep->onet = HK_OFF;
+	else if (!strcmp(a, "--no-flip"))
+		ep->flip = HK_OFF;
+	else if (!strcmp(a, "--no-rescue"))
+		ep->rescue = HK_OFF;
+	else if (v && !strcmp(a, "--precision") && hkb_parse_precision(v, &ep->precision) == 0)
+		++*i;
+	else if (v && !strcmp(a, "--models"))
+		ep->model_dir = argv[++*i];
+	else if (v && !strcmp(a, "--detector") && (!strcmp(v, "dense") || !strcmp(v, "sparse"))) {
+		ep->detector = !strcmp(v, "dense") ? HK_DETECTOR_DENSE : HK_DETECTOR_SPARSE;
+		++*i;
+	} else
+		return 0;
+	return 1;
 }

@@ -39,6 +39,26 @@ typedef struct hkb_lfw_set {
 int hkb_lfw_load(const char *pairs_file, const char *dir, long max_folds, int all_images,
                  hkb_lfw_set *s);
 
+/* Builds s->img from the pair paths pa[s->np], pb[s->np] (s->pairs and
+ * s->np set; a and b are filled in) plus every image under all_dir when
+ * it is not NULL: distinct, sorted. Takes ownership of pa, pb and their
+ * strings. 0 or -1 (s freed). */
+int hkb_lfw_index(hkb_lfw_set *s, char **pa, char **pb, const char *all_dir);
+
+/* k-fold verification: per fold the threshold maximising accuracy on the
+ * other folds (hk__kfold), mean, population std and SE over the folds,
+ * TAR at FAR 1e-3 over all pairs. -1 on an invalid fold structure. */
+typedef struct hkb_kfold_result {
+	double mean, sd, se, mthr, tar, far_thr;
+	double acc[100], thr[100];
+} hkb_kfold_result;
+int hkb_kfold_eval(const float *score, const uint8_t *same, const uint8_t *fold, size_t np,
+                   unsigned nf, hkb_kfold_result *r);
+
+/* Per-image TSV: path, state, faces found, the subject's box and score,
+ * where its landmarks came from. 0 or -1. */
+int hkb_lfw_write_images(const char *path, const lfw_image *img, size_t nimg);
+
 /* Decode, detect and embed the subject's face of every image with
  * `threads` threads: with centre, the usable face nearest the image centre
  * (the face LFW labels: its images were cut around it, and background faces
@@ -54,6 +74,11 @@ double hkb_lfw_embed(const hk_engine *e, hkb_lfw_set *s, long threads, int nvar,
  * of them are genuine. */
 size_t hkb_lfw_score_pairs(const lfw_pair *pairs, size_t np, const lfw_image *img, int nvar,
                            int v, int no_rescue, float *score, size_t *genuine);
+
+/* The engine options common to the pipeline suites: --no-onet --no-flip
+ * --no-rescue --precision P --models DIR --detector sparse|dense. 1 if
+ * argv[*i] was one (into ep, *i advanced past its value), 0 if not. */
+int hkb_engine_arg(int argc, char **argv, int *i, hk_engine_params *ep);
 
 /* Wipes the embeddings and frees everything. */
 void hkb_lfw_free(hkb_lfw_set *s);
