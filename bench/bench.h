@@ -52,9 +52,15 @@ void hkb_progress(const char *label, size_t done, size_t total);
 
 /* Where a benchmark's data is, the one rule for every suite (and
  * datasets/verify.sh): the flag's value when given, else
- * $HERKEN_SHARED/rel, else ../shared/rel (rel e.g. "datasets/lfw").
+ * $HERKEN_SHARED/rel, else ../shared/rel (rel e.g. "datasets/lfw"; ""
+ * for the shared directory itself).
  * Written into buf; returns buf. Whether it exists is the caller's check. */
 const char *hkb_data_path(const char *flag, const char *rel, char *buf, size_t cap);
+
+/* The file name of the pinned model with this role ("detector-sparse",
+ * "detector-dense", "landmarks", "embedder"; core/models.def through
+ * hk__model_by_role()), or "" for an unknown role. */
+const char *hkb_model_file(const char *role);
 
 /* Prints the standard run header (CPU, ISA tier, threads, seed) as a
  * Markdown comment block on stdout. */

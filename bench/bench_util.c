@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "herken.h"
+#include "models.h"
 
 double hkb_now(void)
 {
@@ -159,9 +160,15 @@ const char *hkb_data_path(const char *flag, const char *rel, char *buf, size_t c
 		snprintf(buf, cap, "%s", flag);
 	else {
 		const char *sh = getenv("HERKEN_SHARED");
-		snprintf(buf, cap, "%s/%s", sh && *sh ? sh : "../shared", rel);
+		snprintf(buf, cap, "%s%s%s", sh && *sh ? sh : "../shared", *rel ? "/" : "", rel);
 	}
 	return buf;
+}
+
+const char *hkb_model_file(const char *role)
+{
+	const hk_model_file *m = hk__model_by_role(role);
+	return m ? m->file : "";
 }
 
 static const char *const prec_names[] = {"fp32", "bf16", "int8", "auto"};

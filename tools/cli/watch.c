@@ -57,13 +57,7 @@ typedef struct wopts {
 
 static int parse_num(const char *s, double lo, double hi, double *out)
 {
-	char *end;
-	errno = 0;
-	double v = strtod(s, &end);
-	if (errno || end == s || *end || !(v >= lo && v <= hi))
-		return -1;
-	*out = v;
-	return 0;
+	return cli_double(s, lo, hi, out);
 }
 
 /* 0, 1 after --help, -1 after a usage error. */
