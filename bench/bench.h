@@ -62,6 +62,10 @@ const char *hkb_data_path(const char *flag, const char *rel, char *buf, size_t c
  * hk__model_by_role()), or "" for an unknown role. */
 const char *hkb_model_file(const char *role);
 
+/* Removes dir and everything below it (a benchmark's scratch directory;
+ * symbolic links are removed, not followed). */
+void hkb_rmrf(const char *dir);
+
 /* Prints the standard run header (CPU, ISA tier, threads, seed) as a
  * Markdown comment block on stdout. */
 void hkb_print_header(const char *suite, uint64_t seed);

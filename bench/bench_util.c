@@ -1,7 +1,9 @@
 #define _GNU_SOURCE
 #include "bench.h"
 
+#include <ftw.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -186,4 +188,17 @@ int hkb_parse_precision(const char *s, uint32_t *out)
 const char *hkb_precision_name(uint32_t p)
 {
 	return p < 4 ? prec_names[p] : "?";
+}
+
+static int rmrf_one(const char *p, const struct stat *sb, int f, struct FTW *w)
+{
+	(void)sb;
+	(void)f;
+	(void)w;
+	return remove(p);
+}
+
+void hkb_rmrf(const char *dir)
+{
+	nftw(dir, rmrf_one, 16, FTW_DEPTH | FTW_PHYS);
 }

@@ -77,22 +77,6 @@ static void fill_bytes(uint8_t *b, size_t n, uint64_t seed)
 		b[i] = (uint8_t)(hkb_rng_next(&r) >> 56);
 }
 
-static void rm_tree(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *de;
-	char p[4096];
-	while (d && (de = readdir(d))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
-		unlink(p);
-	}
-	if (d)
-		closedir(d);
-	rmdir(dir);
-}
-
 /* ---------------------------------------------------------------- */
 /* inference                                                        */
 
@@ -251,7 +235,7 @@ static long wl_ingest(void)
 	}
 	for (int f = 0; f < INGEST_FRAMES; f++)
 		free(paths[f]);
-	rm_tree(dir);
+	hkb_rmrf(dir);
 	return items;
 }
 
@@ -326,7 +310,7 @@ static long wl_store_enrol(void)
 	if (!mkdtemp(dir))
 		return -1;
 	long n = store_fill(dir, 1);
-	rm_tree(dir);
+	hkb_rmrf(dir);
 	return n;
 }
 
@@ -349,7 +333,7 @@ static long wl_store_replay(void)
 		}
 		hk_store_close(st);
 	}
-	rm_tree(dir);
+	hkb_rmrf(dir);
 	return n;
 }
 
