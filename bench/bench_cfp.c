@@ -134,6 +134,7 @@ static const char cfp_usage[] =
     "usage: herken-bench cfp [--cfp DIR] [--json] [--threads N] [--subject largest|centre]\n"
     "                        [--out PREFIX] [--models DIR] [--detector sparse|dense]\n"
     "                        [--no-onet] [--no-flip] [--no-rescue] [--precision P]\n"
+    "                        [--passes flip,rotate,zoom,always|none] [--align frontal|pose]\n"
     "CFP development split (frontal-frontal and frontal-profile, 2 person-disjoint\n"
     "folds; default $HERKEN_SHARED/datasets/cfp_dev, else ../shared/datasets/cfp_dev)\n"
     "through the whole pipeline; detector recall on its frontal and profile photos.\n"
@@ -327,7 +328,8 @@ int hk__bench_cfp(int argc, char **argv)
 		       "\"detect_ms_per_image\":{\"frontal\":%.3f,\"profile\":%.3f},"
 		       "\"cpu_ms_per_image\":%.3f,\"images_per_s\":%.2f,\"wall_s\":%.2f,"
 		       "\"subject\":\"%s\",\"threads\":%ld,\"detector\":\"%s\",\"onet\":%s,\"flip\":%s,"
-		       "\"rescue\":%s,\"precision\":\"%s\",\"files\":\"%s_images.tsv %s_scores.tsv\"}\n",
+		       "\"rescue\":%s,\"precision\":\"%s\",\"passes\":%u,\"align\":\"%s\","
+		       "\"files\":\"%s_images.tsv %s_scores.tsv\"}\n",
 		       undetected, n_img[0] - found[0], n_img[1] - found[1], UNDETECTED_SCORE,
 		       set.nimg, n_img[0], n_img[1], n_img[0] ? (double)found[0] / n_img[0] : 0,
 		       n_img[1] ? (double)found[1] / n_img[1] : 0, rescued[0], rescued[1], extra[0],
@@ -335,13 +337,16 @@ int hk__bench_cfp(int argc, char **argv)
 		       n_img[1] ? 1e3 * t_det[1] / n_img[1] : 0, cpu_ms, set.nimg / wall, wall,
 		       centre ? "centre" : "largest", threads, det_name,
 		       ep.onet == HK_ON ? "true" : "false", ep.flip == HK_ON ? "true" : "false",
-		       ep.rescue == HK_ON ? "true" : "false", hkb_precision_name(ep.precision), prefix,
-		       prefix);
+		       ep.rescue == HK_ON ? "true" : "false", hkb_precision_name(ep.precision), ep.passes,
+		       ep.align == HK_ALIGN_POSE ? "pose" : "frontal", prefix, prefix);
 	} else {
 		printf("## CFP development split, 2-fold (threshold chosen on the other fold)\n\n");
-		printf("pipeline: detector %s, landmarks %s, flip %s, rescue %s, precision %s; subject = %s\n\n",
+		printf("pipeline: detector %s, landmarks %s, flip %s, rescue %s, extra views 0x%x, "
+		       "alignment %s, precision %s; subject = %s\n\n",
 		       det_name, ep.onet == HK_ON ? "O-Net" : "detector", ep.flip == HK_ON ? "on" : "off",
-		       ep.rescue == HK_ON ? "on" : "off", hkb_precision_name(ep.precision),
+		       ep.rescue == HK_ON ? "on" : "off", ep.passes,
+		       ep.align == HK_ALIGN_POSE ? "pose templates" : "frontal template",
+		       hkb_precision_name(ep.precision),
 		       centre ? "the face nearest the centre" : "the largest usable face");
 		printf("| protocol | accuracy (fold 1, fold 2) | TAR @ FAR 1e-3 | pairs scored -1 (genuine) |\n"
 		       "|---|---|---|---|\n");

@@ -471,6 +471,25 @@ int hkb_engine_arg(int argc, char **argv, int *i, hk_engine_params *ep)
 	else if (v && !strcmp(a, "--detector") && (!strcmp(v, "dense") || !strcmp(v, "sparse"))) {
 		ep->detector = !strcmp(v, "dense") ? HK_DETECTOR_DENSE : HK_DETECTOR_SPARSE;
 		++*i;
+	} else if (v && !strcmp(a, "--align") && (!strcmp(v, "frontal") || !strcmp(v, "pose"))) {
+		ep->align = !strcmp(v, "pose") ? HK_ALIGN_POSE : HK_ALIGN_FRONTAL;
+		++*i;
+	} else if (v && !strcmp(a, "--passes")) {
+		/* comma-separated: flip, rotate, zoom, always; or none */
+		uint32_t bits = 0;
+		char buf[128];
+		snprintf(buf, sizeof buf, "%s", v);
+		for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save))
+			bits |= !strcmp(t, "flip")     ? HK_PASS_FLIP
+			        : !strcmp(t, "rotate") ? HK_PASS_ROTATE
+			        : !strcmp(t, "zoom")   ? HK_PASS_ZOOM
+			        : !strcmp(t, "always") ? HK_PASS_ALWAYS
+			        : !strcmp(t, "none")   ? HK_PASS_NONE
+			                               : 1u << 31;
+		if (bits >> 31)
+			return 0;
+		ep->passes = bits;
+		++*i;
 	} else
 		return 0;
 	return 1;
