@@ -124,6 +124,44 @@ static int is_profile(const char *path)
 	return strstr(path, "/profile/") != NULL;
 }
 
+/* Median CPU ms (the whole process: the models run on their own worker
+ * threads; nothing else runs meanwhile) of hk_engine_detect per photo: frontal
+ * photos, profile photos and an empty 640x480 grey frame (what a camera
+ * sees most of the time), for engine e and a peer engine without extra
+ * views, interleaved in the same run. ms[kind][engine]; -1 when absent. */
+enum { COST_PHOTOS = 15, COST_REPS = 3 };
+static void detect_cost(const hk_engine *e, const hk_engine *peer, const hkb_lfw_set *set,
+                        double ms[3][2])
+{
+	hk_face faces[16];
+	for (int k = 0; k < 3; k++) {
+		double t[2][COST_PHOTOS * COST_REPS];
+		size_t nt = 0, seen = 0;
+		for (size_t i = 0; i < set->nimg && seen < COST_PHOTOS; i++) {
+			hk_image img = {0};
+			static uint8_t grey[640 * 480 * 3];
+			if (k == 2) {
+				memset(grey, 128, sizeof grey);
+				img = (hk_image){640, 480, 640 * 3, 0, grey};
+			} else if (is_profile(set->img[i].path) != k || hk_image_load(set->img[i].path, &img)) {
+				continue;
+			}
+			seen++;
+			for (int r = 0; r < COST_REPS; r++, nt++)
+				for (int w = 0; w < 2; w++) {
+					size_t n = 0;
+					double c0 = hkb_cpu_now();
+					hk_engine_detect(w ? peer : e, &img, faces, 16, &n);
+					t[w][nt] = (hkb_cpu_now() - c0) * 1e3;
+				}
+			if (k != 2)
+				hk_image_free(&img);
+		}
+		for (int w = 0; w < 2; w++)
+			ms[k][w] = nt ? hkb_median(t[w], nt) : -1;
+	}
+}
+
 typedef struct cfp_proto {
 	const char *name;
 	size_t np, undet_pairs, undet_genuine;
@@ -138,7 +176,8 @@ static const char cfp_usage[] =
     "CFP development split (frontal-frontal and frontal-profile, 2 person-disjoint\n"
     "folds; default $HERKEN_SHARED/datasets/cfp_dev, else ../shared/datasets/cfp_dev)\n"
     "through the whole pipeline; detector recall on its frontal and profile photos.\n"
-    "  --subject S   largest (default: the engine's rule, hk_engine_embed_largest)\n"
+    "  --subject S   largest (default: the engine's rule, hk_engine_embed_largest: the\n"
+    "                largest usable face, the most central of those near its size)\n"
     "                or centre (the face nearest the photo's centre)\n"
     "  --out PREFIX  PREFIX_images.tsv (per photo), PREFIX_scores.tsv (default cfp)\n"
     "  --threads N   photos processed in parallel (default 2; each model runs 1 thread)\n";
@@ -236,7 +275,7 @@ int hk__bench_cfp(int argc, char **argv)
 		hkb_print_header("cfp", 0);
 	fprintf(stderr, "cfp: %zu pairs, %zu photos, %ld threads\n", set.np, set.nimg, threads);
 	double cpu0 = hkb_cpu_now();
-	double wall = hkb_lfw_embed(e, &set, threads, 1, centre, isatty(STDERR_FILENO));
+	double wall = hkb_lfw_embed(e, &set, threads, 1, centre, 0, isatty(STDERR_FILENO));
 	double cpu = hkb_cpu_now() - cpu0;
 
 	/* Detection per pose: photos, usable face, found only by the rescue
@@ -289,6 +328,17 @@ int hk__bench_cfp(int argc, char **argv)
 		}
 	}
 
+	/* Cost per frame of the extra views against the same engine without
+	 * them, same run. */
+	double cost[3][2] = {{-1, -1}, {-1, -1}, {-1, -1}};
+	hk_engine_params pp = ep;
+	pp.passes = HK_PASS_NONE;
+	pp.model_dir = ep.model_dir;
+	hk_engine *peer = NULL;
+	if (hk_engine_create(&pp, &peer) == HK_OK)
+		detect_cost(e, peer, &set, cost);
+	hk_engine_destroy(peer);
+
 	char path[4200];
 	snprintf(path, sizeof path, "%s_images.tsv", prefix);
 	if (hkb_lfw_write_images(path, set.img, set.nimg))
@@ -326,6 +376,9 @@ int hk__bench_cfp(int argc, char **argv)
 		       "\"rescued_frontal\":%zu,\"rescued_profile\":%zu,"
 		       "\"multi_face_frontal\":%zu,\"multi_face_profile\":%zu,\"decode_errors\":%zu,"
 		       "\"detect_ms_per_image\":{\"frontal\":%.3f,\"profile\":%.3f},"
+		       "\"detect_cpu_ms\":{\"frontal\":%.3f,\"profile\":%.3f,\"empty_frame\":%.3f},"
+		       "\"detect_cpu_ms_without_extra_views\":{\"frontal\":%.3f,\"profile\":%.3f,"
+		       "\"empty_frame\":%.3f},"
 		       "\"cpu_ms_per_image\":%.3f,\"images_per_s\":%.2f,\"wall_s\":%.2f,"
 		       "\"subject\":\"%s\",\"threads\":%ld,\"detector\":\"%s\",\"onet\":%s,\"flip\":%s,"
 		       "\"rescue\":%s,\"precision\":\"%s\",\"passes\":%u,\"align\":\"%s\","
@@ -334,7 +387,8 @@ int hk__bench_cfp(int argc, char **argv)
 		       set.nimg, n_img[0], n_img[1], n_img[0] ? (double)found[0] / n_img[0] : 0,
 		       n_img[1] ? (double)found[1] / n_img[1] : 0, rescued[0], rescued[1], extra[0],
 		       extra[1], errors, n_img[0] ? 1e3 * t_det[0] / n_img[0] : 0,
-		       n_img[1] ? 1e3 * t_det[1] / n_img[1] : 0, cpu_ms, set.nimg / wall, wall,
+		       n_img[1] ? 1e3 * t_det[1] / n_img[1] : 0, cost[0][0], cost[1][0], cost[2][0],
+		       cost[0][1], cost[1][1], cost[2][1], cpu_ms, set.nimg / wall, wall,
 		       centre ? "centre" : "largest", threads, det_name,
 		       ep.onet == HK_ON ? "true" : "false", ep.flip == HK_ON ? "true" : "false",
 		       ep.rescue == HK_ON ? "true" : "false", hkb_precision_name(ep.precision), ep.passes,
@@ -361,6 +415,10 @@ int hk__bench_cfp(int argc, char **argv)
 			printf("| %s | %zu | %zu (%.2f %%) | %zu | %zu | %.2f |\n", p ? "profile" : "frontal",
 			       n_img[p], found[p], n_img[p] ? 100.0 * found[p] / n_img[p] : 0, rescued[p],
 			       extra[p], n_img[p] ? 1e3 * t_det[p] / n_img[p] : 0);
+		printf("\ndetection CPU per frame, median of %d photos x %d (this engine / without extra "
+		       "views): frontal %.2f / %.2f ms, profile %.2f / %.2f ms, empty 640x480 frame "
+		       "%.2f / %.2f ms\n", COST_PHOTOS, COST_REPS, cost[0][0], cost[0][1], cost[1][0],
+		       cost[1][1], cost[2][0], cost[2][1]);
 		printf("\n%zu photos without a usable face (their pairs scored %.0f), %zu decode errors; "
 		       "CPU %.2f ms per photo, %.1f photos/s on %ld threads\n",
 		       undetected, UNDETECTED_SCORE, errors, cpu_ms, set.nimg / wall, threads);

@@ -290,7 +290,11 @@ static const char lfw_usage[] =
     "$HERKEN_SHARED/datasets/lfw), detector recall/precision on the dlib VOC boxes.\n"
     "  --all-images  embed all 13,233 images (throughput), not only the 7,701 the pairs use\n"
     "  --subject S   centre (default: the face LFW labels, nearest the image centre)\n"
-    "                or largest (what hk_engine_embed_largest picks)\n"
+    "                or largest (the engine's rule, what hk_engine_embed_largest picks:\n"
+    "                the largest usable face, the most central of those near its size)\n"
+    "  --one-rule    embed only the --subject face (by default, where the centre rule,\n"
+    "                the engine's rule or the largest face pick another face, it is\n"
+    "                embedded too and each rule is scored: \"rules\" in --json)\n"
     "  --voc-only    only the detection check on the dlib VOC boxes\n"
     "  --out PREFIX  score files PREFIX_scores.tsv, _hist.tsv, _roc.tsv, _roc.svg (default lfw)\n"
     "  --variants    also score O-Net/detector-keypoint alignment x flip on/off, each\n"
@@ -306,7 +310,7 @@ int hk__bench_lfw(int argc, char **argv)
 	hkb_data_path(NULL, "datasets/group_photos/dlib_pascal_voc/testing.xml", dflt_voc,
 	              sizeof dflt_voc); /* --voc overrides */
 	const char *dir = dflt_dir, *pairs_file = dflt_pairs, *voc = dflt_voc, *prefix = "lfw";
-	int json = 0, all_images = 0, variants = 0, centre = 1, voc_only = 0;
+	int json = 0, all_images = 0, variants = 0, centre = 1, voc_only = 0, all_rules = 1;
 	long threads = 2, max_folds = 0;
 	hk_engine_params ep;
 	hk_engine_default_params(&ep);
@@ -322,6 +326,8 @@ int hk__bench_lfw(int argc, char **argv)
 		} else if (v && !strcmp(a, "--subject") && (!strcmp(v, "centre") || !strcmp(v, "largest"))) {
 			centre = !strcmp(v, "centre");
 			i++;
+		} else if (!strcmp(a, "--one-rule")) {
+			all_rules = 0;
 		} else if (!strcmp(a, "--voc-only")) {
 			voc_only = 1;
 		} else if (!strcmp(a, "--variants")) {
@@ -400,7 +406,7 @@ int hk__bench_lfw(int argc, char **argv)
 
 	const int nvar = variants ? 4 : 1;
 	double cpu0 = hkb_cpu_now();
-	double t_images = hkb_lfw_embed(e, &set, threads, nvar, centre, isatty(STDERR_FILENO));
+	double t_images = hkb_lfw_embed(e, &set, threads, nvar, centre, all_rules, isatty(STDERR_FILENO));
 	double cpu_images = hkb_cpu_now() - cpu0;
 
 	size_t n_ok = 0, n_rescued = 0, n_noface = 0, n_err = 0, n_onet = 0;
@@ -445,6 +451,25 @@ int hk__bench_lfw(int argc, char **argv)
 	double mean = kr.mean, sd = kr.sd, se = kr.se, mthr = kr.mthr, tar = kr.tar;
 	double far_thr = kr.far_thr, all_acc;
 	double gthr = hk__best_threshold(score, same, NULL, np, &all_acc);
+	/* The three subject rules on the same detections (the primary one
+	 * above; the others where they pick another face). */
+	static const char *const rule_name[3] = {"centre", "engine", "largest"};
+	hkb_kfold_result rule_r[3];
+	size_t rule_moved[3] = {0}, rule_undet[3] = {0};
+	for (int r = 0; r < 3 && all_rules; r++) {
+		int primary = r == (centre ? HKB_RULE_CENTRE : HKB_RULE_ENGINE);
+		if (!primary)
+			rule_moved[r] = hkb_lfw_use_rule(&set, centre, r);
+		size_t g;
+		float *rs = malloc(np * sizeof *rs);
+		if (rs) {
+			rule_undet[r] = hkb_lfw_score_pairs(pairs, np, img, nvar, pv, 0, rs, &g);
+			hkb_kfold_eval(rs, same, fold, np, nf, &rule_r[r]);
+		}
+		free(rs);
+		if (!primary)
+			hkb_lfw_use_rule(&set, centre, r);
+	}
 	/* Every variant, with and without the rescue pass (a rescued image
 	 * counts as undetected without it: its detections are otherwise the
 	 * same). */
@@ -523,6 +548,16 @@ int hk__bench_lfw(int argc, char **argv)
 			       vr.truth ? (double)vr.matched / vr.truth : 0,
 			       vr.detections ? (double)vr.matched / vr.detections : 0,
 			       vr.matched ? vr.iou_sum / vr.matched : 0);
+		if (all_rules) {
+			printf(",\"accuracy_centre_rule\":%.5f,\"accuracy_engine_rule\":%.5f,\"rules\":{",
+			       rule_r[HKB_RULE_CENTRE].mean, rule_r[HKB_RULE_ENGINE].mean);
+			for (int r = 0; r < 3; r++)
+				printf("%s\"%s\":{\"accuracy_mean\":%.5f,\"accuracy_std\":%.5f,"
+				       "\"tar_at_far_1e-3\":%.5f,\"undetected_pairs\":%zu,\"images_other_face\":%zu}",
+				       r ? "," : "", rule_name[r], rule_r[r].mean, rule_r[r].sd, rule_r[r].tar,
+				       rule_undet[r], rule_moved[r]);
+			printf("}");
+		}
 		if (nvar == 4) {
 			printf(",\"variants\":[");
 			for (int v = 0; v < 4; v++)
@@ -570,6 +605,16 @@ int hk__bench_lfw(int argc, char **argv)
 		for (unsigned f = 0; f < nf; f++)
 			printf(" %.4f", acc[f]);
 		printf("\n");
+		if (all_rules) {
+			printf("\n## Subject rules (same detections)\n\n| rule | accuracy | TAR@FAR=1e-3 | "
+			       "images where it takes another face than --subject |\n|---|---|---|---|\n");
+			for (int r = 0; r < 3; r++)
+				printf("| %s | %.2f %% ± %.2f | %.2f %% | %zu |\n",
+				       r == HKB_RULE_CENTRE   ? "nearest the centre (LFW's subject)"
+				       : r == HKB_RULE_ENGINE ? "the engine's: largest, or most central of those near its size"
+				                              : "largest",
+				       100 * rule_r[r].mean, 100 * rule_r[r].sd, 100 * rule_r[r].tar, rule_moved[r]);
+		}
 		if (nvar == 4) {
 			printf("\n## Variants (same detections; without rescue, rescued images count as "
 			       "undetected)\n\n| alignment | flip | rescue | accuracy | TAR@FAR=1e-3 | "

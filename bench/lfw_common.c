@@ -27,7 +27,8 @@ typedef struct lfw_run {
 	size_t n;
 	atomic_size_t next, done;
 	int nvar; /* embeddings per image: 1, or the 4 variants */
-	int centre; /* subject = face nearest the centre (else the largest) */
+	int centre; /* subject = face nearest the centre (else the engine's rule) */
+	int all_rules; /* also embed the other rules' subjects */
 	int progress;
 } lfw_run;
 
@@ -211,9 +212,11 @@ static hk_status embed_variants(const hk_engine *e, const hk_image *img, const h
 	return st;
 }
 
-/* See hkb_lfw_embed(); SIZE_MAX when no face is usable. */
-static size_t pick_subject(const hk_face *faces, size_t n, const hk_image *img, int centre)
+/* The subject under rule r (HKB_RULE_*); SIZE_MAX when no face is usable. */
+static size_t pick_subject(const hk_face *faces, size_t n, const hk_image *img, int r)
 {
+	if (r == HKB_RULE_ENGINE)
+		return hk__subject_face(faces, n, img);
 	size_t best = SIZE_MAX;
 	double best_v = 0;
 	for (size_t k = 0; k < n; k++) {
@@ -222,13 +225,45 @@ static size_t pick_subject(const hk_face *faces, size_t n, const hk_image *img, 
 		const float *b = faces[k].box;
 		double dx = (b[0] + b[2]) / 2.0 - img->width / 2.0;
 		double dy = (b[1] + b[3]) / 2.0 - img->height / 2.0;
-		double v = centre ? -(dx * dx + dy * dy) : (double)(b[2] - b[0]) * (b[3] - b[1]);
+		double v = r == HKB_RULE_CENTRE ? -(dx * dx + dy * dy) : (double)(b[2] - b[0]) * (b[3] - b[1]);
 		if (best == SIZE_MAX || v > best_v) {
 			best_v = v;
 			best = k;
 		}
 	}
 	return best;
+}
+
+/* The two rules other than the first, in HKB_RULE_* order. */
+static void other_rules(int centre, int out[2])
+{
+	int first = centre ? HKB_RULE_CENTRE : HKB_RULE_ENGINE, k = 0;
+	for (int r = 0; r < 3; r++)
+		if (r != first)
+			out[k++] = r;
+}
+
+size_t hkb_lfw_use_rule(hkb_lfw_set *s, int centre, int r)
+{
+	int o[2];
+	other_rules(centre, o);
+	size_t moved = 0;
+	for (int k = 0; k < 2; k++)
+		if (o[k] == r)
+			for (size_t i = 0; i < s->nimg; i++)
+				if (s->img[i].emb_other[k]) {
+					float *t = s->img[i].emb;
+					s->img[i].emb = s->img[i].emb_other[k];
+					s->img[i].emb_other[k] = t;
+					moved++;
+				}
+	return moved;
+}
+
+static hk_status embed_face(const lfw_run *r, const hk_image *img, const hk_face *f, float *out)
+{
+	return r->nvar == 1 ? hk_engine_embed(r->engine, img, f, 1, out)
+	                    : embed_variants(r->engine, img, f, out);
 }
 
 static void *worker(void *arg)
@@ -251,7 +286,9 @@ static void *worker(void *arg)
 		st = hk_engine_detect(r->engine, &img, faces, 64, &n);
 		double t2 = hkb_now();
 		im->t_detect = t2 - t1;
-		size_t best = st ? SIZE_MAX : pick_subject(faces, n < 64 ? n : 64, &img, r->centre);
+		size_t best = st ? SIZE_MAX
+		                 : pick_subject(faces, n < 64 ? n : 64, &img,
+		                                r->centre ? HKB_RULE_CENTRE : HKB_RULE_ENGINE);
 		im->nfaces = (uint32_t)n;
 		if (best != SIZE_MAX) {
 			memcpy(im->box, faces[best].box, sizeof im->box);
@@ -264,10 +301,18 @@ static void *worker(void *arg)
 			im->state = IMG_NOFACE;
 		} else {
 			im->emb = malloc((size_t)r->nvar * HK_EMBED_DIM * sizeof *im->emb);
-			st = !im->emb ? HK_E_NOMEM
-			     : r->nvar == 1 ? hk_engine_embed(r->engine, &img, &faces[best], 1, im->emb)
-			                    : embed_variants(r->engine, &img, &faces[best], im->emb);
+			st = !im->emb ? HK_E_NOMEM : embed_face(r, &img, &faces[best], im->emb);
 			im->t_embed = hkb_now() - t2;
+			int o[2];
+			other_rules(r->centre, o);
+			for (int k = 0; k < 2 && !st && r->all_rules; k++) {
+				size_t ob = pick_subject(faces, n < 64 ? n : 64, &img, o[k]);
+				if (ob == best || ob == SIZE_MAX)
+					continue;
+				im->emb_other[k] = malloc((size_t)r->nvar * HK_EMBED_DIM * sizeof(float));
+				st = !im->emb_other[k] ? HK_E_NOMEM
+				                       : embed_face(r, &img, &faces[ob], im->emb_other[k]);
+			}
 			if (st) {
 				free(im->emb);
 				im->emb = NULL;
@@ -422,10 +467,10 @@ int hkb_lfw_write_images(const char *path, const lfw_image *img, size_t nimg)
 }
 
 double hkb_lfw_embed(const hk_engine *e, hkb_lfw_set *s, long threads, int nvar,
-                     int centre, int progress)
+                     int centre, int all_rules, int progress)
 {
 	lfw_run run = {.engine = e, .img = s->img, .n = s->nimg, .progress = progress,
-	               .nvar = nvar, .centre = centre};
+	               .nvar = nvar, .centre = centre, .all_rules = all_rules};
 	atomic_init(&run.next, 0);
 	atomic_init(&run.done, 0);
 	pthread_t th[64];
@@ -448,6 +493,11 @@ void hkb_lfw_free(hkb_lfw_set *s)
 		if (s->img[i].emb)
 			hk__wipe(s->img[i].emb, HK_EMBED_DIM * sizeof(float));
 		free(s->img[i].emb);
+		for (int k = 0; k < 2; k++) {
+			if (s->img[i].emb_other[k])
+				hk__wipe(s->img[i].emb_other[k], HK_EMBED_DIM * sizeof(float));
+			free(s->img[i].emb_other[k]);
+		}
 		free(s->img[i].path);
 	}
 	free(s->img);

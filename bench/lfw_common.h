@@ -20,6 +20,9 @@ enum { IMG_OK = 0, IMG_RESCUED = 1, IMG_NOFACE = 2, IMG_ERROR = 3 };
 typedef struct lfw_image {
 	char *path;
 	float *emb; /* nvar x HK_EMBED_DIM, NULL unless a face was embedded */
+	/* The subject under the other two rules (hkb_lfw_rule order without
+	 * the one embedded in emb): NULL when it is the same face. */
+	float *emb_other[2];
 	uint8_t state;
 	uint8_t onet; /* landmarks from O-Net */
 	uint32_t nfaces; /* faces detected */
@@ -59,14 +62,29 @@ int hkb_kfold_eval(const float *score, const uint8_t *same, const uint8_t *fold,
  * where its landmarks came from. 0 or -1. */
 int hkb_lfw_write_images(const char *path, const lfw_image *img, size_t nimg);
 
+/* Which face of an image is the subject. */
+enum {
+	HKB_RULE_CENTRE = 0,  /* the usable face nearest the image centre      */
+	HKB_RULE_ENGINE = 1,  /* hk_engine_embed_largest's rule (hk__subject_face) */
+	HKB_RULE_LARGEST = 2, /* the largest usable face                       */
+};
+
 /* Decode, detect and embed the subject's face of every image with
  * `threads` threads: with centre, the usable face nearest the image centre
  * (the face LFW labels: its images were cut around it, and background faces
- * are often as large); else the largest, as hk_engine_embed_largest()
- * picks. nvar 1 (what the engine returns) or 4 (O-Net/detector alignment x
- * flip on/off). Returns the wall seconds. */
+ * are often as large); else the engine's rule, as hk_engine_embed_largest()
+ * picks. With all_rules, where another rule picks another face, that face
+ * is embedded too (emb_other; hkb_lfw_use_rule scores it). nvar 1 (what
+ * the engine returns) or 4 (O-Net/detector alignment x flip on/off).
+ * Returns the wall seconds. */
 double hkb_lfw_embed(const hk_engine *e, hkb_lfw_set *s, long threads, int nvar,
-                     int centre, int progress);
+                     int centre, int all_rules, int progress);
+
+/* Makes emb hold the subject of rule r (HKB_RULE_*) for every image, given
+ * the rule embedded first (centre or not, as passed to hkb_lfw_embed).
+ * Calling it again with the first rule restores the set. Returns how many
+ * images take another face than under the first rule. */
+size_t hkb_lfw_use_rule(hkb_lfw_set *s, int centre, int r);
 
 /* Scores of every pair for embedding variant v; pairs with an image without
  * a usable face (or, when no_rescue, found only by the rescue pass) get

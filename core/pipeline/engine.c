@@ -19,6 +19,9 @@
 #define RESCUE_ZOOM 1.6 /* zoom-out factor of the rescue pass */
 #define ZOOM_FAR 2.5    /* HK_PASS_ZOOM: a frame-filling face shrunk into
                            the detector's size range                    */
+/* The subject: among the usable faces at least this share of the largest
+ * one's area, the nearest the image centre (hk__subject_face). */
+#define SUBJECT_CLOSE_AREA 0.5
 #define ROTATE_DEG 30.0 /* HK_PASS_ROTATE: the image turned both ways    */
 
 struct hk_engine {
@@ -589,6 +592,31 @@ hk_status hk_engine_embed(const hk_engine *e, const hk_image *img, const hk_face
 	return st;
 }
 
+size_t hk__subject_face(const hk_face *faces, size_t n, const hk_image *img)
+{
+	size_t best = SIZE_MAX;
+	double amax = 0;
+	for (size_t i = 0; i < n; i++) {
+		double a = (double)(faces[i].box[2] - faces[i].box[0]) * (faces[i].box[3] - faces[i].box[1]);
+		if (faces[i].reject == HK_FACE_OK && a > amax)
+			amax = a;
+	}
+	double best_d = 0;
+	for (size_t i = 0; i < n; i++) {
+		const float *b = faces[i].box;
+		double a = (double)(b[2] - b[0]) * (b[3] - b[1]);
+		if (faces[i].reject != HK_FACE_OK || !(a >= SUBJECT_CLOSE_AREA * amax))
+			continue;
+		double dx = (b[0] + b[2]) / 2.0 - img->width / 2.0, dy = (b[1] + b[3]) / 2.0 - img->height / 2.0;
+		double d = dx * dx + dy * dy;
+		if (best == SIZE_MAX || d < best_d) {
+			best = i;
+			best_d = d;
+		}
+	}
+	return best;
+}
+
 hk_status hk_engine_embed_largest(const hk_engine *e, const hk_image *img, hk_face *face,
                                   float emb[HK_EMBED_DIM])
 {
@@ -600,19 +628,11 @@ hk_status hk_engine_embed_largest(const hk_engine *e, const hk_image *img, hk_fa
 		return hk__err(HK_E_NOMEM, "embed_largest: out of memory");
 	size_t n = 0;
 	hk_status st = hk_engine_detect(e, img, faces, MAXF, &n);
-	size_t best = MAXF, rejected = 0;
-	float best_area = -1;
-	for (size_t i = 0; !st && i < n && i < MAXF; i++) {
-		if (faces[i].reject != HK_FACE_OK) {
-			rejected++;
-			continue;
-		}
-		float area = (faces[i].box[2] - faces[i].box[0]) * (faces[i].box[3] - faces[i].box[1]);
-		if (area > best_area) {
-			best_area = area;
-			best = i;
-		}
-	}
+	size_t rejected = 0, best = st ? SIZE_MAX : hk__subject_face(faces, n < MAXF ? n : MAXF, img);
+	for (size_t i = 0; !st && i < n && i < MAXF; i++)
+		rejected += faces[i].reject != HK_FACE_OK;
+	if (best == SIZE_MAX)
+		best = MAXF;
 	if (!st && best == MAXF)
 		st = n == 0 ? hk__err(HK_E_NOT_FOUND, "no face found in the %ux%u image",
 		                      img->width, img->height)

@@ -148,6 +148,12 @@ void hk__det_points4(const hk__det *d, float pts[4][2]);
 
 /* ---- engine internals for benchmarks ---- */
 
+/* The face hk_engine_embed_largest takes, the engine's one subject rule:
+ * the largest usable face, or, among usable faces of at least half its
+ * area, the one nearest the image centre (at a desk the customer is
+ * centred; a bystander can come as close). SIZE_MAX when none is usable. */
+size_t hk__subject_face(const hk_face *faces, size_t n, const hk_image *img);
+
 /* Embeddings of the plain chip (plain[n*192]) and, when mirror is not NULL,
  * of the mirrored chip (mirror[n*192]) of each face, each L2-normalised by
  * the embedder; the engine's flip setting is ignored. */
