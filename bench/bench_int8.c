@@ -362,24 +362,16 @@ int hk__bench_int8_calibrate(int argc, char **argv)
 		fprintf(stderr, "int8-calibrate: only --model embedder, --images 1..20000\n");
 		return 2;
 	}
-	const char *sh = getenv("HERKEN_SHARED");
 	char pbuf[1024], dbuf[1024];
-	if (!pairs) {
-		snprintf(pbuf, sizeof pbuf, "%s/datasets/lfw/pairsDevTrain.txt", sh ? sh : "../shared");
-		pairs = pbuf;
-	}
-	if (!lfw) {
-		snprintf(dbuf, sizeof dbuf, "%s/datasets/lfw", sh ? sh : "../shared");
-		lfw = dbuf;
-	}
+	pairs = hkb_data_path(pairs, "datasets/lfw/pairsDevTrain.txt", pbuf, sizeof pbuf);
+	lfw = hkb_data_path(lfw, "datasets/lfw", dbuf, sizeof dbuf);
 	if (layers) {
 		char mp[1024], gp[1024];
-		const char *mdir = getenv("HERKEN_MODELS");
-		snprintf(mp, sizeof mp, "%s/MobileFaceNet.tflite", mdir && *mdir ? mdir : ".cache/models");
-		snprintf(gp, sizeof gp, "%s/golden/mobilefacenet", sh ? sh : "../shared");
+		snprintf(mp, sizeof mp, "%s/%s", hk_model_dir(NULL), hkb_model_file("embedder"));
+		const char *golden = hkb_data_path(NULL, "golden/mobilefacenet", gp, sizeof gp);
 		size_t ml = 0;
 		char *m = read_file(mp, &ml);
-		int r = m ? int8_layers(m, ml, gp, fake_mode) : 1;
+		int r = m ? int8_layers(m, ml, golden, fake_mode) : 1;
 		if (!m)
 			fprintf(stderr, "int8-calibrate: cannot read %s\n", mp);
 		free(m);
@@ -392,9 +384,8 @@ int hk__bench_int8_calibrate(int argc, char **argv)
 		free(paths);
 		return 1;
 	}
-	const char *md = getenv("HERKEN_MODELS");
 	char mpath[1024];
-	snprintf(mpath, sizeof mpath, "%s/MobileFaceNet.tflite", md && *md ? md : ".cache/models");
+	snprintf(mpath, sizeof mpath, "%s/%s", hk_model_dir(NULL), hkb_model_file("embedder"));
 	size_t mlen = 0;
 	char *model = read_file(mpath, &mlen);
 	hk_engine *e = NULL;

@@ -50,6 +50,15 @@ const char *cli_subject_problem(const char *s);
 /* prctl(PR_SET_DUMPABLE, 0): no core dump, no same-user ptrace. Called
  * before a key is read. */
 void cli_undumpable(void);
+/* The file name of the pinned model with this role (hk_model_files()),
+ * or "" for an unknown role. */
+const char *cli_model_file(const char *role);
+
+/* detect --draw (tools/cli/draw.c): boxes (green usable, red rejected) and
+ * landmarks drawn onto im in place; im written as an 8-bit RGB PNG,
+ * 0 or -1 with errno set by the failing call. */
+void cli_draw_faces(hk_image *im, const hk_face *faces, size_t n);
+int cli_write_png(const char *path, const hk_image *im);
 
 /* verify / identify against a durable gallery (tools/cli/store.c); main.c
  * routes `verify|identify --gallery DIR` here when DIR holds keys.hk. */

@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
-#include <png.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,10 +50,8 @@ static const char engine_help[] =
 
 static int parse_float(const char *s, float lo, float hi, float *out)
 {
-	char *end;
-	errno = 0;
-	double v = strtod(s, &end);
-	if (errno || end == s || *end || !(v >= lo && v <= hi))
+	double v;
+	if (cli_double(s, lo, hi, &v))
 		return -1;
 	*out = (float)v;
 	return 0;
@@ -184,29 +181,64 @@ static int make_engine(const char *cmd, const opts *o, hk_engine **e)
 	           : HK_EXIT_INPUT;
 }
 
+/* What a command holds beside its options and engine, released by end():
+ * the faces of one image, embeddings (wiped before they are freed) and the
+ * calibration its decisions use. */
+typedef struct work {
+	hk_face *faces; /* MAX_FACES                              */
+	float *emb;     /* nemb x HK_EMBED_DIM, NULL when nemb = 0 */
+	size_t nemb;
+	hk_calib *cal;  /* NULL until decision_setup()            */
+} work;
+
+static void end(opts *o, hk_engine *e, work *w)
+{
+	if (w->emb)
+		sodium_memzero(w->emb, sizeof *w->emb * HK_EMBED_DIM * w->nemb);
+	free(w->emb);
+	free(w->faces);
+	hk_calib_destroy(w->cal);
+	hk_engine_destroy(e);
+	free(o->files);
+}
+
 /* A command's start: parse the options, check the arguments (check returns
- * a message for a usage error, or NULL) and load the engine. Returns -1 to
- * go on, else the exit code, with everything released. */
+ * a message for a usage error, or NULL), load the engine and allocate *w
+ * for nemb embeddings. Returns -1 to go on, else the exit code, with
+ * everything released. */
 typedef const char *(*args_check)(const opts *o);
 
 static int begin(int argc, char **argv, const char *usage, const char *allowed,
-                 args_check check, opts *o, hk_engine **e)
+                 args_check check, size_t nemb, opts *o, hk_engine **e, work *w)
 {
+	memset(w, 0, sizeof *w);
 	int r = parse_opts(argc, argv, usage, allowed, o);
 	const char *msg = r ? NULL : check(o);
 	if (!r && msg)
 		fprintf(stderr, "herken %s: %s\n%s\n", argv[0], msg, usage);
 	int rc = r > 0 ? HK_EXIT_OK : r < 0 || msg ? HK_EXIT_USAGE : make_engine(argv[0], o, e);
-	if (rc == HK_EXIT_OK && !r && !msg)
-		return -1;
-	free(o->files);
+	if (rc == HK_EXIT_OK && !r && !msg) {
+		w->faces = malloc(sizeof *w->faces * MAX_FACES);
+		w->emb = nemb ? malloc(sizeof *w->emb * HK_EMBED_DIM * nemb) : NULL;
+		w->nemb = nemb;
+		if (w->faces && (w->emb || !nemb))
+			return -1;
+		fprintf(stderr, "herken %s: out of memory\n", argv[0]);
+		rc = HK_EXIT_INTERNAL;
+	}
+	end(o, *e, w);
 	return rc;
 }
 
-static void end(opts *o, hk_engine *e)
+/* Moves the usable faces among the first `found` (at most MAX_FACES) to
+ * the front; returns how many. */
+static size_t keep_usable(hk_face *faces, size_t found)
 {
-	hk_engine_destroy(e);
-	free(o->files);
+	size_t n = 0;
+	for (size_t k = 0; k < found && k < MAX_FACES; k++)
+		if (faces[k].reject == HK_FACE_OK)
+			faces[n++] = faces[k];
+	return n;
 }
 
 static int exit_for(hk_status st)
@@ -289,7 +321,7 @@ static void text_face(FILE *f, size_t i, const hk_face *fc)
 	fputc('\n', f);
 }
 
-/* ---- image loading and drawing -------------------------------------------- */
+/* ---- image loading ---------------------------------------------------------- */
 
 static hk_status load_image(const char *cmd, const char *path, hk_image *img)
 {
@@ -297,63 +329,6 @@ static hk_status load_image(const char *cmd, const char *path, hk_image *img)
 	if (st)
 		fprintf(stderr, "herken %s: %s: %s\n", cmd, esc(path), esc(hk_last_error()));
 	return st;
-}
-
-static void put_px(hk_image *im, long x, long y, const uint8_t c[3])
-{
-	if (x < 0 || y < 0 || x >= (long)im->width || y >= (long)im->height)
-		return;
-	memcpy(im->data + (size_t)y * im->stride + (size_t)x * 3, c, 3);
-}
-
-static void draw_faces(hk_image *im, const hk_face *faces, size_t n)
-{
-	long t = (long)(im->width > im->height ? im->width : im->height) / 400 + 1;
-	for (size_t i = 0; i < n; i++) {
-		const hk_face *f = &faces[i];
-		const uint8_t ok[3] = {0, 230, 0}, bad[3] = {230, 0, 0}, dot[3] = {255, 220, 0};
-		const uint8_t *c = f->reject ? bad : ok;
-		long x0 = lroundf(f->box[0]), y0 = lroundf(f->box[1]);
-		long x1 = lroundf(f->box[2]), y1 = lroundf(f->box[3]);
-		for (long k = 0; k < t; k++) {
-			for (long x = x0; x <= x1; x++) {
-				put_px(im, x, y0 + k, c);
-				put_px(im, x, y1 - k, c);
-			}
-			for (long y = y0; y <= y1; y++) {
-				put_px(im, x0 + k, y, c);
-				put_px(im, x1 - k, y, c);
-			}
-		}
-		for (int p = 0; p < 5; p++)
-			for (long dy = -t; dy <= t; dy++)
-				for (long dx = -t; dx <= t; dx++)
-					put_px(im, lroundf(f->landmarks[p][0]) + dx,
-					       lroundf(f->landmarks[p][1]) + dy, dot);
-	}
-}
-
-static int write_png(const char *path, const hk_image *im)
-{
-	FILE *f = fopen(path, "wb");
-	if (!f)
-		return -1;
-	png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
-	png_infop info = png ? png_create_info_struct(png) : NULL;
-	if (!png || !info || setjmp(png_jmpbuf(png))) {
-		png_destroy_write_struct(&png, &info);
-		fclose(f);
-		return -1;
-	}
-	png_init_io(png, f);
-	png_set_IHDR(png, info, im->width, im->height, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
-	             PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
-	png_write_info(png, info);
-	for (uint32_t y = 0; y < im->height; y++)
-		png_write_row(png, im->data + (size_t)y * im->stride);
-	png_write_end(png, NULL);
-	png_destroy_write_struct(&png, &info);
-	return fclose(f) ? -1 : 0;
 }
 
 /* ---- detect ----------------------------------------------------------------- */
@@ -378,15 +353,15 @@ int hk_cli_detect(int argc, char **argv)
 {
 	opts o;
 	hk_engine *e = NULL;
-	int rc = begin(argc, argv, detect_usage, "json draw", detect_check, &o, &e);
+	work w;
+	int rc = begin(argc, argv, detect_usage, "json draw", detect_check, 0, &o, &e, &w);
 	if (rc >= 0)
 		return rc;
-	rc = HK_EXIT_OK;
-	hk_face *faces = malloc(sizeof *faces * MAX_FACES);
+	hk_face *faces = w.faces;
 	int worst = HK_EXIT_OK;
 	if (o.json)
 		fputs("{\"images\":[", stdout);
-	for (int i = 0; i < o.nfiles && faces; i++) {
+	for (int i = 0; i < o.nfiles; i++) {
 		hk_image img;
 		size_t n = 0;
 		hk_status st = load_image("detect", o.files[i], &img);
@@ -427,8 +402,8 @@ int hk_cli_detect(int argc, char **argv)
 				text_face(stdout, k, &faces[k]);
 		}
 		if (!st && o.draw) {
-			draw_faces(&img, faces, nw);
-			if (write_png(o.draw, &img)) {
+			cli_draw_faces(&img, faces, nw);
+			if (cli_write_png(o.draw, &img)) {
 				fprintf(stderr, "herken detect: cannot write %s: %s\n", esc(o.draw), strerror(errno));
 				worst = HK_EXIT_INPUT;
 			}
@@ -439,12 +414,7 @@ int hk_cli_detect(int argc, char **argv)
 	}
 	if (o.json)
 		fputs("]}\n", stdout);
-	if (!faces) {
-		fprintf(stderr, "herken detect: out of memory\n");
-		worst = HK_EXIT_INTERNAL;
-	}
-	free(faces);
-	end(&o, e);
+	end(&o, e, &w);
 	return worst;
 }
 
@@ -467,25 +437,23 @@ int hk_cli_embed(int argc, char **argv)
 {
 	opts o;
 	hk_engine *e = NULL;
-	int rc = begin(argc, argv, embed_usage, "json all", embed_check, &o, &e);
+	work w;
+	int rc = begin(argc, argv, embed_usage, "json all", embed_check, MAX_FACES, &o, &e, &w);
 	if (rc >= 0)
 		return rc;
-	rc = HK_EXIT_OK;
-	hk_face *faces = malloc(sizeof *faces * MAX_FACES);
-	float *emb = malloc(sizeof *emb * HK_EMBED_DIM * MAX_FACES);
-	int worst = faces && emb ? HK_EXIT_OK : HK_EXIT_INTERNAL;
+	hk_face *faces = w.faces;
+	float *emb = w.emb;
+	int worst = HK_EXIT_OK;
 	if (o.json)
 		fputs("{\"images\":[", stdout);
-	for (int i = 0; i < o.nfiles && faces && emb; i++) {
+	for (int i = 0; i < o.nfiles; i++) {
 		hk_image img = {0};
 		size_t n = 0;
 		hk_status st = load_image("embed", o.files[i], &img);
 		if (!st && o.all) {
 			size_t found = 0;
 			st = hk_engine_detect(e, &img, faces, MAX_FACES, &found);
-			for (size_t k = 0; !st && k < found && k < MAX_FACES; k++)
-				if (faces[k].reject == HK_FACE_OK)
-					faces[n++] = faces[k];
+			n = st ? 0 : keep_usable(faces, found);
 			if (!st)
 				st = hk_engine_embed(e, &img, faces, n, emb);
 		} else if (!st) {
@@ -534,11 +502,7 @@ int hk_cli_embed(int argc, char **argv)
 	}
 	if (o.json)
 		fputs("]}\n", stdout);
-	if (emb)
-		sodium_memzero(emb, sizeof *emb * HK_EMBED_DIM * MAX_FACES);
-	free(emb);
-	free(faces);
-	end(&o, e);
+	end(&o, e, &w);
 	return worst;
 }
 
@@ -616,19 +580,19 @@ int hk_cli_verify(int argc, char **argv)
 {
 	opts o;
 	hk_engine *e = NULL;
-	int rc = begin(argc, argv, verify_usage, "json threshold fmr face", verify_check, &o, &e);
+	work w;
+	int rc = begin(argc, argv, verify_usage, "json threshold fmr face", verify_check,
+	               MAX_FACES + 1, &o, &e, &w);
 	if (rc >= 0)
 		return rc;
-	hk_calib *cal = NULL;
 	float thr = 0;
 	double target = 0;
-	rc = decision_setup("verify", e, &o, 0, 1, &cal, &thr, &target);
-	hk_face *faces = malloc(sizeof *faces * MAX_FACES), fa;
-	float *emb = malloc(sizeof *emb * HK_EMBED_DIM * (MAX_FACES + 1));
+	rc = decision_setup("verify", e, &o, 0, 1, &w.cal, &thr, &target);
+	hk_calib *cal = w.cal;
+	hk_face *faces = w.faces, fa;
+	float *emb = w.emb;
 	float scores[MAX_FACES];
 	size_t nb = 0, ia = 0, best = 0;
-	if (!faces || !emb)
-		rc = HK_EXIT_INTERNAL;
 	for (int i = 0; i < 2 && !rc; i++) {
 		hk_image img;
 		hk_status st = load_image("verify", o.files[i], &img);
@@ -636,7 +600,7 @@ int hk_cli_verify(int argc, char **argv)
 			rc = exit_for(st);
 			break;
 		}
-		size_t n = 0, usable = 0;
+		size_t n = 0;
 		st = hk_engine_detect(e, &img, faces, MAX_FACES, &n);
 		n = n < MAX_FACES ? n : MAX_FACES;
 		if (!st && i == 0) {
@@ -661,10 +625,7 @@ int hk_cli_verify(int argc, char **argv)
 			}
 		} else if (!st) {
 			/* B: every usable face; the best one decides. */
-			for (size_t k = 0; k < n; k++)
-				if (faces[k].reject == HK_FACE_OK)
-					faces[usable++] = faces[k];
-			nb = usable;
+			nb = keep_usable(faces, n);
 			if (!nb) {
 				fprintf(stderr, "herken verify: %s: no usable face found\n", esc(o.files[i]));
 				rc = HK_EXIT_INPUT;
@@ -731,12 +692,7 @@ int hk_cli_verify(int argc, char **argv)
 		}
 		rc = match ? HK_EXIT_OK : HK_EXIT_NOMATCH;
 	}
-	if (emb)
-		sodium_memzero(emb, sizeof *emb * HK_EMBED_DIM * (MAX_FACES + 1));
-	hk_calib_destroy(cal);
-	free(emb);
-	free(faces);
-	end(&o, e);
+	end(&o, e, &w);
 	return rc;
 }
 
@@ -875,13 +831,14 @@ int hk_cli_identify(int argc, char **argv)
 {
 	opts o;
 	hk_engine *e = NULL;
-	int rc = begin(argc, argv, identify_usage, "json threshold fpir gallery top frames", identify_check, &o, &e);
+	work w;
+	int rc = begin(argc, argv, identify_usage, "json threshold fpir gallery top frames",
+	               identify_check, MAX_FACES, &o, &e, &w);
 	if (rc >= 0)
 		return rc;
 	rc = HK_EXIT_OK;
 	float thr = 0;
 	double target = 0;
-	hk_calib *cal = NULL;
 	uint64_t ntpl = 0;
 	hk_gallery_params gp;
 	hk_gallery_default_params(&gp);
@@ -890,12 +847,12 @@ int hk_cli_identify(int argc, char **argv)
 	char *skipped_buf = NULL;
 	size_t skipped_len = 0, nskipped = 0;
 	FILE *skipped = open_memstream(&skipped_buf, &skipped_len);
-	hk_face *faces = malloc(sizeof *faces * MAX_FACES);
-	float *emb = malloc(sizeof *emb * HK_EMBED_DIM * MAX_FACES);
+	hk_face *faces = w.faces;
+	float *emb = w.emb;
 	size_t k = (size_t)o.top;
 	float *scores = malloc(sizeof *scores * k);
 	hk_template_id *ids = malloc(sizeof *ids * k);
-	if (!skipped || !faces || !emb || !scores || !ids) {
+	if (!skipped || !scores || !ids) {
 		rc = HK_EXIT_INTERNAL;
 	} else if (hk_gallery_create(&gp, &g)) {
 		fprintf(stderr, "herken identify: %s\n", esc(hk_last_error()));
@@ -905,8 +862,9 @@ int hk_cli_identify(int argc, char **argv)
 	}
 	if (!rc) {
 		ntpl = hk_gallery_size(g);
-		rc = decision_setup("identify", e, &o, 1, ntpl, &cal, &thr, &target);
+		rc = decision_setup("identify", e, &o, 1, ntpl, &w.cal, &thr, &target);
 	}
+	const hk_calib *cal = w.cal;
 	if (skipped)
 		fclose(skipped);
 	int any_match = 0, bad_probe = 0;
@@ -973,9 +931,8 @@ int hk_cli_identify(int argc, char **argv)
 		}
 		if (!st)
 			st = hk_engine_detect(e, &img, faces, MAX_FACES, &found);
-		for (size_t f = 0; !st && f < found && f < MAX_FACES; f++)
-			if (faces[f].reject == HK_FACE_OK)
-				faces[n++] = faces[f];
+		if (!st)
+			n = keep_usable(faces, found);
 		if (!st)
 			st = hk_engine_embed(e, &img, faces, n, emb);
 		if (st && img.data)
@@ -1057,17 +1014,12 @@ int hk_cli_identify(int argc, char **argv)
 		fputs("]}\n", stdout);
 	if (!rc)
 		rc = bad_probe ? HK_EXIT_INPUT : any_match ? HK_EXIT_OK : HK_EXIT_NOMATCH;
-	if (emb)
-		sodium_memzero(emb, sizeof *emb * HK_EMBED_DIM * MAX_FACES);
-	free(emb);
-	free(faces);
 	free(scores);
 	free(ids);
 	free(skipped_buf);
 	hk_frames_destroy(fr);
 	hk_gallery_destroy(g);
-	hk_calib_destroy(cal);
-	end(&o, e);
+	end(&o, e, &w);
 	return rc;
 }
 
@@ -1146,7 +1098,8 @@ int hk_cli_models(int argc, char **argv)
 		int verified = present && !strcmp(hex, pinned[i].sha256);
 		const char *load_err = NULL;
 		uint32_t h = 0, w = 0, c = 0;
-		if (verified) {
+		/* a weights shard (kind AUTO) is loaded through its manifest's row */
+		if (verified && pinned[i].kind != HK_MODEL_AUTO) {
 			hk_model_params mp;
 			hk_model_default_params(&mp);
 			mp.kind = pinned[i].kind;
@@ -1181,8 +1134,10 @@ int hk_cli_models(int argc, char **argv)
 			                   : "ok, sha256 verified");
 			if (load_err)
 				fputs(load_err, stdout);
-			if (ok)
+			if (ok && h)
 				printf(", input %ux%ux%u, %ld bytes", h, w, c, size);
+			else if (ok)
+				printf(", weights shard, %ld bytes", size);
 			putchar('\n');
 		}
 	}
