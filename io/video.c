@@ -212,9 +212,10 @@ hk_status hk__vsrc_next(hk__vsrc *s, hk_frame **out)
 	*out = NULL;
 	pthread_mutex_lock(&s->mu);
 	if (s->held >= s->nframes - 1 && !s->ready_head) {
+		unsigned held = s->held; /* read under the lock: another thread may release */
 		pthread_mutex_unlock(&s->mu);
 		return hk__err(HK_E_LIMIT, "video source: the caller holds %u frames; release some",
-		               s->held);
+		               held);
 	}
 	while (!s->ready_head && !s->done)
 		pthread_cond_wait(&s->cv_ready, &s->mu);
