@@ -15,7 +15,9 @@
  *    shipped in the library was fitted on trial 1's train split: its figures
  *    are reported on trial 1's test data only.
  *  - predicted (calibration) against measured FPIR at gallery sizes
- *    N = 10, 100, 1000 (nested random subsets of the gallery).
+ *    N = 10, 30, 100, 300, 1000 (nested random subsets of the gallery); the
+ *    calibration carries an open-set table fitted on the train split
+ *    (openset_fit.h).
  *  - the ambiguity margin rule (best - second best >= m): DIR at equal
  *    measured FPIR, against m = 0.
  *
@@ -29,21 +31,22 @@
 
 #include "bench.h"
 #include "blufr_common.h"
+#include "openset_fit.h"
 #include "score_util.h"
 
 #define D HK_EMBED_DIM
 #define NT 10
 #define CMC_R 10
-#define N_SIZES 3
+#define N_SIZES 5
 #define N_MARGINS 4
 #define ROC_PTS 25  /* FAR 1e-6 .. 1, 4 per decade */
 #define OROC_PTS 17 /* FPIR 1e-4 .. 1, 4 per decade */
 
-static const uint64_t gsizes[N_SIZES] = {10, 100, 1000};
+static const uint64_t gsizes[N_SIZES] = {10, 30, 100, 300, 1000};
 static const double margins[N_MARGINS] = {0.0, 0.02, 0.05, 0.10};
 static const double pred_fpir[2] = {1e-2, 1e-3};
-#define N_OPS 6
-static const double op_targets[N_OPS] = {1e-2, 1e-3, 3e-4, 1e-4, 3e-5, 1e-5};
+#define N_OPS 8
+static const double op_targets[N_OPS] = {1e-2, 3e-3, 1e-3, 5e-4, 3e-4, 1e-4, 3e-5, 1e-5};
 
 typedef struct trial_res {
 	double vr3, vr4, thr3, thr4;
@@ -64,6 +67,7 @@ typedef struct trial_res {
 	double mdir[N_MARGINS][2];
 	size_t undetected;
 	int have_def;
+	hkb_osfit os; /* the open-set fit on the train split (figures only) */
 } trial_res;
 
 static int cmp_desc_d(const void *a, const void *b)
@@ -97,16 +101,24 @@ static size_t rank_k(double share, size_t n)
 	return k < 1 ? 1 : k > n ? n : k;
 }
 
-/* Fit the calibration on a set's impostor pairs (train side). */
+/* Fit the calibration on a train set: the 1:1 table from its impostor
+ * pairs, the open-set table from it as non-mated probes (openset_fit.h).
+ * *os (may be NULL) gets the open-set fit's figures. */
 static int fit_calib(const hkb_set *s, int threads, const uint8_t sha[32], const char *note,
-                     hk_calib **cal, char **text_out)
+                     hk_calib **cal, char **text_out, hkb_osfit *os_out)
 {
 	hkb_pairs p;
+	hkb_osfit os;
 	char *text = NULL;
-	int rc = hkb_score_pairs(s, threads, 0, 0, &p);
+	int rc = hkb_osfit_run(s, &os);
+	if (rc)
+		fprintf(stderr, "open-set fit failed (%s)\n", note);
 	if (!rc)
-		rc = hkb_calib_fit(p.ihist, p.nimp, p.ngen, sha, note, &text);
-	hkb_pairs_free(&p);
+		rc = hkb_score_pairs(s, threads, 0, 0, &p);
+	if (!rc) {
+		rc = hkb_calib_fit(p.ihist, p.nimp, p.ngen, sha, note, &os, &text);
+		hkb_pairs_free(&p);
+	}
 	if (!rc && hk_calib_parse(text, strlen(text), sha, cal)) {
 		fprintf(stderr, "calibration fit does not parse: %s\n", hk_last_error());
 		rc = -1;
@@ -115,6 +127,11 @@ static int fit_calib(const hkb_set *s, int threads, const uint8_t sha[32], const
 		*text_out = text;
 	else
 		free(text);
+	if (os_out) {
+		*os_out = os;
+		os_out->qhist = os_out->ghist = NULL;
+	}
+	hkb_osfit_free(&os);
 	return rc;
 }
 
@@ -286,7 +303,7 @@ static int run_trial(const hkb_blufr *b, int t, int threads, const hk_calib *shi
 	hk_calib *cal = NULL;
 	char note[128];
 	snprintf(note, sizeof note, "BLUFR trial %d train split", t);
-	if (train.n >= 100 && !fit_calib(&train, threads, b->model_sha, note, &cal, NULL)) {
+	if (train.n >= 100 && !fit_calib(&train, threads, b->model_sha, note, &cal, NULL, &r->os)) {
 		float thr;
 		if (!hk_calib_score_at_fpir(cal, HK_DEFAULT_FPIR, gal.n, &thr)) {
 			size_t fi = 0, dd = 0;
@@ -530,8 +547,11 @@ int hk__bench_blufr(int argc, char **argv)
 			hkb_blufr_free(&b);
 			return 3;
 		}
-		fprintf(stderr, "blufr: trial %d: VR@1e-3 %.4f DIR@1e-2 %.4f (%.1f s)\n", t,
-		        r[t - 1].vr3, r[t - 1].dir2, hkb_now() - t_trials);
+		fprintf(stderr,
+		        "blufr: trial %d: VR@1e-3 %.4f DIR@1e-2 %.4f; open-set fit: look-alike rate %.3g "
+		        "(%.1f events >= %.3f); default: threshold %.4f FPIR %.5f DIR %.4f (%.1f s)\n",
+		        t, r[t - 1].vr3, r[t - 1].dir2, r[t - 1].os.pi, r[t - 1].os.events, r[t - 1].os.u,
+		        r[t - 1].def_thr, r[t - 1].def_fpir, r[t - 1].def_dir, hkb_now() - t_trials);
 	}
 	for (int t = ntr; t < NT; t++) /* --trials K: repeat for the statistics */
 		r[t] = r[t % ntr];
@@ -609,6 +629,14 @@ int hk__bench_blufr(int argc, char **argv)
 			printf(",\"shipped_calibration_trial1\":{\"threshold\":%.4f,\"fpir_n1000\":%.5f,"
 			       "\"dir_n1000\":%.3f}",
 			       s_thr, 100 * s_fpir, 100 * s_dir);
+		printf(",\"open_set_fit\":{\"model\":\"q(t) = 10^(a + b t) + lookalike_rate * S_gen(t), "
+		       "FPIR = 1 - (1 - q)^N, fitted per trial on its train split\",\"trials\":[");
+		for (int t = 0; t < ntr; t++)
+			printf("%s{\"trial\":%d,\"lookalike_rate\":%.3g,\"events\":%.1f,\"above\":%.4f,"
+			       "\"default_threshold\":%.4f,\"default_fpir\":%.5f,\"default_dir\":%.4f}",
+			       t ? "," : "", t + 1, r[t].os.pi, r[t].os.events, r[t].os.u, r[t].def_thr,
+			       r[t].def_fpir, r[t].def_dir);
+		printf("]}");
 		printf(",\"fpir_predicted_vs_measured\":[");
 		for (int f = 0; f < 2; f++)
 			for (int z = 0; z < N_SIZES; z++)
@@ -662,6 +690,11 @@ int hk__bench_blufr(int argc, char **argv)
 		for (int q = 0; q < N_OPS; q++)
 			printf("| %g | %.3f ± %.3f | %.3f ± %.3f | %.2f ± %.2f |\n", op_targets[q], opt[q],
 			       opts[q], opf[q], opfs[q], opd[q], opds[q]);
+		printf("\nOpen-set fit per trial (train split): look-alike rate per (probe, enrolled "
+		       "person), train events it rests on:");
+		for (int t = 0; t < ntr; t++)
+			printf(" %d: %.2g (%.1f);", t + 1, r[t].os.pi, r[t].os.events);
+		printf("\n");
 		printf("\n### Calibration-predicted against measured FPIR (mean of the trials)\n\n"
 		       "| N | predicted | measured | measured / predicted |\n|---|---|---|---|\n");
 		for (int f = 0; f < 2; f++)
@@ -740,7 +773,7 @@ int hk__bench_calibrate(int argc, char **argv)
 	         "LFW BLUFR trial %ld train split (%zu images, %zu people; disjoint from trial "
 	         "%ld's test people), subject = %s face", trial, train.n, people, trial,
 	         o.centre ? "centre" : "largest");
-	rc = fit_calib(&train, o.threads ? (int)o.threads : 2, b.model_sha, note, &cal, &text);
+	rc = fit_calib(&train, o.threads ? (int)o.threads : 2, b.model_sha, note, &cal, &text, NULL);
 	if (rc) {
 		fprintf(stderr, "calibrate: the fit failed\n");
 	} else {
