@@ -65,10 +65,8 @@ static void usage(FILE *f)
  * Returns 1 verified, 0 no golden data, -1 mismatch. */
 static int golden_input(const bmodel *bm, float *in, size_t item)
 {
-	const char *sh = getenv("HERKEN_SHARED");
-	char p[600];
-	if (!sh || !*sh)
-		return 0;
+	char sh[512], p[600];
+	hkb_data_path(NULL, "", sh, sizeof sh);
 	if (bm->kind == HK_MODEL_EMBEDDER)
 		snprintf(p, sizeof p, "%s/golden/mobilefacenet/sample1_f0.mobilefacenet_input_1x112x112x3.f32", sh);
 	else if (bm->kind == HK_MODEL_DETECTOR)
@@ -85,8 +83,8 @@ static const char *prec_name(int p) { return hkb_precision_name((uint32_t)p); }
 static int verify(const bmodel *bm, float *const *out, char *msg, size_t cap, int prec)
 {
 	const int bf16 = prec != HK_PREC_FP32;
-	const char *sh = getenv("HERKEN_SHARED");
-	char p[600];
+	char sh[512], p[600];
+	hkb_data_path(NULL, "", sh, sizeof sh);
 	if (bm->kind == HK_MODEL_EMBEDDER) {
 		float ref[192];
 		snprintf(p, sizeof p, "%s/golden/mobilefacenet/raw_output/sample1_f0.mfn_embedding_192.f32", sh);

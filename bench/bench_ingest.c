@@ -110,23 +110,6 @@ static int cmps(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static void rm_dir(const char *dir)
-{
-	DIR *d = opendir(dir);
-	if (!d)
-		return;
-	struct dirent *e;
-	while ((e = readdir(d))) {
-		if (e->d_name[0] == '.')
-			continue;
-		char p[4096];
-		snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-		unlink(p);
-	}
-	closedir(d);
-	rmdir(dir);
-}
-
 /* Links every source file into a flat temp directory (hard links where
  * possible): fio's opendir= then sees exactly the set, and every engine
  * opens the same paths. Computes the reference checksum with read(). */
@@ -167,9 +150,9 @@ static int fset_build(fset *s, char **src, size_t n)
 static void fset_free(fset *s)
 {
 	if (s->farm[0])
-		rm_dir(s->farm);
+		hkb_rmrf(s->farm);
 	if (s->gen[0])
-		rm_dir(s->gen);
+		hkb_rmrf(s->gen);
 	for (size_t i = 0; i < s->n; i++)
 		free(s->paths[i]);
 	free(s->paths);

@@ -156,16 +156,9 @@ int hk__bench_int8_calibrate(int argc, char **argv)
 		fprintf(stderr, "int8-calibrate: only --model embedder, --images 1..20000\n");
 		return 2;
 	}
-	const char *sh = getenv("HERKEN_SHARED");
 	char pbuf[1024], dbuf[1024];
-	if (!pairs) {
-		snprintf(pbuf, sizeof pbuf, "%s/datasets/lfw/pairsDevTrain.txt", sh ? sh : "../shared");
-		pairs = pbuf;
-	}
-	if (!lfw) {
-		snprintf(dbuf, sizeof dbuf, "%s/datasets/lfw", sh ? sh : "../shared");
-		lfw = dbuf;
-	}
+	pairs = hkb_data_path(pairs, "datasets/lfw/pairsDevTrain.txt", pbuf, sizeof pbuf);
+	lfw = hkb_data_path(lfw, "datasets/lfw", dbuf, sizeof dbuf);
 	char **paths = calloc((size_t)nimg, sizeof *paths);
 	size_t np = paths ? read_view1(pairs, lfw, paths, (size_t)nimg) : 0;
 	if (!np) {
@@ -173,9 +166,8 @@ int hk__bench_int8_calibrate(int argc, char **argv)
 		free(paths);
 		return 1;
 	}
-	const char *md = getenv("HERKEN_MODELS");
 	char mpath[1024];
-	snprintf(mpath, sizeof mpath, "%s/MobileFaceNet.tflite", md && *md ? md : ".cache/models");
+	snprintf(mpath, sizeof mpath, "%s/%s", hk_model_dir(NULL), hkb_model_file("embedder"));
 	size_t mlen = 0;
 	char *model = read_file(mpath, &mlen);
 	hk_engine *e = NULL;

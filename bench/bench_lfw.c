@@ -516,13 +516,13 @@ int hk__bench_lfw(int argc, char **argv)
 	 * measured here with one thread each; the rest of the per-image CPU
 	 * time is the pipeline's overhead (decode, letterbox, warp, NMS, the
 	 * rescue passes, threads). */
-	const char *mdir = ep.model_dir && *ep.model_dir ? ep.model_dir : ".cache/models";
-	double ms_det = model_ms(mdir, ep.detector == HK_DETECTOR_DENSE ? "face_detection_full_range.tflite"
-	                                                                : "face_detection_full_range_sparse.tflite",
+	const char *mdir = hk_model_dir(ep.model_dir);
+	double ms_det = model_ms(mdir, hkb_model_file(ep.detector == HK_DETECTOR_DENSE ? "detector-dense"
+	                                                                                 : "detector-sparse"),
 	                         HK_MODEL_DETECTOR, ep.precision, 1);
-	double ms_onet = ep.onet == HK_ON ? model_ms(mdir, "onet.tflite", HK_MODEL_LANDMARKS, ep.precision, 1) : 0;
+	double ms_onet = ep.onet == HK_ON ? model_ms(mdir, hkb_model_file("landmarks"), HK_MODEL_LANDMARKS, ep.precision, 1) : 0;
 	size_t views = ep.flip == HK_ON ? 2 : 1;
-	double ms_emb = model_ms(mdir, "MobileFaceNet.tflite", HK_MODEL_EMBEDDER, ep.precision, views * (size_t)nvar);
+	double ms_emb = model_ms(mdir, hkb_model_file("embedder"), HK_MODEL_EMBEDDER, ep.precision, views * (size_t)nvar);
 	size_t n_faces = 0, n_embedded = 0;
 	for (size_t i = 0; i < npaths; i++) {
 		n_faces += img[i].nfaces;

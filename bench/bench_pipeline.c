@@ -51,10 +51,10 @@ int hk__bench_pipeline(int argc, char **argv)
 		}
 	}
 	if (nfiles == 0) {
-		const char *sh = getenv("HERKEN_SHARED");
+		char sh[512];
+		hkb_data_path(NULL, "", sh, sizeof sh);
 		for (int k = 0; k < 6; k++) {
-			snprintf(defaults[k], sizeof defaults[k], "%s/golden/images/sample%d.jpg",
-			         sh && *sh ? sh : "../shared", k + 1);
+			snprintf(defaults[k], sizeof defaults[k], "%s/golden/images/sample%d.jpg", sh, k + 1);
 			files[nfiles++] = defaults[k];
 		}
 	}

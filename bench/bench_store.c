@@ -10,7 +10,6 @@
  */
 #define _GNU_SOURCE
 #include <dirent.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -40,16 +39,6 @@ static void vec(float *v, long dim, uint64_t id)
 	for (long i = 0; i < dim; i++)
 		v[i] = (float)hkb_rng_normal(&r);
 }
-
-static int rm_cb(const char *p, const struct stat *sb, int f, struct FTW *w)
-{
-	(void)sb;
-	(void)f;
-	(void)w;
-	return remove(p);
-}
-
-static void rmrf(const char *d) { nftw(d, rm_cb, 16, FTW_DEPTH | FTW_PHYS); }
 
 static hk_status open_store(const char *dir, long dim, int create,
                             hk_store **st)
@@ -271,7 +260,7 @@ int hk__bench_store(int argc, char **argv)
 			hk_store_get_info(st, &info);
 			hk_store_close(st);
 			bad += failed;
-			rmrf(dir);
+			hkb_rmrf(dir);
 		}
 		double dt = hkb_median(runs, (size_t)reps);
 		double rate = (double)o.enrols / dt;
@@ -350,6 +339,6 @@ int hk__bench_store(int argc, char **argv)
 		       n, o.dim, (double)n / build, t_wal, t_snap, t_compact,
 		       (double)wal_disk / (double)n, (double)snap_disk / (double)n,
 		       bad ? "false" : "true");
-	rmrf(base);
+	hkb_rmrf(base);
 	return bad ? 1 : 0;
 }

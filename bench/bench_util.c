@@ -1,13 +1,16 @@
 #define _GNU_SOURCE
 #include "bench.h"
 
+#include <ftw.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "herken.h"
+#include "models.h"
 
 double hkb_now(void)
 {
@@ -152,9 +155,15 @@ const char *hkb_data_path(const char *flag, const char *rel, char *buf, size_t c
 		snprintf(buf, cap, "%s", flag);
 	else {
 		const char *sh = getenv("HERKEN_SHARED");
-		snprintf(buf, cap, "%s/%s", sh && *sh ? sh : "../shared", rel);
+		snprintf(buf, cap, "%s%s%s", sh && *sh ? sh : "../shared", *rel ? "/" : "", rel);
 	}
 	return buf;
+}
+
+const char *hkb_model_file(const char *role)
+{
+	const hk_model_file *m = hk__model_by_role(role);
+	return m ? m->file : "";
 }
 
 static const char *const prec_names[] = {"fp32", "bf16", "int8", "auto"};
@@ -172,4 +181,17 @@ int hkb_parse_precision(const char *s, uint32_t *out)
 const char *hkb_precision_name(uint32_t p)
 {
 	return p < 4 ? prec_names[p] : "?";
+}
+
+static int rmrf_one(const char *p, const struct stat *sb, int f, struct FTW *w)
+{
+	(void)sb;
+	(void)f;
+	(void)w;
+	return remove(p);
+}
+
+void hkb_rmrf(const char *dir)
+{
+	nftw(dir, rmrf_one, 16, FTW_DEPTH | FTW_PHYS);
 }

@@ -286,20 +286,9 @@ static int cache_write(const char *path, const cache_header *h, const hkb_blufr 
 int hkb_blufr_load(const hkb_blufr_opts *o, const char *suite, hkb_blufr *b)
 {
 	memset(b, 0, sizeof *b);
-	const char *shared = o->shared;
-	if (!shared) {
-		shared = getenv("HERKEN_SHARED");
-		if (!shared || !*shared)
-			shared = "../shared";
-	}
 	char lfw[4096], blufr[4096], f_img[4200], f_tri[4200];
-	snprintf(lfw, sizeof lfw, "%s", o->lfw_dir ? o->lfw_dir : "");
-	if (!o->lfw_dir)
-		snprintf(lfw, sizeof lfw, "%s/datasets/lfw", shared);
-	if (o->blufr_dir)
-		snprintf(blufr, sizeof blufr, "%s", o->blufr_dir);
-	else
-		snprintf(blufr, sizeof blufr, "%s/datasets/lfw_blufr", shared);
+	hkb_data_path(o->lfw_dir, "datasets/lfw", lfw, sizeof lfw);
+	hkb_data_path(o->blufr_dir, "datasets/lfw_blufr", blufr, sizeof blufr);
 	snprintf(f_img, sizeof f_img, "%s/images.tsv", blufr);
 	snprintf(f_tri, sizeof f_tri, "%s/trials.tsv", blufr);
 	struct stat sb;
@@ -342,7 +331,7 @@ int hkb_blufr_load(const hkb_blufr_opts *o, const char *suite, hkb_blufr *b)
 	}
 	hk_engine_get_params(e, &ep);
 	char model[4200];
-	snprintf(model, sizeof model, "%s/MobileFaceNet.tflite", ep.model_dir);
+	snprintf(model, sizeof model, "%s/%s", ep.model_dir, hkb_model_file("embedder"));
 	if (hk__sha256_file(model, h.model_sha)) {
 		fprintf(stderr, "%s: cannot read %s\n", suite, model);
 		hk_engine_destroy(e);

@@ -32,9 +32,8 @@ typedef struct hkb_blufr {
 } hkb_blufr;
 
 typedef struct hkb_blufr_opts {
-	const char *shared;     /* $HERKEN_SHARED or "../shared"               */
-	const char *lfw_dir;    /* NULL: <shared>/datasets/lfw                 */
-	const char *blufr_dir;  /* NULL: <shared>/datasets/lfw_blufr           */
+	const char *lfw_dir;    /* NULL: hkb_data_path(.., "datasets/lfw")   */
+	const char *blufr_dir;  /* NULL: ditto, "datasets/lfw_blufr"         */
 	const char *cache;      /* NULL: .cache/lfw-emb-<sha8>-<rule>.bin      */
 	int no_cache;           /* neither read nor write the cache            */
 	int centre;             /* subject = face nearest the centre           */

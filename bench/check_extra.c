@@ -41,17 +41,6 @@
 /* ---------------------------------------------------------------- */
 /* helpers                                                          */
 
-/* The file name of the pinned model with this role (core/models.def). */
-static const char *pinned_file(const char *role)
-{
-	size_t n = 0;
-	const hk_model_file *t = hk_model_files(&n);
-	for (size_t i = 0; i < n; i++)
-		if (!strcmp(t[i].role, role))
-			return t[i].file;
-	return "";
-}
-
 /* Model file path into buf; NULL when the file is absent. */
 static const char *model_path(char *buf, size_t cap, const char *file)
 {
@@ -88,22 +77,6 @@ static void fill_bytes(uint8_t *b, size_t n, uint64_t seed)
 		b[i] = (uint8_t)(hkb_rng_next(&r) >> 56);
 }
 
-static void rm_tree(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *de;
-	char p[4096];
-	while (d && (de = readdir(d))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
-		unlink(p);
-	}
-	if (d)
-		closedir(d);
-	rmdir(dir);
-}
-
 /* ---------------------------------------------------------------- */
 /* inference                                                        */
 
@@ -114,7 +87,7 @@ static void rm_tree(const char *dir)
 static long wl_embed(size_t batch, int reps)
 {
 	int skip;
-	hk_model *m = load_model(pinned_file("embedder"), HK_MODEL_EMBEDDER, 8, &skip);
+	hk_model *m = load_model(hkb_model_file("embedder"), HK_MODEL_EMBEDDER, 8, &skip);
 	if (!m)
 		return skip ? HKC_SKIP : -1;
 	uint8_t *chips = malloc(CHIP * batch);
@@ -146,7 +119,7 @@ static long wl_embed_b8(void) { return wl_embed(8, 1); }
 static long wl_detect_b1(void)
 {
 	int skip;
-	hk_model *m = load_model(pinned_file("detector-sparse"), HK_MODEL_DETECTOR, 1,
+	hk_model *m = load_model(hkb_model_file("detector-sparse"), HK_MODEL_DETECTOR, 1,
 	                         &skip);
 	if (!m)
 		return skip ? HKC_SKIP : -1;
@@ -262,7 +235,7 @@ static long wl_ingest(void)
 	}
 	for (int f = 0; f < INGEST_FRAMES; f++)
 		free(paths[f]);
-	rm_tree(dir);
+	hkb_rmrf(dir);
 	return items;
 }
 
@@ -337,7 +310,7 @@ static long wl_store_enrol(void)
 	if (!mkdtemp(dir))
 		return -1;
 	long n = store_fill(dir, 1);
-	rm_tree(dir);
+	hkb_rmrf(dir);
 	return n;
 }
 
@@ -360,19 +333,19 @@ static long wl_store_replay(void)
 		}
 		hk_store_close(st);
 	}
-	rm_tree(dir);
+	hkb_rmrf(dir);
 	return n;
 }
 
 /* ---------------------------------------------------------------- */
 /* accuracy guards (run natively)                                   */
 
+/* The shared directory (hkb_data_path), NULL when it is absent. */
 static const char *shared_dir(void)
 {
-	const char *s = getenv("HERKEN_SHARED");
-	if (s && *s)
-		return s;
-	return access("../shared", R_OK) ? NULL : "../shared"; /* the Makefile's default */
+	static char dir[1024];
+	hkb_data_path(NULL, "", dir, sizeof dir);
+	return access(dir, R_OK) ? NULL : dir;
 }
 
 /* 1 - the minimum cosine of the 22 golden faces, in ppm, against golden/mobilefacenet/
@@ -396,7 +369,7 @@ static int guard_embed_cosine(double *value)
 	if (n <= 0)
 		return -1;
 	int skip;
-	hk_model *m = load_model(pinned_file("embedder"), HK_MODEL_EMBEDDER, 32, &skip);
+	hk_model *m = load_model(hkb_model_file("embedder"), HK_MODEL_EMBEDDER, 32, &skip);
 	if (!m)
 		return skip ? HKC_SKIP : -1;
 	float *in = malloc((size_t)n * CHIP * sizeof *in), *out = malloc((size_t)n * HK_EMBED_DIM * sizeof *out);
@@ -439,8 +412,8 @@ static int guard_detector(double *value)
 	const char *sh = shared_dir();
 	if (!sh)
 		return HKC_SKIP;
-	const char *const files[2] = {pinned_file("detector-dense"),
-	                             pinned_file("detector-sparse")};
+	const char *const files[2] = {hkb_model_file("detector-dense"),
+	                             hkb_model_file("detector-sparse")};
 	static const char *const tags[2] = {"dense", "sparse"};
 	enum { IN = 192 * 192 * 3, NR = 2304 * 16, NL = 2304 };
 	float *buf = malloc((IN + 2 * NR + 2 * NL) * sizeof *buf);

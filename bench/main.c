@@ -18,6 +18,7 @@ static const struct {
 	{"blufr", hk__bench_blufr, "LFW BLUFR: VR at FAR 0.1 %, open-set DIR at FAR 1 %"},
 	{"calibrate", hk__bench_calibrate, "fit the score -> FMR calibration on BLUFR train data"},
 	{"openset", hk__bench_openset, "open-set FNIR at FPIR against gallery size (LFW)"},
+	{"stream", hk__bench_stream, "recogniser on video: frames/s, decode share, visit-level FNIR"},
 	{"store", hk__bench_store, "durable gallery enrol / replay"},
 	{"pipeline", hk__bench_pipeline, "end-to-end recognition"},
 	{"int8-calibrate", hk__bench_int8_calibrate, "int8 activation ranges (LFW View 1 training images)"},

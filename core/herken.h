@@ -847,8 +847,15 @@ HK_API const char *hk_quality_reasons_str(uint32_t reasons, char *buf,
  * tracks (overlap with the track's box moved by its velocity; when two
  * tracks compete for a face, the cosine between the face's embedding and
  * each track's last embedding decides); embed the usable faces that would
- * enter their track's best `best_k` views; the visit template is the
- * quality-weighted mean of those views (hk_aggregate). A visit = a track.
+ * enter their track's best `best_k` views; the visit template is the mean
+ * of those views (hk_aggregate). A visit = a track.
+ *
+ * Measured (`herken-bench stream`, LFW BLUFR trial 1 test people, 74
+ * customers, threshold at calibrated FPIR 1e-3): FNIR 6.1 % with one view,
+ * 1.1 % with 2, 0.35 % with 4, 0 of 147 visits with 8; the mean template
+ * keeps the measured FPIR at 0 from 4 views on, while taking the best
+ * single view's score raises it to 1.3 % (4 views) and 3.0 % (8). Hence
+ * the mean of up to 8 views by default.
  *
  * Decisions: as soon as a track holds a usable face of quality >=
  * decide_quality the template is matched (1:N against the gallery or
@@ -861,9 +868,12 @@ HK_API const char *hk_quality_reasons_str(uint32_t reasons, char *buf,
  * never as a stranger. Without gallery and store the recogniser only
  * tracks: visits start and end, outcome HK_OUTCOME_UNDECIDED.
  *
- * Policy: the threshold is `threshold` when > 0, else the calibrated
- * threshold for target_rate (FPIR for 1:N, FMR for 1:1); events state the
- * threshold and the rate. A recogniser never enrols: it only queries, with
+ * Policy: the threshold is `threshold` when > 0, else the one the
+ * embedder's shipped calibration (hk_calib, below) gives for target_rate:
+ * FPIR for 1:N over the gallery's current number of templates, FMR for
+ * 1:1; create fails when the embedder has no calibration and no threshold
+ * is given. Events state the threshold, the target and the rate the
+ * decision stands at. A recogniser never enrols: it only queries, with
  * source HK_SOURCE_STREAM (or params.source).
  *
  * Stills: with params.stills = 1 every push is an independent photo:
@@ -885,7 +895,7 @@ typedef enum hk_decision_mode {
 } hk_decision_mode;
 
 typedef enum hk_aggregate {
-	HK_AGG_DEFAULT = 0,  /* HK_AGG_QWMEAN                                  */
+	HK_AGG_DEFAULT = 0,  /* HK_AGG_MEAN: the measured winner (below)        */
 	HK_AGG_QWMEAN = 1,   /* quality-weighted mean of the best views        */
 	HK_AGG_MEAN = 2,     /* plain mean of the best views                   */
 	HK_AGG_BEST = 3,     /* the single best view                           */
@@ -899,10 +909,11 @@ typedef struct hk_recognizer_params {
 	uint32_t mode;              /* hk_decision_mode                         */
 	uint32_t source;            /* hk_source of the queries (0 = STREAM)   */
 	const char *claimed_subject; /* HK_DECIDE_VERIFY: copied               */
-	double target_rate;         /* FPIR (1:N) or FMR (1:1); 0 = 1e-3       */
+	double target_rate;         /* FPIR (1:N) or FMR (1:1); 0 = the shop
+	                               defaults HK_DEFAULT_FPIR / HK_DEFAULT_FMR */
 	float threshold;            /* > 0: use this cosine threshold instead  */
 	float decide_quality;       /* decide once a view reaches it (0 = 0.35) */
-	uint32_t best_k;            /* views in the visit template (0 = 5)     */
+	uint32_t best_k;            /* views in the visit template (0 = 8)     */
 	uint32_t aggregate;         /* hk_aggregate                             */
 	float iou_min;              /* tracker: least overlap to continue a
 	                               track (0 = 0.2)                          */
@@ -919,6 +930,9 @@ typedef struct hk_recognizer_params {
 	                               edited video's cut): every visit ends
 	                               (0 = 20; >= 255: never)                 */
 	hk_quality_params quality;
+	uint32_t detect_tiles;      /* > 1: also detect on n x n overlapping
+	                               tiles (small faces in large frames; n x n
+	                               more detector runs). 0 = full frame only */
 } hk_recognizer_params;
 
 HK_API void hk_recognizer_default_params(hk_recognizer_params *p);
@@ -960,7 +974,9 @@ typedef struct hk_event {
 	float score;          /* cosine of the template (NaN: none; a durable
 	                         gallery does not disclose a stranger's best) */
 	float threshold;      /* the policy's cosine threshold                */
-	double rate;          /* the FPIR (1:N) or FMR (1:1) it stands at     */
+	double rate;          /* the rate the decision stands at: calibrated
+	                         FMR (1:1) or modelled FPIR for the gallery's
+	                         templates (1:N) at score; NaN without score */
 	float quality;        /* best view's quality in the template          */
 	uint32_t views;       /* views in the template                        */
 	uint32_t reasons;     /* UNDECIDED: HK_Q_* seen on the track's best face */
@@ -970,6 +986,8 @@ typedef struct hk_event {
 	uint32_t frames_seen; /* frames the face was detected in              */
 	uint32_t frames_used; /* usable views (candidates for the template)   */
 	char subject[HK_SUBJECT_MAX + 1]; /* MATCH: who; else ""             */
+	double target;        /* the target rate the threshold came from (NaN:
+	                         an explicit threshold)                      */
 } hk_event;
 
 /*

@@ -93,6 +93,84 @@ static void send_msg(int fd, uint32_t kind, uint32_t op, uint32_t trial,
 		_exit(9);
 }
 
+/* One writer's random workload: enrolments of new subjects, extra
+ * templates, erasures and (when `compacts`) compactions, each announced on
+ * fd before it starts (M_INTENT) and answered when it returns (M_ACK or
+ * M_FAIL). Its subjects are k = first + stride * j for j < cap; it returns
+ * when j reaches cap. Of each 100 steps (r), r < p_enrol enrol, then
+ * r < p_add add a template, r < p_erase (or every other step when it does
+ * not compact) erase, the rest compact. A failed operation ends the
+ * process (exit 4). */
+typedef struct workload {
+	hk_store *st;
+	uint32_t trial, first, stride, cap;
+	uint32_t p_enrol, p_add, p_erase;
+	int compacts;
+	uint64_t rs; /* rng state */
+	int fd;
+} workload;
+
+static void run_workload(workload *w)
+{
+	int64_t now = ST_T0;
+	uint32_t *live = calloc(w->cap, sizeof *live);
+	uint32_t *nseeds = calloc(w->cap, sizeof *nseeds); /* templates of j */
+	uint32_t n_live = 0, next = 0;
+	if (!live || !nseeds)
+		_exit(5);
+	for (;;) {
+		uint32_t r = (uint32_t)(rng_next(&w->rs) % 100);
+		uint64_t seed = rng_next(&w->rs);
+		uint32_t op, j = 0, i = 0;
+		if (r < w->p_enrol || n_live == 0) {
+			if (next >= w->cap)
+				break;
+			j = next++;
+			op = OP_ENROL;
+		} else if (r < w->p_add) {
+			j = live[rng_next(&w->rs) % n_live];
+			if (nseeds[j] >= MAX_SEEDS)
+				continue;
+			op = OP_ADD;
+		} else if (r < w->p_erase || !w->compacts) {
+			i = (uint32_t)(rng_next(&w->rs) % n_live);
+			j = live[i];
+			op = OP_ERASE;
+		} else {
+			op = OP_COMPACT;
+		}
+		int enrols = op == OP_ENROL || op == OP_ADD;
+		uint32_t k = op == OP_COMPACT ? 0 : w->first + w->stride * j;
+		uint64_t sd = enrols ? seed : 0;
+		char name[64];
+		name_of(name, sizeof name, w->trial, k);
+		send_msg(w->fd, M_INTENT, op, w->trial, k, sd);
+		hk_status s;
+		if (enrols) {
+			float v[DIM];
+			st_vec(v, DIM, seed);
+			hk_consent c = st_consent(name, now);
+			s = hk_store_enroll(w->st, &c, v, 1, NULL);
+			if (op == OP_ADD) {
+				nseeds[j]++;
+			} else if (!s) {
+				live[n_live++] = j;
+				nseeds[j] = 1;
+			}
+		} else if (op == OP_ERASE) {
+			s = hk_store_erase(w->st, name, NULL);
+			live[i] = live[--n_live];
+		} else {
+			s = hk_store_compact(w->st);
+		}
+		send_msg(w->fd, s ? M_FAIL : M_ACK, op, w->trial, k, sd);
+		if (s)
+			_exit(4);
+	}
+	free(live);
+	free(nseeds);
+}
+
 static void crash_child(const char *dir, uint32_t trial, int fd)
 {
 	int64_t now = ST_T0;
@@ -101,56 +179,9 @@ static void crash_child(const char *dir, uint32_t trial, int fd)
 		send_msg(fd, M_FAIL, 0, trial, 0, 0);
 		_exit(3);
 	}
-	uint64_t rs = trial * 7919ull + 17;
-	uint32_t live[4096], n_live = 0, next = 0, nseeds[4096] = {0};
-	for (;;) {
-		uint32_t r = (uint32_t)(rng_next(&rs) % 100);
-		uint64_t seed = rng_next(&rs);
-		hk_status s;
-		char name[64];
-		if (r < 50 || n_live == 0) {
-			uint32_t k = next++;
-			if (k >= 4096)
-				_exit(0);
-			name_of(name, sizeof name, trial, k);
-			float v[DIM];
-			st_vec(v, DIM, seed);
-			hk_consent c = st_consent(name, now);
-			send_msg(fd, M_INTENT, OP_ENROL, trial, k, seed);
-			s = hk_store_enroll(st, &c, v, 1, NULL);
-			if (!s) {
-				live[n_live++] = k;
-				nseeds[k] = 1;
-			}
-			send_msg(fd, s ? M_FAIL : M_ACK, OP_ENROL, trial, k, seed);
-		} else if (r < 68) {
-			uint32_t k = live[rng_next(&rs) % n_live];
-			if (nseeds[k] >= MAX_SEEDS)
-				continue;
-			name_of(name, sizeof name, trial, k);
-			float v[DIM];
-			st_vec(v, DIM, seed);
-			hk_consent c = st_consent(name, now);
-			send_msg(fd, M_INTENT, OP_ADD, trial, k, seed);
-			s = hk_store_enroll(st, &c, v, 1, NULL);
-			nseeds[k]++;
-			send_msg(fd, s ? M_FAIL : M_ACK, OP_ADD, trial, k, seed);
-		} else if (r < 95) {
-			uint32_t i = (uint32_t)(rng_next(&rs) % n_live);
-			uint32_t k = live[i];
-			name_of(name, sizeof name, trial, k);
-			send_msg(fd, M_INTENT, OP_ERASE, trial, k, 0);
-			s = hk_store_erase(st, name, NULL);
-			live[i] = live[--n_live];
-			send_msg(fd, s ? M_FAIL : M_ACK, OP_ERASE, trial, k, 0);
-		} else {
-			send_msg(fd, M_INTENT, OP_COMPACT, trial, 0, 0);
-			s = hk_store_compact(st);
-			send_msg(fd, s ? M_FAIL : M_ACK, OP_COMPACT, trial, 0, 0);
-		}
-		if (s)
-			_exit(4);
-	}
+	workload w = {st, trial, 0, 1, 4096, 50, 68, 95, 1, trial * 7919ull + 17, fd};
+	run_workload(&w);
+	_exit(0);
 }
 
 typedef struct model {
@@ -292,6 +323,30 @@ static void run_and_kill(child_fn child, const char *dir, long trial,
 	          trial, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 }
 
+/* After a trial (`after`: what ended it): the gallery reopens, its audit
+ * chain is intact, and this trial's subjects and 20 older ones are as the
+ * model says: nothing acknowledged lost, nothing erased back. *info gets
+ * the reopened gallery's counters. */
+static void check_trial(const char *dir, long trial, const char *after, model *m, tally *t,
+                        uint64_t *rs, hk_store_info *info)
+{
+	int64_t now = ST_T0;
+	hk_store *st;
+	hk_status s = open_dir(dir, &st, &now);
+	cr_assert_eq(s, HK_OK, "trial %ld: reopen after %s: %s", trial, after, hk_last_error());
+	hk_store_get_info(st, info);
+	hk_audit_report ar;
+	cr_assert_eq(hk_store_audit_verify(st, &ar), HK_OK, "trial %ld: audit: %s", trial,
+	             hk_last_error());
+	for (size_t i = m->n; i-- > 0 && m->v[i].trial == (uint32_t)trial;)
+		check_subject(st, &m->v[i], t);
+	for (int j = 0; j < 20 && m->n; j++)
+		check_subject(st, &m->v[rng_next(rs) % m->n], t);
+	hk_store_close(st);
+	cr_assert_eq(t->lost, 0, "trial %ld: lost acknowledged writes", trial);
+	cr_assert_eq(t->resurrected, 0, "trial %ld: erased subject found", trial);
+}
+
 Test(crash, sigkill_enrol_erase_compact, .timeout = 3600)
 {
 	fast_topology();
@@ -306,28 +361,9 @@ Test(crash, sigkill_enrol_erase_compact, .timeout = 3600)
 		 * random delay so the kill lands anywhere inside an operation */
 		run_and_kill(crash_child, dir, trial, (uint32_t)(rng_next(&rs) % 40),
 		             400000, &rs, &m, &t);
-
-		int64_t now = ST_T0;
-		hk_store *st;
-		hk_status s = open_dir(dir, &st, &now);
-		cr_assert_eq(s, HK_OK, "trial %ld: reopen after SIGKILL: %s", trial,
-		             hk_last_error());
 		hk_store_info info;
-		hk_store_get_info(st, &info);
+		check_trial(dir, trial, "SIGKILL", &m, &t, &rs, &info);
 		torn += info.torn_bytes_cut;
-		hk_audit_report ar;
-		cr_assert_eq(hk_store_audit_verify(st, &ar), HK_OK,
-		             "trial %ld: audit: %s", trial, hk_last_error());
-		/* this trial's subjects, and a sample of older ones */
-		for (size_t i = m.n; i-- > 0 && m.v[i].trial == (uint32_t)trial;)
-			check_subject(st, &m.v[i], &t);
-		for (int j = 0; j < 20 && m.n; j++)
-			check_subject(st, &m.v[rng_next(&rs) % m.n], &t);
-		hk_store_close(st);
-		cr_assert_eq(t.lost, 0, "trial %ld: lost acknowledged enrolments",
-		             trial);
-		cr_assert_eq(t.resurrected, 0, "trial %ld: erased subject found",
-		             trial);
 	}
 	/* final full check */
 	int64_t now = ST_T0;
@@ -410,13 +446,32 @@ static int clear_error(hk_status s)
 	        p == HK_E_DIM) && strcmp(hk_last_error(), "no error");
 }
 
-Test(crash, bit_flip_every_offset, .timeout = 600)
+/* The reference gallery (build_reference) in ref[256], and work[256]. */
+static void ref_and_work(char *ref, char *work)
 {
 	fast_topology();
-	char ref[256], work[256];
-	st_tmpdir(ref, sizeof ref);
-	st_tmpdir(work, sizeof work);
+	st_tmpdir(ref, 256);
+	st_tmpdir(work, 256);
 	build_reference(ref);
+}
+
+/* One kind of damage, applied at every byte position i of each file of
+ * the reference gallery in turn: the gallery must then either refuse to
+ * open with a clear error (and pass refused(), when set) or open and pass
+ * opened(). */
+typedef struct damage {
+	const char *at;    /* "offset", "cut at": names i in a failure   */
+	const char *tally; /* summary line: file, len, errors, clean      */
+	/* writes orig[len] with the damage at i to path */
+	void (*write)(const char *path, uint8_t *orig, size_t len, size_t i);
+	void (*refused)(int f, size_t i);
+	void (*opened)(hk_store *st, int f, size_t i, size_t len);
+} damage;
+
+static void damage_every_byte(const damage *d)
+{
+	char ref[256], work[256];
+	ref_and_work(ref, work);
 	for (int f = 0; f < 4; f++) {
 		char path[512];
 		snprintf(path, sizeof path, "%s/%s", ref, st_files[f]);
@@ -425,87 +480,89 @@ Test(crash, bit_flip_every_offset, .timeout = 600)
 		cr_assert(orig && len >= 64, "%s", path);
 		snprintf(path, sizeof path, "%s/%s", work, st_files[f]);
 		size_t errors = 0, clean = 0;
-		for (size_t off = 0; off < len; off++) {
+		for (size_t i = 0; i < len; i++) {
 			st_copy(ref, work);
-			orig[off] ^= (uint8_t)(1u << (off % 8));
-			st_spit(path, orig, len);
-			orig[off] ^= (uint8_t)(1u << (off % 8));
+			d->write(path, orig, len, i);
 			int64_t now = ST_T0;
 			hk_store *st;
 			hk_status s = open_dir(work, &st, &now);
 			if (s) {
-				cr_assert(clear_error(s), "%s offset %zu: status %d (%s)",
-				          st_files[f], off, s, hk_last_error());
+				cr_assert(clear_error(s), "%s %s %zu: status %d (%s)",
+				          st_files[f], d->at, i, s, hk_last_error());
+				if (d->refused)
+					d->refused(f, i);
 				errors++;
 				continue;
 			}
-			cr_assert(is_reference(st), "%s offset %zu: opened with a "
-			          "different gallery", st_files[f], off);
-			if (f == 3) {
-				hk_audit_report r;
-				cr_assert_neq(hk_store_audit_verify(st, &r), HK_OK,
-				              "audit flip at %zu not detected", off);
-			}
+			d->opened(st, f, i, len);
 			hk_store_close(st);
 			clean++;
 		}
-		fprintf(stderr, "bit flips in %s: %zu offsets, %zu clear errors, "
-		        "%zu opened identical\n", st_files[f], len, errors, clean);
+		fprintf(stderr, d->tally, st_files[f], len, errors, clean);
 		free(orig);
 	}
 	st_rmrf(ref);
 	st_rmrf(work);
 }
 
+static void flip_write(const char *path, uint8_t *orig, size_t len, size_t off)
+{
+	orig[off] ^= (uint8_t)(1u << (off % 8));
+	st_spit(path, orig, len);
+	orig[off] ^= (uint8_t)(1u << (off % 8));
+}
+
+static void flip_opened(hk_store *st, int f, size_t off, size_t len)
+{
+	cr_assert(is_reference(st), "%s offset %zu: opened with a "
+	          "different gallery", st_files[f], off);
+	if (f == 3) {
+		hk_audit_report r;
+		cr_assert_neq(hk_store_audit_verify(st, &r), HK_OK,
+		              "audit flip at %zu not detected", off);
+	}
+}
+
+Test(crash, bit_flip_every_offset, .timeout = 600)
+{
+	static const damage d = {
+	    "offset", "bit flips in %s: %zu offsets, %zu clear errors, %zu opened identical\n",
+	    flip_write, NULL, flip_opened};
+	damage_every_byte(&d);
+}
+
+static void cut_write(const char *path, uint8_t *orig, size_t len, size_t cut)
+{
+	st_spit(path, orig, cut);
+}
+
+static void cut_refused(int f, size_t cut)
+{
+	cr_assert(strstr(hk_last_error(), st_files[f]),
+	          "%s cut at %zu: the error does not name the "
+	          "file: %s", st_files[f], cut, hk_last_error());
+}
+
+static void cut_opened(hk_store *st, int f, size_t cut, size_t len)
+{
+	/* The reference was closed cleanly: every record and audit entry in
+	 * it was acknowledged and durable, so a cut of the log, snapshot or
+	 * audit log is loss, never a clean recovery (keys.hk recorded how far
+	 * they reached). Only keys.hk's spare keys, which no record names, may
+	 * go. */
+	cr_assert_eq(f, 0, "%s cut at %zu (of %zu) opened: acknowledged "
+	             "data lost without an error", st_files[f], cut, len);
+	hk_audit_report r;
+	cr_assert_eq(hk_store_audit_verify(st, &r), HK_OK);
+	cr_assert(is_reference(st), "%s cut %zu", st_files[f], cut);
+}
+
 Test(crash, truncate_every_length, .timeout = 600)
 {
-	fast_topology();
-	char ref[256], work[256];
-	st_tmpdir(ref, sizeof ref);
-	st_tmpdir(work, sizeof work);
-	build_reference(ref);
-	for (int f = 0; f < 4; f++) {
-		char path[512];
-		snprintf(path, sizeof path, "%s/%s", ref, st_files[f]);
-		size_t len;
-		uint8_t *orig = st_slurp(path, &len);
-		cr_assert(orig && len >= 64);
-		snprintf(path, sizeof path, "%s/%s", work, st_files[f]);
-		size_t errors = 0, clean = 0;
-		for (size_t cut = 0; cut < len; cut++) {
-			st_copy(ref, work);
-			st_spit(path, orig, cut);
-			int64_t now = ST_T0;
-			hk_store *st;
-			hk_status s = open_dir(work, &st, &now);
-			if (s) {
-				cr_assert(clear_error(s), "%s cut at %zu: status %d (%s)",
-				          st_files[f], cut, s, hk_last_error());
-				cr_assert(strstr(hk_last_error(), st_files[f]),
-				          "%s cut at %zu: the error does not name the "
-				          "file: %s", st_files[f], cut, hk_last_error());
-				errors++;
-				continue;
-			}
-			/* The reference was closed cleanly: every record and audit
-			 * entry in it was acknowledged and durable, so a cut of the
-			 * log, snapshot or audit log is loss, never a clean recovery
-			 * (keys.hk recorded how far they reached). Only keys.hk's
-			 * spare keys, which no record names, may go. */
-			clean++;
-			cr_assert_eq(f, 0, "%s cut at %zu (of %zu) opened: acknowledged "
-			             "data lost without an error", st_files[f], cut, len);
-			hk_audit_report r;
-			cr_assert_eq(hk_store_audit_verify(st, &r), HK_OK);
-			cr_assert(is_reference(st), "%s cut %zu", st_files[f], cut);
-			hk_store_close(st);
-		}
-		fprintf(stderr, "truncations of %s: %zu lengths, %zu clear errors, "
-		        "%zu clean recoveries\n", st_files[f], len, errors, clean);
-		free(orig);
-	}
-	st_rmrf(ref);
-	st_rmrf(work);
+	static const damage d = {
+	    "cut at", "truncations of %s: %zu lengths, %zu clear errors, %zu clean recoveries\n",
+	    cut_write, cut_refused, cut_opened};
+	damage_every_byte(&d);
 }
 
 /* ---- fuzz corpus ---------------------------------------------------- */
@@ -693,11 +750,8 @@ Test(crash, store_corpus_write)
  * after the last record is damage, not a torn write: refused. */
 Test(crash, torn_tails_cut_garbage_refused)
 {
-	fast_topology();
 	char ref[256], work[256];
-	st_tmpdir(ref, sizeof ref);
-	st_tmpdir(work, sizeof work);
-	build_reference(ref);
+	ref_and_work(ref, work);
 	char path[512];
 	snprintf(path, sizeof path, "%s/wal.hk", ref);
 	size_t len;
@@ -1118,60 +1172,11 @@ typedef struct pl_worker {
  * enrolments, extra templates, erasures; thread 0 also compacts. */
 static void *pl_work(void *arg)
 {
-	pl_worker *w = arg;
-	int64_t now = ST_T0;
-	uint64_t rs = w->trial * 104729ull + w->t * 7919ull + 3;
-	uint32_t live[1024], n_live = 0, next = 0, nseeds[1024] = {0};
-	for (;;) {
-		uint32_t r = (uint32_t)(rng_next(&rs) % 100);
-		uint64_t seed = rng_next(&rs);
-		hk_status s;
-		char name[64];
-		if (r < 55 || n_live == 0) {
-			uint32_t j = next++;
-			if (j >= 1024)
-				return NULL;
-			uint32_t k = w->t + PL_THREADS * j;
-			name_of(name, sizeof name, w->trial, k);
-			float v[DIM];
-			st_vec(v, DIM, seed);
-			hk_consent c = st_consent(name, now);
-			send_msg(w->fd, M_INTENT, OP_ENROL, w->trial, k, seed);
-			s = hk_store_enroll(w->st, &c, v, 1, NULL);
-			if (!s) {
-				live[n_live++] = j;
-				nseeds[j] = 1;
-			}
-			send_msg(w->fd, s ? M_FAIL : M_ACK, OP_ENROL, w->trial, k, seed);
-		} else if (r < 70) {
-			uint32_t j = live[rng_next(&rs) % n_live];
-			if (nseeds[j] >= MAX_SEEDS)
-				continue;
-			uint32_t k = w->t + PL_THREADS * j;
-			name_of(name, sizeof name, w->trial, k);
-			float v[DIM];
-			st_vec(v, DIM, seed);
-			hk_consent c = st_consent(name, now);
-			send_msg(w->fd, M_INTENT, OP_ADD, w->trial, k, seed);
-			s = hk_store_enroll(w->st, &c, v, 1, NULL);
-			nseeds[j]++;
-			send_msg(w->fd, s ? M_FAIL : M_ACK, OP_ADD, w->trial, k, seed);
-		} else if (r < 97 || w->t) {
-			uint32_t i = (uint32_t)(rng_next(&rs) % n_live);
-			uint32_t k = w->t + PL_THREADS * live[i];
-			name_of(name, sizeof name, w->trial, k);
-			send_msg(w->fd, M_INTENT, OP_ERASE, w->trial, k, 0);
-			s = hk_store_erase(w->st, name, NULL);
-			live[i] = live[--n_live];
-			send_msg(w->fd, s ? M_FAIL : M_ACK, OP_ERASE, w->trial, k, 0);
-		} else {
-			send_msg(w->fd, M_INTENT, OP_COMPACT, w->trial, 0, 0);
-			s = hk_store_compact(w->st);
-			send_msg(w->fd, s ? M_FAIL : M_ACK, OP_COMPACT, w->trial, 0, 0);
-		}
-		if (s)
-			_exit(4);
-	}
+	pl_worker *pw = arg;
+	workload w = {pw->st, pw->trial, pw->t, PL_THREADS, 1024, 55, 70, 97, pw->t == 0,
+	              pw->trial * 104729ull + pw->t * 7919ull + 3, pw->fd};
+	run_workload(&w);
+	return NULL;
 }
 
 static void pl_child(const char *dir, uint32_t trial, int fd)
@@ -1225,26 +1230,10 @@ Test(crash, powerloss_group_commit, .timeout = 3600)
 		             300000, &rs, &m, &t);
 		/* the power goes: only what was synced stays */
 		pl_apply(dir, pl_shadow);
-		int64_t now = ST_T0;
-		hk_store *st;
-		hk_status s = open_dir(dir, &st, &now);
-		cr_assert_eq(s, HK_OK, "trial %ld: reopen after power loss: %s",
-		             trial, hk_last_error());
-		hk_audit_report ar;
-		cr_assert_eq(hk_store_audit_verify(st, &ar), HK_OK,
-		             "trial %ld: audit: %s", trial, hk_last_error());
-		for (size_t i = m.n; i-- > 0 && m.v[i].trial == (uint32_t)trial;)
-			check_subject(st, &m.v[i], &t);
-		for (int j = 0; j < 20 && m.n; j++)
-			check_subject(st, &m.v[rng_next(&rs) % m.n], &t);
 		hk_store_info info;
-		hk_store_get_info(st, &info);
+		check_trial(dir, trial, "power loss", &m, &t, &rs, &info);
 		commits += info.commits;
 		records += info.committed_records;
-		hk_store_close(st);
-		cr_assert_eq(t.lost, 0, "trial %ld: lost acknowledged writes", trial);
-		cr_assert_eq(t.resurrected, 0, "trial %ld: erased subject found",
-		             trial);
 	}
 	fprintf(stderr, "power loss: trials %ld, %d writer threads, acknowledged "
 	        "ops %llu, subjects %zu, checks %llu, lost acknowledged writes "

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "herken.h"
+#include "test_vec.h"
 
 static uint64_t rng_state;
 static double urand(void)
@@ -36,15 +37,6 @@ typedef struct ref {
 	hk_template_id *id;
 	int *live;
 } ref;
-
-static void norm(float *v, int d)
-{
-	double s = 0;
-	for (int i = 0; i < d; i++)
-		s += (double)v[i] * v[i];
-	for (int i = 0; i < d; i++)
-		v[i] = (float)(v[i] / sqrt(s));
-}
 
 static hk_gallery *make(int d, uint32_t scan, uint32_t rerank, uint32_t threads)
 {
@@ -79,7 +71,7 @@ static void fill(hk_gallery *g, ref *r, int d, size_t n, int nsubj)
 		snprintf(name, sizeof name, "subject-%d", r->subj[i]);
 		cr_assert_eq(hk_gallery_add(g, name, v, &r->id[i]), HK_OK, "%s",
 		             hk_last_error());
-		norm(v, d);
+		tv_unit(v, d);
 		r->live[i] = 1;
 	}
 }
@@ -108,7 +100,7 @@ static size_t brute(const ref *r, const float *q, size_t k, float *sc,
 	}
 	float qn[4096];
 	memcpy(qn, q, r->d * sizeof(float));
-	norm(qn, r->d);
+	tv_unit(qn, r->d);
 	for (size_t i = 0; i < r->n; i++) {
 		if (!r->live[i])
 			continue;

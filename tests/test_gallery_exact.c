@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "herken.h"
+#include "test_vec.h"
 
 static uint64_t rng;
 static float nrand(void)
@@ -25,15 +26,6 @@ static float nrand(void)
 		u[i] = (((rng >> 11) & ((1ull << 53) - 1)) + 0.5) * 0x1.0p-53;
 	}
 	return (float)(sqrt(-2 * log(u[0])) * cos(6.283185307179586 * u[1]));
-}
-
-static void unit(float *v, int d)
-{
-	double s = 0;
-	for (int i = 0; i < d; i++)
-		s += (double)v[i] * v[i];
-	for (int i = 0; i < d; i++)
-		v[i] = (float)(v[i] / sqrt(s));
 }
 
 static char tmpdir[64];
@@ -69,7 +61,7 @@ static float *fill(hk_gallery *g, int d, int n, int nsubj, hk_template_id *ids)
 	for (int i = 0; i < n; i++) {
 		for (int j = 0; j < d; j++)
 			v[(size_t)i * d + j] = nrand();
-		unit(v + (size_t)i * d, d);
+		tv_unit(v + (size_t)i * d, d);
 		/* long names (>= 16 bytes) and short ones both occur */
 		snprintf(name, sizeof name, i % 3 ? "s%d" : "a-long-subject-name-%d",
 		         i % nsubj);
@@ -114,7 +106,7 @@ Test(gallery_exact, search_get_verify_match_fp64_reference)
 			float qn[D], s[K];
 			hk_template_id id[K];
 			memcpy(qn, q + t * D, sizeof qn);
-			unit(qn, D);
+			tv_unit(qn, D);
 			cr_assert_eq(hk_gallery_search(g, q + t * D, K, s, id), HK_OK);
 			/* fp64 reference top-K */
 			double best[K];

@@ -12,6 +12,7 @@
 
 #include "herken.h"
 #include "test_nn_util.h"
+#include "test_vec.h"
 
 #define NFACES 22
 static const char *faces[NFACES] = {
@@ -56,26 +57,6 @@ static void need_golden(char *buf, size_t cap, const char *rel)
 	if (!f)
 		cr_skip_test("golden file %s absent", buf);
 	fclose(f);
-}
-
-static double cosine(const float *a, const float *b, int n)
-{
-	double d = 0, na = 0, nb = 0;
-	for (int i = 0; i < n; i++) {
-		d += (double)a[i] * b[i];
-		na += (double)a[i] * a[i];
-		nb += (double)b[i] * b[i];
-	}
-	return d / sqrt(na * nb);
-}
-
-static void l2norm(float *v, int n)
-{
-	double s = 0;
-	for (int i = 0; i < n; i++)
-		s += (double)v[i] * v[i];
-	for (int i = 0; i < n; i++)
-		v[i] = (float)(v[i] / sqrt(s));
 }
 
 #define FACE_IN (112 * 112 * 3)
@@ -123,8 +104,8 @@ Test(nn_embedder, golden_cosine, .timeout = 120)
 	cr_assert_eq(hk_model_run(m, in, (size_t)nf, &o), HK_OK, "%s", hk_last_error());
 	for (int i = 0; i < nf; i++) {
 		cr_assert_str_eq(ids[i], faces[i]);
-		l2norm(out + i * 192, 192);
-		double cs = cosine(out + i * 192, ref + i * 192, 192);
+		tv_unit(out + i * 192, 192);
+		double cs = tv_cosine(out + i * 192, ref + i * 192, 192);
 		cr_expect_geq(cs, 0.99999, "face %s: cosine %.8f", faces[i], cs);
 	}
 	free(in);
@@ -190,13 +171,13 @@ Test(nn_embedder, embed_chips_normalises, .timeout = 120)
 		for (int j = 0; j < 192; j++)
 			len += (double)emb[i * 192 + j] * emb[i * 192 + j];
 		cr_expect(fabs(len - 1.0) < 1e-5, "item %d length^2 %g", i, len);
-		cr_expect_geq(cosine(emb + i * 192, raw + i * 192, 192), 0.9999999);
+		cr_expect_geq(tv_cosine(emb + i * 192, raw + i * 192, 192), 0.9999999);
 		/* 8-bit rounding of the aligned face barely moves the embedding */
 		float ref1[192];
 		memcpy(ref1, raw + i * 192, sizeof ref1);
 		float *g = faces_in + (size_t)i * FACE_IN, r2[192], *o2 = r2;
 		cr_assert_eq(hk_model_run(m, g, 1, &o2), HK_OK);
-		cr_expect_geq(cosine(ref1, r2, 192), 0.999);
+		cr_expect_geq(tv_cosine(ref1, r2, 192), 0.999);
 	}
 	/* wrong model kind */
 	free(chips);
@@ -535,7 +516,7 @@ Test(nn_embedder, bf16_close_to_fp32, .timeout = 120)
 	cr_assert_eq(st, HK_OK, "%s", hk_last_error());
 	double worst = 1;
 	for (int i = 0; i < nf; i++) {
-		double cs = cosine(a + i * 192, b + i * 192, 192);
+		double cs = tv_cosine(a + i * 192, b + i * 192, 192);
 		worst = cs < worst ? cs : worst;
 		cr_expect_geq(cs, 0.999, "face %s: bf16 vs fp32 cosine %.6f", faces[i], cs);
 		cr_expect_lt(cs, 0.9999999, "face %s: bf16 identical to fp32 (path not taken?)", faces[i]);
@@ -564,7 +545,7 @@ Test(nn_embedder, int8_guard, .timeout = 180)
 	cr_expect_geq(info.int8_nodes, 50, "%u convolutions in int8", info.int8_nodes);
 	int guard = 1;
 	for (int i = 0; i < nf; i++) {
-		double cs = cosine(a + i * 192, b + i * 192, 192);
+		double cs = tv_cosine(a + i * 192, b + i * 192, 192);
 		guard &= cs >= 0.995;
 		/* far from fp32 means a broken int8 path, not a weak calibration */
 		cr_expect_geq(cs, 0.9, "face %s: int8 vs fp32 cosine %.6f", faces[i], cs);

@@ -8,6 +8,7 @@
 #include <pthread.h>
 
 #include "test_store_util.h"
+#include "test_vec.h"
 
 #define DIM 16
 
@@ -41,17 +42,6 @@ static hk_store *open_store(uint32_t dim)
 	hk_status s = hk_store_open(dir, &p, &st);
 	cr_assert_eq(s, HK_OK, "open: %s", hk_last_error());
 	return st;
-}
-
-static double cosv(const float *a, const float *b, int d)
-{
-	double ab = 0, aa = 0, bb = 0;
-	for (int i = 0; i < d; i++) {
-		ab += (double)a[i] * b[i];
-		aa += (double)a[i] * a[i];
-		bb += (double)b[i] * b[i];
-	}
-	return ab / sqrt(aa * bb);
 }
 
 static void enrol(hk_store *st, const char *subj, uint64_t seed, int n)
@@ -97,8 +87,8 @@ Test(store, enrol_verify_reopen)
 	st_vec(vc, DIM, 300);
 	st_vec(vc2, DIM, 301);
 	st_vec(vc3, DIM, 302);
-	double want = fmax(cosv(va, vc, DIM), fmax(cosv(va, vc2, DIM),
-	                                           cosv(va, vc3, DIM)));
+	double want = fmax(tv_cosine(va, vc, DIM), fmax(tv_cosine(va, vc2, DIM),
+	                                           tv_cosine(va, vc3, DIM)));
 	ASSERT_SCORE(verify(st, "carol", 100), want, 1e-5);
 	hk_store_info info;
 	cr_assert_eq(hk_store_get_info(st, &info), HK_OK);

@@ -313,38 +313,27 @@ hk_status hk__g_arrays_alloc(const hk_gallery *g, size_t cap, arrays *a)
 
 void hk__g_arrays_adopt(hk_gallery *g, const arrays *a)
 {
-	g->cap = a->cap;
-	g->memkind = a->kind;
-	g->base = a->base;
-	g->bytes = a->bytes;
-	g->master = a->master;
-	g->m16 = a->m16;
-	g->s8 = a->s8;
-	g->s16 = a->s16;
-	g->rsum = a->rsum;
-	g->rscale = a->rscale;
-	g->tids = a->tids;
-	g->subj = a->subj;
+	g->a = *a;
 }
 
 /* Copy slot src of g into slot dst of a. */
 void hk__g_copy_slot(const hk_gallery *g, arrays *a, size_t dst, size_t src)
 {
 	if (a->master)
-		memcpy(a->master + dst * g->d32, g->master + src * g->d32,
+		memcpy(a->master + dst * g->d32, g->a.master + src * g->d32,
 		       (size_t)g->d32 * 4);
 	if (a->m16)
-		memcpy(a->m16 + dst * g->d16, g->m16 + src * g->d16,
+		memcpy(a->m16 + dst * g->d16, g->a.m16 + src * g->d16,
 		       (size_t)g->d16 * 2);
 	if (a->s8)
-		memcpy(a->s8 + dst * g->d8, g->s8 + src * g->d8, g->d8);
+		memcpy(a->s8 + dst * g->d8, g->a.s8 + src * g->d8, g->d8);
 	if (a->s16)
-		memcpy(a->s16 + dst * g->d16, g->s16 + src * g->d16,
+		memcpy(a->s16 + dst * g->d16, g->a.s16 + src * g->d16,
 		       (size_t)g->d16 * 2);
-	a->rsum[dst] = g->rsum[src];
-	a->rscale[dst] = g->rscale[src];
-	a->tids[dst] = g->tids[src];
-	a->subj[dst] = g->subj[src];
+	a->rsum[dst] = g->a.rsum[src];
+	a->rscale[dst] = g->a.rscale[src];
+	a->tids[dst] = g->a.tids[src];
+	a->subj[dst] = g->a.subj[src];
 }
 
 /*
@@ -375,13 +364,13 @@ void hk__g_first_touch(hk_gallery *g, arrays *a)
 
 void hk__g_arrays_release(hk_gallery *g)
 {
-	if (!g->base)
+	if (!g->a.base)
 		return;
-	hk__wipe(g->base, g->bytes); /* templates are biometric data */
-	hk__mem_free(g->base, g->bytes);
-	g->base = NULL;
-	g->master = NULL;
-	g->m16 = NULL;
+	hk__wipe(g->a.base, g->a.bytes); /* templates are biometric data */
+	hk__mem_free(g->a.base, g->a.bytes);
+	g->a.base = NULL;
+	g->a.master = NULL;
+	g->a.m16 = NULL;
 }
 
 /* ---------------------------------------------------------------- */
@@ -501,24 +490,24 @@ void hk_gallery_destroy(hk_gallery *g)
 /* x: normalised, d32 floats, zero padded. FILE: hk__g_xf_reserve() first. */
 static void write_slot(hk_gallery *g, size_t slot, const float *x)
 {
-	if (g->master)
-		memcpy(g->master + slot * g->d32, x, (size_t)g->d32 * 4);
-	if (g->m16) {
-		uint16_t *h = g->m16 + slot * g->d16;
+	if (g->a.master)
+		memcpy(g->a.master + slot * g->d32, x, (size_t)g->d32 * 4);
+	if (g->a.m16) {
+		uint16_t *h = g->a.m16 + slot * g->d16;
 		for (uint32_t i = 0; i < g->d16; i++)
 			h[i] = i < g->dim ? hk__f32_to_f16(x[i]) : 0;
 	}
 	if (g->exact == HK_EXACT_FILE)
 		hk__g_xf_append(g, &g->xf, x);
 	if (g->scan == HK_SCAN_INT8) {
-		g->rscale[slot] =
-		    quantise(x, g->dim, g->d8, 127, g->s8 + slot * g->d8, &g->rsum[slot]);
+		g->a.rscale[slot] =
+		    quantise(x, g->dim, g->d8, 127, g->a.s8 + slot * g->d8, &g->a.rsum[slot]);
 	} else {
-		g->rscale[slot] = 1.0f;
-		g->rsum[slot] = 0;
+		g->a.rscale[slot] = 1.0f;
+		g->a.rsum[slot] = 0;
 	}
 	if (g->scan == HK_SCAN_FP16) {
-		uint16_t *h = g->s16 + slot * g->d16;
+		uint16_t *h = g->a.s16 + slot * g->d16;
 		for (uint32_t i = 0; i < g->d16; i++)
 			h[i] = i < g->dim ? hk__f32_to_f16(x[i]) : 0;
 	}
@@ -539,7 +528,7 @@ hk_status hk_gallery_add(hk_gallery *g, const char *subject,
 		return st;
 	memset(x + g->dim, 0, (size_t)(g->d32 - g->dim) * 4);
 	pthread_rwlock_wrlock(&g->lock);
-	if (g->n == g->cap && (st = hk__g_grow(g, g->n + 1)))
+	if (g->n == g->a.cap && (st = hk__g_grow(g, g->n + 1)))
 		goto out;
 	if (g->exact == HK_EXACT_FILE && (st = hk__g_xf_reserve(g)))
 		goto out;
@@ -553,8 +542,8 @@ hk_status hk_gallery_add(hk_gallery *g, const char *subject,
 	g->next_id++;
 	size_t slot = g->n;
 	write_slot(g, slot, x);
-	g->tids[slot] = id;
-	g->subj[slot] = si;
+	g->a.tids[slot] = id;
+	g->a.subj[slot] = si;
 	if (s->live++ == 0)
 		g->live_subs++;
 	if (s->live > g->tps_max)
@@ -574,32 +563,32 @@ int64_t hk__g_slot_of(const hk_gallery *g, hk_template_id id)
 	size_t lo = 0, hi = g->n;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		if (g->tids[mid] < id)
+		if (g->a.tids[mid] < id)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	if (lo < g->n && g->tids[lo] == id)
+	if (lo < g->n && g->a.tids[lo] == id)
 		return (int64_t)lo;
 	return -1;
 }
 
 static void tombstone(hk_gallery *g, size_t slot)
 {
-	g->rscale[slot] = NAN;
+	g->a.rscale[slot] = NAN;
 	/* the bytes go now; compaction reclaims the slot */
-	if (g->master)
-		hk__wipe(g->master + slot * g->d32, (size_t)g->d32 * 4);
-	if (g->m16)
-		hk__wipe(g->m16 + slot * g->d16, (size_t)g->d16 * 2);
+	if (g->a.master)
+		hk__wipe(g->a.master + slot * g->d32, (size_t)g->d32 * 4);
+	if (g->a.m16)
+		hk__wipe(g->a.m16 + slot * g->d16, (size_t)g->d16 * 2);
 	if (g->exact == HK_EXACT_FILE)
 		hk__g_xf_wipe(g, &g->xf, slot);
-	if (g->s8)
-		hk__wipe(g->s8 + slot * g->d8, g->d8);
-	if (g->s16)
-		hk__wipe(g->s16 + slot * g->d16, (size_t)g->d16 * 2);
-	g->rsum[slot] = 0;
-	hk__subj *s = &g->subs[g->subj[slot]];
+	if (g->a.s8)
+		hk__wipe(g->a.s8 + slot * g->d8, g->d8);
+	if (g->a.s16)
+		hk__wipe(g->a.s16 + slot * g->d16, (size_t)g->d16 * 2);
+	g->a.rsum[slot] = 0;
+	hk__subj *s = &g->subs[g->a.subj[slot]];
 	if (--s->live == 0)
 		g->live_subs--;
 	g->live--;
@@ -730,7 +719,7 @@ hk_status hk_gallery_compact(hk_gallery *g)
 		if (!hk__g_slot_live(g, i))
 			continue;
 		hk__g_copy_slot(g, &a, k, i);
-		a.subj[k] = remap[g->subj[i]];
+		a.subj[k] = remap[g->a.subj[i]];
 		k++;
 	}
 	free(remap);

@@ -68,26 +68,33 @@ typedef struct hk__xfile {
 	unsigned char key[crypto_stream_chacha20_ietf_KEYBYTES];
 } hk__xfile;
 
-struct hk_gallery {
-	uint32_t dim, d8, d16, d32;
-	uint32_t scan;
-	uint32_t exact;
-	uint32_t rerank;
-	uint32_t huge;
-	size_t n, cap;
+/* The per-slot arrays, all in one mapping: the gallery's (hk_gallery.a),
+ * or a set being built (growth, compaction) until hk__g_arrays_adopt(). */
+typedef struct arrays {
+	size_t cap;
+	int kind;   /* hk__mem kind of the mapping (huge pages or not)    */
+	void *base; /* one mapping holds every per-slot array */
+	size_t bytes;
 	float *master;
 	uint16_t *m16;
-	hk__xfile xf;
-	char *xdir;
 	int8_t *s8;
 	int32_t *rsum;
 	float *rscale;
 	uint16_t *s16;
 	hk_template_id *tids;
 	uint32_t *subj;
-	int memkind;
-	void *base; /* the one mapping behind every per-slot array */
-	size_t bytes;
+} arrays;
+
+struct hk_gallery {
+	uint32_t dim, d8, d16, d32;
+	uint32_t scan;
+	uint32_t exact;
+	uint32_t rerank;
+	uint32_t huge;
+	size_t n;
+	arrays a;
+	hk__xfile xf;
+	char *xdir;
 	size_t live;
 	uint32_t tps_max; /* upper bound of live templates of one hk__subj */
 	hk_template_id next_id;
@@ -102,26 +109,11 @@ struct hk_gallery {
 
 static inline size_t round_up(size_t x, size_t m) { return (x + m - 1) / m * m; }
 
-/* A set of per-slot arrays being built (growth, compaction). */
-typedef struct arrays {
-	size_t cap;
-	int kind;
-	void *base; /* one mapping holds every per-slot array */
-	size_t bytes;
-	float *master;
-	uint16_t *m16;
-	int8_t *s8;
-	int32_t *rsum;
-	float *rscale;
-	uint16_t *s16;
-	hk_template_id *tids;
-	uint32_t *subj;
-} arrays;
 
 /* Small helpers used on the search path (inline everywhere). */
 static inline int hk__g_slot_live(const hk_gallery *g, size_t slot)
 {
-	return !isnan(g->rscale[slot]);
+	return !isnan(g->a.rscale[slot]);
 }
 
 static inline size_t hk__g_xf_row(const hk_gallery *g) { return (size_t)g->d32 * 4; }

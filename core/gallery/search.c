@@ -163,7 +163,7 @@ float hk__g_exact_dot(const hk_gallery *g, const float *q, size_t slot,
                        float *tmp, hk_status *st)
 {
 	if (g->exact == HK_EXACT_FP16)
-		return g->K->dot_f32_f16(q, g->m16 + slot * g->d16, g->dim);
+		return g->K->dot_f32_f16(q, g->a.m16 + slot * g->d16, g->dim);
 	if (g->exact == HK_EXACT_FILE) {
 		hk_status s = hk__g_xf_read(g, &g->xf, slot, tmp);
 		if (s) {
@@ -172,20 +172,20 @@ float hk__g_exact_dot(const hk_gallery *g, const float *q, size_t slot,
 		}
 		return g->K->dot_f32(q, tmp, g->d32);
 	}
-	return g->K->dot_f32(q, g->master + slot * g->d32, g->d32);
+	return g->K->dot_f32(q, g->a.master + slot * g->d32, g->d32);
 }
 
 /* The exact copy of slot as fp32 into out[d32]. */
 hk_status hk__g_exact_get(const hk_gallery *g, size_t slot, float *out)
 {
 	if (g->exact == HK_EXACT_FP16) {
-		const uint16_t *h = g->m16 + slot * g->d16;
+		const uint16_t *h = g->a.m16 + slot * g->d16;
 		for (uint32_t i = 0; i < g->d32; i++)
 			out[i] = i < g->dim ? hk__f16_to_f32(h[i]) : 0.0f;
 	} else if (g->exact == HK_EXACT_FILE) {
 		return hk__g_xf_read(g, &g->xf, slot, out);
 	} else {
-		memcpy(out, g->master + slot * g->d32, (size_t)g->d32 * 4);
+		memcpy(out, g->a.master + slot * g->d32, (size_t)g->d32 * 4);
 	}
 	return HK_OK;
 }
@@ -194,7 +194,7 @@ hk_status hk__g_grow(hk_gallery *g, size_t want)
 {
 	/* the first call gets the capacity hint: exactly that many slots, as
 	 * every slot of the mapping is made resident (first touch) */
-	size_t cap = g->cap ? g->cap : want;
+	size_t cap = g->a.cap ? g->a.cap : want;
 	while (cap < want) {
 		if (cap > ((size_t)1 << 40))
 			return hk__err(HK_E_LIMIT, "gallery: too many templates");
@@ -239,7 +239,7 @@ hk_status hk_gallery_get_info(const hk_gallery *g, hk_gallery_info *info)
 	memset(info, 0, sizeof *info);
 	info->dim = g->dim;
 	info->scan_type = g->scan;
-	info->huge_pages = (uint32_t)g->memkind;
+	info->huge_pages = (uint32_t)g->a.kind;
 	info->threads = hk__pool_size(g->pool);
 	info->live = g->live;
 	info->slots = g->n;
@@ -253,7 +253,7 @@ hk_status hk_gallery_get_info(const hk_gallery *g, hk_gallery_info *info)
 	                                           : (size_t)g->d32 * 4);
 	/* malloc'd blocks counted with their usable size plus the chunk
 	 * header; the slot arrays at capacity (first-touched when mapped) */
-	uint64_t res = g->bytes + (uint64_t)g->nsubs * sizeof(hk__subj) +
+	uint64_t res = g->a.bytes + (uint64_t)g->nsubs * sizeof(hk__subj) +
 	               (uint64_t)g->hcap * 4; /* subs: untouched tail not counted */
 	for (uint32_t i = 0; i < g->nsubs; i++) {
 		const hk__subj *s = &g->subs[i];
@@ -284,7 +284,7 @@ hk_status hk_gallery_subject_of(const hk_gallery *g, hk_template_id id,
 		st = hk__err(HK_E_NOT_FOUND, "gallery_subject_of: no live template %lld",
 		             (long long)id);
 	} else {
-		const hk__subj *s = &g->subs[g->subj[slot]];
+		const hk__subj *s = &g->subs[g->a.subj[slot]];
 		if (len < (size_t)s->len + 1)
 			st = hk__err(HK_E_OVERFLOW,
 			             "gallery_subject_of: buffer of %zu bytes, need %u", len,
@@ -417,40 +417,40 @@ static void scan_shard(void *arg, unsigned shard, unsigned nshards)
 		for (size_t b = lo; b < hi; b += BLOCK_ROWS) {
 			size_t cnt = hi - b < BLOCK_ROWS ? hi - b : BLOCK_ROWS;
 			if (g->scan == HK_SCAN_INT8) {
-				const int8_t *rows = g->s8 + b * g->d8;
+				const int8_t *rows = g->a.s8 + b * g->d8;
 				if (nt == 1)
-					K->scan_i8(j->qu + q0 * g->d8, rows, g->rsum + b, cnt,
+					K->scan_i8(j->qu + q0 * g->d8, rows, g->a.rsum + b, cnt,
 					           g->d8, g->d8, dots_i);
 				else
 					K->tile_i8(j->qu + q0 * g->d8, nt, g->d8, rows,
-					           g->rsum + b, cnt, g->d8, g->d8, dots_i,
+					           g->a.rsum + b, cnt, g->d8, g->d8, dots_i,
 					           BLOCK_ROWS);
 				for (size_t t = 0; t < nt; t++)
 					hk__topk_block_i32(&heaps[t], dots_i + t * BLOCK_ROWS,
-					                   g->rscale + b, cnt, (uint32_t)b, tmp);
+					                   g->a.rscale + b, cnt, (uint32_t)b, tmp);
 			} else if (g->scan == HK_SCAN_FP16) {
 				for (size_t t = 0; t < nt; t++) {
 					K->scan_f16(j->qf + (q0 + t) * g->d32,
-					            g->s16 + b * g->d16, cnt, g->d16,
+					            g->a.s16 + b * g->d16, cnt, g->d16,
 					            (size_t)g->d16 * 2, dots_f);
-					hk__topk_block_f32(&heaps[t], dots_f, g->rscale + b, cnt,
+					hk__topk_block_f32(&heaps[t], dots_f, g->a.rscale + b, cnt,
 					                   (uint32_t)b, tmp);
 				}
 			} else if (nt == 1) {
-				K->scan_f32(j->qf + q0 * g->d32, g->master + b * g->d32, cnt,
+				K->scan_f32(j->qf + q0 * g->d32, g->a.master + b * g->d32, cnt,
 				            g->d32, (size_t)g->d32 * 4, dots_f);
-				hk__topk_block_f32(&heaps[0], dots_f, g->rscale + b, cnt,
+				hk__topk_block_f32(&heaps[0], dots_f, g->a.rscale + b, cnt,
 				                   (uint32_t)b, tmp);
 			} else {
 				/* fp32 batch: OpenBLAS sgemm computes the tile */
 				float *c = (float *)dots_i;
 				cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nt,
 				            (int)cnt, (int)g->d32, 1.0f, j->qf + q0 * g->d32,
-				            (int)g->d32, g->master + b * g->d32, (int)g->d32,
+				            (int)g->d32, g->a.master + b * g->d32, (int)g->d32,
 				            0.0f, c, BLOCK_ROWS);
 				for (size_t t = 0; t < nt; t++)
 					hk__topk_block_f32(&heaps[t], c + t * BLOCK_ROWS,
-					                   g->rscale + b, cnt, (uint32_t)b, tmp);
+					                   g->a.rscale + b, cnt, (uint32_t)b, tmp);
 			}
 		}
 		for (size_t t = 0; t < nt; t++)
@@ -497,10 +497,10 @@ static hk_status finish_query(const search_job *j, size_t qi, size_t k,
 	qsort(work, m, sizeof *work, cand_cmp);
 	size_t out = 0;
 	for (size_t i = 0; i < m && out < k; i++) {
-		uint32_t subj = g->subj[work[i].slot];
+		uint32_t subj = g->a.subj[work[i].slot];
 		int dup = 0;
 		for (size_t o = 0; o < out && !dup; o++)
-			dup = g->subj[work[o].slot] == subj;
+			dup = g->a.subj[work[o].slot] == subj;
 		if (dup)
 			continue;
 		work[out++] = work[i]; /* out <= i: safe in place */
@@ -508,7 +508,7 @@ static hk_status finish_query(const search_job *j, size_t qi, size_t k,
 	for (size_t o = 0; o < k; o++) {
 		if (o < out) {
 			scores[o] = work[o].score;
-			ids[o] = g->tids[work[o].slot];
+			ids[o] = g->a.tids[work[o].slot];
 		} else {
 			scores[o] = -INFINITY;
 			ids[o] = HK_NO_ID;

@@ -188,37 +188,10 @@ static hk_status plan_mem(hk__nn_plan *p, const dnnl_memory_desc_t *md,
 	return HK_OK;
 }
 
-enum { DT_F32 = 0, DT_BF16 = 1, DT_S8 = 2 };
-
-static dnnl_data_type_t act_dt(const hk__nn_exec *x, int t)
-{
-	if (!x->dt || t < 0)
-		return dnnl_f32;
-	return x->dt[t] == DT_BF16 ? dnnl_bf16 : x->dt[t] == DT_S8 ? dnnl_s8 : dnnl_f32;
-}
-
-static size_t act_elsize(const hk__nn_exec *x, int t)
-{
-	dnnl_data_type_t d = act_dt(x, t);
-	return d == dnnl_bf16 ? 2 : d == dnnl_s8 ? 1 : 4;
-}
-
-/* Real value of one step of tensor t (1 for float tensors). */
-static float qstep(const hk__nn_exec *x, int t)
-{
-	return x->qs && t >= 0 && x->dt[t] == DT_S8 ? x->qs[t] : 1.0f;
-}
-
-/* Node ni runs in int8: a convolution or inner product reading s8. */
-static int node_int8(const hk__nn_exec *x, const hk__nn_node *nd)
-{
-	return (nd->kind == NK_CONV || nd->kind == NK_FC) && act_dt(x, nd->src) == dnnl_s8;
-}
-
 static void md_act(const hk__nn_exec *x, dnnl_memory_desc_t *md, int ti, size_t n)
 {
 	const hk__nn_tensor *t = &x->net->g.t[ti];
-	dnnl_data_type_t dt = act_dt(x, ti);
+	dnnl_data_type_t dt = hk__nnx_act_dt(x, ti);
 	dnnl_dims_t d;
 	if (t->ndim == 4) {
 		d[0] = (dnnl_dim_t)n; d[1] = t->shape[3]; d[2] = t->shape[1]; d[3] = t->shape[2];
@@ -227,115 +200,6 @@ static void md_act(const hk__nn_exec *x, dnnl_memory_desc_t *md, int ti, size_t 
 		d[0] = (dnnl_dim_t)n;
 		d[1] = (dnnl_dim_t)hk__nn_item_count(t);
 		dnnl_memory_desc_init_by_tag(md, 2, d, dt, dnnl_nc);
-	}
-}
-
-/* A node lowered to a oneDNN primitive (everything else is a C kernel). */
-static int is_prim(const hk__nn_node *nd, const hk__nn_tensor *T)
-{
-	switch (nd->kind) {
-	case NK_CONV: case NK_FC: case NK_MAXPOOL:
-		return 1;
-	case NK_PRELU:
-		return T[nd->src].ndim != 3;
-	case NK_RESIZE:
-		return nd->half_pixel && !nd->align_corners;
-	default:
-		return 0;
-	}
-}
-
-/* bf16 (or s8) storage for tensors that only oneDNN primitives touch.
- * oneDNN wants f32 src -> f32 dst for convolutions and equal types for the
- * other primitives, so demote to f32 until that holds. Graph outputs stay
- * f32; the input is converted while it is copied in. s8 (int8 runs) only
- * for tensors with a calibrated range, written by convolutions, inner
- * products, PReLU or max pooling (the last two keep their input's step);
- * a float convolution reads its residual in float. */
-static int s8_ok(const hk__nn_node *nd, const hk__nn_tensor *T)
-{
-	return nd->kind == NK_CONV || nd->kind == NK_FC || nd->kind == NK_MAXPOOL ||
-	       (nd->kind == NK_PRELU && T[nd->src].ndim == 4);
-}
-
-static hk_status choose_dtypes(hk__nn_exec *x, const float *absmax)
-{
-	const hk__nn_net *net = x->net;
-	const hk__nn_tensor *T = net->g.t;
-	const unsigned char want = x->prec == HK_PREC_INT8 ? DT_S8 : DT_BF16;
-	x->dt = calloc((size_t)net->g.ntensors, 1);
-	if (!x->dt)
-		return hk__err(HK_E_NOMEM, "out of memory");
-	for (int i = 0; i < net->nnodes; i++) {
-		const hk__nn_node *nd = &net->node[i];
-		if (is_prim(nd, T) && (want == DT_BF16 || (s8_ok(nd, T) && absmax[nd->dst] > 0)))
-			x->dt[nd->dst] = want;
-	}
-	if (want == DT_BF16 || absmax[net->input] > 0)
-		x->dt[net->input] = want;
-	for (int i = 0; i < net->nnodes; i++) {
-		const hk__nn_node *nd = &net->node[i];
-		int prim = is_prim(nd, T);
-		int ts[2 + HK__NN_MAX_POST] = {nd->src, nd->src1}, k = 2;
-		for (int j = 0; j < nd->npost; j++)
-			ts[k++] = nd->post[j].tensor;
-		for (int j = 0; j < k; j++)
-			if (ts[j] >= 0 && !T[ts[j]].is_const && !prim)
-				x->dt[ts[j]] = 0;
-		if (!prim)
-			x->dt[nd->dst] = 0;
-	}
-	for (int k = 0; k < net->noutputs; k++)
-		x->dt[net->outputs[k]] = 0;
-	for (int changed = 1; changed;) {
-		changed = 0;
-		for (int i = 0; i < net->nnodes; i++) {
-			const hk__nn_node *nd = &net->node[i];
-			if (!is_prim(nd, T))
-				continue;
-			unsigned char *a = &x->dt[nd->src], *b = &x->dt[nd->dst];
-			int conv = nd->kind == NK_CONV || nd->kind == NK_FC;
-			if ((conv && !*a && *b) || (!conv && *a != *b)) {
-				*a = *b = 0;
-				changed = 1;
-			}
-			for (int k = 0; conv && !*a && want == DT_S8 && k < nd->npost; k++)
-				if (nd->post[k].kind == NP_BINARY && x->dt[nd->post[k].tensor]) {
-					x->dt[nd->post[k].tensor] = 0;
-					changed = 1;
-				}
-		}
-	}
-	return HK_OK;
-}
-
-static uint16_t f32_to_bf16(float f)
-{
-	uint32_t u;
-	memcpy(&u, &f, 4);
-	if ((u & 0x7fffffffu) > 0x7f800000u)
-		return (uint16_t)((u >> 16) | 0x40); /* quiet NaN */
-	u += 0x7fffu + ((u >> 16) & 1);     /* round to nearest even */
-	return (uint16_t)(u >> 16);
-}
-
-static void load_input(const hk__nn_exec *x, hk__nn_plan *p, const float *input, size_t n)
-{
-	const hk__nn_net *net = x->net;
-	size_t cnt = hk__nn_item_count(&net->g.t[net->input]) * n;
-	if (act_dt(x, net->input) == dnnl_bf16) {
-		uint16_t *d = (uint16_t *)(void *)p->buf[net->input];
-		for (size_t i = 0; i < cnt; i++)
-			d[i] = f32_to_bf16(input[i]);
-	} else if (act_dt(x, net->input) == dnnl_s8) {
-		int8_t *d = (int8_t *)(void *)p->buf[net->input];
-		const float inv = 1.0f / x->qs[net->input];
-		for (size_t i = 0; i < cnt; i++) {
-			float v = nearbyintf(input[i] * inv);
-			d[i] = (int8_t)(v > 127.0f ? 127.0f : v < -127.0f ? -127.0f : v);
-		}
-	} else {
-		memcpy(p->buf[net->input], input, cnt * sizeof(float));
 	}
 }
 
@@ -452,14 +316,14 @@ static hk_status plan_arena(hk__nn_exec *x, hk__nn_plan *p, size_t **off_out)
 	/* the input first, live from the start */
 	for (int i = -1; i < net->nnodes; i++) {
 		int t = i < 0 ? net->input : net->node[i].dst;
-		size_t sz = hk__nn_item_count(&net->g.t[t]) * p->n * act_elsize(x, t);
+		size_t sz = hk__nn_item_count(&net->g.t[t]) * p->n * hk__nnx_act_elsize(x, t);
 		sz = (sz + 63) & ~(size_t)63;
 		if (i >= 0 && off[t] == SIZE_MAX) {
 			/* PReLU in place: its input dies here (saves a pass over
 			 * fresh cache lines and arena space) */
 			const hk__nn_node *nd = &net->node[i];
 			if (nd->kind == NK_PRELU && nd->src != net->input && last[nd->src] == i &&
-			    act_elsize(x, nd->src) == act_elsize(x, t) && off[nd->src] != SIZE_MAX)
+			    hk__nnx_act_elsize(x, nd->src) == hk__nnx_act_elsize(x, t) && off[nd->src] != SIZE_MAX)
 				for (int j = 0; j < nlive; j++)
 					if (live[j].t == nd->src) {
 						live[j].t = t;
@@ -722,9 +586,7 @@ static hk_status plan_create(hk__nn_exec *x, size_t n, hk__nn_plan **out)
 		const hk__nn_node *nd = &net->node[ni];
 		step *sp = &p->steps[p->nsteps++];
 		sp->node = ni;
-		if (nd->kind != NK_CONV && nd->kind != NK_FC && nd->kind != NK_MAXPOOL &&
-		    !(nd->kind == NK_PRELU && T[nd->src].ndim != 3) &&
-		    !(nd->kind == NK_RESIZE && nd->half_pixel && !nd->align_corners))
+		if (!hk__nnx_is_prim(nd, T))
 			continue;
 		dnnl_memory_desc_t src, dst, wany, bmd;
 		dnnl_primitive_desc_t pd = NULL;
@@ -739,7 +601,7 @@ static hk_status plan_create(hk__nn_exec *x, size_t n, hk__nn_plan **out)
 		DN(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user), "scratchpad mode");
 		if (nd->kind == NK_FC) { /* flattened NHWC item = TFLite FC input */
 			dnnl_dims_t fd = {(dnnl_dim_t)n, (dnnl_dim_t)hk__nn_item_count(&T[nd->src])};
-			dnnl_memory_desc_init_by_tag(&src, 2, fd, act_dt(x, nd->src), dnnl_nc);
+			dnnl_memory_desc_init_by_tag(&src, 2, fd, hk__nnx_act_dt(x, nd->src), dnnl_nc);
 		}
 		if (nd->kind == NK_PRELU) {
 			dnnl_prelu_desc_t prd;
@@ -774,14 +636,14 @@ static hk_status plan_create(hk__nn_exec *x, size_t n, hk__nn_plan **out)
 			int O = nd->kind == NK_FC ? w->shape[0] : T[nd->dst].shape[T[nd->dst].ndim - 1];
 			if (nd->kind == NK_FC) {
 				d[0] = w->shape[0]; d[1] = w->shape[1];
-				dnnl_memory_desc_init_by_tag(&wany, 2, d, act_dt(x, nd->src), dnnl_format_tag_any);
+				dnnl_memory_desc_init_by_tag(&wany, 2, d, hk__nnx_act_dt(x, nd->src), dnnl_format_tag_any);
 			} else if (nd->groups == 1) {
 				d[0] = w->shape[0]; d[1] = w->shape[3]; d[2] = w->shape[1]; d[3] = w->shape[2];
-				dnnl_memory_desc_init_by_tag(&wany, 4, d, act_dt(x, nd->src), dnnl_format_tag_any);
+				dnnl_memory_desc_init_by_tag(&wany, 4, d, hk__nnx_act_dt(x, nd->src), dnnl_format_tag_any);
 			} else {
 				d[0] = nd->groups; d[1] = w->shape[3] / nd->groups; d[2] = 1;
 				d[3] = w->shape[1]; d[4] = w->shape[2];
-				dnnl_memory_desc_init_by_tag(&wany, 5, d, act_dt(x, nd->src), dnnl_format_tag_any);
+				dnnl_memory_desc_init_by_tag(&wany, 5, d, hk__nnx_act_dt(x, nd->src), dnnl_format_tag_any);
 			}
 			d[0] = O;
 			dnnl_memory_desc_init_by_tag(&bmd, 1, d, dnnl_f32, dnnl_a);
@@ -789,15 +651,15 @@ static hk_status plan_create(hk__nn_exec *x, size_t n, hk__nn_plan **out)
 			/* int8: the post-ops run on values in units of `unit` (the
 			 * output scales map the s32 accumulator there); a residual is
 			 * added in its own units and the result rescaled to dst's */
-			const int q8 = node_int8(x, nd);
-			float unit = q8 ? qstep(x, nd->dst) : 1.0f;
+			const int q8 = hk__nnx_node_int8(x, nd);
+			float unit = q8 ? hk__nnx_qstep(x, nd->dst) : 1.0f;
 			for (int k = 0; q8 && k < nd->npost; k++)
 				if (nd->post[k].kind == NP_BINARY) {
-					unit = qstep(x, nd->post[k].tensor);
+					unit = hk__nnx_qstep(x, nd->post[k].tensor);
 					break;
 				}
 			if (q8) {
-				const float sin = qstep(x, nd->src);
+				const float sin = hk__nnx_qstep(x, nd->src);
 				float *os = malloc((size_t)O * sizeof *os);
 				if (!os) {
 					s = hk__err(HK_E_NOMEM, "out of memory");
@@ -822,10 +684,10 @@ static hk_status plan_create(hk__nn_exec *x, size_t n, hk__nn_plan **out)
 						unit = 1.0f;
 					}
 					DN(dnnl_post_ops_append_eltwise(po, 1.0f, a, al, be), "eltwise post-op");
-				} else if (q->kind == NP_BINARY && q8 && qstep(x, q->tensor) != unit) {
+				} else if (q->kind == NP_BINARY && q8 && hk__nnx_qstep(x, q->tensor) != unit) {
 					DN(dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_linear,
-					                                unit / qstep(x, q->tensor), 0), "rescale post-op");
-					unit = qstep(x, q->tensor);
+					                                unit / hk__nnx_qstep(x, q->tensor), 0), "rescale post-op");
+					unit = hk__nnx_qstep(x, q->tensor);
 					k--; /* now add it */
 					continue;
 				} else if (q->kind == NP_PRELU) {
@@ -836,9 +698,9 @@ static hk_status plan_create(hk__nn_exec *x, size_t n, hk__nn_plan **out)
 					DN(dnnl_post_ops_append_binary(po, dnnl_binary_add, &s1), "binary post-op");
 				}
 			}
-			if (q8 && unit != qstep(x, nd->dst))
+			if (q8 && unit != hk__nnx_qstep(x, nd->dst))
 				DN(dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_linear,
-				                                unit / qstep(x, nd->dst), 0), "rescale post-op");
+				                                unit / hk__nnx_qstep(x, nd->dst), 0), "rescale post-op");
 			DN(dnnl_primitive_attr_set_post_ops(attr, po), "set post ops");
 			dnnl_post_ops_destroy(po);
 			po = NULL;
@@ -951,7 +813,7 @@ static hk_status plan_load(hk__nn_exec *x, const float *input, size_t n, hk__nn_
 	if (!x->plans[n] && (s = plan_create_locked(x, n, &x->plans[n])))
 		return s;
 	*out = x->plans[n];
-	load_input(x, *out, input, n);
+	hk__nnx_load_input(x, (*out)->buf[x->net->input], input, n);
 	return HK_OK;
 }
 
@@ -994,74 +856,6 @@ hk_status hk__nn_exec_run(hk__nn_exec *x, const float *input, size_t n,
 	return HK_OK;
 }
 
-/* s8 weights of int8 node ni, one step per output channel (max |w| / 127),
- * in the TFLite layout; the bias in accumulator units (oneDNN 2.x adds it
- * before the output scale). */
-static hk_status quantise_node(hk__nn_exec *x, int ni)
-{
-	const hk__nn_node *nd = &x->net->node[ni];
-	const hk__nn_tensor *w = &x->net->g.t[nd->weights];
-	/* output channel of element i: FC [O,I] and conv OHWI lead with it,
-	 * depthwise [1,KH,KW,C] ends with it */
-	int dw = nd->kind == NK_CONV && nd->groups > 1;
-	size_t O = dw ? (size_t)w->shape[3] : (size_t)w->shape[0], per = w->count / O;
-	x->wq[ni] = malloc(w->count ? w->count : 1);
-	x->wsc[ni] = malloc(O * sizeof(float));
-	x->qbias[ni] = nd->bias >= 0 ? malloc(O * sizeof(float)) : NULL;
-	if (!x->wq[ni] || !x->wsc[ni] || (nd->bias >= 0 && !x->qbias[ni]))
-		return hk__err(HK_E_NOMEM, "out of memory");
-	for (size_t o = 0; o < O; o++) {
-		float m = 0;
-		for (size_t i = 0; i < per; i++) {
-			float v = fabsf(w->f[dw ? i * O + o : o * per + i]);
-			m = v > m ? v : m;
-		}
-		float wstep = m > 0 ? m / 127.0f : 1.0f;
-		x->wsc[ni][o] = wstep;
-		for (size_t i = 0; i < per; i++) {
-			size_t at = dw ? i * O + o : o * per + i;
-			x->wq[ni][at] = (int8_t)nearbyintf(w->f[at] / wstep);
-		}
-		if (x->qbias[ni])
-			x->qbias[ni][o] = x->net->g.t[nd->bias].f[o] / (qstep(x, nd->src) * wstep);
-	}
-	return HK_OK;
-}
-
-static hk_status init_int8(hk__nn_exec *x, const float *absmax)
-{
-	const hk__nn_net *net = x->net;
-	int nt = net->g.ntensors;
-	x->qs = calloc((size_t)nt, sizeof *x->qs);
-	x->wq = calloc((size_t)net->nnodes, sizeof *x->wq);
-	x->wsc = calloc((size_t)net->nnodes, sizeof *x->wsc);
-	x->qbias = calloc((size_t)net->nnodes, sizeof *x->qbias);
-	if (!x->qs || !x->wq || !x->wsc || !x->qbias)
-		return hk__err(HK_E_NOMEM, "out of memory");
-	for (int t = 0; t < nt; t++)
-		x->qs[t] = absmax[t] > 0 ? absmax[t] / 127.0f : 1.0f;
-	/* PReLU (in place) and max pooling cannot rescale: input and output
-	 * share one step, wide enough for both (MobileFaceNet has PReLU slopes
-	 * up to ~5, so the output can be the wider one) */
-	for (int changed = 1; changed;) {
-		changed = 0;
-		for (int i = 0; i < net->nnodes; i++) {
-			const hk__nn_node *nd = &net->node[i];
-			if ((nd->kind == NK_PRELU || nd->kind == NK_MAXPOOL) && x->dt[nd->dst] == DT_S8 &&
-			    x->qs[nd->src] != x->qs[nd->dst]) {
-				float s = fmaxf(x->qs[nd->src], x->qs[nd->dst]);
-				x->qs[nd->src] = x->qs[nd->dst] = s;
-				changed = 1;
-			}
-		}
-	}
-	hk_status s = HK_OK;
-	for (int i = 0; i < net->nnodes && !s; i++)
-		if (node_int8(x, &net->node[i]))
-			s = quantise_node(x, i);
-	return s;
-}
-
 hk_status hk__nn_exec_init(hk__nn_exec *x, const hk__nn_net *net,
                            size_t max_batch, const hk__nn_mem *mem, int prec,
                            const float *absmax)
@@ -1082,9 +876,9 @@ hk_status hk__nn_exec_init(hk__nn_exec *x, const hk__nn_net *net,
 		s = hk__err(HK_E_INVALID, "int8 needs activation ranges");
 		goto fail;
 	}
-	if ((prec == HK_PREC_BF16 || prec == HK_PREC_INT8) && (s = choose_dtypes(x, absmax)))
+	if ((prec == HK_PREC_BF16 || prec == HK_PREC_INT8) && (s = hk__nnx_choose_dtypes(x, absmax)))
 		goto fail;
-	if (prec == HK_PREC_INT8 && (s = init_int8(x, absmax)))
+	if (prec == HK_PREC_INT8 && (s = hk__nnx_init_int8(x, absmax)))
 		goto fail;
 	if (!x->wc || !x->consts || !x->plans || !x->chosen) {
 		s = hk__err(HK_E_NOMEM, "out of memory");

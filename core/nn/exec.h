@@ -75,4 +75,46 @@ const char *hk__nn_isa_name(void);
  * naming what is missing (probed once per process). */
 hk_status hk__nn_bf16_check(void);
 
+
+/* ---- data types of bf16 and int8 runs (exec_q.c) ---- */
+
+enum { DT_F32 = 0, DT_BF16 = 1, DT_S8 = 2 }; /* hk__nn_exec.dt entries */
+
+static inline dnnl_data_type_t hk__nnx_act_dt(const hk__nn_exec *x, int t)
+{
+	if (!x->dt || t < 0)
+		return dnnl_f32;
+	return x->dt[t] == DT_BF16 ? dnnl_bf16 : x->dt[t] == DT_S8 ? dnnl_s8 : dnnl_f32;
+}
+
+static inline size_t hk__nnx_act_elsize(const hk__nn_exec *x, int t)
+{
+	dnnl_data_type_t d = hk__nnx_act_dt(x, t);
+	return d == dnnl_bf16 ? 2 : d == dnnl_s8 ? 1 : 4;
+}
+
+/* Real value of one step of tensor t (1 for float tensors). */
+static inline float hk__nnx_qstep(const hk__nn_exec *x, int t)
+{
+	return x->qs && t >= 0 && x->dt[t] == DT_S8 ? x->qs[t] : 1.0f;
+}
+
+/* The node runs in int8: a convolution or inner product reading s8. */
+static inline int hk__nnx_node_int8(const hk__nn_exec *x, const hk__nn_node *nd)
+{
+	return (nd->kind == NK_CONV || nd->kind == NK_FC) && hk__nnx_act_dt(x, nd->src) == dnnl_s8;
+}
+
+/* A node lowered to a oneDNN primitive (everything else is a C kernel). */
+int hk__nnx_is_prim(const hk__nn_node *nd, const hk__nn_tensor *T);
+
+/* x->dt for a bf16 or int8 run (absmax: calibrated ranges, int8 only). */
+hk_status hk__nnx_choose_dtypes(hk__nn_exec *x, const float *absmax);
+
+/* int8: x->qs from absmax, then s8 weights, steps and biases of the
+ * nodes that run in int8. After hk__nnx_choose_dtypes. */
+hk_status hk__nnx_init_int8(hk__nn_exec *x, const float *absmax);
+
+/* The caller's fp32 input of n items into dst, in the input's data type. */
+void hk__nnx_load_input(const hk__nn_exec *x, void *dst, const float *input, size_t n);
 #endif

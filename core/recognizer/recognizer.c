@@ -43,6 +43,7 @@ typedef struct track {
 	int decided; /* a DECISION event was emitted */
 	uint32_t outcome;
 	float score, tq;
+	double rate; /* the rate the decision stands at */
 	uint32_t tviews;
 	char subject[HK_SUBJECT_MAX + 1];
 } track;
@@ -50,8 +51,8 @@ typedef struct track {
 struct hk_recognizer {
 	hk_recognizer_params p;
 	char *claimed;
+	hk_calib *cal; /* NULL: tracking only, or an explicit threshold without one */
 	float thr;
-	double rate;
 	track *tr;
 	size_t ntr, captr;
 	uint32_t next_id;
@@ -73,39 +74,43 @@ struct hk_recognizer {
 /* ------------------------------------------------------------------ */
 
 /*
- * The decision policy's one switch point: the cosine threshold for the
- * requested rate, and the rate a decision at that threshold stands at.
- *
- * Calibration: LFW View 2 (herken-bench lfw, default engine) puts FMR 1e-3
- * at cosine 0.427 for this embedder. For 1:N over N subjects a stranger is
- * falsely identified when any of the N scores passes, so FPIR <= N x FMR
- * (the union bound); the stated rate is that bound. Until a full score <->
- * FMR curve is shipped, targets below 1e-3 use the same point and say so
- * through the stated rate.
+ * The decision policy: the cosine threshold for the target rate, from the
+ * embedder's shipped calibration (hk_calib, core/calib): 1:1 at target FMR,
+ * 1:N at target FPIR for a gallery of n templates (the threshold rises
+ * with n). An explicit params.threshold replaces the target. The rate a
+ * decision stands at is the calibrated FMR / modelled FPIR at its score.
  */
-static float policy_threshold(const hk_recognizer *r, size_t n_subjects, double *rate)
+static hk_status policy_threshold(hk_recognizer *r, uint64_t n)
 {
-	const float t_fmr1e3 = 0.427f;
 	if (r->p.threshold > 0) {
-		*rate = NAN;
-		return r->p.threshold;
+		r->thr = r->p.threshold;
+		return HK_OK;
 	}
-	double fmr = 1e-3;
 	if (r->p.mode == HK_DECIDE_IDENTIFY)
-		*rate = fmin(1.0, fmr * (double)(n_subjects ? n_subjects : 1));
-	else
-		*rate = fmr;
-	return t_fmr1e3;
+		return hk_calib_score_at_fpir(r->cal, r->p.target_rate, n ? n : 1, &r->thr);
+	return hk_calib_score_at_fmr(r->cal, r->p.target_rate, &r->thr);
 }
 
-static size_t gallery_subjects(const hk_recognizer *r)
+static double rate_at(const hk_recognizer *r, float score, uint64_t n)
+{
+	double rate = NAN;
+	if (!r->cal || !isfinite(score))
+		return NAN;
+	if (r->p.mode == HK_DECIDE_IDENTIFY)
+		hk_calib_fpir(r->cal, score, n ? n : 1, &rate);
+	else
+		hk_calib_fmr(r->cal, score, &rate);
+	return rate;
+}
+
+static uint64_t gallery_templates(const hk_recognizer *r)
 {
 	if (r->p.gallery)
-		return hk_gallery_subject_count(r->p.gallery);
+		return hk_gallery_size(r->p.gallery);
 	if (r->p.store) {
 		hk_store_info si;
 		if (hk_store_get_info(r->p.store, &si) == HK_OK)
-			return (size_t)si.subjects;
+			return si.templates;
 	}
 	return 0;
 }
@@ -114,16 +119,17 @@ static size_t gallery_subjects(const hk_recognizer *r)
 static hk_status match(hk_recognizer *r, const float *tmpl, track *t)
 {
 	uint64_t t0 = hk__now_ns();
-	hk_status s = HK_OK;
-	double rate;
-	r->thr = policy_threshold(r, gallery_subjects(r), &rate);
-	r->rate = rate;
 	t->subject[0] = 0;
 	t->score = NAN;
+	t->rate = NAN;
 	if (!r->p.gallery && !r->p.store) {
 		t->outcome = HK_OUTCOME_UNDECIDED;
 		return HK_OK;
 	}
+	uint64_t ntpl = gallery_templates(r);
+	hk_status s = policy_threshold(r, ntpl);
+	if (s != HK_OK)
+		return s;
 	r->st.queries++;
 	if (r->p.gallery && r->p.mode == HK_DECIDE_IDENTIFY) {
 		float sc;
@@ -176,6 +182,7 @@ static hk_status match(hk_recognizer *r, const float *tmpl, track *t)
 		}
 	}
 	r->st.match_ns += hk__now_ns() - t0;
+	t->rate = rate_at(r, t->score, ntpl);
 	return s;
 }
 
@@ -208,7 +215,8 @@ static hk_status emit(hk_recognizer *r, uint32_t type, const track *t, int64_t n
 	e->outcome = t->outcome;
 	e->score = t->score;
 	e->threshold = r->thr;
-	e->rate = r->rate;
+	e->rate = t->rate;
+	e->target = r->p.threshold > 0 ? NAN : r->p.target_rate;
 	e->quality = t->tq;
 	e->views = t->tviews;
 	e->reasons = t->nviews ? 0 : t->best_reasons;
@@ -246,7 +254,7 @@ size_t hk_recognizer_pending(const hk_recognizer *r)
 static void build_template(const hk_recognizer *r, const track *t, float *out)
 {
 	memset(out, 0, D * sizeof *out);
-	uint32_t agg = r->p.aggregate ? r->p.aggregate : HK_AGG_QWMEAN;
+	uint32_t agg = r->p.aggregate ? r->p.aggregate : HK_AGG_MEAN;
 	uint32_t n = agg == HK_AGG_BEST ? 1 : t->nviews;
 	for (uint32_t i = 0; i < n; i++) {
 		float w = agg == HK_AGG_QWMEAN ? t->views[i].q + 1e-3f : 1.f;
@@ -567,9 +575,9 @@ void hk_recognizer_default_params(hk_recognizer_params *p)
 		return;
 	memset(p, 0, sizeof *p);
 	p->source = HK_SOURCE_STREAM;
-	p->target_rate = 1e-3;
+	p->target_rate = 0; /* HK_DEFAULT_FPIR (1:N) or HK_DEFAULT_FMR (1:1) */
 	p->decide_quality = 0.35f;
-	p->best_k = 5;
+	p->best_k = 8;
 	p->aggregate = HK_AGG_DEFAULT;
 	p->iou_min = 0.2f;
 	p->lost_after_us = 800000;
@@ -616,7 +624,7 @@ hk_status hk_recognizer_create(const hk_recognizer_params *p, hk_recognizer **ou
 	if (!r->p.source && !p->gallery && !p->store)
 		r->p.source = HK_SOURCE_STREAM;
 	if (r->p.target_rate <= 0)
-		r->p.target_rate = d.target_rate;
+		r->p.target_rate = r->p.mode == HK_DECIDE_VERIFY ? HK_DEFAULT_FMR : HK_DEFAULT_FPIR;
 	if (r->p.decide_quality <= 0)
 		r->p.decide_quality = d.decide_quality;
 	if (!r->p.best_k)
@@ -651,7 +659,19 @@ hk_status hk_recognizer_create(const hk_recognizer_params *p, hk_recognizer **ou
 		hk_recognizer_destroy(r);
 		return hk__err(HK_E_NOMEM, "hk_recognizer_create");
 	}
-	r->thr = policy_threshold(r, gallery_subjects(r), &r->rate);
+	if (p->gallery || p->store) {
+		/* No decision without its calibration: an engine whose embedder has
+		 * none needs an explicit threshold (and its rates are then unknown). */
+		hk_status s = hk_calib_for_engine(p->engine, &r->cal);
+		if (s != HK_OK && r->p.threshold <= 0) {
+			hk_recognizer_destroy(r);
+			return s;
+		}
+		if ((s = policy_threshold(r, gallery_templates(r))) != HK_OK) {
+			hk_recognizer_destroy(r);
+			return s;
+		}
+	}
 	*out = r;
 	return HK_OK;
 }
@@ -676,6 +696,7 @@ void hk_recognizer_destroy(hk_recognizer *r)
 	free(r->have);
 	free(r->owner);
 	free(r->claimed);
+	hk_calib_destroy(r->cal);
 	free(r);
 }
 
@@ -694,6 +715,60 @@ static hk_status confirm(hk_recognizer *r, track *t, int64_t now)
 	t->id = ++r->next_id;
 	r->st.visits++;
 	return emit(r, HK_EV_TRACK_STARTED, t, now, HK_END_NONE);
+}
+
+/* Detection over tiles: the detector sees the whole frame letterboxed to
+ * 192x192, so in a 1080p frame a face needs ~100 px to be found. With
+ * detect_tiles = n the frame is also cut into n x n tiles overlapping by a
+ * quarter (views into the same pixels, no copy), each detected alone, and
+ * the faces merged (IoU > 0.3: the higher score stays). */
+static void shift_face(hk_face *f, float dx, float dy)
+{
+	for (int k = 0; k < 2; k++) {
+		f->box[2 * k] += dx;
+		f->box[2 * k + 1] += dy;
+	}
+	for (int k = 0; k < 6; k++) {
+		f->keypoints[k][0] += dx;
+		f->keypoints[k][1] += dy;
+	}
+	for (int k = 0; k < 5; k++) {
+		f->landmarks[k][0] += dx;
+		f->landmarks[k][1] += dy;
+	}
+}
+
+static hk_status detect_tiles(hk_recognizer *r, const hk_image *img, size_t *nf)
+{
+	uint32_t n = r->p.detect_tiles;
+	uint32_t tw = img->width / n + img->width / (4 * n), th = img->height / n + img->height / (4 * n);
+	for (uint32_t ty = 0; ty < n; ty++)
+		for (uint32_t tx = 0; tx < n; tx++) {
+			uint32_t x0 = n > 1 ? (uint32_t)((uint64_t)(img->width - tw) * tx / (n - 1)) : 0;
+			uint32_t y0 = n > 1 ? (uint32_t)((uint64_t)(img->height - th) * ty / (n - 1)) : 0;
+			hk_image v = {tw, th, img->stride, 0, img->data + (size_t)y0 * img->stride + 3 * (size_t)x0};
+			size_t m = 0;
+			hk_status s = hk_engine_detect(r->p.engine, &v, r->tmpf, r->p.max_faces, &m);
+			if (s != HK_OK)
+				return s;
+			if (m > r->p.max_faces)
+				m = r->p.max_faces;
+			for (size_t i = 0; i < m; i++) {
+				hk_face f = r->tmpf[i];
+				shift_face(&f, (float)x0, (float)y0);
+				size_t j;
+				for (j = 0; j < *nf; j++)
+					if (hk__box_iou(f.box, r->faces[j].box) > 0.3f)
+						break;
+				if (j < *nf) {
+					if (f.score > r->faces[j].score)
+						r->faces[j] = f;
+				} else if (*nf < r->p.max_faces) {
+					r->faces[(*nf)++] = f;
+				}
+			}
+		}
+	return HK_OK;
 }
 
 /* 1 when img differs from the previous frame by more than scene_cut (mean
@@ -735,6 +810,8 @@ static hk_status process(hk_recognizer *r, const hk_image *img, int64_t now)
 		return s;
 	if (nf > r->p.max_faces)
 		nf = r->p.max_faces;
+	if (r->p.detect_tiles > 1 && (s = detect_tiles(r, img, &nf)) != HK_OK)
+		return s;
 	uint64_t t1 = hk__now_ns();
 	r->st.detect_ns += t1 - t0;
 	r->st.faces += nf;

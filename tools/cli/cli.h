@@ -50,6 +50,9 @@ const char *cli_subject_problem(const char *s);
 /* prctl(PR_SET_DUMPABLE, 0): no core dump, no same-user ptrace. Called
  * before a key is read. */
 void cli_undumpable(void);
+/* The file name of the pinned model with this role (hk_model_files()),
+ * or "" for an unknown role. */
+const char *cli_model_file(const char *role);
 
 /* verify / identify against a durable gallery (tools/cli/store.c); main.c
  * routes `verify|identify --gallery DIR` here when DIR holds keys.hk. */

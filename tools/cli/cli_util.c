@@ -127,3 +127,13 @@ void cli_undumpable(void)
 	 * user while a key is in memory. */
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 }
+
+const char *cli_model_file(const char *role)
+{
+	size_t n = 0;
+	const hk_model_file *t = hk_model_files(&n);
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(t[i].role, role))
+			return t[i].file;
+	return "";
+}

@@ -51,10 +51,8 @@ static const char engine_help[] =
 
 static int parse_float(const char *s, float lo, float hi, float *out)
 {
-	char *end;
-	errno = 0;
-	double v = strtod(s, &end);
-	if (errno || end == s || *end || !(v >= lo && v <= hi))
+	double v;
+	if (cli_double(s, lo, hi, &v))
 		return -1;
 	*out = (float)v;
 	return 0;
@@ -184,29 +182,64 @@ static int make_engine(const char *cmd, const opts *o, hk_engine **e)
 	           : HK_EXIT_INPUT;
 }
 
+/* What a command holds beside its options and engine, released by end():
+ * the faces of one image, embeddings (wiped before they are freed) and the
+ * calibration its decisions use. */
+typedef struct work {
+	hk_face *faces; /* MAX_FACES                              */
+	float *emb;     /* nemb x HK_EMBED_DIM, NULL when nemb = 0 */
+	size_t nemb;
+	hk_calib *cal;  /* NULL until decision_setup()            */
+} work;
+
+static void end(opts *o, hk_engine *e, work *w)
+{
+	if (w->emb)
+		sodium_memzero(w->emb, sizeof *w->emb * HK_EMBED_DIM * w->nemb);
+	free(w->emb);
+	free(w->faces);
+	hk_calib_destroy(w->cal);
+	hk_engine_destroy(e);
+	free(o->files);
+}
+
 /* A command's start: parse the options, check the arguments (check returns
- * a message for a usage error, or NULL) and load the engine. Returns -1 to
- * go on, else the exit code, with everything released. */
+ * a message for a usage error, or NULL), load the engine and allocate *w
+ * for nemb embeddings. Returns -1 to go on, else the exit code, with
+ * everything released. */
 typedef const char *(*args_check)(const opts *o);
 
 static int begin(int argc, char **argv, const char *usage, const char *allowed,
-                 args_check check, opts *o, hk_engine **e)
+                 args_check check, size_t nemb, opts *o, hk_engine **e, work *w)
 {
+	memset(w, 0, sizeof *w);
 	int r = parse_opts(argc, argv, usage, allowed, o);
 	const char *msg = r ? NULL : check(o);
 	if (!r && msg)
 		fprintf(stderr, "herken %s: %s\n%s\n", argv[0], msg, usage);
 	int rc = r > 0 ? HK_EXIT_OK : r < 0 || msg ? HK_EXIT_USAGE : make_engine(argv[0], o, e);
-	if (rc == HK_EXIT_OK && !r && !msg)
-		return -1;
-	free(o->files);
+	if (rc == HK_EXIT_OK && !r && !msg) {
+		w->faces = malloc(sizeof *w->faces * MAX_FACES);
+		w->emb = nemb ? malloc(sizeof *w->emb * HK_EMBED_DIM * nemb) : NULL;
+		w->nemb = nemb;
+		if (w->faces && (w->emb || !nemb))
+			return -1;
+		fprintf(stderr, "herken %s: out of memory\n", argv[0]);
+		rc = HK_EXIT_INTERNAL;
+	}
+	end(o, *e, w);
 	return rc;
 }
 
-static void end(opts *o, hk_engine *e)
+/* Moves the usable faces among the first `found` (at most MAX_FACES) to
+ * the front; returns how many. */
+static size_t keep_usable(hk_face *faces, size_t found)
 {
-	hk_engine_destroy(e);
-	free(o->files);
+	size_t n = 0;
+	for (size_t k = 0; k < found && k < MAX_FACES; k++)
+		if (faces[k].reject == HK_FACE_OK)
+			faces[n++] = faces[k];
+	return n;
 }
 
 static int exit_for(hk_status st)
@@ -378,15 +411,15 @@ int hk_cli_detect(int argc, char **argv)
 {
 	opts o;
 	hk_engine *e = NULL;
-	int rc = begin(argc, argv, detect_usage, "json draw", detect_check, &o, &e);
+	work w;
+	int rc = begin(argc, argv, detect_usage, "json draw", detect_check, 0, &o, &e, &w);
 	if (rc >= 0)
 		return rc;
-	rc = HK_EXIT_OK;
-	hk_face *faces = malloc(sizeof *faces * MAX_FACES);
+	hk_face *faces = w.faces;
 	int worst = HK_EXIT_OK;
 	if (o.json)
 		fputs("{\"images\":[", stdout);
-	for (int i = 0; i < o.nfiles && faces; i++) {
+	for (int i = 0; i < o.nfiles; i++) {
 		hk_image img;
 		size_t n = 0;
 		hk_status st = load_image("detect", o.files[i], &img);
@@ -439,12 +472,7 @@ int hk_cli_detect(int argc, char **argv)
 	}
 	if (o.json)
 		fputs("]}\n", stdout);
-	if (!faces) {
-		fprintf(stderr, "herken detect: out of memory\n");
-		worst = HK_EXIT_INTERNAL;
-	}
-	free(faces);
-	end(&o, e);
+	end(&o, e, &w);
 	return worst;
 }
 
@@ -467,25 +495,23 @@ int hk_cli_embed(int argc, char **argv)
 {
 	opts o;
 	hk_engine *e = NULL;
-	int rc = begin(argc, argv, embed_usage, "json all", embed_check, &o, &e);
+	work w;
+	int rc = begin(argc, argv, embed_usage, "json all", embed_check, MAX_FACES, &o, &e, &w);
 	if (rc >= 0)
 		return rc;
-	rc = HK_EXIT_OK;
-	hk_face *faces = malloc(sizeof *faces * MAX_FACES);
-	float *emb = malloc(sizeof *emb * HK_EMBED_DIM * MAX_FACES);
-	int worst = faces && emb ? HK_EXIT_OK : HK_EXIT_INTERNAL;
+	hk_face *faces = w.faces;
+	float *emb = w.emb;
+	int worst = HK_EXIT_OK;
 	if (o.json)
 		fputs("{\"images\":[", stdout);
-	for (int i = 0; i < o.nfiles && faces && emb; i++) {
+	for (int i = 0; i < o.nfiles; i++) {
 		hk_image img = {0};
 		size_t n = 0;
 		hk_status st = load_image("embed", o.files[i], &img);
 		if (!st && o.all) {
 			size_t found = 0;
 			st = hk_engine_detect(e, &img, faces, MAX_FACES, &found);
-			for (size_t k = 0; !st && k < found && k < MAX_FACES; k++)
-				if (faces[k].reject == HK_FACE_OK)
-					faces[n++] = faces[k];
+			n = st ? 0 : keep_usable(faces, found);
 			if (!st)
 				st = hk_engine_embed(e, &img, faces, n, emb);
 		} else if (!st) {
@@ -534,11 +560,7 @@ int hk_cli_embed(int argc, char **argv)
 	}
 	if (o.json)
 		fputs("]}\n", stdout);
-	if (emb)
-		sodium_memzero(emb, sizeof *emb * HK_EMBED_DIM * MAX_FACES);
-	free(emb);
-	free(faces);
-	end(&o, e);
+	end(&o, e, &w);
 	return worst;
 }
 
@@ -616,19 +638,19 @@ int hk_cli_verify(int argc, char **argv)
 {
 	opts o;
 	hk_engine *e = NULL;
-	int rc = begin(argc, argv, verify_usage, "json threshold fmr face", verify_check, &o, &e);
+	work w;
+	int rc = begin(argc, argv, verify_usage, "json threshold fmr face", verify_check,
+	               MAX_FACES + 1, &o, &e, &w);
 	if (rc >= 0)
 		return rc;
-	hk_calib *cal = NULL;
 	float thr = 0;
 	double target = 0;
-	rc = decision_setup("verify", e, &o, 0, 1, &cal, &thr, &target);
-	hk_face *faces = malloc(sizeof *faces * MAX_FACES), fa;
-	float *emb = malloc(sizeof *emb * HK_EMBED_DIM * (MAX_FACES + 1));
+	rc = decision_setup("verify", e, &o, 0, 1, &w.cal, &thr, &target);
+	hk_calib *cal = w.cal;
+	hk_face *faces = w.faces, fa;
+	float *emb = w.emb;
 	float scores[MAX_FACES];
 	size_t nb = 0, ia = 0, best = 0;
-	if (!faces || !emb)
-		rc = HK_EXIT_INTERNAL;
 	for (int i = 0; i < 2 && !rc; i++) {
 		hk_image img;
 		hk_status st = load_image("verify", o.files[i], &img);
@@ -636,7 +658,7 @@ int hk_cli_verify(int argc, char **argv)
 			rc = exit_for(st);
 			break;
 		}
-		size_t n = 0, usable = 0;
+		size_t n = 0;
 		st = hk_engine_detect(e, &img, faces, MAX_FACES, &n);
 		n = n < MAX_FACES ? n : MAX_FACES;
 		if (!st && i == 0) {
@@ -661,10 +683,7 @@ int hk_cli_verify(int argc, char **argv)
 			}
 		} else if (!st) {
 			/* B: every usable face; the best one decides. */
-			for (size_t k = 0; k < n; k++)
-				if (faces[k].reject == HK_FACE_OK)
-					faces[usable++] = faces[k];
-			nb = usable;
+			nb = keep_usable(faces, n);
 			if (!nb) {
 				fprintf(stderr, "herken verify: %s: no usable face found\n", esc(o.files[i]));
 				rc = HK_EXIT_INPUT;
@@ -734,12 +753,7 @@ int hk_cli_verify(int argc, char **argv)
 		}
 		rc = match ? HK_EXIT_OK : HK_EXIT_NOMATCH;
 	}
-	if (emb)
-		sodium_memzero(emb, sizeof *emb * HK_EMBED_DIM * (MAX_FACES + 1));
-	hk_calib_destroy(cal);
-	free(emb);
-	free(faces);
-	end(&o, e);
+	end(&o, e, &w);
 	return rc;
 }
 
@@ -878,13 +892,14 @@ int hk_cli_identify(int argc, char **argv)
 {
 	opts o;
 	hk_engine *e = NULL;
-	int rc = begin(argc, argv, identify_usage, "json threshold fpir gallery top frames", identify_check, &o, &e);
+	work w;
+	int rc = begin(argc, argv, identify_usage, "json threshold fpir gallery top frames",
+	               identify_check, MAX_FACES, &o, &e, &w);
 	if (rc >= 0)
 		return rc;
 	rc = HK_EXIT_OK;
 	float thr = 0;
 	double target = 0;
-	hk_calib *cal = NULL;
 	uint64_t ntpl = 0;
 	hk_gallery_params gp;
 	hk_gallery_default_params(&gp);
@@ -893,12 +908,12 @@ int hk_cli_identify(int argc, char **argv)
 	char *skipped_buf = NULL;
 	size_t skipped_len = 0, nskipped = 0;
 	FILE *skipped = open_memstream(&skipped_buf, &skipped_len);
-	hk_face *faces = malloc(sizeof *faces * MAX_FACES);
-	float *emb = malloc(sizeof *emb * HK_EMBED_DIM * MAX_FACES);
+	hk_face *faces = w.faces;
+	float *emb = w.emb;
 	size_t k = (size_t)o.top;
 	float *scores = malloc(sizeof *scores * k);
 	hk_template_id *ids = malloc(sizeof *ids * k);
-	if (!skipped || !faces || !emb || !scores || !ids) {
+	if (!skipped || !scores || !ids) {
 		rc = HK_EXIT_INTERNAL;
 	} else if (hk_gallery_create(&gp, &g)) {
 		fprintf(stderr, "herken identify: %s\n", esc(hk_last_error()));
@@ -908,8 +923,9 @@ int hk_cli_identify(int argc, char **argv)
 	}
 	if (!rc) {
 		ntpl = hk_gallery_size(g);
-		rc = decision_setup("identify", e, &o, 1, ntpl, &cal, &thr, &target);
+		rc = decision_setup("identify", e, &o, 1, ntpl, &w.cal, &thr, &target);
 	}
+	const hk_calib *cal = w.cal;
 	if (skipped)
 		fclose(skipped);
 	int any_match = 0, bad_probe = 0;
@@ -982,9 +998,8 @@ int hk_cli_identify(int argc, char **argv)
 		}
 		if (!st)
 			st = hk_engine_detect(e, &img, faces, MAX_FACES, &found);
-		for (size_t f = 0; !st && f < found && f < MAX_FACES; f++)
-			if (faces[f].reject == HK_FACE_OK)
-				faces[n++] = faces[f];
+		if (!st)
+			n = keep_usable(faces, found);
 		if (!st)
 			st = hk_engine_embed(e, &img, faces, n, emb);
 		if (st && img.data)
@@ -1066,17 +1081,12 @@ int hk_cli_identify(int argc, char **argv)
 		fputs("]}\n", stdout);
 	if (!rc)
 		rc = bad_probe ? HK_EXIT_INPUT : any_match ? HK_EXIT_OK : HK_EXIT_NOMATCH;
-	if (emb)
-		sodium_memzero(emb, sizeof *emb * HK_EMBED_DIM * MAX_FACES);
-	free(emb);
-	free(faces);
 	free(scores);
 	free(ids);
 	free(skipped_buf);
 	hk_frames_destroy(fr);
 	hk_gallery_destroy(g);
-	hk_calib_destroy(cal);
-	end(&o, e);
+	end(&o, e, &w);
 	return rc;
 }
 

@@ -536,6 +536,39 @@ static int finish(opts *o, int rc)
 	return rc;
 }
 
+/* A command's end: the gallery closed (its error reported when the command
+ * had none), the options freed. Returns the exit code. */
+static int end(const char *cmd, opts *o, hk_store *st, int rc)
+{
+	return finish(o, close_gallery(cmd, st, rc));
+}
+
+static int has_subject(const opts *o)
+{
+	return o->subject != NULL;
+}
+
+/* A command's start: parse the options; --help, or a usage error (the
+ * options, or args_ok(o) false when given), prints the help; then, when st
+ * is not NULL, the gallery is opened (argv[0] names the command). Returns
+ * 0 to go on (*rc = 0), else 1 with the exit code in *rc and the options
+ * freed. */
+static int begin(int argc, char **argv, const char *help, int (*args_ok)(const opts *o),
+                 opts *o, hk_store **st, int *rc)
+{
+	*rc = parse(argc, argv, o);
+	if (!*rc && !o->help && args_ok && !args_ok(o))
+		*rc = HK_EXIT_USAGE;
+	if (*rc || o->help) {
+		help_out(o, help, *rc);
+		*rc = finish(o, *rc);
+		return 1;
+	}
+	if (st && (*rc = open_gallery(argv[0], o, 0, st)))
+		*rc = finish(o, *rc);
+	return *rc != 0;
+}
+
 /* ---- enroll -------------------------------------------------------- */
 
 static const char enroll_help[] =
@@ -561,11 +594,9 @@ static const char enroll_help[] =
 int hk_cli_enroll(int argc, char **argv)
 {
 	opts o;
-	int rc = parse(argc, argv, &o);
-	if (rc || o.help) {
-		help_out(&o, enroll_help, rc);
-		return finish(&o, rc);
-	}
+	int rc;
+	if (begin(argc, argv, enroll_help, NULL, &o, NULL, &rc))
+		return rc;
 	if (!o.subject || !(o.n_emb || o.n_pos)) {
 		fprintf(stderr, "herken enroll: --subject and a PHOTO or --embedding "
 		        "are required\n%s", enroll_help);
@@ -629,7 +660,7 @@ int hk_cli_enroll(int argc, char **argv)
 				print_op(&inf, 0);
 		}
 	}
-	return finish(&o, close_gallery("enroll", st, rc));
+	return end("enroll", &o, st, rc);
 }
 
 /* ---- erase --------------------------------------------------------- */
@@ -646,16 +677,10 @@ static const char erase_help[] =
 int hk_cli_erase(int argc, char **argv)
 {
 	opts o;
-	int rc = parse(argc, argv, &o);
-	if (rc || o.help || !o.subject) {
-		if (!rc && !o.help)
-			rc = HK_EXIT_USAGE;
-		help_out(&o, erase_help, rc);
-		return finish(&o, rc);
-	}
 	hk_store *st;
-	if ((rc = open_gallery("erase", &o, 0, &st)))
-		return finish(&o, rc);
+	int rc;
+	if (begin(argc, argv, erase_help, has_subject, &o, &st, &rc))
+		return rc;
 	hk_erasure_receipt r;
 	hk_status s = hk_store_erase(st, o.subject, &r);
 	if (!s && o.compact)
@@ -681,7 +706,7 @@ int hk_cli_erase(int argc, char **argv)
 			printf("\n");
 		}
 	}
-	return finish(&o, close_gallery("erase", st, rc));
+	return end("erase", &o, st, rc);
 }
 
 /* ---- export -------------------------------------------------------- */
@@ -695,16 +720,10 @@ static const char export_help[] =
 int hk_cli_export(int argc, char **argv)
 {
 	opts o;
-	int rc = parse(argc, argv, &o);
-	if (rc || o.help || !o.subject) {
-		if (!rc && !o.help)
-			rc = HK_EXIT_USAGE;
-		help_out(&o, export_help, rc);
-		return finish(&o, rc);
-	}
 	hk_store *st;
-	if ((rc = open_gallery("export", &o, 0, &st)))
-		return finish(&o, rc);
+	int rc;
+	if (begin(argc, argv, export_help, has_subject, &o, &st, &rc))
+		return rc;
 	size_t need = 0;
 	hk_status s = hk_store_export(st, o.subject, NULL, 0, &need);
 	char *buf = NULL;
@@ -715,7 +734,7 @@ int hk_cli_export(int argc, char **argv)
 	else
 		fputs(buf, stdout);
 	free(buf);
-	return finish(&o, close_gallery("export", st, rc));
+	return end("export", &o, st, rc);
 }
 
 /* ---- audit --------------------------------------------------------- */
@@ -728,19 +747,18 @@ static const char audit_help[] =
     "Exit: 0 intact, 2 usage, 3 the chain is broken (edited, reordered or\n"
     "removed entries) or bad key.\n";
 
+static int audit_args(const opts *o)
+{
+	return o->n_pos == 1 && !strcmp(o->pos[0], "verify");
+}
+
 int hk_cli_audit(int argc, char **argv)
 {
 	opts o;
-	int rc = parse(argc, argv, &o);
-	if (!rc && !o.help && (o.n_pos != 1 || strcmp(o.pos[0], "verify")))
-		rc = HK_EXIT_USAGE;
-	if (rc || o.help) {
-		help_out(&o, audit_help, rc);
-		return finish(&o, rc);
-	}
 	hk_store *st;
-	if ((rc = open_gallery("audit", &o, 0, &st)))
-		return finish(&o, rc);
+	int rc;
+	if (begin(argc, argv, audit_help, audit_args, &o, &st, &rc))
+		return rc;
 	hk_audit_report r;
 	hk_status s = hk_store_audit_verify(st, &r);
 	if (o.json) {
@@ -766,7 +784,7 @@ int hk_cli_audit(int argc, char **argv)
 	}
 	if (s)
 		rc = o.json ? exit_of(s) : fail("audit", s);
-	return finish(&o, close_gallery("audit", st, rc));
+	return end("audit", &o, st, rc);
 }
 
 /* ---- compact / info ------------------------------------------------ */
@@ -782,7 +800,7 @@ static const char compact_help[] =
 static int calib_of(const char *cmd, hk_calib **cal)
 {
 	char path[4096];
-	snprintf(path, sizeof path, "%s/MobileFaceNet.tflite", hk_model_dir(NULL));
+	snprintf(path, sizeof path, "%s/%s", hk_model_dir(NULL), cli_model_file("embedder"));
 	if (hk_calib_for_model(path, cal)) {
 		fprintf(stderr, "herken %s: %s\n", cmd, esc(hk_last_error()));
 		return HK_EXIT_INPUT;
@@ -933,21 +951,17 @@ static void print_info(const hk_store_info *i, int json)
 int hk_cli_compact(int argc, char **argv)
 {
 	opts o;
-	int rc = parse(argc, argv, &o);
-	if (rc || o.help) {
-		help_out(&o, compact_help, rc);
-		return finish(&o, rc);
-	}
 	hk_store *st;
-	if ((rc = open_gallery("compact", &o, 0, &st)))
-		return finish(&o, rc);
+	int rc;
+	if (begin(argc, argv, compact_help, NULL, &o, &st, &rc))
+		return rc;
 	hk_status s = hk_store_compact(st);
 	hk_store_info info;
 	if (s)
 		rc = fail("compact", s);
 	else if (!hk_store_get_info(st, &info))
 		print_info(&info, o.json);
-	return finish(&o, close_gallery("compact", st, rc));
+	return end("compact", &o, st, rc);
 }
 
 static const char info_help[] =
@@ -961,24 +975,20 @@ static const char info_help[] =
 int hk_cli_info(int argc, char **argv)
 {
 	opts o;
-	int rc = parse(argc, argv, &o);
-	if (rc || o.help) {
-		help_out(&o, info_help, rc);
-		return finish(&o, rc);
-	}
 	hk_store *st;
-	if ((rc = open_gallery("info", &o, 0, &st)))
-		return finish(&o, rc);
+	int rc;
+	if (begin(argc, argv, info_help, NULL, &o, &st, &rc))
+		return rc;
 	hk_store_info info;
 	hk_store_get_info(st, &info);
 	if (o.allow_identify || o.inactivity_days || o.fmr || o.fpir) {
 		hk_store_policy p = info.policy;
 		if ((o.fmr && (rc = rate_arg("info", "--fmr", o.fmr, &p.target_fmr))) ||
 		    (o.fpir && (rc = rate_arg("info", "--fpir", o.fpir, &p.target_fpir))))
-			return finish(&o, close_gallery("info", st, rc));
+			return end("info", &o, st, rc);
 		if (o.allow_identify &&
 		    (rc = parse_yesno("info", o.allow_identify, &p.allow_identify)))
-			return finish(&o, close_gallery("info", st, rc));
+			return end("info", &o, st, rc);
 		double days = 0;
 		if (o.inactivity_days) {
 			cli_double(o.inactivity_days, 0, 36500, &days); /* checked at open */
@@ -986,11 +996,11 @@ int hk_cli_info(int argc, char **argv)
 		}
 		hk_status s = hk_store_set_policy(st, &p);
 		if (s)
-			return finish(&o, close_gallery("info", st, fail("info", s)));
+			return end("info", &o, st, fail("info", s));
 		hk_store_get_info(st, &info);
 	}
 	print_info(&info, o.json);
-	return finish(&o, close_gallery("info", st, rc));
+	return end("info", &o, st, rc);
 }
 
 /* ---- verify / identify against a gallery --------------------------- */
@@ -1037,36 +1047,44 @@ static int threshold_of(const char *cmd, const opts *o, float *t)
 	}
 	return 0;
 }
+/* verify / identify: the threshold (--threshold, else the calibration at
+ * the rate flag's target), the probe's source, the gallery opened and the
+ * probe read. 0 with *cal (NULL under --threshold), *st and *q to release;
+ * else the exit code with all of them released. */
+static int query_setup(const char *cmd, const opts *o, const char *rate_flag, const char *rate,
+                       float *thr, uint32_t *src, double *target, hk_calib **cal,
+                       hk_store **st, float **q)
+{
+	int rc;
+	*cal = NULL;
+	if ((rc = threshold_of(cmd, o, thr)) || (rc = parse_source(cmd, o->source, src)) ||
+	    (rc = rate_arg(cmd, rate_flag, rate, target)) ||
+	    (!o->threshold && (rc = calib_of(cmd, cal))))
+		return rc;
+	if ((rc = open_gallery(cmd, o, 0, st))) {
+		hk_calib_destroy(*cal);
+		return rc;
+	}
+	if ((rc = probe(cmd, o, *st, q))) {
+		hk_calib_destroy(*cal);
+		return close_gallery(cmd, *st, rc);
+	}
+	return 0;
+}
 
 int hk_cli_store_verify(int argc, char **argv)
 {
 	opts o;
-	int rc = parse(argc, argv, &o);
-	if (rc || o.help || !o.subject) {
-		if (!rc && !o.help)
-			rc = HK_EXIT_USAGE;
-		help_out(&o, sverify_help, rc);
-		return finish(&o, rc);
-	}
-	float thr;
+	int rc;
+	if (begin(argc, argv, sverify_help, has_subject, &o, NULL, &rc))
+		return rc;
+	float thr, *q = NULL;
 	uint32_t src;
 	double target = 0;
-	hk_calib *cal = NULL;
-	if ((rc = threshold_of("verify", &o, &thr)) ||
-	    (rc = parse_source("verify", o.source, &src)) ||
-	    (rc = rate_arg("verify", "--fmr", o.fmr, &target)) ||
-	    (!o.threshold && (rc = calib_of("verify", &cal))))
-		return finish(&o, rc);
+	hk_calib *cal;
 	hk_store *st;
-	if ((rc = open_gallery("verify", &o, 0, &st))) {
-		hk_calib_destroy(cal);
+	if ((rc = query_setup("verify", &o, "--fmr", o.fmr, &thr, &src, &target, &cal, &st, &q)))
 		return finish(&o, rc);
-	}
-	float *q = NULL;
-	if ((rc = probe("verify", &o, st, &q))) {
-		hk_calib_destroy(cal);
-		return finish(&o, close_gallery("verify", st, rc));
-	}
 	float score = 0;
 	int match = 0;
 	double thr_rate = NAN; /* the FMR --threshold stands at */
@@ -1119,7 +1137,7 @@ int hk_cli_store_verify(int argc, char **argv)
 			printf("target FMR %.2g; this score's FMR %.2g\n", d.target, d.rate);
 		rc = s || !match ? HK_EXIT_NOMATCH : HK_EXIT_OK;
 	}
-	return finish(&o, close_gallery("verify", st, rc));
+	return end("verify", &o, st, rc);
 }
 
 static const char sidentify_help[] =
@@ -1132,11 +1150,9 @@ static const char sidentify_help[] =
 int hk_cli_store_identify(int argc, char **argv)
 {
 	opts o;
-	int rc = parse(argc, argv, &o);
-	if (rc || o.help) {
-		help_out(&o, sidentify_help, rc);
-		return finish(&o, rc);
-	}
+	int rc;
+	if (begin(argc, argv, sidentify_help, NULL, &o, NULL, &rc))
+		return rc;
 	float thr;
 	uint32_t src;
 	long k = 5;
@@ -1145,22 +1161,11 @@ int hk_cli_store_identify(int argc, char **argv)
 		return finish(&o, HK_EXIT_USAGE);
 	}
 	double target = 0;
-	hk_calib *cal = NULL;
-	if ((rc = threshold_of("identify", &o, &thr)) ||
-	    (rc = parse_source("identify", o.source, &src)) ||
-	    (rc = rate_arg("identify", "--fpir", o.fpir, &target)) ||
-	    (!o.threshold && (rc = calib_of("identify", &cal))))
-		return finish(&o, rc);
+	hk_calib *cal;
 	hk_store *st;
-	if ((rc = open_gallery("identify", &o, 0, &st))) {
-		hk_calib_destroy(cal);
-		return finish(&o, rc);
-	}
 	float *q = NULL;
-	if ((rc = probe("identify", &o, st, &q))) {
-		hk_calib_destroy(cal);
-		return finish(&o, close_gallery("identify", st, rc));
-	}
+	if ((rc = query_setup("identify", &o, "--fpir", o.fpir, &thr, &src, &target, &cal, &st, &q)))
+		return finish(&o, rc);
 	hk_store_match *m = calloc((size_t)k, sizeof *m);
 	size_t n = 0;
 	hk_decision d = {0};
@@ -1217,7 +1222,7 @@ int hk_cli_store_identify(int argc, char **argv)
 		rc = n ? HK_EXIT_OK : HK_EXIT_NOMATCH;
 	}
 	free(m);
-	return finish(&o, close_gallery("identify", st, rc));
+	return end("identify", &o, st, rc);
 }
 
 /* For `herken watch`: open an existing durable gallery for queries. */

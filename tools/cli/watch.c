@@ -29,12 +29,15 @@ static const char watch_usage[] =
     "                     without it faces are tracked, not identified\n"
     "  --key-file F       master key of a durable gallery\n"
     "  --claim SUBJECT    1:1: decide only 'is this SUBJECT' (default 1:N)\n"
-    "  --fpir R           1:N target false-positive identification rate (1e-3)\n"
+    "  --fpir R           1:N target false-positive identification rate (1e-4)\n"
+    "  --fmr R            1:1 (--claim) target false-match rate (1e-5)\n"
     "  --threshold T      cosine threshold instead of the calibrated one\n"
     "  --json             one JSON object per event\n"
     "  --max-fps F        process at most F frames per second of video time\n"
-    "  --roi X0,Y0,X1,Y1  only faces whose centre lies in this rectangle (px)\n"
-    "  --best-k K         views in a visit template (default 5)\n"
+    "  --roi X0,Y0,X1,Y1  only faces whose centre lies in this rectangle (px)\n"    "  --tiles N          also detect on N x N overlapping tiles (small faces in\n"
+    "                     large frames; N x N more detector runs)\n"
+    "  --best-k K         views in a visit template (default 8)\n"
+    "  --template T       mean (default), qwmean (quality-weighted), best\n"
     "  --lost-after S     a visit ends after S seconds without its face (0.8)\n"
     "  --timeout-ms MS    network/camera: give up after MS without data (5000)\n"
     "  --models DIR       model directory (default $HERKEN_MODELS)\n"
@@ -52,18 +55,13 @@ typedef struct wopts {
 	double fpir, max_fps, lost_after;
 	float threshold, roi[4];
 	long best_k, timeout_ms;
+	uint32_t aggregate, tiles;
 	int json;
 } wopts;
 
 static int parse_num(const char *s, double lo, double hi, double *out)
 {
-	char *end;
-	errno = 0;
-	double v = strtod(s, &end);
-	if (errno || end == s || *end || !(v >= lo && v <= hi))
-		return -1;
-	*out = v;
-	return 0;
+	return cli_double(s, lo, hi, out);
 }
 
 /* 0, 1 after --help, -1 after a usage error. */
@@ -94,12 +92,20 @@ static int parse(int argc, char **argv, wopts *o)
 			o->gallery = v;
 		} else if (!strcmp(a, "--key-file")) {
 			o->key_file = v;
+		} else if (!strcmp(a, "--template")) {
+			o->aggregate = !strcmp(v, "qwmean") ? HK_AGG_QWMEAN : !strcmp(v, "mean") ? HK_AGG_MEAN
+			               : !strcmp(v, "best")  ? HK_AGG_BEST
+			                                     : 99;
+			bad = o->aggregate == 99;
+		} else if (!strcmp(a, "--tiles")) {
+			bad = parse_num(v, 1, 8, &d) || d != floor(d);
+			o->tiles = (uint32_t)d;
 		} else if (!strcmp(a, "--claim")) {
 			o->claim = v;
 		} else if (!strcmp(a, "--models")) {
 			o->models = v;
-		} else if (!strcmp(a, "--fpir")) {
-			bad = parse_num(v, 1e-9, 1, &o->fpir);
+		} else if (!strcmp(a, "--fpir") || !strcmp(a, "--fmr")) {
+			bad = parse_num(v, 1e-12, 0.5, &o->fpir);
 		} else if (!strcmp(a, "--threshold")) {
 			bad = parse_num(v, -1, 1, &d);
 			o->threshold = (float)d;
@@ -155,6 +161,8 @@ static void json_num(FILE *f, double v, const char *fmt)
 		fputs("null", f);
 }
 
+static int rate_is_fpir = 1; /* 0 with --claim (1:1) */
+
 static void print_event(const hk_event *e, int json)
 {
 	double t = e->time_us / 1e6;
@@ -175,6 +183,8 @@ static void print_event(const hk_event *e, int json)
 			json_num(stdout, e->score, "%.4f");
 			fputs(",\"threshold\":", stdout);
 			json_num(stdout, e->threshold, "%.4f");
+			fputs(",\"target\":", stdout);
+			json_num(stdout, e->target, "%.3g");
 			fputs(",\"rate\":", stdout);
 			json_num(stdout, e->rate, "%.3g");
 			printf(",\"quality\":%.3f,\"views\":%u", e->quality, e->views);
@@ -204,8 +214,11 @@ static void print_event(const hk_event *e, int json)
 	else if (e->outcome != HK_OUTCOME_UNDECIDED)
 		printf(" (threshold %.3f", e->threshold);
 	if (e->outcome != HK_OUTCOME_UNDECIDED) {
+		const char *what = rate_is_fpir ? "FPIR" : "FMR";
+		if (isfinite(e->target))
+			printf(" for %s %.0e", what, e->target);
 		if (isfinite(e->rate))
-			printf(", rate %.2g", e->rate);
+			printf(", stands at %.1e", e->rate);
 		printf(", quality %.2f, %u views)", e->quality, e->views);
 	}
 	if (e->type == HK_EV_VISIT_ENDED) {
@@ -295,6 +308,7 @@ int hk_cli_watch(int argc, char **argv)
 	rp.source = HK_SOURCE_STREAM;
 	if (o.claim) {
 		rp.mode = HK_DECIDE_VERIFY;
+		rate_is_fpir = 0;
 		rp.claimed_subject = o.claim;
 	}
 	if (o.fpir > 0)
@@ -303,6 +317,8 @@ int hk_cli_watch(int argc, char **argv)
 		rp.threshold = o.threshold;
 	if (o.best_k)
 		rp.best_k = (uint32_t)o.best_k;
+	rp.aggregate = o.aggregate;
+	rp.detect_tiles = o.tiles;
 	if (o.lost_after > 0)
 		rp.lost_after_us = (int64_t)(o.lost_after * 1e6);
 	memcpy(rp.roi, o.roi, sizeof rp.roi);

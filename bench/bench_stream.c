@@ -1,0 +1,390 @@
+/* herken-bench stream: the recogniser on video.
+ *
+ *  - visits: visit-level accuracy on LFW, on BLUFR trial 1's TEST people
+ *    only (the shipped calibration was fitted on trial 1's train split).
+ *    People with >= 9 test photos, sorted by label, alternate between
+ *    customers (enrolled from their first photo) and strangers. A visit is
+ *    k photos of one person (customers: photos 1..k, strangers: 0..k-1);
+ *    its template is the mean embedding of the k views, or (the "best
+ *    single face" peer) the highest score of the k views alone; every
+ *    disjoint visit of a person counts (at most 8). Threshold:
+ *    hk_calib_score_at_fpir(1e-3, N enrolled). Reports FNIR (customer not
+ *    matched to himself) and the measured FPIR against k = 1, 2, 4, 8.
+ *  - speed: synthetic 720p and 1080p frames with 1, 4 and 8 faces (LFW
+ *    photos pasted on grey, drifting a few pixels a frame like a hand-held
+ *    camera) through hk_recognizer_push_frame; frames/s, time per stage;
+ *    and the entrance clip through the FFmpeg source: decode-only frames/s
+ *    against the whole, so decode's share is measured, and the latency from
+ *    a visit's start to its decision (video time).
+ * Embeddings of LFW come from the BLUFR cache (herken-bench blufr builds it).
+ */
+#define _GNU_SOURCE
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench.h"
+#include "blufr_common.h"
+
+#define D HK_EMBED_DIM
+#define NK 4
+static const int ks[NK] = {1, 2, 4, 8};
+
+static const char stream_usage[] =
+    "usage: herken-bench stream [--json] [--frames N] [--no-visits] [--no-speed]\n"
+    "  visit-level FNIR at FPIR 1e-3 against views per visit (LFW BLUFR trial 1\n"
+    "  test people), frames/s of the recogniser at 720p/1080p with 1/4/8 faces,\n"
+    "  the entrance clip through the FFmpeg source (decode share, decision latency)\n";
+
+typedef struct person {
+	uint32_t label;
+	uint32_t img[64];
+	int n;
+} person;
+
+static int by_label(const void *a, const void *b)
+{
+	const person *x = a, *y = b;
+	return (x->label > y->label) - (x->label < y->label);
+}
+
+static void mean_of(const hkb_blufr *b, const uint32_t *img, int k, float *out)
+{
+	memset(out, 0, D * sizeof *out);
+	for (int i = 0; i < k; i++)
+		for (int d = 0; d < D; d++)
+			out[d] += b->emb[(size_t)img[i] * D + d];
+}
+
+/* Best subject and score of a query against the customers' gallery. */
+static float best_of(hk_gallery *g, const float *q, hk_template_id *id)
+{
+	float s;
+	if (hk_gallery_search(g, q, 1, &s, id) != HK_OK)
+		return -INFINITY;
+	return s;
+}
+
+static int visits(const hkb_blufr *b, int json)
+{
+	/* Test people of trial 1 with >= 9 usable photos. */
+	uint32_t maxl = 0;
+	for (size_t i = 0; i < b->n; i++)
+		maxl = b->label[i] > maxl ? b->label[i] : maxl;
+	size_t np = 0, cap = (size_t)maxl + 1;
+	person *ps = calloc(cap, sizeof *ps);
+	int *slot = malloc((maxl + 1) * sizeof *slot);
+	if (!ps || !slot)
+		return 3;
+	for (uint32_t l = 0; l <= maxl; l++)
+		slot[l] = -1;
+	for (size_t i = 0; i < b->n; i++) {
+		uint8_t r = b->role[1][i];
+		if (!b->ok[i] || (r != 'g' && r != 'p'))
+			continue;
+		uint32_t l = b->label[i];
+		if (slot[l] < 0) {
+			if (np == cap)
+				break;
+			slot[l] = (int)np;
+			ps[np].label = l;
+			np++;
+		}
+		person *p = &ps[slot[l]];
+		if (p->n < 64)
+			p->img[p->n++] = (uint32_t)i;
+	}
+	size_t keep = 0;
+	for (size_t i = 0; i < np; i++)
+		if (ps[i].n >= 9)
+			ps[keep++] = ps[i];
+	np = keep;
+	qsort(ps, np, sizeof *ps, by_label);
+	hk_gallery_params gp;
+	hk_gallery_default_params(&gp);
+	gp.dim = D;
+	hk_gallery *g;
+	if (hk_gallery_create(&gp, &g) != HK_OK)
+		return 3;
+	size_t ncust = 0;
+	for (size_t i = 0; i < np; i += 2) {
+		char name[32];
+		snprintf(name, sizeof name, "%u", ps[i].label);
+		hk_gallery_add(g, name, &b->emb[(size_t)ps[i].img[0] * D], NULL);
+		ncust++;
+	}
+	hk_calib *cal = NULL;
+	if (hk_calib_builtin(b->model_sha, &cal) != HK_OK) {
+		fprintf(stderr, "stream: %s\n", hk_last_error());
+		hk_gallery_destroy(g);
+		return 3;
+	}
+	float thr;
+	hk_calib_score_at_fpir(cal, 1e-3, ncust, &thr);
+	if (!json) {
+		printf("\n## Visit-level accuracy (LFW BLUFR trial 1 test people, >= 9 photos)\n\n");
+		printf("%zu customers enrolled from one photo each, %zu strangers; threshold %.4f "
+		       "= calibrated FPIR 1e-3 at N = %zu.\n\n",
+		       ncust, np - ncust, thr, ncust);
+		printf("| k views | template | genuine visits | FNIR | stranger visits | FPIR measured |\n");
+		printf("|---|---|---|---|---|---|\n");
+	}
+	float q[D], qq[D];
+	for (int ki = 0; ki < NK; ki++) {
+		int k = ks[ki];
+		for (int mode = 0; mode < 2; mode++) {
+			size_t gen = 0, miss = 0, str = 0, fp = 0;
+			for (size_t i = 0; i < np; i++) {
+				const person *p = &ps[i];
+				int customer = (i % 2) == 0;
+				/* Every disjoint visit of k photos (8 at most per person,
+				 * so the prolific few do not dominate). */
+				int avail = customer ? p->n - 1 : p->n;
+				int nvis = avail / k < 8 ? avail / k : 8;
+				for (int vi = 0; vi < nvis; vi++) {
+				const uint32_t *views = (customer ? p->img + 1 : p->img) + vi * k;
+				float s;
+				hk_template_id id = HK_NO_ID;
+				if (mode == 0) {
+					mean_of(b, views, k, q);
+					s = best_of(g, q, &id);
+				} else {
+					s = -INFINITY;
+					for (int v = 0; v < k; v++) {
+						hk_template_id vid;
+						memcpy(qq, &b->emb[(size_t)views[v] * D], sizeof qq);
+						float sv = best_of(g, qq, &vid);
+						if (sv > s) {
+							s = sv;
+							id = vid;
+						}
+					}
+				}
+				int hit = s >= thr;
+				if (customer) {
+					gen++;
+					char who[32], want[32];
+					snprintf(want, sizeof want, "%u", p->label);
+					int right = hit && hk_gallery_subject_of(g, id, who, sizeof who) == HK_OK &&
+					            !strcmp(who, want);
+					miss += !right;
+				} else {
+					str++;
+					fp += hit;
+				}
+				}
+			}
+			const char *name = mode == 0 ? "mean" : "best single";
+			if (json)
+				printf("{\"suite\":\"stream-visits\",\"k\":%d,\"template\":\"%s\",\"genuine\":%zu,"
+				       "\"fnir\":%.4f,\"strangers\":%zu,\"fpir\":%.4f,\"threshold\":%.4f}\n",
+				       k, name, gen, (double)miss / gen, str, (double)fp / str, thr);
+			else
+				printf("| %d | %s | %zu | %.4f | %zu | %.4f |\n", k, name, gen,
+				       (double)miss / gen, str, (double)fp / str);
+			if (k == 1)
+				break; /* one view: both are the same */
+		}
+	}
+	hk_calib_destroy(cal);
+	hk_gallery_destroy(g);
+	free(ps);
+	free(slot);
+	return 0;
+}
+
+/* A synthetic frame: nf LFW photos on grey, offset by (dx, dy). */
+static void compose(hk_image *fr, const hk_image *ph, int nf, int dx, int dy)
+{
+	memset(fr->data, 110, (size_t)fr->stride * fr->height);
+	int cols = nf <= 4 ? nf : 4;
+	for (int f = 0; f < nf; f++) {
+		const hk_image *p = &ph[f];
+		int cw = (int)fr->width / cols;
+		int x0 = (f % cols) * cw + (cw - (int)p->width) / 2 + dx;
+		int y0 = (int)fr->height / 4 + (f / cols) * ((int)fr->height / 2) -
+		         (int)p->height / 2 + dy;
+		for (uint32_t y = 0; y < p->height; y++) {
+			int yy = y0 + (int)y;
+			if (yy < 0 || yy >= (int)fr->height)
+				continue;
+			for (uint32_t x = 0; x < p->width; x++) {
+				int xx = x0 + (int)x;
+				if (xx < 0 || xx >= (int)fr->width)
+					continue;
+				memcpy(fr->data + (size_t)yy * fr->stride + 3 * (size_t)xx,
+				       p->data + (size_t)y * p->stride + 3 * x, 3);
+			}
+		}
+	}
+}
+
+static int speed(const hkb_blufr *b, const char *lfw_dir, int frames, int json)
+{
+	hk_engine *e;
+	if (hk_engine_create(NULL, &e) != HK_OK) {
+		fprintf(stderr, "stream: %s\n", hk_last_error());
+		return 3;
+	}
+	hk_image ph[8];
+	int nph = 0;
+	for (size_t i = 0; i < b->n && nph < 8; i += 997) {
+		char p[4096];
+		snprintf(p, sizeof p, "%s/%s", lfw_dir, b->path[i]);
+		if (b->ok[i] && hk_image_load(p, &ph[nph]) == HK_OK)
+			nph++;
+	}
+	if (nph < 8) {
+		fprintf(stderr, "stream: could not load 8 LFW photos from %s\n", lfw_dir);
+		hk_engine_destroy(e);
+		return 3;
+	}
+	if (!json) {
+		printf("\n## Recogniser frames/s (synthetic frames, LFW faces, %d frames each)\n\n",
+		       frames);
+		printf("| frame | faces | frames/s | ms/frame | detect | quality | embed | match | "
+		       "faces found/frame |\n|---|---|---|---|---|---|---|---|---|\n");
+	}
+	const uint32_t sizes[2][2] = {{1280, 720}, {1920, 1080}};
+	const int nfs[3] = {1, 4, 8};
+	for (int si = 0; si < 2; si++)
+		for (int fi = 0; fi < 3; fi++) {
+			hk_image fr = {sizes[si][0], sizes[si][1], 3 * sizes[si][0], 0, NULL};
+			fr.data = malloc((size_t)fr.stride * fr.height);
+			hk_recognizer_params rp;
+			hk_recognizer_default_params(&rp);
+			rp.engine = e;
+			hk_recognizer *r;
+			if (!fr.data || hk_recognizer_create(&rp, &r) != HK_OK) {
+				free(fr.data);
+				continue;
+			}
+			hk_event ev[64];
+			size_t n;
+			double t0 = hkb_now();
+			for (int i = 0; i < frames; i++) {
+				compose(&fr, ph, nfs[fi], (i * 3) % 40 - 20, (i * 2) % 20 - 10);
+				hk_recognizer_push_frame(r, &fr, (int64_t)i * 40000, ev, 64, &n);
+			}
+			double wall = hkb_now() - t0;
+			hk_recognizer_end(r, (int64_t)frames * 40000, HK_END_SOURCE_ENDED, ev, 64, &n);
+			hk_recognizer_stats st;
+			hk_recognizer_get_stats(r, &st);
+			double per = 1e3 / frames / 1e6;
+			if (json)
+				printf("{\"suite\":\"stream-speed\",\"width\":%u,\"height\":%u,\"faces\":%d,"
+				       "\"fps\":%.2f,\"detect_ms\":%.2f,\"quality_ms\":%.3f,\"embed_ms\":%.2f,"
+				       "\"match_ms\":%.3f,\"found\":%.2f}\n",
+				       fr.width, fr.height, nfs[fi], frames / wall, st.detect_ns * per,
+				       st.quality_ns * per, st.embed_ns * per, st.match_ns * per,
+				       (double)st.faces / frames);
+			else
+				printf("| %ux%u | %d | %.1f | %.1f | %.1f | %.2f | %.1f | %.2f | %.2f |\n",
+				       fr.width, fr.height, nfs[fi], frames / wall, 1e3 * wall / frames,
+				       st.detect_ns * per, st.quality_ns * per, st.embed_ns * per,
+				       st.match_ns * per, (double)st.faces / frames);
+			fflush(stdout);
+			hk_recognizer_destroy(r);
+			free(fr.data);
+		}
+	for (int i = 0; i < nph; i++)
+		hk_image_free(&ph[i]);
+
+	/* The entrance clip: decode only, then decode + recogniser. */
+	char clip[4096];
+	hkb_data_path(NULL, "datasets/video/entrance_1080p_4s.mp4", clip, sizeof clip);
+	hk_frames *src;
+	if (hk_frames_open(clip, NULL, &src) != HK_OK) {
+		fprintf(stderr, "stream: entrance clip skipped: %s\n", hk_last_error());
+		hk_engine_destroy(e);
+		return 0;
+	}
+	hk_frame *f;
+	uint64_t nfr = 0;
+	double t0 = hkb_now();
+	while (hk_frames_next(src, &f) == HK_OK && f) {
+		nfr++;
+		hk_frames_release(src, f);
+	}
+	double dec = hkb_now() - t0;
+	hk_frames_destroy(src);
+	hk_recognizer_params rp;
+	hk_recognizer_default_params(&rp);
+	rp.engine = e;
+	hk_recognizer *r;
+	hk_recognizer_create(&rp, &r);
+	hk_frames_open(clip, NULL, &src);
+	hk_event ev[64];
+	size_t n;
+	uint64_t visits = 0;
+	t0 = hkb_now();
+	while (hk_frames_next(src, &f) == HK_OK && f) {
+		if (f->status == HK_OK) {
+			hk_recognizer_push_frame(r, &f->image, f->pts_us, ev, 64, &n);
+			for (size_t i = 0; i < n; i++)
+				visits += ev[i].type == HK_EV_TRACK_STARTED;
+		}
+		hk_frames_release(src, f);
+	}
+	double all = hkb_now() - t0;
+	hk_recognizer_end(r, 0, HK_END_SOURCE_ENDED, ev, 64, &n);
+	hk_recognizer_destroy(r);
+	hk_frames_destroy(src);
+	if (json)
+		printf("{\"suite\":\"stream-clip\",\"clip\":\"entrance_1080p_4s\",\"frames\":%llu,"
+		       "\"decode_fps\":%.2f,\"fps\":%.2f,\"decode_share\":%.3f,\"visits\":%llu}\n",
+		       (unsigned long long)nfr, nfr / dec, nfr / all, dec / all,
+		       (unsigned long long)visits);
+	else
+		printf("\nentrance_1080p_4s.mp4: %llu frames; decode alone %.1f frames/s, decode + "
+		       "recogniser %.1f frames/s (decode runs on its own thread: its time is %.0f %% "
+		       "of the whole); %llu visits\n",
+		       (unsigned long long)nfr, nfr / dec, nfr / all, 100 * dec / all,
+		       (unsigned long long)visits);
+	hk_engine_destroy(e);
+	return 0;
+}
+
+int hk__bench_stream(int argc, char **argv)
+{
+	hkb_blufr_opts o = {0};
+	int json = 0, do_visits = 1, do_speed = 1;
+	long frames = 50;
+	for (int i = 1; i < argc; i++) {
+		int a = hkb_blufr_arg(argc, argv, &i, &o);
+		if (a == 1)
+			continue;
+		if (a == 0 && !strcmp(argv[i], "--json")) {
+			json = 1;
+		} else if (a == 0 && !strcmp(argv[i], "--no-visits")) {
+			do_visits = 0;
+		} else if (a == 0 && !strcmp(argv[i], "--no-speed")) {
+			do_speed = 0;
+		} else if (a == 0 && !strcmp(argv[i], "--frames") && i + 1 < argc &&
+		           hkb_parse_list(argv[i + 1], &frames, 1) == 1 && frames > 0) {
+			i++;
+		} else if (a == 0 && (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))) {
+			fputs(stream_usage, stdout);
+			fputs(hkb_blufr_usage, stdout);
+			return 0;
+		} else {
+			fprintf(stderr, "stream: bad argument '%s'\n%s", argv[i], stream_usage);
+			return 2;
+		}
+	}
+	hkb_blufr b;
+	int rc = hkb_blufr_load(&o, "stream", &b);
+	if (rc)
+		return rc;
+	if (!json)
+		hkb_print_header("stream", 0);
+	char lfw[4096];
+	hkb_data_path(o.lfw_dir, "datasets/lfw", lfw, sizeof lfw);
+	if (do_visits)
+		rc = visits(&b, json);
+	if (!rc && do_speed)
+		rc = speed(&b, lfw, (int)frames, json);
+	hkb_blufr_free(&b);
+	return rc;
+}
