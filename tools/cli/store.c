@@ -814,7 +814,7 @@ static hk_calib *calib_quiet(void)
 {
 	char path[4096];
 	hk_calib *cal = NULL;
-	snprintf(path, sizeof path, "%s/MobileFaceNet.tflite", hk_model_dir(NULL));
+	snprintf(path, sizeof path, "%s/%s", hk_model_dir(NULL), cli_model_file("embedder"));
 	return hk_calib_for_model(path, &cal) ? NULL : cal;
 }
 
