@@ -103,12 +103,13 @@ ISA_i8mm := -march=armv8.2-a+dotprod+fp16+i8mm
 LIBA := $(BUILD)/libherken.a
 LIBSO := $(BUILD)/libherken.so.$(VERSION)
 CLI := $(BUILD)/herken
+DEMO_VIDEO := $(BUILD)/herken-demo-video
 BENCH := $(BUILD)/herken-bench
 COST := $(BUILD)/herken-cost
 TESTS := $(BUILD)/herken-tests
 
 .PHONY: all lib test check-header readme-sample bench-check bench-check-quick bench-baseline deps bench run install uninstall install-test clean fuzz models datasets
-all: lib $(if $(CLI_SRC),$(CLI)) $(if $(BENCH_SRC)$(BENCH_CXX),$(BENCH) $(COST))
+all: lib $(if $(CLI_SRC),$(CLI) $(DEMO_VIDEO)) $(if $(BENCH_SRC)$(BENCH_CXX),$(BENCH) $(COST))
 lib: $(LIBA) $(LIBSO)
 
 $(LIB_OBJ): INC = $(LIB_INC)
@@ -149,6 +150,12 @@ $(LIBSO): $(LIB_OBJ)
 
 $(CLI): $(CLI_OBJ) $(LIBA)
 	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(LIBA) $(LIB_LIBS)
+
+# make run's second act: a video made from the demo photos (tools/demo/video.c).
+$(BUILD)/obj/tools/demo/video.o: INC = $(CLI_INC)
+$(BUILD)/obj/tools/demo/video.o: $(BUILD)/include/herken.h
+$(DEMO_VIDEO): $(BUILD)/obj/tools/demo/video.o $(LIBA)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIBA) $(LIB_LIBS)
 
 # The benchmark links the C++ peers (FAISS, hnswlib) through bench/*.cpp.
 $(BENCH): $(BENCH_OBJ) $(LIBA)
@@ -311,7 +318,7 @@ install-test: lib $(CLI)
 clean:
 	rm -rf build
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(BENCH_OBJ:.o=.d) $(TEST_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(BENCH_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BUILD)/obj/tools/demo/video.d
 
 $(BUILD)/gen/calib_builtin.c: $(CALIB_FILES) Makefile
 	@mkdir -p $(dir $@)

@@ -3,6 +3,7 @@
  * race one writer that adds, removes and compacts. Plain driver because
  * Criterion cannot run under TSan; prints "N passed, N failed".
  */
+#define _GNU_SOURCE /* rand_r */
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>

@@ -56,3 +56,36 @@ for k in 2 3 4 5 6; do
   esac
 done
 printf '\nNothing was stored about the people who are not customers.\n'
+
+step "4. The same customer on a camera: a short video, one decision per visit"
+# The video is made here from the public demo photos (pan, zoom, the customer
+# walking in among strangers) and removed at the end. Privacy rule: herken
+# never writes a customer's frame or face crop to disk; this temporary file
+# holds only the demo photos, and the customer's template lives only in the
+# encrypted temporary gallery below, with its consent record.
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+"$root/build/release/herken-demo-video" "$tmp/demo.mp4" "$demo"
+echo "Video: 9 s at 1280x720, 25 frames/s, made from sample2, sample3 and sample5:"
+echo "a pan across three strangers, a zoom into sample3, then the customer walks in"
+echo "among the five people of sample5."
+# Enrolment with consent: face $face of sample1.jpg, into a durable gallery
+# that allows 1:N identification, under a key made for this run.
+HERKEN_MASTER_KEY=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+export HERKEN_MASTER_KEY
+(umask 077; "$herken" embed --all "$demo/sample1.jpg" | awk -F'\t' -v f="$face" '$2 == f { print $3 }' >"$tmp/customer.emb")
+"$herken" enroll --gallery "$tmp/gallery" --subject customer-0001 --purpose "welcome at the desk" \
+  --consent-version v1 --channel desk --expires +1y --allow-identify yes \
+  --embedding "$tmp/customer.emb" | head -1
+rm -f "$tmp/customer.emb"
+echo "Operating point: FPIR 1e-4 -- about 1 stranger in 10,000 taken for some customer"
+echo "(for this one-customer gallery the same threshold as the photos above)."
+echo "herken watch reads the video through FFmpeg, tracks every face, and decides once per"
+echo "visit from the visit's best views (one line per visit, as each visit ends):"
+set +e
+"$herken" watch "$tmp/demo.mp4" --gallery "$tmp/gallery" --fpir 1e-4 2>/dev/null |
+  grep visit-ended | sed -e 's/ *visit-ended  */  /' -e 's/(threshold [^)]*quality/(quality/'
+rc=${PIPESTATUS[0]}
+set -e
+[ "$rc" = 0 ] || echo "herken watch failed (exit $rc)"
+printf '\nNo stranger was enrolled or stored: a stream only ever queries the gallery.\n'

@@ -262,11 +262,22 @@ hk_status hk_store_audit_verify(hk_store *st, hk_audit_report *r)
 {
 	if (!st)
 		return hk__err(HK_E_INVALID, "hk_store_audit_verify: store is NULL");
+	/* A chain cut back past what keys.hk recorded as durable is intact
+	 * as a chain, but not whole. The watermark is read before the file:
+	 * it only ever counts entries already written (a group commit takes
+	 * it from audit_n), so the snapshot below holds at least that many.
+	 * Read after the snapshot, it could count entries that other threads
+	 * appended and committed meanwhile, and call a whole log cut. */
+	pthread_mutex_lock(&st->khdr_mu);
+	uint64_t want = st->khdr.durable_audit;
+	pthread_mutex_unlock(&st->khdr_mu);
 	uint8_t *buf;
 	size_t len;
 	hk_status s = audit_snapshot(st, &buf, &len);
 	if (s)
 		return s;
+	if (hk__st_test_hook)
+		hk__st_test_hook(st, HK__HOOK_AUDIT_READ);
 	hk_audit_report tmp;
 	if (!r)
 		r = &tmp;
@@ -274,11 +285,6 @@ hk_status hk_store_audit_verify(hk_store *st, hk_audit_report *r)
 	s = hk__audit_check(buf, len, st->k->audit, NULL, NULL, &r->entries,
 	                    &r->bad_entry, r->head);
 	free(buf);
-	/* a chain cut back past what keys.hk recorded as durable is intact
-	 * as a chain, but not whole */
-	pthread_mutex_lock(&st->khdr_mu);
-	uint64_t want = st->khdr.durable_audit;
-	pthread_mutex_unlock(&st->khdr_mu);
 	if (!s && r->entries < want) {
 		r->bad_entry = r->entries;
 		s = hk__err(HK_E_CRYPTO, "%s holds %llu entries, but %llu were "

@@ -406,8 +406,7 @@ static hk_status load_audit(hk_store *st)
 	}
 	st->audit_n = n;
 	st->audit_size = valid;
-	st->audit_synced = n;
-	memcpy(st->audit_synced_head, st->audit_prev, 32);
+	st->audit_synced = n; /* finish_open syncs what was found */
 	return HK_OK;
 }
 
@@ -701,17 +700,20 @@ hk_status hk_store_close(hk_store *st)
 	hk_status s = HK_OK;
 	if (st->wal_fd >= 0 && st->g) {
 		s = hk__commit_wait(st, st->written);
+		/* count the audit entries, then sync, then record the count (as
+		 * the group commit does): a count taken after the sync could
+		 * include an entry that the sync did not cover */
+		uint64_t an;
+		uint8_t head[32];
+		pthread_mutex_lock(&st->audit_mu);
+		an = st->audit_n;
+		memcpy(head, st->audit_prev, 32);
+		pthread_mutex_unlock(&st->audit_mu);
 		if (!s && st->audit_fd >= 0 && fdatasync(st->audit_fd))
 			s = hk__err(HK_E_IO, "%s: fdatasync: %s", HK__F_AUDIT,
 			            strerror(errno));
-		if (!s && st->keys_fd >= 0) {
-			pthread_mutex_lock(&st->audit_mu);
-			uint64_t an = st->audit_n;
-			uint8_t head[32];
-			memcpy(head, st->audit_prev, 32);
-			pthread_mutex_unlock(&st->audit_mu);
+		if (!s && st->keys_fd >= 0)
 			s = hk__st_watermark(st, st->synced, an, head);
-		}
 	}
 	for (size_t i = 0; i < st->by_key.cap; i++)
 		hk__subj_free(st, hk__st_map_at(&st->by_key, i));

@@ -322,10 +322,20 @@ hk_status hk__st_wal_plain_locked(hk_store *st, uint16_t type, uint64_t key_id,
 	return s;
 }
 
+/* Returns once log record seq and every audit entry appended before the
+ * call are durable and recorded in keys.hk's watermark. Waiting for the
+ * entries as well matters: a writer appends its record, then (still
+ * under rw) its audit entry, so another thread's group commit can cover
+ * the record but not the entry; returning on the record alone would
+ * acknowledge a write whose audit entry a power loss can still take. */
 hk_status hk__commit_wait(hk_store *st, uint64_t seq)
 {
+	pthread_mutex_lock(&st->audit_mu);
+	uint64_t audit_need = st->audit_n;
+	pthread_mutex_unlock(&st->audit_mu);
 	pthread_mutex_lock(&st->gc_mu);
-	while (st->synced < seq && !st->failed) {
+	while ((st->synced < seq || st->audit_synced < audit_need) &&
+	       !st->failed) {
 		if (st->syncing) {
 			pthread_cond_wait(&st->gc_cv, &st->gc_mu);
 			continue;
@@ -365,6 +375,8 @@ hk_status hk__commit_wait(hk_store *st, uint64_t seq)
 				st->committed += target - st->synced;
 				st->synced = target;
 			}
+			if (an > st->audit_synced)
+				st->audit_synced = an;
 			st->commits++;
 		}
 		pthread_cond_broadcast(&st->gc_cv);
@@ -404,6 +416,8 @@ hk_status hk__st_watermark(hk_store *st, uint64_t seq, uint64_t audit_n,
 
 /* ---- audit -------------------------------------------------------- */
 
+void (*hk__st_test_hook)(hk_store *st, int point);
+
 hk_status hk__audit(hk_store *st, uint32_t op, uint32_t decision, float score,
                     float threshold, uint32_t source, uint32_t count,
                     const uint8_t pseudo[16], uint32_t refused_op)
@@ -421,6 +435,8 @@ hk_status hk__audit(hk_store *st, uint32_t op, uint32_t decision, float score,
 	e.refused_op = refused_op;
 	if (pseudo)
 		memcpy(e.subject, pseudo, 16);
+	if (hk__st_test_hook)
+		hk__st_test_hook(st, HK__HOOK_AUDIT);
 	pthread_mutex_lock(&st->audit_mu);
 	e.index = st->audit_n;
 	hk__audit_mac(e.mac, st->k->audit, st->audit_prev, &e);

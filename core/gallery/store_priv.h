@@ -91,7 +91,10 @@ struct hk_store {
 	pthread_mutex_t gc_mu;
 	pthread_cond_t gc_cv;
 	uint64_t written, synced;
-	int syncing, failed, keys_dirty;
+	/* audit entries [0, audit_synced) are durable (synced at open, or by a
+	 * leader, which recorded them in the watermark); guarded by gc_mu */
+	uint64_t audit_synced;
+	int syncing, failed;
 	_Atomic int audit_dirty;
 	uint64_t commits, committed;
 
@@ -99,10 +102,6 @@ struct hk_store {
 	pthread_mutex_t audit_mu;
 	uint64_t audit_n, audit_size;
 	uint8_t audit_prev[32];
-	/* entries [0, audit_synced) and the MAC of the last of them are
-	 * durable (guarded by gc_mu) */
-	uint64_t audit_synced;
-	uint8_t audit_synced_head[32];
 
 	hk__map by_name; /* newest entry per name   */
 	hk__map by_key;  /* every entry, by key id  */
@@ -200,5 +199,15 @@ int hk__st_open_rw(hk_store *st, const char *name);
  * entries and head) and fdatasync it. Takes khdr_mu. */
 hk_status hk__st_watermark(hk_store *st, uint64_t seq, uint64_t audit_n,
                            const uint8_t head[32]);
+/* Test seam, NULL outside tests: called at the points below, so that a
+ * test can run what another thread could run exactly there. Set it only
+ * while no other thread uses a store. */
+enum {
+	HK__HOOK_AUDIT = 1,     /* hk__audit, before it appends an entry (the
+	                           caller may hold rw; no other lock held) */
+	HK__HOOK_AUDIT_READ = 2 /* hk_store_audit_verify, after it read the
+	                           log, before it checks it (no lock held) */
+};
+extern void (*hk__st_test_hook)(hk_store *st, int point);
 
 #endif
