@@ -13,6 +13,7 @@
 
 #include "herken.h"
 #include "internal.h"
+#include "models.h"
 
 #define CALIB_MAX_POINTS 100000
 #define CALIB_MAX_BYTES (8u << 20)
@@ -291,7 +292,8 @@ hk_status hk_calib_for_engine(const hk_engine *e, hk_calib **out)
 	hk_engine_params p;
 	hk_engine_get_params(e, &p);
 	char path[4200];
-	snprintf(path, sizeof path, "%s/MobileFaceNet.tflite", p.model_dir ? p.model_dir : ".");
+	snprintf(path, sizeof path, "%s/%s", hk_model_dir(p.model_dir),
+	         hk__model_by_role("embedder")->file);
 	uint8_t sha[32];
 	hk_status st = hk__sha256_file(path, sha);
 	return st ? st : hk_calib_builtin(sha, out);

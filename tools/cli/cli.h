@@ -54,6 +54,12 @@ void cli_undumpable(void);
  * or "" for an unknown role. */
 const char *cli_model_file(const char *role);
 
+/* detect --draw (tools/cli/draw.c): boxes (green usable, red rejected) and
+ * landmarks drawn onto im in place; im written as an 8-bit RGB PNG,
+ * 0 or -1 with errno set by the failing call. */
+void cli_draw_faces(hk_image *im, const hk_face *faces, size_t n);
+int cli_write_png(const char *path, const hk_image *im);
+
 /* verify / identify against a durable gallery (tools/cli/store.c); main.c
  * routes `verify|identify --gallery DIR` here when DIR holds keys.hk. */
 int hk_cli_store_verify(int argc, char **argv);
