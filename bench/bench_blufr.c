@@ -63,6 +63,7 @@ typedef struct trial_res {
 	double op_fpir[N_OPS], op_dir[N_OPS], op_thr[N_OPS];
 	/* predicted vs measured FPIR: [target][size] */
 	double pred[2][N_SIZES], meas[2][N_SIZES], thr_n[2][N_SIZES];
+	double dir_n[2][N_SIZES]; /* DIR of the mated probes of the subset there */
 	/* margin rule: DIR at measured FPIR 1e-2 / 1e-3 */
 	double mdir[N_MARGINS][2];
 	size_t undetected;
@@ -141,6 +142,7 @@ typedef struct probe_info {
 	int correct;  /* best gallery entry is the probe's person */
 	int genuine;  /* the probe's person is enrolled */
 	int rank;     /* rank of the own gallery entry (genuine), 0 if none */
+	int own;      /* own gallery row (genuine), -1 if none */
 } probe_info;
 
 /* Threshold at measured FPIR p: the impostor value at rank round(p*n) of
@@ -223,6 +225,7 @@ static int run_trial(const hkb_blufr *b, int t, int threads, const hk_calib *shi
 		probe_info *q = &pi[k++];
 		int own = gal_of_label[b->label[i]] - 1;
 		q->genuine = own >= 0;
+		q->own = own;
 		size_t bi = 0;
 		q->best = q->second = -INFINITY;
 		for (size_t g = 0; g < gal.n; g++) {
@@ -340,26 +343,40 @@ static int run_trial(const hkb_blufr *b, int t, int threads, const hk_calib *shi
 			perm[g] = perm[j];
 			perm[j] = tmp;
 		}
+		size_t *at = malloc(gal.n * sizeof *at); /* gallery row -> place in perm */
+		for (size_t g = 0; g < gal.n; g++)
+			at[perm[g]] = g;
 		for (int f = 0; f < 2; f++)
 			for (int z = 0; z < N_SIZES; z++) {
 				uint64_t N = gsizes[z] < gal.n ? gsizes[z] : gal.n;
 				float thz;
 				if (hk_calib_score_at_fpir(cal, pred_fpir[f], N, &thz))
 					continue;
-				size_t fi = 0;
+				size_t fi = 0, gm = 0, gh = 0;
 				for (size_t i = 0; i < np; i++) {
-					if (pi[i].genuine)
-						continue;
+					if (pi[i].genuine && at[pi[i].own] >= N)
+						continue; /* its person is not in this gallery */
 					float mx = -INFINITY;
+					size_t bg = 0;
 					for (size_t g = 0; g < N; g++)
-						mx = fmaxf(mx, allsc[i * gal.n + perm[g]]);
-					fi += mx >= thz;
+						if (allsc[i * gal.n + perm[g]] > mx) {
+							mx = allsc[i * gal.n + perm[g]];
+							bg = perm[g];
+						}
+					if (pi[i].genuine) {
+						gm++;
+						gh += (int)bg == pi[i].own && mx >= thz;
+					} else {
+						fi += mx >= thz;
+					}
 				}
+				r->dir_n[f][z] = gm ? (double)gh / gm : NAN;
 				r->pred[f][z] = pred_fpir[f];
 				r->meas[f][z] = (double)fi / ni;
 				r->thr_n[f][z] = thz;
 			}
 		free(perm);
+		free(at);
 	}
 	hk_calib_destroy(cal);
 	(void)shipped;
@@ -585,6 +602,7 @@ int hk__bench_blufr(int argc, char **argv)
 	MS(def_dir, 100);
 	dm = mean, ds = sd;
 	double cmc[CMC_R], pred_m[2][N_SIZES], meas_m[2][N_SIZES], mdir[N_MARGINS][2];
+	double dirn_m[2][N_SIZES];
 	for (int c = 0; c < CMC_R; c++) {
 		MS(cmc[c], 100);
 		cmc[c] = mean;
@@ -593,6 +611,8 @@ int hk__bench_blufr(int argc, char **argv)
 		for (int z = 0; z < N_SIZES; z++) {
 			MS(meas[f][z], 1);
 			meas_m[f][z] = mean;
+			MS(dir_n[f][z], 100);
+			dirn_m[f][z] = mean;
 			pred_m[f][z] = pred_fpir[f];
 		}
 	for (int m = 0; m < N_MARGINS; m++)
@@ -640,10 +660,9 @@ int hk__bench_blufr(int argc, char **argv)
 		printf(",\"fpir_predicted_vs_measured\":[");
 		for (int f = 0; f < 2; f++)
 			for (int z = 0; z < N_SIZES; z++)
-				printf("%s{\"n\":%llu,\"predicted\":%g,\"measured\":%.5f,\"ratio\":%.2f%s}",
+				printf("%s{\"n\":%llu,\"predicted\":%g,\"measured\":%.5f,\"ratio\":%.2f,\"dir\":%.2f}",
 				       f + z ? "," : "", (unsigned long long)gsizes[z], pred_m[f][z],
-				       meas_m[f][z], meas_m[f][z] / pred_m[f][z],
-				       "");
+				       meas_m[f][z], meas_m[f][z] / pred_m[f][z], dirn_m[f][z]);
 		printf("],\"operating_points_n1000\":[");
 		for (int q = 0; q < N_OPS; q++)
 			printf("%s{\"fpir_target\":%g,\"threshold_mean\":%.4f,\"fpir_mean\":%.4f,"
@@ -696,11 +715,12 @@ int hk__bench_blufr(int argc, char **argv)
 			printf(" %d: %.2g (%.1f);", t + 1, r[t].os.pi, r[t].os.events);
 		printf("\n");
 		printf("\n### Calibration-predicted against measured FPIR (mean of the trials)\n\n"
-		       "| N | predicted | measured | measured / predicted |\n|---|---|---|---|\n");
+		       "| N | predicted | measured | measured / predicted | DIR there (%%) |\n"
+		       "|---|---|---|---|---|\n");
 		for (int f = 0; f < 2; f++)
 			for (int z = 0; z < N_SIZES; z++)
-				printf("| %llu | %.4f | %.4f | %.2f |\n", (unsigned long long)gsizes[z],
-				       pred_m[f][z], meas_m[f][z], meas_m[f][z] / pred_m[f][z]);
+				printf("| %llu | %.4f | %.4f | %.2f | %.2f |\n", (unsigned long long)gsizes[z],
+				       pred_m[f][z], meas_m[f][z], meas_m[f][z] / pred_m[f][z], dirn_m[f][z]);
 		if (have_shipped) {
 			printf("\nShipped calibration on trial 1 (gallery prefixes):");
 			for (int f = 0; f < 2; f++)
