@@ -22,6 +22,7 @@ int hk__bench_calibrate(int argc, char **argv);
 int hk__bench_stream(int argc, char **argv);
 int hk__bench_openset(int argc, char **argv);
 int hk__bench_int8_calibrate(int argc, char **argv);
+int hk__bench_embedders(int argc, char **argv);
 
 double hkb_now(void); /* seconds, monotonic */
 

@@ -226,8 +226,8 @@ int hk__bench_infer(int argc, char **argv)
 	const bmodel *models = hk_model_files(&nmodels);
 	for (size_t mi = 0; mi < nmodels; mi++) {
 		const bmodel *bm = &models[mi];
-		if (strcmp(which, "all") && strcmp(which, bm->role))
-			continue;
+		if ((strcmp(which, "all") && strcmp(which, bm->role)) || bm->kind == HK_MODEL_AUTO)
+			continue; /* a weights shard: run through its manifest's row */
 		char path[600];
 		snprintf(path, sizeof path, "%s/%s", md, bm->file);
 		for (int pi = 0; pi < np; pi++)

@@ -17,6 +17,7 @@ static const struct {
 	{"lfw", hk__bench_lfw, "LFW 10-fold verification accuracy"},
 	{"blufr", hk__bench_blufr, "LFW BLUFR: VR at FAR 0.1 %, open-set DIR at FAR 1 %"},
 	{"calibrate", hk__bench_calibrate, "fit the score -> FMR calibration on BLUFR train data"},
+	{"embedders", hk__bench_embedders, "second embedder (dlib) alone and fused: LFW, cfp_dev, BLUFR, enrolment, cost"},
 	{"openset", hk__bench_openset, "open-set FNIR at FPIR against gallery size (LFW)"},
 	{"stream", hk__bench_stream, "recogniser on video: frames/s, decode share, visit-level FNIR"},
 	{"store", hk__bench_store, "durable gallery enrol / replay"},

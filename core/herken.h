@@ -466,7 +466,8 @@ typedef struct hk_model hk_model;
 typedef enum hk_model_kind {
 	HK_MODEL_AUTO = 0,      /* guess from the graph's shapes            */
 	HK_MODEL_DETECTOR = 1,  /* 1x192x192x3 -> [2304,16], [2304,1]       */
-	HK_MODEL_EMBEDDER = 2,  /* Nx112x112x3 -> [N,192]                   */
+	HK_MODEL_EMBEDDER = 2,  /* Nx112x112x3 -> [N,192] (MobileFaceNet), or
+	                           Nx150x150x3 -> [N,128] (dlib's ResNet)  */
 	HK_MODEL_LANDMARKS = 3, /* Nx48x48x3 (transposed) -> [2],[4],[10]   */
 } hk_model_kind;
 
@@ -522,6 +523,11 @@ typedef struct hk_model_params {
 HK_API hk_status hk_precision_supported(hk_precision p);
 
 HK_API void hk_model_default_params(hk_model_params *p);
+/* path: a .tflite file, or a TF.js weights manifest (a name ending in
+ * ".json": face-api's dlib ResNet, face_recognition_model-weights_manifest.json)
+ * whose shards are read from the manifest's directory. A pinned file (by
+ * name) must have its pinned sha256; a shard whose size is not the one its
+ * manifest declares, missing or truncated, is an error naming the file. */
 HK_API hk_status hk_model_load(const char *path, const hk_model_params *p,
                                hk_model **out);
 HK_API hk_status hk_model_load_memory(const void *data, size_t len,
@@ -551,9 +557,11 @@ HK_API hk_status hk_model_run(const hk_model *m, const float *input,
                               size_t n, float *const *outputs);
 
 /*
- * Embed n aligned 112x112 RGB chips (n x 112 x 112 x 3 bytes, tightly
- * packed) with the embedder: pixels normalised (v - 127.5) / 128, output
- * out[n * 192] L2-normalised.
+ * Embed n aligned RGB chips of the embedder's input size (MobileFaceNet:
+ * n x 112 x 112 x 3 bytes, tightly packed, pixels normalised
+ * (v - 127.5) / 128; dlib's ResNet: 150 x 150, its normalisation inside),
+ * output out[n * hk_model_output_size(embedder, 0)] (192 or 128)
+ * L2-normalised.
  * The normalised copy of the chips is wiped after use.
  */
 HK_API hk_status hk_embed_chips(const hk_model *embedder,

@@ -23,8 +23,9 @@ Test(models, table_rows_are_complete_and_distinct)
 {
 	size_t n = 0;
 	const hk_model_file *t = hk_model_files(&n);
-	cr_assert_eq(n, 4);
-	const char *roles[] = {"detector-sparse", "detector-dense", "landmarks", "embedder"};
+	cr_assert_eq(n, 6);
+	const char *roles[] = {"detector-sparse", "detector-dense", "landmarks", "embedder",
+	                       "embedder-dlib", "embedder-dlib-weights"};
 	for (size_t i = 0; i < n; i++) {
 		cr_expect_str_eq(t[i].role, roles[i]);
 		cr_expect(is_hex64(t[i].sha256), "%s: sha256 '%s'", t[i].file, t[i].sha256);
@@ -38,6 +39,8 @@ Test(models, table_rows_are_complete_and_distinct)
 	cr_expect_eq(t[0].kind, HK_MODEL_DETECTOR);
 	cr_expect_eq(t[2].kind, HK_MODEL_LANDMARKS);
 	cr_expect_eq(t[3].kind, HK_MODEL_EMBEDDER);
+	cr_expect_eq(t[4].kind, HK_MODEL_EMBEDDER);
+	cr_expect_eq(t[5].kind, HK_MODEL_AUTO); /* a shard, read through t[4] */
 }
 
 Test(models, directory_order_explicit_then_env_then_default)

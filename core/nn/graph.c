@@ -635,8 +635,12 @@ hk_status hk__nn_build(const void *data, size_t len, hk__nn_net *net)
 {
 	memset(net, 0, sizeof *net);
 	hk_status s = hk__tflite_parse(data, len, &net->g);
-	if (s)
-		return s;
+	return s ? s : hk__nn_build_graph(net);
+}
+
+hk_status hk__nn_build_graph(hk__nn_net *net)
+{
+	hk_status s = HK_OK;
 	hk__nn_graph *g = &net->g;
 	bctx c = {net, g, NULL, NULL, NULL, 0, 0};
 	c.cap = g->ntensors + g->nops + 4;

@@ -206,6 +206,9 @@ static hk_model_kind guess_kind(const hk_model *m)
 	int no = m->net.noutputs;
 	if (m->in_h == 112 && m->in_w == 112 && m->in_c == 3 && no == 1 && m->out_size[0] == 192)
 		return HK_MODEL_EMBEDDER;
+	/* dlib's ResNet (TF.js manifest): 150x150 RGB 0..255 -> 128 */
+	if (m->in_h == 150 && m->in_w == 150 && m->in_c == 3 && no == 1 && m->out_size[0] == 128)
+		return HK_MODEL_EMBEDDER;
 	if (m->in_h == 192 && m->in_w == 192 && m->in_c == 3 && no == 2 &&
 	    m->out_size[0] == 2304 * 16 && m->out_size[1] == 2304)
 		return HK_MODEL_DETECTOR;
@@ -231,15 +234,13 @@ static const char *kind_name(int k)
  * wherever one exists, else bf16 where the CPU has AMX (the only tier
  * where it paid off, and only for models whose bf16 guard holds: not the
  * detectors), else fp32. */
-static hk_status choose_precision(hk_model *m, const void *data, size_t len, unsigned want,
+static hk_status choose_precision(hk_model *m, const char *sha, unsigned want,
                                   hk_model_kind kind)
 {
 	m->prec = want == HK_PREC_AUTO ? HK_PREC_FP32 : (int)want;
 	if (want != HK_PREC_INT8 && want != HK_PREC_AUTO)
 		return HK_OK;
 	const char *missing = hk__int8_missing_isa();
-	char sha[65];
-	hk__sha256_hex(data, len, sha);
 	hk_status s = want == HK_PREC_INT8 || !missing ? hk__int8_ranges(sha, &m->net, want == HK_PREC_AUTO, &m->absmax)
 	                                               : HK_E_NOT_FOUND;
 	if (want == HK_PREC_INT8) {
@@ -279,8 +280,11 @@ hk_status hk_precision_supported(hk_precision p)
 	}
 }
 
-hk_status hk__model_load_topo(const void *data, size_t len, const hk_model_params *pp,
-                              const char *synthetic, const char *xml, hk_model **out)
+/* The loader behind every entry point: tflite (data, len) or a TF.js
+ * manifest (tfjs_path). */
+static hk_status load_any(const void *data, size_t len, const char *tfjs_path,
+                          const hk_model_params *pp, const char *synthetic, const char *xml,
+                          hk_model **out)
 {
 	if (!out)
 		return hk__err(HK_E_INVALID, "hk_model_load: out is NULL");
@@ -307,7 +311,13 @@ hk_status hk__model_load_topo(const void *data, size_t len, const hk_model_param
 	hk_model *m = calloc(1, sizeof *m);
 	if (!m)
 		return hk__err(HK_E_NOMEM, "out of memory");
-	s = hk__nn_build(data, len, &m->net);
+	char sha[65];
+	if (tfjs_path) {
+		s = hk__tfjs_load(tfjs_path, &m->net, sha);
+	} else {
+		hk__sha256_hex(data, len, sha);
+		s = hk__nn_build(data, len, &m->net);
+	}
 	if (s) {
 		free(m);
 		return s;
@@ -322,7 +332,7 @@ hk_status hk__model_load_topo(const void *data, size_t len, const hk_model_param
 	m->max_batch = p.max_batch;
 	m->chunk = p.chunk;
 	hk_model_kind g = guess_kind(m);
-	if ((s = choose_precision(m, data, len, p.precision, g))) {
+	if ((s = choose_precision(m, sha, p.precision, g))) {
 		hk_model_destroy(m);
 		return s;
 	}
@@ -380,6 +390,12 @@ hk_status hk__model_load_topo(const void *data, size_t len, const hk_model_param
 	return HK_OK;
 }
 
+hk_status hk__model_load_topo(const void *data, size_t len, const hk_model_params *p,
+                              const char *synthetic, const char *xml, hk_model **out)
+{
+	return load_any(data, len, NULL, p, synthetic, xml, out);
+}
+
 hk_status hk_model_load_memory(const void *data, size_t len, const hk_model_params *p,
                                hk_model **out)
 {
@@ -391,6 +407,9 @@ hk_status hk_model_load(const char *path, const hk_model_params *p, hk_model **o
 	if (!path || !out)
 		return hk__err(HK_E_INVALID, "hk_model_load: NULL argument");
 	*out = NULL;
+	size_t pl = strlen(path);
+	if (pl > 5 && !strcmp(path + pl - 5, ".json"))
+		return load_any(NULL, 0, path, p, NULL, NULL, out);
 	/* A regular file only (a FIFO or device is refused without blocking),
 	 * at most 1 GiB by fstat before reading. */
 	uint8_t *buf;
@@ -543,7 +562,10 @@ hk_status hk_embed_chips(const hk_model *m, const uint8_t *chips, size_t n, floa
 		return hk__err(HK_E_STATE, "hk_embed_chips: model is a %s, not an embedder", kind_name(m->kind));
 	if (n == 0)
 		return HK_OK;
-	const size_t item = 112 * 112 * 3;
+	/* MobileFaceNet takes (v - 127.5) / 128; dlib's ResNet has its own
+	 * normalisation folded into its first convolution and takes v. */
+	const size_t item = m->in_item, dim = m->out_size[0];
+	const int raw = m->in_h == 150;
 	size_t step = n < 32 ? n : 32, bytes;
 	if (hk__mul_size(step * item, sizeof(float), &bytes))
 		return hk__err(HK_E_OVERFLOW, "hk_embed_chips: batch too large");
@@ -555,8 +577,8 @@ hk_status hk_embed_chips(const hk_model *m, const uint8_t *chips, size_t n, floa
 		size_t k = n - done < step ? n - done : step;
 		const uint8_t *src = chips + done * item;
 		for (size_t i = 0; i < k * item; i++)
-			buf[i] = ((float)src[i] - 127.5f) * 0.0078125f;
-		float *o = out + done * 192;
+			buf[i] = raw ? (float)src[i] : ((float)src[i] - 127.5f) * 0.0078125f;
+		float *o = out + done * dim;
 		s = hk_model_run(m, buf, k, &o);
 	}
 	hk__wipe(buf, bytes); /* normalised face pixels are personal data */
@@ -564,14 +586,14 @@ hk_status hk_embed_chips(const hk_model *m, const uint8_t *chips, size_t n, floa
 	if (s)
 		return s;
 	for (size_t i = 0; i < n; i++) {
-		float *v = out + i * 192;
+		float *v = out + i * dim;
 		double ss = 0;
-		for (int k = 0; k < 192; k++)
+		for (size_t k = 0; k < dim; k++)
 			ss += (double)v[k] * v[k];
 		if (!(ss > 0) || !isfinite(ss))
 			return hk__err(HK_E_RANGE, "hk_embed_chips: embedding %zu has zero or non-finite length", i);
 		float inv = (float)(1.0 / sqrt(ss));
-		for (int k = 0; k < 192; k++)
+		for (size_t k = 0; k < dim; k++)
 			v[k] *= inv;
 	}
 	return HK_OK;

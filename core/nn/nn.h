@@ -136,10 +136,60 @@ typedef struct hk__nn_net {
 
 /* Import + constant folding + shape checks + fusion. */
 hk_status hk__nn_build(const void *data, size_t len, hk__nn_net *net);
+/* The same passes on net->g filled by another importer (net zeroed
+ * otherwise); frees the net on error. */
+hk_status hk__nn_build_graph(hk__nn_net *net);
 void hk__nn_net_free(hk__nn_net *net);
 
 /* Per-item element count of an activation tensor (dims 1..). */
 size_t hk__nn_item_count(const hk__nn_tensor *t);
+
+
+/* ---- TF.js weights manifests (tfjs.c) ---- */
+
+enum { HK__TFJS_F32 = 0, HK__TFJS_I32 = 1 };
+enum { HK__TFJS_Q_NONE = 0, HK__TFJS_Q_U8 = 1, HK__TFJS_Q_U16 = 2, HK__TFJS_Q_F16 = 3 };
+
+typedef struct hk__tfjs_weight {
+	char name[128];
+	int ndim;
+	int32_t shape[HK__NN_MAX_DIMS];
+	size_t count;        /* elements                                     */
+	int dtype;           /* HK__TFJS_F32 / _I32                          */
+	int q;               /* HK__TFJS_Q_*: how it is stored               */
+	double scale, min;   /* affine quantisation: min + scale * q         */
+	int group;           /* weight group (its shards)                    */
+	size_t offset, nbytes; /* bytes inside the group's concatenated shards */
+} hk__tfjs_weight;
+
+typedef struct hk__tfjs_manifest {
+	int ngroups;
+	int group_shard0[17];  /* shards of group g: [group_shard0[g], [g+1]) */
+	size_t group_bytes[16];
+	int nshards;
+	char (*shard)[128];    /* plain file names next to the manifest      */
+	int nw;
+	hk__tfjs_weight *w;
+} hk__tfjs_manifest;
+
+/* Parse a manifest (untrusted JSON). HK_E_FORMAT with the byte offset. */
+hk_status hk__tfjs_manifest_parse(const char *text, size_t len, hk__tfjs_manifest *m);
+void hk__tfjs_manifest_free(hk__tfjs_manifest *m);
+/* Dequantise every weight: vals[m->nw] get malloc'd float arrays (freed by
+ * the caller, also on error). group_len[g] must equal m->group_bytes[g]. */
+hk_status hk__tfjs_decode(const hk__tfjs_manifest *m, const uint8_t *const *group_data,
+                          const size_t *group_len, float **vals);
+/* dlib's face-recognition ResNet (face-api's weight names) as a graph:
+ * input 1x150x150x3 RGB 0..255, output [1,128] raw (not normalised). */
+hk_status hk__tfjs_dlib_graph(const hk__tfjs_manifest *m, float **vals, hk__nn_graph *g);
+/* The manifest at path and its shards (next to it; each file checked
+ * against its pinned sha256 when it has one) -> a built net; sha_hex gets
+ * the manifest's sha256. Errors name the file. */
+hk_status hk__tfjs_load(const char *manifest_path, hk__nn_net *net, char sha_hex[65]);
+/* The same from memory: the manifest and the concatenation of all shards
+ * (the fuzz target and tests). */
+hk_status hk__tfjs_build_memory(const char *text, size_t tlen, const uint8_t *data, size_t len,
+                                hk__nn_net *net);
 
 /* Plain-C reference execution of one node on n items (tail ops, and the
  * fallback). Buffers are NHWC. */

@@ -1107,7 +1107,8 @@ int hk_cli_models(int argc, char **argv)
 		int verified = present && !strcmp(hex, pinned[i].sha256);
 		const char *load_err = NULL;
 		uint32_t h = 0, w = 0, c = 0;
-		if (verified) {
+		/* a weights shard (kind AUTO) is loaded through its manifest's row */
+		if (verified && pinned[i].kind != HK_MODEL_AUTO) {
 			hk_model_params mp;
 			hk_model_default_params(&mp);
 			mp.kind = pinned[i].kind;
@@ -1142,8 +1143,10 @@ int hk_cli_models(int argc, char **argv)
 			                   : "ok, sha256 verified");
 			if (load_err)
 				fputs(load_err, stdout);
-			if (ok)
+			if (ok && h)
 				printf(", input %ux%ux%u, %ld bytes", h, w, c, size);
+			else if (ok)
+				printf(", weights shard, %ld bytes", size);
 			putchar('\n');
 		}
 	}
