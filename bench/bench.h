@@ -13,6 +13,7 @@ int hk__bench_kernels(int argc, char **argv);
 int hk__bench_infer(int argc, char **argv);
 int hk__bench_ingest(int argc, char **argv);
 int hk__bench_lfw(int argc, char **argv);
+int hk__bench_cfp(int argc, char **argv);
 int hk__bench_store(int argc, char **argv);
 int hk__bench_pipeline(int argc, char **argv);
 int hk__bench_check(int argc, char **argv);
@@ -25,6 +26,7 @@ int hk__bench_int8_calibrate(int argc, char **argv);
 int hk__bench_embedders(int argc, char **argv);
 
 double hkb_now(void); /* seconds, monotonic */
+double hkb_cpu_now(void); /* CPU seconds of the whole process */
 
 /* Sorts v in place and returns the p-quantile (0..1), nearest rank. */
 double hkb_quantile(double *v, size_t n, double p);

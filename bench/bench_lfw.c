@@ -159,30 +159,6 @@ static int run_voc(const hk_engine *e, const char *xml_path, voc_result *res)
 	return rc;
 }
 
-typedef struct kfold_result {
-	double mean, sd, se, mthr, tar, far_thr;
-	double acc[100], thr[100];
-} kfold_result;
-
-static int evaluate(const float *score, const uint8_t *same, const uint8_t *fold, size_t np,
-                    unsigned nf, kfold_result *r)
-{
-	memset(r, 0, sizeof *r);
-	if (nf > 100 || hk__kfold(score, same, fold, np, nf, r->acc, r->thr))
-		return -1;
-	double var = 0;
-	for (unsigned f = 0; f < nf; f++) {
-		r->mean += r->acc[f] / nf;
-		r->mthr += r->thr[f] / nf;
-	}
-	for (unsigned f = 0; f < nf; f++)
-		var += (r->acc[f] - r->mean) * (r->acc[f] - r->mean) / nf;
-	r->sd = sqrt(var);
-	r->se = r->sd / sqrt((double)nf);
-	r->tar = hk__tar_at_far(score, same, np, 1e-3, &r->far_thr);
-	return 0;
-}
-
 /* ---- report ---------------------------------------------------------------- */
 
 static void write_outputs(const char *prefix, const lfw_pair *pairs, const float *score,
@@ -191,17 +167,8 @@ static void write_outputs(const char *prefix, const lfw_pair *pairs, const float
 	char path[4200];
 	/* Per image: what was found and which face was taken. */
 	snprintf(path, sizeof path, "%s_images.tsv", prefix);
-	FILE *fi = fopen(path, "w");
-	if (fi) {
-		static const char *const state[] = {"ok", "rescued", "no_face", "error"};
-		fprintf(fi, "# path\tstate\tfaces\tx0\ty0\tx1\ty1\tscore\tlandmarks\n");
-		for (size_t i = 0; i < nimg; i++)
-			fprintf(fi, "%s\t%s\t%u\t%.1f\t%.1f\t%.1f\t%.1f\t%.4f\t%s\n", img[i].path,
-			        state[img[i].state], img[i].nfaces, img[i].box[0], img[i].box[1],
-			        img[i].box[2], img[i].box[3], img[i].score,
-			        img[i].emb ? (img[i].onet ? "onet" : "detector") : "-");
-		fclose(fi);
-	}
+	if (hkb_lfw_write_images(path, img, nimg))
+		fprintf(stderr, "lfw: cannot write %s\n", path);
 	snprintf(path, sizeof path, "%s_scores.tsv", prefix);
 	FILE *f = fopen(path, "w");
 	if (f) {
@@ -276,13 +243,6 @@ static void write_outputs(const char *prefix, const lfw_pair *pairs, const float
 
 /* ---- the models' own cost: the floor of the per-image cost ------------- */
 
-static double cpu_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 /* CPU ms per call of `n` items of one model (1 oneDNN thread, the engine's
  * precision), median of 15 calls on zero input; -1 when it cannot load. */
 static double model_ms(const char *dir, const char *file, uint32_t kind, uint32_t prec, size_t n)
@@ -308,10 +268,10 @@ static double model_ms(const char *dir, const char *file, uint32_t kind, uint32_
 		ok &= (out[o] = calloc(hk_model_output_size(m, o) * n, sizeof(float))) != NULL;
 	double t[15];
 	for (int r = 0; r < 18 && ok; r++) {
-		double c0 = cpu_s();
+		double c0 = hkb_cpu_now();
 		ok = hk_model_run(m, in, n, out) == HK_OK;
 		if (r >= 3)
-			t[r - 3] = (cpu_s() - c0) * 1e3;
+			t[r - 3] = (hkb_cpu_now() - c0) * 1e3;
 	}
 	free(in);
 	for (int o = 0; o < 4; o++)
@@ -325,11 +285,16 @@ static const char lfw_usage[] =
     "                        [--all-images] [--variants] [--subject centre|largest] [--out PREFIX] [--voc XML | --no-voc]\n"
     "                        [--models DIR] [--detector sparse|dense] [--no-onet]\n"
     "                        [--no-flip] [--no-rescue] [--precision fp32|bf16|int8|auto]\n"
+    "                        [--passes flip,rotate,zoom,always|none] [--align frontal|pose]\n"
     "LFW View 2 10-fold verification through the whole pipeline (defaults from\n"
     "$HERKEN_SHARED/datasets/lfw), detector recall/precision on the dlib VOC boxes.\n"
     "  --all-images  embed all 13,233 images (throughput), not only the 7,701 the pairs use\n"
     "  --subject S   centre (default: the face LFW labels, nearest the image centre)\n"
-    "                or largest (what hk_engine_embed_largest picks)\n"
+    "                or largest (the engine's rule, what hk_engine_embed_largest picks:\n"
+    "                the largest usable face, the most central of those near its size)\n"
+    "  --one-rule    embed only the --subject face (by default, where the centre rule,\n"
+    "                the engine's rule or the largest face pick another face, it is\n"
+    "                embedded too and each rule is scored: \"rules\" in --json)\n"
     "  --voc-only    only the detection check on the dlib VOC boxes\n"
     "  --out PREFIX  score files PREFIX_scores.tsv, _hist.tsv, _roc.tsv, _roc.svg (default lfw)\n"
     "  --variants    also score O-Net/detector-keypoint alignment x flip on/off, each\n"
@@ -345,7 +310,7 @@ int hk__bench_lfw(int argc, char **argv)
 	hkb_data_path(NULL, "datasets/group_photos/dlib_pascal_voc/testing.xml", dflt_voc,
 	              sizeof dflt_voc); /* --voc overrides */
 	const char *dir = dflt_dir, *pairs_file = dflt_pairs, *voc = dflt_voc, *prefix = "lfw";
-	int json = 0, all_images = 0, variants = 0, centre = 1, voc_only = 0;
+	int json = 0, all_images = 0, variants = 0, centre = 1, voc_only = 0, all_rules = 1;
 	long threads = 2, max_folds = 0;
 	hk_engine_params ep;
 	hk_engine_default_params(&ep);
@@ -361,20 +326,15 @@ int hk__bench_lfw(int argc, char **argv)
 		} else if (v && !strcmp(a, "--subject") && (!strcmp(v, "centre") || !strcmp(v, "largest"))) {
 			centre = !strcmp(v, "centre");
 			i++;
+		} else if (!strcmp(a, "--one-rule")) {
+			all_rules = 0;
 		} else if (!strcmp(a, "--voc-only")) {
 			voc_only = 1;
 		} else if (!strcmp(a, "--variants")) {
 			variants = 1;
 		} else if (!strcmp(a, "--no-voc")) {
 			voc = NULL;
-		} else if (!strcmp(a, "--no-onet")) {
-			ep.onet = HK_OFF;
-		} else if (!strcmp(a, "--no-flip")) {
-			ep.flip = HK_OFF;
-		} else if (!strcmp(a, "--no-rescue")) {
-			ep.rescue = HK_OFF;
-		} else if (v && !strcmp(a, "--precision") && hkb_parse_precision(v, &ep.precision) == 0) {
-			i++;
+		} else if (hkb_engine_arg(argc, argv, &i, &ep)) {
 		} else if (v && !strcmp(a, "--lfw")) {
 			dir = v;
 			i++;
@@ -387,12 +347,6 @@ int hk__bench_lfw(int argc, char **argv)
 			i++;
 		} else if (v && !strcmp(a, "--out")) {
 			prefix = v;
-			i++;
-		} else if (v && !strcmp(a, "--models")) {
-			ep.model_dir = v;
-			i++;
-		} else if (v && !strcmp(a, "--detector") && (!strcmp(v, "dense") || !strcmp(v, "sparse"))) {
-			ep.detector = !strcmp(v, "dense") ? HK_DETECTOR_DENSE : HK_DETECTOR_SPARSE;
 			i++;
 		} else if (v && !strcmp(a, "--folds") && hkb_parse_list(v, &max_folds, 1) == 1 &&
 		           max_folds >= 2) {
@@ -451,9 +405,9 @@ int hk__bench_lfw(int argc, char **argv)
 	fprintf(stderr, "lfw: %zu pairs, %zu images, %ld threads\n", np, npaths, threads);
 
 	const int nvar = variants ? 4 : 1;
-	double cpu0 = cpu_s();
-	double t_images = hkb_lfw_embed(e, &set, threads, nvar, centre, isatty(STDERR_FILENO));
-	double cpu_images = cpu_s() - cpu0;
+	double cpu0 = hkb_cpu_now();
+	double t_images = hkb_lfw_embed(e, &set, threads, nvar, centre, all_rules, isatty(STDERR_FILENO));
+	double cpu_images = hkb_cpu_now() - cpu0;
 
 	size_t n_ok = 0, n_rescued = 0, n_noface = 0, n_err = 0, n_onet = 0;
 	double s_dec = 0, s_det = 0, s_emb = 0;
@@ -487,8 +441,8 @@ int hk__bench_lfw(int argc, char **argv)
 	unsigned nf = 0;
 	for (size_t i = 0; i < np; i++)
 		nf = fold[i] + 1u > nf ? fold[i] + 1u : nf;
-	kfold_result kr;
-	if (evaluate(score, same, fold, np, nf, &kr)) {
+	hkb_kfold_result kr;
+	if (hkb_kfold_eval(score, same, fold, np, nf, &kr)) {
 		fprintf(stderr, "lfw: fold structure is invalid\n");
 		hk_engine_destroy(e);
 		return 2;
@@ -497,17 +451,36 @@ int hk__bench_lfw(int argc, char **argv)
 	double mean = kr.mean, sd = kr.sd, se = kr.se, mthr = kr.mthr, tar = kr.tar;
 	double far_thr = kr.far_thr, all_acc;
 	double gthr = hk__best_threshold(score, same, NULL, np, &all_acc);
+	/* The three subject rules on the same detections (the primary one
+	 * above; the others where they pick another face). */
+	static const char *const rule_name[3] = {"centre", "engine", "largest"};
+	hkb_kfold_result rule_r[3];
+	size_t rule_moved[3] = {0}, rule_undet[3] = {0};
+	for (int r = 0; r < 3 && all_rules; r++) {
+		int primary = r == (centre ? HKB_RULE_CENTRE : HKB_RULE_ENGINE);
+		if (!primary)
+			rule_moved[r] = hkb_lfw_use_rule(&set, centre, r);
+		size_t g;
+		float *rs = malloc(np * sizeof *rs);
+		if (rs) {
+			rule_undet[r] = hkb_lfw_score_pairs(pairs, np, img, nvar, pv, 0, rs, &g);
+			hkb_kfold_eval(rs, same, fold, np, nf, &rule_r[r]);
+		}
+		free(rs);
+		if (!primary)
+			hkb_lfw_use_rule(&set, centre, r);
+	}
 	/* Every variant, with and without the rescue pass (a rescued image
 	 * counts as undetected without it: its detections are otherwise the
 	 * same). */
-	kfold_result var_r[4][2];
+	hkb_kfold_result var_r[4][2];
 	size_t var_undet[4][2];
 	float *vscore = malloc(np * sizeof *vscore);
 	for (int v = 0; v < 4 && nvar == 4 && vscore; v++)
 		for (int nr = 0; nr < 2; nr++) {
 			size_t g;
 			var_undet[v][nr] = hkb_lfw_score_pairs(pairs, np, img, nvar, v, nr, vscore, &g);
-			evaluate(vscore, same, fold, np, nf, &var_r[v][nr]);
+			hkb_kfold_eval(vscore, same, fold, np, nf, &var_r[v][nr]);
 		}
 	free(vscore);
 
@@ -557,7 +530,7 @@ int hk__bench_lfw(int argc, char **argv)
 		       "\"wall_s\":%.2f,\"images_wall_s\":%.2f,\"images_per_s\":%.2f,"
 		       "\"stage_ms_per_image\":{\"decode\":%.3f,\"detect_landmarks\":%.3f,\"embed\":%.3f},"
 		       "\"subject\":\"%s\",\"threads\":%ld,\"detector\":\"%s\",\"onet\":%s,\"flip\":%s,\"rescue\":%s,"
-		       "\"precision\":\"%s\",\"cpu_ms_per_image\":%.3f,\"floor_ms_per_image\":%.3f,"
+		       "\"precision\":\"%s\",\"passes\":%u,\"align\":\"%s\",\"cpu_ms_per_image\":%.3f,\"floor_ms_per_image\":%.3f,"
 		       "\"overhead_ms_per_image\":%.3f,\"model_cpu_ms\":{\"detector\":%.3f,\"onet\":%.3f,"
 		       "\"embedder_per_image\":%.3f},\"floor_images_per_s\":%.2f",
 		       tar, far_thr, gthr, mthr, all_acc, pair_undet, UNDETECTED_SCORE, undet_pairs,
@@ -565,7 +538,8 @@ int hk__bench_lfw(int argc, char **argv)
 		       npaths / t_images, 1e3 * s_dec / npaths, 1e3 * s_det / npaths,
 		       1e3 * s_emb / npaths, centre ? "centre" : "largest", threads, det_name, ep.onet == HK_ON ? "true" : "false",
 		       ep.flip == HK_ON ? "true" : "false", ep.rescue == HK_ON ? "true" : "false",
-		       hkb_precision_name(ep.precision), cpu_ms, floor_ms, cpu_ms - floor_ms, ms_det,
+		       hkb_precision_name(ep.precision), ep.passes,
+		       ep.align == HK_ALIGN_POSE ? "pose" : "frontal", cpu_ms, floor_ms, cpu_ms - floor_ms, ms_det,
 		       ms_onet, ms_emb, threads * 1e3 / floor_ms);
 		if (have_voc)
 			printf(",\"voc\":{\"images\":%zu,\"faces\":%zu,\"detections\":%zu,\"matched\":%zu,"
@@ -574,6 +548,16 @@ int hk__bench_lfw(int argc, char **argv)
 			       vr.truth ? (double)vr.matched / vr.truth : 0,
 			       vr.detections ? (double)vr.matched / vr.detections : 0,
 			       vr.matched ? vr.iou_sum / vr.matched : 0);
+		if (all_rules) {
+			printf(",\"accuracy_centre_rule\":%.5f,\"accuracy_engine_rule\":%.5f,\"rules\":{",
+			       rule_r[HKB_RULE_CENTRE].mean, rule_r[HKB_RULE_ENGINE].mean);
+			for (int r = 0; r < 3; r++)
+				printf("%s\"%s\":{\"accuracy_mean\":%.5f,\"accuracy_std\":%.5f,"
+				       "\"tar_at_far_1e-3\":%.5f,\"undetected_pairs\":%zu,\"images_other_face\":%zu}",
+				       r ? "," : "", rule_name[r], rule_r[r].mean, rule_r[r].sd, rule_r[r].tar,
+				       rule_undet[r], rule_moved[r]);
+			printf("}");
+		}
 		if (nvar == 4) {
 			printf(",\"variants\":[");
 			for (int v = 0; v < 4; v++)
@@ -621,6 +605,16 @@ int hk__bench_lfw(int argc, char **argv)
 		for (unsigned f = 0; f < nf; f++)
 			printf(" %.4f", acc[f]);
 		printf("\n");
+		if (all_rules) {
+			printf("\n## Subject rules (same detections)\n\n| rule | accuracy | TAR@FAR=1e-3 | "
+			       "images where it takes another face than --subject |\n|---|---|---|---|\n");
+			for (int r = 0; r < 3; r++)
+				printf("| %s | %.2f %% ± %.2f | %.2f %% | %zu |\n",
+				       r == HKB_RULE_CENTRE   ? "nearest the centre (LFW's subject)"
+				       : r == HKB_RULE_ENGINE ? "the engine's: largest, or most central of those near its size"
+				                              : "largest",
+				       100 * rule_r[r].mean, 100 * rule_r[r].sd, 100 * rule_r[r].tar, rule_moved[r]);
+		}
 		if (nvar == 4) {
 			printf("\n## Variants (same detections; without rescue, rescued images count as "
 			       "undetected)\n\n| alignment | flip | rescue | accuracy | TAR@FAR=1e-3 | "

@@ -19,6 +19,13 @@ double hkb_now(void)
 	return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+double hkb_cpu_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
 static int cmp_double(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;

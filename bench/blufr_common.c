@@ -179,9 +179,10 @@ static void engine_config(const hk_engine_params *p, int centre, char *out, size
 	memset(out, 0, len);
 	snprintf(out, len,
 	         "detector=%u score=%.4f nms=%.4f min_face=%.2f onet=%u flip=%u rescue=%u "
-	         "rescue_thr=%.4f subject=%s",
+	         "rescue_thr=%.4f passes=%u align=%u subject=%s",
 	         p->detector, p->score_threshold, p->nms_iou, p->min_face, p->onet, p->flip,
-	         p->rescue, p->rescue_threshold, centre ? "centre" : "largest");
+	         p->rescue, p->rescue_threshold, p->passes, p->align,
+	         centre ? "centre" : "largest-or-central");
 }
 
 static void paths_sha(const hkb_blufr *b, uint8_t out[32])
@@ -365,7 +366,7 @@ int hkb_blufr_load(const hkb_blufr_opts *o, const char *suite, hkb_blufr *b)
 				rc = -1;
 			}
 		if (!rc) {
-			b->embed_wall_s = hkb_lfw_embed(e, &s, o->threads ? o->threads : 2, 1, o->centre,
+			b->embed_wall_s = hkb_lfw_embed(e, &s, o->threads ? o->threads : 2, 1, o->centre, 0,
 			                                isatty(STDERR_FILENO));
 			for (size_t i = 0; i < b->n; i++)
 				if (s.img[i].emb) {

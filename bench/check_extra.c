@@ -496,7 +496,7 @@ static void lfw_fold1(void)
 	lfw1.rc = -1;
 	hkb_lfw_set set;
 	if (hkb_lfw_load(pairs, dir, 1, 0, &set) == 0) {
-		hkb_lfw_embed(e, &set, 2, 1, 1 /* subject: the centre face, as herken-bench lfw */, 0);
+		hkb_lfw_embed(e, &set, 2, 1, 1 /* subject: the centre face, as herken-bench lfw */, 0, 0);
 		float *score = malloc(set.np * sizeof *score);
 		uint8_t *same = malloc(set.np);
 		if (score && same) {

@@ -6,6 +6,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "calibrate.h"
 #include "internal.h"
 #include "pipeline/pipeline.h"
 
@@ -25,7 +27,8 @@ typedef struct lfw_run {
 	size_t n;
 	atomic_size_t next, done;
 	int nvar; /* embeddings per image: 1, or the 4 variants */
-	int centre; /* subject = face nearest the centre (else the largest) */
+	int centre; /* subject = face nearest the centre (else the engine's rule) */
+	int all_rules; /* also embed the other rules' subjects */
 	int progress;
 } lfw_run;
 
@@ -209,9 +212,11 @@ static hk_status embed_variants(const hk_engine *e, const hk_image *img, const h
 	return st;
 }
 
-/* See hkb_lfw_embed(); SIZE_MAX when no face is usable. */
-static size_t pick_subject(const hk_face *faces, size_t n, const hk_image *img, int centre)
+/* The subject under rule r (HKB_RULE_*); SIZE_MAX when no face is usable. */
+static size_t pick_subject(const hk_face *faces, size_t n, const hk_image *img, int r)
 {
+	if (r == HKB_RULE_ENGINE)
+		return hk__subject_face(faces, n, img);
 	size_t best = SIZE_MAX;
 	double best_v = 0;
 	for (size_t k = 0; k < n; k++) {
@@ -220,13 +225,45 @@ static size_t pick_subject(const hk_face *faces, size_t n, const hk_image *img, 
 		const float *b = faces[k].box;
 		double dx = (b[0] + b[2]) / 2.0 - img->width / 2.0;
 		double dy = (b[1] + b[3]) / 2.0 - img->height / 2.0;
-		double v = centre ? -(dx * dx + dy * dy) : (double)(b[2] - b[0]) * (b[3] - b[1]);
+		double v = r == HKB_RULE_CENTRE ? -(dx * dx + dy * dy) : (double)(b[2] - b[0]) * (b[3] - b[1]);
 		if (best == SIZE_MAX || v > best_v) {
 			best_v = v;
 			best = k;
 		}
 	}
 	return best;
+}
+
+/* The two rules other than the first, in HKB_RULE_* order. */
+static void other_rules(int centre, int out[2])
+{
+	int first = centre ? HKB_RULE_CENTRE : HKB_RULE_ENGINE, k = 0;
+	for (int r = 0; r < 3; r++)
+		if (r != first)
+			out[k++] = r;
+}
+
+size_t hkb_lfw_use_rule(hkb_lfw_set *s, int centre, int r)
+{
+	int o[2];
+	other_rules(centre, o);
+	size_t moved = 0;
+	for (int k = 0; k < 2; k++)
+		if (o[k] == r)
+			for (size_t i = 0; i < s->nimg; i++)
+				if (s->img[i].emb_other[k]) {
+					float *t = s->img[i].emb;
+					s->img[i].emb = s->img[i].emb_other[k];
+					s->img[i].emb_other[k] = t;
+					moved++;
+				}
+	return moved;
+}
+
+static hk_status embed_face(const lfw_run *r, const hk_image *img, const hk_face *f, float *out)
+{
+	return r->nvar == 1 ? hk_engine_embed(r->engine, img, f, 1, out)
+	                    : embed_variants(r->engine, img, f, out);
 }
 
 static void *worker(void *arg)
@@ -249,7 +286,9 @@ static void *worker(void *arg)
 		st = hk_engine_detect(r->engine, &img, faces, 64, &n);
 		double t2 = hkb_now();
 		im->t_detect = t2 - t1;
-		size_t best = st ? SIZE_MAX : pick_subject(faces, n < 64 ? n : 64, &img, r->centre);
+		size_t best = st ? SIZE_MAX
+		                 : pick_subject(faces, n < 64 ? n : 64, &img,
+		                                r->centre ? HKB_RULE_CENTRE : HKB_RULE_ENGINE);
 		im->nfaces = (uint32_t)n;
 		if (best != SIZE_MAX) {
 			memcpy(im->box, faces[best].box, sizeof im->box);
@@ -262,10 +301,18 @@ static void *worker(void *arg)
 			im->state = IMG_NOFACE;
 		} else {
 			im->emb = malloc((size_t)r->nvar * HK_EMBED_DIM * sizeof *im->emb);
-			st = !im->emb ? HK_E_NOMEM
-			     : r->nvar == 1 ? hk_engine_embed(r->engine, &img, &faces[best], 1, im->emb)
-			                    : embed_variants(r->engine, &img, &faces[best], im->emb);
+			st = !im->emb ? HK_E_NOMEM : embed_face(r, &img, &faces[best], im->emb);
 			im->t_embed = hkb_now() - t2;
+			int o[2];
+			other_rules(r->centre, o);
+			for (int k = 0; k < 2 && !st && r->all_rules; k++) {
+				size_t ob = pick_subject(faces, n < 64 ? n : 64, &img, o[k]);
+				if (ob == best || ob == SIZE_MAX)
+					continue;
+				im->emb_other[k] = malloc((size_t)r->nvar * HK_EMBED_DIM * sizeof(float));
+				st = !im->emb_other[k] ? HK_E_NOMEM
+				                       : embed_face(r, &img, &faces[ob], im->emb_other[k]);
+			}
 			if (st) {
 				free(im->emb);
 				im->emb = NULL;
@@ -313,20 +360,17 @@ size_t hkb_lfw_score_pairs(const lfw_pair *pairs, size_t np, const lfw_image *im
 	return undet;
 }
 
-int hkb_lfw_load(const char *pairs_file, const char *dir, long max_folds, int all_images,
-                 hkb_lfw_set *s)
+int hkb_lfw_index(hkb_lfw_set *s, char **pa, char **pb, const char *all_dir)
 {
-	memset(s, 0, sizeof *s);
-	char **pa = NULL, **pb = NULL;
-	int rc = read_pairs(pairs_file, dir, max_folds, &s->pairs, &s->np, &pa, &pb);
+	int rc = 0;
 	char **paths = NULL;
 	size_t npaths = 0, cap = 0;
 	for (size_t i = 0; i < s->np && !rc; i++) {
 		rc |= push_path(&paths, &npaths, &cap, strdup(pa[i]));
 		rc |= push_path(&paths, &npaths, &cap, strdup(pb[i]));
 	}
-	if (!rc && all_images)
-		rc = list_all(dir, &paths, &npaths, &cap);
+	if (!rc && all_dir)
+		rc = list_all(all_dir, &paths, &npaths, &cap);
 	if (!rc) {
 		qsort(paths, npaths, sizeof *paths, cmp_str);
 		size_t u = 0;
@@ -367,11 +411,66 @@ int hkb_lfw_load(const char *pairs_file, const char *dir, long max_folds, int al
 	return rc;
 }
 
+int hkb_lfw_load(const char *pairs_file, const char *dir, long max_folds, int all_images,
+                 hkb_lfw_set *s)
+{
+	memset(s, 0, sizeof *s);
+	char **pa = NULL, **pb = NULL;
+	int rc = read_pairs(pairs_file, dir, max_folds, &s->pairs, &s->np, &pa, &pb);
+	if (rc) { /* read_pairs may leave a partial list */
+		for (size_t i = 0; i < s->np; i++) {
+			if (pa)
+				free(pa[i]);
+			if (pb)
+				free(pb[i]);
+		}
+		free(pa);
+		free(pb);
+		hkb_lfw_free(s);
+		return rc;
+	}
+	return hkb_lfw_index(s, pa, pb, all_images ? dir : NULL);
+}
+
+int hkb_kfold_eval(const float *score, const uint8_t *same, const uint8_t *fold, size_t np,
+                   unsigned nf, hkb_kfold_result *r)
+{
+	memset(r, 0, sizeof *r);
+	if (nf > 100 || hk__kfold(score, same, fold, np, nf, r->acc, r->thr))
+		return -1;
+	double var = 0;
+	for (unsigned f = 0; f < nf; f++) {
+		r->mean += r->acc[f] / nf;
+		r->mthr += r->thr[f] / nf;
+	}
+	for (unsigned f = 0; f < nf; f++)
+		var += (r->acc[f] - r->mean) * (r->acc[f] - r->mean) / nf;
+	r->sd = sqrt(var);
+	r->se = r->sd / sqrt((double)nf);
+	r->tar = hk__tar_at_far(score, same, np, 1e-3, &r->far_thr);
+	return 0;
+}
+
+int hkb_lfw_write_images(const char *path, const lfw_image *img, size_t nimg)
+{
+	FILE *fi = fopen(path, "w");
+	if (!fi)
+		return -1;
+	static const char *const state[] = {"ok", "rescued", "no_face", "error"};
+	fprintf(fi, "# path\tstate\tfaces\tx0\ty0\tx1\ty1\tscore\tlandmarks\n");
+	for (size_t i = 0; i < nimg; i++)
+		fprintf(fi, "%s\t%s\t%u\t%.1f\t%.1f\t%.1f\t%.1f\t%.4f\t%s\n", img[i].path,
+		        state[img[i].state], img[i].nfaces, img[i].box[0], img[i].box[1],
+		        img[i].box[2], img[i].box[3], img[i].score,
+		        img[i].emb ? (img[i].onet ? "onet" : "detector") : "-");
+	return fclose(fi) ? -1 : 0;
+}
+
 double hkb_lfw_embed(const hk_engine *e, hkb_lfw_set *s, long threads, int nvar,
-                     int centre, int progress)
+                     int centre, int all_rules, int progress)
 {
 	lfw_run run = {.engine = e, .img = s->img, .n = s->nimg, .progress = progress,
-	               .nvar = nvar, .centre = centre};
+	               .nvar = nvar, .centre = centre, .all_rules = all_rules};
 	atomic_init(&run.next, 0);
 	atomic_init(&run.done, 0);
 	pthread_t th[64];
@@ -394,9 +493,54 @@ void hkb_lfw_free(hkb_lfw_set *s)
 		if (s->img[i].emb)
 			hk__wipe(s->img[i].emb, HK_EMBED_DIM * sizeof(float));
 		free(s->img[i].emb);
+		for (int k = 0; k < 2; k++) {
+			if (s->img[i].emb_other[k])
+				hk__wipe(s->img[i].emb_other[k], HK_EMBED_DIM * sizeof(float));
+			free(s->img[i].emb_other[k]);
+		}
 		free(s->img[i].path);
 	}
 	free(s->img);
 	free(s->pairs);
 	memset(s, 0, sizeof *s);
+}
+
+int hkb_engine_arg(int argc, char **argv, int *i, hk_engine_params *ep)
+{
+	const char *a = argv[*i], *v = *i + 1 < argc ? argv[*i + 1] : NULL;
+	if (!strcmp(a, "--no-onet"))
+		ep->onet = HK_OFF;
+	else if (!strcmp(a, "--no-flip"))
+		ep->flip = HK_OFF;
+	else if (!strcmp(a, "--no-rescue"))
+		ep->rescue = HK_OFF;
+	else if (v && !strcmp(a, "--precision") && hkb_parse_precision(v, &ep->precision) == 0)
+		++*i;
+	else if (v && !strcmp(a, "--models"))
+		ep->model_dir = argv[++*i];
+	else if (v && !strcmp(a, "--detector") && (!strcmp(v, "dense") || !strcmp(v, "sparse"))) {
+		ep->detector = !strcmp(v, "dense") ? HK_DETECTOR_DENSE : HK_DETECTOR_SPARSE;
+		++*i;
+	} else if (v && !strcmp(a, "--align") && (!strcmp(v, "frontal") || !strcmp(v, "pose"))) {
+		ep->align = !strcmp(v, "pose") ? HK_ALIGN_POSE : HK_ALIGN_FRONTAL;
+		++*i;
+	} else if (v && !strcmp(a, "--passes")) {
+		/* comma-separated: flip, rotate, zoom, always; or none */
+		uint32_t bits = 0;
+		char buf[128];
+		snprintf(buf, sizeof buf, "%s", v);
+		for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save))
+			bits |= !strcmp(t, "flip")     ? HK_PASS_FLIP
+			        : !strcmp(t, "rotate") ? HK_PASS_ROTATE
+			        : !strcmp(t, "zoom")   ? HK_PASS_ZOOM
+			        : !strcmp(t, "always") ? HK_PASS_ALWAYS
+			        : !strcmp(t, "none")   ? HK_PASS_NONE
+			                               : 1u << 31;
+		if (bits >> 31)
+			return 0;
+		ep->passes = bits;
+		++*i;
+	} else
+		return 0;
+	return 1;
 }

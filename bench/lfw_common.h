@@ -20,6 +20,9 @@ enum { IMG_OK = 0, IMG_RESCUED = 1, IMG_NOFACE = 2, IMG_ERROR = 3 };
 typedef struct lfw_image {
 	char *path;
 	float *emb; /* nvar x HK_EMBED_DIM, NULL unless a face was embedded */
+	/* The subject under the other two rules (hkb_lfw_rule order without
+	 * the one embedded in emb): NULL when it is the same face. */
+	float *emb_other[2];
 	uint8_t state;
 	uint8_t onet; /* landmarks from O-Net */
 	uint32_t nfaces; /* faces detected */
@@ -39,14 +42,49 @@ typedef struct hkb_lfw_set {
 int hkb_lfw_load(const char *pairs_file, const char *dir, long max_folds, int all_images,
                  hkb_lfw_set *s);
 
+/* Builds s->img from the pair paths pa[s->np], pb[s->np] (s->pairs and
+ * s->np set; a and b are filled in) plus every image under all_dir when
+ * it is not NULL: distinct, sorted. Takes ownership of pa, pb and their
+ * strings. 0 or -1 (s freed). */
+int hkb_lfw_index(hkb_lfw_set *s, char **pa, char **pb, const char *all_dir);
+
+/* k-fold verification: per fold the threshold maximising accuracy on the
+ * other folds (hk__kfold), mean, population std and SE over the folds,
+ * TAR at FAR 1e-3 over all pairs. -1 on an invalid fold structure. */
+typedef struct hkb_kfold_result {
+	double mean, sd, se, mthr, tar, far_thr;
+	double acc[100], thr[100];
+} hkb_kfold_result;
+int hkb_kfold_eval(const float *score, const uint8_t *same, const uint8_t *fold, size_t np,
+                   unsigned nf, hkb_kfold_result *r);
+
+/* Per-image TSV: path, state, faces found, the subject's box and score,
+ * where its landmarks came from. 0 or -1. */
+int hkb_lfw_write_images(const char *path, const lfw_image *img, size_t nimg);
+
+/* Which face of an image is the subject. */
+enum {
+	HKB_RULE_CENTRE = 0,  /* the usable face nearest the image centre      */
+	HKB_RULE_ENGINE = 1,  /* hk_engine_embed_largest's rule (hk__subject_face) */
+	HKB_RULE_LARGEST = 2, /* the largest usable face                       */
+};
+
 /* Decode, detect and embed the subject's face of every image with
  * `threads` threads: with centre, the usable face nearest the image centre
  * (the face LFW labels: its images were cut around it, and background faces
- * are often as large); else the largest, as hk_engine_embed_largest()
- * picks. nvar 1 (what the engine returns) or 4 (O-Net/detector alignment x
- * flip on/off). Returns the wall seconds. */
+ * are often as large); else the engine's rule, as hk_engine_embed_largest()
+ * picks. With all_rules, where another rule picks another face, that face
+ * is embedded too (emb_other; hkb_lfw_use_rule scores it). nvar 1 (what
+ * the engine returns) or 4 (O-Net/detector alignment x flip on/off).
+ * Returns the wall seconds. */
 double hkb_lfw_embed(const hk_engine *e, hkb_lfw_set *s, long threads, int nvar,
-                     int centre, int progress);
+                     int centre, int all_rules, int progress);
+
+/* Makes emb hold the subject of rule r (HKB_RULE_*) for every image, given
+ * the rule embedded first (centre or not, as passed to hkb_lfw_embed).
+ * Calling it again with the first rule restores the set. Returns how many
+ * images take another face than under the first rule. */
+size_t hkb_lfw_use_rule(hkb_lfw_set *s, int centre, int r);
 
 /* Scores of every pair for embedding variant v; pairs with an image without
  * a usable face (or, when no_rescue, found only by the rescue pass) get
@@ -54,6 +92,13 @@ double hkb_lfw_embed(const hk_engine *e, hkb_lfw_set *s, long threads, int nvar,
  * of them are genuine. */
 size_t hkb_lfw_score_pairs(const lfw_pair *pairs, size_t np, const lfw_image *img, int nvar,
                            int v, int no_rescue, float *score, size_t *genuine);
+
+/* The engine options common to the pipeline suites: --no-onet --no-flip
+ * --no-rescue --precision P --models DIR --detector sparse|dense
+ * --passes flip,rotate,zoom,always|none (hk_engine_params.passes)
+ * --align frontal|pose. 1 if
+ * argv[*i] was one (into ep, *i advanced past its value), 0 if not. */
+int hkb_engine_arg(int argc, char **argv, int *i, hk_engine_params *ep);
 
 /* Wipes the embeddings and frees everything. */
 void hkb_lfw_free(hkb_lfw_set *s);

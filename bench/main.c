@@ -15,6 +15,7 @@ static const struct {
 	{"infer", hk__bench_infer, "model inference on oneDNN"},
 	{"ingest", hk__bench_ingest, "io_uring / pread / mmap / fio frame ingest"},
 	{"lfw", hk__bench_lfw, "LFW 10-fold verification accuracy"},
+	{"cfp", hk__bench_cfp, "CFP frontal-frontal / frontal-profile accuracy, detector recall by pose"},
 	{"blufr", hk__bench_blufr, "LFW BLUFR: VR at FAR 0.1 %, open-set DIR at FAR 1 %"},
 	{"calibrate", hk__bench_calibrate, "fit the score -> FMR calibration on BLUFR train data"},
 	{"embedders", hk__bench_embedders, "second embedder (dlib) alone and fused: LFW, cfp_dev, BLUFR, enrolment, cost"},

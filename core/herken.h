@@ -695,7 +695,38 @@ typedef struct hk_engine_params {
 	                           to the embedder (BF16 also to O-Net), the
 	                           detector stays fp32 (its guards fail there);
 	                           AUTO: each model's own choice               */
+	uint32_t passes;        /* HK_PASS_* bits: extra detector views (for
+	                           turned heads), fused by weighted NMS;
+	                           0 = HK_PASS_FLIP | HK_PASS_ZOOM            */
+	uint32_t align;         /* hk_align_mode (0 = the default, frontal)     */
 } hk_engine_params;
+
+/* How a face is warped to the embedder's 112x112 chip. */
+typedef enum hk_align_mode {
+	HK_ALIGN_DEFAULT = 0,
+	HK_ALIGN_FRONTAL = 1, /* least-squares similarity onto the frontal
+	                         ArcFace 5-point template                   */
+	HK_ALIGN_POSE = 2,    /* onto whichever of five pose templates
+	                         (profile, turned, frontal, both sides) the
+	                         landmarks fit best: a turned head is not
+	                         stretched into a frontal layout            */
+} hk_align_mode;
+
+/* hk_engine_params.passes: extra detector views. Without HK_PASS_ALWAYS
+ * they run only in the rescue step, when neither the plain pass nor the
+ * classic rescue (lower threshold, zoomed out x1.6) found a face, so a
+ * frame with a face costs nothing more; with it, on every image (each view
+ * costs one more detector run). Measured with `herken-bench cfp`: the
+ * default (flip and zoom in the rescue) finds a face in 389 of CFP dev's
+ * 390 profile photos (35 missed without) and lifts frontal-profile
+ * accuracy from 87.8 to 90.8 %; on the dlib VOC boxes HK_PASS_FLIP |
+ * HK_PASS_ALWAYS raises recall from 0.96 to 1.00 at precision 1.00. */
+#define HK_PASS_FLIP 1u   /* the mirrored image                          */
+#define HK_PASS_ROTATE 2u /* the image turned by +30 and -30 degrees     */
+#define HK_PASS_ZOOM 4u   /* the image zoomed out x2.5: a face that fills
+                             the frame (the rescue always tries x1.6)     */
+#define HK_PASS_ALWAYS 8u /* the views on every image, not only in rescue */
+#define HK_PASS_NONE 16u  /* no extra view (alone)                       */
 
 HK_API void hk_engine_default_params(hk_engine_params *p);
 
@@ -756,9 +787,14 @@ HK_API hk_status hk_engine_embed(const hk_engine *e, const hk_image *img,
                                  const hk_face *faces, size_t n, float *emb);
 
 /*
- * Detect, then embed the largest usable face. face (may be NULL) receives
- * it. HK_E_NOT_FOUND (with a message saying how many faces were rejected
- * and why) when there is none.
+ * Detect, then embed the subject: the largest usable face, or, among the
+ * usable faces of at least half its area, the one nearest the image centre
+ * (at a desk the customer is centred and a bystander can come as close).
+ * Measured on LFW View 2 (`herken-bench lfw`): 99.15 %, the same faces as
+ * the centre rule in all 7,701 images, against 98.68 % for the largest
+ * face alone (31 images take a background face). face (may be NULL)
+ * receives it. HK_E_NOT_FOUND (with a message saying how many faces were
+ * rejected and why) when there is none.
  */
 HK_API hk_status hk_engine_embed_largest(const hk_engine *e,
                                          const hk_image *img, hk_face *face,

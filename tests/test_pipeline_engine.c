@@ -268,3 +268,94 @@ Test(pipeline_engine, concurrent_calls_agree_with_serial, .timeout = 120)
 	hk_image_free(&img);
 	hk_engine_destroy(e);
 }
+
+Test(pipeline_engine, passes_and_align_params_are_checked)
+{
+	hk_engine_params p;
+	hk_engine_default_params(&p);
+	cr_assert_eq(p.passes, HK_PASS_FLIP | HK_PASS_ZOOM);
+	cr_assert_eq(p.align, HK_ALIGN_FRONTAL);
+	hk_engine *e = (hk_engine *)0x1;
+	p.passes = 64;
+	cr_assert_eq(hk_engine_create(&p, &e), HK_E_INVALID);
+	cr_assert_null(e);
+	p.passes = HK_PASS_NONE | HK_PASS_FLIP;
+	cr_assert_eq(hk_engine_create(&p, &e), HK_E_INVALID);
+	hk_engine_default_params(&p);
+	p.align = 3;
+	cr_assert_eq(hk_engine_create(&p, &e), HK_E_INVALID);
+}
+
+/* The pose templates live in the ArcFace frame: the frontal one is the
+ * ArcFace template, a profile keeps the eye-to-mouth height of the frontal
+ * face within 15 % and its nose lies beyond both eyes; each template's own
+ * points pick it. */
+Test(pipeline_engine, pose_templates_fit_their_own_points)
+{
+	float t[5][5][2];
+	for (int k = 0; k < 5; k++)
+		hk__pose_template(k, t[k]);
+	for (int i = 0; i < 5; i++)
+		for (int c = 0; c < 2; c++)
+			cr_assert_float_eq(t[2][i][c], hk__arcface_template[i][c], 1e-6);
+	double h2 = (t[2][3][1] + t[2][4][1]) / 2 - (t[2][0][1] + t[2][1][1]) / 2;
+	double h0 = (t[0][3][1] + t[0][4][1]) / 2 - (t[0][0][1] + t[0][1][1]) / 2;
+	cr_assert(fabs(h0 / h2 - 1) < 0.15, "profile eye-mouth height %.1f vs %.1f", h0, h2);
+	cr_assert(t[0][2][0] < t[0][0][0] && t[0][2][0] < t[0][1][0], "left profile: nose left of the eyes");
+	cr_assert(t[4][2][0] > t[4][0][0] && t[4][2][0] > t[4][1][0], "right profile: nose right of the eyes");
+	for (int k = 0; k < 5; k++) {
+		/* the template's points, scaled by 2 and moved: still template k */
+		float pts[5][2];
+		for (int i = 0; i < 5; i++) {
+			pts[i][0] = 2 * t[k][i][0] + 31;
+			pts[i][1] = 2 * t[k][i][1] - 7;
+		}
+		double inv[6];
+		int chosen = -1;
+		cr_assert_eq(hk__align_inverse_pose((const float (*)[2])pts, 5, inv, &chosen), 0);
+		cr_assert_eq(chosen, k);
+		/* inv maps the chip's template point back onto the image point */
+		cr_assert_float_eq(inv[0] * t[k][2][0] + inv[1] * t[k][2][1] + inv[2], pts[2][0], 1e-3);
+		cr_assert_float_eq(inv[3] * t[k][2][0] + inv[4] * t[k][2][1] + inv[5], pts[2][1], 1e-3);
+	}
+}
+
+/* The mirrored and turned detector views map their detections back onto
+ * the image: fused on every image (HK_PASS_ALWAYS), each photo keeps its
+ * faces, every box overlaps the plain pass's by IoU > 0.7 and the eyes stay
+ * the subject's (right eye on the image left of a frontal face). */
+Test(pipeline_engine, extra_views_map_back_onto_the_image, .timeout = 120)
+{
+	hk_engine_params p;
+	hk_engine_default_params(&p);
+	p.passes = HK_PASS_NONE;
+	hk_engine *plain = engine_or_skip(&p);
+	const uint32_t modes[2] = {HK_PASS_FLIP | HK_PASS_ALWAYS, HK_PASS_ROTATE | HK_PASS_ALWAYS};
+	for (int m = 0; m < 2; m++) {
+		p.passes = modes[m];
+		hk_engine *e = engine_or_skip(&p);
+		for (int k = 1; k <= 6; k += 5) {
+			photo a, b;
+			load_photo(&a, plain, k);
+			b.n = 0;
+			cr_assert_eq(hk_engine_detect(e, &a.img, b.faces, 32, &b.n), HK_OK, "%s", hk_last_error());
+			cr_expect_eq(b.n, a.n, "sample%d, passes %u: %zu faces, plain %zu", k, modes[m], b.n, a.n);
+			for (size_t i = 0; i < a.n && i < 32; i++) {
+				float bi = 0;
+				const hk_face *f = NULL;
+				for (size_t j = 0; j < b.n && j < 32; j++)
+					if (hk__iou(a.faces[i].box, b.faces[j].box) > bi) {
+						bi = hk__iou(a.faces[i].box, b.faces[j].box);
+						f = &b.faces[j];
+					}
+				cr_expect(bi > 0.7f, "sample%d face %zu: IoU %.2f with the plain box", k, i, bi);
+				if (f && a.faces[i].keypoints[0][0] < a.faces[i].keypoints[1][0])
+					cr_expect(f->keypoints[0][0] < f->keypoints[1][0],
+					          "sample%d face %zu: the eyes swapped sides", k, i);
+			}
+			hk_image_free(&a.img);
+		}
+		hk_engine_destroy(e);
+	}
+	hk_engine_destroy(plain);
+}

@@ -64,11 +64,16 @@ size_t hk__decode_detections(const float *regs, const float *logits, float thr,
 			d->cluster = 1;
 		}
 	}
+	return hk__weighted_nms(scratch, n, iou, scratch + HK__DET_ANCHORS, out, max);
+}
+
+size_t hk__weighted_nms(hk__det *scratch, size_t n, float iou, hk__det *rest, hk__det *out,
+                        size_t max)
+{
 	qsort(scratch, n, sizeof *scratch, by_score_desc);
 	/* Weighted NMS: the best remaining candidate and everything overlapping
 	 * it by more than iou form a cluster; the output is the score-weighted
 	 * mean of the cluster's box and keypoints with the best score. */
-	hk__det *rest = scratch + HK__DET_ANCHORS;
 	size_t nout = 0;
 	while (n > 0) {
 		const hk__det top = scratch[0];
@@ -85,7 +90,7 @@ size_t hk__decode_detections(const float *regs, const float *logits, float thr,
 					acc[5 + 2 * k] += wgt * c->kp[k][1];
 				}
 				wsum += wgt;
-				members++;
+				members += c->cluster;
 			} else {
 				rest[nrest++] = *c;
 			}

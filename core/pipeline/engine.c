@@ -17,6 +17,12 @@
  * misplaced eyes) and the detector keypoints are used instead. */
 #define ONET_MIN_PROB 0.7f
 #define RESCUE_ZOOM 1.6 /* zoom-out factor of the rescue pass */
+#define ZOOM_FAR 2.5    /* HK_PASS_ZOOM: a frame-filling face shrunk into
+                           the detector's size range                    */
+/* The subject: among the usable faces at least this share of the largest
+ * one's area, the nearest the image centre (hk__subject_face). */
+#define SUBJECT_CLOSE_AREA 0.5
+#define ROTATE_DEG 30.0 /* HK_PASS_ROTATE: the image turned both ways    */
 
 struct hk_engine {
 	hk_engine_params p;
@@ -39,6 +45,8 @@ void hk_engine_default_params(hk_engine_params *p)
 	p->flip = HK_ON;
 	p->rescue = HK_ON;
 	p->rescue_threshold = 0.4f;
+	p->align = HK_ALIGN_FRONTAL;
+	p->passes = HK_PASS_FLIP | HK_PASS_ZOOM;
 }
 
 /* Zero fields mean "default"; out-of-range values are errors. */
@@ -63,6 +71,16 @@ static hk_status resolve_params(const hk_engine_params *in, hk_engine_params *p)
 		p->rescue = d.rescue;
 	if (p->rescue_threshold == 0)
 		p->rescue_threshold = d.rescue_threshold;
+	if (!p->align)
+		p->align = d.align;
+	if (p->align > HK_ALIGN_POSE)
+		return hk__err(HK_E_INVALID, "engine params: unknown alignment %u", p->align);
+	if (!p->passes)
+		p->passes = d.passes;
+	if (p->passes & ~(HK_PASS_FLIP | HK_PASS_ROTATE | HK_PASS_ZOOM | HK_PASS_ALWAYS | HK_PASS_NONE) ||
+	    ((p->passes & HK_PASS_NONE) && p->passes != HK_PASS_NONE))
+		return hk__err(HK_E_INVALID, "engine params: unknown HK_PASS_* bit in passes, or "
+		               "HK_PASS_NONE with others");
 	if (p->detector > HK_DETECTOR_DENSE || p->onet > HK_OFF || p->flip > HK_OFF ||
 	    p->rescue > HK_OFF || p->precision > HK_PREC_AUTO)
 		return hk__err(HK_E_INVALID, "engine params: unknown enum value");
@@ -199,23 +217,62 @@ static hk_status check_image(const hk_image *img)
 	return HK_OK;
 }
 
-/* One detector pass over the image zoomed out by `zoom` (1 = plain
- * letterbox). Detections come back in image pixels. */
-static hk_status detect_pass(const hk_engine *e, const hk_image *img, double zoom,
+/* One detector pass. A view: the image zoomed out by `zoom` (1 = plain
+ * letterbox), optionally mirrored and turned by `angle` degrees about its
+ * centre. Detections come back in image pixels (keypoints in the subject's
+ * order again for a mirrored view). */
+typedef struct det_view {
+	double zoom;
+	int flip;
+	double angle;
+} det_view;
+
+static hk_status detect_pass(const hk_engine *e, const hk_image *img, det_view v,
                              float thr, hk__det *out, size_t *n)
 {
 	hk_status st = HK_E_NOMEM;
-	float *input = malloc(sizeof(float) * HK__DET_SIZE * HK__DET_SIZE * 3);
+	const size_t px = (size_t)HK__DET_SIZE * HK__DET_SIZE;
+	float *input = malloc(sizeof(float) * px * 3);
 	float *regs = malloc(sizeof(float) * HK__DET_ANCHORS * HK__DET_REGS);
 	float *logits = malloc(sizeof(float) * HK__DET_ANCHORS);
 	hk__det *scratch = malloc(sizeof(hk__det) * 2 * HK__DET_ANCHORS);
+	uint8_t *canvas = NULL;
 	*n = 0;
 	if (!input || !regs || !logits || !scratch) {
 		st = hk__err(HK_E_NOMEM, "detect: out of memory");
 		goto done;
 	}
+	const int plain = !v.flip && v.angle == 0;
 	hk__letterbox lb;
-	st = hk__letterbox_input(img, HK__DET_SIZE, zoom, input, &lb);
+	/* det input edge coordinates (u, v) -> image edge coordinates:
+	 * centre + R(angle) F (u - 96, v - 96) / scale. */
+	double a[6];
+	if (plain) {
+		st = hk__letterbox_input(img, HK__DET_SIZE, v.zoom, input, &lb);
+	} else {
+		lb = hk__letterbox_of(img->width, img->height, HK__DET_SIZE, v.zoom);
+		double t = v.angle * 3.14159265358979323846 / 180, c = cos(t) / lb.scale,
+		       sn = sin(t) / lb.scale, f = v.flip ? -1 : 1, h = HK__DET_SIZE / 2.0;
+		a[0] = c * f;
+		a[1] = -sn;
+		a[3] = sn * f;
+		a[4] = c;
+		a[2] = img->width / 2.0 - a[0] * h - a[1] * h;
+		a[5] = img->height / 2.0 - a[3] * h - a[4] * h;
+		/* hk__warp samples output pixel centres (x + 0.5 in edge
+		 * coordinates) at image pixel-centre coordinates (edge - 0.5). */
+		double inv[6] = {a[0], a[1], a[2] + 0.5 * (a[0] + a[1]) - 0.5,
+		                 a[3], a[4], a[5] + 0.5 * (a[3] + a[4]) - 0.5};
+		canvas = malloc(px * 3);
+		if (!canvas) {
+			st = hk__err(HK_E_NOMEM, "detect: out of memory");
+			goto done;
+		}
+		hk__warp(img, inv, HK__DET_SIZE, canvas);
+		for (size_t i = 0; i < px * 3; i++)
+			input[i] = canvas[i] / 127.5f - 1.0f;
+		st = HK_OK;
+	}
 	if (st)
 		goto done;
 	float *outs[4] = {0};
@@ -225,15 +282,88 @@ static hk_status detect_pass(const hk_engine *e, const hk_image *img, double zoo
 	if (st)
 		goto done;
 	*n = hk__decode_detections(regs, logits, thr, e->p.nms_iou, scratch, out, DET_MAX);
-	for (size_t i = 0; i < *n; i++)
-		hk__letterbox_unmap(&lb, HK__DET_SIZE, &out[i]);
+	for (size_t i = 0; i < *n; i++) {
+		hk__det *d = &out[i];
+		if (plain) {
+			hk__letterbox_unmap(&lb, HK__DET_SIZE, d);
+			continue;
+		}
+		const double S = HK__DET_SIZE;
+		double cu = (d->box[0] + d->box[2]) / 2 * S, cv = (d->box[1] + d->box[3]) / 2 * S;
+		double hw = (d->box[2] - d->box[0]) / 2 * S / lb.scale;
+		double hh = (d->box[3] - d->box[1]) / 2 * S / lb.scale;
+		double cx = a[0] * cu + a[1] * cv + a[2], cy = a[3] * cu + a[4] * cv + a[5];
+		d->box[0] = (float)(cx - hw);
+		d->box[1] = (float)(cy - hh);
+		d->box[2] = (float)(cx + hw);
+		d->box[3] = (float)(cy + hh);
+		for (int k = 0; k < 6; k++) {
+			double u = d->kp[k][0] * S, w = d->kp[k][1] * S;
+			d->kp[k][0] = (float)(a[0] * u + a[1] * w + a[2]);
+			d->kp[k][1] = (float)(a[3] * u + a[4] * w + a[5]);
+		}
+		if (v.flip) /* the subject's right eye/ear became the left */
+			for (int k = 0; k < 6; k += 4) {
+				float t0 = d->kp[k][0], t1 = d->kp[k][1];
+				d->kp[k][0] = d->kp[k + 1][0];
+				d->kp[k][1] = d->kp[k + 1][1];
+				d->kp[k + 1][0] = t0;
+				d->kp[k + 1][1] = t1;
+			}
+	}
 done:
 	if (input)
-		hk__wipe(input, sizeof(float) * HK__DET_SIZE * HK__DET_SIZE * 3);
+		hk__wipe(input, sizeof(float) * px * 3);
+	if (canvas)
+		hk__wipe(canvas, px * 3);
+	free(canvas);
 	free(input);
 	free(regs);
 	free(logits);
 	free(scratch);
+	return st;
+}
+
+/* The extra views of e->p.passes (at most 5), after the plain one. */
+static size_t extra_views(const hk_engine *e, det_view *v)
+{
+	size_t n = 0;
+	uint32_t p = e->p.passes;
+	if (p & HK_PASS_FLIP)
+		v[n++] = (det_view){1.0, 1, 0};
+	if (p & HK_PASS_ROTATE) {
+		v[n++] = (det_view){1.0, 0, ROTATE_DEG};
+		v[n++] = (det_view){1.0, 0, -ROTATE_DEG};
+	}
+	if (p & HK_PASS_ZOOM) {
+		v[n++] = (det_view){ZOOM_FAR, 0, 0};
+		if (p & HK_PASS_FLIP)
+			v[n++] = (det_view){ZOOM_FAR, 1, 0};
+	}
+	return n;
+}
+
+/* The plain view and the extra ones at threshold thr, fused by weighted
+ * NMS (box voting): at most DET_MAX detections into out. */
+static hk_status detect_fused(const hk_engine *e, const hk_image *img, const det_view *views,
+                              size_t nv, float thr, hk__det *out, size_t *n)
+{
+	*n = 0;
+	hk__det *all = malloc(sizeof(hk__det) * DET_MAX * nv * 2);
+	if (!all)
+		return hk__err(HK_E_NOMEM, "detect: out of memory");
+	size_t total = 0;
+	hk_status st = HK_OK;
+	for (size_t i = 0; i < nv && !st; i++) {
+		size_t k = 0;
+		st = detect_pass(e, img, views[i], thr, all + total, &k);
+		for (size_t j = 0; j < k; j++)
+			all[total + j].cluster = 1;
+		total += k;
+	}
+	if (!st)
+		*n = hk__weighted_nms(all, total, e->p.nms_iou, all + DET_MAX * nv, out, DET_MAX);
+	free(all);
 	return st;
 }
 
@@ -320,24 +450,33 @@ hk_status hk_engine_detect(const hk_engine *e, const hk_image *img, hk_face *fac
 		return hk__err(HK_E_NOMEM, "detect: out of memory");
 	size_t nd = 0;
 	uint32_t flags = 0;
-	st = detect_pass(e, img, 1.0, e->p.score_threshold, dets, &nd);
+	det_view views[6] = {{1.0, 0, 0}};
+	size_t nx = extra_views(e, views + 1);
+	if (e->p.passes & HK_PASS_ALWAYS)
+		st = detect_fused(e, img, views, 1 + nx, e->p.score_threshold, dets, &nd);
+	else
+		st = detect_pass(e, img, views[0], e->p.score_threshold, dets, &nd);
 	if (!st && nd == 0 && e->p.rescue == HK_ON) {
 		/* Nothing at the threshold. Faces scored just below it are common
 		 * (profiles, tight crops where the face fills the frame): look again,
-		 * also zoomed out (more context around a frame-filling face), and
-		 * accept the best candidate down to the rescue threshold. */
-		size_t n1 = 0, n2 = 0;
+		 * also zoomed out (more context around a frame-filling face) and in
+		 * the extra views, and accept the best candidate down to the rescue
+		 * threshold. */
 		float thr = fminf(e->p.rescue_threshold, e->p.score_threshold);
-		st = detect_pass(e, img, 1.0, thr, dets, &n1);
+		size_t n1 = 0, n2 = 0, nr = 0;
+		st = detect_pass(e, img, views[0], thr, dets, &n1);
 		if (!st)
-			st = detect_pass(e, img, RESCUE_ZOOM, thr, dets + DET_MAX, &n2);
+			st = detect_pass(e, img, (det_view){RESCUE_ZOOM, 0, 0}, thr, dets + DET_MAX, &n2);
 		if (!st && (n1 || n2)) {
-			const hk__det *best = NULL;
-			if (n1)
-				best = &dets[0];
-			if (n2 && (!best || dets[DET_MAX].score > best->score))
-				best = &dets[DET_MAX];
-			dets[0] = *best;
+			if (!n1 || (n2 && dets[DET_MAX].score > dets[0].score))
+				dets[0] = dets[DET_MAX];
+			nr = 1;
+		}
+		/* Still nothing: the extra views (HK_PASS_*), fused. They run only
+		 * here so they never move a face the classic passes found. */
+		if (!st && !nr && nx)
+			st = detect_fused(e, img, views + 1, nx, thr, dets, &nr);
+		if (!st && nr) {
 			nd = 1;
 			flags = HK_FACE_RESCUED;
 		}
@@ -397,7 +536,9 @@ hk_status hk__engine_embed_views(const hk_engine *e, const hk_image *img, const 
 			const hk_face *f = &faces[b0 + i];
 			double inv[6];
 			int np = f->landmark_source == HK_LANDMARKS_ONET ? 5 : 4;
-			if (hk__align_inverse((const float (*)[2])f->landmarks, (size_t)np, inv)) {
+			if (e->p.align == HK_ALIGN_POSE
+			        ? hk__align_inverse_pose((const float (*)[2])f->landmarks, (size_t)np, inv, NULL)
+			        : hk__align_inverse((const float (*)[2])f->landmarks, (size_t)np, inv)) {
 				st = hk__err(HK_E_RANGE, "embed: face %zu has degenerate landmarks", b0 + i);
 				break;
 			}
@@ -451,6 +592,31 @@ hk_status hk_engine_embed(const hk_engine *e, const hk_image *img, const hk_face
 	return st;
 }
 
+size_t hk__subject_face(const hk_face *faces, size_t n, const hk_image *img)
+{
+	size_t best = SIZE_MAX;
+	double amax = 0;
+	for (size_t i = 0; i < n; i++) {
+		double a = (double)(faces[i].box[2] - faces[i].box[0]) * (faces[i].box[3] - faces[i].box[1]);
+		if (faces[i].reject == HK_FACE_OK && a > amax)
+			amax = a;
+	}
+	double best_d = 0;
+	for (size_t i = 0; i < n; i++) {
+		const float *b = faces[i].box;
+		double a = (double)(b[2] - b[0]) * (b[3] - b[1]);
+		if (faces[i].reject != HK_FACE_OK || !(a >= SUBJECT_CLOSE_AREA * amax))
+			continue;
+		double dx = (b[0] + b[2]) / 2.0 - img->width / 2.0, dy = (b[1] + b[3]) / 2.0 - img->height / 2.0;
+		double d = dx * dx + dy * dy;
+		if (best == SIZE_MAX || d < best_d) {
+			best = i;
+			best_d = d;
+		}
+	}
+	return best;
+}
+
 hk_status hk_engine_embed_largest(const hk_engine *e, const hk_image *img, hk_face *face,
                                   float emb[HK_EMBED_DIM])
 {
@@ -462,19 +628,11 @@ hk_status hk_engine_embed_largest(const hk_engine *e, const hk_image *img, hk_fa
 		return hk__err(HK_E_NOMEM, "embed_largest: out of memory");
 	size_t n = 0;
 	hk_status st = hk_engine_detect(e, img, faces, MAXF, &n);
-	size_t best = MAXF, rejected = 0;
-	float best_area = -1;
-	for (size_t i = 0; !st && i < n && i < MAXF; i++) {
-		if (faces[i].reject != HK_FACE_OK) {
-			rejected++;
-			continue;
-		}
-		float area = (faces[i].box[2] - faces[i].box[0]) * (faces[i].box[3] - faces[i].box[1]);
-		if (area > best_area) {
-			best_area = area;
-			best = i;
-		}
-	}
+	size_t rejected = 0, best = st ? SIZE_MAX : hk__subject_face(faces, n < MAXF ? n : MAXF, img);
+	for (size_t i = 0; !st && i < n && i < MAXF; i++)
+		rejected += faces[i].reject != HK_FACE_OK;
+	if (best == SIZE_MAX)
+		best = MAXF;
 	if (!st && best == MAXF)
 		st = n == 0 ? hk__err(HK_E_NOT_FOUND, "no face found in the %ux%u image",
 		                      img->width, img->height)

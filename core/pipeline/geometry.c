@@ -234,6 +234,79 @@ int hk__affine_invert(const double m[6], double inv[6])
 	return 0;
 }
 
+/* Five-point layouts of turned faces in a 112x112 crop (insightface's
+ * face_align: nose to the image left in profile, turned left, frontal,
+ * turned right, right profile). Used through their similarity onto the
+ * ArcFace template's frame (the frontal one defines it), so a turned face
+ * lands at the scale and place the embedder was trained on. */
+static const float pose_src[5][5][2] = {
+	{{51.642f, 50.115f}, {57.617f, 49.990f}, {35.740f, 69.007f}, {51.157f, 89.050f}, {57.025f, 89.702f}},
+	{{45.031f, 50.118f}, {65.568f, 50.872f}, {39.677f, 68.111f}, {45.177f, 86.190f}, {64.246f, 86.758f}},
+	{{39.730f, 51.138f}, {72.270f, 51.138f}, {56.000f, 68.493f}, {42.463f, 87.010f}, {69.537f, 87.010f}},
+	{{46.845f, 50.872f}, {67.382f, 50.118f}, {72.737f, 68.111f}, {48.167f, 86.758f}, {67.236f, 86.190f}},
+	{{54.796f, 49.990f}, {60.771f, 50.115f}, {76.673f, 69.007f}, {55.388f, 89.702f}, {61.257f, 89.050f}},
+};
+
+void hk__pose_template(int k, float tpl[5][2])
+{
+	if (k == 2) {
+		memcpy(tpl, hk__arcface_template, sizeof(float) * 10);
+		return;
+	}
+	double m[6];
+	hk__similarity(pose_src[2], hk__arcface_template, 5, m);
+	for (int i = 0; i < 5; i++) {
+		double x = pose_src[k][i][0], y = pose_src[k][i][1];
+		tpl[i][0] = (float)(m[0] * x + m[1] * y + m[2]);
+		tpl[i][1] = (float)(m[3] * x + m[4] * y + m[5]);
+	}
+}
+
+/* The similarity of pts onto template k (n = 4: mouth corners averaged)
+ * and its residual sum of squares in chip pixels. -1 if degenerate. */
+static int fit_template(const float (*pts)[2], size_t n, int k, double m[6], double *rss)
+{
+	float tpl[5][2];
+	hk__pose_template(k, tpl);
+	if (n == 4) {
+		tpl[3][0] = (tpl[3][0] + tpl[4][0]) / 2;
+		tpl[3][1] = (tpl[3][1] + tpl[4][1]) / 2;
+	} else if (n != 5) {
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (!isfinite(pts[i][0]) || !isfinite(pts[i][1]))
+			return -1;
+	if (hk__similarity(pts, (const float (*)[2])tpl, n, m))
+		return -1;
+	*rss = 0;
+	for (size_t i = 0; i < n; i++) {
+		double dx = m[0] * pts[i][0] + m[1] * pts[i][1] + m[2] - tpl[i][0];
+		double dy = m[3] * pts[i][0] + m[4] * pts[i][1] + m[5] - tpl[i][1];
+		*rss += dx * dx + dy * dy;
+	}
+	return 0;
+}
+
+int hk__align_inverse_pose(const float (*pts)[2], size_t n, double inv[6], int *chosen)
+{
+	double best_m[6], best = 0;
+	int bk = -1;
+	for (int k = 0; k < 5; k++) {
+		double m[6], rss;
+		if (fit_template(pts, n, k, m, &rss))
+			return -1;
+		if (bk < 0 || rss < best) {
+			best = rss;
+			bk = k;
+			memcpy(best_m, m, sizeof m);
+		}
+	}
+	if (chosen)
+		*chosen = bk;
+	return hk__affine_invert(best_m, inv);
+}
+
 int hk__align_inverse(const float (*pts)[2], size_t n, double inv[6])
 {
 	float tpl[5][2];

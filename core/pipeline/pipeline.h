@@ -72,6 +72,15 @@ size_t hk__decode_detections(const float *regs, const float *logits, float thr,
                              float iou, hk__det *scratch, hk__det *out,
                              size_t max);
 
+/* Weighted NMS over n candidates in scratch (any order; reordered): the
+ * best remaining one and every candidate overlapping it by IoU > iou form
+ * a cluster, output as the score-weighted mean box and keypoints with the
+ * best score and the summed cluster sizes. rest holds n hk__det. Writes at
+ * most max into out, returns how many. Also fuses detections of several
+ * passes (box voting). */
+size_t hk__weighted_nms(hk__det *scratch, size_t n, float iou, hk__det *rest, hk__det *out,
+                        size_t max);
+
 float hk__iou(const float *a, const float *b);
 
 /* O-Net square crop of a box (f = 1): side max(w,h), centred. */
@@ -124,10 +133,26 @@ void hk__chip_mirror(uint8_t *chip, uint32_t size);
  * use pixel centres at integer coordinates. -1 if degenerate. */
 int hk__align_inverse(const float (*pts)[2], size_t n, double inv[6]);
 
+/* Pose template k (0 profile with the nose to the image left, 1 turned
+ * left, 2 frontal = the ArcFace template, 3 turned right, 4 right profile)
+ * in the ArcFace 112x112 frame. */
+void hk__pose_template(int k, float tpl[5][2]);
+
+/* Like hk__align_inverse, onto whichever of the five pose templates the
+ * points fit best (least residual after the similarity); *chosen (may be
+ * NULL) gets its index. -1 if degenerate. */
+int hk__align_inverse_pose(const float (*pts)[2], size_t n, double inv[6], int *chosen);
+
 /* The detector's eyes, nose and mouth centre, pixel-centre convention. */
 void hk__det_points4(const hk__det *d, float pts[4][2]);
 
 /* ---- engine internals for benchmarks ---- */
+
+/* The face hk_engine_embed_largest takes, the engine's one subject rule:
+ * the largest usable face, or, among usable faces of at least half its
+ * area, the one nearest the image centre (at a desk the customer is
+ * centred; a bystander can come as close). SIZE_MAX when none is usable. */
+size_t hk__subject_face(const hk_face *faces, size_t n, const hk_image *img);
 
 /* Embeddings of the plain chip (plain[n*192]) and, when mirror is not NULL,
  * of the mirrored chip (mirror[n*192]) of each face, each L2-normalised by
