@@ -45,6 +45,13 @@ static inline int hk__mul_size(size_t a, size_t b, size_t *out)
 /* Wipe memory that held personal data; not optimised away. */
 void hk__wipe(void *p, size_t n);
 
+/* Opens path for reading (O_RDONLY | O_CLOEXEC | flags) without blocking
+ * on a FIFO, and only a regular file: fd (O_NONBLOCK set, no effect on a
+ * regular file), or -errno: -EISDIR for a directory, -ESPIPE for a FIFO,
+ * socket or device (never read). *st (may be NULL) gets its fstat. */
+struct stat;
+int hk__open_regular(const char *path, int flags, struct stat *st);
+
 /* Reads a whole regular file into a malloc'd buffer, sized by fstat
  * before reading. 0 or -errno: -EFBIG over max bytes, -EISDIR for a
  * directory, -ESPIPE for a FIFO, socket or device (opened without

@@ -72,8 +72,12 @@ void hk__fr_frame_fail(slot *s, hk_status st, const char *fmt, ...)
 
 void hk__fr_frame_fail_errno(slot *s, int neg, const char *op)
 {
-	hk__fr_frame_fail(s, hk__status_of_errno(-neg), "%s: %s: %s", s->pub.name, op,
-	           strerror(-neg));
+	if (neg == -ESPIPE) /* hk__open_regular: a FIFO, socket or device */
+		hk__fr_frame_fail(s, HK_E_IO, "%s: not a regular file (a FIFO, "
+		                  "socket or device): refused", s->pub.name);
+	else
+		hk__fr_frame_fail(s, hk__status_of_errno(-neg), "%s: %s: %s",
+		                  s->pub.name, op, strerror(-neg));
 }
 
 /* Can `bytes` more be charged for frame id? The budget may be exceeded

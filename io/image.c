@@ -627,25 +627,36 @@ HK_API hk_status hk_image_decode(const void *bytes, size_t len, hk_image *out)
 	               "%s image: not supported (JPEG, PNG, PPM/PGM only)", what);
 }
 
-int hk__read_file(const char *path, size_t max, uint8_t **out, size_t *outn)
+int hk__open_regular(const char *path, int flags, struct stat *st)
 {
-	*out = NULL;
-	*outn = 0;
 	/* O_NONBLOCK: opening a FIFO without a writer must not block; the
 	 * type check below refuses it before any read. */
-	int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC | flags);
 	if (fd < 0)
 		return -errno;
-	struct stat st;
-	if (fstat(fd, &st) != 0) {
+	struct stat sb;
+	if (!st)
+		st = &sb;
+	if (fstat(fd, st) != 0) {
 		int e = errno;
 		close(fd);
 		return -e;
 	}
-	if (!S_ISREG(st.st_mode)) {
+	if (!S_ISREG(st->st_mode)) {
 		close(fd);
-		return S_ISDIR(st.st_mode) ? -EISDIR : -ESPIPE;
+		return S_ISDIR(st->st_mode) ? -EISDIR : -ESPIPE;
 	}
+	return fd;
+}
+
+int hk__read_file(const char *path, size_t max, uint8_t **out, size_t *outn)
+{
+	*out = NULL;
+	*outn = 0;
+	struct stat st;
+	int fd = hk__open_regular(path, 0, &st);
+	if (fd < 0)
+		return fd;
 	/* The size limit comes from fstat, before a byte is read. */
 	if ((uint64_t)st.st_size > max) {
 		close(fd);

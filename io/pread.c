@@ -54,15 +54,10 @@ ssize_t hk__fr_pread_full(int fd, uint8_t *dst, size_t want, uint64_t off)
 int hk__fr_big_file_finish(hk_frames *f, slot *s, int blocking)
 {
 	const char *path = hk__fr_frame_path(f, s);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		hk__fr_frame_fail_errno(s, -errno, "open");
-		return 0;
-	}
 	struct stat st;
-	if (fstat(fd, &st) != 0) {
-		hk__fr_frame_fail_errno(s, -errno, "fstat");
-		close(fd);
+	int fd = hk__open_regular(path, 0, &st);
+	if (fd < 0) {
+		hk__fr_frame_fail_errno(s, fd, "open");
 		return 0;
 	}
 	size_t have = f->p.buffer_size;
@@ -118,21 +113,23 @@ static void pread_file(hk_frames *f, slot *s)
 {
 	const char *path = hk__fr_frame_path(f, s);
 	int direct = (f->p.flags & HK_FRAMES_DIRECT) && f->direct_ok;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | (direct ? O_DIRECT : 0));
-	if (fd < 0 && direct && errno == EINVAL) {
+	/* a listed FIFO, device or directory fails its frame, unread: the
+	 * open cannot block this reader thread */
+	int fd = hk__open_regular(path, direct ? O_DIRECT : 0, NULL);
+	if (fd == -EINVAL && direct) {
 		direct = 0;
-		fd = open(path, O_RDONLY | O_CLOEXEC);
+		fd = hk__open_regular(path, 0, NULL);
 	}
 	if (fd < 0) {
-		hk__fr_frame_fail_errno(s, -errno, "open");
+		hk__fr_frame_fail_errno(s, fd, "open");
 		return;
 	}
 	ssize_t r = hk__fr_pread_full(fd, s->pool, f->p.buffer_size, 0);
 	if (r == -EINVAL && direct) { /* fs refused O_DIRECT alignment */
 		close(fd);
-		fd = open(path, O_RDONLY | O_CLOEXEC);
+		fd = hk__open_regular(path, 0, NULL);
 		if (fd < 0) {
-			hk__fr_frame_fail_errno(s, -errno, "open");
+			hk__fr_frame_fail_errno(s, fd, "open");
 			return;
 		}
 		direct = 0;

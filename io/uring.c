@@ -64,6 +64,26 @@ static void uring_issue_file(hk_frames *f, slot *s)
 	s->open_res = s->read_res = 0;
 }
 
+/* Is the listed file regular? Else its frame fails, unread. The ring opens
+ * into a direct descriptor, which cannot be fstat'ed, so the type is
+ * checked by path first (stat opens nothing: a FIFO cannot block it); a
+ * file swapped for a FIFO between this check and the open can still hold
+ * an io-wq worker (the pread engine checks the descriptor itself). */
+static int uring_file_regular(hk_frames *f, slot *s)
+{
+	struct stat st;
+	if (stat(f->paths[s->pub.id], &st) != 0) {
+		hk__fr_frame_fail_errno(s, -errno, "open");
+		return 0;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		hk__fr_frame_fail_errno(s, S_ISDIR(st.st_mode) ? -EISDIR : -ESPIPE,
+		                        "open");
+		return 0;
+	}
+	return 1;
+}
+
 static void uring_issue_batch_read(hk_frames *f, slot *s)
 {
 	struct io_uring_sqe *sqe = get_sqe(f);
@@ -197,6 +217,10 @@ void *hk__fr_uring_thread(void *arg)
 			}
 			waiting = NULL;
 			if (f->kind == SRC_FILES) {
+				if (!uring_file_regular(f, s)) {
+					hk__fr_ready_frame(f, s);
+					continue;
+				}
 				uring_issue_file(f, s);
 			} else {
 				int fin;

@@ -411,6 +411,64 @@ Test(io, permission_denied_per_frame)
 	free(dir);
 }
 
+/* A list source on one engine with these flags (other params default). */
+static hk_frames *open_list_on(const char *const *paths, size_t n,
+                               uint32_t engine, uint32_t flags)
+{
+	hk_frames_params p;
+	hk_frames_default_params(&p);
+	p.engine = engine;
+	p.flags = flags;
+	hk_frames *src = NULL;
+	cr_assert_eq(hk_frames_open_list(paths, n, &p, &src), HK_OK, "%s",
+	             hk_last_error());
+	return src;
+}
+
+/* A list may name a FIFO (no writer: opening it for reading would block
+ * the reader thread for good), a device or a directory: each fails its own
+ * frame, unread, as image and gallery files do; the regular files around
+ * them still arrive. */
+Test(io, list_refuses_non_regular_files, .timeout = 60)
+{
+	char *dir = mkdir_tmp();
+	char a[256], fifo[256], sub[256], c[256];
+	snprintf(a, sizeof a, "%s/a.jpg", dir);
+	snprintf(fifo, sizeof fifo, "%s/fifo.jpg", dir);
+	snprintf(sub, sizeof sub, "%s/sub.jpg", dir);
+	snprintf(c, sizeof c, "%s/c.jpg", dir);
+	write_file(a, (const uint8_t *)"AAAA", 4);
+	write_file(c, (const uint8_t *)"CC", 2);
+	cr_assert_eq(mkfifo(fifo, 0600), 0);
+	cr_assert_eq(mkdir(sub, 0700), 0);
+	const char *paths[5] = {a, fifo, "/dev/zero", sub, c};
+	for (uint32_t engine = HK_FRAMES_IO_URING; engine <= HK_FRAMES_PREAD; engine++) {
+		hk_frames *src = open_list_on(paths, 5, engine, HK_FRAMES_IN_ORDER);
+		hk_frame *fr;
+		int n = 0;
+		while (hk_frames_next(src, &fr) == HK_OK && fr) {
+			cr_assert_eq(fr->id, (uint64_t)n);
+			if (n == 0 || n == 4) {
+				cr_assert_eq(fr->status, HK_OK, "%s", fr->error);
+				cr_assert_eq(fr->len, n ? 2u : 4u);
+			} else {
+				cr_assert_eq(fr->status, HK_E_IO, "engine %u, %s: %d",
+				             engine, fr->name, fr->status);
+				cr_assert(strstr(fr->error, n == 3 ? "Is a directory"
+				                                   : "not a regular file"),
+				          "engine %u: %s", engine, fr->error);
+				cr_assert_eq(fr->len, 0);
+			}
+			hk_frames_release(src, fr);
+			n++;
+		}
+		cr_assert_eq(n, 5);
+		hk_frames_destroy(src);
+	}
+	rm_tree(dir);
+	free(dir);
+}
+
 Test(io, caller_holding_everything_gets_limit)
 {
 	fileset fs = make_files(40, 4096);
@@ -447,13 +505,8 @@ Test(io, destroy_midway_and_null)
 	hk_frames_release(NULL, NULL);
 	fileset fs = make_files(300, 4096);
 	for (uint32_t engine = HK_FRAMES_IO_URING; engine <= HK_FRAMES_PREAD; engine++) {
-		hk_frames_params p;
-		hk_frames_default_params(&p);
-		p.engine = engine;
-		p.flags = HK_FRAMES_DECODE;
-		hk_frames *src = NULL;
-		cr_assert_eq(hk_frames_open_list((const char *const *)fs.paths, fs.n,
-		                                 &p, &src), HK_OK);
+		hk_frames *src = open_list_on((const char *const *)fs.paths, fs.n,
+		                              engine, HK_FRAMES_DECODE);
 		hk_frame *fr;
 		cr_assert_eq(hk_frames_next(src, &fr), HK_OK);
 		cr_assert_not_null(fr);

@@ -242,12 +242,7 @@ hk_status hk_store_set_policy(hk_store *st, const hk_store_policy *p)
 	st->policy.inactivity_limit_s = p->inactivity_limit_s;
 	st->policy.target_fmr = hk__st_rate_dec(hk__st_rate_enc(p->target_fmr));
 	st->policy.target_fpir = hk__st_rate_dec(hk__st_rate_enc(p->target_fpir));
-	hk__st_khdr_fill(st);
-	hk_status s = hk__st_pwrite_all(st->keys_fd, &st->khdr, sizeof st->khdr, 0,
-	                             HK__F_KEYS);
-	if (!s && fdatasync(st->keys_fd))
-		s = hk__err(HK_E_IO, "%s: fdatasync: %s", HK__F_KEYS,
-		            strerror(errno));
+	hk_status s = hk__st_khdr_write(st);
 	pthread_mutex_unlock(&st->khdr_mu);
 	atomic_store(&st->next_deadline, INT64_MIN); /* re-evaluate */
 	if (!s)

@@ -411,6 +411,15 @@ hk_status hk__st_pwrite_all(int fd, const void *p, size_t n, uint64_t off,
 	return HK_OK;
 }
 
+hk_status hk__st_pwrite_sync(int fd, const void *p, size_t n, uint64_t off,
+                             const char *what)
+{
+	hk_status s = hk__st_pwrite_all(fd, p, n, off, what);
+	if (!s && fdatasync(fd))
+		s = hk__err(HK_E_IO, "%s: fdatasync: %s", what, strerror(errno));
+	return s;
+}
+
 hk_status hk__st_fsync_dir(int dirfd)
 {
 	if (fsync(dirfd))

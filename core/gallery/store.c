@@ -113,6 +113,16 @@ void hk__st_khdr_fill(hk_store *st)
 	                   st->k->header, 32);
 }
 
+/* Refill keys.hk's header (policy, watermark) and rewrite it in place,
+ * durable: 128 bytes at offset 0, one sector, written atomically. The
+ * caller holds khdr_mu. */
+hk_status hk__st_khdr_write(hk_store *st)
+{
+	hk__st_khdr_fill(st);
+	return hk__st_pwrite_sync(st->keys_fd, &st->khdr, sizeof st->khdr, 0,
+	                          HK__F_KEYS);
+}
+
 /* Generate, persist and fsync a batch of subject keys before any record
  * can name them, so a durable record never refers to a key that is not. */
 hk_status hk__st_pool_refill(hk_store *st)
@@ -139,12 +149,9 @@ hk_status hk__st_pool_refill(hk_store *st)
 		randombytes_buf(k->key, 32);
 		hk__st_kent_seal(st, &ents[i], k->id, k->key);
 	}
-	hk_status s = hk__st_pwrite_all(st->keys_fd, ents, n * sizeof *ents,
-	                             st->keys_size, HK__F_KEYS);
+	hk_status s = hk__st_pwrite_sync(st->keys_fd, ents, n * sizeof *ents,
+	                                 st->keys_size, HK__F_KEYS);
 	free(ents);
-	if (!s && fdatasync(st->keys_fd))
-		s = hk__err(HK_E_IO, "%s: fdatasync: %s", HK__F_KEYS,
-		            strerror(errno));
 	if (s) {
 		sodium_memzero(st->pool + st->pool_n, n * sizeof *st->pool);
 		return s;
@@ -403,12 +410,7 @@ hk_status hk__st_watermark(hk_store *st, uint64_t seq, uint64_t audit_n,
 			h->durable_audit = audit_n;
 			memcpy(h->audit_head, head, sizeof h->audit_head);
 		}
-		hk__st_khdr_fill(st);
-		/* 128 bytes at offset 0: one sector, written atomically */
-		s = hk__st_pwrite_all(st->keys_fd, h, sizeof *h, 0, HK__F_KEYS);
-		if (!s && fdatasync(st->keys_fd))
-			s = hk__err(HK_E_IO, "%s: fdatasync: %s", HK__F_KEYS,
-			            strerror(errno));
+		s = hk__st_khdr_write(st);
 	}
 	pthread_mutex_unlock(&st->khdr_mu);
 	return s;

@@ -222,6 +222,9 @@ void hk__st_unmap_file(const uint8_t *buf, size_t len);
 hk_status hk__st_write_all(int fd, const void *p, size_t n, const char *what);
 hk_status hk__st_pwrite_all(int fd, const void *p, size_t n, uint64_t off,
                          const char *what);
+/* pwrite_all, then fdatasync: n bytes at off are durable. */
+hk_status hk__st_pwrite_sync(int fd, const void *p, size_t n, uint64_t off,
+                             const char *what);
 /* Write buf to name via name.tmp: create 0600, write, fsync, rename,
  * fsync the directory. */
 hk_status hk__st_atomic_write(int dirfd, const char *name, const void *p,

@@ -178,6 +178,8 @@ hk_status hk__st_key_shred_at(hk_store *st, uint64_t id, uint64_t off);
 void hk__st_drop_subject(hk_store *st, hk__subj *s);
 void hk__st_hide_subject(hk_store *st, hk__subj *s, uint32_t reason);
 void hk__st_khdr_fill(hk_store *st);
+/* khdr_fill, then rewrite the header in place, durable (khdr_mu held). */
+hk_status hk__st_khdr_write(hk_store *st);
 hk_status hk__st_pool_refill(hk_store *st);
 hk_status hk__st_body_build(uint32_t dim, int64_t time, int64_t consent_time,
                             int64_t expires, int64_t last_active,

@@ -28,6 +28,16 @@ uint64_t hk__name_hash(const uint8_t hkey[16], const char *name)
 	return v;
 }
 
+/* The first slot on key's probe path that holds no entry (empty, or a
+ * tombstone): where key goes. */
+static size_t free_slot(hk__subj *const *vals, size_t cap, uint64_t key)
+{
+	size_t j = mix64(key) & (cap - 1);
+	while (vals[j] && vals[j] != TOMB)
+		j = (j + 1) & (cap - 1);
+	return j;
+}
+
 static int map_grow(hk__map *m)
 {
 	size_t cap = m->cap ? m->cap * 2 : 64;
@@ -43,9 +53,7 @@ static int map_grow(hk__map *m)
 	for (size_t i = 0; i < m->cap; i++) {
 		if (!m->vals[i] || m->vals[i] == TOMB)
 			continue;
-		size_t j = mix64(m->keys[i]) & (cap - 1);
-		while (v[j])
-			j = (j + 1) & (cap - 1);
+		size_t j = free_slot(v, cap, m->keys[i]);
 		k[j] = m->keys[i];
 		v[j] = m->vals[i];
 	}
@@ -62,9 +70,7 @@ int hk__st_map_put(hk__map *m, uint64_t key, hk__subj *s)
 {
 	if ((m->used + 1) * 4 >= m->cap * 3 && map_grow(m))
 		return -1;
-	size_t j = mix64(key) & (m->cap - 1);
-	while (m->vals[j] && m->vals[j] != TOMB)
-		j = (j + 1) & (m->cap - 1);
+	size_t j = free_slot(m->vals, m->cap, key);
 	if (!m->vals[j])
 		m->used++;
 	m->keys[j] = key;
