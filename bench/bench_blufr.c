@@ -15,7 +15,9 @@
  *    shipped in the library was fitted on trial 1's train split: its figures
  *    are reported on trial 1's test data only.
  *  - predicted (calibration) against measured FPIR at gallery sizes
- *    N = 10, 100, 1000 (nested random subsets of the gallery).
+ *    N = 10, 30, 100, 300, 1000 (nested random subsets of the gallery); the
+ *    calibration carries an open-set table fitted on the train split
+ *    (openset_fit.h).
  *  - the ambiguity margin rule (best - second best >= m): DIR at equal
  *    measured FPIR, against m = 0.
  *
@@ -29,21 +31,22 @@
 
 #include "bench.h"
 #include "blufr_common.h"
+#include "openset_fit.h"
 #include "score_util.h"
 
 #define D HK_EMBED_DIM
 #define NT 10
 #define CMC_R 10
-#define N_SIZES 3
+#define N_SIZES 5
 #define N_MARGINS 4
 #define ROC_PTS 25  /* FAR 1e-6 .. 1, 4 per decade */
 #define OROC_PTS 17 /* FPIR 1e-4 .. 1, 4 per decade */
 
-static const uint64_t gsizes[N_SIZES] = {10, 100, 1000};
+static const uint64_t gsizes[N_SIZES] = {10, 30, 100, 300, 1000};
 static const double margins[N_MARGINS] = {0.0, 0.02, 0.05, 0.10};
 static const double pred_fpir[2] = {1e-2, 1e-3};
-#define N_OPS 6
-static const double op_targets[N_OPS] = {1e-2, 1e-3, 3e-4, 1e-4, 3e-5, 1e-5};
+#define N_OPS 8
+static const double op_targets[N_OPS] = {1e-2, 3e-3, 1e-3, 5e-4, 3e-4, 1e-4, 3e-5, 1e-5};
 
 typedef struct trial_res {
 	double vr3, vr4, thr3, thr4;
@@ -60,10 +63,12 @@ typedef struct trial_res {
 	double op_fpir[N_OPS], op_dir[N_OPS], op_thr[N_OPS];
 	/* predicted vs measured FPIR: [target][size] */
 	double pred[2][N_SIZES], meas[2][N_SIZES], thr_n[2][N_SIZES];
+	double dir_n[2][N_SIZES]; /* DIR of the mated probes of the subset there */
 	/* margin rule: DIR at measured FPIR 1e-2 / 1e-3 */
 	double mdir[N_MARGINS][2];
 	size_t undetected;
 	int have_def;
+	hkb_osfit os; /* the open-set fit on the train split (figures only) */
 } trial_res;
 
 static int cmp_desc_d(const void *a, const void *b)
@@ -97,16 +102,24 @@ static size_t rank_k(double share, size_t n)
 	return k < 1 ? 1 : k > n ? n : k;
 }
 
-/* Fit the calibration on a set's impostor pairs (train side). */
+/* Fit the calibration on a train set: the 1:1 table from its impostor
+ * pairs, the open-set table from it as non-mated probes (openset_fit.h).
+ * *os (may be NULL) gets the open-set fit's figures. */
 static int fit_calib(const hkb_set *s, int threads, const uint8_t sha[32], const char *note,
-                     hk_calib **cal, char **text_out)
+                     hk_calib **cal, char **text_out, hkb_osfit *os_out)
 {
 	hkb_pairs p;
+	hkb_osfit os;
 	char *text = NULL;
-	int rc = hkb_score_pairs(s, threads, 0, 0, &p);
+	int rc = hkb_osfit_run(s, &os);
+	if (rc)
+		fprintf(stderr, "open-set fit failed (%s)\n", note);
 	if (!rc)
-		rc = hkb_calib_fit(p.ihist, p.nimp, p.ngen, sha, note, &text);
-	hkb_pairs_free(&p);
+		rc = hkb_score_pairs(s, threads, 0, 0, &p);
+	if (!rc) {
+		rc = hkb_calib_fit(p.ihist, p.nimp, p.ngen, sha, note, &os, &text);
+		hkb_pairs_free(&p);
+	}
 	if (!rc && hk_calib_parse(text, strlen(text), sha, cal)) {
 		fprintf(stderr, "calibration fit does not parse: %s\n", hk_last_error());
 		rc = -1;
@@ -115,6 +128,11 @@ static int fit_calib(const hkb_set *s, int threads, const uint8_t sha[32], const
 		*text_out = text;
 	else
 		free(text);
+	if (os_out) {
+		*os_out = os;
+		os_out->qhist = os_out->ghist = NULL;
+	}
+	hkb_osfit_free(&os);
 	return rc;
 }
 
@@ -124,6 +142,7 @@ typedef struct probe_info {
 	int correct;  /* best gallery entry is the probe's person */
 	int genuine;  /* the probe's person is enrolled */
 	int rank;     /* rank of the own gallery entry (genuine), 0 if none */
+	int own;      /* own gallery row (genuine), -1 if none */
 } probe_info;
 
 /* Threshold at measured FPIR p: the impostor value at rank round(p*n) of
@@ -206,6 +225,7 @@ static int run_trial(const hkb_blufr *b, int t, int threads, const hk_calib *shi
 		probe_info *q = &pi[k++];
 		int own = gal_of_label[b->label[i]] - 1;
 		q->genuine = own >= 0;
+		q->own = own;
 		size_t bi = 0;
 		q->best = q->second = -INFINITY;
 		for (size_t g = 0; g < gal.n; g++) {
@@ -286,7 +306,7 @@ static int run_trial(const hkb_blufr *b, int t, int threads, const hk_calib *shi
 	hk_calib *cal = NULL;
 	char note[128];
 	snprintf(note, sizeof note, "BLUFR trial %d train split", t);
-	if (train.n >= 100 && !fit_calib(&train, threads, b->model_sha, note, &cal, NULL)) {
+	if (train.n >= 100 && !fit_calib(&train, threads, b->model_sha, note, &cal, NULL, &r->os)) {
 		float thr;
 		if (!hk_calib_score_at_fpir(cal, HK_DEFAULT_FPIR, gal.n, &thr)) {
 			size_t fi = 0, dd = 0;
@@ -323,26 +343,40 @@ static int run_trial(const hkb_blufr *b, int t, int threads, const hk_calib *shi
 			perm[g] = perm[j];
 			perm[j] = tmp;
 		}
+		size_t *at = malloc(gal.n * sizeof *at); /* gallery row -> place in perm */
+		for (size_t g = 0; g < gal.n; g++)
+			at[perm[g]] = g;
 		for (int f = 0; f < 2; f++)
 			for (int z = 0; z < N_SIZES; z++) {
 				uint64_t N = gsizes[z] < gal.n ? gsizes[z] : gal.n;
 				float thz;
 				if (hk_calib_score_at_fpir(cal, pred_fpir[f], N, &thz))
 					continue;
-				size_t fi = 0;
+				size_t fi = 0, gm = 0, gh = 0;
 				for (size_t i = 0; i < np; i++) {
-					if (pi[i].genuine)
-						continue;
+					if (pi[i].genuine && at[pi[i].own] >= N)
+						continue; /* its person is not in this gallery */
 					float mx = -INFINITY;
+					size_t bg = 0;
 					for (size_t g = 0; g < N; g++)
-						mx = fmaxf(mx, allsc[i * gal.n + perm[g]]);
-					fi += mx >= thz;
+						if (allsc[i * gal.n + perm[g]] > mx) {
+							mx = allsc[i * gal.n + perm[g]];
+							bg = perm[g];
+						}
+					if (pi[i].genuine) {
+						gm++;
+						gh += (int)bg == pi[i].own && mx >= thz;
+					} else {
+						fi += mx >= thz;
+					}
 				}
+				r->dir_n[f][z] = gm ? (double)gh / gm : NAN;
 				r->pred[f][z] = pred_fpir[f];
 				r->meas[f][z] = (double)fi / ni;
 				r->thr_n[f][z] = thz;
 			}
 		free(perm);
+		free(at);
 	}
 	hk_calib_destroy(cal);
 	(void)shipped;
@@ -530,8 +564,11 @@ int hk__bench_blufr(int argc, char **argv)
 			hkb_blufr_free(&b);
 			return 3;
 		}
-		fprintf(stderr, "blufr: trial %d: VR@1e-3 %.4f DIR@1e-2 %.4f (%.1f s)\n", t,
-		        r[t - 1].vr3, r[t - 1].dir2, hkb_now() - t_trials);
+		fprintf(stderr,
+		        "blufr: trial %d: VR@1e-3 %.4f DIR@1e-2 %.4f; open-set fit: look-alike rate %.3g "
+		        "(%.1f events >= %.3f); default: threshold %.4f FPIR %.5f DIR %.4f (%.1f s)\n",
+		        t, r[t - 1].vr3, r[t - 1].dir2, r[t - 1].os.pi, r[t - 1].os.events, r[t - 1].os.u,
+		        r[t - 1].def_thr, r[t - 1].def_fpir, r[t - 1].def_dir, hkb_now() - t_trials);
 	}
 	for (int t = ntr; t < NT; t++) /* --trials K: repeat for the statistics */
 		r[t] = r[t % ntr];
@@ -565,6 +602,7 @@ int hk__bench_blufr(int argc, char **argv)
 	MS(def_dir, 100);
 	dm = mean, ds = sd;
 	double cmc[CMC_R], pred_m[2][N_SIZES], meas_m[2][N_SIZES], mdir[N_MARGINS][2];
+	double dirn_m[2][N_SIZES];
 	for (int c = 0; c < CMC_R; c++) {
 		MS(cmc[c], 100);
 		cmc[c] = mean;
@@ -573,6 +611,8 @@ int hk__bench_blufr(int argc, char **argv)
 		for (int z = 0; z < N_SIZES; z++) {
 			MS(meas[f][z], 1);
 			meas_m[f][z] = mean;
+			MS(dir_n[f][z], 100);
+			dirn_m[f][z] = mean;
 			pred_m[f][z] = pred_fpir[f];
 		}
 	for (int m = 0; m < N_MARGINS; m++)
@@ -609,13 +649,20 @@ int hk__bench_blufr(int argc, char **argv)
 			printf(",\"shipped_calibration_trial1\":{\"threshold\":%.4f,\"fpir_n1000\":%.5f,"
 			       "\"dir_n1000\":%.3f}",
 			       s_thr, 100 * s_fpir, 100 * s_dir);
+		printf(",\"open_set_fit\":{\"model\":\"q(t) = 10^(a + b t) + lookalike_rate * S_gen(t), "
+		       "FPIR = 1 - (1 - q)^N, fitted per trial on its train split\",\"trials\":[");
+		for (int t = 0; t < ntr; t++)
+			printf("%s{\"trial\":%d,\"lookalike_rate\":%.3g,\"events\":%.1f,\"above\":%.4f,"
+			       "\"default_threshold\":%.4f,\"default_fpir\":%.5f,\"default_dir\":%.4f}",
+			       t ? "," : "", t + 1, r[t].os.pi, r[t].os.events, r[t].os.u, r[t].def_thr,
+			       r[t].def_fpir, r[t].def_dir);
+		printf("]}");
 		printf(",\"fpir_predicted_vs_measured\":[");
 		for (int f = 0; f < 2; f++)
 			for (int z = 0; z < N_SIZES; z++)
-				printf("%s{\"n\":%llu,\"predicted\":%g,\"measured\":%.5f,\"ratio\":%.2f%s}",
+				printf("%s{\"n\":%llu,\"predicted\":%g,\"measured\":%.5f,\"ratio\":%.2f,\"dir\":%.2f}",
 				       f + z ? "," : "", (unsigned long long)gsizes[z], pred_m[f][z],
-				       meas_m[f][z], meas_m[f][z] / pred_m[f][z],
-				       "");
+				       meas_m[f][z], meas_m[f][z] / pred_m[f][z], dirn_m[f][z]);
 		printf("],\"operating_points_n1000\":[");
 		for (int q = 0; q < N_OPS; q++)
 			printf("%s{\"fpir_target\":%g,\"threshold_mean\":%.4f,\"fpir_mean\":%.4f,"
@@ -662,12 +709,18 @@ int hk__bench_blufr(int argc, char **argv)
 		for (int q = 0; q < N_OPS; q++)
 			printf("| %g | %.3f ± %.3f | %.3f ± %.3f | %.2f ± %.2f |\n", op_targets[q], opt[q],
 			       opts[q], opf[q], opfs[q], opd[q], opds[q]);
+		printf("\nOpen-set fit per trial (train split): look-alike rate per (probe, enrolled "
+		       "person), train events it rests on:");
+		for (int t = 0; t < ntr; t++)
+			printf(" %d: %.2g (%.1f);", t + 1, r[t].os.pi, r[t].os.events);
+		printf("\n");
 		printf("\n### Calibration-predicted against measured FPIR (mean of the trials)\n\n"
-		       "| N | predicted | measured | measured / predicted |\n|---|---|---|---|\n");
+		       "| N | predicted | measured | measured / predicted | DIR there (%%) |\n"
+		       "|---|---|---|---|---|\n");
 		for (int f = 0; f < 2; f++)
 			for (int z = 0; z < N_SIZES; z++)
-				printf("| %llu | %.4f | %.4f | %.2f |\n", (unsigned long long)gsizes[z],
-				       pred_m[f][z], meas_m[f][z], meas_m[f][z] / pred_m[f][z]);
+				printf("| %llu | %.4f | %.4f | %.2f | %.2f |\n", (unsigned long long)gsizes[z],
+				       pred_m[f][z], meas_m[f][z], meas_m[f][z] / pred_m[f][z], dirn_m[f][z]);
 		if (have_shipped) {
 			printf("\nShipped calibration on trial 1 (gallery prefixes):");
 			for (int f = 0; f < 2; f++)
@@ -740,7 +793,7 @@ int hk__bench_calibrate(int argc, char **argv)
 	         "LFW BLUFR trial %ld train split (%zu images, %zu people; disjoint from trial "
 	         "%ld's test people), subject = %s face", trial, train.n, people, trial,
 	         o.centre ? "centre" : "largest");
-	rc = fit_calib(&train, o.threads ? (int)o.threads : 2, b.model_sha, note, &cal, &text);
+	rc = fit_calib(&train, o.threads ? (int)o.threads : 2, b.model_sha, note, &cal, &text, NULL);
 	if (rc) {
 		fprintf(stderr, "calibrate: the fit failed\n");
 	} else {

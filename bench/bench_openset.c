@@ -261,7 +261,7 @@ int hk__bench_openset(int argc, char **argv)
 	for (long s = 0; s < splits; s++)
 		nnon += (double)sr[s].n_non / splits;
 	/* Model: FNIR(N) = 1 - P(mate ranked first and mate score >= t(N)),
-	 * t(N) = FMR^-1(1 - (1 - FPIR)^(1/N)) from the shipped calibration,
+	 * t(N) = q^-1(1 - (1 - FPIR)^(1/N)) from the shipped open-set table,
 	 * mated scores and ranks as measured at the largest gallery. */
 	const double mod_n[] = {1e3, 1e4, 1e5, 1e6};
 	enum { NMOD = 4 };
@@ -316,9 +316,11 @@ int hk__bench_openset(int argc, char **argv)
 	}
 	const char *formula =
 	    "FNIR(N) = 1 - P(mate ranked first and mate score >= t(N)), "
-	    "t(N) = FMR^-1(1 - (1 - FPIR)^(1/N)) from the shipped calibration; mated scores and "
+	    "t(N) = q^-1(1 - (1 - FPIR)^(1/N)), q the shipped calibration's open-set rate per (stranger, "
+	    "enrolled person); mated scores and "
 	    "ranks as measured at the largest gallery (rank errors that grow with N are not "
-	    "modelled; FMR below 6e-6 is the calibration's log-linear tail)";
+	    "modelled; q below 6e-6 is the calibration's model: log-linear impostor tail plus "
+	    "look-alikes that score like mates)";
 	if (json) {
 		printf("{\"suite\":\"openset\",\"protocol\":\"LFW, one photo per enrolled person; "
 		       "non-mated = people not enrolled; BLUFR trial-1 train people left out\","

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "bench.h"
+#include "openset_fit.h"
 #include "hk_simd.h"
 #include "internal.h"
 
@@ -238,7 +239,7 @@ int hkb_impostor_rank(const hkb_set *s, int threads, hkb_pairs *p, uint64_t k, f
 }
 
 int hkb_calib_fit(const uint64_t *ihist, uint64_t nimp, uint64_t ngen, const uint8_t sha[32],
-                  const char *note, char **text)
+                  const char *note, const struct hkb_osfit *os, char **text)
 {
 	enum { MIN_COUNT = 25, PER_DECADE = 10, MAXP = 400 };
 	double ps[MAXP], pf[MAXP];
@@ -326,7 +327,7 @@ int hkb_calib_fit(const uint64_t *ihist, uint64_t nimp, uint64_t ngen, const uin
 	char hex[65];
 	for (int i = 0; i < 32; i++)
 		sprintf(hex + 2 * i, "%02x", sha[i]);
-	fprintf(f, "herken-calibration 1\n");
+	fprintf(f, "herken-calibration %d\n", os ? 2 : 1);
 	fprintf(f, "# score -> false-match rate of one embedder (see core/herken.h, Calibration).\n");
 	fprintf(f, "# Written by herken-bench calibrate. Fitted on: %s\n", note);
 	fprintf(f, "# %llu impostor pairs, %llu genuine pairs. Points with FMR >= %.3g are\n",
@@ -339,6 +340,11 @@ int hkb_calib_fit(const uint64_t *ihist, uint64_t nimp, uint64_t ngen, const uin
 	for (int i = 0; i < np; i++)
 		fprintf(f, "%.6f %.6e%s\n", ps[i], pf[i],
 		        pf[i] < fmin * 0.999 ? "  # model" : "");
+	if (os && hkb_osfit_write(os, f)) {
+		fclose(f);
+		free(buf);
+		return -1;
+	}
 	fprintf(f, "end\n");
 	if (fclose(f))
 		return -1;

@@ -18,11 +18,18 @@
 #define CALIB_MAX_POINTS 100000
 #define CALIB_MAX_BYTES (8u << 20)
 
+/* score ascending, log10 rate strictly descending */
+typedef struct calib_table {
+	size_t n;
+	double *score;
+	double *lrate;
+} calib_table;
+
 struct hk_calib {
 	uint8_t sha[32];
-	size_t n;
-	double *score; /* ascending */
-	double *lfmr;  /* log10 FMR, strictly descending */
+	calib_table fmr;  /* 1:1: score -> FMR                                */
+	calib_table open; /* open set: score -> q, FPIR = 1-(1-q)^N; n = 0 in
+	                     a format-1 file (then q = FMR)                    */
 };
 
 /* Built-in tables (generated from core/calib/ *.calib by the Makefile). */
@@ -50,8 +57,10 @@ void hk_calib_destroy(hk_calib *c)
 {
 	if (!c)
 		return;
-	free(c->score);
-	free(c->lfmr);
+	free(c->fmr.score);
+	free(c->fmr.lrate);
+	free(c->open.score);
+	free(c->open.lrate);
 	free(c);
 }
 
@@ -90,6 +99,44 @@ static int next_line(const char *text, size_t len, size_t *pos, size_t *ln, char
 	return 0;
 }
 
+static hk_status table_alloc(calib_table *t, unsigned long n)
+{
+	t->score = malloc(n * sizeof *t->score);
+	t->lrate = malloc(n * sizeof *t->lrate);
+	return t->score && t->lrate ? HK_OK : hk__err(HK_E_NOMEM, "calibration table");
+}
+
+/* One "<score> <rate>" row appended to t. */
+static hk_status table_row(calib_table *t, const char *line, size_t ln, const char *what)
+{
+	double s, f;
+	char extra[8];
+	if (sscanf(line, "%lf %lf %7s", &s, &f, extra) != 2 || !isfinite(s) || s < -1.0 ||
+	    s > 1.0 || !(f > 0.0) || f > 1.0)
+		return hk__err(HK_E_FORMAT,
+		               "calibration line %zu: expected \"<score in [-1,1]> <%s in (0,1]>\"",
+		               ln, what);
+	double lf = log10(f);
+	if (t->n && (s <= t->score[t->n - 1] || lf >= t->lrate[t->n - 1]))
+		return hk__err(HK_E_FORMAT,
+		               "calibration line %zu: not monotone (score must rise and %s fall "
+		               "strictly)", ln, what);
+	t->score[t->n] = s;
+	t->lrate[t->n] = lf;
+	t->n++;
+	return HK_OK;
+}
+
+static hk_status count_line(const char *line, const char *key, size_t ln, unsigned long *n)
+{
+	char extra[8], fmt[32];
+	snprintf(fmt, sizeof fmt, "%s %%lu %%7s", key);
+	if (sscanf(line, fmt, n, extra) != 1 || *n < 2 || *n > CALIB_MAX_POINTS)
+		return hk__err(HK_E_FORMAT, "calibration line %zu: expected \"%s <2..%d>\"", ln,
+		               key, CALIB_MAX_POINTS);
+	return HK_OK;
+}
+
 hk_status hk_calib_parse(const char *text, size_t len, const uint8_t *expect_sha256,
                          hk_calib **out)
 {
@@ -102,20 +149,24 @@ hk_status hk_calib_parse(const char *text, size_t len, const uint8_t *expect_sha
 	if (!c)
 		return hk__err(HK_E_NOMEM, "calibration");
 	char line[256];
-	size_t pos = 0, ln = 0, want = 0;
-	int too_long = 0, stage = 0; /* 0 magic, 1 embedder, 2 points, 3 rows, 4 end */
+	size_t pos = 0, ln = 0;
+	unsigned long want = 0, want_open = 0;
+	int too_long = 0, version = 0;
+	/* 0 magic, 1 embedder, 2 points, 3 FMR rows, 4 "openset" or "end",
+	 * 5 open-set rows, 6 "end", 7 done */
+	int stage = 0;
 	hk_status st = HK_OK;
-	while (!st && stage < 4 && next_line(text, len, &pos, &ln, line, sizeof line, &too_long)) {
+	while (!st && stage < 7 && next_line(text, len, &pos, &ln, line, sizeof line, &too_long)) {
 		if (too_long) {
 			st = hk__err(HK_E_FORMAT, "calibration line %zu: too long", ln);
 			break;
 		}
 		char extra[8];
 		if (stage == 0) {
-			int v = 0;
-			if (sscanf(line, "herken-calibration %d %7s", &v, extra) != 1 || v != 1)
-				st = hk__err(HK_E_FORMAT,
-				             "calibration line %zu: expected \"herken-calibration 1\"", ln);
+			if (sscanf(line, "herken-calibration %d %7s", &version, extra) != 1 ||
+			    (version != 1 && version != 2))
+				st = hk__err(HK_E_FORMAT, "calibration line %zu: expected "
+				                          "\"herken-calibration 1\" or \"... 2\"", ln);
 			stage = 1;
 		} else if (stage == 1) {
 			if (strncmp(line, "embedder ", 9) || hex_sha(line + 9, c->sha))
@@ -123,47 +174,31 @@ hk_status hk_calib_parse(const char *text, size_t len, const uint8_t *expect_sha
 				             "calibration line %zu: expected \"embedder <sha256 hex>\"", ln);
 			stage = 2;
 		} else if (stage == 2) {
-			unsigned long n = 0;
-			if (sscanf(line, "points %lu %7s", &n, extra) != 1 || n < 2 ||
-			    n > CALIB_MAX_POINTS) {
-				st = hk__err(HK_E_FORMAT,
-				             "calibration line %zu: expected \"points <2..%d>\"", ln,
-				             CALIB_MAX_POINTS);
-				break;
-			}
-			want = n;
-			c->score = malloc(n * sizeof *c->score);
-			c->lfmr = malloc(n * sizeof *c->lfmr);
-			if (!c->score || !c->lfmr)
-				st = hk__err(HK_E_NOMEM, "calibration table");
+			st = count_line(line, "points", ln, &want);
+			if (!st)
+				st = table_alloc(&c->fmr, want);
 			stage = 3;
-		} else if (stage == 3 && c->n == want) {
-			if (strcmp(line, "end"))
-				st = hk__err(HK_E_FORMAT, "calibration line %zu: expected \"end\" after %zu "
-				                          "points", ln, want);
-			stage = 4;
+		} else if (stage == 3) {
+			st = table_row(&c->fmr, line, ln, "fmr");
+			if (c->fmr.n == want)
+				stage = version == 2 ? 4 : 6;
+		} else if (stage == 4 && strncmp(line, "openset", 7) == 0) {
+			st = count_line(line, "openset", ln, &want_open);
+			if (!st)
+				st = table_alloc(&c->open, want_open);
+			stage = 5;
+		} else if (stage == 5) {
+			st = table_row(&c->open, line, ln, "q");
+			if (c->open.n == want_open)
+				stage = 6;
 		} else {
-			double s, f;
-			if (sscanf(line, "%lf %lf %7s", &s, &f, extra) != 2 || !isfinite(s) ||
-			    s < -1.0 || s > 1.0 || !(f > 0.0) || f > 1.0) {
-				st = hk__err(HK_E_FORMAT,
-				             "calibration line %zu: expected \"<score in [-1,1]> <fmr in "
-				             "(0,1]>\"", ln);
-				break;
-			}
-			double lf = log10(f);
-			if (c->n && (s <= c->score[c->n - 1] || lf >= c->lfmr[c->n - 1])) {
-				st = hk__err(HK_E_FORMAT,
-				             "calibration line %zu: not monotone (score must rise and FMR "
-				             "fall strictly)", ln);
-				break;
-			}
-			c->score[c->n] = s;
-			c->lfmr[c->n] = lf;
-			c->n++;
+			if (strcmp(line, "end"))
+				st = hk__err(HK_E_FORMAT, "calibration line %zu: expected \"end\"%s", ln,
+				             stage == 4 ? " or \"openset <n>\"" : "");
+			stage = 7;
 		}
 	}
-	if (!st && stage < 4)
+	if (!st && stage < 7)
 		st = hk__err(HK_E_FORMAT, "calibration truncated after line %zu (no \"end\")", ln);
 	if (!st && expect_sha256 && memcmp(expect_sha256, c->sha, 32)) {
 		char a[65], b[65];
@@ -279,32 +314,66 @@ const uint8_t *hk_calib_embedder(const hk_calib *c)
 	return c ? c->sha : NULL;
 }
 
+/* log10 rate of table t at score s (clamped at its ends). */
+static double table_lrate(const calib_table *t, double s)
+{
+	size_t n = t->n;
+	if (s <= t->score[0])
+		return t->lrate[0];
+	if (s >= t->score[n - 1])
+		return t->lrate[n - 1];
+	size_t lo = 0, hi = n - 1; /* score[lo] < s < score[hi] */
+	while (hi - lo > 1) {
+		size_t m = lo + (hi - lo) / 2;
+		if (t->score[m] <= s)
+			lo = m;
+		else
+			hi = m;
+	}
+	double w = (s - t->score[lo]) / (t->score[hi] - t->score[lo]);
+	return t->lrate[lo] + w * (t->lrate[hi] - t->lrate[lo]);
+}
+
+/* The lowest float score whose rate in t is <= 10^lf; HK_E_RANGE (message
+ * naming `what` and the target) when lf lies outside the table. */
+static hk_status table_score(const calib_table *t, double lf, const char *what, double target,
+                             float *score)
+{
+	size_t n = t->n;
+	if (lf > t->lrate[0] || lf < t->lrate[n - 1])
+		return hk__err(HK_E_RANGE,
+		               "target %s %g is beyond the calibration (it covers %.3g down to %.3g)",
+		               what, target, pow(10.0, t->lrate[0]), pow(10.0, t->lrate[n - 1]));
+	size_t lo = 0, hi = n - 1; /* lrate[lo] >= lf >= lrate[hi] */
+	while (hi - lo > 1) {
+		size_t m = lo + (hi - lo) / 2;
+		if (t->lrate[m] >= lf)
+			lo = m;
+		else
+			hi = m;
+	}
+	double w = (t->lrate[lo] - lf) / (t->lrate[lo] - t->lrate[hi]);
+	double s = t->score[lo] + w * (t->score[hi] - t->score[lo]);
+	float f = (float)s;
+	if ((double)f < s)
+		f = nextafterf(f, 2.0f);
+	*score = f;
+	return HK_OK;
+}
+
+/* The open-set table, or the 1:1 table of a format-1 file. */
+static const calib_table *open_table(const hk_calib *c)
+{
+	return c->open.n ? &c->open : &c->fmr;
+}
+
 hk_status hk_calib_fmr(const hk_calib *c, float score, double *fmr)
 {
 	if (!c || !fmr)
 		return hk__err(HK_E_INVALID, "hk_calib_fmr: NULL argument");
 	if (isnan(score))
 		return hk__err(HK_E_RANGE, "hk_calib_fmr: score is NaN");
-	double s = score;
-	size_t n = c->n;
-	if (s <= c->score[0]) {
-		*fmr = pow(10.0, c->lfmr[0]);
-		return HK_OK;
-	}
-	if (s >= c->score[n - 1]) {
-		*fmr = pow(10.0, c->lfmr[n - 1]);
-		return HK_OK;
-	}
-	size_t lo = 0, hi = n - 1; /* score[lo] < s < score[hi] */
-	while (hi - lo > 1) {
-		size_t m = lo + (hi - lo) / 2;
-		if (c->score[m] <= s)
-			lo = m;
-		else
-			hi = m;
-	}
-	double w = (s - c->score[lo]) / (c->score[hi] - c->score[lo]);
-	*fmr = pow(10.0, c->lfmr[lo] + w * (c->lfmr[hi] - c->lfmr[lo]));
+	*fmr = pow(10.0, table_lrate(&c->fmr, score));
 	return HK_OK;
 }
 
@@ -314,31 +383,15 @@ hk_status hk_calib_score_at_fmr(const hk_calib *c, double fmr, float *score)
 		return hk__err(HK_E_INVALID, "hk_calib_score_at_fmr: NULL argument");
 	if (!(fmr > 0.0 && fmr < 1.0))
 		return hk__err(HK_E_RANGE, "target FMR %g is outside (0, 1)", fmr);
-	double lf = log10(fmr);
-	size_t n = c->n;
-	if (lf > c->lfmr[0] || lf < c->lfmr[n - 1])
-		return hk__err(HK_E_RANGE,
-		               "target FMR %g is beyond the calibration (it covers %.3g down to %.3g)",
-		               fmr, pow(10.0, c->lfmr[0]), pow(10.0, c->lfmr[n - 1]));
-	size_t lo = 0, hi = n - 1; /* lfmr[lo] >= lf >= lfmr[hi] */
-	while (hi - lo > 1) {
-		size_t m = lo + (hi - lo) / 2;
-		if (c->lfmr[m] >= lf)
-			lo = m;
-		else
-			hi = m;
-	}
-	double w = (c->lfmr[lo] - lf) / (c->lfmr[lo] - c->lfmr[hi]);
-	double s = c->score[lo] + w * (c->score[hi] - c->score[lo]);
-	/* The float at or above s whose FMR is at most the target. */
-	float f = (float)s;
-	if ((double)f < s)
-		f = nextafterf(f, 2.0f);
-	*score = f;
-	return HK_OK;
+	return table_score(&c->fmr, log10(fmr), "FMR", fmr, score);
 }
 
-/* 1 - (1 - p)^(1/n) and 1 - (1 - q)^n without cancellation. */
+int hk_calib_has_openset(const hk_calib *c)
+{
+	return c && c->open.n > 0;
+}
+
+/* 1 - (1 - p)^(1/n) without cancellation. */
 static double per_comparison(double fpir, uint64_t n)
 {
 	return -expm1(log1p(-fpir) / (double)n);
@@ -346,15 +399,14 @@ static double per_comparison(double fpir, uint64_t n)
 
 hk_status hk_calib_fpir(const hk_calib *c, float score, uint64_t n, double *fpir)
 {
-	if (!fpir)
+	if (!c || !fpir)
 		return hk__err(HK_E_INVALID, "hk_calib_fpir: NULL argument");
 	if (n == 0)
 		return hk__err(HK_E_RANGE, "gallery size N = 0: FPIR needs N >= 1");
-	double f;
-	hk_status st = hk_calib_fmr(c, score, &f);
-	if (st)
-		return st;
-	*fpir = f >= 1.0 ? 1.0 : -expm1((double)n * log1p(-f));
+	if (isnan(score))
+		return hk__err(HK_E_RANGE, "hk_calib_fpir: score is NaN");
+	double q = pow(10.0, table_lrate(open_table(c), score));
+	*fpir = q >= 1.0 ? 1.0 : -expm1((double)n * log1p(-q));
 	return HK_OK;
 }
 
@@ -366,7 +418,9 @@ hk_status hk_calib_score_at_fpir(const hk_calib *c, double fpir, uint64_t n, flo
 		return hk__err(HK_E_RANGE, "target FPIR %g is outside (0, 1)", fpir);
 	if (n == 0)
 		return hk__err(HK_E_RANGE, "gallery size N = 0: FPIR needs N >= 1");
-	hk_status st = hk_calib_score_at_fmr(c, per_comparison(fpir, n), score);
+	double q = per_comparison(fpir, n);
+	hk_status st = table_score(open_table(c), log10(q),
+	                           c->open.n ? "per-comparison open-set rate" : "FMR", q, score);
 	if (st) {
 		char msg[512];
 		snprintf(msg, sizeof msg, "%s", hk_last_error());

@@ -109,12 +109,81 @@ Test(calib, threshold_rises_with_gallery_size)
 		cr_expect(fpir <= 1e-3 * 1.001 && fpir > 0.9e-3, "FPIR at its threshold %g", fpir);
 		prev = s;
 	}
-	/* N = 1 is 1:1: FPIR == FMR */
+	/* The shipped table carries a measured open-set section, so the 1:N
+	 * threshold for N = 1 is not the 1:1 one; a format-1 table without it
+	 * falls back to q = FMR exactly. */
+	cr_expect(hk_calib_has_openset(c));
+	hk_calib *f1 = parse(small);
+	cr_expect(!hk_calib_has_openset(f1));
 	float s1, s2;
-	cr_assert_eq(hk_calib_score_at_fpir(c, 1e-4, 1, &s1), HK_OK);
-	cr_assert_eq(hk_calib_score_at_fmr(c, 1e-4, &s2), HK_OK);
+	cr_assert_eq(hk_calib_score_at_fpir(f1, 1e-4, 1, &s1), HK_OK);
+	cr_assert_eq(hk_calib_score_at_fmr(f1, 1e-4, &s2), HK_OK);
 	cr_expect(fabsf(s1 - s2) < 1e-5f);
+	hk_calib_destroy(f1);
 	hk_calib_destroy(c);
+}
+
+static const char small2[] = "herken-calibration 2\n"
+                             "embedder d8ba40c0127fb8ca9917e8fddc79bbbda063657bc92a496d34da0bc8a760443b\n"
+                             "points 2\n"
+                             "0.10 1e-1\n"
+                             "0.70 1e-7\n"
+                             "openset 3   # q per (stranger, enrolled person)\n"
+                             "0.10 1e-1\n"
+                             "0.50 1e-4\n"
+                             "0.90 1e-6\n"
+                             "end\n";
+
+/* Format 2: FMR from the 1:1 table, FPIR from the open-set table. */
+Test(calib, openset_table_drives_fpir)
+{
+	hk_calib *c = parse(small2);
+	cr_expect(hk_calib_has_openset(c));
+	double f, p;
+	cr_assert_eq(hk_calib_fmr(c, 0.40f, &f), HK_OK);
+	cr_expect(fabs(log10(f) + 4.0) < 1e-5, "FMR(0.4) = %g", f);
+	cr_assert_eq(hk_calib_fpir(c, 0.70f, 1, &p), HK_OK);
+	cr_expect(fabs(log10(p) + 5.0) < 1e-5, "FPIR(0.7, N=1) = %g, expected q = 1e-5", p);
+	cr_assert_eq(hk_calib_fpir(c, 0.70f, 100, &p), HK_OK);
+	cr_expect(fabs(p - (1 - pow(1 - 1e-5, 100))) < 1e-9, "FPIR(0.7, N=100) = %g", p);
+	float s;
+	cr_assert_eq(hk_calib_score_at_fpir(c, 1e-3, 100, &s), HK_OK, "%s", hk_last_error());
+	cr_expect(fabsf(s - 0.70f) < 1e-3f, "threshold %f for q ~ 1e-5", s);
+	/* beyond the open-set table (q < 1e-6): a range error naming it */
+	cr_expect_eq(hk_calib_score_at_fpir(c, 1e-3, 10000, &s), HK_E_RANGE);
+	cr_expect(strstr(hk_last_error(), "open-set"), "%s", hk_last_error());
+	hk_decision d;
+	cr_assert_eq(hk_calib_decide_identify(c, 0.75f, 100, 1e-3, &d), HK_OK);
+	cr_expect_eq(d.match, 1);
+	cr_assert_eq(hk_calib_fpir(c, 0.75f, 100, &p), HK_OK);
+	cr_expect_eq(d.rate, p);
+	hk_calib_destroy(c);
+	/* bad format-2 files */
+	const char *hdr = "herken-calibration 2\nembedder "
+	                  "d8ba40c0127fb8ca9917e8fddc79bbbda063657bc92a496d34da0bc8a760443b\n"
+	                  "points 2\n0.1 1e-1\n0.7 1e-7\n";
+	const char *tails[] = {
+	    "openset 2\n0.1 1e-1\nend\n",           /* too few rows */
+	    "openset 2\n0.5 1e-3\n0.4 1e-4\nend\n", /* score falls */
+	    "openset 2\n0.4 1e-3\n0.5 1e-2\nend\n", /* rate rises */
+	    "openset 1\n0.4 1e-3\nend\n",           /* n < 2 */
+	    "openset 2\n0.4 1e-3\n0.5 1e-4\n",      /* no end */
+	    "points 2\n0.4 1e-3\n0.5 1e-4\nend\n",  /* not an openset section */
+	};
+	for (size_t i = 0; i < sizeof tails / sizeof tails[0]; i++) {
+		char buf[1024];
+		snprintf(buf, sizeof buf, "%s%s", hdr, tails[i]);
+		hk_calib *x = (hk_calib *)1;
+		cr_expect_eq(hk_calib_parse(buf, strlen(buf), NULL, &x), HK_E_FORMAT, "case %zu", i);
+		cr_expect_null(x);
+		cr_expect(strstr(hk_last_error(), "calibration"), "%s", hk_last_error());
+	}
+	/* a format-1 file cannot carry an openset section */
+	const char v1[] = "herken-calibration 1\nembedder "
+	                  "d8ba40c0127fb8ca9917e8fddc79bbbda063657bc92a496d34da0bc8a760443b\n"
+	                  "points 2\n0.1 1e-1\n0.7 1e-7\nopenset 2\n0.1 1e-1\n0.7 1e-7\nend\n";
+	hk_calib *x = NULL;
+	cr_expect_eq(hk_calib_parse(v1, strlen(v1), NULL, &x), HK_E_FORMAT);
 }
 
 Test(calib, decisions_carry_their_rate)

@@ -199,9 +199,17 @@ Test(pipeline_engine, abc_same_person_matches_other_does_not, .timeout = 120)
 	float ac = hk_cosine(emb[0], emb[2], HK_EMBED_DIM);
 	float bc = hk_cosine(emb[1], emb[2], HK_EMBED_DIM);
 	cr_log_info("A-B %.4f, A-C %.4f, B-C %.4f (reference 0.7837, -0.1054, -0.0631)", ab, ac, bc);
-	cr_expect_geq(ab, HK_VERIFY_THRESHOLD, "A and B are the same person");
-	cr_expect_lt(ac, HK_VERIFY_THRESHOLD, "A and C are different people");
-	cr_expect_lt(bc, HK_VERIFY_THRESHOLD, "B and C are different people");
+	/* decided at the library's default 1:1 operating point (calibrated) */
+	hk_calib *cal = NULL;
+	cr_assert_eq(hk_calib_for_engine(e, &cal), HK_OK, "%s", hk_last_error());
+	hk_decision dec;
+	cr_assert_eq(hk_calib_decide_verify(cal, ab, 0, &dec), HK_OK);
+	cr_expect(dec.match, "A and B are the same person (%.4f, threshold %.4f)", ab, dec.threshold);
+	cr_assert_eq(hk_calib_decide_verify(cal, ac, 0, &dec), HK_OK);
+	cr_expect(!dec.match, "A and C are different people");
+	cr_assert_eq(hk_calib_decide_verify(cal, bc, 0, &dec), HK_OK);
+	cr_expect(!dec.match, "B and C are different people");
+	hk_calib_destroy(cal);
 	/* Same alignment recipe as the reference up to the landmark source:
 	 * the scores land near the reference's. */
 	cr_expect(fabsf(ab - 0.7837f) < 0.1f && fabsf(ac + 0.1054f) < 0.15f &&

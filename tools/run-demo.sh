@@ -79,7 +79,7 @@ export HERKEN_MASTER_KEY
   --embedding "$tmp/customer.emb" | head -1
 rm -f "$tmp/customer.emb"
 echo "Operating point: FPIR 1e-4 -- about 1 stranger in 10,000 taken for some customer"
-echo "(for this one-customer gallery the same threshold as the photos above)."
+echo "(for this one-customer gallery about the same threshold as the photos above)."
 echo "herken watch reads the video through FFmpeg, tracks every face, and decides once per"
 echo "visit from the visit's best views (one line per visit, as each visit ends):"
 set +e

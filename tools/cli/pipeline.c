@@ -665,6 +665,8 @@ int hk_cli_verify(int argc, char **argv)
 			       best, s, thr, match ? "true" : "false",
 			       isnan(o.threshold) ? "calibration" : "--threshold");
 			json_rate(stdout, isnan(o.threshold) ? target : NAN);
+			fputs(",\"threshold_fmr\":", stdout);
+			json_rate(stdout, isnan(o.threshold) ? target : rate_of(cal, 0, thr, 1));
 			fputs(",\"fmr\":", stdout);
 			json_rate(stdout, fmr);
 			fputs("}\n", stdout);
@@ -681,9 +683,10 @@ int hk_cli_verify(int argc, char **argv)
 				       match ? "same person" : "different people", s, match ? ">=" : "<",
 				       thr, target);
 			else
-				printf("%s: score %.4f %s threshold %.4f (--threshold)\n",
+				printf("%s: score %.4f %s threshold %.4f (--threshold, an expert override: "
+				       "FMR %.2g at this threshold)\n",
 				       match ? "same person" : "different people", s, match ? ">=" : "<",
-				       thr);
+				       thr, rate_of(cal, 0, thr, 1));
 			if (!isnan(fmr) && match)
 				printf("about 1 stranger in %.0f scores this high (FMR %.2g at this score)\n",
 				       1.0 / fmr, fmr);
@@ -878,6 +881,8 @@ int hk_cli_identify(int argc, char **argv)
 			       skipped_buf ? skipped_buf : "", thr,
 			       isnan(o.threshold) ? "calibration" : "--threshold");
 			json_rate(stdout, isnan(o.threshold) ? target : NAN);
+			fputs(",\"threshold_fpir\":", stdout);
+			json_rate(stdout, isnan(o.threshold) ? target : rate_of(cal, 1, thr, ntpl));
 			fputs(",\"probes\":[", stdout);
 		} else {
 			printf("gallery %s: %zu subjects, %zu photos enrolled, %zu skipped; threshold %.4f\n",
@@ -886,6 +891,10 @@ int hk_cli_identify(int argc, char **argv)
 				printf("operating point: false-positive identification rate %.2g for %llu "
 				       "templates (about 1 stranger in %.0f taken for a customer), calibrated\n",
 				       target, (unsigned long long)ntpl, 1.0 / target);
+			else
+				printf("operating point: --threshold %.4f, an expert override; it stands at "
+				       "false-positive identification rate %.2g for %llu templates\n",
+				       thr, rate_of(cal, 1, thr, ntpl), (unsigned long long)ntpl);
 		}
 	}
 	hk_frames *fr = NULL;

@@ -808,6 +808,32 @@ static int calib_of(const char *cmd, hk_calib **cal)
 	return 0;
 }
 
+/* The shipped calibration without a message (NULL when there is none):
+ * only to state the rate an explicit --threshold stands at. */
+static hk_calib *calib_quiet(void)
+{
+	char path[4096];
+	hk_calib *cal = NULL;
+	snprintf(path, sizeof path, "%s/%s", hk_model_dir(NULL), cli_model_file("embedder"));
+	return hk_calib_for_model(path, &cal) ? NULL : cal;
+}
+
+/* --threshold is an expert override of the calibrated operating point:
+ * say so, and the rate (FMR, or FPIR for n templates) it stands at. */
+static void expert_line(float thr, const char *what, double rate, uint64_t n)
+{
+	if (isnan(rate))
+		printf("--threshold %.4f (expert override): its %s is unknown (no calibration for "
+		       "this embedder)\n", (double)thr, what);
+	else if (n > 1)
+		printf("--threshold %.4f (expert override) stands at %s %.2g for N = %llu templates "
+		       "(about 1 stranger in %.0f)\n", (double)thr, what, rate, (unsigned long long)n,
+		       rate > 0 ? 1.0 / rate : INFINITY);
+	else
+		printf("--threshold %.4f (expert override) stands at %s %.2g (about 1 stranger in "
+		       "%.0f)\n", (double)thr, what, rate, rate > 0 ? 1.0 / rate : INFINITY);
+}
+
 /* --fmr / --fpir: a rate inside (0, 1); absent: 0 (the policy's). */
 static int rate_arg(const char *cmd, const char *name, const char *v, double *r)
 {
@@ -1009,7 +1035,7 @@ static int probe(const char *cmd, const opts *o, hk_store *st, float **q)
 
 static int threshold_of(const char *cmd, const opts *o, float *t)
 {
-	*t = HK_VERIFY_THRESHOLD; /* calibrated on LFW (core/herken.h) */
+	*t = NAN; /* no fixed threshold: the calibration's, unless --threshold */
 	if (!o->threshold)
 		return 0;
 	char *end;
@@ -1061,6 +1087,7 @@ int hk_cli_store_verify(int argc, char **argv)
 		return finish(&o, rc);
 	float score = 0;
 	int match = 0;
+	double thr_rate = NAN; /* the FMR --threshold stands at */
 	hk_decision d = {0};
 	d.rate = NAN;
 	hk_status s;
@@ -1071,6 +1098,10 @@ int hk_cli_store_verify(int argc, char **argv)
 		thr = d.threshold;
 	} else {
 		s = hk_store_verify(st, o.subject, q, thr, src, &score, &match);
+		hk_calib *x = calib_quiet();
+		if (!x || hk_calib_fmr(x, thr, &thr_rate))
+			thr_rate = NAN;
+		hk_calib_destroy(x);
 	}
 	hk_calib_destroy(cal);
 	free(q);
@@ -1088,6 +1119,9 @@ int hk_cli_store_verify(int argc, char **argv)
 			json_num(d.kind ? d.target : NAN);
 			printf(", \"fmr\": ");
 			json_num(d.kind ? d.rate : NAN);
+			printf(", \"threshold_from\": \"%s\", \"threshold_fmr\": ",
+			       d.kind ? "calibration" : "--threshold");
+			json_num(d.kind ? d.target : thr_rate);
 			printf("}\n");
 		}
 		rc = s || !match ? HK_EXIT_NOMATCH : HK_EXIT_OK;
@@ -1095,9 +1129,10 @@ int hk_cli_store_verify(int argc, char **argv)
 		if (s)
 			printf("%s is not enrolled: no match\n", esc(o.subject));
 		else
-			printf("%s: score %.4f, threshold %.4f: %s%s\n", esc(o.subject),
-			       (double)score, (double)thr, match ? "MATCH" : "no match",
-			       d.kind ? "" : " (--threshold)");
+			printf("%s: score %.4f, threshold %.4f: %s\n", esc(o.subject), (double)score,
+			       (double)thr, match ? "MATCH" : "no match");
+		if (!s && !d.kind)
+			expert_line(thr, "FMR", thr_rate, 1);
 		if (!s && d.kind)
 			printf("target FMR %.2g; this score's FMR %.2g\n", d.target, d.rate);
 		rc = s || !match ? HK_EXIT_NOMATCH : HK_EXIT_OK;
@@ -1137,6 +1172,17 @@ int hk_cli_store_identify(int argc, char **argv)
 	hk_status s = !m    ? HK_E_NOMEM
 	              : cal ? hk_store_identify_at(st, cal, q, target, src, (size_t)k, m, &n, &d)
 	                    : hk_store_identify(st, q, thr, src, (size_t)k, m, &n);
+	double thr_rate = NAN; /* the FPIR --threshold stands at */
+	uint64_t ntpl = 0;
+	if (!cal && !s) {
+		hk_store_info info;
+		hk_calib *x = calib_quiet();
+		if (!hk_store_get_info(st, &info))
+			ntpl = info.templates;
+		if (!x || !ntpl || hk_calib_fpir(x, thr, ntpl, &thr_rate))
+			thr_rate = NAN;
+		hk_calib_destroy(x);
+	}
 	if (cal)
 		thr = d.threshold;
 	hk_calib_destroy(cal);
@@ -1151,6 +1197,9 @@ int hk_cli_store_identify(int argc, char **argv)
 			json_num(d.kind ? d.score : NAN);
 			printf(", \"fpir\": ");
 			json_num(d.kind ? d.rate : NAN);
+			printf(", \"threshold_from\": \"%s\", \"threshold_fpir\": ",
+			       d.kind ? "calibration" : "--threshold");
+			json_num(d.kind ? d.target : thr_rate);
 			printf(", \"matches\": [");
 			for (size_t i = 0; i < n; i++) {
 				printf("%s{\"subject\": ", i ? ", " : "");
@@ -1165,6 +1214,8 @@ int hk_cli_store_identify(int argc, char **argv)
 			printf("threshold %.4f: FPIR %.2g for N = %llu templates; the best score %.4f "
 			       "stands at FPIR %.2g\n", (double)thr, d.target, (unsigned long long)d.n,
 			       (double)d.score, d.rate);
+		if (!o.json && !d.kind)
+			expert_line(thr, "FPIR", thr_rate, ntpl);
 		for (size_t i = 0; i < n && !o.json; i++)
 			printf("%zu. %s  %.4f\n", i + 1, esc(m[i].subject),
 			       (double)m[i].score);

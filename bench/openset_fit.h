@@ -1,0 +1,58 @@
+/* The open-set tail of a calibration, fitted on a TRAIN set (openset_fit.c).
+ *
+ * Open set asks: what share of strangers has a best score >= t against a
+ * gallery of N people (one image each)? Measured, not derived from image
+ * pairs: every train image is a non-mated probe against every other train
+ * person, each person's images weighted 1/n_images (the chance that image is
+ * the one enrolled). That gives the per-comparison rate
+ *   q(t) = P(score of a stranger's photo against one enrolled person >= t)
+ * and FPIR(t, N) = 1 - (1 - q(t))^N.
+ *
+ * The tail beyond the data is a MODEL with two parts, fitted per train set:
+ *   q(t) = 10^(a + b t)  +  pi * S_gen(t)
+ * - a + b t: log-linear bulk of true impostors (least squares over the
+ *   measured q in [1e-5, 1e-3]);
+ * - pi * S_gen(t): look-alikes. On LFW a few "strangers" score like the
+ *   same person because they are (one person under two names:
+ *   Yingfan_Wang / Wang_Yingfan), are twins or relatives (the Olsens), or a
+ *   photo whose centre face is somebody else. Their scores follow the
+ *   genuine distribution S_gen (measured on the train genuine pairs, each
+ *   probe's own person weighted like a gallery entry), so no threshold
+ *   separates them; pi is their rate per (probe, enrolled person),
+ *   counted on the train set above the score u where the bulk model falls
+ *   to 1e-7, with the bulk's expected share subtracted. */
+#ifndef HKB_OPENSET_FIT_H
+#define HKB_OPENSET_FIT_H
+
+#include <stdio.h>
+
+#include "score_util.h"
+
+typedef struct hkb_osfit {
+	size_t nprobe, npeople;
+	double a, b;       /* bulk: log10 q = a + b * score                   */
+	double u;          /* pi counted on train scores >= u                  */
+	double pi;         /* look-alike rate per (probe, enrolled person)     */
+	double events;     /* train (probe, person) events >= u (weighted)     */
+	double q_emp_min;  /* lowest q the data backs with >= 25 events        */
+	double *qhist;     /* HKB_NBINS weighted non-mated counts              */
+	double *ghist;     /* HKB_NBINS weighted genuine counts                */
+	double qnorm;      /* nprobe * (npeople - 1)                            */
+	double gnorm;      /* total genuine weight                             */
+} hkb_osfit;
+
+/* Fit on set s (a train split). 0, or -1 (memory, or too little data). */
+int hkb_osfit_run(const hkb_set *s, hkb_osfit *f);
+void hkb_osfit_free(hkb_osfit *f);
+
+/* Measured q(t) on the train set; the genuine survival S_gen(t). */
+double hkb_osfit_q_emp(const hkb_osfit *f, double t);
+double hkb_osfit_sgen(const hkb_osfit *f, double t);
+/* The model q(t) (measured where >= 25 events back it, else the model). */
+double hkb_osfit_q(const hkb_osfit *f, double t);
+
+/* Appends the "openset" section (herken.h, calibration format 2) to out:
+ * comments saying what it is, then "openset <m>" and m rows. */
+int hkb_osfit_write(const hkb_osfit *f, FILE *out);
+
+#endif
