@@ -87,6 +87,13 @@ static void run(uint32_t engine, uint32_t flags, int cross_release)
 		if (!f)
 			break;
 		CHECK(f->status == HK_OK);
+		if (f->len != sizes[f->id]) /* say which path delivered it */
+			fprintf(stderr,
+			        "io_stress: engine %u flags 0x%x frame %llu (%s): "
+			        "len %zu, file has %zu\n",
+			        (unsigned)engine, (unsigned)flags,
+			        (unsigned long long)f->id, f->name ? f->name : "?",
+			        f->len, sizes[f->id]);
 		CHECK(f->len == sizes[f->id]);
 		if (flags & HK_FRAMES_DECODE)
 			CHECK(f->image.width > 0);
@@ -106,9 +113,12 @@ static void run(uint32_t engine, uint32_t flags, int cross_release)
 			hk_frames_release(g_src, f);
 	}
 	if (cross_release) {
+		/* The releaser pops the newest first: send the stop only once
+		 * every frame is back, or the frames left in q would be
+		 * released into the next run's source. */
 		for (;;) {
 			pthread_mutex_lock(&qm);
-			int ok = qn < 64;
+			int ok = qn == 0;
 			if (ok)
 				q[qn++] = (hk_frame *)1;
 			pthread_mutex_unlock(&qm);

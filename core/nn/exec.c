@@ -988,24 +988,31 @@ hk_status hk__nn_exec_visit(hk__nn_exec *x, const float *input, size_t n,
                             void *user)
 {
 	hk_status s;
-	if (x->prec != HK_PREC_FP32)
-		return hk__err(HK_E_STATE, "activation statistics come from an fp32 run");
 	hk__nn_plan *p;
 	if ((s = plan_load(x, input, n, &p)))
 		return s;
 	const hk__nn_net *net = x->net;
-	visit(user, net->input, p->buf[net->input], hk__nn_item_count(&net->g.t[net->input]) * n);
-	for (int i = 0; i < p->nsteps; i++) {
+	size_t most = 0;
+	for (int t = 0; t < net->g.ntensors; t++)
+		if (p->buf[t] && hk__nn_item_count(&net->g.t[t]) * n > most)
+			most = hk__nn_item_count(&net->g.t[t]) * n;
+	float *f = x->dt ? malloc(most * sizeof(float)) : NULL;
+	if (x->dt && !f)
+		return hk__err(HK_E_NOMEM, "out of memory");
+	hk__nnx_visit_as_f32(x, net->input, p->buf[net->input], n, f, visit, user);
+	for (int i = 0; i < p->nsteps && !s; i++) {
 		step *sp = &p->steps[i];
 		const hk__nn_node *nd = &net->node[sp->node];
 		if (!sp->prim)
 			hk__nn_ref_node(net, nd, n, p->buf);
 		else if (dnnl_primitive_execute(sp->prim, x->strm, sp->nargs, sp->args) != dnnl_success ||
 		         dnnl_stream_wait(x->strm) != dnnl_success)
-			return hk__err(HK_E_BACKEND, "oneDNN: execute failed at node %d", sp->node);
-		if (sp->c_post_act)
-			return hk__err(HK_E_UNSUPPORTED, "statistics of a pooling with activations");
-		visit(user, nd->dst, p->buf[nd->dst], hk__nn_item_count(&net->g.t[nd->dst]) * n);
+			s = hk__err(HK_E_BACKEND, "oneDNN: execute failed at node %d", sp->node);
+		else if (sp->c_post_act)
+			s = hk__err(HK_E_UNSUPPORTED, "statistics of a pooling with activations");
+		if (!s)
+			hk__nnx_visit_as_f32(x, nd->dst, p->buf[nd->dst], n, f, visit, user);
 	}
-	return HK_OK;
+	free(f);
+	return s;
 }

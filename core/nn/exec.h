@@ -49,9 +49,10 @@ hk_status hk__nn_exec_init(hk__nn_exec *x, const hk__nn_net *net,
                            size_t max_batch, const hk__nn_mem *mem, int prec,
                            const float *absmax);
 
-/* One fp32 run of n items that shows every tensor the plan materialises
- * (the input, then each node's output, n items NHWC) to visit: the
- * statistics int8 is calibrated with. */
+/* One run of n items that shows every tensor the plan materialises (the
+ * input, then each node's output, n items NHWC, as fp32 whatever the
+ * tensor's storage) to visit: the statistics int8 is calibrated with (fp32
+ * runs), and the per-layer error of an int8 or bf16 run against fp32. */
 hk_status hk__nn_exec_visit(hk__nn_exec *x, const float *input, size_t n,
                             void (*visit)(void *user, int tensor, const float *v, size_t count),
                             void *user);
@@ -117,4 +118,10 @@ hk_status hk__nnx_init_int8(hk__nn_exec *x, const float *absmax);
 
 /* The caller's fp32 input of n items into dst, in the input's data type. */
 void hk__nnx_load_input(const hk__nn_exec *x, void *dst, const float *input, size_t n);
+
+/* visit(user, t, values) with tensor t's n items in buf as fp32 (s8 and
+ * bf16 converted into scratch, which holds the largest tensor). */
+void hk__nnx_visit_as_f32(const hk__nn_exec *x, int t, const void *buf, size_t n, float *scratch,
+                          void (*visit)(void *user, int tensor, const float *v, size_t count),
+                          void *user);
 #endif

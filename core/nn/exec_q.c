@@ -183,3 +183,24 @@ hk_status hk__nnx_init_int8(hk__nn_exec *x, const float *absmax)
 			s = quantise_node(x, i);
 	return s;
 }
+
+void hk__nnx_visit_as_f32(const hk__nn_exec *x, int t, const void *buf, size_t n, float *scratch,
+                          void (*visit)(void *user, int tensor, const float *v, size_t count),
+                          void *user)
+{
+	size_t cnt = hk__nn_item_count(&x->net->g.t[t]) * n;
+	dnnl_data_type_t d = hk__nnx_act_dt(x, t);
+	if (d == dnnl_f32) {
+		visit(user, t, buf, cnt);
+		return;
+	}
+	for (size_t i = 0; i < cnt; i++) {
+		if (d == dnnl_s8) {
+			scratch[i] = (float)((const int8_t *)buf)[i] * x->qs[t];
+		} else {
+			uint32_t u = (uint32_t)((const uint16_t *)buf)[i] << 16;
+			memcpy(&scratch[i], &u, 4);
+		}
+	}
+	visit(user, t, scratch, cnt);
+}
