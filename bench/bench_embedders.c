@@ -3,8 +3,8 @@
  * adopted.
  *
  * Every image goes once through the engine's detection and 5-point
- * landmarks; the subject's face (the largest usable one — the engine's own
- * rule — and, for LFW, also the one nearest the centre) is embedded by the
+ * landmarks; the subject's face (the largest usable one, the engine's rule
+ * at the time of the measurement, and for LFW also the one nearest the centre) is embedded by the
  * engine (MobileFaceNet, 112x112 ArcFace alignment, + mirrored chip) and
  * by dlib's ResNet (150x150 chip: a similarity from the same 5 points to
  * dlib's mean-face positions at padding 0.25, + mirrored chip). The
@@ -1076,7 +1076,7 @@ int hk__bench_embedders(int argc, char **argv)
 					for (size_t i = 0; i < np; i++)
 						und += pp[i].cm == -1 && pp[i].cd == -1;
 					double w = fit_w_acc(pv1, nv, -1);
-					printf("| %s | View 1 selection curve (w: accuracy) |", rule ? "centre" : "largest (engine)");
+					printf("| %s | View 1 selection curve (w: accuracy) |", rule ? "centre" : "largest");
 					for (int k = 0; k < NW; k += 4) {
 						float t;
 						printf(" %.2f: %.2f", k / (double)(NW - 1), 100 * best_acc(pv1, nv, -1, -1, k / (double)(NW - 1), &t));
@@ -1086,7 +1086,7 @@ int hk__bench_embedders(int argc, char **argv)
 					for (int v = 0; v < NV; v++) {
 						double m, sd;
 						kfold(pp, np, 10, wv[v], &m, &sd);
-						printf("| %s | %s%s | %.2f ± %.2f | %zu |\n", rule ? "centre" : "largest (engine)", vname[v],
+						printf("| %s | %s%s | %.2f ± %.2f | %zu |\n", rule ? "centre" : "largest", vname[v],
 						       v == 2 ? (snprintf(p, sizeof p, " (w %.2f)", w), p) : "", 100 * m, 100 * sd, und);
 						if (json)
 							printf("{\"suite\":\"embedders\",\"part\":\"lfw\",\"rule\":\"%s\",\"embedder\":\"%s\",\"w\":%.2f,\"accuracy\":%.5f}\n",
