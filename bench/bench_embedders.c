@@ -170,24 +170,15 @@ static void *worker(void *arg)
 	return NULL;
 }
 
-static uint64_t fnv(uint64_t h, const void *p, size_t n)
-{
-	const uint8_t *b = p;
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ b[i]) * 0x100000001b3ull;
-	return h;
-}
-
 /* Embeds s (or reads the cache: keyed by the image list, the rule set and
  * this file's version of the pipeline). 0 ok. */
 static int embed_set(const hk_engine *e, const hk_model *dlib, set *s, int centre, const char *cache,
                      long threads)
 {
-	uint64_t key = 0xcbf29ce484222325ull;
-	key = fnv(key, "embedders v1", 12);
-	key = fnv(key, &centre, sizeof centre);
+	uint64_t key = hk_fnv1a64(HK_FNV1A64_INIT, "embedders v1", 12);
+	key = hk_fnv1a64(key, &centre, sizeof centre);
 	for (size_t i = 0; i < s->n; i++)
-		key = fnv(key, s->path[i], strlen(s->path[i]) + 1);
+		key = hk_fnv1a64(key, s->path[i], strlen(s->path[i]) + 1);
 	s->r = calloc(s->n, sizeof *s->r);
 	if (!s->r)
 		return -1;
