@@ -543,6 +543,24 @@ static double vr_at(const hist *h, double far)
 	return h->ngen ? (double)g / h->ngen : 0;
 }
 
+/* Histograms of every pair among idx[n], one per fusion weight w[k]. */
+static void pair_hists(const set *s, const size_t *idx, size_t n, int rule, const double *w,
+                       int nw, hist *h)
+{
+	for (int k = 0; k < nw; k++) {
+		memset(&h[k], 0, sizeof h[k]);
+		h[k].imp = calloc(NBINS, sizeof *h[k].imp);
+	}
+	for (size_t a = 0; a < n; a++)
+		for (size_t b = a + 1; b < n; b++) {
+			float cm, cd;
+			cos2(s, idx[a], idx[b], rule, &cm, &cd);
+			int same = s->label[idx[a]] == s->label[idx[b]];
+			for (int k = 0; k < nw; k++)
+				hist_add(&h[k], fuse(cm, cd, w[k]), same);
+		}
+}
+
 static int cmp_desc(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -619,24 +637,16 @@ static int blufr_run(const set *s, const char *blufr, int json, double vr_out[NV
 			if (role[t][i] == 'r')
 				tr[ntr++] = i;
 		hist hw[NW];
-		for (int k = 0; k < NW; k++) {
-			memset(&hw[k], 0, sizeof hw[k]);
-			hw[k].imp = calloc(NBINS, sizeof *hw[k].imp);
-		}
-		for (size_t a = 0; a < ntr; a++)
-			for (size_t b = a + 1; b < ntr; b++) {
-				float cm, cd;
-				cos2(s, tr[a], tr[b], rule, &cm, &cd);
-				int same = s->label[tr[a]] == s->label[tr[b]];
-				for (int k = 0; k < NW; k++)
-					hist_add(&hw[k], fuse(cm, cd, k / (double)(NW - 1)), same);
-			}
+		double ww[NW];
+		for (int k = 0; k < NW; k++)
+			ww[k] = k / (double)(NW - 1);
+		pair_hists(s, tr, ntr, rule, ww, NW, hw);
 		double bw = 1, bv = -1;
 		for (int k = 0; k < NW; k++) {
 			double v = vr_at(&hw[k], 1e-3);
 			if (v > bv + 1e-12) {
 				bv = v;
-				bw = k / (double)(NW - 1);
+				bw = ww[k];
 			}
 			free(hw[k].imp);
 			free(hw[k].gen);
@@ -650,18 +660,7 @@ static int blufr_run(const set *s, const char *blufr, int json, double vr_out[NV
 			if (role[t][i] == 'g' || role[t][i] == 'p')
 				te[nte++] = i;
 		hist h[NV];
-		for (int v = 0; v < NV; v++) {
-			memset(&h[v], 0, sizeof h[v]);
-			h[v].imp = calloc(NBINS, sizeof *h[v].imp);
-		}
-		for (size_t a = 0; a < nte; a++)
-			for (size_t b = a + 1; b < nte; b++) {
-				float cm, cd;
-				cos2(s, te[a], te[b], rule, &cm, &cd);
-				int same = s->label[te[a]] == s->label[te[b]];
-				for (int v = 0; v < NV; v++)
-					hist_add(&h[v], fuse(cm, cd, wv[v]), same);
-			}
+		pair_hists(s, te, nte, rule, wv, NV, h);
 		for (int v = 0; v < NV; v++) {
 			vr[v][t - 1] = vr_at(&h[v], 1e-3);
 			free(h[v].imp);
