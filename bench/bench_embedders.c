@@ -35,6 +35,7 @@
 #include <time.h>
 
 #include "bench.h"
+#include "lfw_common.h"
 #include "herken.h"
 #include "internal.h"
 #include "pipeline/pipeline.h"
@@ -79,24 +80,6 @@ typedef struct ctx {
 } ctx;
 
 /* ---- embedding ---- */
-
-static size_t pick(const hk_face *f, size_t n, const hk_image *img, int centre)
-{
-	size_t best = SIZE_MAX;
-	double bv = 0;
-	for (size_t k = 0; k < n; k++) {
-		if (f[k].reject != HK_FACE_OK)
-			continue;
-		const float *b = f[k].box;
-		double dx = (b[0] + b[2]) / 2.0 - img->width / 2.0, dy = (b[1] + b[3]) / 2.0 - img->height / 2.0;
-		double v = centre ? -(dx * dx + dy * dy) : (double)(b[2] - b[0]) * (b[3] - b[1]);
-		if (best == SIZE_MAX || v > bv) {
-			bv = v;
-			best = k;
-		}
-	}
-	return best;
-}
 
 /* dlib embedding of one face: plain + mirrored chip, summed, normalised. */
 static hk_status dlib_embed(const hk_model *m, const hk_image *img, const hk_face *f, float *out)
@@ -149,7 +132,8 @@ static void *worker(void *arg)
 		size_t n = 0;
 		if (!hk_engine_detect(c->e, &img, faces, 64, &n)) {
 			n = n < 64 ? n : 64;
-			size_t b[2] = {pick(faces, n, &img, 0), c->centre ? pick(faces, n, &img, 1) : SIZE_MAX};
+			size_t b[2] = {hkb_pick_subject(faces, n, &img, HKB_RULE_LARGEST),
+			              c->centre ? hkb_pick_subject(faces, n, &img, HKB_RULE_CENTRE) : SIZE_MAX};
 			for (int k = 0; k < 2; k++) {
 				if (b[k] == SIZE_MAX)
 					continue;

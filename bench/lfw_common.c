@@ -212,8 +212,7 @@ static hk_status embed_variants(const hk_engine *e, const hk_image *img, const h
 	return st;
 }
 
-/* The subject under rule r (HKB_RULE_*); SIZE_MAX when no face is usable. */
-static size_t pick_subject(const hk_face *faces, size_t n, const hk_image *img, int r)
+size_t hkb_pick_subject(const hk_face *faces, size_t n, const hk_image *img, int r)
 {
 	if (r == HKB_RULE_ENGINE)
 		return hk__subject_face(faces, n, img);
@@ -287,7 +286,7 @@ static void *worker(void *arg)
 		double t2 = hkb_now();
 		im->t_detect = t2 - t1;
 		size_t best = st ? SIZE_MAX
-		                 : pick_subject(faces, n < 64 ? n : 64, &img,
+		                 : hkb_pick_subject(faces, n < 64 ? n : 64, &img,
 		                                r->centre ? HKB_RULE_CENTRE : HKB_RULE_ENGINE);
 		im->nfaces = (uint32_t)n;
 		if (best != SIZE_MAX) {
@@ -306,7 +305,7 @@ static void *worker(void *arg)
 			int o[2];
 			other_rules(r->centre, o);
 			for (int k = 0; k < 2 && !st && r->all_rules; k++) {
-				size_t ob = pick_subject(faces, n < 64 ? n : 64, &img, o[k]);
+				size_t ob = hkb_pick_subject(faces, n < 64 ? n : 64, &img, o[k]);
 				if (ob == best || ob == SIZE_MAX)
 					continue;
 				im->emb_other[k] = malloc((size_t)r->nvar * HK_EMBED_DIM * sizeof(float));

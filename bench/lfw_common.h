@@ -86,6 +86,9 @@ double hkb_lfw_embed(const hk_engine *e, hkb_lfw_set *s, long threads, int nvar,
  * images take another face than under the first rule. */
 size_t hkb_lfw_use_rule(hkb_lfw_set *s, int centre, int r);
 
+/* The subject under rule r (HKB_RULE_*); SIZE_MAX when no face is usable. */
+size_t hkb_pick_subject(const hk_face *faces, size_t n, const hk_image *img, int r);
+
 /* Scores of every pair for embedding variant v; pairs with an image without
  * a usable face (or, when no_rescue, found only by the rescue pass) get
  * UNDETECTED_SCORE. Returns the number of such pairs; *genuine gets how many
