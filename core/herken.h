@@ -715,6 +715,12 @@ typedef enum hk_align_mode {
 	                         (profile, turned, frontal, both sides) the
 	                         landmarks fit best: a turned head is not
 	                         stretched into a frontal layout            */
+	HK_ALIGN_VISIBLE = 3, /* yaw-gated: when the landmarks put |yaw| above
+	                         30 degrees, a similarity on the visible
+	                         side only (its eye and mouth corner onto
+	                         the frontal template, the nose where the
+	                         yaw puts it), so the hidden side's guessed
+	                         points do not pull the fit; frontal below */
 } hk_align_mode;
 
 /* hk_engine_params.passes: extra detector views. Without HK_PASS_ALWAYS
