@@ -294,7 +294,12 @@ typedef struct hk_frames_params {
 	uint64_t max_bytes;      /* budget for large frames + images (0 = 256 MiB) */
 	uint64_t max_frame_bytes; /* larger files are HK_E_LIMIT (0 = 64 MiB) */
 	uint32_t timeout_ms;     /* video sources: a network open or read, or a
-	                            camera, silent this long fails (0 = 5000) */
+	                            camera, silent this long fails (0 = 5000).
+	                            Streams on a pipe (hk_frames_open_stream):
+	                            no byte for this long at open is HK_E_IO,
+	                            mid-stream an HK_E_IO error frame
+	                            ("stalled") that ends the stream; 0 there
+	                            waits for ever                             */
 	uint32_t reserved;
 } hk_frames_params;
 
@@ -710,6 +715,12 @@ typedef enum hk_align_mode {
 	                         (profile, turned, frontal, both sides) the
 	                         landmarks fit best: a turned head is not
 	                         stretched into a frontal layout            */
+	HK_ALIGN_VISIBLE = 3, /* yaw-gated: when the landmarks put |yaw| above
+	                         30 degrees, a similarity on the visible
+	                         side only (its eye and mouth corner onto
+	                         the frontal template, the nose where the
+	                         yaw puts it), so the hidden side's guessed
+	                         points do not pull the fit; frontal below */
 } hk_align_mode;
 
 /* hk_engine_params.passes: extra detector views. Without HK_PASS_ALWAYS

@@ -405,6 +405,8 @@ static void scan_shard(void *arg, unsigned shard, unsigned nshards)
 	int32_t dots_i[TILE_Q * BLOCK_ROWS] __attribute__((aligned(64)));
 	float dots_f[BLOCK_ROWS] __attribute__((aligned(64)));
 	float tmp[BLOCK_ROWS] __attribute__((aligned(64)));
+	float floors[TILE_Q];
+	uint64_t hits[TILE_Q * (TILE_ROWS / 64)];
 
 	for (size_t q0 = 0; q0 < j->nq; q0 += TILE_Q) {
 		size_t nt = j->nq - q0 < TILE_Q ? j->nq - q0 : TILE_Q;
@@ -430,13 +432,30 @@ static void scan_shard(void *arg, unsigned shard, unsigned nshards)
 				 * L2, where 1024 rows (256 KiB) spilled to L3 */
 				for (size_t s = 0; s < cnt; s += TILE_ROWS) {
 					size_t sn = cnt - s < TILE_ROWS ? cnt - s : TILE_ROWS;
+					const float *sc = g->a.rscale + b + s;
+					uint32_t base = (uint32_t)(b + s);
+					if (K->tile_i8_hits) {
+						/* scored against the floors in the tile: only the
+						 * hits are read back */
+						for (size_t t = 0; t < nt; t++)
+							floors[t] = hk__heap_floor(&heaps[t]);
+						hk__tile_hits th = {sc, floors, (uint8_t *)hits,
+						                    TILE_ROWS / 8};
+						K->tile_i8_hits(j->qu + q0 * g->d8, nt, g->d8,
+						                rows + s * g->d8, g->a.rsum + b + s, sn,
+						                g->d8, g->d8, dots_i, TILE_ROWS, &th);
+						for (size_t t = 0; t < nt; t++)
+							hk__topk_offer_i32(&heaps[t], dots_i + t * TILE_ROWS,
+							                   sc, hits + t * (TILE_ROWS / 64),
+							                   sn, base);
+						continue;
+					}
 					K->tile_i8(j->qu + q0 * g->d8, nt, g->d8, rows + s * g->d8,
 					           g->a.rsum + b + s, sn, g->d8, g->d8, dots_i,
 					           TILE_ROWS);
 					for (size_t t = 0; t < nt; t++)
-						hk__topk_block_i32(&heaps[t], dots_i + t * TILE_ROWS,
-						                   g->a.rscale + b + s, sn,
-						                   (uint32_t)(b + s), tmp);
+						hk__topk_block_i32(&heaps[t], dots_i + t * TILE_ROWS, sc,
+						                   sn, base, tmp);
 				}
 			} else if (g->scan == HK_SCAN_FP16) {
 				for (size_t t = 0; t < nt; t++) {

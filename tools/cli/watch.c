@@ -39,7 +39,8 @@ static const char watch_usage[] =
     "  --best-k K         views in a visit template (default 8)\n"
     "  --template T       mean (default), qwmean (quality-weighted), best\n"
     "  --lost-after S     a visit ends after S seconds without its face (0.8)\n"
-    "  --timeout-ms MS    network/camera: give up after MS without data (5000)\n"
+    "  --timeout-ms MS    network, camera or pipe ('-'): give up after MS\n"
+    "                     without data (5000)\n"
     "  --models DIR       model directory (default $HERKEN_MODELS)\n"
     "\n"
     "events: track-started, decision, revised, visit-ended (the visit's final\n"
@@ -264,7 +265,8 @@ int hk_cli_watch(int argc, char **argv)
 	hk_frames_params fp;
 	hk_frames_default_params(&fp);
 	fp.flags = HK_FRAMES_DECODE | HK_FRAMES_IN_ORDER;
-	fp.timeout_ms = (uint32_t)o.timeout_ms;
+	/* A pipe waits for ever unless told: a live one must not. */
+	fp.timeout_ms = o.timeout_ms ? (uint32_t)o.timeout_ms : 5000;
 	if ((s = hk_frames_open(o.source, &fp, &src)) != HK_OK) {
 		fprintf(stderr, "herken watch: %s (%s)\n", esc(hk_last_error()), hk_status_str(s));
 		return exit_for(s);
