@@ -1018,6 +1018,7 @@ typedef enum hk_end_reason {
 	HK_END_SIZE_CHANGED = 4,  /* the frame size changed mid-stream          */
 	HK_END_STILL = 5,         /* stills: the photo was handled              */
 	HK_END_SCENE_CUT = 6,     /* the picture changed wholesale (scene_cut)  */
+	HK_END_TIME_RESET = 7,    /* the timestamps went back (a restart)       */
 } hk_end_reason;
 
 typedef struct hk_event {
@@ -1051,7 +1052,11 @@ typedef struct hk_event {
  * written. Events that do not fit stay queued (hk_recognizer_pending()
  * counts them) for hk_recognizer_poll() or the next push or end call. max
  * may be 0. A frame whose size differs from the previous one ends every visit
- * (HK_END_SIZE_CHANGED) before it is processed.
+ * (HK_END_SIZE_CHANGED) before it is processed. A t_us earlier than the
+ * previous frame's (a source whose clock restarted, often with a new size)
+ * ends every visit too (HK_END_TIME_RESET, or HK_END_SIZE_CHANGED when the
+ * size changed as well), dated at the previous frame's time; new visits
+ * then run on the new clock, so no duration is negative.
  */
 HK_API hk_status hk_recognizer_push_frame(hk_recognizer *r,
                                           const hk_image *img, int64_t t_us,
@@ -1082,7 +1087,8 @@ HK_API hk_status hk_recognizer_get_stats(const hk_recognizer *r,
 
 /* "track-started", "decision", "revised", "visit-ended"; outcome names
  * "undecided", "match", "stranger"; end reasons "lost", "source-ended",
- * "source-error", "size-changed", "still". Never NULL. */
+ * "source-error", "size-changed", "still", "scene-cut", "time-reset".
+ * Never NULL. */
 HK_API const char *hk_event_type_str(uint32_t type);
 HK_API const char *hk_outcome_str(uint32_t outcome);
 HK_API const char *hk_end_reason_str(uint32_t reason);
