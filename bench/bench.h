@@ -41,6 +41,8 @@ int hkb_parse_list(const char *s, long *out, int max);
 /* "fp32", "bf16", "int8", "auto" <-> hk_precision; parse: 0 ok, -1 unknown. */
 int hkb_parse_precision(const char *s, uint32_t *out);
 const char *hkb_precision_name(uint32_t p);
+/* "frontal", "pose" or "visible" (hk_align_mode; 0 = frontal). */
+const char *hkb_align_name(uint32_t a);
 
 /* xoshiro256** seeded by splitmix64: fixed seeds give fixed data. */
 typedef struct hkb_rng { uint64_t s[4]; } hkb_rng;

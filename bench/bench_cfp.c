@@ -172,7 +172,7 @@ static const char cfp_usage[] =
     "usage: herken-bench cfp [--cfp DIR] [--json] [--threads N] [--subject largest|centre]\n"
     "                        [--out PREFIX] [--models DIR] [--detector sparse|dense]\n"
     "                        [--no-onet] [--no-flip] [--no-rescue] [--precision P]\n"
-    "                        [--passes flip,rotate,zoom,always|none] [--align frontal|pose]\n"
+    "                        [--passes flip,rotate,zoom,always|none] [--align frontal|pose|visible]\n"
     "CFP development split (frontal-frontal and frontal-profile, 2 person-disjoint\n"
     "folds; default $HERKEN_SHARED/datasets/cfp_dev, else ../shared/datasets/cfp_dev)\n"
     "through the whole pipeline; detector recall on its frontal and profile photos.\n"
@@ -392,14 +392,14 @@ int hk__bench_cfp(int argc, char **argv)
 		       centre ? "centre" : "largest", threads, det_name,
 		       ep.onet == HK_ON ? "true" : "false", ep.flip == HK_ON ? "true" : "false",
 		       ep.rescue == HK_ON ? "true" : "false", hkb_precision_name(ep.precision), ep.passes,
-		       ep.align == HK_ALIGN_POSE ? "pose" : "frontal", prefix, prefix);
+		       hkb_align_name(ep.align), prefix, prefix);
 	} else {
 		printf("## CFP development split, 2-fold (threshold chosen on the other fold)\n\n");
 		printf("pipeline: detector %s, landmarks %s, flip %s, rescue %s, extra views 0x%x, "
 		       "alignment %s, precision %s; subject = %s\n\n",
 		       det_name, ep.onet == HK_ON ? "O-Net" : "detector", ep.flip == HK_ON ? "on" : "off",
 		       ep.rescue == HK_ON ? "on" : "off", ep.passes,
-		       ep.align == HK_ALIGN_POSE ? "pose templates" : "frontal template",
+		       hkb_align_name(ep.align),
 		       hkb_precision_name(ep.precision),
 		       centre ? "the face nearest the centre" : "the largest usable face");
 		printf("| protocol | accuracy (fold 1, fold 2) | TAR @ FAR 1e-3 | pairs scored -1 (genuine) |\n"

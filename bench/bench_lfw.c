@@ -285,7 +285,7 @@ static const char lfw_usage[] =
     "                        [--all-images] [--variants] [--subject centre|largest] [--out PREFIX] [--voc XML | --no-voc]\n"
     "                        [--models DIR] [--detector sparse|dense] [--no-onet]\n"
     "                        [--no-flip] [--no-rescue] [--precision fp32|bf16|int8|auto]\n"
-    "                        [--passes flip,rotate,zoom,always|none] [--align frontal|pose]\n"
+    "                        [--passes flip,rotate,zoom,always|none] [--align frontal|pose|visible]\n"
     "LFW View 2 10-fold verification through the whole pipeline (defaults from\n"
     "$HERKEN_SHARED/datasets/lfw), detector recall/precision on the dlib VOC boxes.\n"
     "  --all-images  embed all 13,233 images (throughput), not only the 7,701 the pairs use\n"
@@ -539,7 +539,7 @@ int hk__bench_lfw(int argc, char **argv)
 		       1e3 * s_emb / npaths, centre ? "centre" : "largest", threads, det_name, ep.onet == HK_ON ? "true" : "false",
 		       ep.flip == HK_ON ? "true" : "false", ep.rescue == HK_ON ? "true" : "false",
 		       hkb_precision_name(ep.precision), ep.passes,
-		       ep.align == HK_ALIGN_POSE ? "pose" : "frontal", cpu_ms, floor_ms, cpu_ms - floor_ms, ms_det,
+		       hkb_align_name(ep.align), cpu_ms, floor_ms, cpu_ms - floor_ms, ms_det,
 		       ms_onet, ms_emb, threads * 1e3 / floor_ms);
 		if (have_voc)
 			printf(",\"voc\":{\"images\":%zu,\"faces\":%zu,\"detections\":%zu,\"matched\":%zu,"

@@ -190,6 +190,11 @@ const char *hkb_precision_name(uint32_t p)
 	return p < 4 ? prec_names[p] : "?";
 }
 
+const char *hkb_align_name(uint32_t a)
+{
+	return a == HK_ALIGN_POSE ? "pose" : a == HK_ALIGN_VISIBLE ? "visible" : "frontal";
+}
+
 static int rmrf_one(const char *p, const struct stat *sb, int f, struct FTW *w)
 {
 	(void)sb;

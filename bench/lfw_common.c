@@ -520,8 +520,11 @@ int hkb_engine_arg(int argc, char **argv, int *i, hk_engine_params *ep)
 	else if (v && !strcmp(a, "--detector") && (!strcmp(v, "dense") || !strcmp(v, "sparse"))) {
 		ep->detector = !strcmp(v, "dense") ? HK_DETECTOR_DENSE : HK_DETECTOR_SPARSE;
 		++*i;
-	} else if (v && !strcmp(a, "--align") && (!strcmp(v, "frontal") || !strcmp(v, "pose"))) {
-		ep->align = !strcmp(v, "pose") ? HK_ALIGN_POSE : HK_ALIGN_FRONTAL;
+	} else if (v && !strcmp(a, "--align") && (!strcmp(v, "frontal") || !strcmp(v, "pose") ||
+	                                                !strcmp(v, "visible"))) {
+		ep->align = !strcmp(v, "pose")      ? HK_ALIGN_POSE
+		            : !strcmp(v, "visible") ? HK_ALIGN_VISIBLE
+		                                    : HK_ALIGN_FRONTAL;
 		++*i;
 	} else if (v && !strcmp(a, "--passes")) {
 		/* comma-separated: flip, rotate, zoom, always; or none */

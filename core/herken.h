@@ -294,7 +294,12 @@ typedef struct hk_frames_params {
 	uint64_t max_bytes;      /* budget for large frames + images (0 = 256 MiB) */
 	uint64_t max_frame_bytes; /* larger files are HK_E_LIMIT (0 = 64 MiB) */
 	uint32_t timeout_ms;     /* video sources: a network open or read, or a
-	                            camera, silent this long fails (0 = 5000) */
+	                            camera, silent this long fails (0 = 5000).
+	                            Streams on a pipe (hk_frames_open_stream):
+	                            no byte for this long at open is HK_E_IO,
+	                            mid-stream an HK_E_IO error frame
+	                            ("stalled") that ends the stream; 0 there
+	                            waits for ever                             */
 	uint32_t reserved;
 } hk_frames_params;
 
@@ -710,6 +715,12 @@ typedef enum hk_align_mode {
 	                         (profile, turned, frontal, both sides) the
 	                         landmarks fit best: a turned head is not
 	                         stretched into a frontal layout            */
+	HK_ALIGN_VISIBLE = 3, /* yaw-gated: when the landmarks put |yaw| above
+	                         30 degrees, a similarity on the visible
+	                         side only (its eye and mouth corner onto
+	                         the frontal template, the nose where the
+	                         yaw puts it), so the hidden side's guessed
+	                         points do not pull the fit; frontal below */
 } hk_align_mode;
 
 /* hk_engine_params.passes: extra detector views. Without HK_PASS_ALWAYS
@@ -1007,6 +1018,7 @@ typedef enum hk_end_reason {
 	HK_END_SIZE_CHANGED = 4,  /* the frame size changed mid-stream          */
 	HK_END_STILL = 5,         /* stills: the photo was handled              */
 	HK_END_SCENE_CUT = 6,     /* the picture changed wholesale (scene_cut)  */
+	HK_END_TIME_RESET = 7,    /* the timestamps went back (a restart)       */
 } hk_end_reason;
 
 typedef struct hk_event {
@@ -1040,7 +1052,11 @@ typedef struct hk_event {
  * written. Events that do not fit stay queued (hk_recognizer_pending()
  * counts them) for hk_recognizer_poll() or the next push or end call. max
  * may be 0. A frame whose size differs from the previous one ends every visit
- * (HK_END_SIZE_CHANGED) before it is processed.
+ * (HK_END_SIZE_CHANGED) before it is processed. A t_us earlier than the
+ * previous frame's (a source whose clock restarted, often with a new size)
+ * ends every visit too (HK_END_TIME_RESET, or HK_END_SIZE_CHANGED when the
+ * size changed as well), dated at the previous frame's time; new visits
+ * then run on the new clock, so no duration is negative.
  */
 HK_API hk_status hk_recognizer_push_frame(hk_recognizer *r,
                                           const hk_image *img, int64_t t_us,
@@ -1071,7 +1087,8 @@ HK_API hk_status hk_recognizer_get_stats(const hk_recognizer *r,
 
 /* "track-started", "decision", "revised", "visit-ended"; outcome names
  * "undecided", "match", "stranger"; end reasons "lost", "source-ended",
- * "source-error", "size-changed", "still". Never NULL. */
+ * "source-error", "size-changed", "still", "scene-cut", "time-reset".
+ * Never NULL. */
 HK_API const char *hk_event_type_str(uint32_t type);
 HK_API const char *hk_outcome_str(uint32_t outcome);
 HK_API const char *hk_end_reason_str(uint32_t reason);

@@ -19,10 +19,16 @@
 /* ------------------------------------------------------------------ */
 
 
-/* Waits for input, waking up to notice hk_frames_destroy. */
+/* Waits for input, waking up to notice hk_frames_destroy. With
+ * p.timeout_ms set, a pipe that delivers nothing for that long has
+ * stalled: -ETIMEDOUT (a regular file is always readable: it never
+ * stalls). */
 static int stream_fill(hk_frames *f)
 {
+	uint32_t waited = 0;
 	for (;;) {
+		if (f->p.timeout_ms && waited >= f->p.timeout_ms)
+			return -ETIMEDOUT;
 		pthread_mutex_lock(&f->mu);
 		int stop = f->stop;
 		pthread_mutex_unlock(&f->mu);
@@ -32,6 +38,8 @@ static int stream_fill(hk_frames *f)
 		int pr = poll(&pfd, 1, 100);
 		if (pr < 0 && errno != EINTR)
 			return -errno;
+		if (pr == 0)
+			waited += 100;
 		if (pr <= 0)
 			continue;
 		ssize_t r = read(f->stream_fd, f->rbuf, RBUF);
@@ -181,6 +189,13 @@ static void y4m_to_rgb(const hk_frames *f, const uint8_t *src, hk_image *im)
 	}
 }
 
+/* A pipe that went silent mid-stream: the error frame that ends it. */
+static void stream_stalled(const hk_frames *f, slot *s)
+{
+	hk__fr_frame_fail(s, HK_E_IO, "%s: stalled: no data for %u ms", s->name,
+	                  f->p.timeout_ms);
+}
+
 /* Reads one stream frame into slot s. 1 frame, 0 clean EOF. */
 static int stream_frame(hk_frames *f, slot *s)
 {
@@ -189,6 +204,10 @@ static int stream_frame(hk_frames *f, slot *s)
 		int rc = stream_line(f, line, sizeof line);
 		if (rc == 0)
 			return 0;
+		if (rc == -ETIMEDOUT) {
+			stream_stalled(f, s);
+			return 1;
+		}
 		if (rc < 0 || strncmp(line, "FRAME", 5) != 0) {
 			hk__fr_frame_fail(s, HK_E_FORMAT, "%s: bad Y4M frame header", s->name);
 			return 1;
@@ -210,6 +229,10 @@ static int stream_frame(hk_frames *f, slot *s)
 		dst = s->heap;
 	}
 	ssize_t r = stream_read(f, dst, n);
+	if (r == -ETIMEDOUT) {
+		stream_stalled(f, s);
+		return 1;
+	}
 	if (r < 0) {
 		hk__fr_frame_fail_errno(s, (int)r, "read");
 		return 1;
@@ -294,13 +317,16 @@ HK_API hk_status hk_frames_open_stream(int fd, const hk_frames_params *p,
 	ssize_t r = stream_read(f, head, sizeof head);
 	if (r < 0) {
 		hk_frames_destroy(f);
-		return hk__errno_status((int)r, "stream");
+		return r == -ETIMEDOUT ? hk__err(HK_E_IO, "stream: no data within %u ms", pp.timeout_ms)
+		                       : hk__errno_status((int)r, "stream");
 	}
 	if (r == (ssize_t)sizeof head && !memcmp(head, "YUV4MPEG2 ", 10)) {
 		char line[512];
 		int rc = stream_line(f, line, sizeof line);
 		if (rc <= 0 || y4m_parse_header(f, line) != 0) {
 			hk_frames_destroy(f);
+			if (rc == -ETIMEDOUT)
+				return hk__err(HK_E_IO, "stream: no data within %u ms", pp.timeout_ms);
 			return rc > 0 ? hk__err(HK_E_UNSUPPORTED,
 			                        "Y4M header not supported: '%.80s'", line)
 			              : hk__err(HK_E_FORMAT, "Y4M: bad stream header");

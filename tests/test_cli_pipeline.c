@@ -135,6 +135,30 @@ Test(cli_pipeline, usage_and_help)
 	run_free(&r);
 }
 
+/* `herken watch -` on a Y4M pipe whose writer stops writing (and stays
+ * open): the stall is reported and the exit code is 7, after
+ * --timeout-ms, not when the writer gives up. */
+Test(cli_pipeline, watch_stalled_pipe_exits_7, .timeout = 60)
+{
+	NEED_MODELS();
+	const char *build = getenv("HERKEN_BUILD");
+	char cmd[2048], pe[] = "/tmp/hk_cli_errXXXXXX";
+	int fe = mkstemp(pe);
+	cr_assert(fe >= 0);
+	close(fe);
+	/* one grey 64x48 frame, then silence for 4 s with the pipe open */
+	snprintf(cmd, sizeof cmd,
+	         "(printf 'YUV4MPEG2 W64 H48 C444\\nFRAME\\n'; head -c 9216 /dev/zero | tr '\\0' '\\200';"
+	         " sleep 4) | %s/herken watch - --timeout-ms 300 >%s 2>&1; echo $? >>%s",
+	         build && *build ? build : "build/release", pe, pe);
+	cr_assert_eq(system(cmd), 0);
+	char *err = slurp(pe, NULL);
+	unlink(pe);
+	cr_expect(strstr(err, "stalled: no data for 300 ms"), "%s", err);
+	cr_expect(strstr(err, "\n7\n"), "exit code 7 expected: %s", err);
+	free(err);
+}
+
 Test(cli_pipeline, models_missing_is_an_input_error)
 {
 	run_out r = herken("models --models /nonexistent/dir --json");

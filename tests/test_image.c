@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "herken.h"
+#include "test_nn_util.h"
 
 #define HK_FUZZ_NO_MAIN
 #include "fuzz_image.c"
@@ -728,30 +729,22 @@ Test(image, pgm_att_orl)
 
 /* ------------------------------------------------------------ fuzz corpus */
 
+static void image_replay_one(const char *p, uint8_t *b, size_t n, void *ctx)
+{
+	(void)p;
+	hk_fuzz_image_one(b, n);
+	hk_image im;
+	if (hk_image_decode(b, n, &im) == HK_OK)
+		(*(int *)ctx)++;
+	hk_image_free(&im);
+}
+
 Test(image, fuzz_corpus_replay)
 {
-	DIR *d = opendir("tests/corpus/image");
-	if (!d)
+	int ok = 0;
+	int files = tn_corpus_each("image", image_replay_one, &ok);
+	if (files < 0)
 		cr_skip_test("tests/corpus/image absent (run from the repo root)");
-	struct dirent *e;
-	int files = 0, ok = 0;
-	while ((e = readdir(d))) {
-		if (e->d_name[0] == '.')
-			continue;
-		char path[4096];
-		snprintf(path, sizeof path, "tests/corpus/image/%s", e->d_name);
-		size_t n;
-		uint8_t *b = slurp(path, &n);
-		cr_assert_not_null(b);
-		hk_fuzz_image_one(b, n);
-		hk_image im;
-		if (hk_image_decode(b, n, &im) == HK_OK)
-			ok++;
-		hk_image_free(&im);
-		files++;
-		free(b);
-	}
-	closedir(d);
 	cr_assert_geq(files, 5);
 	cr_assert_geq(ok, 4); /* the valid seeds still decode */
 }

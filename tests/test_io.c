@@ -1052,6 +1052,50 @@ Test(io, stream_bad_headers)
 	close(fds[0]);
 }
 
+/* A pipe whose writer stays open but stops writing: with timeout_ms the
+ * stream ends with a "stalled" HK_E_IO frame (mid-frame and between
+ * frames) or fails to open; without it, it would wait for ever. */
+Test(io, stream_stalled_pipe_times_out)
+{
+	hk_frames_params p;
+	hk_frames_default_params(&p);
+	p.timeout_ms = 200;
+	const char *hdr = "YUV4MPEG2 W2 H2 C444\nFRAME\n000000000000";
+	for (int mid = 0; mid <= 1; mid++) {
+		int fds[2];
+		cr_assert_eq(pipe(fds), 0);
+		cr_assert_gt(write(fds[1], hdr, strlen(hdr)), 0);
+		if (mid) /* half of the second frame */
+			cr_assert_eq(write(fds[1], "FRAME\n000000", 12), 12);
+		hk_frames *src = NULL;
+		cr_assert_eq(hk_frames_open_stream(fds[0], &p, &src), HK_OK, "%s", hk_last_error());
+		hk_frame *fr;
+		cr_assert_eq(hk_frames_next(src, &fr), HK_OK);
+		cr_assert_eq(fr->status, HK_OK, "%s", fr->error);
+		cr_assert_eq(fr->image.width, 2);
+		hk_frames_release(src, fr);
+		cr_assert_eq(hk_frames_next(src, &fr), HK_OK);
+		cr_assert_not_null(fr);
+		cr_assert_eq(fr->status, HK_E_IO, "%s", fr->error);
+		cr_assert_not_null(strstr(fr->error, "stalled: no data for 200 ms"), "%s", fr->error);
+		hk_frames_release(src, fr);
+		cr_assert_eq(hk_frames_next(src, &fr), HK_OK);
+		cr_assert_null(fr);
+		hk_frames_destroy(src);
+		close(fds[1]);
+		close(fds[0]);
+	}
+	/* Nothing at all: open fails after the timeout. */
+	int fds[2];
+	cr_assert_eq(pipe(fds), 0);
+	hk_frames *src = NULL;
+	cr_assert_eq(hk_frames_open_stream(fds[0], &p, &src), HK_E_IO);
+	cr_assert_not_null(strstr(hk_last_error(), "no data within 200 ms"), "%s", hk_last_error());
+	cr_assert_null(src);
+	close(fds[1]);
+	close(fds[0]);
+}
+
 /* ------------------------------------------------------ placement, wiping */
 
 #include "io_internal.h"

@@ -429,51 +429,40 @@ Test(nn_api, bad_arguments)
 
 /* Replays tests/corpus/tflite (seeds + whatever the fuzzer found) through
  * the loader: any status is fine, no crash (this runs under ASan too). */
+static void tflite_replay_one(const char *p, uint8_t *d, size_t len, void *ctx)
+{
+	(void)ctx;
+	hk_model_params mp;
+	hk_model_default_params(&mp);
+	mp.max_batch = 2;
+	mp.threads = 1;
+	hk_model *m = NULL;
+	hk_status s = hk_model_load_memory(d, len, &mp, &m);
+	if (s != HK_OK) {
+		cr_expect(s < 0 && strlen(hk_last_error()) > 0, "%s", p);
+		return;
+	}
+	uint32_t h, w, c;
+	hk_model_input_shape(m, &h, &w, &c);
+	size_t in = (size_t)h * w * c;
+	if (in <= (1u << 20)) {
+		float *x = calloc(in * 2, sizeof(float));
+		float *outs[8] = {0};
+		for (size_t k = 0; k < hk_model_output_count(m) && k < 8; k++)
+			outs[k] = calloc(hk_model_output_size(m, k) * 2 + 1, sizeof(float));
+		hk_model_run(m, x, 2, outs);
+		for (int k = 0; k < 8; k++)
+			free(outs[k]);
+		free(x);
+	}
+	hk_model_destroy(m);
+}
+
 Test(nn_fuzz, corpus_replay, .timeout = 120)
 {
-	DIR *dir = opendir("tests/corpus/tflite");
-	if (!dir)
+	int n = tn_corpus_each("tflite", tflite_replay_one, NULL);
+	if (n < 0)
 		cr_skip_test("tests/corpus/tflite absent (run from the repository root)");
-	struct dirent *de;
-	int n = 0;
-	while ((de = readdir(dir))) {
-		if (de->d_name[0] == '.')
-			continue;
-		char p[512];
-		snprintf(p, sizeof p, "tests/corpus/tflite/%s", de->d_name);
-		size_t len = 0;
-		void *d = tn_read_file(p, &len);
-		if (!d)
-			continue;
-		hk_model_params mp;
-		hk_model_default_params(&mp);
-		mp.max_batch = 2;
-		mp.threads = 1;
-		hk_model *m = NULL;
-		hk_status s = hk_model_load_memory(d, len, &mp, &m);
-		if (s == HK_OK) {
-			size_t in = 1;
-			uint32_t h, w, c;
-			hk_model_input_shape(m, &h, &w, &c);
-			in = (size_t)h * w * c;
-			if (in <= (1u << 20)) {
-				float *x = calloc(in * 2, sizeof(float));
-				float *outs[8] = {0};
-				for (size_t k = 0; k < hk_model_output_count(m) && k < 8; k++)
-					outs[k] = calloc(hk_model_output_size(m, k) * 2 + 1, sizeof(float));
-				hk_model_run(m, x, 2, outs);
-				for (int k = 0; k < 8; k++)
-					free(outs[k]);
-				free(x);
-			}
-			hk_model_destroy(m);
-		} else {
-			cr_expect(s < 0 && strlen(hk_last_error()) > 0);
-		}
-		free(d);
-		n++;
-	}
-	closedir(dir);
 	cr_expect_geq(n, 3, "corpus has %d files", n);
 }
 

@@ -5,6 +5,7 @@
 #ifndef HK_TEST_NN_UTIL_H
 #define HK_TEST_NN_UTIL_H
 
+#include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +33,38 @@ static inline void *tn_read_file(const char *path, size_t *len)
 	if (d)
 		*len = (size_t)n;
 	return d;
+}
+
+/* Every file of a fuzz corpus directory (tests/corpus/<name>, run from the
+ * repository root) read whole and handed to one(path, bytes, len, ctx);
+ * hidden files are skipped, unreadable ones too. Returns the number of
+ * files handed over, or -1 when the directory is absent. */
+static inline int tn_corpus_each(const char *name,
+				 void (*one)(const char *path, uint8_t *d, size_t len, void *ctx),
+				 void *ctx)
+{
+	char dir[256];
+	snprintf(dir, sizeof dir, "tests/corpus/%s", name);
+	DIR *dp = opendir(dir);
+	if (!dp)
+		return -1;
+	struct dirent *de;
+	int n = 0;
+	while ((de = readdir(dp))) {
+		if (de->d_name[0] == '.')
+			continue;
+		char p[512];
+		snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
+		size_t len = 0;
+		uint8_t *d = tn_read_file(p, &len);
+		if (!d)
+			continue;
+		one(p, d, len, ctx);
+		free(d);
+		n++;
+	}
+	closedir(dp);
+	return n;
 }
 
 /* $HERKEN_SHARED/golden/<rel> into buf, or NULL when HERKEN_SHARED is unset. */

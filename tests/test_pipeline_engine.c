@@ -282,7 +282,7 @@ Test(pipeline_engine, passes_and_align_params_are_checked)
 	p.passes = HK_PASS_NONE | HK_PASS_FLIP;
 	cr_assert_eq(hk_engine_create(&p, &e), HK_E_INVALID);
 	hk_engine_default_params(&p);
-	p.align = 3;
+	p.align = HK_ALIGN_VISIBLE + 1;
 	cr_assert_eq(hk_engine_create(&p, &e), HK_E_INVALID);
 }
 
@@ -318,6 +318,58 @@ Test(pipeline_engine, pose_templates_fit_their_own_points)
 		cr_assert_float_eq(inv[0] * t[k][2][0] + inv[1] * t[k][2][1] + inv[2], pts[2][0], 1e-3);
 		cr_assert_float_eq(inv[3] * t[k][2][0] + inv[4] * t[k][2][1] + inv[5], pts[2][1], 1e-3);
 	}
+}
+
+/* Yaw-gated alignment: below the gate it is the frontal fit; above it the
+ * hidden side's points do not move the transform at all, the visible eye
+ * lands near its frontal template place, and the side follows the yaw's
+ * sign (nose to the image right hides the image-right half). */
+Test(pipeline_engine, visible_side_alignment_ignores_the_hidden_side)
+{
+	float pts[5][2];
+	for (int i = 0; i < 5; i++) {
+		pts[i][0] = 1.5f * hk__arcface_template[i][0] + 40;
+		pts[i][1] = 1.5f * hk__arcface_template[i][1] + 12;
+	}
+	double a[6], b[6];
+	int side = 7;
+	cr_assert_eq(hk__align_inverse_visible((const float (*)[2])pts, 5, 10.f, a, &side), 0);
+	cr_assert_eq(side, -1);
+	cr_assert_eq(hk__align_inverse((const float (*)[2])pts, 5, b), 0);
+	for (int k = 0; k < 6; k++)
+		cr_assert_float_eq(a[k], b[k], 1e-12);
+	for (int sgn = -1; sgn <= 1; sgn += 2) {
+		float yaw = 60.f * sgn;
+		int vis = sgn > 0 ? 0 : 1, hid = 1 - vis;
+		/* a head turned by yaw: the nose 0.6 eye distances out of the eye
+		 * plane shows sin(yaw) of that beside the midline */
+		float turned[5][2];
+		memcpy(turned, pts, sizeof turned);
+		double eye_d = hk__arcface_template[1][0] - hk__arcface_template[0][0];
+		turned[2][0] += (float)(1.5 * 0.6 * eye_d * sin(yaw * 3.14159265358979 / 180));
+		cr_assert_eq(hk__align_inverse_visible((const float (*)[2])turned, 5, yaw, a, &side), 0);
+		cr_assert_eq(side, vis, "yaw %.0f fitted side %d", yaw, side);
+		float moved[5][2];
+		memcpy(moved, turned, sizeof moved);
+		moved[hid][0] += 9;
+		moved[hid][1] -= 5;
+		moved[3 + hid][0] -= 7;
+		moved[3 + hid][1] += 4;
+		cr_assert_eq(hk__align_inverse_visible((const float (*)[2])moved, 5, yaw, b, &side), 0);
+		for (int k = 0; k < 6; k++)
+			cr_assert_float_eq(a[k], b[k], 1e-9, "hidden points moved the fit (%d)", k);
+		/* the visible side and the turned nose are an exact similarity of
+		 * their targets: the visible eye's template place maps back onto the
+		 * image eye */
+		const float *t = hk__arcface_template[vis];
+		double x = a[0] * t[0] + a[1] * t[1] + a[2], y = a[3] * t[0] + a[4] * t[1] + a[5];
+		double err = hypot(x - pts[vis][0], y - pts[vis][1]);
+		cr_assert_lt(err, 1e-3, "eye maps %.4f px off", err);
+	}
+	cr_assert_eq(hk__align_inverse_visible((const float (*)[2])pts, 4, 60.f, a, &side), 0);
+	cr_assert_eq(side, -1, "4 detector points: frontal path");
+	pts[2][0] = NAN;
+	cr_assert_eq(hk__align_inverse_visible((const float (*)[2])pts, 5, 60.f, a, &side), -1);
 }
 
 /* The mirrored and turned detector views map their detections back onto

@@ -262,34 +262,24 @@ Test(tfjs_bad, malformed_manifests)
 
 /* tests/corpus/tfjs (seeds + what the fuzzer found): manifest, NUL, shard
  * bytes. Any status is fine, no crash (also under ASan). */
+static void tfjs_replay_one(const char *p, uint8_t *d, size_t len, void *ctx)
+{
+	(void)ctx;
+	const uint8_t *nul = memchr(d, 0, len);
+	size_t tl = nul ? (size_t)(nul - d) : len;
+	const uint8_t *w = nul ? nul + 1 : d + len;
+	hk__nn_net net;
+	hk_status s = hk__tfjs_build_memory((const char *)d, tl, w, len - (size_t)(w - d), &net);
+	if (!s)
+		hk__nn_net_free(&net);
+	else
+		cr_expect(s < 0 && strlen(hk_last_error()) > 0, "%s", p);
+}
+
 Test(tfjs_fuzz, corpus_replay, .timeout = 120)
 {
-	DIR *dir = opendir("tests/corpus/tfjs");
-	if (!dir)
+	int n = tn_corpus_each("tfjs", tfjs_replay_one, NULL);
+	if (n < 0)
 		cr_skip_test("tests/corpus/tfjs absent (run from the repository root)");
-	struct dirent *de;
-	int n = 0;
-	while ((de = readdir(dir))) {
-		if (de->d_name[0] == '.')
-			continue;
-		char p[512];
-		snprintf(p, sizeof p, "tests/corpus/tfjs/%s", de->d_name);
-		size_t len = 0;
-		uint8_t *d = tn_read_file(p, &len);
-		if (!d)
-			continue;
-		const uint8_t *nul = memchr(d, 0, len);
-		size_t tl = nul ? (size_t)(nul - d) : len;
-		const uint8_t *w = nul ? nul + 1 : d + len;
-		hk__nn_net net;
-		hk_status s = hk__tfjs_build_memory((const char *)d, tl, w, len - (size_t)(w - d), &net);
-		if (!s)
-			hk__nn_net_free(&net);
-		else
-			cr_expect(s < 0 && strlen(hk_last_error()) > 0, "%s", p);
-		free(d);
-		n++;
-	}
-	closedir(dir);
 	cr_expect_geq(n, 5, "corpus seeds replayed: %d", n);
 }

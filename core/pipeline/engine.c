@@ -4,6 +4,7 @@
 
 #include "internal.h"
 #include "models.h"
+#include "recognizer/recognizer.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -73,7 +74,7 @@ static hk_status resolve_params(const hk_engine_params *in, hk_engine_params *p)
 		p->rescue_threshold = d.rescue_threshold;
 	if (!p->align)
 		p->align = d.align;
-	if (p->align > HK_ALIGN_POSE)
+	if (p->align > HK_ALIGN_VISIBLE)
 		return hk__err(HK_E_INVALID, "engine params: unknown alignment %u", p->align);
 	if (!p->passes)
 		p->passes = d.passes;
@@ -513,6 +514,21 @@ int hk__combine_views(const float *plain, const float *mirror, float *out)
 	return 0;
 }
 
+/* The chip -> image transform of face f under alignment mode align. */
+static int align_face(uint32_t align, const hk_face *f, double inv[6])
+{
+	const float (*pts)[2] = (const float (*)[2])f->landmarks;
+	size_t np = f->landmark_source == HK_LANDMARKS_ONET ? 5 : 4;
+	if (align == HK_ALIGN_POSE)
+		return hk__align_inverse_pose(pts, np, inv, NULL);
+	if (align == HK_ALIGN_VISIBLE && np == 5) {
+		float yaw, pitch, roll;
+		hk__pose_from_landmarks(f->landmarks, &yaw, &pitch, &roll);
+		return hk__align_inverse_visible(pts, np, yaw, inv, NULL);
+	}
+	return hk__align_inverse(pts, np, inv);
+}
+
 hk_status hk__engine_embed_views(const hk_engine *e, const hk_image *img, const hk_face *faces,
                                  size_t n, float *plain, float *mirror)
 {
@@ -535,10 +551,7 @@ hk_status hk__engine_embed_views(const hk_engine *e, const hk_image *img, const 
 		for (size_t i = 0; i < m && !st; i++) {
 			const hk_face *f = &faces[b0 + i];
 			double inv[6];
-			int np = f->landmark_source == HK_LANDMARKS_ONET ? 5 : 4;
-			if (e->p.align == HK_ALIGN_POSE
-			        ? hk__align_inverse_pose((const float (*)[2])f->landmarks, (size_t)np, inv, NULL)
-			        : hk__align_inverse((const float (*)[2])f->landmarks, (size_t)np, inv)) {
+			if (align_face(e->p.align, f, inv)) {
 				st = hk__err(HK_E_RANGE, "embed: face %zu has degenerate landmarks", b0 + i);
 				break;
 			}

@@ -326,6 +326,41 @@ int hk__align_inverse(const float (*pts)[2], size_t n, double inv[6])
 	return hk__affine_invert(m, inv);
 }
 
+int hk__align_inverse_visible(const float (*pts)[2], size_t n, float yaw, double inv[6],
+                              int *side)
+{
+	if (side)
+		*side = -1;
+	if (n != 5 || !isfinite(yaw) || fabsf(yaw) <= HK__VISIBLE_YAW)
+		return hk__align_inverse(pts, n, inv);
+	for (size_t i = 0; i < n; i++)
+		if (!isfinite(pts[i][0]) || !isfinite(pts[i][1]))
+			return -1;
+	/* The nose turned towards the image right (yaw > 0) hides the image
+	 * right half: the image-left eye and mouth corner are the visible
+	 * ones, and the reverse. */
+	const int s = yaw > 0 ? 0 : 1;
+	const float (*t)[2] = hk__arcface_template;
+	/* The nose sits about 0.6 eye distances in front of the eye plane (the
+	 * model of hk__pose_from_landmarks), so a head turned by yaw shows it
+	 * that far times sin(yaw) beside the midline. */
+	const double eye_d = t[1][0] - t[0][0];
+	const float src[3][2] = {{pts[s][0], pts[s][1]},
+	                         {pts[2][0], pts[2][1]},
+	                         {pts[3 + s][0], pts[3 + s][1]}};
+	const float dst[3][2] = {
+		{t[s][0], t[s][1]},
+		{(float)(t[2][0] + 0.6 * eye_d * sin(yaw * 3.14159265358979323846 / 180)), t[2][1]},
+		{t[3 + s][0], t[3 + s][1]},
+	};
+	double m[6];
+	if (hk__similarity(src, dst, 3, m))
+		return -1;
+	if (side)
+		*side = s;
+	return hk__affine_invert(m, inv);
+}
+
 void hk__det_points4(const hk__det *d, float pts[4][2])
 {
 	for (int k = 0; k < 4; k++) {

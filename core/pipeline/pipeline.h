@@ -143,6 +143,20 @@ void hk__pose_template(int k, float tpl[5][2]);
  * NULL) gets its index. -1 if degenerate. */
 int hk__align_inverse_pose(const float (*pts)[2], size_t n, double inv[6], int *chosen);
 
+/* HK_ALIGN_VISIBLE: above this |yaw| (degrees) only the visible side is
+ * fitted. Chosen a priori, below the quality gate's default max_yaw of 40;
+ * not fitted on any data set. */
+#define HK__VISIBLE_YAW 30.f
+
+/* Yaw-gated alignment: with n = 5 points and |yaw| > HK__VISIBLE_YAW the
+ * similarity of the visible eye, the nose and the visible mouth corner onto
+ * the frontal template's eye and mouth corner of that side and the nose
+ * moved sideways as yaw moves it; otherwise hk__align_inverse. *side (may be
+ * NULL): 0 image-left side fitted, 1 image-right, -1 frontal path. -1 if
+ * degenerate. */
+int hk__align_inverse_visible(const float (*pts)[2], size_t n, float yaw, double inv[6],
+                              int *side);
+
 /* The detector's eyes, nose and mouth centre, pixel-centre convention. */
 void hk__det_points4(const hk__det *d, float pts[4][2]);
 

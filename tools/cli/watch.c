@@ -39,7 +39,8 @@ static const char watch_usage[] =
     "  --best-k K         views in a visit template (default 8)\n"
     "  --template T       mean (default), qwmean (quality-weighted), best\n"
     "  --lost-after S     a visit ends after S seconds without its face (0.8)\n"
-    "  --timeout-ms MS    network/camera: give up after MS without data (5000)\n"
+    "  --timeout-ms MS    network, camera or pipe ('-'): give up after MS\n"
+    "                     without data (5000)\n"
     "  --models DIR       model directory (default $HERKEN_MODELS)\n"
     "\n"
     "events: track-started, decision, revised, visit-ended (the visit's final\n"
@@ -264,7 +265,8 @@ int hk_cli_watch(int argc, char **argv)
 	hk_frames_params fp;
 	hk_frames_default_params(&fp);
 	fp.flags = HK_FRAMES_DECODE | HK_FRAMES_IN_ORDER;
-	fp.timeout_ms = (uint32_t)o.timeout_ms;
+	/* A pipe waits for ever unless told: a live one must not. */
+	fp.timeout_ms = o.timeout_ms ? (uint32_t)o.timeout_ms : 5000;
 	if ((s = hk_frames_open(o.source, &fp, &src)) != HK_OK) {
 		fprintf(stderr, "herken watch: %s (%s)\n", esc(hk_last_error()), hk_status_str(s));
 		return exit_for(s);
@@ -367,8 +369,8 @@ int hk_cli_watch(int argc, char **argv)
 		}
 		/* Video time; a frame without one (photos) counts at 25 fps. */
 		t = fr->pts_us >= 0 ? fr->pts_us : (int64_t)fr->id * 40000;
-		if (t <= last_t)
-			t = last_t + 1;
+		if (t < last_t) /* a restarted clock: the recogniser ends the visits */
+			next_t = INT64_MIN;
 		last_t = t;
 		if (o.max_fps > 0) {
 			if (t < next_t) {
