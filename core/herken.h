@@ -1026,6 +1026,7 @@ typedef enum hk_end_reason {
 	HK_END_SIZE_CHANGED = 4,  /* the frame size changed mid-stream          */
 	HK_END_STILL = 5,         /* stills: the photo was handled              */
 	HK_END_SCENE_CUT = 6,     /* the picture changed wholesale (scene_cut)  */
+	HK_END_TIME_RESET = 7,    /* the timestamps went back (a restart)       */
 } hk_end_reason;
 
 typedef struct hk_event {
@@ -1059,7 +1060,11 @@ typedef struct hk_event {
  * written. Events that do not fit stay queued (hk_recognizer_pending()
  * counts them) for hk_recognizer_poll() or the next push or end call. max
  * may be 0. A frame whose size differs from the previous one ends every visit
- * (HK_END_SIZE_CHANGED) before it is processed.
+ * (HK_END_SIZE_CHANGED) before it is processed. A t_us earlier than the
+ * previous frame's (a source whose clock restarted, often with a new size)
+ * ends every visit too (HK_END_TIME_RESET, or HK_END_SIZE_CHANGED when the
+ * size changed as well), dated at the previous frame's time; new visits
+ * then run on the new clock, so no duration is negative.
  */
 HK_API hk_status hk_recognizer_push_frame(hk_recognizer *r,
                                           const hk_image *img, int64_t t_us,
@@ -1090,7 +1095,8 @@ HK_API hk_status hk_recognizer_get_stats(const hk_recognizer *r,
 
 /* "track-started", "decision", "revised", "visit-ended"; outcome names
  * "undecided", "match", "stranger"; end reasons "lost", "source-ended",
- * "source-error", "size-changed", "still". Never NULL. */
+ * "source-error", "size-changed", "still", "scene-cut", "time-reset".
+ * Never NULL. */
 HK_API const char *hk_event_type_str(uint32_t type);
 HK_API const char *hk_outcome_str(uint32_t outcome);
 HK_API const char *hk_end_reason_str(uint32_t reason);
@@ -1577,10 +1583,15 @@ HK_API hk_status hk_store_audit_verify(hk_store *st, hk_audit_report *r);
  * FPIR(t, N) = 1 - (1 - q(t))^N. Beyond the data q is a model with two
  * parts: the log-linear tail of true impostors, plus look-alikes (one
  * person under two names, twins, relatives) at a fitted rate, whose
- * scores follow the genuine distribution, so no threshold removes them
+ * scores follow the genuine distribution, so no threshold removes them.
+ * That rate rests on a handful of training events, so the table carries
+ * its one-sided 90 % Poisson upper bound, not its point estimate: a
+ * threshold from a rate this thin is otherwise too low as often as too
+ * high, and a low one lets through more than a high one saves
  * (`herken-bench blufr` checks the prediction against FPIR measured at
- * several N). A format-1 file has no open-set table; then q = FMR. The
- * threshold for a target FPIR rises with N.
+ * several N, `herken-bench calib-check` the bound on train data). A
+ * format-1 file has no open-set table; then q = FMR. The threshold for a
+ * target FPIR rises with N.
  *
  * The library ships a calibration for each embedder it knows, keyed by
  * the sha256 of the model file (text files core/calib/ *.calib, compiled
@@ -1610,8 +1621,8 @@ typedef struct hk_calib hk_calib;
  * whatever the gallery size (the threshold rises with N); a claimed
  * identity (1:1, which opens the customer's record) is accepted at 1
  * false match in 10,000 comparisons. On LFW BLUFR (N = 1,000) the 1:N
- * default measures FPIR 0.14 % and keeps a DIR of 67 % (± 17 over the
- * trials; README has the trade-off against stricter targets). */
+ * default measures FPIR 0.105 % (± 0.035) and keeps a DIR of 48 % (± 18
+ * over the trials; README has the trade-off against other targets). */
 #define HK_DEFAULT_FPIR 1e-3
 #define HK_DEFAULT_FMR 1e-4
 

@@ -56,6 +56,21 @@
 #define HK_SIMD_PAD_F16 32 /* fp16 rows padded to 32 elements         */
 #define HK_SIMD_PAD_F32 16 /* fp32 rows padded to 16 elements         */
 
+/*
+ * The hit filter of tile_i8_hits: bit i % 8 of bits[j * ldb + i / 8] is set
+ * iff (float)out[j * ldo + i] * scale[i] > floor[j] (float multiply, as
+ * hk__score_block_i32 computes it; a NaN scale is never a hit). ldb is a
+ * multiple of 8 and >= 8 * ceil(count / 64): every byte of those 64-bit
+ * words is written, bits past count cleared, so a little-endian reader
+ * sees bit i % 64 of word i / 64.
+ */
+typedef struct hk__tile_hits {
+	const float *scale; /* count per-row scales (in)       */
+	const float *floor; /* nq per-query floors (in)        */
+	uint8_t *bits;      /* nq rows of ldb bytes (out)      */
+	size_t ldb;
+} hk__tile_hits;
+
 typedef struct hk__kernel_table {
 	hk_isa isa;
 	const char *name; /* "scalar", "avx2", ... (hk_isa_name of isa) */
@@ -106,6 +121,18 @@ typedef struct hk__kernel_table {
 	 * batch score alike. (Appended field.)
 	 */
 	int i8_qmax;
+
+	/*
+	 * tile_i8 that also marks, per query, the rows worth offering to its
+	 * top-k (h: hk__tile_hits), so the caller skips a separate scoring pass
+	 * over the nq x count results (it cost ~15 % of an AVX-VNNI batch
+	 * search). out is written as by tile_i8. NULL in tiers without it:
+	 * callers use tile_i8 and hk__score_block_i32. (Appended field.)
+	 */
+	void (*tile_i8_hits)(const uint8_t *qu, size_t nq, size_t qstride,
+	                     const int8_t *rows, const int32_t *row_sums,
+	                     size_t count, size_t dim, size_t stride, int32_t *out,
+	                     size_t ldo, const struct hk__tile_hits *h);
 } hk__kernel_table;
 
 static inline int hk__i8_qmax(const hk__kernel_table *k)
@@ -193,6 +220,10 @@ uint32_t hk__read_sum_avx2(const void *p, size_t bytes);
 void hk__tile_i8_avx2(const uint8_t *qu, size_t nq, size_t qstride,
                       const int8_t *rows, const int32_t *row_sums, size_t count,
                       size_t dim, size_t stride, int32_t *out, size_t ldo);
+void hk__tile_i8_hits_avx2(const uint8_t *qu, size_t nq, size_t qstride,
+                           const int8_t *rows, const int32_t *row_sums,
+                           size_t count, size_t dim, size_t stride,
+                           int32_t *out, size_t ldo, const hk__tile_hits *h);
 /* Table entries shared by the tiers built on AVX2 resp. AVX-512 fp kernels. */
 #define HK__AVX2_FP_ENTRIES                                                    \
 	.dot_f32 = hk__dot_f32_avx2, .dot_f16 = hk__dot_f16_avx2,              \

@@ -150,6 +150,14 @@ void hk__tile_i8_avx2(const uint8_t *qu, size_t nq, size_t qstride,
 	hk__tile(qu, nq, qstride, rows, row_sums, count, dim, stride, out, ldo);
 }
 
+void hk__tile_i8_hits_avx2(const uint8_t *qu, size_t nq, size_t qstride,
+                           const int8_t *rows, const int32_t *row_sums,
+                           size_t count, size_t dim, size_t stride,
+                           int32_t *out, size_t ldo, const hk__tile_hits *h)
+{
+	hk__tile_h(qu, nq, qstride, rows, row_sums, count, dim, stride, out, ldo, h);
+}
+
 /* Four independent 32-byte streams per 128 bytes: enough loads in flight. */
 uint32_t hk__read_sum_avx2(const void *p, size_t bytes)
 {
@@ -174,5 +182,6 @@ const hk__kernel_table hk__kernels_avx2 = {
 	HK__AVX2_FP_ENTRIES,
 	.scan_i8 = scan_i8_avx2,
 	.tile_i8 = hk__tile,
+	.tile_i8_hits = hk__tile_h,
 	.i8_qmax = 31,
 };

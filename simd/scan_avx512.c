@@ -137,5 +137,6 @@ const hk__kernel_table hk__kernels_avx512 = {
 	HK__AVX512_FP_ENTRIES,
 	.scan_i8 = scan_i8_avx512,
 	.tile_i8 = hk__tile_i8_avx2, /* ymm vpmaddubsw, 6-bit queries */
+	.tile_i8_hits = hk__tile_i8_hits_avx2,
 	.i8_qmax = 31,
 };

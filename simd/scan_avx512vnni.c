@@ -100,4 +100,5 @@ const hk__kernel_table hk__kernels_avx512vnni = {
 	HK__AVX512_FP_ENTRIES,
 	.scan_i8 = hk__scan_i8_avx512vnni,
 	.tile_i8 = hk__tile_i8_avx512vnni,
+	.tile_i8_hits = hk__tile_h,
 };

@@ -63,4 +63,5 @@ const hk__kernel_table hk__kernels_avxvnni = {
 	HK__AVX2_FP_ENTRIES,
 	.scan_i8 = scan_i8_avxvnni,
 	.tile_i8 = hk__tile,
+	.tile_i8_hits = hk__tile_h,
 };

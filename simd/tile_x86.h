@@ -14,7 +14,8 @@
  *                           dot_u8 - (row_sum << SHIFT), the exact signed dot
  *   HK_TILE_ROWS            rows per micro-kernel (register block)
  *
- * and it defines `static void hk__tile(...)` with the tile_i8 signature.
+ * and it defines `static void hk__tile(...)` with the tile_i8 signature and
+ * `static void hk__tile_h(...)` with the tile_i8_hits one.
  *
  * Layout: up to QB = 4 W queries per pass (4 vectors of W lanes), dims in
  * slices of 256; vector (g * 4 + qb), lane l holds the 4 bytes of query
@@ -61,6 +62,12 @@ typedef __m256i vmask;
 	                   _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
 #define V_MLOAD(m, p) _mm256_maskload_epi32((const int *)(p), m)
 #define V_MSTORE(p, m, v) _mm256_maskstore_epi32((int *)(p), m, v)
+typedef __m256 vecf;
+#define VF_LOADM(m, p) _mm256_maskload_ps(p, m)
+/* lanes of (float)v * s above f, as the low W bits */
+#define V_HITS(v, s, f)                                                        \
+	((unsigned)_mm256_movemask_ps(_mm256_cmp_ps(                           \
+	    _mm256_mul_ps(_mm256_cvtepi32_ps(v), s), _mm256_set1_ps(f), _CMP_GT_OQ)))
 #else
 typedef __m512i vec;
 typedef __mmask16 vmask;
@@ -79,6 +86,11 @@ typedef __mmask16 vmask;
 #define V_MASK(n) ((__mmask16)((1u << (n)) - 1))
 #define V_MLOAD(m, p) _mm512_maskz_loadu_epi32(m, p)
 #define V_MSTORE(p, m, v) _mm512_mask_storeu_epi32(p, m, v)
+typedef __m512 vecf;
+#define VF_LOADM(m, p) _mm512_maskz_loadu_ps(m, p)
+#define V_HITS(v, s, f)                                                        \
+	((unsigned)_mm512_cmp_ps_mask(_mm512_mul_ps(_mm512_cvtepi32_ps(v), s),   \
+	                              _mm512_set1_ps(f), _CMP_GT_OQ))
 #endif
 
 /*
@@ -183,12 +195,15 @@ HK_AINL void micro(const vec *qp, size_t ng, const int8_t *const *p, vec *t,
 /*
  * One slice of dims for up to QB queries (nqq) over all rows. first: the
  * slice starts the sums (store minus the row-sum correction); otherwise it
- * adds to what out holds.
+ * adds to what out holds. h (the last slice of a tile_i8_hits call, its
+ * floor and bits already offset to the pass's first query): each finished
+ * W-row vector is also scored against the query's floor while in a
+ * register, W bits per store.
  */
 HK_AINL void tile_slice(const vec *qp, size_t nqq, const int8_t *rows,
                         const int32_t *row_sums, size_t count, size_t k0,
                         size_t kl, size_t stride, int32_t *out, size_t ldo,
-                        int first, int nqb)
+                        int first, int nqb, const hk__tile_hits *h)
 {
 	vec t[4 * W];
 	size_t ng = kl / 4;
@@ -206,6 +221,8 @@ HK_AINL void tile_slice(const vec *qp, size_t nqq, const int8_t *rows,
 		}
 		vmask m = V_MASK(nr);
 		vec corr = V_SLLI32(V_MLOAD(m, row_sums + i), HK_TILE_SHIFT);
+		vecf sc = h ? VF_LOADM(m, h->scale + i) : (vecf){0};
+		unsigned valid = nr == W ? (1u << W) - 1 : (1u << nr) - 1;
 		HK_UNROLL for (int qb = 0; qb < nqb; qb++) {
 			V_TRANSPOSE(t + W * qb);
 			for (size_t l = 0; l < W; l++) {
@@ -221,6 +238,10 @@ HK_AINL void tile_slice(const vec *qp, size_t nqq, const int8_t *rows,
 					v = first ? V_SUB32(v, corr) : V_ADD32(v, V_MLOAD(m, dst));
 					V_MSTORE(dst, m, v);
 				}
+				if (h) {
+					uint16_t b = (uint16_t)(V_HITS(v, sc, h->floor[j]) & valid);
+					memcpy(h->bits + j * h->ldb + i / 8, &b, W / 8);
+				}
 			}
 		}
 	}
@@ -231,13 +252,17 @@ HK_AINL void tile_slice(const vec *qp, size_t nqq, const int8_t *rows,
  * pass packs its queries into the stack buffer and runs tile_slice()
  * specialised for the number of query vectors.
  */
-static void hk__tile(const uint8_t *qu, size_t nq, size_t qstride,
-                     const int8_t *rows, const int32_t *row_sums, size_t count,
-                     size_t dim, size_t stride, int32_t *out, size_t ldo)
+static void hk__tile_h(const uint8_t *qu, size_t nq, size_t qstride,
+                       const int8_t *rows, const int32_t *row_sums,
+                       size_t count, size_t dim, size_t stride, int32_t *out,
+                       size_t ldo, const hk__tile_hits *hits)
 {
 	_Alignas(64) uint32_t qp[KB / 4 * QB];
 	if (count == 0)
 		return;
+	if (hits) /* the bytes of the last word past count stay clear */
+		for (size_t j = 0; j < nq; j++)
+			memset(hits->bits + j * hits->ldb, 0, (count + 63) / 64 * 8);
 	for (size_t j0 = 0; j0 < nq; j0 += QB) {
 		size_t nqq = nq - j0 < QB ? nq - j0 : QB;
 		int nqb = (int)((nqq + W - 1) / W);
@@ -247,16 +272,30 @@ static void hk__tile(const uint8_t *qu, size_t nq, size_t qstride,
 			const vec *q = (const vec *)qp;
 			int32_t *o = out + j0 * ldo;
 			int f = k0 == 0;
+			hk__tile_hits hp, *h = NULL;
+			if (hits && k0 + kl == dim) {
+				hp = (hk__tile_hits){hits->scale, hits->floor + j0,
+				                     hits->bits + j0 * hits->ldb, hits->ldb};
+				h = &hp;
+			}
 			if (nqb == 1)
-				tile_slice(q, nqq, rows, row_sums, count, k0, kl, stride, o, ldo, f, 1);
+				tile_slice(q, nqq, rows, row_sums, count, k0, kl, stride, o, ldo, f, 1, h);
 			else if (nqb == 2)
-				tile_slice(q, nqq, rows, row_sums, count, k0, kl, stride, o, ldo, f, 2);
+				tile_slice(q, nqq, rows, row_sums, count, k0, kl, stride, o, ldo, f, 2, h);
 			else if (nqb == 3)
-				tile_slice(q, nqq, rows, row_sums, count, k0, kl, stride, o, ldo, f, 3);
+				tile_slice(q, nqq, rows, row_sums, count, k0, kl, stride, o, ldo, f, 3, h);
 			else
-				tile_slice(q, nqq, rows, row_sums, count, k0, kl, stride, o, ldo, f, 4);
+				tile_slice(q, nqq, rows, row_sums, count, k0, kl, stride, o, ldo, f, 4, h);
 		}
 	}
+}
+
+/* The tile_i8 and tile_i8_hits entries. */
+static void hk__tile(const uint8_t *qu, size_t nq, size_t qstride,
+                     const int8_t *rows, const int32_t *row_sums, size_t count,
+                     size_t dim, size_t stride, int32_t *out, size_t ldo)
+{
+	hk__tile_h(qu, nq, qstride, rows, row_sums, count, dim, stride, out, ldo, NULL);
 }
 
 #undef QB

@@ -92,19 +92,34 @@ static void score_choose(void)
 }
 
 /* Only the scores above the floor at scoring time are visited, each checked
- * against the floor as it rises. */
-static void offer(hk__heap *h, const float *s, const uint64_t *hits,
-                  size_t cnt, uint32_t base)
+ * against the floor as it rises; score i is s[i], or dots[i] * scale[i]
+ * when s is NULL. */
+HK_AINL void visit(hk__heap *h, const float *s, const int32_t *dots,
+                   const float *scale, const uint64_t *hits, size_t cnt,
+                   uint32_t base)
 {
 	float f = hk__heap_floor(h);
 	for (size_t w = 0; w < (cnt + 63) / 64; w++)
 		for (uint64_t b = hits[w]; b; b &= b - 1) {
 			size_t i = w * 64 + (size_t)__builtin_ctzll(b);
-			if (s[i] > f) {
-				hk__heap_push(h, s[i], base + (uint32_t)i);
+			float x = s ? s[i] : (float)dots[i] * scale[i];
+			if (x > f) {
+				hk__heap_push(h, x, base + (uint32_t)i);
 				f = hk__heap_floor(h);
 			}
 		}
+}
+
+static void offer(hk__heap *h, const float *s, const uint64_t *hits,
+                  size_t cnt, uint32_t base)
+{
+	visit(h, s, NULL, NULL, hits, cnt, base);
+}
+
+void hk__topk_offer_i32(hk__heap *h, const int32_t *dots, const float *scale,
+                        const uint64_t *hits, size_t cnt, uint32_t base)
+{
+	visit(h, NULL, dots, scale, hits, cnt, base);
 }
 
 #define CHUNK 1024 /* rows scored per bitmap */

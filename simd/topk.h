@@ -38,6 +38,10 @@ void hk__topk_block_i32(hk__heap *h, const int32_t *dots, const float *scale,
 /* The same for float dots. */
 void hk__topk_block_f32(hk__heap *h, const float *dots, const float *scale,
                         size_t cnt, uint32_t base, float *tmp);
+/* Offer the rows whose bit is set in hits[(cnt + 63) / 64] (from a
+ * tile_i8_hits call), scored as hk__topk_block_i32 scores them. */
+void hk__topk_offer_i32(hk__heap *h, const int32_t *dots, const float *scale,
+                        const uint64_t *hits, size_t cnt, uint32_t base);
 
 /*
  * Block scoring: out[i] = dots[i] * scale[i], and bit i % 64 of

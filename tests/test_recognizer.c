@@ -490,3 +490,63 @@ Test(recognizer, comic_shop_odd_width_tiny_faces)
 		}
 	cr_assert_geq(ended, 1);
 }
+
+/* A source that restarts: its size changes and its clock starts again
+ * from 0, then the clock restarts once more at the same size. Every visit
+ * ends at the old clock's last time, new visits start on the new clock,
+ * and no duration is negative. */
+Test(recognizer, clock_restarts_after_a_size_change, .timeout = 0)
+{
+	hk_image still;
+	load_or_skip("stage_clip_stills/lin-manuel-miranda.png", &still);
+	hk_engine *e = engine_or_skip();
+	hk_recognizer_params rp;
+	hk_recognizer_default_params(&rp);
+	rp.engine = e;
+	hk_recognizer *r;
+	cr_assert_eq(hk_recognizer_create(&rp, &r), HK_OK, "%s", hk_last_error());
+	/* the same picture, 32 px narrower: another frame size */
+	hk_image crop = {still.width - 32, still.height, still.stride, 0, still.data + 3 * 32};
+	static run out;
+	memset(&out, 0, sizeof out);
+	hk_event ev[64];
+	size_t n;
+	const struct {
+		const hk_image *img;
+		int64_t t0;
+		int frames;
+	} seg[3] = {{&still, 0, 6}, {&crop, 0, 4}, {&crop, 0, 3}};
+	int64_t t = 0;
+	for (int k = 0; k < 3; k++)
+		for (int i = 0; i < seg[k].frames; i++) {
+			t = seg[k].t0 + 40000 * i;
+			cr_assert_eq(hk_recognizer_push_frame(r, seg[k].img, t, ev, 64, &n), HK_OK, "%s",
+			             hk_last_error());
+			collect(&out, ev, n);
+		}
+	cr_assert_eq(hk_recognizer_end(r, t, HK_END_SOURCE_ENDED, ev, 64, &n), HK_OK);
+	collect(&out, ev, n);
+	uint32_t ends[3] = {0}, started = 0;
+	int64_t end_t[3] = {0};
+	for (size_t i = 0; i < out.n; i++) {
+		const hk_event *v = &out.ev[i];
+		started += v->type == HK_EV_TRACK_STARTED;
+		if (v->type != HK_EV_VISIT_ENDED)
+			continue;
+		cr_assert_geq(v->duration_us, 0, "visit %u", v->track);
+		cr_assert_geq(v->time_us, v->start_us + v->duration_us, "visit %u", v->track);
+		cr_assert_lt(v->track - 1, 3, "visit %u", v->track);
+		ends[v->track - 1] = v->end_reason;
+		end_t[v->track - 1] = v->time_us;
+	}
+	cr_assert_eq(started, 3, "one visit per clock");
+	cr_assert_eq(ends[0], HK_END_SIZE_CHANGED);
+	cr_assert_eq(end_t[0], 200000, "dated at the old clock's last frame");
+	cr_assert_eq(ends[1], HK_END_TIME_RESET);
+	cr_assert_eq(end_t[1], 120000);
+	cr_assert_eq(ends[2], HK_END_SOURCE_ENDED);
+	cr_assert_str_eq(hk_end_reason_str(HK_END_TIME_RESET), "time-reset");
+	hk_recognizer_destroy(r);
+	hk_engine_destroy(e);
+	hk_image_free(&still);
+}

@@ -238,6 +238,51 @@ Test(simd, scan_i8_matches_scalar)
 	}
 }
 
+/*
+ * tile_i8_hits of tier k against ref (the scalar tile_i8 results): the same
+ * out, and bit i of query j set iff (float)ref * scale > floor, with NaN
+ * scales (tombstones) and floors of -inf, +inf and a query's median score;
+ * the words' bits past count clear, bytes past them untouched.
+ */
+static void check_tile_hits(const hk__kernel_table *k, const uint8_t *qt,
+                            size_t nq, size_t qstride, const int8_t *rows,
+                            const int32_t *sums, size_t count, size_t dim,
+                            size_t stride, const int32_t *ref, size_t ldo)
+{
+	size_t words = (count + 63) / 64, ldb = 8 * words + 8, len = nq * ldo;
+	float *scale = malloc((count + 1) * 4), *floor = malloc(nq * 4);
+	uint8_t *bits = malloc(nq * ldb);
+	int32_t *got = malloc((len + 1) * 4);
+	for (size_t i = 0; i < count; i++)
+		scale[i] = i % 7 == 3 ? NAN : 1e-4f * (float)(1 + (i * 37) % 101);
+	for (size_t j = 0; j < nq; j++) {
+		float m = 0; /* a mid score: about half the rows are hits */
+		size_t i0 = count / 2 % 7 == 3 ? count / 2 - 1 : count / 2;
+		if (count)
+			m = (float)ref[j * ldo + i0] * scale[i0];
+		floor[j] = j % 4 == 0 ? -INFINITY : j % 4 == 1 ? INFINITY : m;
+	}
+	memset(bits, 0xa5, nq * ldb);
+	for (size_t x = 0; x <= len; x++)
+		got[x] = CANARY_I;
+	hk__tile_hits h = {scale, floor, bits, ldb};
+	k->tile_i8_hits(qt, nq, qstride, rows, sums, count, dim, stride, got, ldo, &h);
+	for (size_t x = 0; x <= len; x++)
+		cr_assert_eq(got[x], ref[x], "%s tile_i8_hits out at %zu", k->name, x);
+	for (size_t j = 0; j < nq; j++) {
+		for (size_t i = 0; i < 8 * words * 8; i++) {
+			int want = i < count && (float)ref[j * ldo + i] * scale[i] > floor[j];
+			int have = (bits[j * ldb + i / 8] >> (i % 8)) & 1;
+			cr_assert_eq(have, want, "%s tile_i8_hits nq=%zu count=%zu dim=%zu q%zu row %zu",
+			             k->name, nq, count, dim, j, i);
+		}
+		for (size_t b = 8 * words; b < ldb; b++)
+			cr_assert_eq(bits[j * ldb + b], 0xa5, "%s tile_i8_hits wrote past the words",
+			             k->name);
+	}
+	free(scale), free(floor), free(bits), free(got);
+}
+
 Test(simd, tile_i8_matches_scalar)
 {
 	const hk__kernel_table *ks[8];
@@ -269,11 +314,14 @@ Test(simd, tile_i8_matches_scalar)
 						                           dim, stride, ref, ldo);
 						ks[t]->tile_i8(qt, nq, qstride, rows, sums, count, dim, stride,
 						               got, ldo);
-						free(qt);
 						for (size_t x = 0; x <= len; x++)
 							cr_assert_eq(got[x], ref[x],
 							             "%s tile_i8 nq=%zu count=%zu dim=%zu at %zu: %d != %d",
 							             ks[t]->name, nq, count, dim, x, got[x], ref[x]);
+						if (ks[t]->tile_i8_hits)
+							check_tile_hits(ks[t], qt, nq, qstride, rows, sums, count,
+							                dim, stride, ref, ldo);
+						free(qt);
 					}
 					free(ref), free(got);
 				}

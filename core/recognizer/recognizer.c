@@ -59,6 +59,7 @@ struct hk_recognizer {
 	hk_event *q;
 	size_t qhead, qn, qcap;
 	uint32_t w, h;
+	int64_t last_t; /* time of the previous frame (INT64_MIN: none) */
 	uint8_t thumb[THUMB_W * THUMB_H]; /* previous frame, grey, for scene cuts */
 	int have_thumb;
 	/* per-frame scratch, max_faces each */
@@ -619,6 +620,7 @@ hk_status hk_recognizer_create(const hk_recognizer_params *p, hk_recognizer **ou
 	if (!r)
 		return hk__err(HK_E_NOMEM, "hk_recognizer_create");
 	r->p = *p;
+	r->last_t = INT64_MIN;
 	hk_recognizer_params d;
 	hk_recognizer_default_params(&d);
 	if (!r->p.source && !p->gallery && !p->store)
@@ -916,10 +918,18 @@ hk_status hk_recognizer_push_frame(hk_recognizer *r, const hk_image *img, int64_
 	if (!img->width || !img->height || img->stride < 3 * img->width)
 		return hk__err(HK_E_INVALID, "hk_recognizer_push_frame: bad image geometry");
 	hk_status s = HK_OK;
+	/* A clock that went back (a source that restarted, often with a new
+	 * size) ends every visit at the old clock's last time: no visit spans
+	 * two clocks, and no duration is negative. */
+	int reset = r->last_t != INT64_MIN && t_us < r->last_t;
+	int64_t t_end = reset ? r->last_t : t_us;
 	if (r->w && (img->width != r->w || img->height != r->h))
-		s = end_all(r, t_us, HK_END_SIZE_CHANGED);
+		s = end_all(r, t_end, HK_END_SIZE_CHANGED);
+	else if (reset)
+		s = end_all(r, t_end, HK_END_TIME_RESET);
 	else if (!r->p.stills && scene_cut(r, img) && r->ntr)
 		s = end_all(r, t_us, HK_END_SCENE_CUT);
+	r->last_t = t_us;
 	r->w = img->width;
 	r->h = img->height;
 	r->st.frames++;
@@ -936,7 +946,10 @@ hk_status hk_recognizer_end(hk_recognizer *r, int64_t t_us, uint32_t reason, hk_
 		*n = 0;
 	if (!r || (max && !ev) || !n)
 		return hk__err(HK_E_INVALID, "hk_recognizer_end: NULL argument");
+	if (r->last_t != INT64_MIN && t_us < r->last_t)
+		t_us = r->last_t;
 	hk_status s = end_all(r, t_us, reason ? reason : HK_END_SOURCE_ENDED);
+	r->last_t = INT64_MIN;
 	r->w = r->h = 0;
 	r->have_thumb = 0;
 	*n = drain(r, ev, max);
@@ -982,6 +995,7 @@ const char *hk_end_reason_str(uint32_t reason)
 	case HK_END_SIZE_CHANGED: return "size-changed";
 	case HK_END_STILL: return "still";
 	case HK_END_SCENE_CUT: return "scene-cut";
+	case HK_END_TIME_RESET: return "time-reset";
 	default: return "unknown";
 	}
 }

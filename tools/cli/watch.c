@@ -369,8 +369,8 @@ int hk_cli_watch(int argc, char **argv)
 		}
 		/* Video time; a frame without one (photos) counts at 25 fps. */
 		t = fr->pts_us >= 0 ? fr->pts_us : (int64_t)fr->id * 40000;
-		if (t <= last_t)
-			t = last_t + 1;
+		if (t < last_t) /* a restarted clock: the recogniser ends the visits */
+			next_t = INT64_MIN;
 		last_t = t;
 		if (o.max_fps > 0) {
 			if (t < next_t) {
