@@ -133,7 +133,7 @@ static int fit_calib(const hkb_set *s, int threads, const uint8_t sha[32], const
 	hkb_pairs p;
 	hkb_osfit os;
 	char *text = NULL;
-	int rc = hkb_osfit_run(s, &os);
+	int rc = hkb_osfit_run(s, HKB_OS_MIN_IMAGES, &os);
 	if (rc)
 		fprintf(stderr, "open-set fit failed (%s)\n", note);
 	if (!rc)
@@ -868,19 +868,29 @@ static const char calib_check_usage[] =
     "person; the model fitted on one half (openset_fit.h) sets the threshold\n"
     "where it predicts a per-comparison stranger rate q, and the other half\n"
     "measures q there (both directions, 10 trials). For the look-alike rate's\n"
-    "point estimate and its one-sided Poisson upper bounds.\n";
+    "point estimate and its one-sided Poisson upper bounds.\n"
+    "  --min-images K  gallery candidates: people with >= K photos (default "
+    "the calibration's)\n";
 
 int hk__bench_calib_check(int argc, char **argv)
 {
 	hkb_blufr_opts o = {.centre = 1};
+	unsigned min_img = HKB_OS_MIN_IMAGES;
 	for (int i = 1; i < argc; i++) {
 		int a = hkb_blufr_arg(argc, argv, &i, &o);
 		if (a == 1)
 			continue;
+		long v;
 		if (a == 0 && (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))) {
 			fputs(calib_check_usage, stdout);
 			fputs(hkb_blufr_usage, stdout);
 			return 0;
+		}
+		if (a == 0 && !strcmp(argv[i], "--min-images") && i + 1 < argc &&
+		    hkb_parse_list(argv[i + 1], &v, 1) == 1 && v >= 1 && v <= 100) {
+			min_img = (unsigned)v;
+			i++;
+			continue;
 		}
 		fprintf(stderr, "calib-check: bad argument '%s'\n%s", argv[i], calib_check_usage);
 		return 2;
@@ -904,8 +914,22 @@ int hk__bench_calib_check(int argc, char **argv)
 			hkb_blufr_free(&b);
 			return 3;
 		}
+		{
+			hkb_set all;
+			hkb_osfit fa;
+			if (build_set(&b, t, "r", &all) == 0) {
+				if (!hkb_osfit_run(&all, min_img, &fa))
+					printf("trial %d whole train split: %zu candidates, %.3g comparisons, "
+					       "%.1f events >= %.3f, pi %.3g, bound %.3g; q(0.70) %.3g, "
+					       "q(0.75) %.3g, q(0.80) %.3g measured\n", t, fa.ncand, fa.qnorm,
+					       fa.events, fa.u, fa.pi_point, fa.pi, hkb_osfit_q_emp(&fa, 0.70),
+					       hkb_osfit_q_emp(&fa, 0.75), hkb_osfit_q_emp(&fa, 0.80));
+				hkb_osfit_free(&fa);
+				hkb_set_free(&all);
+			}
+		}
 		for (int d = 0; d < 2; d++) {
-			ok[d] = !hkb_osfit_run(&h[d], &f[d]);
+			ok[d] = !hkb_osfit_run(&h[d], min_img, &f[d]);
 			if (!f[d].qcum) {
 				fprintf(stderr, "calib-check: out of memory\n");
 				hkb_blufr_free(&b);

@@ -53,9 +53,10 @@ void hkb_osfit_set_conf(hkb_osfit *f, double conf)
 	f->pi = sg > 0 && k > expect ? (k - expect) / f->qnorm / sg : 0.0;
 }
 
-int hkb_osfit_run(const hkb_set *s, hkb_osfit *f)
+int hkb_osfit_run(const hkb_set *s, unsigned min_images, hkb_osfit *f)
 {
 	memset(f, 0, sizeof *f);
+	f->min_images = min_images ? min_images : 1;
 	uint32_t maxl = 0;
 	for (size_t i = 0; i < s->n; i++)
 		maxl = s->label[i] > maxl ? s->label[i] : maxl;
@@ -71,11 +72,13 @@ int hkb_osfit_run(const hkb_set *s, hkb_osfit *f)
 	}
 	for (size_t i = 0; i < s->n; i++)
 		f->npeople += !cnt[s->label[i]]++;
+	for (uint32_t l = 0; l <= maxl; l++)
+		f->ncand += cnt[l] >= f->min_images;
 	f->nprobe = s->n;
-	/* Every image a probe; every other person a candidate gallery entry
-	 * (weight 1/n: its enrolled photo is one of its n); its own person's
-	 * other photos the genuine side, weighted the same way. Histograms
-	 * first, suffix sums after. */
+	/* Every image a probe; every other person with >= min_images photos a
+	 * candidate gallery entry (weight 1/n: its enrolled photo is one of its
+	 * n); its own person's other photos the genuine side, weighted the
+	 * same way. Histograms first, suffix sums after. */
 	for (size_t i = 0; i < s->n; i++) {
 		hkb_scan(s, s->x + i * D, s->ok[i], 0, s->n, sc);
 		uint32_t li = s->label[i];
@@ -83,19 +86,20 @@ int hkb_osfit_run(const hkb_set *s, hkb_osfit *f)
 			if (j == i)
 				continue;
 			uint32_t lj = s->label[j];
-			if (lj != li)
+			if (lj != li && cnt[lj] >= f->min_images)
 				f->qcum[hkb_bin(sc[j])] += 1.0 / cnt[lj];
-			else
+			else if (lj == li)
 				f->gcum[hkb_bin(sc[j])] += 1.0 / (cnt[li] - 1);
 		}
 	}
+	for (size_t i = 0; i < s->n; i++)
+		f->qnorm += (double)(f->ncand - (cnt[s->label[i]] >= f->min_images));
 	free(cnt);
 	free(sc);
 	for (uint32_t b = HKB_NBINS - 1; b-- > 0;) {
 		f->qcum[b] += f->qcum[b + 1];
 		f->gcum[b] += f->gcum[b + 1];
 	}
-	f->qnorm = (double)f->nprobe * (double)(f->npeople - 1);
 	f->gnorm = f->gcum[0];
 	f->q_emp_min = MIN_EVENTS / f->qnorm;
 	/* Bulk: least squares of log10 q over the measured points with q in
@@ -176,14 +180,14 @@ int hkb_osfit_write(const hkb_osfit *f, FILE *out)
 	}
 	fprintf(out,
 	        "# Open set (FPIR(t, N) = 1 - (1 - q(t))^N), measured on the same train set:\n"
-	        "# %zu images as non-mated probes against the other %zu people, each\n"
-	        "# person's photos weighted 1/n. Points with q >= %.3g are measured; above\n"
+	        "# %zu images as non-mated probes against the other %zu people with >= %u\n"
+	        "# photo(s), each person's photos weighted 1/n. Points with q >= %.3g are measured; above\n"
 	        "# score %.4f a MODEL: q(t) = 10^(%.4f %+.4f t) + %.3g * S_gen(t), where\n"
 	        "# S_gen is the train genuine score survival (look-alikes, duplicates\n"
 	        "# and relatives score like the same person) and %.3g is their rate per\n"
 	        "# (probe, enrolled person): %.1f train events above %.4f, bulk removed,\n"
 	        "# as the one-sided %.0f %% Poisson upper bound (point estimate %.3g).\n",
-	        f->nprobe, f->npeople - 1, f->q_emp_min, rs[nemp - 1], f->a, f->b, f->pi, f->pi,
+	        f->nprobe, f->ncand - (f->min_images <= 1), f->min_images, f->q_emp_min, rs[nemp - 1], f->a, f->b, f->pi, f->pi,
 	        f->events, f->u, 100 * f->conf, f->pi_point);
 	fprintf(out, "openset %d\n", m);
 	for (int i = 0; i < m; i++)
