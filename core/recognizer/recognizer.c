@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define D HK_EMBED_DIM
 #define MAX_K 32
@@ -72,11 +73,21 @@ struct hk_recognizer {
 	int *have, *owner;
 	hk_recognizer_stats st;
 	hk__rec_tuning tune;
+	uint64_t cpu_ns[4]; /* process CPU time in detect, quality, embed, match */
 	uint32_t scan_phase; /* next view of the rotating scan */
 	int64_t t_miss;      /* last rescue that found nothing */
 	int missed;          /* t_miss is valid */
 	hk__region *reg;     /* 1 + roi_max regions */
 };
+
+/* Process CPU time (every thread: oneDNN's workers included), ns. */
+static uint64_t cpu_ns_now(void)
+{
+	struct timespec ts;
+	if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts))
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 /* ------------------------------------------------------------------ */
 /* Policy                                                             */
@@ -127,7 +138,7 @@ static uint64_t gallery_templates(const hk_recognizer *r)
 /* Match a template: outcome, score and subject. */
 static hk_status match(hk_recognizer *r, const float *tmpl, track *t)
 {
-	uint64_t t0 = hk__now_ns();
+	uint64_t t0 = hk__now_ns(), c0 = cpu_ns_now();
 	t->subject[0] = 0;
 	t->score = NAN;
 	t->rate = NAN;
@@ -191,6 +202,7 @@ static hk_status match(hk_recognizer *r, const float *tmpl, track *t)
 		}
 	}
 	r->st.match_ns += hk__now_ns() - t0;
+	r->cpu_ns[3] += cpu_ns_now() - c0;
 	t->rate = rate_at(r, t->score, ntpl);
 	return s;
 }
@@ -449,7 +461,7 @@ static hk_status embed_some(hk_recognizer *r, const hk_image *img, const size_t 
 {
 	if (!n)
 		return HK_OK;
-	uint64_t t0 = hk__now_ns();
+	uint64_t t0 = hk__now_ns(), c0 = cpu_ns_now();
 	for (size_t i = 0; i < n; i++)
 		r->tmpf[i] = r->faces[idx[i]];
 	float *tmp = malloc(n * D * sizeof *tmp);
@@ -465,6 +477,7 @@ static hk_status embed_some(hk_recognizer *r, const hk_image *img, const size_t 
 	free(tmp);
 	r->st.embedded += n;
 	r->st.embed_ns += hk__now_ns() - t0;
+	r->cpu_ns[2] += cpu_ns_now() - c0;
 	return s;
 }
 
@@ -650,6 +663,12 @@ void hk__recognizer_tune(hk_recognizer *r, const hk__rec_tuning *t)
  * 16 px there, i.e. 1/12 of the view's long side. One tile per side up to
  * 1000 px, so 720p and 1080p frames get 2 x 2 tiles (faces from ~65 px at
  * 1080p), smaller frames the full view only. */
+void hk__recognizer_cpu_ms(const hk_recognizer *r, double ms[4])
+{
+	for (int i = 0; i < 4; i++)
+		ms[i] = r->cpu_ns[i] * 1e-6;
+}
+
 uint32_t hk__rec_tiles(const hk_recognizer *r, uint32_t w, uint32_t h)
 {
 	if (r->p.detect_tiles)
@@ -990,7 +1009,7 @@ static int scene_cut(hk_recognizer *r, const hk_image *img)
 
 static hk_status process(hk_recognizer *r, const hk_image *img, int64_t now)
 {
-	uint64_t t0 = hk__now_ns();
+	uint64_t t0 = hk__now_ns(), c0 = cpu_ns_now();
 	size_t nf = 0;
 	hk_status s;
 	if (!r->p.stills && r->tune.stream_detect) {
@@ -1004,8 +1023,9 @@ static hk_status process(hk_recognizer *r, const hk_image *img, int64_t now)
 		if (r->p.detect_tiles > 1 && (s = detect_tiles(r, img, &nf)) != HK_OK)
 			return s;
 	}
-	uint64_t t1 = hk__now_ns();
+	uint64_t t1 = hk__now_ns(), c1 = cpu_ns_now();
 	r->st.detect_ns += t1 - t0;
+	r->cpu_ns[0] += c1 - c0;
 	r->st.faces += nf;
 	int active[nf ? nf : 1];
 	for (size_t f = 0; f < nf; f++) {
@@ -1019,6 +1039,7 @@ static hk_status process(hk_recognizer *r, const hk_image *img, int64_t now)
 		r->st.usable += r->qual[f].reasons == 0;
 	}
 	r->st.quality_ns += hk__now_ns() - t1;
+	r->cpu_ns[1] += cpu_ns_now() - c1;
 
 	if (r->p.stills) {
 		for (size_t f = 0; f < nf; f++)

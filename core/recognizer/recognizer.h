@@ -63,6 +63,10 @@ typedef struct hk__rec_tuning {
 void hk__rec_default_tuning(hk__rec_tuning *t);
 /* Replaces r's tuning (before the first frame). */
 void hk__recognizer_tune(hk_recognizer *r, const hk__rec_tuning *t);
+/* Process CPU time (all threads) spent so far in detect, quality, embed
+ * and match, ms: the stage costs where the recogniser is all the process
+ * does (a video source's decoder thread would be counted in). */
+void hk__recognizer_cpu_ms(const hk_recognizer *r, double ms[4]);
 /* Tiles per side of the rotating scan for a w x h stream frame:
  * detect_tiles when > 0, else by frame size. */
 uint32_t hk__rec_tiles(const hk_recognizer *r, uint32_t w, uint32_t h);
