@@ -20,6 +20,7 @@ int hk__bench_check(int argc, char **argv);
 int hk__bench_cost(int argc, char **argv);
 int hk__bench_blufr(int argc, char **argv);
 int hk__bench_calibrate(int argc, char **argv);
+int hk__bench_calib_check(int argc, char **argv);
 int hk__bench_stream(int argc, char **argv);
 int hk__bench_openset(int argc, char **argv);
 int hk__bench_int8_calibrate(int argc, char **argv);

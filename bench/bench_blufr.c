@@ -17,11 +17,15 @@
  *  - predicted (calibration) against measured FPIR at gallery sizes
  *    N = 10, 30, 100, 300, 1000 (nested random subsets of the gallery); the
  *    calibration carries an open-set table fitted on the train split
- *    (openset_fit.h).
+ *    (openset_fit.h; its look-alike rate at the one-sided HKB_OS_CONF
+ *    upper bound).
  *  - the ambiguity margin rule (best - second best >= m): DIR at equal
  *    measured FPIR, against m = 0.
  *
- * `herken-bench calibrate` writes the calibration file from a train split. */
+ * `herken-bench calibrate` writes the calibration file from a train split;
+ * `herken-bench calib-check` checks the open-set tail model on train
+ * halves only (fit on one half of a train split's people, measure on the
+ * other). */
 #define _GNU_SOURCE
 #include <math.h>
 #include <stdio.h>
@@ -77,23 +81,41 @@ static int cmp_desc_d(const void *a, const void *b)
 	return (x < y) - (x > y);
 }
 
-/* Rows of b whose role in trial t is one of roles. */
-static int build_set(const hkb_blufr *b, int t, const char *roles, hkb_set *s)
+/* Half (0 or 1) a person falls in when a split is halved by people. */
+static int person_half(uint32_t label)
+{
+	return (int)((label * 2654435761u) >> 13) & 1;
+}
+
+static int in_set(const hkb_blufr *b, int t, size_t i, const char *roles, int half)
+{
+	return b->role[t][i] && strchr(roles, b->role[t][i]) &&
+	       (half < 0 || person_half(b->label[i]) == half);
+}
+
+/* Rows of b whose role in trial t is one of roles and, when half >= 0,
+ * whose person is in that half. */
+static int build_set_half(const hkb_blufr *b, int t, const char *roles, int half, hkb_set *s)
 {
 	size_t n = 0;
 	for (size_t i = 0; i < b->n; i++)
-		n += b->role[t][i] && strchr(roles, b->role[t][i]);
+		n += in_set(b, t, i, roles, half);
 	if (hkb_set_alloc(s, n))
 		return -1;
 	size_t k = 0;
 	for (size_t i = 0; i < b->n; i++)
-		if (b->role[t][i] && strchr(roles, b->role[t][i])) {
+		if (in_set(b, t, i, roles, half)) {
 			memcpy(s->x + k * D, b->emb + i * D, D * sizeof(float));
 			s->label[k] = b->label[i];
 			s->ok[k] = b->ok[i];
 			k++;
 		}
 	return 0;
+}
+
+static int build_set(const hkb_blufr *b, int t, const char *roles, hkb_set *s)
+{
+	return build_set_half(b, t, roles, -1, s);
 }
 
 static size_t rank_k(double share, size_t n)
@@ -111,7 +133,7 @@ static int fit_calib(const hkb_set *s, int threads, const uint8_t sha[32], const
 	hkb_pairs p;
 	hkb_osfit os;
 	char *text = NULL;
-	int rc = hkb_osfit_run(s, &os);
+	int rc = hkb_osfit_run(s, HKB_OS_MIN_IMAGES, &os);
 	if (rc)
 		fprintf(stderr, "open-set fit failed (%s)\n", note);
 	if (!rc)
@@ -130,7 +152,7 @@ static int fit_calib(const hkb_set *s, int threads, const uint8_t sha[32], const
 		free(text);
 	if (os_out) {
 		*os_out = os;
-		os_out->qhist = os_out->ghist = NULL;
+		os_out->qcum = os_out->gcum = NULL;
 	}
 	hkb_osfit_free(&os);
 	return rc;
@@ -566,8 +588,9 @@ int hk__bench_blufr(int argc, char **argv)
 		}
 		fprintf(stderr,
 		        "blufr: trial %d: VR@1e-3 %.4f DIR@1e-2 %.4f; open-set fit: look-alike rate %.3g "
-		        "(%.1f events >= %.3f); default: threshold %.4f FPIR %.5f DIR %.4f (%.1f s)\n",
-		        t, r[t - 1].vr3, r[t - 1].dir2, r[t - 1].os.pi, r[t - 1].os.events, r[t - 1].os.u,
+		        "(bound; point %.3g, %.1f events >= %.3f); default: threshold %.4f FPIR %.5f DIR %.4f (%.1f s)\n",
+		        t, r[t - 1].vr3, r[t - 1].dir2, r[t - 1].os.pi, r[t - 1].os.pi_point,
+		        r[t - 1].os.events, r[t - 1].os.u,
 		        r[t - 1].def_thr, r[t - 1].def_fpir, r[t - 1].def_dir, hkb_now() - t_trials);
 	}
 	for (int t = ntr; t < NT; t++) /* --trials K: repeat for the statistics */
@@ -650,11 +673,14 @@ int hk__bench_blufr(int argc, char **argv)
 			       "\"dir_n1000\":%.3f}",
 			       s_thr, 100 * s_fpir, 100 * s_dir);
 		printf(",\"open_set_fit\":{\"model\":\"q(t) = 10^(a + b t) + lookalike_rate * S_gen(t), "
-		       "FPIR = 1 - (1 - q)^N, fitted per trial on its train split\",\"trials\":[");
+		       "FPIR = 1 - (1 - q)^N, fitted per trial on its train split; lookalike_rate = "
+		       "the one-sided upper bound of its point estimate\",\"confidence\":%g,"
+		       "\"trials\":[", HKB_OS_CONF);
 		for (int t = 0; t < ntr; t++)
-			printf("%s{\"trial\":%d,\"lookalike_rate\":%.3g,\"events\":%.1f,\"above\":%.4f,"
+			printf("%s{\"trial\":%d,\"lookalike_rate\":%.3g,\"lookalike_rate_point\":%.3g,"
+			       "\"events\":%.1f,\"above\":%.4f,"
 			       "\"default_threshold\":%.4f,\"default_fpir\":%.5f,\"default_dir\":%.4f}",
-			       t ? "," : "", t + 1, r[t].os.pi, r[t].os.events, r[t].os.u, r[t].def_thr,
+			       t ? "," : "", t + 1, r[t].os.pi, r[t].os.pi_point, r[t].os.events, r[t].os.u, r[t].def_thr,
 			       r[t].def_fpir, r[t].def_dir);
 		printf("]}");
 		printf(",\"fpir_predicted_vs_measured\":[");
@@ -710,9 +736,11 @@ int hk__bench_blufr(int argc, char **argv)
 			printf("| %g | %.3f ± %.3f | %.3f ± %.3f | %.2f ± %.2f |\n", op_targets[q], opt[q],
 			       opts[q], opf[q], opfs[q], opd[q], opds[q]);
 		printf("\nOpen-set fit per trial (train split): look-alike rate per (probe, enrolled "
-		       "person), train events it rests on:");
+		       "person) as its one-sided %.0f %% upper bound (point estimate, train events it "
+		       "rests on):", 100 * HKB_OS_CONF);
 		for (int t = 0; t < ntr; t++)
-			printf(" %d: %.2g (%.1f);", t + 1, r[t].os.pi, r[t].os.events);
+			printf(" %d: %.2g (%.2g, %.1f);", t + 1, r[t].os.pi, r[t].os.pi_point,
+			       r[t].os.events);
 		printf("\n");
 		printf("\n### Calibration-predicted against measured FPIR (mean of the trials)\n\n"
 		       "| N | predicted | measured | measured / predicted | DIR there (%%) |\n"
@@ -810,4 +838,149 @@ int hk__bench_calibrate(int argc, char **argv)
 	hkb_set_free(&train);
 	hkb_blufr_free(&b);
 	return rc ? 3 : 0;
+}
+
+/* ---- herken-bench calib-check: the open-set tail on train data only ---- */
+
+#define CK_Q 4
+#define CK_C 5
+static const double ck_q[CK_Q] = {1e-5, 4e-6, 2e-6, 1e-6};
+static const double ck_conf[CK_C] = {0.0, 0.5, 0.8, HKB_OS_CONF, 0.95};
+
+/* The threshold a fit gives for per-comparison rate q: the lowest score
+ * from which on its q(t) stays <= q (scanned down from 1 in 1/8192). */
+static double ck_threshold(const hkb_osfit *f, double q)
+{
+	double t = 1.0;
+	for (int i = 1; i <= 8192 * 2; i++) {
+		double s = 1.0 - i / 8192.0;
+		if (hkb_osfit_q(f, s) > q)
+			break;
+		t = s;
+	}
+	return t;
+}
+
+static const char calib_check_usage[] =
+    "usage: herken-bench calib-check [options]\n"
+    "The open-set calibration's tail model checked on TRAIN data only (no test\n"
+    "split is read): each BLUFR trial's train people are split in two halves by\n"
+    "person; the model fitted on one half (openset_fit.h) sets the threshold\n"
+    "where it predicts a per-comparison stranger rate q, and the other half\n"
+    "measures q there (both directions, 10 trials). For the look-alike rate's\n"
+    "point estimate and its one-sided Poisson upper bounds.\n"
+    "  --min-images K  gallery candidates: people with >= K photos (default "
+    "the calibration's)\n";
+
+int hk__bench_calib_check(int argc, char **argv)
+{
+	hkb_blufr_opts o = {.centre = 1};
+	unsigned min_img = HKB_OS_MIN_IMAGES;
+	for (int i = 1; i < argc; i++) {
+		int a = hkb_blufr_arg(argc, argv, &i, &o);
+		if (a == 1)
+			continue;
+		long v;
+		if (a == 0 && (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))) {
+			fputs(calib_check_usage, stdout);
+			fputs(hkb_blufr_usage, stdout);
+			return 0;
+		}
+		if (a == 0 && !strcmp(argv[i], "--min-images") && i + 1 < argc &&
+		    hkb_parse_list(argv[i + 1], &v, 1) == 1 && v >= 1 && v <= 100) {
+			min_img = (unsigned)v;
+			i++;
+			continue;
+		}
+		fprintf(stderr, "calib-check: bad argument '%s'\n%s", argv[i], calib_check_usage);
+		return 2;
+	}
+	hkb_blufr b;
+	int rc = hkb_blufr_load(&o, "calib-check", &b);
+	if (rc)
+		return rc;
+	double pred[CK_C][CK_Q] = {{0}}, meas[CK_C][CK_Q] = {{0}};
+	int over[CK_C][CK_Q] = {{0}}, ndir = 0;
+	printf("<!-- herken-bench calib-check | herken %s | train splits only -->\n"
+	       "## Open-set tail model, fitted on one half of a train split, measured on the other\n\n"
+	       "Per fit: train events above u behind the look-alike rate, its point estimate,\n"
+	       "its %.0f %% upper bound (the calibration's):\n\n",
+	       hk_version(), 100 * HKB_OS_CONF);
+	for (int t = 1; t <= NT; t++) {
+		hkb_set h[2];
+		hkb_osfit f[2];
+		int ok[2];
+		if (build_set_half(&b, t, "r", 0, &h[0]) || build_set_half(&b, t, "r", 1, &h[1])) {
+			hkb_blufr_free(&b);
+			return 3;
+		}
+		{
+			hkb_set all;
+			hkb_osfit fa;
+			if (build_set(&b, t, "r", &all) == 0) {
+				if (!hkb_osfit_run(&all, min_img, &fa))
+					printf("trial %d whole train split: %zu candidates, %.3g comparisons, "
+					       "%.1f events >= %.3f, pi %.3g, bound %.3g; q(0.70) %.3g, "
+					       "q(0.75) %.3g, q(0.80) %.3g measured\n", t, fa.ncand, fa.qnorm,
+					       fa.events, fa.u, fa.pi_point, fa.pi, hkb_osfit_q_emp(&fa, 0.70),
+					       hkb_osfit_q_emp(&fa, 0.75), hkb_osfit_q_emp(&fa, 0.80));
+				hkb_osfit_free(&fa);
+				hkb_set_free(&all);
+			}
+		}
+		for (int d = 0; d < 2; d++) {
+			ok[d] = !hkb_osfit_run(&h[d], min_img, &f[d]);
+			if (!f[d].qcum) {
+				fprintf(stderr, "calib-check: out of memory\n");
+				hkb_blufr_free(&b);
+				return 3;
+			}
+		}
+		for (int d = 0; d < 2; d++) {
+			hkb_osfit *x = &f[d], *y = &f[1 - d];
+			if (!ok[d]) {
+				printf("trial %d half %d: fit failed (too little data)\n", t, d);
+				continue;
+			}
+			printf("trial %d half %d -> %d: %zu images, %.1f events >= %.3f, pi %.3g, "
+			       "bound %.3g\n", t, d, 1 - d, x->nprobe, x->events, x->u, x->pi_point, x->pi);
+			ndir++;
+			for (int c = 0; c < CK_C; c++) {
+				hkb_osfit_set_conf(x, ck_conf[c]);
+				for (int k = 0; k < CK_Q; k++) {
+					double thr = ck_threshold(x, ck_q[k]);
+					double m = hkb_osfit_q_emp(y, thr) * y->qnorm, p = ck_q[k] * y->qnorm;
+					pred[c][k] += p;
+					meas[c][k] += m;
+					over[c][k] += m > p;
+				}
+			}
+		}
+		for (int d = 0; d < 2; d++) {
+			hkb_osfit_free(&f[d]);
+			hkb_set_free(&h[d]);
+		}
+	}
+	printf("\nSums over %d fits: events predicted on the other half / measured there "
+	       "(ratio measured / predicted; fits where measured > predicted):\n\n| look-alike rate |",
+	       ndir);
+	for (int k = 0; k < CK_Q; k++)
+		printf(" q = %g |", ck_q[k]);
+	printf("\n|---|");
+	for (int k = 0; k < CK_Q; k++)
+		printf("---|");
+	printf("\n");
+	for (int c = 0; c < CK_C; c++) {
+		if (ck_conf[c] > 0)
+			printf("| %.0f %% upper bound%s |", 100 * ck_conf[c],
+			       ck_conf[c] == HKB_OS_CONF ? " (shipped)" : "");
+		else
+			printf("| point estimate |");
+		for (int k = 0; k < CK_Q; k++)
+			printf(" %.1f / %.1f (%.2f; %d) |", pred[c][k], meas[c][k],
+			       pred[c][k] > 0 ? meas[c][k] / pred[c][k] : NAN, over[c][k]);
+		printf("\n");
+	}
+	hkb_blufr_free(&b);
+	return 0;
 }

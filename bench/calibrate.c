@@ -1,5 +1,6 @@
 /* Verification protocol maths: accuracy-maximising thresholds, k-fold
- * cross-validation (the LFW View 2 protocol) and TAR at a fixed FAR. */
+ * cross-validation (the LFW View 2 protocol), TAR at a fixed FAR, and the
+ * Poisson upper bound the open-set calibration puts on thin tails. */
 #include "calibrate.h"
 
 #include <math.h>
@@ -141,4 +142,39 @@ int hk__kfold(const float *score, const uint8_t *same, const uint8_t *fold, size
 	free(ts);
 	free(tl);
 	return rc;
+}
+
+/* Lower regularised incomplete gamma P(a, x), a > 0, x >= 0, by its power
+ * series: the terms fall once n passes x, so 5,000 cover x up to a few
+ * thousand (the counts here are below 100). */
+static double gamma_p(double a, double x)
+{
+	if (x <= 0)
+		return 0.0;
+	double ap = a, del = 1.0 / a, sum = del;
+	for (int n = 0; n < 5000 && fabs(del) > fabs(sum) * 1e-15; n++) {
+		ap += 1.0;
+		del *= x / ap;
+		sum += del;
+	}
+	double p = sum * exp(-x + a * log(x) - lgamma(a));
+	return p > 1.0 ? 1.0 : p;
+}
+
+double hk__poisson_upper(double k, double conf)
+{
+	if (k < 0)
+		k = 0;
+	if (!(conf > 0))
+		return k;
+	/* P(Poisson(l) <= k) = 1 - P(k + 1, l), falling in l. */
+	double lo = k, hi = k + 20.0 + 20.0 * sqrt(k + 1.0);
+	for (int i = 0; i < 200; i++) {
+		double m = 0.5 * (lo + hi);
+		if (1.0 - gamma_p(k + 1.0, m) > 1.0 - conf)
+			lo = m;
+		else
+			hi = m;
+	}
+	return 0.5 * (lo + hi);
 }

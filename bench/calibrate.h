@@ -29,4 +29,10 @@ double hk__tar_at_far(const float *score, const uint8_t *same, size_t n, double 
 int hk__kfold(const float *score, const uint8_t *same, const uint8_t *fold, size_t n,
               unsigned k, double *acc, double *thr);
 
+/* One-sided upper confidence bound of a Poisson mean: the lambda with
+ * P(Poisson(lambda) <= k) = 1 - conf, for a count k >= 0 (real: through
+ * the regularised incomplete gamma, P(X <= k) = 1 - P(k + 1, lambda)) and
+ * conf in (0, 1); conf <= 0 gives k itself (the point estimate). */
+double hk__poisson_upper(double k, double conf);
+
 #endif

@@ -18,6 +18,7 @@ static const struct {
 	{"cfp", hk__bench_cfp, "CFP frontal-frontal / frontal-profile accuracy, detector recall by pose"},
 	{"blufr", hk__bench_blufr, "LFW BLUFR: VR at FAR 0.1 %, open-set DIR at FAR 1 %"},
 	{"calibrate", hk__bench_calibrate, "fit the score -> FMR calibration on BLUFR train data"},
+	{"calib-check", hk__bench_calib_check, "the open-set calibration tail checked on train halves"},
 	{"embedders", hk__bench_embedders, "second embedder (dlib) alone and fused: LFW, cfp_dev, BLUFR, enrolment, cost"},
 	{"openset", hk__bench_openset, "open-set FNIR at FPIR against gallery size (LFW)"},
 	{"stream", hk__bench_stream, "recogniser on video: frames/s, decode share, visit-level FNIR"},

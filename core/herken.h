@@ -1636,10 +1636,15 @@ HK_API hk_status hk_store_audit_verify(hk_store *st, hk_audit_report *r);
  * FPIR(t, N) = 1 - (1 - q(t))^N. Beyond the data q is a model with two
  * parts: the log-linear tail of true impostors, plus look-alikes (one
  * person under two names, twins, relatives) at a fitted rate, whose
- * scores follow the genuine distribution, so no threshold removes them
+ * scores follow the genuine distribution, so no threshold removes them.
+ * That rate rests on a handful of training events, so the table carries
+ * its one-sided 90 % Poisson upper bound, not its point estimate: a
+ * threshold from a rate this thin is otherwise too low as often as too
+ * high, and a low one lets through more than a high one saves
  * (`herken-bench blufr` checks the prediction against FPIR measured at
- * several N). A format-1 file has no open-set table; then q = FMR. The
- * threshold for a target FPIR rises with N.
+ * several N, `herken-bench calib-check` the bound on train data). A
+ * format-1 file has no open-set table; then q = FMR. The threshold for a
+ * target FPIR rises with N.
  *
  * The library ships a calibration for each embedder it knows, keyed by
  * the sha256 of the model file (text files core/calib/ *.calib, compiled
@@ -1669,8 +1674,8 @@ typedef struct hk_calib hk_calib;
  * whatever the gallery size (the threshold rises with N); a claimed
  * identity (1:1, which opens the customer's record) is accepted at 1
  * false match in 10,000 comparisons. On LFW BLUFR (N = 1,000) the 1:N
- * default measures FPIR 0.14 % and keeps a DIR of 67 % (± 17 over the
- * trials; README has the trade-off against stricter targets). */
+ * default measures FPIR 0.105 % (± 0.035) and keeps a DIR of 48 % (± 18
+ * over the trials; README has the trade-off against other targets). */
 #define HK_DEFAULT_FPIR 1e-3
 #define HK_DEFAULT_FMR 1e-4
 

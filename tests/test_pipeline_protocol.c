@@ -117,3 +117,31 @@ Test(pipeline_protocol, tenfold_on_gaussian_scores)
 	free(same);
 	free(fold);
 }
+
+/* The open-set calibration's bound on a thin tail: against tabled chi-square
+ * quantiles (lambda = chi2(conf, 2k + 2) / 2) and, for integer counts,
+ * against the Poisson CDF summed term by term. */
+Test(pipeline_protocol, poisson_upper_bound)
+{
+	cr_assert_float_eq(hk__poisson_upper(0, 0.90), log(10.0), 1e-9);
+	cr_assert_float_eq(hk__poisson_upper(4, 0.90), 15.9872 / 2, 1e-3);
+	cr_assert_float_eq(hk__poisson_upper(2, 0.95), 12.5916 / 2, 1e-3);
+	for (int k = 0; k <= 30; k++) {
+		double l = hk__poisson_upper(k, 0.9), term = exp(-l), cdf = term;
+		for (int i = 1; i <= k; i++) {
+			term *= l / i;
+			cdf += term;
+		}
+		cr_assert_float_eq(cdf, 0.1, 1e-9, "k = %d: P(X <= k) = %g at %g", k, cdf, l);
+	}
+	/* Real counts (weighted events) lie between their integer neighbours;
+	 * the bound rises with the count and the confidence; conf 0 is k. */
+	double prev = 0;
+	for (double k = 0; k <= 10; k += 0.25) {
+		double u = hk__poisson_upper(k, 0.9);
+		cr_assert(u > prev && u > k, "k = %g: %g after %g", k, u, prev);
+		cr_assert(hk__poisson_upper(k, 0.95) > u && hk__poisson_upper(k, 0.5) < u);
+		cr_assert_float_eq(hk__poisson_upper(k, 0.0), k, 0);
+		prev = u;
+	}
+}

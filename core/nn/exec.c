@@ -421,6 +421,33 @@ static hk_status wb_args(hk__nn_exec *x, hk__nn_plan *p, int ni, const_dnnl_prim
 	return HK_OK;
 }
 
+/* The second step of a requantising PReLU (hk__nnx_prelu_rq): its f32
+ * result, left in place in the input's buffer, scaled into the s8 output. */
+static hk_status rq_step(hk__nn_exec *x, hk__nn_plan *p, int ni, const dnnl_memory_desc_t *src,
+                         const dnnl_memory_desc_t *dst)
+{
+	const hk__nn_node *nd = &x->net->node[ni];
+	step *sp = &p->steps[p->nsteps++];
+	dnnl_primitive_attr_t attr = NULL;
+	dnnl_primitive_desc_t pd = NULL;
+	dnnl_memory_t m;
+	hk_status s;
+	const float inv = 1.0f / hk__nnx_qstep(x, nd->dst);
+	sp->node = ni;
+	if (!(s = dn(dnnl_primitive_attr_create(&attr), "attr", ni)) &&
+	    !(s = dn(dnnl_primitive_attr_set_output_scales(attr, 1, 0, &inv), "reorder scale", ni)) &&
+	    !(s = dn(dnnl_reorder_primitive_desc_create(&pd, src, x->eng, dst, x->eng, attr), "reorder pd", ni)) &&
+	    !(s = dn(dnnl_primitive_create(&sp->prim, pd), "reorder create", ni)) &&
+	    !(s = plan_mem(p, src, x->eng, p->buf[nd->src], &m))) {
+		sp->args[sp->nargs++] = (dnnl_exec_arg_t){DNNL_ARG_FROM, m};
+		if (!(s = plan_mem(p, dst, x->eng, p->buf[nd->dst], &m)))
+			sp->args[sp->nargs++] = (dnnl_exec_arg_t){DNNL_ARG_TO, m};
+	}
+	dnnl_primitive_desc_destroy(pd);
+	dnnl_primitive_attr_destroy(attr);
+	return s;
+}
+
 static hk_status io_args(hk__nn_exec *x, hk__nn_plan *p, const hk__nn_node *nd,
                          const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *dst, step *sp)
 {
@@ -429,7 +456,8 @@ static hk_status io_args(hk__nn_exec *x, hk__nn_plan *p, const hk__nn_node *nd,
 	if ((s = plan_mem(p, src, x->eng, p->buf[nd->src], &m)))
 		return s;
 	sp->args[sp->nargs++] = (dnnl_exec_arg_t){DNNL_ARG_SRC, m};
-	if ((s = plan_mem(p, dst, x->eng, p->buf[nd->dst], &m)))
+	/* a requantising PReLU works in place on its f32 input */
+	if ((s = plan_mem(p, dst, x->eng, p->buf[hk__nnx_prelu_rq(x, nd) ? nd->src : nd->dst], &m)))
 		return s;
 	sp->args[sp->nargs++] = (dnnl_exec_arg_t){DNNL_ARG_DST, m};
 	return HK_OK;
@@ -565,7 +593,7 @@ static hk_status plan_create(hk__nn_exec *x, size_t n, hk__nn_plan **out)
 		return hk__err(HK_E_NOMEM, "out of memory");
 	p->n = n;
 	p->buf = calloc((size_t)net->g.ntensors, sizeof(float *));
-	p->steps = calloc((size_t)net->nnodes, sizeof(step));
+	p->steps = calloc(2 * (size_t)net->nnodes, sizeof(step)); /* + requantising PReLUs */
 	if (!p->buf || !p->steps) {
 		s = hk__err(HK_E_NOMEM, "out of memory");
 		goto fail;
@@ -728,7 +756,7 @@ static hk_status plan_create(hk__nn_exec *x, size_t n, hk__nn_plan **out)
 			if ((s = wb_args(x, p, ni, pd, &bmd, n, sp)))
 				goto fail_pd;
 		}
-		if ((s = io_args(x, p, nd, &src, &dst, sp)))
+		if ((s = io_args(x, p, nd, &src, hk__nnx_prelu_rq(x, nd) ? &src : &dst, sp)))
 			goto fail_pd;
 		{
 			const dnnl_memory_desc_t *ws = dnnl_primitive_desc_query_md(pd, dnnl_query_workspace_md, 0);
@@ -756,6 +784,10 @@ static hk_status plan_create(hk__nn_exec *x, size_t n, hk__nn_plan **out)
 		}
 		dnnl_primitive_desc_destroy(pd);
 		dnnl_primitive_attr_destroy(attr);
+		pd = NULL;
+		attr = NULL;
+		if (hk__nnx_prelu_rq(x, nd) && (s = rq_step(x, p, ni, &src, &dst)))
+			goto fail;
 		continue;
 fail_pd:
 		dnnl_primitive_desc_destroy(pd);
@@ -952,6 +984,7 @@ void hk__nn_exec_free(hk__nn_exec *x)
 	free(x->plans);
 	free(x->wc);
 	free(x->dt);
+	free(x->rq);
 	free(x->chosen);
 	free(x->consts);
 	memset(x, 0, sizeof *x);
@@ -1010,7 +1043,7 @@ hk_status hk__nn_exec_visit(hk__nn_exec *x, const float *input, size_t n,
 			s = hk__err(HK_E_BACKEND, "oneDNN: execute failed at node %d", sp->node);
 		else if (sp->c_post_act)
 			s = hk__err(HK_E_UNSUPPORTED, "statistics of a pooling with activations");
-		if (!s)
+		if (!s && !(i + 1 < p->nsteps && p->steps[i + 1].node == sp->node))
 			hk__nnx_visit_as_f32(x, nd->dst, p->buf[nd->dst], n, f, visit, user);
 	}
 	free(f);

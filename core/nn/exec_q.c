@@ -35,6 +35,30 @@ static int s8_ok(const hk__nn_node *nd, const hk__nn_tensor *T)
 	       (nd->kind == NK_PRELU && T[nd->src].ndim == 4);
 }
 
+/* PReLU node p reads the output of a convolution that nothing else reads. */
+static int prelu_input_conv(const hk__nn_net *net, int p, int *conv)
+{
+	int t = net->node[p].src, readers = 0;
+	*conv = -1;
+	for (int i = 0; i < net->nnodes; i++) {
+		const hk__nn_node *nd = &net->node[i];
+		if (nd->dst == t && nd->kind == NK_CONV)
+			*conv = i;
+		readers += (nd->src == t) + (nd->src1 == t);
+		for (int k = 0; k < nd->npost; k++)
+			readers += nd->post[k].tensor == t;
+	}
+	for (int k = 0; k < net->noutputs; k++)
+		readers += net->outputs[k] == t;
+	return *conv >= 0 && readers == 1;
+}
+
+static int rq_wanted(void)
+{
+	const char *v = getenv("HERKEN_INT8_PRELU");
+	return !(v && !strcmp(v, "s8"));
+}
+
 hk_status hk__nnx_choose_dtypes(hk__nn_exec *x, const float *absmax)
 {
 	const hk__nn_net *net = x->net;
@@ -43,6 +67,14 @@ hk_status hk__nnx_choose_dtypes(hk__nn_exec *x, const float *absmax)
 	x->dt = calloc((size_t)net->g.ntensors, 1);
 	if (!x->dt)
 		return hk__err(HK_E_NOMEM, "out of memory");
+	if (want == DT_S8 && rq_wanted() && !(x->rq = calloc((size_t)net->nnodes, 1)))
+		return hk__err(HK_E_NOMEM, "out of memory");
+	for (int i = 0; x->rq && i < net->nnodes; i++) {
+		const hk__nn_node *nd = &net->node[i];
+		int only = -1;
+		x->rq[i] = nd->kind == NK_PRELU && T[nd->src].ndim == 4 && absmax[nd->dst] > 0 &&
+		           prelu_input_conv(net, i, &only);
+	}
 	for (int i = 0; i < net->nnodes; i++) {
 		const hk__nn_node *nd = &net->node[i];
 		if (hk__nnx_is_prim(nd, T) && (want == DT_BF16 || (s8_ok(nd, T) && absmax[nd->dst] > 0)))
@@ -64,11 +96,16 @@ hk_status hk__nnx_choose_dtypes(hk__nn_exec *x, const float *absmax)
 	}
 	for (int k = 0; k < net->noutputs; k++)
 		x->dt[net->outputs[k]] = 0;
+	/* int8: a PReLU after an int8 convolution reads it in f32 and writes
+	 * s8 (hk__nnx_prelu_rq); the convolution writes f32 */
+	for (int i = 0; want == DT_S8 && i < net->nnodes; i++)
+		if (hk__nnx_prelu_rq(x, &net->node[i]))
+			x->dt[net->node[i].src] = DT_F32;
 	for (int changed = 1; changed;) {
 		changed = 0;
 		for (int i = 0; i < net->nnodes; i++) {
 			const hk__nn_node *nd = &net->node[i];
-			if (!hk__nnx_is_prim(nd, T))
+			if (!hk__nnx_is_prim(nd, T) || (hk__nnx_prelu_rq(x, nd) && x->dt[nd->dst] == DT_S8))
 				continue;
 			unsigned char *a = &x->dt[nd->src], *b = &x->dt[nd->dst];
 			int conv = nd->kind == NK_CONV || nd->kind == NK_FC;
@@ -170,7 +207,7 @@ hk_status hk__nnx_init_int8(hk__nn_exec *x, const float *absmax)
 		for (int i = 0; i < net->nnodes; i++) {
 			const hk__nn_node *nd = &net->node[i];
 			if ((nd->kind == NK_PRELU || nd->kind == NK_MAXPOOL) && x->dt[nd->dst] == DT_S8 &&
-			    x->qs[nd->src] != x->qs[nd->dst]) {
+			    x->dt[nd->src] == DT_S8 && x->qs[nd->src] != x->qs[nd->dst]) {
 				float s = fmaxf(x->qs[nd->src], x->qs[nd->dst]);
 				x->qs[nd->src] = x->qs[nd->dst] = s;
 				changed = 1;

@@ -206,9 +206,14 @@ void hk__sha256_hex(const void *data, size_t len, char hex[65]);
  * else from the built-in table. *out (ntensors floats) is the caller's to
  * free. Channel equalisations listed with the ranges are applied to the
  * net's weights. A model whose int8 run failed its accuracy guard is marked
- * so in the table ("model <sha256> guard-fail"): only_guarded skips it.
+ * so in the table ("model <sha256> guard-fail"), or "guard-vnni" when it
+ * holds only where hk__int8_vnni(): only_guarded skips it.
  * HK_E_NOT_FOUND when there is none. */
 hk_status hk__int8_ranges(const char *sha, hk__nn_net *net, int only_guarded, float **out);
+
+/* 1 when oneDNN's int8 convolutions have VNNI here (AVX512-VNNI and up;
+ * not under ONEDNN_MAX_CPU_ISA=AVX2). */
+int hk__int8_vnni(void);
 
 /* NULL when oneDNN can run int8 here, else the ISA it lacks ("AVX2"). */
 const char *hk__int8_missing_isa(void);
