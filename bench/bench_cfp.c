@@ -172,7 +172,7 @@ static const char cfp_usage[] =
     "usage: herken-bench cfp [--cfp DIR] [--json] [--threads N] [--subject largest|centre]\n"
     "                        [--out PREFIX] [--models DIR] [--detector sparse|dense]\n"
     "                        [--no-onet] [--no-flip] [--no-rescue] [--precision P]\n"
-    "                        [--passes flip,rotate,zoom,always|none] [--align frontal|pose|visible]\n"
+    "                        [--passes flip,rotate,zoom,mtcnn,always|none] [--align frontal|pose|visible]\n"
     "CFP development split (frontal-frontal and frontal-profile, 2 person-disjoint\n"
     "folds; default $HERKEN_SHARED/datasets/cfp_dev, else ../shared/datasets/cfp_dev)\n"
     "through the whole pipeline; detector recall on its frontal and profile photos.\n"

@@ -285,7 +285,7 @@ static const char lfw_usage[] =
     "                        [--all-images] [--variants] [--subject centre|largest] [--out PREFIX] [--voc XML | --no-voc]\n"
     "                        [--models DIR] [--detector sparse|dense] [--no-onet]\n"
     "                        [--no-flip] [--no-rescue] [--precision fp32|bf16|int8|auto]\n"
-    "                        [--passes flip,rotate,zoom,always|none] [--align frontal|pose|visible]\n"
+    "                        [--passes flip,rotate,zoom,mtcnn,always|none] [--align frontal|pose|visible]\n"
     "LFW View 2 10-fold verification through the whole pipeline (defaults from\n"
     "$HERKEN_SHARED/datasets/lfw), detector recall/precision on the dlib VOC boxes.\n"
     "  --all-images  embed all 13,233 images (throughput), not only the 7,701 the pairs use\n"

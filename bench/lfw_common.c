@@ -536,6 +536,7 @@ int hkb_engine_arg(int argc, char **argv, int *i, hk_engine_params *ep)
 			        : !strcmp(t, "rotate") ? HK_PASS_ROTATE
 			        : !strcmp(t, "zoom")   ? HK_PASS_ZOOM
 			        : !strcmp(t, "always") ? HK_PASS_ALWAYS
+			        : !strcmp(t, "mtcnn")  ? HK_PASS_MTCNN
 			        : !strcmp(t, "none")   ? HK_PASS_NONE
 			                               : 1u << 31;
 		if (bits >> 31)

@@ -98,8 +98,8 @@ size_t hkb_lfw_score_pairs(const lfw_pair *pairs, size_t np, const lfw_image *im
 
 /* The engine options common to the pipeline suites: --no-onet --no-flip
  * --no-rescue --precision P --models DIR --detector sparse|dense
- * --passes flip,rotate,zoom,always|none (hk_engine_params.passes)
- * --align frontal|pose. 1 if
+ * --passes flip,rotate,zoom,mtcnn,always|none (hk_engine_params.passes)
+ * --align frontal|pose|visible. 1 if
  * argv[*i] was one (into ep, *i advanced past its value), 0 if not. */
 int hkb_engine_arg(int argc, char **argv, int *i, hk_engine_params *ep);
 

@@ -215,6 +215,8 @@ HK_AINL void tile_slice(const vec *qp, size_t nqq, const int8_t *rows,
 			p[r] = rows + (i + (r < nr ? r : nr - 1)) * stride + k0;
 		hk__prefetch_rows(rows + (i + W) * stride + k0,
 		                  count - i > W ? count - i - W : 0, W, kl, stride);
+		hk__prefetch_rows_far(rows, (i + HK__PF_FAR * W) * stride + k0, W, kl,
+		                      stride);
 		HK_UNROLL for (int r = 0; r < W; r += HK_TILE_ROWS) {
 			int rr = W - r < HK_TILE_ROWS ? W - r : HK_TILE_ROWS;
 			micro(qp, ng, p + r, t + r, nqb, rr);

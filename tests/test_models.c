@@ -23,9 +23,10 @@ Test(models, table_rows_are_complete_and_distinct)
 {
 	size_t n = 0;
 	const hk_model_file *t = hk_model_files(&n);
-	cr_assert_eq(n, 6);
+	cr_assert_eq(n, 8);
 	const char *roles[] = {"detector-sparse", "detector-dense", "landmarks", "embedder",
-	                       "embedder-dlib", "embedder-dlib-weights"};
+	                       "embedder-dlib", "embedder-dlib-weights", "mtcnn-pnet",
+	                       "mtcnn-rnet"};
 	for (size_t i = 0; i < n; i++) {
 		cr_expect_str_eq(t[i].role, roles[i]);
 		cr_expect(is_hex64(t[i].sha256), "%s: sha256 '%s'", t[i].file, t[i].sha256);

@@ -376,6 +376,34 @@ Test(pipeline_engine, visible_side_alignment_ignores_the_hidden_side)
  * the image: fused on every image (HK_PASS_ALWAYS), each photo keeps its
  * faces, every box overlaps the plain pass's by IoU > 0.7 and the eyes stay
  * the subject's (right eye on the image left of a frontal face). */
+/* Each face of the plain pass on samples 1 and 6 is found again by engine e
+ * (passes `passes`), its box overlapping by IoU > 0.7, its eyes on the same
+ * sides. */
+static void expect_plain_faces(hk_engine *plain, hk_engine *e, uint32_t passes)
+{
+	for (int k = 1; k <= 6; k += 5) {
+		photo a, b;
+		load_photo(&a, plain, k);
+		b.n = 0;
+		cr_assert_eq(hk_engine_detect(e, &a.img, b.faces, 32, &b.n), HK_OK, "%s", hk_last_error());
+		cr_expect_eq(b.n, a.n, "sample%d, passes %u: %zu faces, plain %zu", k, passes, b.n, a.n);
+		for (size_t i = 0; i < a.n && i < 32; i++) {
+			float bi = 0;
+			const hk_face *f = NULL;
+			for (size_t j = 0; j < b.n && j < 32; j++)
+				if (hk__iou(a.faces[i].box, b.faces[j].box) > bi) {
+					bi = hk__iou(a.faces[i].box, b.faces[j].box);
+					f = &b.faces[j];
+				}
+			cr_expect(bi > 0.7f, "sample%d face %zu: IoU %.2f with the plain box", k, i, bi);
+			if (f && a.faces[i].keypoints[0][0] < a.faces[i].keypoints[1][0])
+				cr_expect(f->keypoints[0][0] < f->keypoints[1][0],
+				          "sample%d face %zu: the eyes swapped sides", k, i);
+		}
+		hk_image_free(&a.img);
+	}
+}
+
 Test(pipeline_engine, extra_views_map_back_onto_the_image, .timeout = 120)
 {
 	hk_engine_params p;
@@ -386,28 +414,27 @@ Test(pipeline_engine, extra_views_map_back_onto_the_image, .timeout = 120)
 	for (int m = 0; m < 2; m++) {
 		p.passes = modes[m];
 		hk_engine *e = engine_or_skip(&p);
-		for (int k = 1; k <= 6; k += 5) {
-			photo a, b;
-			load_photo(&a, plain, k);
-			b.n = 0;
-			cr_assert_eq(hk_engine_detect(e, &a.img, b.faces, 32, &b.n), HK_OK, "%s", hk_last_error());
-			cr_expect_eq(b.n, a.n, "sample%d, passes %u: %zu faces, plain %zu", k, modes[m], b.n, a.n);
-			for (size_t i = 0; i < a.n && i < 32; i++) {
-				float bi = 0;
-				const hk_face *f = NULL;
-				for (size_t j = 0; j < b.n && j < 32; j++)
-					if (hk__iou(a.faces[i].box, b.faces[j].box) > bi) {
-						bi = hk__iou(a.faces[i].box, b.faces[j].box);
-						f = &b.faces[j];
-					}
-				cr_expect(bi > 0.7f, "sample%d face %zu: IoU %.2f with the plain box", k, i, bi);
-				if (f && a.faces[i].keypoints[0][0] < a.faces[i].keypoints[1][0])
-					cr_expect(f->keypoints[0][0] < f->keypoints[1][0],
-					          "sample%d face %zu: the eyes swapped sides", k, i);
-			}
-			hk_image_free(&a.img);
-		}
+		expect_plain_faces(plain, e, modes[m]);
 		hk_engine_destroy(e);
 	}
 	hk_engine_destroy(plain);
+}
+
+/* The MTCNN cascade fused on every image finds the same faces (P-Net on the
+ * packed pyramid, R-Net, O-Net); it needs O-Net. */
+Test(pipeline_engine, mtcnn_view_finds_the_plain_faces, .timeout = 120)
+{
+	hk_engine_params p;
+	hk_engine_default_params(&p);
+	p.passes = HK_PASS_MTCNN | HK_PASS_ALWAYS;
+	p.onet = HK_OFF;
+	hk_engine *e = NULL;
+	cr_assert_eq(hk_engine_create(&p, &e), HK_E_INVALID);
+	p.onet = HK_ON;
+	e = engine_or_skip(&p);
+	p.passes = HK_PASS_NONE;
+	hk_engine *plain = engine_or_skip(&p);
+	expect_plain_faces(plain, e, HK_PASS_MTCNN | HK_PASS_ALWAYS);
+	hk_engine_destroy(plain);
+	hk_engine_destroy(e);
 }

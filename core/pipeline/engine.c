@@ -29,6 +29,7 @@ struct hk_engine {
 	hk_engine_params p;
 	char dir[4096];
 	hk_model *det, *onet, *emb;
+	hk_model *pnet, *rnet;                        /* HK_PASS_MTCNN only */
 	size_t det_reg_out, det_logit_out;            /* output indices */
 	size_t onet_prob_out, onet_reg_out, onet_lm_out;
 };
@@ -78,10 +79,13 @@ static hk_status resolve_params(const hk_engine_params *in, hk_engine_params *p)
 		return hk__err(HK_E_INVALID, "engine params: unknown alignment %u", p->align);
 	if (!p->passes)
 		p->passes = d.passes;
-	if (p->passes & ~(HK_PASS_FLIP | HK_PASS_ROTATE | HK_PASS_ZOOM | HK_PASS_ALWAYS | HK_PASS_NONE) ||
+	if (p->passes & ~(HK_PASS_FLIP | HK_PASS_ROTATE | HK_PASS_ZOOM | HK_PASS_ALWAYS | HK_PASS_NONE |
+	                   HK_PASS_MTCNN) ||
 	    ((p->passes & HK_PASS_NONE) && p->passes != HK_PASS_NONE))
 		return hk__err(HK_E_INVALID, "engine params: unknown HK_PASS_* bit in passes, or "
 		               "HK_PASS_NONE with others");
+	if ((p->passes & HK_PASS_MTCNN) && p->onet == HK_OFF)
+		return hk__err(HK_E_INVALID, "engine params: HK_PASS_MTCNN needs O-Net (onet on)");
 	if (p->detector > HK_DETECTOR_DENSE || p->onet > HK_OFF || p->flip > HK_OFF ||
 	    p->rescue > HK_OFF || p->precision > HK_PREC_AUTO)
 		return hk__err(HK_E_INVALID, "engine params: unknown enum value");
@@ -152,6 +156,13 @@ hk_status hk_engine_create(const hk_engine_params *params, hk_engine **out)
 		st = load_one(e, onet_file, HK_MODEL_LANDMARKS, &e->onet);
 	if (!st)
 		st = load_one(e, emb_file, HK_MODEL_EMBEDDER, &e->emb);
+	if (!st && (e->p.passes & HK_PASS_MTCNN)) {
+		st = load_one(e, hk__model_by_role("mtcnn-pnet")->file, HK_MODEL_AUTO, &e->pnet);
+		if (!st)
+			st = load_one(e, hk__model_by_role("mtcnn-rnet")->file, HK_MODEL_AUTO, &e->rnet);
+		if (!st)
+			st = hk__mtcnn_check(e->pnet, e->rnet);
+	}
 	if (!st) {
 		long r = output_with_size(e->det, HK__DET_ANCHORS * HK__DET_REGS);
 		long l = output_with_size(e->det, HK__DET_ANCHORS);
@@ -198,6 +209,8 @@ void hk_engine_destroy(hk_engine *e)
 	hk_model_destroy(e->det);
 	hk_model_destroy(e->onet);
 	hk_model_destroy(e->emb);
+	hk_model_destroy(e->pnet);
+	hk_model_destroy(e->rnet);
 	free(e);
 }
 
@@ -226,11 +239,17 @@ typedef struct det_view {
 	double zoom;
 	int flip;
 	double angle;
+	int mtcnn; /* the MTCNN cascade instead of the detector */
 } det_view;
 
 static hk_status detect_pass(const hk_engine *e, const hk_image *img, det_view v,
                              float thr, hk__det *out, size_t *n)
 {
+	if (v.mtcnn) {
+		const size_t oo[3] = {e->onet_prob_out, e->onet_reg_out, e->onet_lm_out};
+		return hk__mtcnn_detect(img, e->pnet, e->rnet, e->onet, oo, e->p.min_face, out, DET_MAX,
+		                        n);
+	}
 	hk_status st = HK_E_NOMEM;
 	const size_t px = (size_t)HK__DET_SIZE * HK__DET_SIZE;
 	float *input = malloc(sizeof(float) * px * 3);
@@ -325,22 +344,24 @@ done:
 	return st;
 }
 
-/* The extra views of e->p.passes (at most 5), after the plain one. */
+/* The extra views of e->p.passes (at most 6), after the plain one. */
 static size_t extra_views(const hk_engine *e, det_view *v)
 {
 	size_t n = 0;
 	uint32_t p = e->p.passes;
 	if (p & HK_PASS_FLIP)
-		v[n++] = (det_view){1.0, 1, 0};
+		v[n++] = (det_view){1.0, 1, 0, 0};
 	if (p & HK_PASS_ROTATE) {
-		v[n++] = (det_view){1.0, 0, ROTATE_DEG};
-		v[n++] = (det_view){1.0, 0, -ROTATE_DEG};
+		v[n++] = (det_view){1.0, 0, ROTATE_DEG, 0};
+		v[n++] = (det_view){1.0, 0, -ROTATE_DEG, 0};
 	}
 	if (p & HK_PASS_ZOOM) {
-		v[n++] = (det_view){ZOOM_FAR, 0, 0};
+		v[n++] = (det_view){ZOOM_FAR, 0, 0, 0};
 		if (p & HK_PASS_FLIP)
-			v[n++] = (det_view){ZOOM_FAR, 1, 0};
+			v[n++] = (det_view){ZOOM_FAR, 1, 0, 0};
 	}
+	if (p & HK_PASS_MTCNN)
+		v[n++] = (det_view){1.0, 0, 0, 1};
 	return n;
 }
 
@@ -451,7 +472,7 @@ hk_status hk_engine_detect(const hk_engine *e, const hk_image *img, hk_face *fac
 		return hk__err(HK_E_NOMEM, "detect: out of memory");
 	size_t nd = 0;
 	uint32_t flags = 0;
-	det_view views[6] = {{1.0, 0, 0}};
+	det_view views[8] = {{1.0, 0, 0, 0}};
 	size_t nx = extra_views(e, views + 1);
 	if (e->p.passes & HK_PASS_ALWAYS)
 		st = detect_fused(e, img, views, 1 + nx, e->p.score_threshold, dets, &nd);
@@ -467,7 +488,7 @@ hk_status hk_engine_detect(const hk_engine *e, const hk_image *img, hk_face *fac
 		size_t n1 = 0, n2 = 0, nr = 0;
 		st = detect_pass(e, img, views[0], thr, dets, &n1);
 		if (!st)
-			st = detect_pass(e, img, (det_view){RESCUE_ZOOM, 0, 0}, thr, dets + DET_MAX, &n2);
+			st = detect_pass(e, img, (det_view){RESCUE_ZOOM, 0, 0, 0}, thr, dets + DET_MAX, &n2);
 		if (!st && (n1 || n2)) {
 			if (!n1 || (n2 && dets[DET_MAX].score > dets[0].score))
 				dets[0] = dets[DET_MAX];

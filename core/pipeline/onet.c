@@ -18,14 +18,18 @@ hk__crop hk__onet_crop(const float box[4])
 
 hk_status hk__onet_input(const hk_image *img, const hk__crop *c, float *out)
 {
-	enum { N = HK__ONET_SIZE };
+	return hk__mtcnn_input(img, c, HK__ONET_SIZE, out);
+}
+
+hk_status hk__mtcnn_input(const hk_image *img, const hk__crop *c, uint32_t N, float *out)
+{
 	float *crop = malloc(sizeof(float) * N * N * 3);
 	if (!crop)
-		return hk__err(HK_E_NOMEM, "onet: out of memory");
+		return hk__err(HK_E_NOMEM, "mtcnn input: out of memory");
 	hk_status st = hk__resample(img, c->x, c->y, c->s, c->s, N, N, HK__AREA_OR_BILINEAR, crop);
 	if (st == HK_OK) {
-		for (int a = 0; a < N; a++)         /* tensor H = image column */
-			for (int b = 0; b < N; b++)     /* tensor W = image row    */
+		for (uint32_t a = 0; a < N; a++)     /* tensor H = image column */
+			for (uint32_t b = 0; b < N; b++) /* tensor W = image row    */
 				for (int k = 0; k < 3; k++)
 					out[(a * N + b) * 3 + k] =
 					    (crop[(b * N + a) * 3 + k] - 127.5f) * 0.0078125f;

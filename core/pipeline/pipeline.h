@@ -94,6 +94,27 @@ hk__crop hk__onet_crop(const float box[4]);
  * transposed (tensor H walks image x). out holds 48*48*3 floats. */
 hk_status hk__onet_input(const hk_image *img, const hk__crop *c, float *out);
 
+/* Square crop c resampled to N x N (area filter when shrinking), RGB
+ * (v - 127.5) / 128, transposed (tensor H walks image x): the input of
+ * every MTCNN stage (R-Net N = 24, O-Net N = 48). out holds N*N*3 floats. */
+hk_status hk__mtcnn_input(const hk_image *img, const hk__crop *c, uint32_t N, float *out);
+
+/* HK_E_UNSUPPORTED unless pnet maps HxWx3 (transposed) to (H-12)/2+1 x
+ * (W-12)/2+1 cells of [2] (probabilities) and [4] (box regression) and rnet
+ * maps 24x24x3 to [2] and [4]. */
+hk_status hk__mtcnn_check(const hk_model *pnet, const hk_model *rnet);
+
+/* The MTCNN cascade on img (core/pipeline/mtcnn.c): the image pyramid down
+ * from faces of min_face pixels packed into P-Net's one input, R-Net and
+ * O-Net on the survivors (thresholds 0.6, 0.7, 0.7), weighted NMS after
+ * each stage. Faces in image pixels with O-Net's probability as score and
+ * its eyes, nose and mouth centre as keypoints (ears = eyes); at most max
+ * into out, *n of them. onet_outs: O-Net's output indices of [2], [4],
+ * [10]. */
+hk_status hk__mtcnn_detect(const hk_image *img, const hk_model *pnet, const hk_model *rnet,
+                           const hk_model *onet, const size_t onet_outs[3], float min_face,
+                           hk__det *out, size_t max, size_t *n);
+
 /* Landmarks [x0..x4, y0..y4] as crop fractions -> image points with pixel
  * centres at integer coordinates (the warp's convention). */
 void hk__onet_landmarks(const hk__crop *c, const float lm[10], float pts[5][2]);
