@@ -27,6 +27,7 @@
 
 #include "bench.h"
 #include "blufr_common.h"
+#include "recognizer/recognizer.h"
 
 #define D HK_EMBED_DIM
 #define NK 4
@@ -34,6 +35,7 @@ static const int ks[NK] = {1, 2, 4, 8};
 
 static const char stream_usage[] =
     "usage: herken-bench stream [--json] [--frames N] [--no-visits] [--no-speed]\n"
+    "                           [--only WxHxFACES | --only clip]\n"
     "  visit-level FNIR at FPIR 1e-3 against views per visit (LFW BLUFR trial 1\n"
     "  test people), frames/s of the recogniser at 720p/1080p with 1/4/8 faces,\n"
     "  the entrance clip through the FFmpeg source (decode share, decision latency)\n";
@@ -274,7 +276,41 @@ static void cost_summary(run_cost *c, const hk_recognizer_stats *st, double *wal
 
 static const char *const stage_names[5] = {"detect", "quality", "track", "embed", "match"};
 
-static int speed(const hkb_blufr *b, const char *lfw_dir, int frames, int json)
+/* The modes compared in one run: "stream" is the recogniser's default on
+ * a stream (regions around tracks + rotating scan, views rationed);
+ * "per-frame" its former behaviour (hk_engine_detect with its rescue views
+ * on every frame, every face that would enter its template embedded). */
+static const char *const mode_names[2] = {"stream", "per-frame"};
+
+static hk_status recognizer_for(hk_engine *e, hk_gallery *g, int mode, uint32_t tiles,
+                                hk_recognizer **r)
+{
+	hk_recognizer_params rp;
+	hk_recognizer_default_params(&rp);
+	rp.engine = e;
+	rp.gallery = g;
+	rp.detect_tiles = tiles;
+	hk_status s = hk_recognizer_create(&rp, r);
+	if (s == HK_OK && mode == 1) {
+		hk__rec_tuning t = {0};
+		hk__recognizer_tune(*r, &t);
+	}
+	return s;
+}
+
+/* Visits started among ev[n]; *seen5 counts the visits that ended after
+ * at least 5 frames (the entrance test's rule: shorter ones are flicker). */
+static uint64_t count_visits(const hk_event *ev, size_t n, uint64_t *seen5)
+{
+	uint64_t v = 0;
+	for (size_t i = 0; i < n; i++) {
+		v += ev[i].type == HK_EV_TRACK_STARTED;
+		*seen5 += ev[i].type == HK_EV_VISIT_ENDED && ev[i].frames_seen >= 5;
+	}
+	return v;
+}
+
+static int speed(const hkb_blufr *b, const char *lfw_dir, int frames, int json, const char *only)
 {
 	hk_engine *e;
 	if (hk_engine_create(NULL, &e) != HK_OK) {
@@ -324,21 +360,41 @@ static int speed(const hkb_blufr *b, const char *lfw_dir, int frames, int json)
 		       "Medians per frame; CPU = process CPU time (all threads); stages = mean ms "
 		       "per frame from the recogniser's counters (track = the rest of push_frame).\n\n",
 		       frames);
-		printf("| frame | faces | frames/s (wall) | wall ms | CPU ms | detect | quality | track | "
-		       "embed | match | faces found/frame |\n|---|---|---|---|---|---|---|---|---|---|---|\n");
+		printf("| frame | mode | faces | frames/s (wall) | wall ms | CPU ms | detect | quality | track | "
+		       "embed | match | faces found/frame | faces embedded/frame |\n"
+		       "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
 	}
 	const uint32_t sizes[2][2] = {{1280, 720}, {1920, 1080}};
 	const int nfs[3] = {1, 4, 8};
+	/* Warm-up: oneDNN creates a plan per batch size on first use; run the
+	 * largest configuration once so no row pays for it. */
+	for (int mode = 0; mode < 2; mode++) {
+		hk_image fr = {1920, 1080, 3 * 1920, 0, malloc((size_t)3 * 1920 * 1080)};
+		hk_recognizer *r;
+		if (fr.data && recognizer_for(e, g, mode, 0, &r) == HK_OK) {
+			hk_event ev[64];
+			size_t n;
+			for (int i = 0; i < 12; i++) {
+				compose(&fr, ph, 8, i, i);
+				hk_recognizer_push_frame(r, &fr, (int64_t)i * 40000, ev, 64, &n);
+			}
+			hk_recognizer_destroy(r);
+		}
+		free(fr.data);
+	}
 	for (int si = 0; si < 2; si++)
-		for (int fi = 0; fi < 3; fi++) {
+		for (int fi = 0; fi < 3; fi++)
+		for (int mode = 0; mode < 2; mode++) {
+			char key[64];
+			snprintf(key, sizeof key, "%ux%ux%d", sizes[si][0], sizes[si][1], nfs[fi]);
+			if (only && strcmp(only, key) && strcmp(only, "clip"))
+				continue;
+			if (only && !strcmp(only, "clip"))
+				continue;
 			hk_image fr = {sizes[si][0], sizes[si][1], 3 * sizes[si][0], 0, NULL};
 			fr.data = malloc((size_t)fr.stride * fr.height);
-			hk_recognizer_params rp;
-			hk_recognizer_default_params(&rp);
-			rp.engine = e;
-			rp.gallery = g;
 			hk_recognizer *r;
-			if (!fr.data || hk_recognizer_create(&rp, &r) != HK_OK) {
+			if (!fr.data || recognizer_for(e, g, mode, 0, &r) != HK_OK) {
 				free(fr.data);
 				continue;
 			}
@@ -359,18 +415,18 @@ static int speed(const hkb_blufr *b, const char *lfw_dir, int frames, int json)
 			double wall, cpu, ms[5], found = (double)st.faces / frames;
 			cost_summary(&c, &st, &wall, &cpu, ms);
 			if (json)
-				printf("{\"suite\":\"stream-speed\",\"width\":%u,\"height\":%u,\"faces\":%d,"
-				       "\"fps\":%.2f,\"wall_ms_p50\":%.2f,\"cpu_ms_p50\":%.2f,\"detect_ms\":%.2f,"
+				printf("{\"suite\":\"stream-speed\",\"mode\":\"%s\",\"width\":%u,\"height\":%u,"
+				       "\"faces\":%d,\"fps\":%.2f,\"wall_ms_p50\":%.2f,\"cpu_ms_p50\":%.2f,\"detect_ms\":%.2f,"
 				       "\"quality_ms\":%.3f,\"track_ms\":%.3f,\"embed_ms\":%.2f,\"match_ms\":%.3f,"
-				       "\"found\":%.2f}\n",
-				       fr.width, fr.height, nfs[fi], 1e3 / wall, wall, cpu, ms[0], ms[1], ms[2],
-				       ms[3], ms[4], found);
+				       "\"found\":%.2f,\"embedded\":%.2f}\n",
+				       mode_names[mode], fr.width, fr.height, nfs[fi], 1e3 / wall, wall, cpu, ms[0], ms[1], ms[2],
+				       ms[3], ms[4], found, (double)st.embedded / frames);
 			else
-				printf("| %ux%u | %d | %.1f | %.1f | %.1f | %.1f | %.2f | %.2f | %.1f | %.2f | "
-				       "%.2f |\n",
-				       fr.width, fr.height, nfs[fi], 1e3 / wall, wall, cpu, ms[0], ms[1], ms[2],
-				       ms[3], ms[4], found);
-			if (si == 1 && fi == 1) {
+				printf("| %ux%u | %s | %d | %.1f | %.1f | %.1f | %.1f | %.2f | %.2f | %.1f | %.2f | "
+				       "%.2f | %.2f |\n",
+				       fr.width, fr.height, mode_names[mode], nfs[fi], 1e3 / wall, wall, cpu, ms[0], ms[1], ms[2],
+				       ms[3], ms[4], found, (double)st.embedded / frames);
+			if (si == 1 && fi == 1 && mode == 0) {
 				/* The goal: 1080p with 4 faces at >= 25 frames/s on this machine. */
 				int top = 0;
 				double tot = ms[0] + ms[1] + ms[2] + ms[3] + ms[4];
@@ -378,7 +434,7 @@ static int speed(const hkb_blufr *b, const char *lfw_dir, int frames, int json)
 					top = ms[k] > ms[top] ? k : top;
 				if (!json)
 					printf("| goal 1080p x 4 faces >= 25 frames/s: %s (%.1f); largest stage %s, "
-					       "%.0f %% of the recogniser's time |||||||||||\n",
+					       "%.0f %% of the recogniser's time |||||||||||||\n",
 					       1e3 / wall >= 25 ? "met" : "NOT met", 1e3 / wall, stage_names[top],
 					       tot > 0 ? 100 * ms[top] / tot : 0);
 			}
@@ -393,6 +449,11 @@ static int speed(const hkb_blufr *b, const char *lfw_dir, int frames, int json)
 	 * decodes on its own thread; its CPU time is the decode-only pass's. */
 	char clip[4096];
 	hkb_data_path(NULL, "datasets/video/entrance_1080p_4s.mp4", clip, sizeof clip);
+	if (only && strcmp(only, "clip")) {
+		hk_gallery_destroy(g);
+		hk_engine_destroy(e);
+		return 0;
+	}
 	hk_frames *src;
 	if (hk_frames_open(clip, NULL, &src) != HK_OK) {
 		fprintf(stderr, "stream: entrance clip skipped: %s\n", hk_last_error());
@@ -409,63 +470,75 @@ static int speed(const hkb_blufr *b, const char *lfw_dir, int frames, int json)
 	}
 	double dec = hkb_now() - t0, dec_cpu = cpu_now() - u0;
 	hk_frames_destroy(src);
-	hk_recognizer_params rp;
-	hk_recognizer_default_params(&rp);
-	rp.engine = e;
-	rp.gallery = g;
-	hk_recognizer *r = NULL;
-	if (hk_recognizer_create(&rp, &r) != HK_OK || hk_frames_open(clip, NULL, &src) != HK_OK) {
-		fprintf(stderr, "stream: entrance clip: %s\n", hk_last_error());
-		hk_recognizer_destroy(r);
-		hk_gallery_destroy(g);
-		hk_engine_destroy(e);
-		return 3;
-	}
-	hk_event ev[64];
-	size_t n;
-	uint64_t visits = 0;
-	run_cost c = {0};
-	t0 = hkb_now();
-	u0 = cpu_now();
-	double tf = t0, uf = u0;
-	while (hk_frames_next(src, &f) == HK_OK && f) {
-		if (f->status == HK_OK) {
-			double p0 = hkb_now();
-			hk_recognizer_push_frame(r, &f->image, f->pts_us, ev, 64, &n);
-			c.push_s += hkb_now() - p0;
-			for (size_t i = 0; i < n; i++)
-				visits += ev[i].type == HK_EV_TRACK_STARTED;
+	/* The stream default (tiles by frame size: 2 x 2 in rotation), the
+	 * per-frame peer as is and with 2 x 2 tiles on every frame (the former
+	 * `herken watch --tiles 2`). */
+	const int clip_mode[3] = {0, 1, 1};
+	const uint32_t clip_tiles[3] = {0, 0, 2};
+	for (int ci = 0; ci < 3; ci++) {
+		hk_recognizer *r = NULL;
+		if (recognizer_for(e, g, clip_mode[ci], clip_tiles[ci], &r) != HK_OK ||
+		    hk_frames_open(clip, NULL, &src) != HK_OK) {
+			fprintf(stderr, "stream: entrance clip: %s\n", hk_last_error());
+			hk_recognizer_destroy(r);
+			hk_gallery_destroy(g);
+			hk_engine_destroy(e);
+			return 3;
 		}
-		hk_frames_release(src, f);
-		double t1 = hkb_now(), u1 = cpu_now();
-		cost_add(&c, t1 - tf, u1 - uf); /* wait for the frame + its recognition */
-		tf = t1;
-		uf = u1;
+		hk_event ev[64];
+		size_t n;
+		uint64_t visits = 0, long_visits = 0;
+		run_cost c = {0};
+		t0 = hkb_now();
+		u0 = cpu_now();
+		double tf = t0, uf = u0;
+		while (hk_frames_next(src, &f) == HK_OK && f) {
+			if (f->status == HK_OK) {
+				double p0 = hkb_now();
+				hk_recognizer_push_frame(r, &f->image, f->pts_us, ev, 64, &n);
+				c.push_s += hkb_now() - p0;
+				visits += count_visits(ev, n, &long_visits);
+			}
+			hk_frames_release(src, f);
+			double t1 = hkb_now(), u1 = cpu_now();
+			cost_add(&c, t1 - tf, u1 - uf); /* wait for the frame + its recognition */
+			tf = t1;
+			uf = u1;
+		}
+		double all = hkb_now() - t0;
+		hk_recognizer_end(r, 0, HK_END_SOURCE_ENDED, ev, 64, &n);
+		visits += count_visits(ev, n, &long_visits);
+		hk_recognizer_stats st;
+		hk_recognizer_get_stats(r, &st);
+		hk_recognizer_destroy(r);
+		hk_frames_destroy(src);
+		double wall, cpu, ms[5];
+		cost_summary(&c, &st, &wall, &cpu, ms);
+		double dec_ms = nfr ? 1e3 * dec_cpu / nfr : 0;
+		double found = nfr ? (double)st.faces / nfr : 0, emb = nfr ? (double)st.embedded / nfr : 0;
+		if (json)
+			printf("{\"suite\":\"stream-clip\",\"clip\":\"entrance_1080p_4s\",\"mode\":\"%s\","
+			       "\"tiles\":%u,\"frames\":%llu,\"decode_fps\":%.2f,\"decode_cpu_ms\":%.2f,"
+			       "\"fps\":%.2f,\"wall_ms_p50\":%.2f,\"cpu_ms_p50\":%.2f,\"detect_ms\":%.2f,"
+			       "\"quality_ms\":%.3f,\"track_ms\":%.3f,\"embed_ms\":%.2f,\"match_ms\":%.3f,"
+			       "\"decode_share\":%.3f,\"found\":%.2f,\"embedded\":%.2f,\"visits\":%llu,"
+			       "\"visits_5_frames\":%llu}\n",
+			       mode_names[clip_mode[ci]], clip_tiles[ci], (unsigned long long)nfr, nfr / dec,
+			       dec_ms, nfr / all, wall, cpu, ms[0], ms[1], ms[2], ms[3], ms[4], dec / all,
+			       found, emb, (unsigned long long)visits, (unsigned long long)long_visits);
+		else
+			printf("\nentrance_1080p_4s.mp4 (1920x1080, %s, tiles %u): %llu frames; decode "
+			       "alone %.1f frames/s, %.2f ms CPU per frame; decode + recogniser %.1f "
+			       "frames/s, median %.1f ms wall and %.1f ms CPU per frame (detect %.1f, quality "
+			       "%.2f, track %.2f, embed %.1f, match %.2f ms); decode is %.0f %% of the CPU "
+			       "time; %.2f faces and %.2f embedded per frame; %llu visits, %llu seen in >= 5 "
+			       "frames (hand count 12)\n",
+			       mode_names[clip_mode[ci]], clip_tiles[ci], (unsigned long long)nfr, nfr / dec,
+			       dec_ms, nfr / all, wall, cpu, ms[0], ms[1], ms[2], ms[3], ms[4],
+			       cpu > 0 ? 100 * dec_ms / cpu : 0, found, emb, (unsigned long long)visits,
+			       (unsigned long long)long_visits);
+		fflush(stdout);
 	}
-	double all = hkb_now() - t0;
-	hk_recognizer_end(r, 0, HK_END_SOURCE_ENDED, ev, 64, &n);
-	hk_recognizer_stats st;
-	hk_recognizer_get_stats(r, &st);
-	hk_recognizer_destroy(r);
-	hk_frames_destroy(src);
-	double wall, cpu, ms[5];
-	cost_summary(&c, &st, &wall, &cpu, ms);
-	double dec_ms = nfr ? 1e3 * dec_cpu / nfr : 0;
-	if (json)
-		printf("{\"suite\":\"stream-clip\",\"clip\":\"entrance_1080p_4s\",\"frames\":%llu,"
-		       "\"decode_fps\":%.2f,\"decode_cpu_ms\":%.2f,\"fps\":%.2f,\"wall_ms_p50\":%.2f,"
-		       "\"cpu_ms_p50\":%.2f,\"detect_ms\":%.2f,\"quality_ms\":%.3f,\"track_ms\":%.3f,"
-		       "\"embed_ms\":%.2f,\"match_ms\":%.3f,\"decode_share\":%.3f,\"visits\":%llu}\n",
-		       (unsigned long long)nfr, nfr / dec, dec_ms, nfr / all, wall, cpu, ms[0], ms[1],
-		       ms[2], ms[3], ms[4], dec / all, (unsigned long long)visits);
-	else
-		printf("\nentrance_1080p_4s.mp4 (1920x1080, full frame, no tiles): %llu frames; decode "
-		       "alone %.1f frames/s, %.2f ms CPU per frame; decode + recogniser %.1f frames/s, "
-		       "median %.1f ms wall and %.1f ms CPU per frame (detect %.1f, quality %.2f, track "
-		       "%.2f, embed %.1f, match %.2f ms); decode is %.0f %% of the CPU time; %llu "
-		       "visits\n",
-		       (unsigned long long)nfr, nfr / dec, dec_ms, nfr / all, wall, cpu, ms[0], ms[1],
-		       ms[2], ms[3], ms[4], cpu > 0 ? 100 * dec_ms / cpu : 0, (unsigned long long)visits);
 	hk_gallery_destroy(g);
 	hk_engine_destroy(e);
 	return 0;
@@ -476,6 +549,7 @@ int hk__bench_stream(int argc, char **argv)
 	hkb_blufr_opts o = {0};
 	int json = 0, do_visits = 1, do_speed = 1;
 	long frames = 50;
+	const char *only = NULL;
 	for (int i = 1; i < argc; i++) {
 		int a = hkb_blufr_arg(argc, argv, &i, &o);
 		if (a == 1)
@@ -484,6 +558,8 @@ int hk__bench_stream(int argc, char **argv)
 			json = 1;
 		} else if (a == 0 && !strcmp(argv[i], "--no-visits")) {
 			do_visits = 0;
+		} else if (a == 0 && !strcmp(argv[i], "--only") && i + 1 < argc) {
+			only = argv[++i];
 		} else if (a == 0 && !strcmp(argv[i], "--no-speed")) {
 			do_speed = 0;
 		} else if (a == 0 && !strcmp(argv[i], "--frames") && i + 1 < argc &&
@@ -509,7 +585,7 @@ int hk__bench_stream(int argc, char **argv)
 	if (do_visits)
 		rc = visits(&b, json);
 	if (!rc && do_speed)
-		rc = speed(&b, lfw, (int)frames, json);
+		rc = speed(&b, lfw, (int)frames, json, only);
 	hkb_blufr_free(&b);
 	return rc;
 }

@@ -906,12 +906,20 @@ HK_API const char *hk_quality_reasons_str(uint32_t reasons, char *buf,
  *     hk_recognizer_end(r, t_us, HK_END_SOURCE_ENDED, ev, 16, &n);
  *     hk_recognizer_destroy(r);
  *
- * Each frame: detect; assess every face (hk_face_quality); tie faces to
- * tracks (overlap with the track's box moved by its velocity; when two
- * tracks compete for a face, the cosine between the face's embedding and
- * each track's last embedding decides); embed the usable faces that would
- * enter their track's best `best_k` views; the visit template is the mean
- * of those views (hk_aggregate). A visit = a track.
+ * Each frame (stream): detect around every track (its box moved by its
+ * velocity, six times its side, one detector run each) and in one view of
+ * a rotating scan (the full frame, then each tile): a tracked face is
+ * looked for every frame, a new one is found within 1 + tiles^2 frames.
+ * The engine's rescue views run only when nothing is found and no visit
+ * is in view, at most once a second while they find nothing. Then assess
+ * every face (hk_face_quality); tie faces to tracks (overlap with the
+ * track's box moved by its velocity; when two tracks compete for a face,
+ * the cosine between the face's embedding and each track's last embedding
+ * decides); embed the usable faces that would enter their track's best
+ * `best_k` views (on a stream at most one view per track every 0.1 s, a
+ * full template only a view better than its worst by 0.02, at most two
+ * faces per frame, tracks without a view first); the visit template is
+ * the mean of those views (hk_aggregate). A visit = a track.
  *
  * Measured (`herken-bench stream`, LFW BLUFR trial 1 test people, 74
  * customers, threshold at calibrated FPIR 1e-3): FNIR 6.1 % with one view,
@@ -993,9 +1001,12 @@ typedef struct hk_recognizer_params {
 	                               edited video's cut): every visit ends
 	                               (0 = 20; >= 255: never)                 */
 	hk_quality_params quality;
-	uint32_t detect_tiles;      /* > 1: also detect on n x n overlapping
-	                               tiles (small faces in large frames; n x n
-	                               more detector runs). 0 = full frame only */
+	uint32_t detect_tiles;      /* streams: n x n overlapping tiles scanned
+	                               in rotation with the full frame, one view
+	                               a frame (small faces in large frames);
+	                               1 = full frame only; 0 = by frame size
+	                               (2 from 1000 px on). Stills: > 1 also
+	                               detects on every tile                    */
 } hk_recognizer_params;
 
 HK_API void hk_recognizer_default_params(hk_recognizer_params *p);

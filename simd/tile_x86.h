@@ -203,7 +203,7 @@ HK_AINL void micro(const vec *qp, size_t ng, const int8_t *const *p, vec *t,
 HK_AINL void tile_slice(const vec *qp, size_t nqq, const int8_t *rows,
                         const int32_t *row_sums, size_t count, size_t k0,
                         size_t kl, size_t stride, int32_t *out, size_t ldo,
-                        int first, int nqb, const hk__tile_hits *h)
+                        int first, int nqb, const hk__tile_hits *h, int far)
 {
 	vec t[4 * W];
 	size_t ng = kl / 4;
@@ -215,8 +215,9 @@ HK_AINL void tile_slice(const vec *qp, size_t nqq, const int8_t *rows,
 			p[r] = rows + (i + (r < nr ? r : nr - 1)) * stride + k0;
 		hk__prefetch_rows(rows + (i + W) * stride + k0,
 		                  count - i > W ? count - i - W : 0, W, kl, stride);
-		hk__prefetch_rows_far(rows, (i + HK__PF_FAR * W) * stride + k0, W, kl,
-		                      stride);
+		if (far)
+			hk__prefetch_rows_far(rows, (i + HK__PF_FAR * W) * stride + k0, W,
+			                      kl, stride);
 		HK_UNROLL for (int r = 0; r < W; r += HK_TILE_ROWS) {
 			int rr = W - r < HK_TILE_ROWS ? W - r : HK_TILE_ROWS;
 			micro(qp, ng, p + r, t + r, nqb, rr);
@@ -280,14 +281,15 @@ static void hk__tile_h(const uint8_t *qu, size_t nq, size_t qstride,
 				                     hits->bits + j0 * hits->ldb, hits->ldb};
 				h = &hp;
 			}
+			int far = j0 == 0; /* later passes find the rows in cache */
 			if (nqb == 1)
-				tile_slice(q, nqq, rows, row_sums, count, k0, kl, stride, o, ldo, f, 1, h);
+				tile_slice(q, nqq, rows, row_sums, count, k0, kl, stride, o, ldo, f, 1, h, far);
 			else if (nqb == 2)
-				tile_slice(q, nqq, rows, row_sums, count, k0, kl, stride, o, ldo, f, 2, h);
+				tile_slice(q, nqq, rows, row_sums, count, k0, kl, stride, o, ldo, f, 2, h, far);
 			else if (nqb == 3)
-				tile_slice(q, nqq, rows, row_sums, count, k0, kl, stride, o, ldo, f, 3, h);
+				tile_slice(q, nqq, rows, row_sums, count, k0, kl, stride, o, ldo, f, 3, h, far);
 			else
-				tile_slice(q, nqq, rows, row_sums, count, k0, kl, stride, o, ldo, f, 4, h);
+				tile_slice(q, nqq, rows, row_sums, count, k0, kl, stride, o, ldo, f, 4, h, far);
 		}
 	}
 }

@@ -516,8 +516,8 @@ static int cand_cmp(const void *a, const void *b)
  * (its best template, since the list is sorted by exact score).
  */
 /*
- * With a scan bound (j->qb) and k <= RR_MAX: the candidates in scan order,
- * and one is re-scored only if its upper bound reaches the k-th best
+ * With a scan bound (j->qb) and k <= RR_MAX: the k best candidates by scan
+ * score first, then the rest; one is re-scored only if its upper bound reaches the k-th best
  * subject among those re-scored so far (that k-th only rises, so a
  * skipped one could not have entered the top k: the result is the one of
  * re-scoring all). Typically half the exact-copy reads (pread + ChaCha20
@@ -547,6 +547,26 @@ static void top_offer(hk__cand *top, size_t *n, size_t k, uint32_t subj, float v
 	top[i] = (hk__cand){v, subj};
 }
 
+/* Move the k best of c[0..m) by score to the front (in any order): the
+ * re-rank scores them first, so the k-th subject rises early. */
+static void front_k(hk__cand *c, size_t m, size_t k)
+{
+	size_t n = k < m ? k : m, lo = 0;
+	for (size_t i = 1; i < n; i++) /* lo: the weakest of the front */
+		if (c[i].score < c[lo].score)
+			lo = i;
+	for (size_t i = n; i < m; i++) {
+		if (!(c[i].score > c[lo].score))
+			continue;
+		hk__cand t = c[lo];
+		c[lo] = c[i];
+		c[i] = t;
+		for (size_t x = 0; x < n; x++)
+			if (c[x].score < c[lo].score)
+				lo = x;
+	}
+}
+
 static hk_status finish_query(const search_job *j, size_t qi, size_t k,
                               hk__cand *work, float *scores,
                               hk_template_id *ids)
@@ -569,7 +589,7 @@ static hk_status finish_query(const search_job *j, size_t qi, size_t k,
 		double eps = 2.4e-7 * g->dim + (g->exact == HK_EXACT_FP16 ? 1e-3 : 0);
 		hk__cand top[RR_MAX];
 		size_t nt = 0, kept = 0;
-		qsort(work, m, sizeof *work, cand_cmp);
+		front_k(work, m, k);
 		for (size_t i = 0; i < m; i++) {
 			double sr = g->a.rscale[work[i].slot];
 			double ub = b->sq * (work[i].score + fabs(work[i].score) * 3e-7 + sr * b->a +
@@ -674,9 +694,9 @@ static hk_status search_common(const hk_gallery *g, const float *queries,
 		if (g->scan == HK_SCAN_INT8) {
 			uint8_t *u = qu + i * g->d8;
 			double sq = hk__g_quantise_query(g->K, q, g->dim, g->d8, u);
-			double l1 = 0, l2 = 0, dd = 0;
+			double l1 = 0, l2 = 0, dd = 0, inv = 1 / sq;
 			for (uint32_t c = 0; c < g->dim; c++) {
-				double v = (int)u[c] - 128, e = q[c] / sq - v;
+				double v = (int)u[c] - 128, e = q[c] * inv - v;
 				l1 += fabs(v);
 				l2 += v * v;
 				dd += e * e;

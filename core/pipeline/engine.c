@@ -458,6 +458,23 @@ done:
 	return st;
 }
 
+/* Faces from detections (best first): the quality floor, then O-Net in
+ * the batches the model was prepared for. *n = nd; at most max written. */
+static hk_status finish_faces(const hk_engine *e, const hk_image *img, const hk__det *dets,
+                              size_t nd, uint32_t flags, hk_face *faces, size_t max, size_t *n)
+{
+	*n = nd;
+	size_t nw = nd < max ? nd : max;
+	for (size_t i = 0; i < nw; i++) {
+		face_from_det(&dets[i], e->p.min_face, &faces[i]);
+		faces[i].flags = flags;
+	}
+	hk_status st = HK_OK;
+	for (size_t i = 0; i < nw && !st && e->onet; i += 16)
+		st = run_onet(e, img, faces + i, nw - i < 16 ? nw - i : 16);
+	return st;
+}
+
 hk_status hk_engine_detect(const hk_engine *e, const hk_image *img, hk_face *faces,
                            size_t max, size_t *n)
 {
@@ -503,20 +520,187 @@ hk_status hk_engine_detect(const hk_engine *e, const hk_image *img, hk_face *fac
 			flags = HK_FACE_RESCUED;
 		}
 	}
-	if (st) {
-		free(dets);
-		return st;
-	}
-	*n = nd;
-	size_t nw = nd < max ? nd : max;
-	for (size_t i = 0; i < nw; i++) {
-		face_from_det(&dets[i], e->p.min_face, &faces[i]);
-		faces[i].flags = flags;
-	}
+	if (!st)
+		st = finish_faces(e, img, dets, nd, flags, faces, max, n);
 	free(dets);
-	/* O-Net in batches the model was prepared for. */
-	for (size_t i = 0; i < nw && !st && e->onet; i += 16)
-		st = run_onet(e, img, faces + i, nw - i < 16 ? nw - i : 16);
+	return st;
+}
+
+/* ------------------------------------------------------------------ */
+/* Stream detection: regions batched into one detector call            */
+/* ------------------------------------------------------------------ */
+
+#define CELL_EDGE 0.02 /* a box this close (share of the cell) to a cell
+                          edge inside the image is a cut face          */
+
+/* Where a region landed in the batched input. */
+typedef struct placed {
+	size_t slot;          /* detector input index                   */
+	double u0, v0, cell;  /* cell origin and side, input pixels     */
+	double x0, y0, side;  /* source square, image pixels            */
+	float thr;            /* least score kept                       */
+} placed;
+
+/* The placement holding input point (u, v) of slot s, or NULL. */
+static const placed *placed_at(const placed *pl, size_t np, size_t s, double u, double v)
+{
+	for (size_t i = 0; i < np; i++)
+		if (pl[i].slot == s && u >= pl[i].u0 && u < pl[i].u0 + pl[i].cell && v >= pl[i].v0 &&
+		    v < pl[i].v0 + pl[i].cell)
+			return &pl[i];
+	return NULL;
+}
+
+/* 1 when d (input pixels) touches an edge of p's cell that lies inside
+ * the image. */
+static int cut_by_view(const placed *p, const double b[4], const hk_image *img)
+{
+	double eps = CELL_EDGE * p->cell;
+	return (b[0] <= p->u0 + eps && p->x0 > 0) || (b[1] <= p->v0 + eps && p->y0 > 0) ||
+	       (b[2] >= p->u0 + p->cell - eps && p->x0 + p->side < img->width) ||
+	       (b[3] >= p->v0 + p->cell - eps && p->y0 + p->side < img->height);
+}
+
+static int by_score_desc(const void *pa, const void *pb)
+{
+	const hk__det *a = pa, *b = pb;
+	return (a->score < b->score) - (a->score > b->score);
+}
+
+/* Fills the input slots: grid-1 regions first, one slot each, then the
+ * cells, four to a slot. */
+static hk_status place_regions(const hk_engine *e, const hk_image *img, const hk__region *reg,
+                               size_t nreg, float *input, float *tmp, placed *pl)
+{
+	const size_t S = HK__DET_SIZE, per = S * S * 3;
+	size_t nfull = 0, ncell = 0;
+	for (size_t i = 0; i < nreg; i++)
+		nfull += reg[i].grid != 2;
+	for (size_t i = 0; i < nreg; i++) {
+		const hk__region *r = &reg[i];
+		placed *p = &pl[i];
+		if (!(r->side >= 1) || !isfinite(r->cx) || !isfinite(r->cy))
+			return hk__err(HK_E_RANGE, "detect regions: region %zu is empty or not finite", i);
+		p->side = r->side;
+		p->thr = r->thr > 0 ? r->thr : e->p.score_threshold;
+		p->x0 = r->cx - r->side / 2.0;
+		p->y0 = r->cy - r->side / 2.0;
+		if (r->grid != 2) {
+			p->slot = i - ncell;
+			p->u0 = p->v0 = 0;
+			p->cell = (double)S;
+		} else {
+			size_t c = ncell++;
+			p->slot = nfull + c / 4;
+			p->cell = S / 2.0;
+			p->u0 = (double)(c % 2) * p->cell;
+			p->v0 = (double)((c / 2) % 2) * p->cell;
+		}
+		uint32_t cp = (uint32_t)p->cell;
+		hk_status st = hk__resample(img, p->x0, p->y0, p->side, p->side, cp, cp,
+		                            r->grid == 2 ? HK__AREA_OR_BILINEAR : HK__BILINEAR, tmp);
+		if (st)
+			return st;
+		float *dst = input + p->slot * per;
+		for (uint32_t y = 0; y < cp; y++) {
+			float *row = dst + ((size_t)p->v0 + y) * S * 3 + (size_t)p->u0 * 3;
+			const float *src = tmp + (size_t)y * cp * 3;
+			for (uint32_t k = 0; k < 3 * cp; k++)
+				row[k] = src[k] / 127.5f - 1.0f;
+		}
+	}
+	return HK_OK;
+}
+
+hk_status hk__engine_detect_regions(const hk_engine *e, const hk_image *img,
+                                    const hk__region *reg, size_t nreg, hk_face *faces,
+                                    size_t max, size_t *n)
+{
+	if (!e || !n || (max && !faces) || (nreg && !reg))
+		return hk__err(HK_E_INVALID, "hk__engine_detect_regions: NULL argument");
+	*n = 0;
+	hk_status st = check_image(img);
+	if (st || !nreg)
+		return st;
+	if (nreg > 4096)
+		return hk__err(HK_E_LIMIT, "detect regions: %zu regions", nreg);
+	size_t nfull = 0, ncell = 0;
+	for (size_t i = 0; i < nreg; i++) {
+		nfull += reg[i].grid != 2;
+		ncell += reg[i].grid == 2;
+	}
+	const size_t S = HK__DET_SIZE, per = S * S * 3, nslot = nfull + (ncell + 3) / 4;
+	float *input = malloc(sizeof(float) * per * nslot), *tmp = malloc(sizeof(float) * per);
+	float *regs = malloc(sizeof(float) * HK__DET_ANCHORS * HK__DET_REGS * nslot);
+	float *logits = malloc(sizeof(float) * HK__DET_ANCHORS * nslot);
+	hk__det *scratch = malloc(sizeof(hk__det) * 2 * HK__DET_ANCHORS);
+	hk__det *all = malloc(sizeof(hk__det) * DET_MAX * (nslot + 1));
+	placed *pl = malloc(sizeof(placed) * nreg);
+	if (!input || !tmp || !regs || !logits || !scratch || !all || !pl) {
+		st = hk__err(HK_E_NOMEM, "detect regions: out of memory");
+		goto done;
+	}
+	for (size_t i = 0; i < per * nslot; i++)
+		input[i] = -1.0f; /* black: the unused cells of a mosaic */
+	if ((st = place_regions(e, img, reg, nreg, input, tmp, pl)))
+		goto done;
+	float *outs[4] = {0};
+	outs[e->det_reg_out] = regs;
+	outs[e->det_logit_out] = logits;
+	if ((st = hk_model_run(e->det, input, nslot, outs)))
+		goto done;
+	size_t total = 0;
+	for (size_t s = 0; s < nslot; s++) {
+		hk__det *d = all + total;
+		float thr = 1;
+		for (size_t i = 0; i < nreg; i++)
+			thr = pl[i].slot == s ? fminf(thr, pl[i].thr) : thr;
+		size_t k = hk__decode_detections(regs + s * HK__DET_ANCHORS * HK__DET_REGS,
+		                                 logits + s * HK__DET_ANCHORS, thr, e->p.nms_iou,
+		                                 scratch, d, DET_MAX);
+		for (size_t i = 0; i < k; i++) {
+			double b[4];
+			for (int c = 0; c < 4; c++)
+				b[c] = d[i].box[c] * (double)S;
+			const placed *p = placed_at(pl, nreg, s, (b[0] + b[2]) / 2, (b[1] + b[3]) / 2);
+			if (!p || d[i].score < p->thr || cut_by_view(p, b, img))
+				continue;
+			double f = p->side / p->cell;
+			hk__det m = d[i];
+			for (int c = 0; c < 4; c++)
+				m.box[c] = (float)((c & 1 ? p->y0 : p->x0) + (b[c] - (c & 1 ? p->v0 : p->u0)) * f);
+			for (int c = 0; c < 6; c++) {
+				m.kp[c][0] = (float)(p->x0 + (d[i].kp[c][0] * S - p->u0) * f);
+				m.kp[c][1] = (float)(p->y0 + (d[i].kp[c][1] * S - p->v0) * f);
+			}
+			all[total++] = m;
+		}
+	}
+	/* Merge the views: best score first, a face overlapping a kept one is
+	 * the same face seen again. */
+	qsort(all, total, sizeof *all, by_score_desc);
+	size_t nd = 0;
+	for (size_t i = 0; i < total && nd < DET_MAX; i++) {
+		size_t j;
+		for (j = 0; j < nd; j++)
+			if (hk__iou(all[i].box, scratch[j].box) > e->p.nms_iou)
+				break;
+		if (j == nd)
+			scratch[nd++] = all[i];
+	}
+	st = finish_faces(e, img, scratch, nd, 0, faces, max, n);
+done:
+	if (input)
+		hk__wipe(input, sizeof(float) * per * nslot);
+	if (tmp)
+		hk__wipe(tmp, sizeof(float) * per);
+	free(input);
+	free(tmp);
+	free(regs);
+	free(logits);
+	free(scratch);
+	free(all);
+	free(pl);
 	return st;
 }
 

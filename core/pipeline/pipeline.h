@@ -201,4 +201,30 @@ hk_status hk__engine_embed_views(const hk_engine *e, const hk_image *img,
  * sum is zero or not finite. */
 int hk__combine_views(const float *plain, const float *mirror, float *out);
 
+/*
+ * Stream detection (the recogniser's detector on video). A region is a
+ * square of the image, [cx - side/2, cx + side/2) on both axes (it may
+ * reach outside the image: black there), shown to the detector either as
+ * its whole 192x192 input (grid 1: a full-frame or tile scan) or as one
+ * 96x96 cell of a 2x2 mosaic (grid 2: the neighbourhood of a tracked
+ * face, so four tracks cost one detector run). All inputs go to the
+ * detector in one batch; a detection that touches the edge of its cell
+ * where that edge lies inside the image is a face cut by the view and is
+ * dropped (its own region or another view sees it whole); the rest are
+ * merged across views (IoU > nms_iou: the higher score stays) and O-Net
+ * runs once on the survivors. No rescue pass and no extra views: on a
+ * stream a face missed now is looked for again in the next frame.
+ * faces[max] and *n as hk_engine_detect (best score first).
+ */
+typedef struct hk__region {
+	float cx, cy, side; /* image pixels                                 */
+	uint32_t grid;      /* 1: the whole detector input; 2: a 2x2 cell   */
+	float thr;          /* least score of a face in this view (0: the
+	                       engine's score_threshold)                    */
+} hk__region;
+
+hk_status hk__engine_detect_regions(const hk_engine *e, const hk_image *img,
+                                    const hk__region *reg, size_t nreg, hk_face *faces,
+                                    size_t max, size_t *n);
+
 #endif

@@ -9,6 +9,7 @@
  * face embedding is wiped when the track ends.
  */
 #include "internal.h"
+#include "pipeline/pipeline.h"
 #include "recognizer.h"
 
 #include <math.h>
@@ -32,6 +33,8 @@ typedef struct track {
 	float box[4];
 	float vel[4]; /* box coordinates per microsecond */
 	int64_t t_first, t_last;
+	int64_t t_view; /* when the last view was embedded */
+	int rescued;    /* its last face came from the engine's rescue */
 	uint32_t hits, used;
 	uint32_t nviews;
 	view *views; /* best_k, best first */
@@ -68,6 +71,11 @@ struct hk_recognizer {
 	float *emb;
 	int *have, *owner;
 	hk_recognizer_stats st;
+	hk__rec_tuning tune;
+	uint32_t scan_phase; /* next view of the rotating scan */
+	int64_t t_miss;      /* last rescue that found nothing */
+	int missed;          /* t_miss is valid */
+	hk__region *reg;     /* 1 + roi_max regions */
 };
 
 /* ------------------------------------------------------------------ */
@@ -566,6 +574,89 @@ static int wants_view(const hk_recognizer *r, const track *t, float q)
 	return t->nviews < r->p.best_k || q > t->views[t->nviews - 1].q;
 }
 
+/* On a stream, consecutive frames give nearly the same view: a track with
+ * a view takes the next one only view_gap_us later, a full template only a
+ * view better than its worst by view_margin, and at most embed_per_frame
+ * faces are embedded per frame, tracks without a view first, then those
+ * whose last view is oldest. Keeps the first want[0..k) and returns k. */
+static size_t ration_views(hk_recognizer *r, const int *tidx, size_t *want, size_t nw, int64_t now)
+{
+	if (r->p.stills)
+		return nw;
+	size_t k = 0;
+	for (size_t i = 0; i < nw; i++) {
+		const track *t = &r->tr[tidx[want[i]]];
+		if (t->nviews && now - t->t_view < r->tune.view_gap_us)
+			continue;
+		if (t->nviews >= r->p.best_k &&
+		    !(r->qual[want[i]].score >= t->views[t->nviews - 1].q + r->tune.view_margin))
+			continue;
+		want[k++] = want[i];
+	}
+	if (r->tune.embed_per_frame && k > r->tune.embed_per_frame) {
+		/* Insertion sort by need (k <= max_faces): no view yet, then the
+		 * oldest view. */
+		int64_t key[k];
+		for (size_t i = 0; i < k; i++) {
+			const track *t = &r->tr[tidx[want[i]]];
+			key[i] = t->nviews ? t->t_view : INT64_MIN;
+		}
+		for (size_t i = 1; i < k; i++)
+			for (size_t j = i; j > 0 && key[j] < key[j - 1]; j--) {
+				int64_t tk = key[j];
+				size_t tw = want[j];
+				key[j] = key[j - 1];
+				want[j] = want[j - 1];
+				key[j - 1] = tk;
+				want[j - 1] = tw;
+			}
+		k = r->tune.embed_per_frame;
+	}
+	return k;
+}
+
+/* ------------------------------------------------------------------ */
+/* Stream tuning                                                      */
+/* ------------------------------------------------------------------ */
+
+void hk__rec_default_tuning(hk__rec_tuning *t)
+{
+	memset(t, 0, sizeof *t);
+	t->stream_detect = 1;
+	t->roi_max = 16;
+	t->roi_scale = 6.f;
+	t->roi_grid = 1;
+	t->rescue_gap_us = 1000000;
+	t->view_gap_us = 100000;
+	t->view_margin = 0.02f;
+	t->embed_per_frame = 2;
+}
+
+void hk__recognizer_tune(hk_recognizer *r, const hk__rec_tuning *t)
+{
+	hk__rec_tuning d;
+	hk__rec_default_tuning(&d);
+	r->tune = *t;
+	if (!r->tune.roi_scale)
+		r->tune.roi_scale = d.roi_scale;
+	if (!r->tune.roi_grid)
+		r->tune.roi_grid = d.roi_grid;
+
+	if (r->tune.roi_max > d.roi_max)
+		r->tune.roi_max = d.roi_max; /* r->reg holds 1 + d.roi_max */
+}
+
+/* The detector sees a scan view letterboxed to 192x192: a face needs about
+ * 16 px there, i.e. 1/12 of the view's long side. One tile per side up to
+ * 1000 px, so 720p and 1080p frames get 2 x 2 tiles (faces from ~65 px at
+ * 1080p), smaller frames the full view only. */
+uint32_t hk__rec_tiles(const hk_recognizer *r, uint32_t w, uint32_t h)
+{
+	if (r->p.detect_tiles)
+		return r->p.detect_tiles;
+	return (w > h ? w : h) >= 1000 ? 2 : 1;
+}
+
 /* ------------------------------------------------------------------ */
 /* Public                                                             */
 /* ------------------------------------------------------------------ */
@@ -653,10 +744,12 @@ hk_status hk_recognizer_create(const hk_recognizer_params *p, hk_recognizer **ou
 	r->emb = calloc(m * D, sizeof *r->emb);
 	r->have = calloc(m, sizeof *r->have);
 	r->owner = calloc(m, sizeof *r->owner);
+	hk__rec_default_tuning(&r->tune);
+	r->reg = calloc(1 + r->tune.roi_max, sizeof *r->reg);
 	if (p->claimed_subject)
 		r->claimed = strdup(p->claimed_subject);
 	r->p.claimed_subject = r->claimed;
-	if (!r->faces || !r->tmpf || !r->qual || !r->emb || !r->have || !r->owner ||
+	if (!r->faces || !r->tmpf || !r->qual || !r->emb || !r->have || !r->owner || !r->reg ||
 	    (p->claimed_subject && !r->claimed)) {
 		hk_recognizer_destroy(r);
 		return hk__err(HK_E_NOMEM, "hk_recognizer_create");
@@ -697,6 +790,7 @@ void hk_recognizer_destroy(hk_recognizer *r)
 	free(r->qual);
 	free(r->have);
 	free(r->owner);
+	free(r->reg);
 	free(r->claimed);
 	hk_calib_destroy(r->cal);
 	free(r);
@@ -740,14 +834,23 @@ static void shift_face(hk_face *f, float dx, float dy)
 	}
 }
 
+/* Tile (tx, ty) of n x n over a w x h frame: origin and size. */
+static void tile_rect(uint32_t w, uint32_t h, uint32_t n, uint32_t tx, uint32_t ty, uint32_t *x0,
+                      uint32_t *y0, uint32_t *tw, uint32_t *th)
+{
+	*tw = w / n + w / (4 * n);
+	*th = h / n + h / (4 * n);
+	*x0 = n > 1 ? (uint32_t)((uint64_t)(w - *tw) * tx / (n - 1)) : 0;
+	*y0 = n > 1 ? (uint32_t)((uint64_t)(h - *th) * ty / (n - 1)) : 0;
+}
+
 static hk_status detect_tiles(hk_recognizer *r, const hk_image *img, size_t *nf)
 {
 	uint32_t n = r->p.detect_tiles;
-	uint32_t tw = img->width / n + img->width / (4 * n), th = img->height / n + img->height / (4 * n);
 	for (uint32_t ty = 0; ty < n; ty++)
 		for (uint32_t tx = 0; tx < n; tx++) {
-			uint32_t x0 = n > 1 ? (uint32_t)((uint64_t)(img->width - tw) * tx / (n - 1)) : 0;
-			uint32_t y0 = n > 1 ? (uint32_t)((uint64_t)(img->height - th) * ty / (n - 1)) : 0;
+			uint32_t x0, y0, tw, th;
+			tile_rect(img->width, img->height, n, tx, ty, &x0, &y0, &tw, &th);
 			hk_image v = {tw, th, img->stride, 0, img->data + (size_t)y0 * img->stride + 3 * (size_t)x0};
 			size_t m = 0;
 			hk_status s = hk_engine_detect(r->p.engine, &v, r->tmpf, r->p.max_faces, &m);
@@ -771,6 +874,88 @@ static hk_status detect_tiles(hk_recognizer *r, const hk_image *img, size_t *nf)
 			}
 		}
 	return HK_OK;
+}
+
+/* Neighbourhoods of tracks close together share one detector run when
+ * the square around them is at most `merge` times the smallest of their
+ * own (*least: the smallest so far): the faces shrink a little in the
+ * view, the run is saved. 1 when q went into a. */
+static int merge_region(hk__region *a, float *least, const hk__region *q, float merge)
+{
+	if (a->grid != q->grid || !(merge >= 1))
+		return 0;
+	float x0 = fminf(a->cx - a->side / 2, q->cx - q->side / 2);
+	float y0 = fminf(a->cy - a->side / 2, q->cy - q->side / 2);
+	float x1 = fmaxf(a->cx + a->side / 2, q->cx + q->side / 2);
+	float y1 = fmaxf(a->cy + a->side / 2, q->cy + q->side / 2);
+	float side = fmaxf(x1 - x0, y1 - y0);
+	if (side > merge * fminf(*least, q->side))
+		return 0;
+	*least = fminf(*least, q->side);
+	*a = (hk__region){(x0 + x1) / 2, (y0 + y1) / 2, side, a->grid, a->thr};
+	return 1;
+}
+
+/* Stream detection: the neighbourhood of every live track (its box moved
+ * by its velocity, roi_scale times its side, four to a detector run) and
+ * one view of the scan, in rotation: the full frame, then each of the
+ * n x n tiles. A face already tracked is looked for every frame at a
+ * scale where it is large; a new face is found within 1 + n x n frames
+ * (5 at 720p/1080p: 0.2 s at 25 frames/s) if a scan view shows it at
+ * ~16 px or more. */
+static hk_status detect_stream(hk_recognizer *r, const hk_image *img, int64_t now, size_t *nf)
+{
+	uint32_t n = hk__rec_tiles(r, img->width, img->height);
+	uint32_t nscan = 1 + (n > 1 ? n * n : 0), ph = r->scan_phase++ % nscan;
+	hk__region *reg = r->reg;
+	size_t nr = 0;
+	if (ph == 0) {
+		reg[nr++] = (hk__region){img->width / 2.f, img->height / 2.f,
+		                         (float)(img->width > img->height ? img->width : img->height), 1, 0};
+	} else {
+		uint32_t x0, y0, tw, th;
+		tile_rect(img->width, img->height, n, (ph - 1) % n, (ph - 1) / n, &x0, &y0, &tw, &th);
+		reg[nr++] = (hk__region){x0 + tw / 2.f, y0 + th / 2.f, (float)(tw > th ? tw : th), 1, 0};
+	}
+	float least[1 + r->tune.roi_max];
+	for (size_t i = 0; i < r->ntr && nr < 1 + (size_t)r->tune.roi_max; i++) {
+		float b[4];
+		if (r->tr[i].rescued)
+			continue; /* the rescue looks for it again (below) */
+		predict(&r->tr[i], now, b);
+		float side = fmaxf(b[2] - b[0], b[3] - b[1]);
+		if (!(side > 0) || !isfinite(side))
+			continue;
+		hk__region q = {(b[0] + b[2]) / 2, (b[1] + b[3]) / 2,
+		                fmaxf(r->tune.roi_scale * side, 48.f), r->tune.roi_grid, 0};
+		size_t j;
+		for (j = 1; j < nr && !merge_region(&reg[j], &least[j], &q, r->tune.roi_merge); j++)
+			;
+		if (j == nr) {
+			least[nr] = q.side;
+			reg[nr++] = q;
+		}
+	}
+	hk_status s = hk__engine_detect_regions(r->p.engine, img, reg, nr, r->faces, r->p.max_faces, nf);
+	/* Nothing found and no visit in view: a face the plain views miss (a
+	 * profile, one filling the frame, one just below the threshold) gets
+	 * the engine's rescue. Once a rescue finds nothing, the next waits
+	 * rescue_gap_us: an empty stream would otherwise pay six more
+	 * detector runs on every frame. */
+	int visit = 0;
+	for (size_t i = 0; i < r->ntr; i++)
+		visit |= r->tr[i].confirmed && !r->tr[i].rescued;
+	if (s == HK_OK && !*nf && !visit && r->tune.rescue_gap_us >= 0 &&
+	    (!r->missed || now - r->t_miss >= r->tune.rescue_gap_us)) {
+		s = hk_engine_detect(r->p.engine, img, r->faces, r->p.max_faces, nf);
+		if (s == HK_OK && !*nf) {
+			r->missed = 1;
+			r->t_miss = now;
+		}
+	}
+	if (*nf > r->p.max_faces)
+		*nf = r->p.max_faces;
+	return s;
 }
 
 /* 1 when img differs from the previous frame by more than scene_cut (mean
@@ -807,13 +992,18 @@ static hk_status process(hk_recognizer *r, const hk_image *img, int64_t now)
 {
 	uint64_t t0 = hk__now_ns();
 	size_t nf = 0;
-	hk_status s = hk_engine_detect(r->p.engine, img, r->faces, r->p.max_faces, &nf);
-	if (s != HK_OK)
-		return s;
-	if (nf > r->p.max_faces)
-		nf = r->p.max_faces;
-	if (r->p.detect_tiles > 1 && (s = detect_tiles(r, img, &nf)) != HK_OK)
-		return s;
+	hk_status s;
+	if (!r->p.stills && r->tune.stream_detect) {
+		if ((s = detect_stream(r, img, now, &nf)) != HK_OK)
+			return s;
+	} else {
+		if ((s = hk_engine_detect(r->p.engine, img, r->faces, r->p.max_faces, &nf)) != HK_OK)
+			return s;
+		if (nf > r->p.max_faces)
+			nf = r->p.max_faces;
+		if (r->p.detect_tiles > 1 && (s = detect_tiles(r, img, &nf)) != HK_OK)
+			return s;
+	}
 	uint64_t t1 = hk__now_ns();
 	r->st.detect_ns += t1 - t0;
 	r->st.faces += nf;
@@ -853,6 +1043,7 @@ static hk_status process(hk_recognizer *r, const hk_image *img, int64_t now)
 			t->hits = 1;
 			tidx[f] = (int)(r->ntr - 1);
 		}
+		t->rescued = (r->faces[f].flags & HK_FACE_RESCUED) != 0;
 		if (r->qual[f].score > t->best_any) {
 			t->best_any = r->qual[f].score;
 			t->best_reasons = r->qual[f].reasons;
@@ -869,8 +1060,11 @@ static hk_status process(hk_recognizer *r, const hk_image *img, int64_t now)
 		if (!r->have[f] && wants_view(r, t, r->qual[f].score))
 			want[nw++] = f;
 	}
+	nw = ration_views(r, tidx, want, nw, now);
 	if ((s = embed_some(r, img, want, nw)) != HK_OK)
 		return s;
+	for (size_t i = 0; i < nw; i++)
+		r->tr[tidx[want[i]]].t_view = now;
 	for (size_t f = 0; f < nf; f++) {
 		if (!active[f] || !r->have[f])
 			continue;
