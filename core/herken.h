@@ -811,7 +811,10 @@ HK_API hk_status hk_engine_embed(const hk_engine *e, const hk_image *img,
  * (at a desk the customer is centred and a bystander can come as close).
  * Measured on LFW View 2 (`herken-bench lfw`): 99.15 %, the same faces as
  * the centre rule in all 7,701 images, against 98.68 % for the largest
- * face alone (31 images take a background face). face (may be NULL)
+ * face alone (31 images take a background face). "Usable" here is only
+ * the detector's size floor (hk_face.reject), the rule the LFW figures
+ * were measured with; the recogniser and the CLI apply hk_face_quality
+ * (hk_frame_face.subject is this choice among its usable faces). face (may be NULL)
  * receives it. HK_E_NOT_FOUND (with a message saying how many faces were
  * rejected and why) when there is none.
  */
@@ -858,7 +861,9 @@ typedef struct hk_quality_params {
 	float min_score;      /* detector score (0 = 0.5)                     */
 	float max_yaw;        /* degrees (0 = 40)                             */
 	float max_pitch;      /* degrees (0 = 30)                             */
-	float max_roll;       /* degrees (0 = 40; alignment removes roll)     */
+	float max_roll;       /* degrees (0 = 60: alignment removes roll; the
+	                         demo's customer, head tilted 46 degrees in
+	                         sample1.jpg, aligns and matches)            */
 	float min_sharpness;  /* Laplacian variance on 32x32 grey (0 = 25)    */
 	float min_brightness; /* mean luma 0..255 (0 = 40)                    */
 	float max_brightness; /* mean luma 0..255 (0 = 220)                   */
@@ -939,7 +944,7 @@ HK_API const char *hk_quality_reasons_str(uint32_t reasons, char *buf,
  * never as a stranger. Without gallery and store the recogniser only
  * tracks: visits start and end, outcome HK_OUTCOME_UNDECIDED.
  *
- * Policy: the threshold is `threshold` when > 0, else the one the
+ * Policy: the threshold is `threshold` when != 0, else the one the
  * embedder's shipped calibration (hk_calib, below) gives for target_rate:
  * FPIR for 1:N over the gallery's current number of templates, FMR for
  * 1:1; create fails when the embedder has no calibration and no threshold
@@ -948,7 +953,10 @@ HK_API const char *hk_quality_reasons_str(uint32_t reasons, char *buf,
  * source HK_SOURCE_STREAM (or params.source).
  *
  * Stills: with params.stills = 1 every push is an independent photo:
- * each face starts a visit, is decided and ends in that same call.
+ * each face starts a visit, is decided and ends in that same call (visits
+ * end in face order: detector score, best first). Without a gallery or
+ * store a still is only detected and assessed (hk_recognizer_frame_faces),
+ * not embedded.
  *
  * Thread-safety: one recogniser is used by one thread at a time; several
  * recognisers may share an engine and a gallery or store.
@@ -982,7 +990,8 @@ typedef struct hk_recognizer_params {
 	const char *claimed_subject; /* HK_DECIDE_VERIFY: copied               */
 	double target_rate;         /* FPIR (1:N) or FMR (1:1); 0 = the shop
 	                               defaults HK_DEFAULT_FPIR / HK_DEFAULT_FMR */
-	float threshold;            /* > 0: use this cosine threshold instead  */
+	float threshold;            /* != 0: use this cosine threshold instead
+	                               (-1..1; for 0 itself give -FLT_MIN)      */
 	float decide_quality;       /* decide once a view reaches it (0 = 0.35) */
 	uint32_t best_k;            /* views in the visit template (0 = 8)     */
 	uint32_t aggregate;         /* hk_aggregate                             */
@@ -1007,6 +1016,9 @@ typedef struct hk_recognizer_params {
 	                               1 = full frame only; 0 = by frame size
 	                               (2 from 1000 px on). Stills: > 1 also
 	                               detects on every tile                    */
+	uint32_t top_k;             /* candidates a decision event carries
+	                               (hk_event.candidates; 0 = 1, at most
+	                               HK_CANDIDATES_MAX)                       */
 } hk_recognizer_params;
 
 HK_API void hk_recognizer_default_params(hk_recognizer_params *p);
@@ -1015,6 +1027,24 @@ HK_API hk_status hk_recognizer_create(const hk_recognizer_params *p,
 /* Ends nothing (call hk_recognizer_end first to get the final events);
  * wipes every embedding it held. NULL is a no-op. */
 HK_API void hk_recognizer_destroy(hk_recognizer *r);
+
+/*
+ * The candidates of a decision: the best top_k subjects for the visit
+ * template, best first, each with its score and the rate a decision at
+ * that score stands at (FPIR for the gallery's templates, or FMR). 1:N on
+ * an in-memory gallery: the top_k nearest subjects, above the threshold
+ * or not; on a durable store only subjects at or above the threshold (it
+ * never discloses a stranger's nearest subject); 1:1: the claimed subject
+ * when it is enrolled.
+ */
+#define HK_CANDIDATES_MAX 16
+
+typedef struct hk_candidate {
+	char subject[HK_SUBJECT_MAX + 1];
+	float score;  /* cosine of the visit template to the subject       */
+	double rate;  /* calibrated FPIR (1:N) / FMR (1:1) at score; NaN
+	                 without a calibration                             */
+} hk_candidate;
 
 typedef enum hk_event_type {
 	HK_EV_TRACK_STARTED = 1, /* a new visit (track confirmed)              */
@@ -1063,6 +1093,8 @@ typedef struct hk_event {
 	char subject[HK_SUBJECT_MAX + 1]; /* MATCH: who; else ""             */
 	double target;        /* the target rate the threshold came from (NaN:
 	                         an explicit threshold)                      */
+	uint32_t ncandidates; /* entries in candidates (decided events only) */
+	hk_candidate candidates[HK_CANDIDATES_MAX]; /* best first (below)    */
 } hk_event;
 
 /*
@@ -1103,6 +1135,35 @@ typedef struct hk_recognizer_stats {
 
 HK_API hk_status hk_recognizer_get_stats(const hk_recognizer *r,
                                          hk_recognizer_stats *s);
+
+/*
+ * The faces of the last pushed frame, as the recogniser saw them: what
+ * `herken detect` prints, and how a caller that needs a face's pixels
+ * (an enrolment, `herken embed`) picks it by the same rule. usable faces
+ * are those with quality.reasons == 0 (hk_face_quality at the
+ * recogniser's quality params; HK_Q_OUTSIDE_ROI for a face outside the
+ * region of interest): the one usable-face rule of the CLI, the
+ * recogniser and the benchmarks that decide on visits.
+ */
+typedef struct hk_frame_face {
+	hk_face face;        /* as hk_engine_detect gives it                 */
+	hk_quality quality;  /* reasons == 0: usable                         */
+	uint32_t track;      /* the visit the face joined (0: none yet, or
+	                        outside the region of interest)              */
+	uint32_t subject;    /* 1 for the frame's subject, 0 otherwise: the
+	                        largest usable face or, among the usable
+	                        faces of at least half its area, the one
+	                        nearest the frame centre (the choice of
+	                        hk_engine_embed_largest, among usable faces) */
+} hk_frame_face;
+
+/* faces[max] (caller-owned) gets the faces of the last frame pushed, in
+ * detector order (best score first; at most params.max_faces are kept);
+ * *n how many the detector found (may exceed max and max_faces). After
+ * hk_recognizer_end, none. */
+HK_API hk_status hk_recognizer_frame_faces(const hk_recognizer *r,
+                                           hk_frame_face *faces, size_t max,
+                                           size_t *n);
 
 /* "track-started", "decision", "revised", "visit-ended"; outcome names
  * "undecided", "match", "stranger"; end reasons "lost", "source-ended",

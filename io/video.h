@@ -66,6 +66,11 @@ int hk__video_sniff(const char *path);
 /* Open the source; *out is started (its producer thread runs). */
 hk_status hk__video_open(const char *spec, const hk_frames_params *p, hk__vsrc **out);
 hk_status hk__v4l2_open(const char *dev, const hk_frames_params *p, hk__vsrc **out);
+/* The one translation of a camera's errno (open, ioctl): ENOENT, ENODEV,
+ * ENXIO -> HK_E_NOT_FOUND "no such camera"; EBUSY -> HK_E_BUSY (another
+ * program holds it; `herken watch` exits 6); anything else -> otherwise,
+ * naming what failed. Sets hk_last_error(). */
+hk_status hk__v4l2_error(int err, hk_status otherwise, const char *dev, const char *what);
 hk_status hk__vsrc_next(hk__vsrc *s, hk_frame **out);
 void hk__vsrc_release(hk__vsrc *s, hk_frame *fr);
 void hk__vsrc_destroy(hk__vsrc *s);

@@ -179,13 +179,25 @@ static void *v4l_thread(void *arg)
 	return NULL;
 }
 
+hk_status hk__v4l2_error(int err, hk_status otherwise, const char *dev, const char *what)
+{
+	switch (err) {
+	case ENOENT:
+	case ENODEV:
+	case ENXIO:
+		return hk__err(HK_E_NOT_FOUND, "%s: no such camera", dev);
+	case EBUSY:
+		return hk__err(HK_E_BUSY, "%s: the camera is busy (used by another program)", dev);
+	default:
+		return hk__err(otherwise, "%s: %s: %s", dev, what, strerror(err));
+	}
+}
+
 static hk_status fail(hk__vsrc *s, hk_status st, const char *dev, const char *what)
 {
 	int e = errno;
 	hk__vsrc_destroy(s);
-	if (e == EBUSY)
-		return hk__err(HK_E_BUSY, "%s: the camera is busy (used by another program)", dev);
-	return hk__err(st, "%s: %s: %s", dev, what, strerror(e));
+	return hk__v4l2_error(e, st, dev, what);
 }
 
 hk_status hk__v4l2_open(const char *spec, const hk_frames_params *p, hk__vsrc **out)
@@ -193,15 +205,8 @@ hk_status hk__v4l2_open(const char *spec, const hk_frames_params *p, hk__vsrc **
 	*out = NULL;
 	const char *dev = !strncmp(spec, "v4l2:", 5) ? spec + 5 : spec;
 	int fd = open(dev, O_RDWR | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0) {
-		int e = errno;
-		if (e == ENOENT)
-			return hk__err(HK_E_NOT_FOUND, "%s: no such camera", dev);
-		if (e == EBUSY)
-			return hk__err(HK_E_BUSY, "%s: the camera is busy (used by another program)",
-			               dev);
-		return hk__err(HK_E_IO, "%s: cannot open: %s", dev, strerror(e));
-	}
+	if (fd < 0)
+		return hk__v4l2_error(errno, HK_E_IO, dev, "cannot open");
 	hk__vsrc *s;
 	hk_status st = hk__vsrc_alloc(p, 1, &s);
 	if (st != HK_OK) {

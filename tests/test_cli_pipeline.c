@@ -201,6 +201,10 @@ Test(cli_pipeline, detect_json_shape)
 		cr_expect_eq(tj_get(&d, f, "keypoints")->len, 6);
 		cr_expect_eq(tj_get(&d, f, "landmarks")->len, 5);
 		cr_expect_eq(tj_get(&d, f, "usable")->type, TJ_BOOL);
+		/* usable is the recogniser's quality rule: no reason given */
+		const tj_node *q = tj_get(&d, f, "quality"), *why = tj_get(&d, q, "reasons");
+		cr_assert(q && why && why->type == TJ_STR);
+		cr_expect_eq(tj_get(&d, f, "usable")->num, why->len == 0);
 		cr_expect(tj_streq(tj_get(&d, f, "landmark_source"), "onet") ||
 		          tj_streq(tj_get(&d, f, "landmark_source"), "detector"));
 		double s = tj_num(tj_get(&d, f, "score"), -1);
@@ -369,7 +373,10 @@ Test(cli_pipeline, identify_bbt_gallery)
 			cr_skip_test("%s absent", src);
 		cr_assert_eq(symlink(src, dst), 0);
 	}
-	run_out r = herken("identify --json --top 3 --gallery %s %s", dir, group);
+	run_out r = herken("identify --top 17 --gallery %s %s", dir, group);
+	cr_expect_eq(r.rc, 2, "--top is 1..16 (HK_CANDIDATES_MAX)");
+	run_free(&r);
+	r = herken("identify --json --top 3 --gallery %s %s", dir, group);
 	cr_expect(r.rc == 0 || r.rc == 1, "exit %d: %s", r.rc, r.err);
 	tj_doc d;
 	cr_assert_eq(tj_parse(&d, r.out, r.out_len), 0, "not JSON: %s", r.out);

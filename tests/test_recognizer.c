@@ -147,26 +147,44 @@ static hk_gallery *gallery_of(hk_engine *e, const hk_image *img, const char *sub
 	return g;
 }
 
+/* The two stage-clip stills, an engine, a gallery holding lmm, and stills
+ * params over them (skips when the data or the models are absent). */
+static void stills_setup(hk_image *lmm, hk_image *alex, hk_engine **e, hk_gallery **g,
+                         hk_recognizer_params *rp)
+{
+	load_or_skip("stage_clip_stills/lin-manuel-miranda.png", lmm);
+	load_or_skip("stage_clip_stills/alex-lacamoire.png", alex);
+	*e = engine_or_skip();
+	*g = gallery_of(*e, lmm, "lmm");
+	hk_recognizer_default_params(rp);
+	rp->engine = *e;
+	rp->gallery = *g;
+	rp->stills = 1;
+}
+
+/* A recogniser over rp that has taken img as a still: its three events
+ * (track started, decision, visit ended, all in that call) into ev. */
+static hk_recognizer *push_one_still(const hk_recognizer_params *rp, const hk_image *img,
+                                     hk_event ev[16])
+{
+	hk_recognizer *r;
+	cr_assert_eq(hk_recognizer_create(rp, &r), HK_OK, "%s", hk_last_error());
+	size_t n;
+	cr_assert_eq(hk_recognizer_push_frame(r, img, 0, ev, 16, &n), HK_OK, "%s", hk_last_error());
+	cr_assert_eq(n, 3);
+	return r;
+}
+
 Test(recognizer, stills_go_through_the_same_call)
 {
 	hk_image lmm, alex;
-	load_or_skip("stage_clip_stills/lin-manuel-miranda.png", &lmm);
-	load_or_skip("stage_clip_stills/alex-lacamoire.png", &alex);
-	hk_engine *e = engine_or_skip();
-	hk_gallery *g = gallery_of(e, &lmm, "lmm");
-
+	hk_engine *e;
+	hk_gallery *g;
 	hk_recognizer_params rp;
-	hk_recognizer_default_params(&rp);
-	rp.engine = e;
-	rp.gallery = g;
-	rp.stills = 1;
-	hk_recognizer *r;
-	cr_assert_eq(hk_recognizer_create(&rp, &r), HK_OK, "%s", hk_last_error());
+	stills_setup(&lmm, &alex, &e, &g, &rp);
 	hk_event ev[16];
 	size_t n;
-	cr_assert_eq(hk_recognizer_push_frame(r, &lmm, 0, ev, 16, &n), HK_OK, "%s", hk_last_error());
-	/* started, decision, ended: all in one call. */
-	cr_assert_eq(n, 3);
+	hk_recognizer *r = push_one_still(&rp, &lmm, ev);
 	cr_assert_eq(ev[0].type, HK_EV_TRACK_STARTED);
 	cr_assert_eq(ev[1].type, HK_EV_DECISION);
 	cr_assert_eq(ev[1].outcome, HK_OUTCOME_MATCH);
@@ -549,4 +567,72 @@ Test(recognizer, clock_restarts_after_a_size_change, .timeout = 0)
 	hk_recognizer_destroy(r);
 	hk_engine_destroy(e);
 	hk_image_free(&still);
+}
+
+/* Decision events carry the top_k subjects; the frame's faces are kept
+ * with their quality, visit and the subject mark; a still without a
+ * gallery is detected and assessed, never embedded. */
+Test(recognizer, candidates_and_frame_faces)
+{
+	hk_image lmm, alex;
+	hk_engine *e;
+	hk_gallery *g;
+	hk_recognizer_params rp;
+	stills_setup(&lmm, &alex, &e, &g, &rp);
+	float emb[HK_EMBED_DIM];
+	cr_assert_eq(hk_engine_embed_largest(e, &alex, NULL, emb), HK_OK);
+	cr_assert_eq(hk_gallery_add(g, "alex", emb, NULL), HK_OK);
+	rp.top_k = 5;
+	hk_event ev[16];
+	size_t n;
+	hk_recognizer *r = push_one_still(&rp, &alex, ev);
+	const hk_event *end = &ev[2];
+	cr_assert_eq(end->type, HK_EV_VISIT_ENDED);
+	cr_assert_eq(end->outcome, HK_OUTCOME_MATCH);
+	cr_assert_eq(end->ncandidates, 2, "two subjects, top 5");
+	cr_assert_str_eq(end->candidates[0].subject, "alex");
+	cr_assert_str_eq(end->candidates[1].subject, "lmm");
+	cr_assert_float_eq(end->candidates[0].score, end->score, 1e-6);
+	cr_assert_gt(end->candidates[0].score, end->candidates[1].score);
+	cr_assert_lt(end->candidates[1].score, end->threshold, "lmm is not alex");
+	cr_assert_lt(end->candidates[0].rate, end->candidates[1].rate, "lower score, higher rate");
+	cr_assert_eq(ev[0].ncandidates, 0, "track-started decides nothing");
+
+	hk_frame_face ff[8];
+	cr_assert_eq(hk_recognizer_frame_faces(r, ff, 8, &n), HK_OK);
+	cr_assert_geq(n, 1);
+	size_t subjects = 0, mine = 0;
+	for (size_t k = 0; k < n && k < 8; k++) {
+		subjects += ff[k].subject;
+		mine += ff[k].track == end->track;
+		if (ff[k].subject)
+			cr_assert_eq(ff[k].quality.reasons, 0, "the subject is usable");
+	}
+	cr_assert_eq(subjects, 1);
+	cr_assert_eq(mine, 1, "the decided face is the visit's");
+	hk_recognizer_destroy(r);
+
+	/* Detect and assess only. */
+	rp.gallery = NULL;
+	rp.roi[2] = 1;
+	rp.roi[3] = 1; /* a 1x1 pixel region: every face is outside it */
+	cr_assert_eq(hk_recognizer_create(&rp, &r), HK_OK, "%s", hk_last_error());
+	cr_assert_eq(hk_recognizer_push_frame(r, &lmm, 0, ev, 16, &n), HK_OK);
+	cr_assert_eq(n, 0, "no visit outside the region");
+	cr_assert_eq(hk_recognizer_frame_faces(r, ff, 8, &n), HK_OK);
+	cr_assert_geq(n, 1);
+	cr_assert(ff[0].quality.reasons & HK_Q_OUTSIDE_ROI);
+	cr_assert_eq(ff[0].track, 0);
+	cr_assert_eq(ff[0].subject, 0, "an unusable face is nobody's subject");
+	hk_recognizer_stats st;
+	cr_assert_eq(hk_recognizer_get_stats(r, &st), HK_OK);
+	cr_assert_eq(st.embedded, 0);
+	cr_assert_eq(hk_recognizer_end(r, 0, HK_END_SOURCE_ENDED, ev, 16, &n), HK_OK);
+	cr_assert_eq(hk_recognizer_frame_faces(r, ff, 8, &n), HK_OK);
+	cr_assert_eq(n, 0, "none after the end");
+	hk_recognizer_destroy(r);
+	hk_gallery_destroy(g);
+	hk_engine_destroy(e);
+	hk_image_free(&lmm);
+	hk_image_free(&alex);
 }

@@ -20,6 +20,7 @@
 
 #include "herken.h"
 #include "test_video.h"
+#include "video.h"
 
 const char *hkt_video_path(const char *name, char *buf, size_t len)
 {
@@ -380,4 +381,28 @@ Test(video, camera)
 	}
 	hk_frames_destroy(src);
 	cr_assert_gt(good, 0, "the camera delivered frames");
+}
+
+/* A busy or missing camera without a camera: the errno translation every
+ * V4L2 open and ioctl goes through (hk__v4l2_error). EBUSY is HK_E_BUSY,
+ * which `herken watch` turns into exit 6 (README, exit codes). */
+Test(video, camera_errno_translation)
+{
+	cr_assert_eq(hk__v4l2_error(EBUSY, HK_E_IO, "/dev/video7", "cannot open"), HK_E_BUSY);
+	cr_assert_str_eq(hk_last_error(), "/dev/video7: the camera is busy (used by another program)");
+	const int gone[] = {ENOENT, ENODEV, ENXIO};
+	for (int i = 0; i < 3; i++) {
+		cr_assert_eq(hk__v4l2_error(gone[i], HK_E_IO, "/dev/video7", "x"), HK_E_NOT_FOUND);
+		cr_assert_str_eq(hk_last_error(), "/dev/video7: no such camera");
+	}
+	cr_assert_eq(hk__v4l2_error(EACCES, HK_E_IO, "/dev/video7", "cannot open"), HK_E_IO);
+	cr_assert(strstr(hk_last_error(), "cannot open: Permission denied"), "%s", hk_last_error());
+	cr_assert_eq(hk__v4l2_error(EINVAL, HK_E_UNSUPPORTED, "/dev/video7", "set format"),
+	             HK_E_UNSUPPORTED);
+	/* A device that is not a camera at all: refused, not hung. */
+	hk_frames *src = (hk_frames *)0x1;
+	cr_assert_eq(hk_frames_open("v4l2:/dev/null", NULL, &src), HK_E_UNSUPPORTED, "%s",
+	             hk_last_error());
+	cr_assert(strstr(hk_last_error(), "/dev/null: not a V4L2 device"), "%s",
+	          hk_last_error());
 }

@@ -36,7 +36,7 @@ void hk__quality_resolve(const hk_quality_params *in, hk_quality_params *q)
 	o.min_score = or_default(in->min_score, 0.5f);
 	o.max_yaw = or_default(in->max_yaw, 40.f);
 	o.max_pitch = or_default(in->max_pitch, 30.f);
-	o.max_roll = or_default(in->max_roll, 40.f);
+	o.max_roll = or_default(in->max_roll, 60.f);
 	o.min_sharpness = or_default(in->min_sharpness, 25.f);
 	o.min_brightness = or_default(in->min_brightness, 40.f);
 	o.max_brightness = or_default(in->max_brightness, 220.f);

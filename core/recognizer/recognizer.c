@@ -49,6 +49,8 @@ typedef struct track {
 	double rate; /* the rate the decision stands at */
 	uint32_t tviews;
 	char subject[HK_SUBJECT_MAX + 1];
+	uint32_t ncand;
+	hk_candidate cand[HK_CANDIDATES_MAX];
 } track;
 
 struct hk_recognizer {
@@ -70,6 +72,8 @@ struct hk_recognizer {
 	hk_quality *qual;
 	float *emb;
 	int *have, *owner;
+	hk_frame_face *ff; /* the last frame's faces (hk_recognizer_frame_faces) */
+	size_t nff, nff_found;
 	hk_recognizer_stats st;
 	hk__rec_tuning tune;
 	uint32_t scan_phase; /* next view of the rotating scan */
@@ -91,7 +95,7 @@ struct hk_recognizer {
  */
 static hk_status policy_threshold(hk_recognizer *r, uint64_t n)
 {
-	if (r->p.threshold > 0) {
+	if (r->p.threshold != 0) {
 		r->thr = r->p.threshold;
 		return HK_OK;
 	}
@@ -140,15 +144,24 @@ static hk_status match(hk_recognizer *r, const float *tmpl, track *t)
 	if (s != HK_OK)
 		return s;
 	r->st.queries++;
+	t->ncand = 0;
 	if (r->p.gallery && r->p.mode == HK_DECIDE_IDENTIFY) {
-		float sc;
-		hk_template_id id;
-		s = hk_gallery_search(r->p.gallery, tmpl, 1, &sc, &id);
+		float sc[HK_CANDIDATES_MAX];
+		hk_template_id id[HK_CANDIDATES_MAX];
+		s = hk_gallery_search(r->p.gallery, tmpl, r->p.top_k, sc, id);
 		if (s == HK_OK) {
-			t->score = id == HK_NO_ID ? NAN : sc;
+			t->score = id[0] == HK_NO_ID ? NAN : sc[0];
 			t->outcome = HK_OUTCOME_STRANGER;
-			if (id != HK_NO_ID && sc >= r->thr &&
-			    hk_gallery_subject_of(r->p.gallery, id, t->subject, sizeof t->subject) == HK_OK)
+			for (uint32_t c = 0; c < r->p.top_k && id[c] != HK_NO_ID; c++) {
+				hk_candidate *cd = &t->cand[t->ncand];
+				if (hk_gallery_subject_of(r->p.gallery, id[c], cd->subject,
+				                          sizeof cd->subject) != HK_OK)
+					continue;
+				cd->score = sc[c];
+				t->ncand++;
+			}
+			if (id[0] != HK_NO_ID && sc[0] >= r->thr &&
+			    hk_gallery_subject_of(r->p.gallery, id[0], t->subject, sizeof t->subject) == HK_OK)
 				t->outcome = HK_OUTCOME_MATCH;
 		}
 	} else if (r->p.gallery) {
@@ -166,15 +179,21 @@ static hk_status match(hk_recognizer *r, const float *tmpl, track *t)
 	} else if (r->p.mode == HK_DECIDE_IDENTIFY) {
 		/* The store reports only matches: a stranger's nearest subject
 		 * (and score) is not disclosed. */
-		hk_store_match m;
+		hk_store_match m[HK_CANDIDATES_MAX];
 		size_t n = 0;
-		s = hk_store_identify(r->p.store, tmpl, r->thr, r->p.source, 1, &m, &n);
+		s = hk_store_identify(r->p.store, tmpl, r->thr, r->p.source, r->p.top_k, m, &n);
 		if (s == HK_OK) {
 			t->outcome = n ? HK_OUTCOME_MATCH : HK_OUTCOME_STRANGER;
 			if (n) {
-				t->score = m.score;
-				memcpy(t->subject, m.subject, sizeof t->subject);
+				t->score = m[0].score;
+				memcpy(t->subject, m[0].subject, sizeof t->subject);
 			}
+			for (size_t c = 0; c < n; c++) {
+				memcpy(t->cand[c].subject, m[c].subject, sizeof t->cand[c].subject);
+				t->cand[c].score = m[c].score;
+			}
+			t->ncand = (uint32_t)n;
+			hk__wipe(m, sizeof m);
 		}
 	} else {
 		float sc;
@@ -192,6 +211,14 @@ static hk_status match(hk_recognizer *r, const float *tmpl, track *t)
 	}
 	r->st.match_ns += hk__now_ns() - t0;
 	t->rate = rate_at(r, t->score, ntpl);
+	/* 1:1: the claimed subject is the one candidate, when it was scored. */
+	if (r->p.mode == HK_DECIDE_VERIFY && isfinite(t->score)) {
+		snprintf(t->cand[0].subject, sizeof t->cand[0].subject, "%s", r->claimed);
+		t->cand[0].score = t->score;
+		t->ncand = 1;
+	}
+	for (uint32_t c = 0; c < t->ncand; c++)
+		t->cand[c].rate = rate_at(r, t->cand[c].score, ntpl);
 	return s;
 }
 
@@ -225,7 +252,7 @@ static hk_status emit(hk_recognizer *r, uint32_t type, const track *t, int64_t n
 	e->score = t->score;
 	e->threshold = r->thr;
 	e->rate = t->rate;
-	e->target = r->p.threshold > 0 ? NAN : r->p.target_rate;
+	e->target = r->p.threshold != 0 ? NAN : r->p.target_rate;
 	e->quality = t->tq;
 	e->views = t->tviews;
 	e->reasons = t->nviews ? 0 : t->best_reasons;
@@ -235,6 +262,8 @@ static hk_status emit(hk_recognizer *r, uint32_t type, const track *t, int64_t n
 	e->frames_seen = t->hits;
 	e->frames_used = t->used;
 	memcpy(e->subject, t->subject, sizeof e->subject);
+	e->ncandidates = type == HK_EV_TRACK_STARTED ? 0 : t->ncand;
+	memcpy(e->candidates, t->cand, e->ncandidates * sizeof *t->cand);
 	return HK_OK;
 }
 
@@ -337,6 +366,7 @@ static hk_status end_track(hk_recognizer *r, size_t i, int64_t now, uint32_t rea
 		if (!t->nviews) {
 			t->outcome = HK_OUTCOME_UNDECIDED;
 			t->score = NAN;
+			t->ncand = 0;
 			t->subject[0] = 0;
 			t->tq = 0;
 			t->tviews = 0;
@@ -734,6 +764,10 @@ hk_status hk_recognizer_create(const hk_recognizer_params *p, hk_recognizer **ou
 		r->p.min_hits = 1;
 	if (!r->p.max_faces)
 		r->p.max_faces = d.max_faces;
+	if (!r->p.top_k)
+		r->p.top_k = 1;
+	if (r->p.top_k > HK_CANDIDATES_MAX)
+		r->p.top_k = HK_CANDIDATES_MAX;
 	if (r->p.scene_cut <= 0)
 		r->p.scene_cut = 20.f;
 	hk__quality_resolve(&p->quality, &r->p.quality);
@@ -744,12 +778,14 @@ hk_status hk_recognizer_create(const hk_recognizer_params *p, hk_recognizer **ou
 	r->emb = calloc(m * D, sizeof *r->emb);
 	r->have = calloc(m, sizeof *r->have);
 	r->owner = calloc(m, sizeof *r->owner);
+	r->ff = calloc(m, sizeof *r->ff);
 	hk__rec_default_tuning(&r->tune);
 	r->reg = calloc(1 + r->tune.roi_max, sizeof *r->reg);
 	if (p->claimed_subject)
 		r->claimed = strdup(p->claimed_subject);
 	r->p.claimed_subject = r->claimed;
 	if (!r->faces || !r->tmpf || !r->qual || !r->emb || !r->have || !r->owner || !r->reg ||
+	    !r->ff ||
 	    (p->claimed_subject && !r->claimed)) {
 		hk_recognizer_destroy(r);
 		return hk__err(HK_E_NOMEM, "hk_recognizer_create");
@@ -758,7 +794,7 @@ hk_status hk_recognizer_create(const hk_recognizer_params *p, hk_recognizer **ou
 		/* No decision without its calibration: an engine whose embedder has
 		 * none needs an explicit threshold (and its rates are then unknown). */
 		hk_status s = hk_calib_for_engine(p->engine, &r->cal);
-		if (s != HK_OK && r->p.threshold <= 0) {
+		if (s != HK_OK && r->p.threshold == 0) {
 			hk_recognizer_destroy(r);
 			return s;
 		}
@@ -790,6 +826,7 @@ void hk_recognizer_destroy(hk_recognizer *r)
 	free(r->qual);
 	free(r->have);
 	free(r->owner);
+	free(r->ff);
 	free(r->reg);
 	free(r->claimed);
 	hk_calib_destroy(r->cal);
@@ -988,21 +1025,49 @@ static int scene_cut(hk_recognizer *r, const hk_image *img)
 	return cut;
 }
 
+/* Keeps the frame's faces for hk_recognizer_frame_faces: quality, the
+ * visit each joined, and the subject among the usable ones. */
+static void frame_faces_keep(hk_recognizer *r, const hk_image *img, size_t nf, size_t found,
+                             const int *active)
+{
+	for (size_t f = 0; f < nf; f++) {
+		hk_frame_face *o = &r->ff[f];
+		o->face = r->faces[f];
+		o->quality = r->qual[f];
+		o->track = active[f] && r->owner[f] >= 0 ? r->tr[r->owner[f]].id : 0;
+		o->subject = 0;
+		/* the subject rule sees only the usable faces */
+		r->tmpf[f] = r->faces[f];
+		r->tmpf[f].reject = r->qual[f].reasons ? HK_FACE_TOO_SMALL : HK_FACE_OK;
+	}
+	size_t subj = hk__subject_face(r->tmpf, nf, img);
+	if (subj < nf)
+		r->ff[subj].subject = 1;
+	r->nff = nf;
+	r->nff_found = found;
+}
+
 static hk_status process(hk_recognizer *r, const hk_image *img, int64_t now)
 {
 	uint64_t t0 = hk__now_ns();
 	size_t nf = 0;
+	r->nff = r->nff_found = 0;
 	hk_status s;
+	size_t found;
 	if (!r->p.stills && r->tune.stream_detect) {
 		if ((s = detect_stream(r, img, now, &nf)) != HK_OK)
 			return s;
+		found = nf;
 	} else {
 		if ((s = hk_engine_detect(r->p.engine, img, r->faces, r->p.max_faces, &nf)) != HK_OK)
 			return s;
+		found = nf;
 		if (nf > r->p.max_faces)
 			nf = r->p.max_faces;
 		if (r->p.detect_tiles > 1 && (s = detect_tiles(r, img, &nf)) != HK_OK)
 			return s;
+		if (found < nf)
+			found = nf;
 	}
 	uint64_t t1 = hk__now_ns();
 	r->st.detect_ns += t1 - t0;
@@ -1011,9 +1076,13 @@ static hk_status process(hk_recognizer *r, const hk_image *img, int64_t now)
 	for (size_t f = 0; f < nf; f++) {
 		r->have[f] = 0;
 		active[f] = in_roi(r, r->faces[f].box);
-		s = hk_face_quality(img, &r->faces[f], &r->p.quality, &r->qual[f]);
-		if (s != HK_OK)
+		if (hk_face_quality(img, &r->faces[f], &r->p.quality, &r->qual[f]) != HK_OK) {
+			memset(&r->qual[f], 0, sizeof r->qual[f]);
+			r->qual[f].reasons = HK_Q_TOO_SMALL; /* an empty box */
 			active[f] = 0;
+		}
+		if (!in_roi(r, r->faces[f].box))
+			r->qual[f].reasons |= HK_Q_OUTSIDE_ROI;
 		if (!active[f])
 			continue;
 		r->st.usable += r->qual[f].reasons == 0;
@@ -1050,14 +1119,17 @@ static hk_status process(hk_recognizer *r, const hk_image *img, int64_t now)
 		}
 	}
 	(void)n_old;
-	/* Embed the usable faces that would enter their track's template. */
+	/* Embed the usable faces that would enter their track's template
+	 * (a still without gallery or store is only detected and assessed:
+	 * nothing would use its embedding). */
+	int embed = !r->p.stills || r->p.gallery || r->p.store;
 	size_t want[nf ? nf : 1], nw = 0;
 	for (size_t f = 0; f < nf; f++) {
 		if (!active[f] || r->qual[f].reasons)
 			continue;
 		track *t = &r->tr[tidx[f]];
 		t->used++;
-		if (!r->have[f] && wants_view(r, t, r->qual[f].score))
+		if (embed && !r->have[f] && wants_view(r, t, r->qual[f].score))
 			want[nw++] = f;
 	}
 	nw = ration_views(r, tidx, want, nw, now);
@@ -1085,13 +1157,13 @@ static hk_status process(hk_recognizer *r, const hk_image *img, int64_t now)
 		if (t->confirmed && (s = decide(r, t, now, 0)) != HK_OK)
 			return s;
 	}
-	/* End lost tracks (stills: every track). */
+	frame_faces_keep(r, img, nf, found, active);
+	/* End lost tracks (stills: every track, in face order). */
+	if (r->p.stills)
+		return end_all(r, now, HK_END_STILL);
 	for (size_t i = 0; i < r->ntr;) {
 		track *t = &r->tr[i];
-		if (r->p.stills) {
-			if ((s = end_track(r, i, now, HK_END_STILL)) != HK_OK)
-				return s;
-		} else if (now - t->t_last > r->p.lost_after_us ||
+		if (now - t->t_last > r->p.lost_after_us ||
 		           (!t->confirmed && t->t_last != now)) {
 			if ((s = end_track(r, i, now, HK_END_LOST)) != HK_OK)
 				return s;
@@ -1144,6 +1216,7 @@ hk_status hk_recognizer_end(hk_recognizer *r, int64_t t_us, uint32_t reason, hk_
 		t_us = r->last_t;
 	hk_status s = end_all(r, t_us, reason ? reason : HK_END_SOURCE_ENDED);
 	r->last_t = INT64_MIN;
+	r->nff = r->nff_found = 0;
 	r->w = r->h = 0;
 	r->have_thumb = 0;
 	*n = drain(r, ev, max);
@@ -1201,5 +1274,18 @@ hk_status hk_recognizer_poll(hk_recognizer *r, hk_event *ev, size_t max, size_t 
 	if (!r || (max && !ev) || !n)
 		return hk__err(HK_E_INVALID, "hk_recognizer_poll: NULL argument");
 	*n = drain(r, ev, max);
+	return HK_OK;
+}
+
+hk_status hk_recognizer_frame_faces(const hk_recognizer *r, hk_frame_face *faces, size_t max,
+                                    size_t *n)
+{
+	if (n)
+		*n = 0;
+	if (!r || (max && !faces) || !n)
+		return hk__err(HK_E_INVALID, "hk_recognizer_frame_faces: NULL argument");
+	size_t k = r->nff < max ? r->nff : max;
+	memcpy(faces, r->ff, k * sizeof *faces);
+	*n = r->nff_found;
 	return HK_OK;
 }

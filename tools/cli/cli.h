@@ -54,10 +54,18 @@ void cli_undumpable(void);
  * or "" for an unknown role. */
 const char *cli_model_file(const char *role);
 
-/* detect --draw (tools/cli/draw.c): boxes (green usable, red rejected) and
- * landmarks drawn onto im in place; im written as an 8-bit RGB PNG,
- * 0 or -1 with errno set by the failing call. */
-void cli_draw_faces(hk_image *im, const hk_face *faces, size_t n);
+/* detect --draw (tools/cli/draw.c): boxes (green usable, red not usable by
+ * the recogniser's quality rule) and landmarks drawn onto im in place; im
+ * written as an 8-bit RGB PNG, 0 or -1 with errno set by the failing call. */
+void cli_draw_faces(hk_image *im, const hk_frame_face *faces, size_t n);
+
+/* The subject of a photo (tools/cli/pipeline.c): the photo goes through a
+ * stills hk_recognizer, as a frame of `herken watch` does, and the face
+ * it marks as the subject among the usable ones is embedded into emb
+ * (face may be NULL). On failure why[len] gets the message: for
+ * HK_E_NOT_FOUND the faces found and why none is usable. */
+hk_status hk_cli_subject_embed(const hk_engine *e, const hk_image *img, hk_face *face,
+                               float emb[HK_EMBED_DIM], char *why, size_t len);
 int cli_write_png(const char *path, const hk_image *im);
 
 /* verify / identify against a durable gallery (tools/cli/store.c); main.c

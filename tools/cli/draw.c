@@ -15,13 +15,13 @@ static void put_px(hk_image *im, long x, long y, const uint8_t c[3])
 	memcpy(im->data + (size_t)y * im->stride + (size_t)x * 3, c, 3);
 }
 
-void cli_draw_faces(hk_image *im, const hk_face *faces, size_t n)
+void cli_draw_faces(hk_image *im, const hk_frame_face *faces, size_t n)
 {
 	long t = (long)(im->width > im->height ? im->width : im->height) / 400 + 1;
 	for (size_t i = 0; i < n; i++) {
-		const hk_face *f = &faces[i];
+		const hk_face *f = &faces[i].face;
 		const uint8_t ok[3] = {0, 230, 0}, bad[3] = {230, 0, 0}, dot[3] = {255, 220, 0};
-		const uint8_t *c = f->reject ? bad : ok;
+		const uint8_t *c = faces[i].quality.reasons ? bad : ok;
 		long x0 = lroundf(f->box[0]), y0 = lroundf(f->box[1]);
 		long x1 = lroundf(f->box[2]), y1 = lroundf(f->box[3]);
 		for (long k = 0; k < t; k++) {

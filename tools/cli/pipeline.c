@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <float.h>
 #include <math.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -150,7 +151,7 @@ static int parse_opts(int argc, char **argv, const char *usage, const char *allo
 		} else if (!strcmp(a, "--top") && strstr(allowed, "top")) {
 			takes = 1;
 			float t;
-			bad = !val || parse_float(val, 1, 1000, &t) || t != floorf(t);
+			bad = !val || parse_float(val, 1, HK_CANDIDATES_MAX, &t) || t != floorf(t);
 			if (!bad)
 				o->top = (long)t;
 		} else {
@@ -185,10 +186,13 @@ static int make_engine(const char *cmd, const opts *o, hk_engine **e)
  * the faces of one image, embeddings (wiped before they are freed) and the
  * calibration its decisions use. */
 typedef struct work {
-	hk_face *faces; /* MAX_FACES                              */
-	float *emb;     /* nemb x HK_EMBED_DIM, NULL when nemb = 0 */
+	hk_face *faces;     /* MAX_FACES                              */
+	hk_frame_face *ff;  /* MAX_FACES: the recogniser's view of one photo */
+	hk_event *ended;    /* MAX_FACES: its visit-ended events      */
+	float *emb;         /* nemb x HK_EMBED_DIM, NULL when nemb = 0 */
 	size_t nemb;
-	hk_calib *cal;  /* NULL until decision_setup()            */
+	hk_calib *cal;      /* NULL until decision_setup()            */
+	hk_recognizer *rec; /* stills; made by each command           */
 } work;
 
 static void end(opts *o, hk_engine *e, work *w)
@@ -197,6 +201,11 @@ static void end(opts *o, hk_engine *e, work *w)
 		sodium_memzero(w->emb, sizeof *w->emb * HK_EMBED_DIM * w->nemb);
 	free(w->emb);
 	free(w->faces);
+	free(w->ff);
+	if (w->ended)
+		sodium_memzero(w->ended, sizeof *w->ended * MAX_FACES);
+	free(w->ended);
+	hk_recognizer_destroy(w->rec);
 	hk_calib_destroy(w->cal);
 	hk_engine_destroy(e);
 	free(o->files);
@@ -219,9 +228,11 @@ static int begin(int argc, char **argv, const char *usage, const char *allowed,
 	int rc = r > 0 ? HK_EXIT_OK : r < 0 || msg ? HK_EXIT_USAGE : make_engine(argv[0], o, e);
 	if (rc == HK_EXIT_OK && !r && !msg) {
 		w->faces = malloc(sizeof *w->faces * MAX_FACES);
+		w->ff = malloc(sizeof *w->ff * MAX_FACES);
+		w->ended = malloc(sizeof *w->ended * MAX_FACES);
 		w->emb = nemb ? malloc(sizeof *w->emb * HK_EMBED_DIM * nemb) : NULL;
 		w->nemb = nemb;
-		if (w->faces && (w->emb || !nemb))
+		if (w->faces && w->ff && w->ended && (w->emb || !nemb))
 			return -1;
 		fprintf(stderr, "herken %s: out of memory\n", argv[0]);
 		rc = HK_EXIT_INTERNAL;
@@ -230,15 +241,114 @@ static int begin(int argc, char **argv, const char *usage, const char *allowed,
 	return rc;
 }
 
-/* Moves the usable faces among the first `found` (at most MAX_FACES) to
- * the front; returns how many. */
-static size_t keep_usable(hk_face *faces, size_t found)
+/* ---- photos through the recogniser -------------------------------------- */
+
+/* A recogniser for photos (stills: each photo is its own set of visits,
+ * decided in the same call) over gallery g (NULL: detect and assess
+ * only). Its usable-face rule is hk_face_quality's, the same as for the
+ * frames of `herken watch`. claim: 1:1 against that subject. */
+static hk_status stills_recognizer(const hk_engine *e, const hk_gallery *g, const char *claim,
+                                   const opts *o, hk_recognizer **r)
 {
+	hk_recognizer_params rp;
+	hk_recognizer_default_params(&rp);
+	rp.engine = e;
+	rp.gallery = g;
+	rp.stills = 1;
+	rp.max_faces = MAX_FACES;
+	rp.source = HK_SOURCE_FILE;
+	if (o) {
+		rp.top_k = (uint32_t)o->top;
+		rp.mode = claim ? HK_DECIDE_VERIFY : HK_DECIDE_IDENTIFY;
+		rp.claimed_subject = claim;
+		rp.target_rate = claim ? o->fmr : o->fpir;
+		/* the recogniser takes any non-zero threshold as given */
+		if (!isnan(o->threshold))
+			rp.threshold = o->threshold != 0 ? o->threshold : -FLT_MIN;
+	}
+	return hk_recognizer_create(&rp, r);
+}
+
+/* Pushes one photo: its visit-ended events (one per face in the region,
+ * face order) into ended[MAX_FACES], *nended; its faces into ff[MAX_FACES],
+ * *nff (found: may exceed MAX_FACES). */
+static hk_status stills_push(hk_recognizer *r, const hk_image *img, hk_event *ended,
+                             size_t *nended, hk_frame_face *ff, size_t *nff)
+{
+	hk_event ev[8];
 	size_t n = 0;
-	for (size_t k = 0; k < found && k < MAX_FACES; k++)
-		if (faces[k].reject == HK_FACE_OK)
-			faces[n++] = faces[k];
-	return n;
+	*nended = *nff = 0;
+	hk_status st = hk_recognizer_push_frame(r, img, 0, ev, 8, &n);
+	for (;;) {
+		for (size_t i = 0; i < n; i++)
+			if (ev[i].type == HK_EV_VISIT_ENDED && ended && *nended < MAX_FACES)
+				ended[(*nended)++] = ev[i];
+		if (!hk_recognizer_pending(r) || hk_recognizer_poll(r, ev, 8, &n) || !n)
+			break;
+	}
+	sodium_memzero(ev, sizeof ev);
+	if (!st)
+		st = hk_recognizer_frame_faces(r, ff, MAX_FACES, nff);
+	return st;
+}
+
+/* The face of ff[0..n) that joined visit track, or NULL. */
+static const hk_frame_face *face_of_visit(const hk_frame_face *ff, size_t n, uint32_t track)
+{
+	for (size_t k = 0; k < n && k < MAX_FACES; k++)
+		if (ff[k].track == track)
+			return &ff[k];
+	return NULL;
+}
+
+static size_t count_usable(const hk_frame_face *ff, size_t n)
+{
+	size_t u = 0;
+	for (size_t k = 0; k < n && k < MAX_FACES; k++)
+		u += ff[k].quality.reasons == 0;
+	return u;
+}
+
+/* "3 faces found: yaw; too-small,blur; blur" into buf. */
+static const char *why_unusable(const hk_frame_face *ff, size_t n, char *buf, size_t len)
+{
+	size_t o = (size_t)snprintf(buf, len, "no usable face: %zu found", n);
+	for (size_t k = 0; k < n && k < MAX_FACES && o < len; k++) {
+		char why[128];
+		hk_quality_reasons_str(ff[k].quality.reasons, why, sizeof why);
+		o += (size_t)snprintf(buf + o, len - o, "%s%s", k ? "; " : " (", why);
+	}
+	if (n && o < len)
+		snprintf(buf + o, len - o, ")");
+	return buf;
+}
+
+hk_status hk_cli_subject_embed(const hk_engine *e, const hk_image *img, hk_face *face,
+                               float emb[HK_EMBED_DIM], char *why, size_t len)
+{
+	hk_frame_face *ff = malloc(sizeof *ff * MAX_FACES);
+	hk_recognizer *r = NULL;
+	size_t nff = 0, ne = 0;
+	hk_status st = ff ? stills_recognizer(e, NULL, NULL, NULL, &r) : HK_E_NOMEM;
+	if (!st)
+		st = stills_push(r, img, NULL, &ne, ff, &nff);
+	const hk_frame_face *s = NULL;
+	for (size_t k = 0; !st && k < nff && k < MAX_FACES; k++)
+		if (ff[k].subject)
+			s = &ff[k];
+	if (!st && !s) {
+		why_unusable(ff, nff, why, len);
+		st = HK_E_NOT_FOUND;
+	} else if (!st) {
+		st = hk_engine_embed(e, img, &s->face, 1, emb);
+	}
+	if (st && HK_STATUS_PRIMARY(st) != HK_E_NOT_FOUND)
+		snprintf(why, len, "%s", hk_last_error());
+	if (!st && face)
+		*face = s->face;
+	hk_recognizer_destroy(r);
+	free(ff);
+	return st;
 }
 
 static int exit_for(hk_status st)
@@ -275,9 +385,12 @@ static const char *reject_name(uint32_t r)
 	return r == HK_FACE_TOO_SMALL ? "too_small" : r ? "unknown" : NULL;
 }
 
-/* The face's fields, without the enclosing braces (callers append). */
-static void json_face_fields(FILE *f, const hk_face *fc)
+/* The face's fields, without the enclosing braces (callers append).
+ * "usable" is the recogniser's rule (hk_face_quality: no reason set);
+ * "reject" the detector's own size floor. */
+static void json_face_fields(FILE *f, const hk_frame_face *ff)
 {
+	const hk_face *fc = &ff->face;
 	fprintf(f, "\"box\":[%.2f,%.2f,%.2f,%.2f],\"score\":%.5f,\"keypoints\":[", fc->box[0],
 	        fc->box[1], fc->box[2], fc->box[3], fc->score);
 	for (int k = 0; k < 6; k++)
@@ -287,15 +400,24 @@ static void json_face_fields(FILE *f, const hk_face *fc)
 		fprintf(f, "%s[%.2f,%.2f]", k ? "," : "", fc->landmarks[k][0], fc->landmarks[k][1]);
 	fprintf(f, "],\"landmark_source\":\"%s\",\"landmark_score\":%.5f,\"usable\":%s,\"reject\":",
 	        fc->landmark_source == HK_LANDMARKS_ONET ? "onet" : "detector", fc->landmark_score,
-	        fc->reject == HK_FACE_OK ? "true" : "false");
+	        ff->quality.reasons == 0 ? "true" : "false");
 	if (fc->reject)
 		json_str(f, reject_name(fc->reject));
 	else
 		fputs("null", f);
-	fprintf(f, ",\"rescued\":%s", fc->flags & HK_FACE_RESCUED ? "true" : "false");
+	char why[256];
+	hk_quality_reasons_str(ff->quality.reasons, why, sizeof why);
+	const hk_quality *q = &ff->quality;
+	fprintf(f, ",\"rescued\":%s,\"quality\":{\"score\":%.3f,\"reasons\":",
+	        fc->flags & HK_FACE_RESCUED ? "true" : "false", q->score);
+	json_str(f, why);
+	fprintf(f, ",\"side\":%.1f,\"yaw\":%.1f,\"pitch\":%.1f,\"roll\":%.1f,\"sharpness\":%.1f,"
+	           "\"brightness\":%.1f},\"subject\":%s",
+	        q->side, q->yaw, q->pitch, q->roll, q->sharpness, q->brightness,
+	        ff->subject ? "true" : "false");
 }
 
-static void json_face(FILE *f, const hk_face *fc)
+static void json_face(FILE *f, const hk_frame_face *fc)
 {
 	fputc('{', f);
 	json_face_fields(f, fc);
@@ -310,14 +432,18 @@ static void json_vec(FILE *f, const float *v, size_t n)
 	fputc(']', f);
 }
 
-static void text_face(FILE *f, size_t i, const hk_face *fc)
+static void text_face(FILE *f, size_t i, const hk_frame_face *ff)
 {
-	fprintf(f, "  face %zu: box %.0f,%.0f %.0fx%.0f  score %.3f%s  landmarks %s", i, fc->box[0],
-	        fc->box[1], fc->box[2] - fc->box[0], fc->box[3] - fc->box[1], fc->score,
+	const hk_face *fc = &ff->face;
+	fprintf(f, "  face %zu: box %.0f,%.0f %.0fx%.0f  score %.3f%s  landmarks %s  quality %.2f", i,
+	        fc->box[0], fc->box[1], fc->box[2] - fc->box[0], fc->box[3] - fc->box[1], fc->score,
 	        fc->flags & HK_FACE_RESCUED ? " (rescued)" : "",
-	        fc->landmark_source == HK_LANDMARKS_ONET ? "O-Net" : "detector");
-	if (fc->reject)
-		fprintf(f, "  REJECTED: %s", fc->reject == HK_FACE_TOO_SMALL ? "too small" : "?");
+	        fc->landmark_source == HK_LANDMARKS_ONET ? "O-Net" : "detector", ff->quality.score);
+	if (ff->quality.reasons) {
+		char why[256];
+		hk_quality_reasons_str(ff->quality.reasons, why, sizeof why);
+		fprintf(f, "  NOT USABLE: %s", why);
+	}
 	fputc('\n', f);
 }
 
@@ -335,7 +461,11 @@ static hk_status load_image(const char *cmd, const char *path, hk_image *img)
 
 static const char detect_usage[] =
     "usage: herken detect IMG... [--json] [--draw OUT.png] [engine options]\n"
-    "Find every face: box, detector score, 6 keypoints, 5 alignment landmarks.\n"
+    "Find every face: box, detector score, 6 keypoints, 5 alignment landmarks, and\n"
+    "its quality (size, detector score, pose, sharpness, exposure): a face is usable\n"
+    "when no quality reason is set, the rule `herken watch` and every other command\n"
+    "apply (the photo goes through the recogniser as a video frame does); the\n"
+    "subject is the face `embed` and `enroll` would take.\n"
     "  --json          one JSON object: {\"images\":[{\"path\",\"width\",\"height\",\"faces\":[...]}\n"
     "                  or {\"path\",\"error\"}]}\n"
     "  --draw OUT.png  write the (single) image with boxes and landmarks drawn\n"
@@ -357,22 +487,25 @@ int hk_cli_detect(int argc, char **argv)
 	int rc = begin(argc, argv, detect_usage, "json draw", detect_check, 0, &o, &e, &w);
 	if (rc >= 0)
 		return rc;
-	hk_face *faces = w.faces;
+	if (stills_recognizer(e, NULL, NULL, NULL, &w.rec)) {
+		fprintf(stderr, "herken detect: %s\n", esc(hk_last_error()));
+		end(&o, e, &w);
+		return HK_EXIT_INTERNAL;
+	}
+	hk_frame_face *faces = w.ff;
 	int worst = HK_EXIT_OK;
 	if (o.json)
 		fputs("{\"images\":[", stdout);
 	for (int i = 0; i < o.nfiles; i++) {
 		hk_image img;
-		size_t n = 0;
+		size_t n = 0, ne = 0;
 		hk_status st = load_image("detect", o.files[i], &img);
 		if (!st) {
-			st = hk_engine_detect(e, &img, faces, MAX_FACES, &n);
+			st = stills_push(w.rec, &img, NULL, &ne, faces, &n);
 			if (st)
 				fprintf(stderr, "herken detect: %s: %s\n", esc(o.files[i]), esc(hk_last_error()));
 		}
-		size_t nw = n < MAX_FACES ? n : MAX_FACES, usable = 0;
-		for (size_t k = 0; k < nw; k++)
-			usable += faces[k].reject == HK_FACE_OK;
+		size_t nw = n < MAX_FACES ? n : MAX_FACES, usable = count_usable(faces, n);
 		if (st) {
 			int ec = exit_for(st);
 			worst = ec > worst ? ec : worst;
@@ -441,29 +574,36 @@ int hk_cli_embed(int argc, char **argv)
 	int rc = begin(argc, argv, embed_usage, "json all", embed_check, MAX_FACES, &o, &e, &w);
 	if (rc >= 0)
 		return rc;
-	hk_face *faces = w.faces;
+	if (stills_recognizer(e, NULL, NULL, NULL, &w.rec)) {
+		fprintf(stderr, "herken embed: %s\n", esc(hk_last_error()));
+		end(&o, e, &w);
+		return HK_EXIT_INTERNAL;
+	}
+	hk_frame_face *ff = w.ff, *faces = malloc(sizeof *faces * MAX_FACES);
 	float *emb = w.emb;
-	int worst = HK_EXIT_OK;
-	if (o.json)
+	int worst = faces ? HK_EXIT_OK : HK_EXIT_INTERNAL;
+	if (o.json && faces)
 		fputs("{\"images\":[", stdout);
-	for (int i = 0; i < o.nfiles; i++) {
+	for (int i = 0; faces && i < o.nfiles; i++) {
 		hk_image img = {0};
-		size_t n = 0;
+		size_t n = 0, found = 0, ne = 0;
 		hk_status st = load_image("embed", o.files[i], &img);
-		if (!st && o.all) {
-			size_t found = 0;
-			st = hk_engine_detect(e, &img, faces, MAX_FACES, &found);
-			n = st ? 0 : keep_usable(faces, found);
-			if (!st)
-				st = hk_engine_embed(e, &img, faces, n, emb);
-		} else if (!st) {
-			st = hk_engine_embed_largest(e, &img, faces, emb);
-			n = st ? 0 : 1;
-			if (HK_STATUS_PRIMARY(st) == HK_E_NOT_FOUND) {
-				fprintf(stderr, "herken embed: %s: %s\n", esc(o.files[i]), esc(hk_last_error()));
-				st = HK_OK;
-			}
+		if (!st)
+			st = stills_push(w.rec, &img, NULL, &ne, ff, &found);
+		/* the recogniser's usable faces: every one (--all) or the subject */
+		for (size_t k = 0; !st && k < found && k < MAX_FACES; k++)
+			if (o.all ? !ff[k].quality.reasons : ff[k].subject)
+				faces[n++] = ff[k];
+		if (!st && !n) {
+			char why[1024];
+			fprintf(stderr, "herken embed: %s: %s\n", esc(o.files[i]),
+			        why_unusable(ff, found, why, sizeof why));
 		}
+		hk_face *sel = w.faces;
+		for (size_t k = 0; k < n; k++)
+			sel[k] = faces[k].face;
+		if (!st)
+			st = hk_engine_embed(e, &img, sel, n, emb);
 		if (st && img.data)
 			fprintf(stderr, "herken embed: %s: %s\n", esc(o.files[i]), esc(hk_last_error()));
 		int ec = st ? exit_for(st) : n ? HK_EXIT_OK : HK_EXIT_NOMATCH;
@@ -500,8 +640,9 @@ int hk_cli_embed(int argc, char **argv)
 			hk_image_free(&img);
 		progress("embed", (size_t)i + 1, (size_t)o.nfiles);
 	}
-	if (o.json)
+	if (o.json && faces)
 		fputs("]}\n", stdout);
+	free(faces);
 	end(&o, e, &w);
 	return worst;
 }
@@ -581,18 +722,24 @@ int hk_cli_verify(int argc, char **argv)
 	opts o;
 	hk_engine *e = NULL;
 	work w;
-	int rc = begin(argc, argv, verify_usage, "json threshold fmr face", verify_check,
-	               MAX_FACES + 1, &o, &e, &w);
+	int rc = begin(argc, argv, verify_usage, "json threshold fmr face", verify_check, 1, &o, &e,
+	               &w);
 	if (rc >= 0)
 		return rc;
 	float thr = 0;
 	double target = 0;
 	rc = decision_setup("verify", e, &o, 0, 1, &w.cal, &thr, &target);
 	hk_calib *cal = w.cal;
-	hk_face *faces = w.faces, fa;
-	float *emb = w.emb;
+	hk_frame_face fa, *faces = malloc(sizeof *faces * MAX_FACES);
+	const hk_event *dec[MAX_FACES];
 	float scores[MAX_FACES];
 	size_t nb = 0, ia = 0, best = 0;
+	hk_gallery *g = NULL;
+	hk_recognizer *rb = NULL;
+	if (!faces)
+		rc = HK_EXIT_INTERNAL;
+	/* A: its subject (or face --face N) becomes the claimed identity "A" of
+	 * a one-subject gallery; every face of B is then a 1:1 decision. */
 	for (int i = 0; i < 2 && !rc; i++) {
 		hk_image img;
 		hk_status st = load_image("verify", o.files[i], &img);
@@ -600,37 +747,51 @@ int hk_cli_verify(int argc, char **argv)
 			rc = exit_for(st);
 			break;
 		}
-		size_t n = 0;
-		st = hk_engine_detect(e, &img, faces, MAX_FACES, &n);
-		n = n < MAX_FACES ? n : MAX_FACES;
-		if (!st && i == 0) {
-			/* A: the requested face, else the largest usable one. */
-			float area = -1;
+		size_t n = 0, ne = 0;
+		if (i == 0) {
+			hk_gallery_params gp;
+			hk_gallery_default_params(&gp);
+			gp.dim = HK_EMBED_DIM;
+			st = stills_recognizer(e, NULL, NULL, NULL, &w.rec);
+			if (!st)
+				st = stills_push(w.rec, &img, NULL, &ne, w.ff, &n);
 			ia = n;
-			for (size_t k = 0; k < n; k++) {
-				float a = (faces[k].box[2] - faces[k].box[0]) * (faces[k].box[3] - faces[k].box[1]);
-				if (o.face >= 0 ? (long)k == o.face : faces[k].reject == HK_FACE_OK && a > area) {
-					area = a;
+			for (size_t k = 0; !st && k < n && k < MAX_FACES; k++)
+				if (o.face >= 0 ? (long)k == o.face : (int)w.ff[k].subject)
 					ia = k;
-				}
-			}
-			if (ia == n) {
+			if (!st && ia == n) {
+				char why[1024];
 				fprintf(stderr, "herken verify: %s: %s\n", esc(o.files[i]),
 				        o.face >= 0 ? "no face with that --face index (see herken detect)"
-				                    : "no usable face found");
+				                    : why_unusable(w.ff, n, why, sizeof why));
 				rc = HK_EXIT_INPUT;
-			} else {
-				fa = faces[ia];
-				st = hk_engine_embed(e, &img, &fa, 1, emb);
+			} else if (!st) {
+				fa = w.ff[ia];
+				st = hk_engine_embed(e, &img, &fa.face, 1, w.emb);
+				if (!st)
+					st = hk_gallery_create(&gp, &g);
+				if (!st)
+					st = hk_gallery_add(g, "A", w.emb, NULL);
+				if (!st)
+					st = stills_recognizer(e, g, "A", &o, &rb);
 			}
-		} else if (!st) {
-			/* B: every usable face; the best one decides. */
-			nb = keep_usable(faces, n);
-			if (!nb) {
-				fprintf(stderr, "herken verify: %s: no usable face found\n", esc(o.files[i]));
+		} else {
+			/* visits end in face order: the decided ones are B's usable faces */
+			st = stills_push(rb, &img, w.ended, &ne, w.ff, &n);
+			for (size_t k = 0; !st && k < ne; k++) {
+				const hk_frame_face *f = face_of_visit(w.ff, n, w.ended[k].track);
+				if (w.ended[k].outcome == HK_OUTCOME_UNDECIDED || !f)
+					continue;
+				dec[nb] = &w.ended[k];
+				scores[nb] = w.ended[k].score;
+				faces[nb++] = *f;
+			}
+			if (!st && !nb) {
+				char why[1024];
+				fprintf(stderr, "herken verify: %s: %s\n", esc(o.files[i]),
+				        why_unusable(w.ff, n, why, sizeof why));
 				rc = HK_EXIT_INPUT;
 			}
-			st = hk_engine_embed(e, &img, faces, nb, emb + HK_EMBED_DIM);
 		}
 		if (st) {
 			fprintf(stderr, "herken verify: %s: %s\n", esc(o.files[i]), esc(hk_last_error()));
@@ -639,13 +800,11 @@ int hk_cli_verify(int argc, char **argv)
 		hk_image_free(&img);
 	}
 	if (!rc) {
-		for (size_t k = 0; k < nb; k++) {
-			scores[k] = hk_cosine(emb, emb + (k + 1) * HK_EMBED_DIM, HK_EMBED_DIM);
+		for (size_t k = 0; k < nb; k++)
 			if (scores[k] > scores[best])
 				best = k;
-		}
 		float s = scores[best];
-		int match = s >= thr;
+		int match = dec[best]->outcome == HK_OUTCOME_MATCH;
 		double fmr = rate_of(cal, 0, s, 1);
 		if (o.json) {
 			fputs("{\"a\":{\"path\":", stdout);
@@ -671,13 +830,15 @@ int hk_cli_verify(int argc, char **argv)
 			json_rate(stdout, fmr);
 			fputs("}\n", stdout);
 		} else {
-			printf("A %s: face %zu at %.0f,%.0f (%.0fx%.0f)\n", esc(o.files[0]), ia, fa.box[0],
-			       fa.box[1], fa.box[2] - fa.box[0], fa.box[3] - fa.box[1]);
+			const float *ab = fa.face.box;
+			printf("A %s: face %zu at %.0f,%.0f (%.0fx%.0f)\n", esc(o.files[0]), ia, ab[0], ab[1],
+			       ab[2] - ab[0], ab[3] - ab[1]);
 			printf("B %s: %zu usable face%s\n", esc(o.files[1]), nb, nb == 1 ? "" : "s");
-			for (size_t k = 0; nb > 1 && k < nb; k++)
-				printf("  face at %.0f,%.0f (%.0fx%.0f): score %.4f%s\n", faces[k].box[0],
-				       faces[k].box[1], faces[k].box[2] - faces[k].box[0],
-				       faces[k].box[3] - faces[k].box[1], scores[k], k == best ? "  <- best" : "");
+			for (size_t k = 0; nb > 1 && k < nb; k++) {
+				const float *b = faces[k].face.box;
+				printf("  face at %.0f,%.0f (%.0fx%.0f): score %.4f%s\n", b[0], b[1], b[2] - b[0],
+				       b[3] - b[1], scores[k], k == best ? "  <- best" : "");
+			}
 			if (isnan(o.threshold))
 				printf("%s: score %.4f %s threshold %.4f (false-match rate %.2g, calibrated)\n",
 				       match ? "same person" : "different people", s, match ? ">=" : "<",
@@ -695,6 +856,9 @@ int hk_cli_verify(int argc, char **argv)
 		}
 		rc = match ? HK_EXIT_OK : HK_EXIT_NOMATCH;
 	}
+	hk_recognizer_destroy(rb);
+	hk_gallery_destroy(g);
+	free(faces);
 	end(&o, e, &w);
 	return rc;
 }
@@ -705,8 +869,10 @@ static const char identify_usage[] =
     "usage: herken identify --gallery DIR (PROBE... | --frames SPEC) [--top K]\n"
     "                       [--fpir R | --threshold T] [--json] [engine options]\n"
     "1:N search. The gallery is built in memory from DIR/<subject>/<photo> (the\n"
-    "largest face of each photo); every usable face of each probe photo is searched\n"
-    "and reported with its best K subjects and the decision at the threshold of a\n"
+    "subject of each photo, as `herken detect` marks it); every usable face of each\n"
+    "probe photo is a visit of its own through the recogniser (the rule and the call\n"
+    "of `herken watch`) and is reported with its best K subjects (--top K, 1..16,\n"
+    "default 5) and the decision at the threshold of a\n"
     "stated false-positive identification rate for the gallery's size N: --fpir R\n"
     "(default 1e-3: about 1 stranger in 1,000 taken for some customer, whatever N;\n"
     "the threshold rises with N); --threshold T overrides it.\n"
@@ -785,21 +951,24 @@ int hk_cli_build_gallery(hk_engine *e, const char *dir, hk_gallery *g, int json,
 		if (stat(paths[i], &sb) || !S_ISREG(sb.st_mode))
 			continue;
 		hk_image img;
+		char why[1024] = "";
 		hk_status st = hk_image_load(paths[i], &img);
 		if (!st) {
-			st = hk_engine_embed_largest(e, &img, NULL, emb);
+			st = hk_cli_subject_embed(e, &img, NULL, emb, why, sizeof why);
 			hk_image_free(&img);
 		}
 		if (!st)
 			st = hk_gallery_add(g, subjects[i], emb, NULL);
 		if (st) {
+			if (!why[0])
+				snprintf(why, sizeof why, "%s", hk_last_error());
 			if (!json)
 				fprintf(stderr, "herken identify: gallery photo %s skipped: %s\n", esc(paths[i]),
-				        esc(hk_last_error()));
+				        esc(why));
 			fputs((*nskipped)++ ? ",{\"path\":" : "{\"path\":", skipped);
 			json_str(skipped, paths[i]);
 			fputs(",\"error\":", skipped);
-			json_str(skipped, hk_last_error());
+			json_str(skipped, why);
 			fputc('}', skipped);
 			if (HK_STATUS_PRIMARY(st) == HK_E_NOMEM)
 				rc = HK_EXIT_INTERNAL;
@@ -850,12 +1019,7 @@ int hk_cli_identify(int argc, char **argv)
 	char *skipped_buf = NULL;
 	size_t skipped_len = 0, nskipped = 0;
 	FILE *skipped = open_memstream(&skipped_buf, &skipped_len);
-	hk_face *faces = w.faces;
-	float *emb = w.emb;
-	size_t k = (size_t)o.top;
-	float *scores = malloc(sizeof *scores * k);
-	hk_template_id *ids = malloc(sizeof *ids * k);
-	if (!skipped || !scores || !ids) {
+	if (!skipped) {
 		rc = HK_EXIT_INTERNAL;
 	} else if (hk_gallery_create(&gp, &g)) {
 		fprintf(stderr, "herken identify: %s\n", esc(hk_last_error()));
@@ -866,6 +1030,11 @@ int hk_cli_identify(int argc, char **argv)
 	if (!rc) {
 		ntpl = hk_gallery_size(g);
 		rc = decision_setup("identify", e, &o, 1, ntpl, &w.cal, &thr, &target);
+	}
+	hk_status rs = rc ? HK_OK : stills_recognizer(e, g, NULL, &o, &w.rec);
+	if (rs) {
+		fprintf(stderr, "herken identify: %s\n", esc(hk_last_error()));
+		rc = exit_for(rs);
 	}
 	const hk_calib *cal = w.cal;
 	if (skipped)
@@ -938,12 +1107,12 @@ int hk_cli_identify(int argc, char **argv)
 			name = o.files[i];
 			st = load_image("identify", name, &img);
 		}
+		/* each usable face is a visit of its own, decided in this call */
+		size_t ne = 0;
 		if (!st)
-			st = hk_engine_detect(e, &img, faces, MAX_FACES, &found);
-		if (!st)
-			n = keep_usable(faces, found);
-		if (!st)
-			st = hk_engine_embed(e, &img, faces, n, emb);
+			st = stills_push(w.rec, &img, w.ended, &ne, w.ff, &found);
+		for (size_t v = 0; !st && v < ne; v++)
+			n += w.ended[v].outcome != HK_OUTCOME_UNDECIDED;
 		if (st && img.data)
 			fprintf(stderr, "herken identify: %s: %s\n", esc(name), esc(hk_last_error()));
 		if (o.json) {
@@ -965,48 +1134,43 @@ int hk_cli_identify(int argc, char **argv)
 		} else {
 			if (o.json)
 				fputs(",\"faces\":[", stdout);
-			for (size_t f = 0; f < n; f++) {
-				st = hk_gallery_search(g, emb + f * HK_EMBED_DIM, k, scores, ids);
-				if (st) {
-					fprintf(stderr, "herken identify: search: %s\n", esc(hk_last_error()));
-					rc = HK_EXIT_INTERNAL;
-					break;
-				}
-				char best[HK_SUBJECT_MAX + 1] = "";
-				int match = ids[0] != HK_NO_ID && scores[0] >= thr &&
-				            !hk_gallery_subject_of(g, ids[0], best, sizeof best);
+			for (size_t v = 0, f = 0; v < ne; v++) {
+				const hk_event *ev = &w.ended[v];
+				const hk_frame_face *ff = face_of_visit(w.ff, found, ev->track);
+				if (ev->outcome == HK_OUTCOME_UNDECIDED || !ff)
+					continue;
+				const float *b = ff->face.box;
+				int match = ev->outcome == HK_OUTCOME_MATCH;
 				any_match |= match;
 				if (o.json) {
-					printf("%s{\"box\":[%.2f,%.2f,%.2f,%.2f],\"score\":%.5f,\"fpir\":",
-					       f ? "," : "", faces[f].box[0], faces[f].box[1], faces[f].box[2],
-					       faces[f].box[3], faces[f].score);
-					json_rate(stdout, ids[0] == HK_NO_ID ? 0.0 : rate_of(cal, 1, scores[0], ntpl));
+					printf("%s{\"box\":[%.2f,%.2f,%.2f,%.2f],\"score\":%.5f,\"fpir\":", f ? "," : "",
+					       b[0], b[1], b[2], b[3], ff->face.score);
+					json_rate(stdout, ev->ncandidates ? ev->rate : 0.0);
 					fputs(",\"match\":", stdout);
 					if (match)
-						json_str(stdout, best);
+						json_str(stdout, ev->subject);
 					else
 						fputs("null", stdout);
 					fputs(",\"candidates\":[", stdout);
 				} else {
-					printf("  face %zu at %.0f,%.0f: %s", f, faces[f].box[0], faces[f].box[1],
-					       match ? esc(best) : "no match");
+					printf("  face %zu at %.0f,%.0f: %s", f, b[0], b[1],
+					       match ? esc(ev->subject) : "no match");
 					if (match)
-						printf(" (score %.4f, FPIR %.2g)", scores[0], rate_of(cal, 1, scores[0], ntpl));
+						printf(" (score %.4f, FPIR %.2g)", ev->score, ev->rate);
 					fputs("  candidates:", stdout);
 				}
-				for (size_t c = 0; c < k && ids[c] != HK_NO_ID; c++) {
-					char cand[HK_SUBJECT_MAX + 1];
-					if (hk_gallery_subject_of(g, ids[c], cand, sizeof cand))
-						continue;
+				for (uint32_t c = 0; c < ev->ncandidates; c++) {
+					const hk_candidate *cd = &ev->candidates[c];
 					if (o.json) {
 						fputs(c ? ",{\"subject\":" : "{\"subject\":", stdout);
-						json_str(stdout, cand);
-						printf(",\"score\":%.5f}", scores[c]);
+						json_str(stdout, cd->subject);
+						printf(",\"score\":%.5f}", cd->score);
 					} else {
-						printf(" %s %.4f", esc(cand), scores[c]);
+						printf(" %s %.4f", esc(cd->subject), cd->score);
 					}
 				}
 				fputs(o.json ? "]}" : "\n", stdout);
+				f++;
 			}
 			if (o.json)
 				fputc(']', stdout);
@@ -1023,8 +1187,6 @@ int hk_cli_identify(int argc, char **argv)
 		fputs("]}\n", stdout);
 	if (!rc)
 		rc = bad_probe ? HK_EXIT_INPUT : any_match ? HK_EXIT_OK : HK_EXIT_NOMATCH;
-	free(scores);
-	free(ids);
 	free(skipped_buf);
 	hk_frames_destroy(fr);
 	hk_gallery_destroy(g);

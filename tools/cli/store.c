@@ -291,8 +291,8 @@ static void iso(char *b, size_t n, int64_t t)
  * Appends to *v (n templates so far).
  */
 /*
- * Append the embedding of the largest usable face of each photo to *v
- * (through the recognition pipeline; models from hk_model_dir(): an
+ * Append the embedding of the subject of each photo to *v (the usable
+ * face hk_cli_subject_embed picks, through the recogniser; models from hk_model_dir(): an
  * explicit --models, $HERKEN_MODELS, installed, or .cache/models). The
  * photo and its face crop stay in RAM and are wiped.
  */
@@ -321,12 +321,13 @@ static int embed_photos(const char *cmd, char **paths, int np, uint32_t dim,
 			break;
 		}
 		*v = nv;
+		char why[1024] = "";
 		hk_status st = hk_image_load(paths[i], &img);
 		if (!st)
-			st = hk_engine_embed_largest(e, &img, &face, nv + *n * HK_EMBED_DIM);
+			st = hk_cli_subject_embed(e, &img, &face, nv + *n * HK_EMBED_DIM, why, sizeof why);
 		if (st) {
 			fprintf(stderr, "herken %s: %s: %s\n", cmd, esc(paths[i]),
-			        esc(hk_last_error()));
+			        esc(why[0] ? why : hk_last_error()));
 			rc = HK_EXIT_INPUT;
 		} else {
 			(*n)++;
