@@ -701,15 +701,15 @@ int hk__bench_blufr(int argc, char **argv)
 		printf("],\"undetected\":%zu,\"undetected_scored_as\":-1,\"images\":%zu,"
 		       "\"pairs\":%llu,\"pairs_s\":%.2f,\"pairs_per_s\":%.4g,\"trials_s\":%.2f,"
 		       "\"embed_s\":%.1f,\"embeddings_from_cache\":%s,\"wall_s\":%.2f,"
-		       "\"embedder_sha256\":\"%s...\",\"cpu\":\"%s\",\"isa\":\"%s\",\"threads\":%d,"
-		       "\"files\":\"%s.svg %s_curves.tsv\"}\n",
+		       "\"embedder_sha256\":\"%s...\",\"precision\":\"%s\",\"cpu\":\"%s\",\"isa\":\"%s\","
+		       "\"threads\":%d,\"files\":\"%s.svg %s_curves.tsv\"}\n",
 		       undet, b.n, (unsigned long long)pairs, pair_s, pairs / pair_s, trials_s,
-		       b.embed_wall_s, b.from_cache ? "true" : "false", wall, sha, hkb_cpu_name(),
+		       b.embed_wall_s, b.from_cache ? "true" : "false", wall, sha, b.precision, hkb_cpu_name(),
 		       hk_isa_name(hk_cpu_isa()), threads, prefix, prefix);
 	} else {
 		hkb_print_header("blufr", 0);
-		printf("## LFW BLUFR (%d trials%s), embedder %s..., subject = %s face\n\n", ntr,
-		       ntr < NT ? ", repeated to 10 for the statistics: NOT the protocol" : "", sha,
+		printf("## LFW BLUFR (%d trials%s), embedder %s... in %s, subject = %s face\n\n", ntr,
+		       ntr < NT ? ", repeated to 10 for the statistics: NOT the protocol" : "", sha, b.precision,
 		       o.centre ? "centre" : "largest");
 		printf("| metric | mean ± std | mean − std |\n|---|---|---|\n");
 		printf("| VR @ FAR = 0.1 %% (all test pairs) | %.2f ± %.2f | %.2f |\n", vr3m, vr3s,

@@ -38,7 +38,9 @@ const char hkb_blufr_usage[] =
     "  --subject S     centre (default: the face nearest the image centre, the one LFW\n"
     "                  labels, as herken-bench lfw) or largest (hk_engine_embed_largest)\n"
     "  --threads N     images embedded in parallel (default 2)\n"
-    "  --models DIR    model directory (default $HERKEN_MODELS)\n";
+    "  --models DIR    model directory (default $HERKEN_MODELS)\n"
+    "  --precision P   fp32 (default), bf16, int8 or auto: the engine's precision\n"
+    "                  (AUTO resolved); the cache is per precision\n";
 
 int hkb_blufr_arg(int argc, char **argv, int *i, hkb_blufr_opts *o)
 {
@@ -63,6 +65,12 @@ int hkb_blufr_arg(int argc, char **argv, int *i, hkb_blufr_opts *o)
 		if (!v || (strcmp(v, "centre") && strcmp(v, "largest")))
 			return -1;
 		o->centre = !strcmp(v, "centre");
+		++*i;
+		return 1;
+	}
+	if (!strcmp(a, "--precision")) {
+		if (!v || hkb_parse_precision(v, &o->precision))
+			return -1;
 		++*i;
 		return 1;
 	}
@@ -174,15 +182,35 @@ static int read_trials(const char *file, hkb_blufr *b)
 	return rc;
 }
 
-static void engine_config(const hk_engine_params *p, int centre, char *out, size_t len)
+/* The precision the embedder file runs in at `want` (AUTO resolved, as
+ * the engine resolves it): "fp32", "bf16" or "int8". */
+static const char *embedder_precision(const char *path, uint32_t want)
+{
+	hk_model_params mp;
+	hk_model_default_params(&mp);
+	mp.kind = HK_MODEL_EMBEDDER;
+	mp.threads = 1;
+	mp.precision = want;
+	hk_model *m = NULL;
+	hk_model_info mi;
+	uint32_t got = want;
+	if (!hk_model_load(path, &mp, &m) && !hk_model_get_info(m, &mi))
+		got = mi.precision;
+	hk_model_destroy(m);
+	return got == HK_PREC_INT8 ? "int8" : got == HK_PREC_BF16 ? "bf16" : "fp32";
+}
+
+static void engine_config(const hk_engine_params *p, int centre, const char *prec, char *out,
+                          size_t len)
 {
 	memset(out, 0, len);
 	snprintf(out, len,
 	         "detector=%u score=%.4f nms=%.4f min_face=%.2f onet=%u flip=%u rescue=%u "
-	         "rescue_thr=%.4f passes=%u align=%u subject=%s",
+	         "rescue_thr=%.4f passes=%u align=%u subject=%s%s%s",
 	         p->detector, p->score_threshold, p->nms_iou, p->min_face, p->onet, p->flip,
 	         p->rescue, p->rescue_threshold, p->passes, p->align,
-	         centre ? "centre" : "largest-or-central");
+	         centre ? "centre" : "largest-or-central", strcmp(prec, "fp32") ? " prec=" : "",
+	         strcmp(prec, "fp32") ? prec : "");
 }
 
 static void paths_sha(const hkb_blufr *b, uint8_t out[32])
@@ -313,6 +341,7 @@ int hkb_blufr_load(const hkb_blufr_opts *o, const char *suite, hkb_blufr *b)
 	hk_engine_params ep;
 	hk_engine_default_params(&ep);
 	ep.threads = 1;
+	ep.precision = o->precision;
 	if (o->model_dir)
 		ep.model_dir = o->model_dir;
 	/* The resolved settings and the embedder's sha256, without loading the
@@ -340,14 +369,17 @@ int hkb_blufr_load(const hkb_blufr_opts *o, const char *suite, hkb_blufr *b)
 		return 3;
 	}
 	memcpy(b->model_sha, h.model_sha, 32);
-	engine_config(&ep, o->centre, h.config, sizeof h.config);
+	const char *prec = embedder_precision(model, o->precision);
+	snprintf(b->precision, sizeof b->precision, "%s", prec);
+	engine_config(&ep, o->centre, prec, h.config, sizeof h.config);
 	char cpath[4300], hex[17];
 	hkb_hex(h.model_sha, 8, hex);
 	if (o->cache)
 		snprintf(cpath, sizeof cpath, "%s", o->cache);
-	else
-		snprintf(cpath, sizeof cpath, ".cache/lfw-emb-%s-%s.bin", hex,
-		         o->centre ? "centre" : "largest");
+	else /* fp32 keeps the name caches had before precisions existed */
+		snprintf(cpath, sizeof cpath, ".cache/lfw-emb-%s-%s%s%s.bin", hex,
+		         o->centre ? "centre" : "largest", strcmp(prec, "fp32") ? "-" : "",
+		         strcmp(prec, "fp32") ? prec : "");
 	char why[256];
 	if (!o->no_cache && !cache_read(cpath, &h, b, why, sizeof why)) {
 		b->from_cache = 1;

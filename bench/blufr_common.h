@@ -28,6 +28,7 @@ typedef struct hkb_blufr {
 	uint8_t *role[11];
 	double embed_wall_s; /* seconds spent embedding (0 when from cache)    */
 	int from_cache;
+	char precision[8];      /* the embedder's, as run: fp32, bf16, int8  */
 	uint8_t model_sha[32];
 } hkb_blufr;
 
@@ -39,10 +40,11 @@ typedef struct hkb_blufr_opts {
 	int centre;             /* subject = face nearest the centre           */
 	long threads;           /* 0: 2                                        */
 	const char *model_dir;  /* NULL: engine default                        */
+	uint32_t precision;     /* hk_precision of the engine (0: fp32)       */
 } hkb_blufr_opts;
 
 /* Options common to the suites: --lfw --blufr --cache --no-cache --subject
- * --threads --models. Returns 1 if argv[*i] was one (advancing *i past its
+ * --threads --models --precision. Returns 1 if argv[*i] was one (advancing *i past its
  * value), 0 if not, -1 on a bad value. */
 int hkb_blufr_arg(int argc, char **argv, int *i, hkb_blufr_opts *o);
 extern const char hkb_blufr_usage[];

@@ -116,10 +116,10 @@ hk_status hk__int8_ranges(const char *sha, hk__nn_net *net, int only_guarded, fl
 
 int hk__int8_vnni(void)
 {
-	/* without VNNI oneDNN 2.6 multiplies s8 inputs by s8 weights with
-	 * vpmaddubsw, which saturates at 16 bits, and so halves the weights
-	 * (7-bit weights; the golden faces' min cosine falls from 0.995 to
-	 * 0.991 under ONEDNN_MAX_CPU_ISA=AVX2) */
+	/* without VNNI oneDNN 2.6 multiplies with vpmaddubsw, whose 16-bit
+	 * sums can saturate (oneDNN's "nuances of int8" page), so it runs s8
+	 * inputs with halved weights; the embedder's min golden-face cosine
+	 * falls from 0.9951 to 0.9804 under ONEDNN_MAX_CPU_ISA=AVX2 */
 	const unsigned vnni = dnnl_cpu_isa_avx512_core_vnni;
 	return ((unsigned)dnnl_get_effective_cpu_isa() & vnni) == vnni;
 }
