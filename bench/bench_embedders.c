@@ -71,6 +71,16 @@ typedef struct set {
 	rec *r;
 } set;
 
+static void set_free(set *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		free(s->path[i]);
+	free(s->path);
+	free(s->label);
+	free(s->pose);
+	free(s->r);
+}
+
 typedef struct ctx {
 	const hk_engine *e;
 	const hk_model *dlib;
@@ -1007,12 +1017,7 @@ int hk__bench_embedders(int argc, char **argv)
 			}
 			enrol_run(&s, fold_of, wfp, json);
 		}
-		for (size_t i = 0; i < s.n; i++)
-			free(s.path[i]);
-		free(s.path);
-		free(s.label);
-		free(s.pose);
-		free(s.r);
+		set_free(&s);
 	}
 	if (all || !strcmp(only, "lfw") || !strcmp(only, "blufr")) {
 		set s = {0};
@@ -1077,12 +1082,7 @@ int hk__bench_embedders(int argc, char **argv)
 			free(so.path);
 			free(orig);
 		}
-		for (size_t i = 0; i < s.n; i++)
-			free(s.path[i]);
-		free(s.path);
-		free(s.label);
-		free(s.pose);
-		free(s.r);
+		set_free(&s);
 	}
 	hk_model_destroy(dlib);
 	hk_engine_destroy(e);
