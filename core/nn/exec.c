@@ -836,6 +836,19 @@ static hk_status plan_create_locked(hk__nn_exec *x, size_t n, hk__nn_plan **out)
 	return s;
 }
 
+/* The activations after a pooling (rare; plain C, in place on its output). */
+static void pool_post_act(const hk__nn_net *net, const hk__nn_node *nd, size_t n, hk__nn_plan *p)
+{
+	for (int k = 0; k < nd->npost; k++) {
+		hk__nn_node tmp = *nd;
+		tmp.kind = NK_UNARY;
+		tmp.alg = nd->post[k].alg;
+		tmp.src = nd->dst;
+		tmp.npost = 0;
+		hk__nn_ref_node(net, &tmp, n, p->buf);
+	}
+}
+
 /* The plan for batch n (created on first use) with the input loaded. */
 static hk_status plan_load(hk__nn_exec *x, const float *input, size_t n, hk__nn_plan **out)
 {
@@ -868,15 +881,7 @@ hk_status hk__nn_exec_run(hk__nn_exec *x, const float *input, size_t n,
 		if (st != dnnl_success)
 			return dn(st, "execute", sp->node);
 		if (sp->c_post_act)
-			for (int k = 0; k < nd->npost; k++) {
-				/* pooling activations: rare, plain C */
-				hk__nn_node tmp = *nd;
-				tmp.kind = NK_UNARY;
-				tmp.alg = nd->post[k].alg;
-				tmp.src = nd->dst;
-				tmp.npost = 0;
-				hk__nn_ref_node(net, &tmp, n, p->buf);
-			}
+			pool_post_act(net, nd, n, p);
 	}
 	dnnl_status_t st = dnnl_stream_wait(x->strm);
 	if (st != dnnl_success)
@@ -1005,6 +1010,8 @@ hk_status hk__nn_exec_profile(hk__nn_exec *x, const float *input, size_t n, doub
 			hk__nn_ref_node(net, &net->node[sp->node], n, p->buf);
 		else if (dnnl_primitive_execute(sp->prim, x->strm, sp->nargs, sp->args) != dnnl_success)
 			return hk__err(HK_E_BACKEND, "oneDNN: execute failed at node %d", sp->node);
+		else if (sp->c_post_act)
+			pool_post_act(net, &net->node[sp->node], n, p);
 		ns[sp->node] += thread_cpu_ns() - t0;
 	}
 	return HK_OK;
@@ -1042,7 +1049,7 @@ hk_status hk__nn_exec_visit(hk__nn_exec *x, const float *input, size_t n,
 		         dnnl_stream_wait(x->strm) != dnnl_success)
 			s = hk__err(HK_E_BACKEND, "oneDNN: execute failed at node %d", sp->node);
 		else if (sp->c_post_act)
-			s = hk__err(HK_E_UNSUPPORTED, "statistics of a pooling with activations");
+			pool_post_act(net, nd, n, p);
 		if (!s && !(i + 1 < p->nsteps && p->steps[i + 1].node == sp->node))
 			hk__nnx_visit_as_f32(x, nd->dst, p->buf[nd->dst], n, f, visit, user);
 	}

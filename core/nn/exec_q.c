@@ -31,7 +31,8 @@ int hk__nnx_is_prim(const hk__nn_node *nd, const hk__nn_tensor *T)
  * a float convolution reads its residual in float. */
 static int s8_ok(const hk__nn_node *nd, const hk__nn_tensor *T)
 {
-	return nd->kind == NK_CONV || nd->kind == NK_FC || nd->kind == NK_MAXPOOL ||
+	/* a pooling's activations run in C on floats (exec.c pool_post_act) */
+	return nd->kind == NK_CONV || nd->kind == NK_FC || (nd->kind == NK_MAXPOOL && !nd->npost) ||
 	       (nd->kind == NK_PRELU && T[nd->src].ndim == 4);
 }
 
