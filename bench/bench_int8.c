@@ -34,6 +34,9 @@ static void usage(FILE *f)
 	           "  --layers      instead: int8 against fp32 per node on the golden face chips\n"
 	           "                ($HERKEN_SHARED/golden/mobilefacenet; the calibration of\n"
 	           "                $HERKEN_INT8_RANGES or the table): where accuracy is lost\n"
+	           "  --guard       instead: the int8 guard of a detector or O-Net on its golden inputs\n"
+	           "                (same faces at IoU >= 0.5, scores within 0.05; landmarks within\n"
+	           "                5 %% of the eye distance): figures and whether it holds\n"
 	           "  --fake W      with --layers: fp32 with only the activations or only the\n"
 	           "                weights rounded as int8 rounds them (W: activations|weights)\n");
 }
@@ -384,11 +387,71 @@ out:
 	return rc;
 }
 
+/* ---- --guard: the model's int8 guard on its golden inputs ----
+ * The fp32 and the int8 model (calibration of $HERKEN_INT8_RANGES or the
+ * table) over the golden inputs: detector = the six golden photos'
+ * letterboxed inputs, decoded at the engine's score threshold (0.6);
+ * landmarks = the golden faces' O-Net crops. Prints the figures and
+ * whether the guard holds (core/pipeline/guard.c). */
+static int int8_guard(const char *mpath, const char *golden, int role)
+{
+	hk_model *m[2] = {NULL, NULL};
+	int rc = 1;
+	const size_t item = role == 1 ? (size_t)HK__DET_SIZE * HK__DET_SIZE * 3 : (size_t)HK__ONET_SIZE * HK__ONET_SIZE * 3;
+	float *in = malloc(48 * item * sizeof(float));
+	size_t n = 0;
+	for (int s = 1; s <= 6 && in; s++)
+		for (int f = 0; f < (role == 1 ? 1 : 8); f++) {
+			char p[1200];
+			if (role == 1)
+				snprintf(p, sizeof p, "%s/sample%d.det_input_1x192x192x3.f32", golden, s);
+			else
+				snprintf(p, sizeof p, "%s/sample%d_f%d.onet_input_1x48x48x3.f32", golden, s, f);
+			FILE *fh = fopen(p, "rb");
+			if (fh && fread(in + n * item, sizeof(float), item, fh) == item)
+				n++;
+			if (fh)
+				fclose(fh);
+		}
+	for (int k = 0; k < 2; k++) {
+		hk_model_params p;
+		hk_model_default_params(&p);
+		p.threads = 1;
+		p.precision = k ? HK_PREC_INT8 : HK_PREC_FP32;
+		if (hk_model_load(mpath, &p, &m[k]))
+			goto fail;
+	}
+	hk__det_guard dg = {0};
+	hk__onet_guard og = {0};
+	if (!n || hk__guard_models(m[0], m[1], in, n, &dg, &og))
+		goto fail;
+	if (role == 1)
+		printf("%s int8 vs fp32 on %zu golden photos (%s): %zu faces, %zu found again (IoU >= 0.5), "
+		       "%zu missed, %zu extra; IoU min %.3f mean %.3f; max |score diff| %.4f; guard %s\n",
+		       strrchr(mpath, '/') ? strrchr(mpath, '/') + 1 : mpath, dg.images, golden, dg.faces,
+		       dg.matched, dg.missed, dg.extra, dg.min_iou, dg.matched ? dg.iou_sum / dg.matched : 0,
+		       dg.max_score_diff, hk__det_guard_holds(&dg) ? "holds" : "FAILS");
+	else
+		printf("onet.tflite int8 vs fp32 on %zu golden faces (%s): landmark shift / eye distance "
+		       "max %.4f mean %.4f; max |prob diff| %.4f; guard %s\n",
+		       og.faces, golden, og.max_dev, og.faces ? og.dev_sum / og.faces : 0, og.max_prob_diff,
+		       hk__onet_guard_holds(&og) ? "holds" : "FAILS");
+	rc = 0;
+	goto out;
+fail:
+	fprintf(stderr, "int8-calibrate: %s\n", n ? hk_last_error() : "no golden inputs");
+out:
+	free(in);
+	hk_model_destroy(m[0]);
+	hk_model_destroy(m[1]);
+	return rc;
+}
+
 int hk__bench_int8_calibrate(int argc, char **argv)
 {
 	const char *which = "embedder", *pairs = NULL, *lfw = NULL;
 	long nimg = 600;
-	int layers = 0, fake_mode = 0;
+	int layers = 0, fake_mode = 0, guard = 0;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -396,6 +459,8 @@ int hk__bench_int8_calibrate(int argc, char **argv)
 			return 0;
 		} else if (!strcmp(a, "--layers")) {
 			layers = 1;
+		} else if (!strcmp(a, "--guard")) {
+			guard = 1;
 		} else if (v && !strcmp(a, "--fake") && (!strcmp(v, "activations") || !strcmp(v, "weights"))) {
 			fake_mode = !strcmp(v, "activations") ? 1 : 2, i++;
 		} else if (v && !strcmp(a, "--model")) {
@@ -421,14 +486,18 @@ int hk__bench_int8_calibrate(int argc, char **argv)
 	char pbuf[1024], dbuf[1024];
 	pairs = hkb_data_path(pairs, "datasets/lfw/pairsDevTrain.txt", pbuf, sizeof pbuf);
 	lfw = hkb_data_path(lfw, "datasets/lfw", dbuf, sizeof dbuf);
-	if (layers) {
+	if (guard && role == 0) {
+		fprintf(stderr, "int8-calibrate: the embedder's guard is the infer/check cosine (>= 0.995 per face)\n");
+		return 2;
+	}
+	if (layers || guard) {
 		char mp[1024], gp[1024];
 		snprintf(mp, sizeof mp, "%s/%s", hk_model_dir(NULL), hkb_model_file(which));
 		const char *golden = hkb_data_path(NULL, role == 0 ? "golden/mobilefacenet" : role == 1 ? "golden/detector" : "golden/onet",
 		                                   gp, sizeof gp);
 		size_t ml = 0;
 		char *m = read_file(mp, &ml);
-		int r = m ? int8_layers(m, ml, golden, role, fake_mode) : 1;
+		int r = m ? (guard ? int8_guard(mp, golden, role) : int8_layers(m, ml, golden, role, fake_mode)) : 1;
 		if (!m)
 			fprintf(stderr, "int8-calibrate: cannot read %s\n", mp);
 		free(m);
