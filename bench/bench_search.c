@@ -419,58 +419,52 @@ static void add_row(const opts *o, row *w)
 	print_row(o, w);
 }
 
+/* The row of implementation impl measured on the same workload as a (same
+ * data, n, dim, batch and, if same_threads, threads); NULL if none ran. */
+static const row *peer_of(const row *a, const char *impl, int same_threads)
+{
+	for (int j = 0; j < nrows; j++) {
+		const row *b = &rows[j];
+		if (!strcmp(b->impl, impl) && a->n == b->n && a->dim == b->dim &&
+		    a->batch == b->batch && (!same_threads || a->threads == b->threads) &&
+		    !strcmp(a->data, b->data))
+			return b;
+	}
+	return NULL;
+}
+
 static void print_summary(void)
 {
 	printf("\n**herken vs FAISS IndexFlatIP, same data, same run** (speedup = FAISS p50 / herken p50; qps ratio; cpu: the same over process CPU time per call)\n\n");
 	printf("| data | n | dim | batch | threads | herken p50 ms | faiss-flat p50 ms | p50 speedup | qps ratio | herken cpu ms | faiss cpu ms | cpu speedup | herken recall@10 |\n");
 	printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
 	for (int i = 0; i < nrows; i++) {
-		if (strcmp(rows[i].impl, "herken"))
-			continue;
-		for (int j = 0; j < nrows; j++) {
-			const row *a = &rows[i], *b = &rows[j];
-			if (strcmp(b->impl, "faiss-flat") || a->n != b->n || a->dim != b->dim ||
-			    a->batch != b->batch || a->threads != b->threads ||
-			    strcmp(a->data, b->data))
-				continue;
+		const row *a = &rows[i], *b;
+		if (!strcmp(a->impl, "herken") && (b = peer_of(a, "faiss-flat", 1)))
 			printf("| %s | %ld | %ld | %ld | %ld | %.3f | %.3f | %.2fx | %.2fx | %.3f | %.3f | %.2fx | %.4f |\n",
 			       a->data, a->n, a->dim, a->batch, a->threads, a->r.p50_ms,
 			       b->r.p50_ms, b->r.p50_ms / a->r.p50_ms, a->r.qps / b->r.qps,
 			       a->r.cpu_p50_ms, b->r.cpu_p50_ms, b->r.cpu_p50_ms / a->r.cpu_p50_ms,
 			       a->r.recall);
-		}
 	}
 	/* the 4-bit first pass against the plain int8 scan (bench_q4.c) */
 	for (int i = 0; i < nrows; i++) {
-		if (strcmp(rows[i].impl, "herken-q4"))
-			continue;
-		for (int j = 0; j < nrows; j++) {
-			const row *a = &rows[i], *b = &rows[j];
-			if (strcmp(b->impl, "herken-i8") || a->n != b->n || a->dim != b->dim ||
-			    a->batch != b->batch || strcmp(a->data, b->data))
-				continue;
+		const row *a = &rows[i], *b;
+		if (!strcmp(a->impl, "herken-q4") && (b = peer_of(a, "herken-i8", 0)))
 			printf("\n4-bit first pass vs int8 scan: n=%ld dim=%ld batch=%ld: cpu p50 %.3f vs %.3f ms "
 			       "(q4 speedup %.2fx), re-scored exactly %.0f rows/query (%.2f %% of n), "
 			       "recall@10 %.4f vs %.4f\n",
 			       a->n, a->dim, a->batch, a->r.cpu_p50_ms, b->r.cpu_p50_ms,
 			       b->r.cpu_p50_ms / a->r.cpu_p50_ms, a->rescored,
 			       100.0 * a->rescored / (double)a->n, a->r.recall, b->r.recall);
-		}
 	}
 	/* huge pages vs 4 KiB pages */
 	for (int i = 0; i < nrows; i++) {
-		if (strcmp(rows[i].impl, "herken-4k"))
-			continue;
-		for (int j = 0; j < nrows; j++) {
-			const row *a = &rows[j], *b = &rows[i];
-			if (strcmp(a->impl, "herken") || a->n != b->n || a->dim != b->dim ||
-			    a->batch != b->batch || a->threads != b->threads ||
-			    strcmp(a->data, b->data))
-				continue;
+		const row *b = &rows[i], *a;
+		if (!strcmp(b->impl, "herken-4k") && (a = peer_of(b, "herken", 1)))
 			printf("\nhuge pages (%s) vs 4 KiB pages: n=%ld dim=%ld batch=%ld threads=%ld: p50 %.3f vs %.3f ms (%.2fx)\n",
 			       a->pages, a->n, a->dim, a->batch, a->threads, a->r.p50_ms,
 			       b->r.p50_ms, b->r.p50_ms / a->r.p50_ms);
-		}
 	}
 }
 

@@ -857,6 +857,15 @@ static void json_num(double v)
 		printf("%.4g", v);
 }
 
+/* Where a verify/identify threshold came from and the rate (name: "fmr" or
+ * "fpir") it stands at: the calibrated target, or what --threshold gives. */
+static void json_threshold_from(const hk_decision *d, const char *name, double thr_rate)
+{
+	printf(", \"threshold_from\": \"%s\", \"threshold_%s\": ",
+	       d->kind ? "calibration" : "--threshold", name);
+	json_num(d->kind ? d->target : thr_rate);
+}
+
 /* The policy's operating point and the thresholds it gives now. */
 static void print_op(const hk_store_info *i, int json)
 {
@@ -1122,9 +1131,7 @@ int hk_cli_store_verify(int argc, char **argv)
 			json_num(d.kind ? d.target : NAN);
 			printf(", \"fmr\": ");
 			json_num(d.kind ? d.rate : NAN);
-			printf(", \"threshold_from\": \"%s\", \"threshold_fmr\": ",
-			       d.kind ? "calibration" : "--threshold");
-			json_num(d.kind ? d.target : thr_rate);
+			json_threshold_from(&d, "fmr", thr_rate);
 			printf("}\n");
 		}
 		rc = s || !match ? HK_EXIT_NOMATCH : HK_EXIT_OK;
@@ -1200,9 +1207,7 @@ int hk_cli_store_identify(int argc, char **argv)
 			json_num(d.kind ? d.score : NAN);
 			printf(", \"fpir\": ");
 			json_num(d.kind ? d.rate : NAN);
-			printf(", \"threshold_from\": \"%s\", \"threshold_fpir\": ",
-			       d.kind ? "calibration" : "--threshold");
-			json_num(d.kind ? d.target : thr_rate);
+			json_threshold_from(&d, "fpir", thr_rate);
 			printf(", \"matches\": [");
 			for (size_t i = 0; i < n; i++) {
 				printf("%s{\"subject\": ", i ? ", " : "");
