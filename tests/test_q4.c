@@ -12,16 +12,11 @@
 #include <string.h>
 
 #include "hk_simd.h"
+#include "test_vec.h"
 #include "q4.h"
 
 static uint64_t st = 0x2545f4914f6cdd1dull;
-static uint32_t rnd(void)
-{
-	st ^= st << 13;
-	st ^= st >> 7;
-	st ^= st << 17;
-	return (uint32_t)(st >> 16);
-}
+static uint32_t rnd(void) { return tv_xorshift(&st); }
 
 /* |dot8 - 17 dot(q, c)| <= B for one row and query, all in exact integers. */
 static void check_row(const int8_t *r, const int8_t *q, size_t d8)

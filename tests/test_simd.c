@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "hk_simd.h"
+#include "test_vec.h"
 #include "internal.h"
 
 /* fp32 accumulation of up to ~600 terms in a different order than the
@@ -23,13 +24,7 @@
 #define TOL_F32 2e-6
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
-static uint32_t rnd(void)
-{
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return (uint32_t)(rng_state >> 16);
-}
+static uint32_t rnd(void) { return tv_xorshift(&rng_state); }
 static float rndf(void) { return (float)((int32_t)rnd() % 20001) / 10000.0f; }
 static int8_t rnd_i8(void) { return (int8_t)((int)(rnd() % 255) - 127); }
 

@@ -1,9 +1,20 @@
 /* Vector oracles the tests share: the L2 normalisation and the cosine
- * computed in double, independent of the library's kernels. */
+ * computed in double, independent of the library's kernels; the tests'
+ * xorshift64 generator. */
 #ifndef HK_TEST_VEC_H
 #define HK_TEST_VEC_H
 
 #include <math.h>
+#include <stdint.h>
+
+/* xorshift64 (13, 7, 17) step of *s, the upper bits. */
+static inline uint32_t tv_xorshift(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return (uint32_t)(*s >> 16);
+}
 
 static inline void tv_unit(float *v, int d)
 {

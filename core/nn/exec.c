@@ -44,6 +44,7 @@ typedef struct step {
 	dnnl_memory_desc_t scratch_md; /* user-managed scratchpad (may be empty) */
 	int has_scratch;
 	int c_post_act; /* pooling: activations applied in C */
+	int own;        /* hk__nnx_own8_role: herken's int8 kernels */
 } step;
 
 struct hk__nn_plan {
@@ -308,6 +309,17 @@ static hk_status plan_arena(hk__nn_exec *x, hk__nn_plan *p, size_t **off_out)
 		for (int j = 0; j < k; j++)
 			if (ts[j] >= 0 && !net->g.t[ts[j]].is_const)
 				last[ts[j]] = i;
+	}
+	/* an own int8 convolution with a fused PReLU writes the PReLU's output
+	 * while it reads its inputs: they live until the PReLU */
+	for (int i = 0; i < net->nnodes; i++) {
+		const hk__nn_node *nd = &net->node[i];
+		int f = hk__nnx_own8_fused(x, i), ts[2 + HK__NN_MAX_POST] = {nd->src, nd->src1}, k = 2;
+		for (int j = 0; j < nd->npost; j++)
+			ts[k++] = nd->post[j].tensor;
+		for (int j = 0; j < k && f >= 0; j++)
+			if (ts[j] >= 0 && !net->g.t[ts[j]].is_const && last[ts[j]] < f)
+				last[ts[j]] = f;
 	}
 	for (int k = 0; k < net->noutputs; k++)
 		last[net->outputs[k]] = net->nnodes;
@@ -614,7 +626,7 @@ static hk_status plan_create(hk__nn_exec *x, size_t n, hk__nn_plan **out)
 		const hk__nn_node *nd = &net->node[ni];
 		step *sp = &p->steps[p->nsteps++];
 		sp->node = ni;
-		if (!hk__nnx_is_prim(nd, T))
+		if (!hk__nnx_is_prim(nd, T) || (sp->own = hk__nnx_own8_role(x, ni)))
 			continue;
 		dnnl_memory_desc_t src, dst, wany, bmd;
 		dnnl_primitive_desc_t pd = NULL;
@@ -860,6 +872,10 @@ hk_status hk__nn_exec_run(hk__nn_exec *x, const float *input, size_t n,
 	for (int i = 0; i < p->nsteps; i++) {
 		step *sp = &p->steps[i];
 		const hk__nn_node *nd = &net->node[sp->node];
+		if (sp->own) {
+			hk__nnx_own8_run(x, sp->node, n, p->buf, 0);
+			continue;
+		}
 		if (!sp->prim) {
 			hk__nn_ref_node(net, nd, n, p->buf);
 			continue;
@@ -910,7 +926,7 @@ hk_status hk__nn_exec_init(hk__nn_exec *x, const hk__nn_net *net,
 	}
 	if ((prec == HK_PREC_BF16 || prec == HK_PREC_INT8) && (s = hk__nnx_choose_dtypes(x, absmax)))
 		goto fail;
-	if (prec == HK_PREC_INT8 && (s = hk__nnx_init_int8(x, absmax)))
+	if (prec == HK_PREC_INT8 && ((s = hk__nnx_init_int8(x, absmax)) || (s = hk__nnx_own8_init(x))))
 		goto fail;
 	if (!x->wc || !x->consts || !x->plans || !x->chosen) {
 		s = hk__err(HK_E_NOMEM, "out of memory");
@@ -965,6 +981,7 @@ void hk__nn_exec_free(hk__nn_exec *x)
 		for (int t = 0; t < net->g.ntensors; t++)
 			if (x->consts[t])
 				xfree(x, x->consts[t], net->g.t[t].count ? net->g.t[t].count * sizeof(float) : 64);
+	hk__nnx_own8_free(x);
 	if (x->strm)
 		dnnl_stream_destroy(x->strm);
 	if (x->eng)
@@ -1001,7 +1018,9 @@ hk_status hk__nn_exec_profile(hk__nn_exec *x, const float *input, size_t n, doub
 	for (int i = 0; i < p->nsteps; i++) {
 		step *sp = &p->steps[i];
 		double t0 = thread_cpu_ns();
-		if (!sp->prim)
+		if (sp->own)
+			hk__nnx_own8_run(x, sp->node, n, p->buf, 0);
+		else if (!sp->prim)
 			hk__nn_ref_node(net, &net->node[sp->node], n, p->buf);
 		else if (dnnl_primitive_execute(sp->prim, x->strm, sp->nargs, sp->args) != dnnl_success)
 			return hk__err(HK_E_BACKEND, "oneDNN: execute failed at node %d", sp->node);
@@ -1036,7 +1055,9 @@ hk_status hk__nn_exec_visit(hk__nn_exec *x, const float *input, size_t n,
 	for (int i = 0; i < p->nsteps && !s; i++) {
 		step *sp = &p->steps[i];
 		const hk__nn_node *nd = &net->node[sp->node];
-		if (!sp->prim)
+		if (sp->own)
+			hk__nnx_own8_run(x, sp->node, n, p->buf, 1);
+		else if (!sp->prim)
 			hk__nn_ref_node(net, nd, n, p->buf);
 		else if (dnnl_primitive_execute(sp->prim, x->strm, sp->nargs, sp->args) != dnnl_success ||
 		         dnnl_stream_wait(x->strm) != dnnl_success)

@@ -16,6 +16,7 @@ typedef struct hk__nn_mem {
 
 typedef struct hk__nn_wcache hk__nn_wcache; /* reordered weights, per node */
 typedef struct hk__nn_plan hk__nn_plan;     /* primitives for one batch size */
+typedef struct hk__nnx_own8 hk__nnx_own8;   /* own exact int8 convolutions (exec_i8.c) */
 
 /* Everything one NUMA node owns: engine, stream, weights in oneDNN's
  * layouts, plans per batch size. Used by one thread at a time. */
@@ -39,6 +40,7 @@ typedef struct hk__nn_exec {
 	                           (f32 in, s8 out; hk__nnx_prelu_rq) */
 	int one_thread;         /* oneDNN runs 1 thread: tune by thread CPU time */
 	char (*chosen)[48];     /* per node: implementation picked by the first plan */
+	hk__nnx_own8 *own8;     /* int8 without VNNI: nodes on herken's own kernels */
 } hk__nn_exec;
 
 /* prec: HK_PREC_FP32, HK_PREC_BF16 or HK_PREC_INT8. For int8, absmax gives
@@ -137,4 +139,20 @@ void hk__nnx_load_input(const hk__nn_exec *x, void *dst, const float *input, siz
 void hk__nnx_visit_as_f32(const hk__nn_exec *x, int t, const void *buf, size_t n, float *scratch,
                           void (*visit)(void *user, int tensor, const float *v, size_t count),
                           void *user);
+
+/* ---- int8 without VNNI: herken's exact s8 x s8 convolutions (exec_i8.c) ---- */
+
+/* After hk__nnx_init_int8: when oneDNN's int8 convolutions lack VNNI
+ * (HERKEN_INT8_OWN=0|1 forces), packs the weights of the int8 convolutions
+ * the own kernels cover; x->own8 stays NULL otherwise. */
+hk_status hk__nnx_own8_init(hk__nn_exec *x);
+void hk__nnx_own8_free(hk__nn_exec *x);
+/* 0: node ni is oneDNN's or C's; 1: an own convolution; 2: a requantising
+ * PReLU fused into the own convolution before it (nothing to run). */
+int hk__nnx_own8_role(const hk__nn_exec *x, int ni);
+/* The PReLU node fused into own convolution ni, or -1. */
+int hk__nnx_own8_fused(const hk__nn_exec *x, int ni);
+/* Node ni (role != 0) on n items. visiting: unfused, so that the
+ * convolution's f32 output exists too (hk__nn_exec_visit); bit-identical. */
+void hk__nnx_own8_run(const hk__nn_exec *x, int ni, size_t n, float *const *buf, int visiting);
 #endif
