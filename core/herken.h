@@ -1826,17 +1826,25 @@ HK_API hk_status hk_store_audit_verify(hk_store *st, hk_audit_report *r);
  * format-1 file has no open-set table; then q = FMR. The threshold for a
  * target FPIR rises with N.
  *
- * The library ships a calibration for each embedder it knows, keyed by
- * the sha256 of the model file (text files core/calib/ *.calib, compiled
- * in); `herken-bench calibrate` writes one. Text format, one record a line,
- * '#' comments:
+ * The library ships a calibration for each embedder it knows and each
+ * precision it runs in, keyed by the sha256 of the model file and the
+ * precision (text files core/calib/ *.calib, compiled in): int8 and bf16
+ * embeddings are not the fp32 ones, and neither are their score tails, so
+ * each precision has its own table, fitted the same way on the same
+ * training-side data. hk_calib_for_engine takes the table of the precision
+ * the engine's embedder runs in (AUTO resolved); when none ships for that
+ * precision it is an error naming it, never another precision's table.
+ * `herken-bench calibrate [--precision P]` writes one. Text format, one
+ * record a line, '#' comments:
  *
- *     herken-calibration 2                (1: no openset section)
+ *     herken-calibration 3                (1: no openset section;
+ *                                          1 and 2: no precision line, fp32)
  *     embedder <sha256 of the embedder file, 64 hex digits>
+ *     precision <fp32|bf16|int8>          format 3 only
  *     points <n>                          n >= 2
  *     <score> <fmr>                       x n: score ascending, FMR
  *                                         strictly descending, in (0, 1]
- *     openset <m>                         optional (format 2), m >= 2
+ *     openset <m>                         optional (format >= 2), m >= 2
  *     <score> <q>                         x m: the same rules
  *     end
  *
@@ -1872,14 +1880,29 @@ HK_API hk_status hk_calib_parse(const char *text, size_t len,
 HK_API hk_status hk_calib_load(const char *path, const uint8_t *expect_sha256,
                                hk_calib **out);
 /* The calibration shipped in the library for the embedder with this
- * sha256; HK_E_FORMAT (naming the sha256) when there is none. */
+ * sha256 running at `precision` (HK_PREC_FP32, HK_PREC_BF16 or
+ * HK_PREC_INT8: what hk_model_get_info() reports, AUTO resolved).
+ * HK_E_FORMAT naming the sha256, the precision and the precisions that do
+ * ship when there is none; HK_E_INVALID for AUTO or an unknown value. */
+HK_API hk_status hk_calib_builtin_at(const uint8_t sha256[32],
+                                     hk_precision precision, hk_calib **out);
+/* hk_calib_builtin_at(sha256, HK_PREC_FP32, out). */
 HK_API hk_status hk_calib_builtin(const uint8_t sha256[32], hk_calib **out);
-/* The shipped calibration of the embedder file an engine loaded (its
- * sha256 is computed from the file in the engine's model directory). */
+/* The shipped calibration of the embedder an engine loaded, at the
+ * precision that embedder runs in (its sha256 is computed from the file in
+ * the engine's model directory). No fallback to another precision. */
 HK_API hk_status hk_calib_for_engine(const hk_engine *e, hk_calib **out);
-/* The shipped calibration of the embedder file at embedder_path (e.g.
+/* The shipped fp32 calibration of the embedder file at embedder_path (e.g.
  * $HERKEN_MODELS/MobileFaceNet.tflite), without loading the model. */
 HK_API hk_status hk_calib_for_model(const char *embedder_path, hk_calib **out);
+/* HK_OK when c belongs to the embedder sha256 running at `precision`,
+ * else HK_E_FORMAT naming what differs (use it on a calibration from
+ * hk_calib_load before deciding with it). */
+HK_API hk_status hk_calib_check(const hk_calib *c, const uint8_t sha256[32],
+                                hk_precision precision);
+/* The precision of the embeddings c was fitted on (format 1 and 2 files:
+ * HK_PREC_FP32); HK_PREC_FP32 for NULL. */
+HK_API hk_precision hk_calib_precision(const hk_calib *c);
 HK_API void hk_calib_destroy(hk_calib *c);
 
 /* sha256 of the embedder this calibration belongs to (32 bytes). */
