@@ -894,6 +894,167 @@ HK_API hk_status hk_face_quality(const hk_image *img, const hk_face *face,
 HK_API const char *hk_quality_reasons_str(uint32_t reasons, char *buf,
                                           size_t len);
 
+/* ------------------------------------------------------------------ */
+/* Embedding a photo collection (core/pipeline/job.c)                  */
+/* ------------------------------------------------------------------ */
+
+/*
+ * hk_embed_many: the faces and embeddings of every image of a frame
+ * source, as a pipeline. The source's own threads read and decode; the
+ * job's detect threads run detection, landmarks and alignment of the next
+ * images while its embed threads run the embedder on batches of chips
+ * gathered across faces and images (up to batch chips; a partial batch
+ * is flushed when no chip has arrived for flush_us, and at the end). The
+ * results come back in the order the source delivered its frames (open
+ * the source with HK_FRAMES_IN_ORDER for the list order), through a
+ * callback on the calling thread:
+ *
+ *     hk_frames_params fp;
+ *     hk_frames_default_params(&fp);
+ *     fp.flags = HK_FRAMES_DECODE | HK_FRAMES_IN_ORDER;
+ *     hk_frames *src = NULL;
+ *     hk_frames_open("photos/", &fp, &src);
+ *     hk_embed_params jp;
+ *     hk_embed_default_params(&jp);
+ *     jp.on_result = store_it;                 // called once per image
+ *     hk_embed_many(engine, src, &jp, NULL);
+ *     hk_frames_destroy(src);
+ *
+ * Every image gives exactly one result: its faces (detector order, at most
+ * max_faces), which are usable and which is the subject, the embeddings
+ * of the selected ones, or its error (unreadable, corrupt, no usable face
+ * with HK_EMBED_SUBJECT): an error is that image's, the job goes on.
+ * Faces are those hk_engine_detect finds and embeddings are those
+ * hk_engine_embed gives for them at the engine's precision (the same
+ * chips, normalised per view and combined with the mirror the same way;
+ * grouping chips of several images into one call changes no bit). With
+ * embed_threads > 1 the copies of the embedder may have picked other
+ * oneDNN fp32 kernels at load (the fastest measured), so fp32 embeddings
+ * from a copy can differ in rounding (measured <= 2e-6 per component);
+ * int8 ones and those of embed_threads = 1 are bit-identical.
+ *
+ * Memory is bounded: at most max_images images are in the job at once
+ * (read, detected, waiting for their chips or for delivery), at most
+ * max_chips chips are queued, and each image's pixels are released (wiped)
+ * as soon as its chips are cut. Chips and pixels live only in RAM and are
+ * wiped after use.
+ *
+ * Threads: detect_threads + embed_threads + one reader, started and joined
+ * by the call. Embed thread k > 0 runs its own copy of the engine's
+ * embedder (loaded by the call, the engine's file and precision, one
+ * oneDNN thread each: MobileFaceNet's batches gain little from a second
+ * oneDNN thread, a second executor doubles the embedder's share of the
+ * cores), so the embedder is not the one serial stage of the pipeline.
+ * The engine is only read: other threads may use it meanwhile.
+ */
+
+/* Which faces of an image are embedded (hk_embed_params.select). */
+typedef enum hk_embed_select {
+	HK_EMBED_SUBJECT = 0, /* the subject alone: the choice of
+	                         hk_engine_embed_largest among the usable
+	                         faces; none usable: HK_E_NOT_FOUND for that
+	                         image (its faces are still reported)        */
+	HK_EMBED_ALL = 1,     /* every usable face (none: HK_OK, 0 embedded) */
+	HK_EMBED_NONE = 2,    /* detection only                              */
+} hk_embed_select;
+
+/* One face of a result. */
+typedef struct hk_embed_face {
+	hk_face face;          /* as hk_engine_detect gives it               */
+	hk_quality quality;    /* hk_face_quality (only with use_quality;
+	                          zero otherwise)                            */
+	uint32_t usable;       /* 1: usable under the job's rule             */
+	uint32_t subject;      /* 1: the image's subject                     */
+	const float *embedding; /* HK_EMBED_DIM floats, L2-normalised, or NULL
+	                           when the face was not selected            */
+} hk_embed_face;
+
+/* One image's outcome; valid only during the on_result call. */
+typedef struct hk_embed_result {
+	uint64_t seq;        /* 0, 1, 2 ...: the order of delivery          */
+	uint64_t id;         /* hk_frame.id                                 */
+	const char *name;    /* hk_frame.name                               */
+	hk_status status;    /* HK_OK, the frame's error, an engine error, or
+	                        HK_E_NOT_FOUND (HK_EMBED_SUBJECT, no usable
+	                        face)                                       */
+	const char *error;   /* message when status != HK_OK, else ""      */
+	uint32_t width, height; /* decoded size (0 when not decoded)         */
+	size_t found;        /* faces the detector found (may exceed nfaces) */
+	size_t nfaces;
+	const hk_embed_face *faces;
+	size_t embedded;     /* faces with an embedding                     */
+} hk_embed_result;
+
+/* Counters of a job (hk_embed_many's *stats, and progress snapshots). */
+typedef struct hk_embed_stats {
+	uint64_t total;      /* frames in the source (UINT64_MAX: a stream) */
+	uint64_t images;     /* results delivered                           */
+	uint64_t errors;     /* of which status != HK_OK                    */
+	uint64_t faces;      /* faces reported                              */
+	uint64_t embedded;   /* faces embedded                              */
+	uint64_t chips;      /* chips through the embedder (x2 with flip)   */
+	uint64_t batches;    /* embedder calls                              */
+	uint32_t max_batch;  /* largest embedder call                       */
+	uint32_t embedders;  /* embed threads (executors) that ran          */
+	double wall_s;       /* since the call started                      */
+	double detect_s;     /* summed over detect threads: decode (when the
+	                        source did not), detection, landmarks,
+	                        quality, alignment warps                    */
+	double embed_s;      /* summed over embed threads: embedder calls   */
+	uint64_t peak_images; /* most images in the job at once             */
+	uint64_t peak_chips;  /* most chips queued at once                  */
+} hk_embed_stats;
+
+/* Return non-zero to stop the job: no further frame is read, the images
+ * in flight are dropped undelivered, hk_embed_many returns HK_E_STATE. */
+typedef int (*hk_embed_result_fn)(void *user, const hk_embed_result *r);
+typedef void (*hk_embed_progress_fn)(void *user, const hk_embed_stats *st);
+/* Custom choice: embed[i] = 1 for each face i of faces[0..n) to embed
+ * (all 0 on entry; usable[i] per the job's rule). Called on a detect
+ * thread, concurrently for different images; the image is valid during
+ * the call. Return non-zero to fail that image with HK_E_STATE. */
+typedef int (*hk_embed_select_fn)(void *user, uint64_t id, const hk_image *img,
+                                  const hk_face *faces, const uint8_t *usable,
+                                  size_t n, uint8_t *embed);
+
+typedef struct hk_embed_params {
+	uint32_t select;          /* hk_embed_select (ignored with select_fn) */
+	uint32_t use_quality;     /* 1: usable = hk_face_quality with no
+	                             reason (the recogniser's and the CLI's
+	                             rule, at quality); 0: the detector's
+	                             size floor (hk_engine_embed_largest's)  */
+	hk_quality_params quality; /* zero fields: defaults                 */
+	uint32_t max_faces;       /* faces kept per image (0 = 64)           */
+	uint32_t batch;           /* chips per embedder call (0 = 16)        */
+	uint32_t flush_us;        /* partial batch waits this long for more
+	                             chips (0 = 2000)                        */
+	uint32_t detect_threads;  /* 0 = number of cores                     */
+	uint32_t embed_threads;   /* executors of the embedder (0 = number
+	                             of cores)                               */
+	uint32_t max_images;      /* images in the job at once (0 = 32)      */
+	uint32_t max_chips;       /* chips queued for the embedder (0 = 64)  */
+	uint32_t progress_ms;     /* on_progress at most this often (0 = 500) */
+	hk_embed_result_fn on_result;     /* may be NULL                      */
+	hk_embed_progress_fn on_progress; /* may be NULL; calling thread      */
+	hk_embed_select_fn select_fn;     /* may be NULL                      */
+	void *user;
+} hk_embed_params;
+
+HK_API void hk_embed_default_params(hk_embed_params *p);
+
+/*
+ * Run the job over every frame src delivers, until its end. src must not
+ * be read by anyone else during the call (frames are released by the
+ * job). on_result and on_progress run on the calling thread, one at a
+ * time. stats (may be NULL) gets the final counters. HK_OK when the source
+ * was read to its end (individual images may have failed: see their
+ * results); HK_E_STATE when on_result stopped it; HK_E_NOMEM or
+ * HK_E_BACKEND (a thread or an embedder copy could not be made: nothing
+ * was read then); a source error from hk_frames_next.
+ */
+HK_API hk_status hk_embed_many(const hk_engine *e, hk_frames *src,
+                               const hk_embed_params *p, hk_embed_stats *stats);
+
 /*
  * The recogniser: frames in, visit events out.
  *
