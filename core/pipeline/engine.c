@@ -749,11 +749,6 @@ int hk__engine_cut_chip(const hk_engine *e, const hk_image *img, const hk_face *
 	return 0;
 }
 
-const hk_model *hk__engine_embedder(const hk_engine *e)
-{
-	return e->emb;
-}
-
 hk_status hk__engine_load_embedder(const hk_engine *e, hk_model **out)
 {
 	return load_one(e, hk__model_by_role("embedder")->file, HK_MODEL_EMBEDDER, out);

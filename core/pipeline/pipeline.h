@@ -203,9 +203,9 @@ hk_status hk__engine_embed_views(const hk_engine *e, const hk_image *img,
 int hk__engine_cut_chip(const hk_engine *e, const hk_image *img, const hk_face *f, uint8_t *chip,
                         int mirror);
 
-/* The engine's embedder, and a new copy of it (same file, precision and
- * threads; the caller destroys it): a second executor for hk_embed_many. */
-const hk_model *hk__engine_embedder(const hk_engine *e);
+/* A new copy of the engine's embedder (hk__engine_embedder, internal.h):
+ * same file, precision and threads; the caller destroys it. A second
+ * executor for hk_embed_many. */
 hk_status hk__engine_load_embedder(const hk_engine *e, hk_model **out);
 
 /* What hk_engine_embed returns from the views: normalise(plain + mirror),
