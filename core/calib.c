@@ -14,7 +14,6 @@
 #include "herken.h"
 #include "internal.h"
 #include "models.h"
-#include "pipeline/pipeline.h"
 
 #define CALIB_MAX_POINTS 100000
 #define CALIB_MAX_BYTES (8u << 20)

@@ -220,6 +220,11 @@ void hk_engine_get_params(const hk_engine *e, hk_engine_params *p)
 		*p = e->p;
 }
 
+const hk_model *hk__engine_embedder(const hk_engine *e)
+{
+	return e ? e->emb : NULL;
+}
+
 static hk_status check_image(const hk_image *img)
 {
 	if (!img || !img->data || img->width == 0 || img->height == 0 ||
