@@ -495,12 +495,12 @@ typedef enum hk_model_kind {
  * table; otherwise hk_model_load fails with HK_E_UNSUPPORTED and says
  * which is missing. Calibrated: the embedder, O-Net and both detectors.
  * HK_PREC_AUTO takes int8 where a calibration passed its accuracy guard
- * (embedder: golden-face cosine >= 0.995, with VNNI only; dense detector
- * and O-Net: the same faces and landmarks on the golden photos, taken with
- * VNNI only, where int8 is the faster; the sparse detector misses one
- * golden face with VNNI: fp32), else bf16 with AMX for
- * the embedder and O-Net, else fp32; hk_model_get_info() tells which it
- * chose. The engine (hk_engine_params.precision) applies INT8 to the
+ * (embedder: golden-face cosine >= 0.995, with VNNI only; O-Net: the same
+ * landmarks on the golden faces, with VNNI only, where int8 is the faster;
+ * the detectors fail theirs: the sparse one misses one golden face, the
+ * dense one adds a false detection on dlib's VOC boxes: fp32), else bf16
+ * with AMX for the embedder and O-Net, else fp32; hk_model_get_info() tells
+ * which it chose. The engine (hk_engine_params.precision) applies INT8 to the
  * embedder only and AUTO to every model.
  */
 typedef enum hk_precision {
