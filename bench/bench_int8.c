@@ -32,7 +32,10 @@ static void usage(FILE *f)
 	           "                ($HERKEN_SHARED/golden/mobilefacenet; the calibration of\n"
 	           "                $HERKEN_INT8_RANGES or the table): where accuracy is lost\n"
 	           "  --fake W      with --layers: fp32 with only the activations or only the\n"
-	           "                weights rounded as int8 rounds them (W: activations|weights)\n");
+	           "                weights rounded as int8 rounds them (W: activations|weights)\n"
+	           "  --on S        with --layers: over the golden faces (S = golden, default) or\n"
+	           "                the calibration chips (S = calib: --images of --pairs; never\n"
+	           "                test data, so per-node choices can be made on them)\n");
 }
 
 /* Distinct image paths of a View 1 pairs file, in file order. */
@@ -120,6 +123,58 @@ static int chips_of(const hk_engine *e, const char *path, float *out)
 	return rc;
 }
 
+/* Chips (and mirrors) of the first nimg distinct images of a View 1 pairs
+ * file: *n chips, malloc'd (wipe before freeing); NULL on failure. */
+static float *calib_chips(const char *pairs, const char *lfw, long nimg, size_t *n)
+{
+	const size_t item = (size_t)HK__CHIP_SIZE * HK__CHIP_SIZE * 3;
+	char **paths = calloc((size_t)nimg, sizeof *paths);
+	size_t np = paths ? read_view1(pairs, lfw, paths, (size_t)nimg) : 0;
+	float *in = np ? malloc(np * 2 * item * sizeof(float)) : NULL;
+	hk_engine *e = NULL;
+	hk_engine_params ep;
+	hk_engine_default_params(&ep);
+	*n = 0;
+	if (!np)
+		fprintf(stderr, "int8-calibrate: no images from %s\n", pairs);
+	else if (!in || hk_engine_create(&ep, &e))
+		fprintf(stderr, "int8-calibrate: %s\n", in ? hk_last_error() : "out of memory");
+	for (size_t i = 0; e && i < np; i++) {
+		if (!chips_of(e, paths[i], in + *n * item))
+			*n += 2;
+		hkb_progress("calibration images", i + 1, np);
+	}
+	hk_engine_destroy(e);
+	for (size_t i = 0; i < np; i++)
+		free(paths[i]);
+	free(paths);
+	if (!*n) {
+		free(in);
+		return NULL;
+	}
+	return in;
+}
+
+/* The golden face chips (sample<s>_f<f> files): *n of them, malloc'd. */
+static float *golden_chips(const char *golden, size_t *n)
+{
+	const size_t item = (size_t)HK__CHIP_SIZE * HK__CHIP_SIZE * 3;
+	float *in = malloc(48 * item * sizeof(float));
+	*n = 0;
+	for (int s = 1; in && s <= 6; s++)
+		for (int f = 0; f < 8; f++) {
+			char p[1200];
+			snprintf(p, sizeof p, "%s/sample%d_f%d.mobilefacenet_input_1x112x112x3.f32", golden, s, f);
+			FILE *fh = fopen(p, "rb");
+			if (!fh)
+				continue;
+			size_t got = fread(in + *n * item, sizeof(float), item, fh);
+			fclose(fh);
+			*n += got == item;
+		}
+	return in;
+}
+
 static char *read_file(const char *path, size_t *len)
 {
 	FILE *f = fopen(path, "rb");
@@ -199,7 +254,8 @@ static const char *kind_name(int k)
 	return k >= 0 && k < (int)(sizeof n / sizeof n[0]) ? n[k] : "?";
 }
 
-static int int8_layers(const char *model, size_t mlen, const char *golden, int fake_mode)
+static int int8_layers(const char *model, size_t mlen, const float *chips, size_t nchips,
+                       const char *what, int fake_mode)
 {
 	hk__nn_net net;
 	hk__nn_exec x32, x8;
@@ -217,12 +273,11 @@ static int int8_layers(const char *model, size_t mlen, const char *golden, int f
 	               malloc((size_t)nt * sizeof(double)), calloc((size_t)nt, sizeof(double)),
 	               calloc((size_t)nt, sizeof(double)), NULL, NULL};
 	float *steps = calloc((size_t)nt, sizeof(float));
-	float *in = malloc(item * sizeof(float));
 	int have32 = 0, have8 = 0, havew = 0, have2 = 0;
 	hk__nn_net net2;
 	hk__nn_exec xw;
 	float *am2 = NULL, *fake = calloc((size_t)nt, sizeof(float));
-	if (!c.ref || !c.cnt || !c.cmin || !c.csum || !c.qsum || !steps || !in || !fake ||
+	if (!c.ref || !c.cnt || !c.cmin || !c.csum || !c.qsum || !steps || !fake ||
 	    hk__int8_ranges(sha, &net, 0, &amax) ||
 	    hk__nn_exec_init(&x32, &net, 1, NULL, HK_PREC_FP32, NULL) || !(have32 = 1) ||
 	    hk__nn_exec_init(&x8, &net, 1, NULL, HK_PREC_INT8, amax) || !(have8 = 1)) {
@@ -270,28 +325,18 @@ static int int8_layers(const char *model, size_t mlen, const char *golden, int f
 		steps[t] = x8.dt[t] == DT_S8 ? x8.qs[t] : 0;
 	}
 	c.qs = steps;
-	for (int s = 1; s <= 6; s++)
-		for (int f = 0; f < 8; f++) {
-			char p[1200];
-			snprintf(p, sizeof p, "%s/sample%d_f%d.mobilefacenet_input_1x112x112x3.f32", golden, s, f);
-			FILE *fh = fopen(p, "rb");
-			if (!fh)
-				continue;
-			size_t got = fread(in, sizeof(float), item, fh);
-			fclose(fh);
-			if (got != item)
-				continue;
-			c.mode = 0;
-			if (hk__nn_exec_visit(&x32, in, 1, layer_visit, &c))
-				goto fail;
-			c.mode = 1;
-			if (hk__nn_exec_visit(fake_mode ? &xw : &x8, in, 1, layer_visit, &c))
-				goto fail;
-			nf++;
-		}
-	printf("# %s vs fp32 per node over %d golden faces (%s): cosine min / mean\n",
+	for (size_t k = 0; k < nchips; k++) {
+		c.mode = 0;
+		if (hk__nn_exec_visit(&x32, chips + k * item, 1, layer_visit, &c))
+			goto fail;
+		c.mode = 1;
+		if (hk__nn_exec_visit(fake_mode ? &xw : &x8, chips + k * item, 1, layer_visit, &c))
+			goto fail;
+		nf++;
+	}
+	printf("# %s vs fp32 per node over %d %s (oneDNN at %s, %s): cosine min / mean\n",
 	       fake_mode == 1 ? "fp32 with s8-rounded activations" : fake_mode == 2 ? "fp32 with s8 weights" : "int8",
-	       nf, golden);
+	       nf, what, hk__nn_isa_name(), x8.impl);
 	printf("%5s %-8s %6s %4s %9s %9s %9s %9s %10s\n", "node", "kind", "tensor", "dt", "min", "mean",
 	       "alone", "step", "Mflop");
 	for (int i = 0; i < net.nnodes && nf; i++) {
@@ -319,7 +364,6 @@ out:
 	free(c.csum);
 	free(c.qsum);
 	free(steps);
-	free(in);
 	if (havew)
 		hk__nn_exec_free(&xw);
 	if (have2)
@@ -335,7 +379,7 @@ int hk__bench_int8_calibrate(int argc, char **argv)
 {
 	const char *which = "embedder", *pairs = NULL, *lfw = NULL;
 	long nimg = 600;
-	int layers = 0, fake_mode = 0;
+	int layers = 0, fake_mode = 0, on_calib = 0;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -345,6 +389,8 @@ int hk__bench_int8_calibrate(int argc, char **argv)
 			layers = 1;
 		} else if (v && !strcmp(a, "--fake") && (!strcmp(v, "activations") || !strcmp(v, "weights"))) {
 			fake_mode = !strcmp(v, "activations") ? 1 : 2, i++;
+		} else if (v && !strcmp(a, "--on") && (!strcmp(v, "golden") || !strcmp(v, "calib"))) {
+			on_calib = !strcmp(v, "calib"), i++;
 		} else if (v && !strcmp(a, "--model")) {
 			which = v, i++;
 		} else if (v && !strcmp(a, "--images")) {
@@ -369,40 +415,34 @@ int hk__bench_int8_calibrate(int argc, char **argv)
 		char mp[1024], gp[1024];
 		snprintf(mp, sizeof mp, "%s/%s", hk_model_dir(NULL), hkb_model_file("embedder"));
 		const char *golden = hkb_data_path(NULL, "golden/mobilefacenet", gp, sizeof gp);
-		size_t ml = 0;
+		size_t ml = 0, nc = 0;
 		char *m = read_file(mp, &ml);
-		int r = m ? int8_layers(m, ml, golden, fake_mode) : 1;
+		float *chips = on_calib ? calib_chips(pairs, lfw, nimg, &nc) : golden_chips(golden, &nc);
+		char what[1200];
+		if (on_calib)
+			snprintf(what, sizeof what, "calibration chips (first %ld images of %s)", nimg, pairs);
+		else
+			snprintf(what, sizeof what, "golden faces (%s)", golden);
+		int r = m && chips ? int8_layers(m, ml, chips, nc, what, fake_mode) : 1;
 		if (!m)
 			fprintf(stderr, "int8-calibrate: cannot read %s\n", mp);
+		if (chips)
+			hk__wipe(chips, nc * (size_t)HK__CHIP_SIZE * HK__CHIP_SIZE * 3 * sizeof(float));
+		free(chips);
 		free(m);
 		return r;
 	}
-	char **paths = calloc((size_t)nimg, sizeof *paths);
-	size_t np = paths ? read_view1(pairs, lfw, paths, (size_t)nimg) : 0;
-	if (!np) {
-		fprintf(stderr, "int8-calibrate: no images from %s\n", pairs);
-		free(paths);
-		return 1;
-	}
+	size_t nin = 0;
+	float *in = calib_chips(pairs, lfw, nimg, &nin);
 	char mpath[1024];
 	snprintf(mpath, sizeof mpath, "%s/%s", hk_model_dir(NULL), hkb_model_file("embedder"));
 	size_t mlen = 0;
 	char *model = read_file(mpath, &mlen);
-	hk_engine *e = NULL;
-	hk_engine_params ep;
-	hk_engine_default_params(&ep);
 	const size_t item = (size_t)HK__CHIP_SIZE * HK__CHIP_SIZE * 3;
-	float *in = malloc(np * 2 * item * sizeof(float));
 	int rc = 1;
-	if (!model || !in || hk_engine_create(&ep, &e)) {
-		fprintf(stderr, "int8-calibrate: %s\n", model ? hk_last_error() : "cannot read the model");
+	if (!model || !in) {
+		fprintf(stderr, "int8-calibrate: %s\n", model ? "no calibration chips" : "cannot read the model");
 		goto out;
-	}
-	size_t nin = 0;
-	for (size_t i = 0; i < np; i++) {
-		if (!chips_of(e, paths[i], in + nin * item))
-			nin += 2;
-		hkb_progress("calibration images", i + 1, np);
 	}
 	hk__int8_calib cal;
 	if (hk__int8_calibrate(model, mlen, in, nin, &cal)) {
@@ -412,8 +452,8 @@ int hk__bench_int8_calibrate(int argc, char **argv)
 	char sha[65];
 	hk__sha256_hex(model, mlen, sha);
 	printf("/* MobileFaceNet.tflite: %zu chips (O-Net-aligned face nearest the centre and its\n"
-	       " * mirror image) of the first %zu distinct images of LFW View 1 %s */\n",
-	       nin, np, strrchr(pairs, '/') ? strrchr(pairs, '/') + 1 : pairs);
+	       " * mirror image) of the first %ld distinct images of LFW View 1 %s */\n",
+	       nin, nimg, strrchr(pairs, '/') ? strrchr(pairs, '/') + 1 : pairs);
 	printf("\"model %s\\n\"\n", sha);
 	for (int t = 0; t < cal.ntensors; t++)
 		if (cal.eq[t])
@@ -429,12 +469,8 @@ int hk__bench_int8_calibrate(int argc, char **argv)
 	rc = 0;
 out:
 	if (in)
-		hk__wipe(in, np * 2 * item * sizeof(float));
+		hk__wipe(in, nin * item * sizeof(float));
 	free(in);
 	free(model);
-	hk_engine_destroy(e);
-	for (size_t i = 0; i < np; i++)
-		free(paths[i]);
-	free(paths);
 	return rc;
 }
