@@ -127,8 +127,8 @@ static size_t rank_k(double share, size_t n)
 /* Fit the calibration on a train set: the 1:1 table from its impostor
  * pairs, the open-set table from it as non-mated probes (openset_fit.h).
  * *os (may be NULL) gets the open-set fit's figures. */
-static int fit_calib(const hkb_set *s, int threads, const uint8_t sha[32], const char *note,
-                     hk_calib **cal, char **text_out, hkb_osfit *os_out)
+static int fit_calib(const hkb_set *s, int threads, const uint8_t sha[32], const char *precision,
+                     const char *note, hk_calib **cal, char **text_out, hkb_osfit *os_out)
 {
 	hkb_pairs p;
 	hkb_osfit os;
@@ -139,7 +139,7 @@ static int fit_calib(const hkb_set *s, int threads, const uint8_t sha[32], const
 	if (!rc)
 		rc = hkb_score_pairs(s, threads, 0, 0, &p);
 	if (!rc) {
-		rc = hkb_calib_fit(p.ihist, p.nimp, p.ngen, sha, note, &os, &text);
+		rc = hkb_calib_fit(p.ihist, p.nimp, p.ngen, sha, precision, note, &os, &text);
 		hkb_pairs_free(&p);
 	}
 	if (!rc && hk_calib_parse(text, strlen(text), sha, cal)) {
@@ -174,28 +174,18 @@ static double thr_at(const double *v_desc, size_t n, double p)
 	return v_desc[rank_k(p, n) - 1];
 }
 
-static int run_trial(const hkb_blufr *b, int t, int threads, const hk_calib *shipped,
-                     trial_res *r)
+/* Verification over all unordered test pairs: VR at FAR 1e-3 / 1e-4 and
+ * the ROC into r. */
+static int verification(const hkb_set *test, int threads, trial_res *r)
 {
-	memset(r, 0, sizeof *r);
-	hkb_set test, gal, train;
-	if (build_set(b, t, "gp", &test) || build_set(b, t, "g", &gal) ||
-	    build_set(b, t, "r", &train))
-		return -1;
-	r->ntest = test.n;
-	r->ngal = gal.n;
-	for (size_t i = 0; i < test.n; i++)
-		r->undetected += !test.ok[i];
-
-	/* ---- verification over all test pairs ---- */
 	hkb_pairs p;
-	if (hkb_score_pairs(&test, threads, 0, 0, &p))
+	if (hkb_score_pairs(test, threads, 0, 0, &p))
 		return -1;
 	r->nimp_pairs = p.nimp;
 	r->ngen_pairs = p.ngen;
 	float t3, t4;
-	if (hkb_impostor_rank(&test, threads, &p, rank_k(1e-3, p.nimp), &t3) ||
-	    hkb_impostor_rank(&test, threads, &p, rank_k(1e-4, p.nimp), &t4)) {
+	if (hkb_impostor_rank(test, threads, &p, rank_k(1e-3, p.nimp), &t3) ||
+	    hkb_impostor_rank(test, threads, &p, rank_k(1e-4, p.nimp), &t4)) {
 		hkb_pairs_free(&p);
 		return -1;
 	}
@@ -223,6 +213,24 @@ static int run_trial(const hkb_blufr *b, int t, int threads, const hk_calib *shi
 		}
 	}
 	hkb_pairs_free(&p);
+	return 0;
+}
+
+/* One trial; open_only skips the verification pairs (VR stays 0). */
+static int run_trial(const hkb_blufr *b, int t, int threads, int open_only, trial_res *r)
+{
+	memset(r, 0, sizeof *r);
+	hkb_set test, gal, train;
+	if (build_set(b, t, "gp", &test) || build_set(b, t, "g", &gal) ||
+	    build_set(b, t, "r", &train))
+		return -1;
+	r->ntest = test.n;
+	r->ngal = gal.n;
+	for (size_t i = 0; i < test.n; i++)
+		r->undetected += !test.ok[i];
+
+	if (!open_only && verification(&test, threads, r))
+		return -1;
 
 	/* ---- open set: probes against the gallery ---- */
 	int *gal_of_label = NULL; /* label -> gallery row + 1 */
@@ -328,7 +336,7 @@ static int run_trial(const hkb_blufr *b, int t, int threads, const hk_calib *shi
 	hk_calib *cal = NULL;
 	char note[128];
 	snprintf(note, sizeof note, "BLUFR trial %d train split", t);
-	if (train.n >= 100 && !fit_calib(&train, threads, b->model_sha, note, &cal, NULL, &r->os)) {
+	if (train.n >= 100 && !fit_calib(&train, threads, b->model_sha, b->precision, note, &cal, NULL, &r->os)) {
 		float thr;
 		if (!hk_calib_score_at_fpir(cal, HK_DEFAULT_FPIR, gal.n, &thr)) {
 			size_t fi = 0, dd = 0;
@@ -401,7 +409,6 @@ static int run_trial(const hkb_blufr *b, int t, int threads, const hk_calib *shi
 		free(at);
 	}
 	hk_calib_destroy(cal);
-	(void)shipped;
 	free(imax);
 	free(gal_of_label);
 	free(pi);
@@ -531,6 +538,79 @@ static void plots(const char *prefix, const trial_res *r, int gp)
 		hkb_mean_std(v_, NT, &mean, &sd);                                                \
 	} while (0)
 
+static int run_trials(const hkb_blufr *b, int ntr, int threads, int open_only, trial_res *r)
+{
+	memset(r, 0, NT * sizeof *r);
+	double t0 = hkb_now();
+	for (int t = 1; t <= ntr; t++) {
+		if (run_trial(b, t, threads, open_only, &r[t - 1])) {
+			fprintf(stderr, "blufr: trial %d failed\n", t);
+			return -1;
+		}
+		fprintf(stderr,
+		        "blufr: %s trial %d: VR@1e-3 %.4f DIR@1e-2 %.4f; open-set fit: look-alike rate %.3g "
+		        "(bound; point %.3g, %.1f events >= %.3f); default: threshold %.4f FPIR %.5f DIR %.4f (%.1f s)\n",
+		        b->precision, t, r[t - 1].vr3, r[t - 1].dir2, r[t - 1].os.pi, r[t - 1].os.pi_point,
+		        r[t - 1].os.events, r[t - 1].os.u,
+		        r[t - 1].def_thr, r[t - 1].def_fpir, r[t - 1].def_dir, hkb_now() - t0);
+	}
+	for (int t = ntr; t < NT; t++) /* --trials K: repeat for the statistics */
+		r[t] = r[t % ntr];
+	return 0;
+}
+
+/* The library's default 1:N operating point at one precision. */
+typedef struct prec_point {
+	uint32_t prec;
+	double fpir_m, fpir_s, dir_m, dir_s, thr_m; /* per-trial calibrations, % */
+	double meas3[N_SIZES];                      /* measured FPIR at 1e-3 by N */
+	int have_shipped;                           /* the shipped table, trial 1 */
+	double s_thr, s_fpir, s_dir;
+} prec_point;
+
+static void point_of(const hkb_blufr *b, const trial_res *r, prec_point *pp)
+{
+	double mean, sd;
+	memset(pp, 0, sizeof *pp);
+	pp->prec = b->prec;
+	MS(def_fpir, 100);
+	pp->fpir_m = mean, pp->fpir_s = sd;
+	MS(def_dir, 100);
+	pp->dir_m = mean, pp->dir_s = sd;
+	MS(def_thr, 1);
+	pp->thr_m = mean;
+	for (int z = 0; z < N_SIZES; z++) {
+		MS(meas[1][z], 1);
+		pp->meas3[z] = mean;
+	}
+	hk_calib *cal = NULL;
+	double meas[2][N_SIZES];
+	pp->have_shipped = !hkb_blufr_calib(b, &cal) &&
+	                   !shipped_check(b, cal, &pp->s_thr, &pp->s_fpir, &pp->s_dir, meas);
+	if (!cal)
+		fprintf(stderr, "blufr: %s\n", hk_last_error());
+	hk_calib_destroy(cal);
+}
+
+/* The default operating point from the embeddings at precision prec (the
+ * open set only: no verification pairs). */
+static int other_precision(const hkb_blufr_opts *o, uint32_t prec, int ntr, int threads,
+                           prec_point *pp)
+{
+	hkb_blufr_opts o2 = *o;
+	o2.precision = prec;
+	o2.cache = NULL; /* --cache names the run's own precision's file */
+	hkb_blufr b;
+	trial_res r[NT];
+	if (hkb_blufr_load(&o2, "blufr", &b))
+		return -1;
+	int rc = run_trials(&b, ntr, threads, 1, r);
+	if (!rc)
+		point_of(&b, r, pp);
+	hkb_blufr_free(&b);
+	return rc;
+}
+
 static const char blufr_usage[] =
     "usage: herken-bench blufr [--json] [--out PREFIX] [--trials K] [options]\n"
     "LFW BLUFR (10 trials): VR at FAR 0.1 %% over all test pairs, open-set DIR at\n"
@@ -573,31 +653,40 @@ int hk__bench_blufr(int argc, char **argv)
 		return rc;
 	int threads = o.threads ? (int)o.threads : 2;
 	hk_calib *shipped = NULL;
-	hk_status cst = hk_calib_builtin(b.model_sha, &shipped);
+	hk_status cst = hkb_blufr_calib(&b, &shipped);
 	if (cst)
 		fprintf(stderr, "blufr: %s\n", hk_last_error());
 	trial_res r[NT];
-	memset(r, 0, sizeof r);
 	double t_trials = hkb_now();
-	for (int t = 1; t <= ntr; t++) {
-		if (run_trial(&b, t, threads, shipped, &r[t - 1])) {
-			fprintf(stderr, "blufr: trial %d failed\n", t);
-			hk_calib_destroy(shipped);
-			hkb_blufr_free(&b);
-			return 3;
-		}
-		fprintf(stderr,
-		        "blufr: trial %d: VR@1e-3 %.4f DIR@1e-2 %.4f; open-set fit: look-alike rate %.3g "
-		        "(bound; point %.3g, %.1f events >= %.3f); default: threshold %.4f FPIR %.5f DIR %.4f (%.1f s)\n",
-		        t, r[t - 1].vr3, r[t - 1].dir2, r[t - 1].os.pi, r[t - 1].os.pi_point,
-		        r[t - 1].os.events, r[t - 1].os.u,
-		        r[t - 1].def_thr, r[t - 1].def_fpir, r[t - 1].def_dir, hkb_now() - t_trials);
+	if (run_trials(&b, ntr, threads, 0, r)) {
+		hk_calib_destroy(shipped);
+		hkb_blufr_free(&b);
+		return 3;
 	}
-	for (int t = ntr; t < NT; t++) /* --trials K: repeat for the statistics */
-		r[t] = r[t % ntr];
 	double trials_s = hkb_now() - t_trials;
 	double s_thr = NAN, s_fpir = NAN, s_dir = NAN, s_meas[2][N_SIZES];
 	int have_shipped = shipped && !shipped_check(&b, shipped, &s_thr, &s_fpir, &s_dir, s_meas);
+	/* The default operating point at this run's precision, fp32, the
+	 * library's default and AUTO's choice on this CPU (each from its own
+	 * embeddings and calibrations). */
+	prec_point pts[4];
+	int npts = 1;
+	point_of(&b, r, pts);
+	uint32_t lib_prec, auto_prec;
+	{
+		hk_engine_params ep;
+		hk_engine_default_params(&ep);
+		lib_prec = hkb_resolve_precision(o.model_dir, ep.precision);
+		auto_prec = hkb_resolve_precision(o.model_dir, HK_PREC_AUTO);
+		const uint32_t want[3] = {HK_PREC_FP32, lib_prec, auto_prec};
+		for (int k = 0; k < 3; k++) {
+			int seen = 0;
+			for (int j = 0; j < npts; j++)
+				seen |= pts[j].prec == want[k];
+			if (!seen && !other_precision(&o, want[k], ntr, threads, &pts[npts]))
+				npts++;
+		}
+	}
 	double wall = hkb_now() - wall0;
 	uint64_t pairs = 0;
 	double pair_s = 0;
@@ -672,6 +761,26 @@ int hk__bench_blufr(int argc, char **argv)
 			printf(",\"shipped_calibration_trial1\":{\"threshold\":%.4f,\"fpir_n1000\":%.5f,"
 			       "\"dir_n1000\":%.3f}",
 			       s_thr, 100 * s_fpir, 100 * s_dir);
+		printf(",\"library_default_precision\":\"%s\",\"auto_precision\":\"%s\","
+		       "\"default_by_precision\":[", hkb_precision_name(lib_prec),
+		       hkb_precision_name(auto_prec));
+		for (int k = 0; k < npts; k++) {
+			const prec_point *q = &pts[k];
+			printf("%s{\"precision\":\"%s\",\"default_fpir_n1000\":%.5f,"
+			       "\"default_fpir_n1000_std\":%.5f,\"default_dir_n1000\":%.3f,"
+			       "\"default_dir_n1000_std\":%.3f,\"threshold_mean\":%.4f,"
+			       "\"fpir_1e-3_measured_by_n\":[", k ? "," : "", hkb_precision_name(q->prec),
+			       q->fpir_m, q->fpir_s, q->dir_m, q->dir_s, q->thr_m);
+			for (int z = 0; z < N_SIZES; z++)
+				printf("%s{\"n\":%llu,\"measured\":%.5f,\"ratio\":%.2f}", z ? "," : "",
+				       (unsigned long long)gsizes[z], q->meas3[z], q->meas3[z] / 1e-3);
+			printf("]");
+			if (q->have_shipped)
+				printf(",\"shipped_calibration_trial1\":{\"threshold\":%.4f,\"fpir_n1000\":%.5f,"
+				       "\"dir_n1000\":%.3f}", q->s_thr, 100 * q->s_fpir, 100 * q->s_dir);
+			printf("}");
+		}
+		printf("]");
 		printf(",\"open_set_fit\":{\"model\":\"q(t) = 10^(a + b t) + lookalike_rate * S_gen(t), "
 		       "FPIR = 1 - (1 - q)^N, fitted per trial on its train split; lookalike_rate = "
 		       "the one-sided upper bound of its point estimate\",\"confidence\":%g,"
@@ -730,6 +839,16 @@ int hk__bench_blufr(int argc, char **argv)
 			printf("Shipped calibration (fitted on trial 1's train split), trial 1 test: "
 			       "threshold %.4f, FPIR %.3f %%, DIR %.2f %%.\n",
 			       s_thr, 100 * s_fpir, 100 * s_dir);
+		printf("\nBy precision (each from its own embeddings, per-trial calibrations and shipped "
+		       "table; the library's default here is %s, AUTO picks %s):\n\n"
+		       "| precision | threshold | measured FPIR (%%) | DIR (%%) | shipped table, trial 1: "
+		       "threshold, FPIR, DIR |\n|---|---|---|---|---|\n",
+		       hkb_precision_name(lib_prec), hkb_precision_name(auto_prec));
+		for (int k = 0; k < npts; k++)
+			printf("| %s | %.3f | %.3f ± %.3f | %.2f ± %.2f | %.4f, %.3f %%, %.2f %% |\n",
+			       hkb_precision_name(pts[k].prec), pts[k].thr_m, pts[k].fpir_m, pts[k].fpir_s,
+			       pts[k].dir_m, pts[k].dir_s, pts[k].s_thr, 100 * pts[k].s_fpir,
+			       100 * pts[k].s_dir);
 		printf("\nOther targets, N = 1,000 (same per-trial calibrations; FPIR and DIR in %%):\n\n"
 		       "| FPIR target | threshold | measured FPIR | DIR |\n|---|---|---|---|\n");
 		for (int q = 0; q < N_OPS; q++)
@@ -821,7 +940,8 @@ int hk__bench_calibrate(int argc, char **argv)
 	         "LFW BLUFR trial %ld train split (%zu images, %zu people; disjoint from trial "
 	         "%ld's test people), subject = %s face", trial, train.n, people, trial,
 	         o.centre ? "centre" : "largest");
-	rc = fit_calib(&train, o.threads ? (int)o.threads : 2, b.model_sha, note, &cal, &text, NULL);
+	rc = fit_calib(&train, o.threads ? (int)o.threads : 2, b.model_sha, b.precision, note, &cal,
+	               &text, NULL);
 	if (rc) {
 		fprintf(stderr, "calibrate: the fit failed\n");
 	} else {

@@ -241,6 +241,94 @@ static void write_outputs(const char *prefix, const lfw_pair *pairs, const float
 	}
 }
 
+/* ---- the per-image path as the pipeline's peer, in the same run ------- */
+
+typedef struct peer_run {
+	double wall, cpu;
+	float **emb, **other; /* per image: its subject, the two other rules' */
+	uint8_t *state;
+	double acc;           /* k-fold mean with its embeddings */
+	size_t same_state, compared, identical;
+	float max_diff;
+} peer_run;
+
+/* Takes the per-image run's embeddings out of s (the pipeline refills it). */
+static int peer_keep(hkb_lfw_set *s, peer_run *pr)
+{
+	pr->emb = calloc(s->nimg + 1, sizeof *pr->emb);
+	pr->other = calloc(2 * s->nimg + 1, sizeof *pr->other);
+	pr->state = calloc(s->nimg + 1, 1);
+	if (!pr->emb || !pr->other || !pr->state)
+		return -1;
+	for (size_t i = 0; i < s->nimg; i++) {
+		lfw_image *im = &s->img[i];
+		pr->emb[i] = im->emb;
+		pr->other[2 * i] = im->emb_other[0];
+		pr->other[2 * i + 1] = im->emb_other[1];
+		pr->state[i] = im->state;
+		char *path = im->path;
+		memset(im, 0, sizeof *im);
+		im->path = path;
+	}
+	return 0;
+}
+
+static void diff_into(peer_run *pr, const float *a, const float *b)
+{
+	if (!a || !b)
+		return;
+	float w = 0;
+	for (size_t d = 0; d < HK_EMBED_DIM; d++)
+		w = fmaxf(w, fabsf(a[d] - b[d]));
+	pr->max_diff = fmaxf(pr->max_diff, w);
+	pr->compared++;
+	pr->identical += memcmp(a, b, HK_EMBED_DIM * sizeof *a) == 0;
+}
+
+/* States and embeddings of the two paths side by side; the peer's
+ * accuracy on the same pairs (its embeddings swapped in and back). */
+static void peer_compare(hkb_lfw_set *s, peer_run *pr, const lfw_pair *pairs, size_t np, int pv,
+                         const uint8_t *same, const uint8_t *fold, unsigned nf)
+{
+	for (size_t i = 0; i < s->nimg; i++) {
+		lfw_image *im = &s->img[i];
+		pr->same_state += pr->state[i] == im->state;
+		diff_into(pr, pr->emb[i], im->emb);
+		diff_into(pr, pr->other[2 * i], im->emb_other[0]);
+		diff_into(pr, pr->other[2 * i + 1], im->emb_other[1]);
+	}
+	float *sc = malloc(np * sizeof *sc);
+	for (int pass = 0; pass < 2 && sc; pass++) {
+		for (size_t i = 0; i < s->nimg; i++) {
+			float *t = s->img[i].emb;
+			s->img[i].emb = pr->emb[i];
+			pr->emb[i] = t;
+		}
+		if (pass == 0) {
+			size_t g;
+			hkb_kfold_result kr;
+			hkb_lfw_score_pairs(pairs, np, s->img, 1, pv, 0, sc, &g);
+			pr->acc = hkb_kfold_eval(sc, same, fold, np, nf, &kr) ? NAN : kr.mean;
+		}
+	}
+	free(sc);
+}
+
+static void peer_free(peer_run *pr, size_t nimg)
+{
+	for (size_t i = 0; pr->emb && i < nimg; i++) {
+		float *v[3] = {pr->emb[i], pr->other[2 * i], pr->other[2 * i + 1]};
+		for (int k = 0; k < 3; k++) {
+			if (v[k])
+				hk__wipe(v[k], HK_EMBED_DIM * sizeof(float));
+			free(v[k]);
+		}
+	}
+	free(pr->emb);
+	free(pr->other);
+	free(pr->state);
+}
+
 /* ---- the models' own cost: the floor of the per-image cost ------------- */
 
 /* CPU ms per call of `n` items of one model (1 oneDNN thread, the engine's
@@ -300,7 +388,14 @@ static const char lfw_usage[] =
     "  --variants    also score O-Net/detector-keypoint alignment x flip on/off, each\n"
     "                with and without the rescue pass, from the same detections\n"
     "  --folds K     only the first K folds (K >= 2; a quick check)\n"
-    "  --threads N   images processed in parallel (default 2; each model runs 1 thread)\n";
+    "  --threads N   per-image path: images processed in parallel; pipeline: detect threads\n"
+    "                (default 2; each model runs 1 thread)\n"
+    "  --path P      pipeline (default): hk_embed_many, chips batched across images on one\n"
+    "                embedder executor per core, detection of the next images overlapped;\n"
+    "                per-image: N threads each running whole images (the old path; --variants\n"
+    "                always uses it)\n"
+    "  --peer        also run the per-image path first, in the same run: its throughput, CPU\n"
+    "                time and accuracy next to the pipeline's, and how far the embeddings differ\n";
 
 int hk__bench_lfw(int argc, char **argv)
 {
@@ -311,6 +406,7 @@ int hk__bench_lfw(int argc, char **argv)
 	              sizeof dflt_voc); /* --voc overrides */
 	const char *dir = dflt_dir, *pairs_file = dflt_pairs, *voc = dflt_voc, *prefix = "lfw";
 	int json = 0, all_images = 0, variants = 0, centre = 1, voc_only = 0, all_rules = 1;
+	int pipeline = 1, peer = 0;
 	long threads = 2, max_folds = 0;
 	hk_engine_params ep;
 	hk_engine_default_params(&ep);
@@ -326,6 +422,11 @@ int hk__bench_lfw(int argc, char **argv)
 		} else if (v && !strcmp(a, "--subject") && (!strcmp(v, "centre") || !strcmp(v, "largest"))) {
 			centre = !strcmp(v, "centre");
 			i++;
+		} else if (v && !strcmp(a, "--path") && (!strcmp(v, "pipeline") || !strcmp(v, "per-image"))) {
+			pipeline = !strcmp(v, "pipeline");
+			i++;
+		} else if (!strcmp(a, "--peer")) {
+			peer = 1;
 		} else if (!strcmp(a, "--one-rule")) {
 			all_rules = 0;
 		} else if (!strcmp(a, "--voc-only")) {
@@ -405,9 +506,40 @@ int hk__bench_lfw(int argc, char **argv)
 	fprintf(stderr, "lfw: %zu pairs, %zu images, %ld threads\n", np, npaths, threads);
 
 	const int nvar = variants ? 4 : 1;
+	if (variants)
+		pipeline = 0; /* the four variants are cut by the per-image path */
+	peer = peer && pipeline;
+	peer_run pr = {0};
+	if (peer) {
+		/* Both paths read warm files: every image once before either runs. */
+		char buf[65536];
+		for (size_t i = 0; i < npaths; i++) {
+			FILE *wf = fopen(img[i].path, "rb");
+			while (wf && fread(buf, 1, sizeof buf, wf) == sizeof buf)
+				;
+			if (wf)
+				fclose(wf);
+		}
+		double c0 = hkb_cpu_now();
+		pr.wall = hkb_lfw_embed(e, &set, threads, 1, centre, all_rules, isatty(STDERR_FILENO));
+		pr.cpu = hkb_cpu_now() - c0;
+		if (peer_keep(&set, &pr)) {
+			fprintf(stderr, "lfw: out of memory\n");
+			hk_engine_destroy(e);
+			return 3;
+		}
+	}
+	hk_embed_stats js = {0};
 	double cpu0 = hkb_cpu_now();
-	double t_images = hkb_lfw_embed(e, &set, threads, nvar, centre, all_rules, isatty(STDERR_FILENO));
+	double t_images = pipeline ? hkb_lfw_embed_job(e, &set, threads, centre, all_rules,
+	                                               isatty(STDERR_FILENO), &js)
+	                           : hkb_lfw_embed(e, &set, threads, nvar, centre, all_rules,
+	                                           isatty(STDERR_FILENO));
 	double cpu_images = hkb_cpu_now() - cpu0;
+	if (t_images < 0) {
+		hk_engine_destroy(e);
+		return 3;
+	}
 
 	size_t n_ok = 0, n_rescued = 0, n_noface = 0, n_err = 0, n_onet = 0;
 	double s_dec = 0, s_det = 0, s_emb = 0;
@@ -427,6 +559,11 @@ int hk__bench_lfw(int argc, char **argv)
 		pair_imgs += in_pairs[i];
 		pair_undet += in_pairs[i] && !img[i].emb;
 		pair_rescued += in_pairs[i] && img[i].state == IMG_RESCUED;
+	}
+	if (pipeline) { /* per-thread sums of the job: decode ran on the source's threads */
+		s_dec = -npaths * 1e-3;
+		s_det = js.detect_s;
+		s_emb = js.embed_s;
 	}
 	float *score = malloc(np * sizeof *score);
 	uint8_t *same = malloc(np), *fold = malloc(np);
@@ -450,6 +587,8 @@ int hk__bench_lfw(int argc, char **argv)
 	const double *acc = kr.acc, *thr = kr.thr;
 	double mean = kr.mean, sd = kr.sd, se = kr.se, mthr = kr.mthr, tar = kr.tar;
 	double far_thr = kr.far_thr, all_acc;
+	if (peer)
+		peer_compare(&set, &pr, pairs, np, pv, same, fold, nf);
 	double gthr = hk__best_threshold(score, same, NULL, np, &all_acc);
 	/* The three subject rules on the same detections (the primary one
 	 * above; the others where they pick another face). */
@@ -570,6 +709,23 @@ int hk__bench_lfw(int argc, char **argv)
 					       var_r[v][nr].sd, var_r[v][nr].tar, var_undet[v][nr]);
 			printf("]");
 		}
+		printf(",\"path\":\"%s\"", pipeline ? "pipeline" : "per-image");
+		if (pipeline)
+			printf(",\"job\":{\"embedders\":%u,\"detect_threads\":%ld,\"batches\":%llu,\"chips\":%llu,"
+			       "\"mean_batch\":%.2f,\"max_batch\":%u,\"peak_images\":%llu,\"peak_chips\":%llu}",
+			       js.embedders, threads, (unsigned long long)js.batches,
+			       (unsigned long long)js.chips, js.batches ? (double)js.chips / js.batches : 0,
+			       js.max_batch, (unsigned long long)js.peak_images,
+			       (unsigned long long)js.peak_chips);
+		if (peer)
+			printf(",\"peer\":{\"path\":\"per-image\",\"threads\":%ld,\"images_wall_s\":%.2f,"
+			       "\"images_per_s\":%.2f,\"cpu_ms_per_image\":%.3f,\"accuracy_mean\":%.5f,"
+			       "\"images_same_state\":%zu,\"embeddings_compared\":%zu,"
+			       "\"embeddings_identical\":%zu,\"max_abs_diff\":%.3g,"
+			       "\"images_per_s_ratio\":%.3f,\"cpu_ratio\":%.3f}",
+			       threads, pr.wall, npaths / pr.wall, 1e3 * pr.cpu / npaths, pr.acc,
+			       pr.same_state, pr.compared, pr.identical, pr.max_diff,
+			       pr.wall / t_images, cpu_images / pr.cpu);
 		printf(",\"files\":\"%s_scores.tsv %s_hist.tsv %s_roc.tsv%s%s%s\"}\n", prefix, prefix,
 		       prefix, gp ? " " : "", gp ? prefix : "", gp ? "_roc.svg" : "");
 	} else {
@@ -601,6 +757,21 @@ int hk__bench_lfw(int argc, char **argv)
 		       cpu_ms, floor_ms, ms_det, ms_onet, (double)n_faces / (double)npaths, ms_emb,
 		       views * (size_t)nvar, (double)n_embedded / (double)npaths, cpu_ms - floor_ms,
 		       threads * 1e3 / floor_ms, threads);
+		if (pipeline)
+			printf("| pipeline | hk_embed_many: %ld detect threads, %u embedder executors, %llu "
+			       "chips in %llu calls (mean %.1f, max %u); at most %llu images and %llu chips "
+			       "queued; decode on the source's threads (in the CPU total) |\n",
+			       threads, js.embedders, (unsigned long long)js.chips,
+			       (unsigned long long)js.batches, js.batches ? (double)js.chips / js.batches : 0,
+			       js.max_batch, (unsigned long long)js.peak_images,
+			       (unsigned long long)js.peak_chips);
+		if (peer)
+			printf("| peer: per-image threads (same run, first) | %.1f images/s, %.2f CPU ms/image, "
+			       "accuracy %.2f %%; pipeline/peer: %.2fx images/s, %.2fx CPU; %zu of %zu images "
+			       "in the same state, %zu of %zu embeddings bit-identical, max |diff| %.2g |\n",
+			       npaths / pr.wall, 1e3 * pr.cpu / npaths, 100 * pr.acc, pr.wall / t_images,
+			       cpu_images / pr.cpu, pr.same_state, npaths, pr.identical, pr.compared,
+			       pr.max_diff);
 		printf("\nfold accuracies:");
 		for (unsigned f = 0; f < nf; f++)
 			printf(" %.4f", acc[f]);
@@ -638,6 +809,7 @@ int hk__bench_lfw(int argc, char **argv)
 		       prefix, prefix, prefix, gp ? ", ROC/DET plot: " : " (install gnuplot for a plot)",
 		       gp ? prefix : "", gp ? "_roc.svg" : "");
 	}
+	peer_free(&pr, set.nimg);
 	hkb_lfw_free(&set);
 	free(score);
 	free(same);

@@ -80,7 +80,7 @@ int hk__bench_openset(int argc, char **argv)
 	if (rc)
 		return rc;
 	hk_calib *cal = NULL;
-	if (hk_calib_builtin(b.model_sha, &cal)) {
+	if (hkb_blufr_calib(&b, &cal)) {
 		fprintf(stderr, "openset: %s\n", hk_last_error());
 		hkb_blufr_free(&b);
 		return 3;

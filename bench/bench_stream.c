@@ -118,7 +118,7 @@ static int visits(const hkb_blufr *b, int json)
 		ncust++;
 	}
 	hk_calib *cal = NULL;
-	if (hk_calib_builtin(b->model_sha, &cal) != HK_OK) {
+	if (hkb_blufr_calib(b, &cal) != HK_OK) {
 		fprintf(stderr, "stream: %s\n", hk_last_error());
 		hk_gallery_destroy(g);
 		return 3;

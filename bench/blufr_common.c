@@ -183,8 +183,8 @@ static int read_trials(const char *file, hkb_blufr *b)
 }
 
 /* The precision the embedder file runs in at `want` (AUTO resolved, as
- * the engine resolves it): "fp32", "bf16" or "int8". */
-static const char *embedder_precision(const char *path, uint32_t want)
+ * the engine resolves it): HK_PREC_FP32, BF16 or INT8. */
+static uint32_t embedder_precision(const char *path, uint32_t want)
 {
 	hk_model_params mp;
 	hk_model_default_params(&mp);
@@ -197,7 +197,19 @@ static const char *embedder_precision(const char *path, uint32_t want)
 	if (!hk_model_load(path, &mp, &m) && !hk_model_get_info(m, &mi))
 		got = mi.precision;
 	hk_model_destroy(m);
-	return got == HK_PREC_INT8 ? "int8" : got == HK_PREC_BF16 ? "bf16" : "fp32";
+	return got;
+}
+
+uint32_t hkb_resolve_precision(const char *model_dir, uint32_t want)
+{
+	char model[4200];
+	snprintf(model, sizeof model, "%s/%s", hk_model_dir(model_dir), hkb_model_file("embedder"));
+	return embedder_precision(model, want);
+}
+
+hk_status hkb_blufr_calib(const hkb_blufr *b, hk_calib **out)
+{
+	return hk_calib_builtin_at(b->model_sha, (hk_precision)b->prec, out);
 }
 
 static void engine_config(const hk_engine_params *p, int centre, const char *prec, char *out,
@@ -369,7 +381,8 @@ int hkb_blufr_load(const hkb_blufr_opts *o, const char *suite, hkb_blufr *b)
 		return 3;
 	}
 	memcpy(b->model_sha, h.model_sha, 32);
-	const char *prec = embedder_precision(model, o->precision);
+	b->prec = embedder_precision(model, o->precision);
+	const char *prec = hkb_precision_name(b->prec);
 	snprintf(b->precision, sizeof b->precision, "%s", prec);
 	engine_config(&ep, o->centre, prec, h.config, sizeof h.config);
 	char cpath[4300], hex[17];

@@ -29,6 +29,7 @@ typedef struct hkb_blufr {
 	double embed_wall_s; /* seconds spent embedding (0 when from cache)    */
 	int from_cache;
 	char precision[8];      /* the embedder's, as run: fp32, bf16, int8  */
+	uint32_t prec;          /* the same as hk_precision                  */
 	uint8_t model_sha[32];
 } hkb_blufr;
 
@@ -53,6 +54,15 @@ extern const char hkb_blufr_usage[];
  * 0, 2 (dataset absent: message printed), 3 (other failure). */
 int hkb_blufr_load(const hkb_blufr_opts *o, const char *suite, hkb_blufr *b);
 void hkb_blufr_free(hkb_blufr *b);
+
+/* The precision the engine's embedder runs in when asked for `want`
+ * (HK_PREC_AUTO resolved as hk_model_load resolves it on this CPU), with
+ * the models of model_dir (NULL: the default). */
+uint32_t hkb_resolve_precision(const char *model_dir, uint32_t want);
+
+/* The calibration shipped for b's embedder at the precision its embeddings
+ * were made in (hk_calib_builtin_at); the library's message on failure. */
+hk_status hkb_blufr_calib(const hkb_blufr *b, hk_calib **out);
 
 /* Hex of the first n bytes of sha (n <= 32) into out[2n+1]. */
 void hkb_hex(const uint8_t *sha, size_t n, char *out);

@@ -486,6 +486,115 @@ double hkb_lfw_embed(const hk_engine *e, hkb_lfw_set *s, long threads, int nvar,
 	return hkb_now() - t0;
 }
 
+/* ---- the same through hk_embed_many ------------------------------------- */
+
+#define NO_FACE UINT32_MAX
+
+typedef struct job_run {
+	hkb_lfw_set *s;
+	int centre, all_rules, progress;
+	uint32_t (*pick)[3]; /* per image: the subject, the other rules' faces */
+	size_t done;
+} job_run;
+
+/* Marks the faces the rules pick, as worker() embeds them. */
+static int job_select(void *user, uint64_t id, const hk_image *img, const hk_face *faces,
+                      const uint8_t *usable, size_t n, uint8_t *embed)
+{
+	job_run *r = user;
+	uint32_t *pk = r->pick[id];
+	size_t best = hkb_pick_subject(faces, n, img, r->centre ? HKB_RULE_CENTRE : HKB_RULE_ENGINE);
+	pk[0] = pk[1] = pk[2] = NO_FACE;
+	if (best == SIZE_MAX)
+		return 0;
+	pk[0] = (uint32_t)best;
+	embed[best] = 1;
+	int o[2];
+	other_rules(r->centre, o);
+	for (int k = 0; k < 2 && r->all_rules; k++) {
+		size_t ob = hkb_pick_subject(faces, n, img, o[k]);
+		if (ob != best && ob != SIZE_MAX) {
+			pk[1 + k] = (uint32_t)ob;
+			embed[ob] = 1;
+		}
+	}
+	(void)usable;
+	return 0;
+}
+
+static float *copy_emb(const float *v)
+{
+	float *c = v ? malloc(HK_EMBED_DIM * sizeof *c) : NULL;
+	if (c)
+		memcpy(c, v, HK_EMBED_DIM * sizeof *c);
+	return c;
+}
+
+static int job_result(void *user, const hk_embed_result *res)
+{
+	job_run *r = user;
+	lfw_image *im = &r->s->img[res->id];
+	const uint32_t *pk = r->pick[res->id];
+	im->nfaces = (uint32_t)res->found;
+	if (res->status) {
+		im->state = IMG_ERROR;
+		fprintf(stderr, "\nlfw: %s: %s\n", im->path, res->error);
+	} else if (pk[0] == NO_FACE) {
+		im->state = IMG_NOFACE;
+	} else {
+		const hk_embed_face *f = &res->faces[pk[0]];
+		memcpy(im->box, f->face.box, sizeof im->box);
+		im->score = f->face.score;
+		im->emb = copy_emb(f->embedding);
+		for (int k = 0; k < 2; k++)
+			if (pk[1 + k] != NO_FACE)
+				im->emb_other[k] = copy_emb(res->faces[pk[1 + k]].embedding);
+		im->state = f->face.flags & HK_FACE_RESCUED ? IMG_RESCUED : IMG_OK;
+		im->onet = f->face.landmark_source == HK_LANDMARKS_ONET;
+		if (!im->emb)
+			im->state = IMG_ERROR;
+	}
+	size_t d = ++r->done;
+	if (r->progress)
+		hkb_progress("lfw images", d, r->s->nimg);
+	else if (d % 1000 == 0 || d == r->s->nimg)
+		fprintf(stderr, "lfw: %zu/%zu images\n", d, r->s->nimg); /* logs */
+	return 0;
+}
+
+double hkb_lfw_embed_job(const hk_engine *e, hkb_lfw_set *s, long detect_threads, int centre,
+                         int all_rules, int progress, hk_embed_stats *st)
+{
+	job_run r = {.s = s, .centre = centre, .all_rules = all_rules, .progress = progress};
+	r.pick = calloc(s->nimg ? s->nimg : 1, sizeof *r.pick);
+	const char **paths = calloc(s->nimg ? s->nimg : 1, sizeof *paths);
+	for (size_t i = 0; paths && i < s->nimg; i++)
+		paths[i] = s->img[i].path;
+	hk_frames_params fp;
+	hk_frames_default_params(&fp);
+	fp.flags = HK_FRAMES_DECODE | HK_FRAMES_IN_ORDER;
+	hk_frames *src = NULL;
+	double t0 = hkb_now(), wall = -1;
+	if (!r.pick || !paths || hk_frames_open_list(paths, s->nimg, &fp, &src)) {
+		fprintf(stderr, "lfw: cannot open the images as a frame source: %s\n", hk_last_error());
+	} else {
+		hk_embed_params jp;
+		hk_embed_default_params(&jp);
+		jp.detect_threads = (uint32_t)detect_threads;
+		jp.select_fn = job_select;
+		jp.on_result = job_result;
+		jp.user = &r;
+		if (hk_embed_many(e, src, &jp, st))
+			fprintf(stderr, "lfw: %s\n", hk_last_error());
+		else
+			wall = hkb_now() - t0;
+	}
+	hk_frames_destroy(src);
+	free(paths);
+	free(r.pick);
+	return wall;
+}
+
 void hkb_lfw_free(hkb_lfw_set *s)
 {
 	for (size_t i = 0; s->img && i < s->nimg; i++) {

@@ -239,7 +239,7 @@ int hkb_impostor_rank(const hkb_set *s, int threads, hkb_pairs *p, uint64_t k, f
 }
 
 int hkb_calib_fit(const uint64_t *ihist, uint64_t nimp, uint64_t ngen, const uint8_t sha[32],
-                  const char *note, const struct hkb_osfit *os, char **text)
+                  const char *precision, const char *note, const struct hkb_osfit *os, char **text)
 {
 	enum { MIN_COUNT = 25, PER_DECADE = 10, MAXP = 400 };
 	double ps[MAXP], pf[MAXP];
@@ -327,7 +327,7 @@ int hkb_calib_fit(const uint64_t *ihist, uint64_t nimp, uint64_t ngen, const uin
 	char hex[65];
 	for (int i = 0; i < 32; i++)
 		sprintf(hex + 2 * i, "%02x", sha[i]);
-	fprintf(f, "herken-calibration %d\n", os ? 2 : 1);
+	fprintf(f, "herken-calibration 3\n");
 	fprintf(f, "# score -> false-match rate of one embedder (see core/herken.h, Calibration).\n");
 	fprintf(f, "# Written by herken-bench calibrate. Fitted on: %s\n", note);
 	fprintf(f, "# %llu impostor pairs, %llu genuine pairs. Points with FMR >= %.3g are\n",
@@ -336,7 +336,7 @@ int hkb_calib_fit(const uint64_t *ihist, uint64_t nimp, uint64_t ngen, const uin
 	        MIN_COUNT);
 	fprintf(f, "#   log10 FMR = %.4f %+.4f * score (least squares over FMR in [%.3g, %.3g]).\n",
 	        icpt, slope, fmin, fmin * 100.0);
-	fprintf(f, "embedder %s\npoints %d\n", hex, np);
+	fprintf(f, "embedder %s\nprecision %s\npoints %d\n", hex, precision, np);
 	for (int i = 0; i < np; i++)
 		fprintf(f, "%.6f %.6e%s\n", ps[i], pf[i],
 		        pf[i] < fmin * 0.999 ? "  # model" : "");

@@ -60,12 +60,14 @@ int hkb_impostor_rank(const hkb_set *s, int threads, hkb_pairs *p, uint64_t k, f
  * empirical FMR where at least min_count impostor pairs back it, below that
  * the fitted tail (log10 FMR linear in the score, least squares over
  * the empirical points with FMR in [tail_lo, tail_hi]) down to FMR 1e-12.
- * With os (may be NULL: format 1) the open-set section of format 2 follows
+ * Format 3: precision (fp32, bf16, int8) is the precision the embeddings
+ * were made in. With os (may be NULL) the open-set section follows
  * (openset_fit.h). *text is malloc'ed. Comment lines say what it was
  * fitted on (note). */
 struct hkb_osfit;
 int hkb_calib_fit(const uint64_t *ihist, uint64_t nimp, uint64_t ngen, const uint8_t sha[32],
-                  const char *note, const struct hkb_osfit *os, char **text);
+                  const char *precision, const char *note, const struct hkb_osfit *os,
+                  char **text);
 
 /* One query against rows [0, n) of s: out[n]. Undetected -> -1. */
 void hkb_scan(const hkb_set *s, const float *q, int q_ok, size_t from, size_t count, float *out);

@@ -27,6 +27,7 @@ typedef struct calib_table {
 
 struct hk_calib {
 	uint8_t sha[32];
+	uint32_t prec;    /* hk_precision of the embeddings it was fitted on */
 	calib_table fmr;  /* 1:1: score -> FMR                                */
 	calib_table open; /* open set: score -> q, FPIR = 1-(1-q)^N; n = 0 in
 	                     a format-1 file (then q = FMR)                    */
@@ -44,6 +45,15 @@ static int hex_sha(const char *s, uint8_t out[32])
 		out[i] = (uint8_t)v;
 	}
 	return s[64] == 0 || s[64] == ' ' || s[64] == '\t' || s[64] == '\n' || s[64] == '\r' ? 0 : -1;
+}
+
+/* Precisions a calibration can be for: the ones an embedder runs in. */
+static const char *const prec_names[] = {[HK_PREC_FP32] = "fp32", [HK_PREC_BF16] = "bf16",
+                                         [HK_PREC_INT8] = "int8"};
+
+static const char *prec_name(uint32_t p)
+{
+	return p <= HK_PREC_INT8 ? prec_names[p] : "unknown";
 }
 
 static void sha_hex(const uint8_t *sha, char out[65])
@@ -152,11 +162,11 @@ hk_status hk_calib_parse(const char *text, size_t len, const uint8_t *expect_sha
 	size_t pos = 0, ln = 0;
 	unsigned long want = 0, want_open = 0;
 	int too_long = 0, version = 0;
-	/* 0 magic, 1 embedder, 2 points, 3 FMR rows, 4 "openset" or "end",
-	 * 5 open-set rows, 6 "end", 7 done */
+	/* 0 magic, 1 embedder, 8 precision (format 3), 2 points, 3 FMR rows,
+	 * 4 "openset" or "end", 5 open-set rows, 6 "end", 7 done */
 	int stage = 0;
 	hk_status st = HK_OK;
-	while (!st && stage < 7 && next_line(text, len, &pos, &ln, line, sizeof line, &too_long)) {
+	while (!st && stage != 7 && next_line(text, len, &pos, &ln, line, sizeof line, &too_long)) {
 		if (too_long) {
 			st = hk__err(HK_E_FORMAT, "calibration line %zu: too long", ln);
 			break;
@@ -164,14 +174,27 @@ hk_status hk_calib_parse(const char *text, size_t len, const uint8_t *expect_sha
 		char extra[8];
 		if (stage == 0) {
 			if (sscanf(line, "herken-calibration %d %7s", &version, extra) != 1 ||
-			    (version != 1 && version != 2))
+			    version < 1 || version > 3)
 				st = hk__err(HK_E_FORMAT, "calibration line %zu: expected "
-				                          "\"herken-calibration 1\" or \"... 2\"", ln);
+				                          "\"herken-calibration <1..3>\"", ln);
 			stage = 1;
 		} else if (stage == 1) {
 			if (strncmp(line, "embedder ", 9) || hex_sha(line + 9, c->sha))
 				st = hk__err(HK_E_FORMAT,
 				             "calibration line %zu: expected \"embedder <sha256 hex>\"", ln);
+			/* formats 1 and 2 were fitted on fp32 embeddings */
+			c->prec = HK_PREC_FP32;
+			stage = version == 3 ? 8 : 2;
+		} else if (stage == 8) {
+			char name[8];
+			c->prec = HK_PREC_AUTO; /* none */
+			if (sscanf(line, "precision %7s %7s", name, extra) == 1)
+				for (uint32_t p = 0; p <= HK_PREC_INT8; p++)
+					if (!strcmp(name, prec_names[p]))
+						c->prec = p;
+			if (c->prec == HK_PREC_AUTO)
+				st = hk__err(HK_E_FORMAT, "calibration line %zu: expected \"precision "
+				                          "fp32|bf16|int8\"", ln);
 			stage = 2;
 		} else if (stage == 2) {
 			st = count_line(line, "points", ln, &want);
@@ -181,7 +204,7 @@ hk_status hk_calib_parse(const char *text, size_t len, const uint8_t *expect_sha
 		} else if (stage == 3) {
 			st = table_row(&c->fmr, line, ln, "fmr");
 			if (c->fmr.n == want)
-				stage = version == 2 ? 4 : 6;
+				stage = version >= 2 ? 4 : 6;
 		} else if (stage == 4 && strncmp(line, "openset", 7) == 0) {
 			st = count_line(line, "openset", ln, &want_open);
 			if (!st)
@@ -198,7 +221,7 @@ hk_status hk_calib_parse(const char *text, size_t len, const uint8_t *expect_sha
 			stage = 7;
 		}
 	}
-	if (!st && stage < 7)
+	if (!st && stage != 7)
 		st = hk__err(HK_E_FORMAT, "calibration truncated after line %zu (no \"end\")", ln);
 	if (!st && expect_sha256 && memcmp(expect_sha256, c->sha, 32)) {
 		char a[65], b[65];
@@ -244,23 +267,70 @@ hk_status hk_calib_load(const char *path, const uint8_t *expect_sha256, hk_calib
 	return HK_OK;
 }
 
-hk_status hk_calib_builtin(const uint8_t sha256[32], hk_calib **out)
+hk_status hk_calib_builtin_at(const uint8_t sha256[32], hk_precision precision, hk_calib **out)
 {
 	if (!sha256 || !out)
-		return hk__err(HK_E_INVALID, "hk_calib_builtin: NULL argument");
+		return hk__err(HK_E_INVALID, "hk_calib_builtin_at: NULL argument");
 	*out = NULL;
+	if ((uint32_t)precision > HK_PREC_INT8)
+		return hk__err(HK_E_INVALID, "hk_calib_builtin_at: precision %u is not one an embedder "
+		               "runs in (fp32, bf16, int8; resolve AUTO first)", (unsigned)precision);
+	char others[64] = "";
 	for (size_t i = 0; hk__calib_builtin[i]; i++) {
-		const char *t = hk__calib_builtin[i], *e = strstr(t, "\nembedder ");
-		uint8_t sha[32];
-		if (!e || hex_sha(e + 10, sha) || memcmp(sha, sha256, 32))
+		const char *t = hk__calib_builtin[i];
+		hk_calib *c = NULL;
+		/* the shipped tables are tested to parse: a failure is skipped */
+		if (hk_calib_parse(t, strlen(t), sha256, &c))
 			continue;
-		return hk_calib_parse(t, strlen(t), sha256, out);
+		if (c->prec == (uint32_t)precision) {
+			*out = c;
+			return HK_OK;
+		}
+		size_t l = strlen(others);
+		snprintf(others + l, sizeof others - l, "%s%s", l ? ", " : "", prec_name(c->prec));
+		hk_calib_destroy(c);
 	}
 	char h[65];
 	sha_hex(sha256, h);
+	if (others[0])
+		return hk__err(HK_E_FORMAT,
+		               "no %s calibration ships for embedder sha256 %.16s... (only %s): the "
+		               "scores of one precision are not those of another; calibrate it "
+		               "(herken-bench calibrate --precision %s) and load the file with "
+		               "hk_calib_load", prec_name(precision), h, others, prec_name(precision));
 	return hk__err(HK_E_FORMAT,
 	               "no calibration ships for embedder sha256 %s: calibrate it "
 	               "(herken-bench calibrate) and load the file with hk_calib_load", h);
+}
+
+hk_status hk_calib_builtin(const uint8_t sha256[32], hk_calib **out)
+{
+	return hk_calib_builtin_at(sha256, HK_PREC_FP32, out);
+}
+
+hk_status hk_calib_check(const hk_calib *c, const uint8_t sha256[32], hk_precision precision)
+{
+	if (!c || !sha256)
+		return hk__err(HK_E_INVALID, "hk_calib_check: NULL argument");
+	char a[65], b[65];
+	sha_hex(c->sha, a);
+	sha_hex(sha256, b);
+	if (memcmp(c->sha, sha256, 32))
+		return hk__err(HK_E_FORMAT,
+		               "calibration is for embedder sha256 %.16s..., the model in use is "
+		               "%.16s...: calibrate this model (herken-bench calibrate)", a, b);
+	if (c->prec != (uint32_t)precision)
+		return hk__err(HK_E_FORMAT,
+		               "calibration of embedder %.16s... was fitted on %s embeddings, the "
+		               "embedder runs in %s: calibrate that precision (herken-bench calibrate "
+		               "--precision %s)", a, prec_name(c->prec), prec_name(precision),
+		               prec_name(precision));
+	return HK_OK;
+}
+
+hk_precision hk_calib_precision(const hk_calib *c)
+{
+	return c ? (hk_precision)c->prec : HK_PREC_FP32;
 }
 
 hk_status hk__sha256_file(const char *path, uint8_t out[32])
@@ -295,8 +365,11 @@ hk_status hk_calib_for_engine(const hk_engine *e, hk_calib **out)
 	snprintf(path, sizeof path, "%s/%s", hk_model_dir(p.model_dir),
 	         hk__model_by_role("embedder")->file);
 	uint8_t sha[32];
-	hk_status st = hk__sha256_file(path, sha);
-	return st ? st : hk_calib_builtin(sha, out);
+	hk_model_info mi;
+	hk_status st = hk_model_get_info(hk__engine_embedder(e), &mi);
+	if (!st)
+		st = hk__sha256_file(path, sha);
+	return st ? st : hk_calib_builtin_at(sha, (hk_precision)mi.precision, out);
 }
 
 hk_status hk_calib_for_model(const char *embedder_path, hk_calib **out)

@@ -896,6 +896,167 @@ HK_API hk_status hk_face_quality(const hk_image *img, const hk_face *face,
 HK_API const char *hk_quality_reasons_str(uint32_t reasons, char *buf,
                                           size_t len);
 
+/* ------------------------------------------------------------------ */
+/* Embedding a photo collection (core/pipeline/job.c)                  */
+/* ------------------------------------------------------------------ */
+
+/*
+ * hk_embed_many: the faces and embeddings of every image of a frame
+ * source, as a pipeline. The source's own threads read and decode; the
+ * job's detect threads run detection, landmarks and alignment of the next
+ * images while its embed threads run the embedder on batches of chips
+ * gathered across faces and images (up to batch chips; a partial batch
+ * is flushed when no chip has arrived for flush_us, and at the end). The
+ * results come back in the order the source delivered its frames (open
+ * the source with HK_FRAMES_IN_ORDER for the list order), through a
+ * callback on the calling thread:
+ *
+ *     hk_frames_params fp;
+ *     hk_frames_default_params(&fp);
+ *     fp.flags = HK_FRAMES_DECODE | HK_FRAMES_IN_ORDER;
+ *     hk_frames *src = NULL;
+ *     hk_frames_open("photos/", &fp, &src);
+ *     hk_embed_params jp;
+ *     hk_embed_default_params(&jp);
+ *     jp.on_result = store_it;                 // called once per image
+ *     hk_embed_many(engine, src, &jp, NULL);
+ *     hk_frames_destroy(src);
+ *
+ * Every image gives exactly one result: its faces (detector order, at most
+ * max_faces), which are usable and which is the subject, the embeddings
+ * of the selected ones, or its error (unreadable, corrupt, no usable face
+ * with HK_EMBED_SUBJECT): an error is that image's, the job goes on.
+ * Faces are those hk_engine_detect finds and embeddings are those
+ * hk_engine_embed gives for them at the engine's precision (the same
+ * chips, normalised per view and combined with the mirror the same way;
+ * grouping chips of several images into one call changes no bit). With
+ * embed_threads > 1 the copies of the embedder may have picked other
+ * oneDNN fp32 kernels at load (the fastest measured), so fp32 embeddings
+ * from a copy can differ in rounding (measured <= 2e-6 per component);
+ * int8 ones and those of embed_threads = 1 are bit-identical.
+ *
+ * Memory is bounded: at most max_images images are in the job at once
+ * (read, detected, waiting for their chips or for delivery), at most
+ * max_chips chips are queued, and each image's pixels are released (wiped)
+ * as soon as its chips are cut. Chips and pixels live only in RAM and are
+ * wiped after use.
+ *
+ * Threads: detect_threads + embed_threads + one reader, started and joined
+ * by the call. Embed thread k > 0 runs its own copy of the engine's
+ * embedder (loaded by the call, the engine's file and precision, one
+ * oneDNN thread each: MobileFaceNet's batches gain little from a second
+ * oneDNN thread, a second executor doubles the embedder's share of the
+ * cores), so the embedder is not the one serial stage of the pipeline.
+ * The engine is only read: other threads may use it meanwhile.
+ */
+
+/* Which faces of an image are embedded (hk_embed_params.select). */
+typedef enum hk_embed_select {
+	HK_EMBED_SUBJECT = 0, /* the subject alone: the choice of
+	                         hk_engine_embed_largest among the usable
+	                         faces; none usable: HK_E_NOT_FOUND for that
+	                         image (its faces are still reported)        */
+	HK_EMBED_ALL = 1,     /* every usable face (none: HK_OK, 0 embedded) */
+	HK_EMBED_NONE = 2,    /* detection only                              */
+} hk_embed_select;
+
+/* One face of a result. */
+typedef struct hk_embed_face {
+	hk_face face;          /* as hk_engine_detect gives it               */
+	hk_quality quality;    /* hk_face_quality (only with use_quality;
+	                          zero otherwise)                            */
+	uint32_t usable;       /* 1: usable under the job's rule             */
+	uint32_t subject;      /* 1: the image's subject                     */
+	const float *embedding; /* HK_EMBED_DIM floats, L2-normalised, or NULL
+	                           when the face was not selected            */
+} hk_embed_face;
+
+/* One image's outcome; valid only during the on_result call. */
+typedef struct hk_embed_result {
+	uint64_t seq;        /* 0, 1, 2 ...: the order of delivery          */
+	uint64_t id;         /* hk_frame.id                                 */
+	const char *name;    /* hk_frame.name                               */
+	hk_status status;    /* HK_OK, the frame's error, an engine error, or
+	                        HK_E_NOT_FOUND (HK_EMBED_SUBJECT, no usable
+	                        face)                                       */
+	const char *error;   /* message when status != HK_OK, else ""      */
+	uint32_t width, height; /* decoded size (0 when not decoded)         */
+	size_t found;        /* faces the detector found (may exceed nfaces) */
+	size_t nfaces;
+	const hk_embed_face *faces;
+	size_t embedded;     /* faces with an embedding                     */
+} hk_embed_result;
+
+/* Counters of a job (hk_embed_many's *stats, and progress snapshots). */
+typedef struct hk_embed_stats {
+	uint64_t total;      /* frames in the source (UINT64_MAX: a stream) */
+	uint64_t images;     /* results delivered                           */
+	uint64_t errors;     /* of which status != HK_OK                    */
+	uint64_t faces;      /* faces reported                              */
+	uint64_t embedded;   /* faces embedded                              */
+	uint64_t chips;      /* chips through the embedder (x2 with flip)   */
+	uint64_t batches;    /* embedder calls                              */
+	uint32_t max_batch;  /* largest embedder call                       */
+	uint32_t embedders;  /* embed threads (executors) that ran          */
+	double wall_s;       /* since the call started                      */
+	double detect_s;     /* summed over detect threads: decode (when the
+	                        source did not), detection, landmarks,
+	                        quality, alignment warps                    */
+	double embed_s;      /* summed over embed threads: embedder calls   */
+	uint64_t peak_images; /* most images in the job at once             */
+	uint64_t peak_chips;  /* most chips queued at once                  */
+} hk_embed_stats;
+
+/* Return non-zero to stop the job: no further frame is read, the images
+ * in flight are dropped undelivered, hk_embed_many returns HK_E_STATE. */
+typedef int (*hk_embed_result_fn)(void *user, const hk_embed_result *r);
+typedef void (*hk_embed_progress_fn)(void *user, const hk_embed_stats *st);
+/* Custom choice: embed[i] = 1 for each face i of faces[0..n) to embed
+ * (all 0 on entry; usable[i] per the job's rule). Called on a detect
+ * thread, concurrently for different images; the image is valid during
+ * the call. Return non-zero to fail that image with HK_E_STATE. */
+typedef int (*hk_embed_select_fn)(void *user, uint64_t id, const hk_image *img,
+                                  const hk_face *faces, const uint8_t *usable,
+                                  size_t n, uint8_t *embed);
+
+typedef struct hk_embed_params {
+	uint32_t select;          /* hk_embed_select (ignored with select_fn) */
+	uint32_t use_quality;     /* 1: usable = hk_face_quality with no
+	                             reason (the recogniser's and the CLI's
+	                             rule, at quality); 0: the detector's
+	                             size floor (hk_engine_embed_largest's)  */
+	hk_quality_params quality; /* zero fields: defaults                 */
+	uint32_t max_faces;       /* faces kept per image (0 = 64)           */
+	uint32_t batch;           /* chips per embedder call (0 = 16)        */
+	uint32_t flush_us;        /* partial batch waits this long for more
+	                             chips (0 = 2000)                        */
+	uint32_t detect_threads;  /* 0 = number of cores                     */
+	uint32_t embed_threads;   /* executors of the embedder (0 = number
+	                             of cores)                               */
+	uint32_t max_images;      /* images in the job at once (0 = 32)      */
+	uint32_t max_chips;       /* chips queued for the embedder (0 = 64)  */
+	uint32_t progress_ms;     /* on_progress at most this often (0 = 500) */
+	hk_embed_result_fn on_result;     /* may be NULL                      */
+	hk_embed_progress_fn on_progress; /* may be NULL; calling thread      */
+	hk_embed_select_fn select_fn;     /* may be NULL                      */
+	void *user;
+} hk_embed_params;
+
+HK_API void hk_embed_default_params(hk_embed_params *p);
+
+/*
+ * Run the job over every frame src delivers, until its end. src must not
+ * be read by anyone else during the call (frames are released by the
+ * job). on_result and on_progress run on the calling thread, one at a
+ * time. stats (may be NULL) gets the final counters. HK_OK when the source
+ * was read to its end (individual images may have failed: see their
+ * results); HK_E_STATE when on_result stopped it; HK_E_NOMEM or
+ * HK_E_BACKEND (a thread or an embedder copy could not be made: nothing
+ * was read then); a source error from hk_frames_next.
+ */
+HK_API hk_status hk_embed_many(const hk_engine *e, hk_frames *src,
+                               const hk_embed_params *p, hk_embed_stats *stats);
+
 /*
  * The recogniser: frames in, visit events out.
  *
@@ -1667,17 +1828,25 @@ HK_API hk_status hk_store_audit_verify(hk_store *st, hk_audit_report *r);
  * format-1 file has no open-set table; then q = FMR. The threshold for a
  * target FPIR rises with N.
  *
- * The library ships a calibration for each embedder it knows, keyed by
- * the sha256 of the model file (text files core/calib/ *.calib, compiled
- * in); `herken-bench calibrate` writes one. Text format, one record a line,
- * '#' comments:
+ * The library ships a calibration for each embedder it knows and each
+ * precision it runs in, keyed by the sha256 of the model file and the
+ * precision (text files core/calib/ *.calib, compiled in): int8 and bf16
+ * embeddings are not the fp32 ones, and neither are their score tails, so
+ * each precision has its own table, fitted the same way on the same
+ * training-side data. hk_calib_for_engine takes the table of the precision
+ * the engine's embedder runs in (AUTO resolved); when none ships for that
+ * precision it is an error naming it, never another precision's table.
+ * `herken-bench calibrate [--precision P]` writes one. Text format, one
+ * record a line, '#' comments:
  *
- *     herken-calibration 2                (1: no openset section)
+ *     herken-calibration 3                (1: no openset section;
+ *                                          1 and 2: no precision line, fp32)
  *     embedder <sha256 of the embedder file, 64 hex digits>
+ *     precision <fp32|bf16|int8>          format 3 only
  *     points <n>                          n >= 2
  *     <score> <fmr>                       x n: score ascending, FMR
  *                                         strictly descending, in (0, 1]
- *     openset <m>                         optional (format 2), m >= 2
+ *     openset <m>                         optional (format >= 2), m >= 2
  *     <score> <q>                         x m: the same rules
  *     end
  *
@@ -1713,14 +1882,29 @@ HK_API hk_status hk_calib_parse(const char *text, size_t len,
 HK_API hk_status hk_calib_load(const char *path, const uint8_t *expect_sha256,
                                hk_calib **out);
 /* The calibration shipped in the library for the embedder with this
- * sha256; HK_E_FORMAT (naming the sha256) when there is none. */
+ * sha256 running at `precision` (HK_PREC_FP32, HK_PREC_BF16 or
+ * HK_PREC_INT8: what hk_model_get_info() reports, AUTO resolved).
+ * HK_E_FORMAT naming the sha256, the precision and the precisions that do
+ * ship when there is none; HK_E_INVALID for AUTO or an unknown value. */
+HK_API hk_status hk_calib_builtin_at(const uint8_t sha256[32],
+                                     hk_precision precision, hk_calib **out);
+/* hk_calib_builtin_at(sha256, HK_PREC_FP32, out). */
 HK_API hk_status hk_calib_builtin(const uint8_t sha256[32], hk_calib **out);
-/* The shipped calibration of the embedder file an engine loaded (its
- * sha256 is computed from the file in the engine's model directory). */
+/* The shipped calibration of the embedder an engine loaded, at the
+ * precision that embedder runs in (its sha256 is computed from the file in
+ * the engine's model directory). No fallback to another precision. */
 HK_API hk_status hk_calib_for_engine(const hk_engine *e, hk_calib **out);
-/* The shipped calibration of the embedder file at embedder_path (e.g.
+/* The shipped fp32 calibration of the embedder file at embedder_path (e.g.
  * $HERKEN_MODELS/MobileFaceNet.tflite), without loading the model. */
 HK_API hk_status hk_calib_for_model(const char *embedder_path, hk_calib **out);
+/* HK_OK when c belongs to the embedder sha256 running at `precision`,
+ * else HK_E_FORMAT naming what differs (use it on a calibration from
+ * hk_calib_load before deciding with it). */
+HK_API hk_status hk_calib_check(const hk_calib *c, const uint8_t sha256[32],
+                                hk_precision precision);
+/* The precision of the embeddings c was fitted on (format 1 and 2 files:
+ * HK_PREC_FP32); HK_PREC_FP32 for NULL. */
+HK_API hk_precision hk_calib_precision(const hk_calib *c);
 HK_API void hk_calib_destroy(hk_calib *c);
 
 /* sha256 of the embedder this calibration belongs to (32 bytes). */

@@ -70,5 +70,8 @@ hk_status hk__status_of_errno(int e);
 hk_status hk__errno_status(int neg_errno, const char *what);
 /* sha256 of a file's bytes (core/calib.c). HK_E_NOT_FOUND / HK_E_IO. */
 hk_status hk__sha256_file(const char *path, uint8_t out[32]);
+/* The engine's loaded embedder (core/pipeline/engine.c), e.g. for the
+ * precision it runs in; NULL for NULL. Owned by the engine. */
+const hk_model *hk__engine_embedder(const hk_engine *e);
 
 #endif

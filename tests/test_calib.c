@@ -60,15 +60,27 @@ Test(calib, table_interpolates_log_linearly_both_ways)
 	hk_calib_destroy(c);
 }
 
-/* The shipped calibration: present for the pinned embedder, monotone, and
- * FMR -> score -> FMR round trips. */
-Test(calib, shipped_table_is_monotone_and_inverts)
+/* The precisions a calibration of the pinned embedder ships for. */
+static const hk_precision shipped_prec[] = {HK_PREC_FP32, HK_PREC_BF16, HK_PREC_INT8};
+#define N_SHIPPED (sizeof shipped_prec / sizeof shipped_prec[0])
+
+static hk_calib *shipped(hk_precision p)
 {
 	uint8_t sha[32];
 	sha_of(mfn_hex, sha);
 	hk_calib *c = NULL;
-	cr_assert_eq(hk_calib_builtin(sha, &c), HK_OK, "%s", hk_last_error());
+	cr_assert_eq(hk_calib_builtin_at(sha, p, &c), HK_OK, "precision %d: %s", p, hk_last_error());
 	cr_assert_eq(memcmp(hk_calib_embedder(c), sha, 32), 0);
+	cr_assert_eq(hk_calib_precision(c), p);
+	cr_assert_eq(hk_calib_check(c, sha, p), HK_OK, "%s", hk_last_error());
+	return c;
+}
+
+/* The shipped calibrations (one per precision): present for the pinned
+ * embedder, monotone, and FMR -> score -> FMR round trips. */
+static void shipped_monotone(hk_precision p)
+{
+	hk_calib *c = shipped(p);
 	double prev = 2.0;
 	for (int i = -100; i <= 100; i++) {
 		double f;
@@ -88,15 +100,28 @@ Test(calib, shipped_table_is_monotone_and_inverts)
 		cr_expect(back <= fmr * 1.0001 && back > fmr * 0.9, "FMR %g -> %f -> %g", fmr, s, back);
 		sprev = s;
 	}
+	/* the open-set table too: q falls, FPIR(N) rises with N */
+	prev = 2.0;
+	for (int i = 0; i <= 100; i++) {
+		double f, f10;
+		cr_assert_eq(hk_calib_fpir(c, i / 100.0f, 1, &f), HK_OK);
+		cr_assert_eq(hk_calib_fpir(c, i / 100.0f, 10, &f10), HK_OK);
+		cr_assert(f <= prev, "q rises at score %.2f: %g > %g", i / 100.0, f, prev);
+		cr_assert(f10 >= f, "FPIR falls with N at score %.2f", i / 100.0);
+		prev = f;
+	}
 	hk_calib_destroy(c);
 }
 
-Test(calib, threshold_rises_with_gallery_size)
+Test(calib, shipped_tables_are_monotone_and_invert)
 {
-	uint8_t sha[32];
-	sha_of(mfn_hex, sha);
-	hk_calib *c = NULL;
-	cr_assert_eq(hk_calib_builtin(sha, &c), HK_OK, "%s", hk_last_error());
+	for (size_t i = 0; i < N_SHIPPED; i++)
+		shipped_monotone(shipped_prec[i]);
+}
+
+static void rises_with_n(hk_precision p)
+{
+	hk_calib *c = shipped(p);
 	float prev = -2.0f;
 	for (uint64_t n = 1; n <= 100000; n *= 10) {
 		float s;
@@ -121,6 +146,12 @@ Test(calib, threshold_rises_with_gallery_size)
 	cr_expect(fabsf(s1 - s2) < 1e-5f);
 	hk_calib_destroy(f1);
 	hk_calib_destroy(c);
+}
+
+Test(calib, threshold_rises_with_gallery_size)
+{
+	for (size_t i = 0; i < N_SHIPPED; i++)
+		rises_with_n(shipped_prec[i]);
 }
 
 static const char small2[] = "herken-calibration 2\n"
@@ -296,6 +327,120 @@ Test(calib, bad_files_are_format_errors)
 	}
 }
 
+/* Format 3 names the precision; the check refuses another model or
+ * another precision with a message naming both. */
+Test(calib, precision_is_part_of_the_key)
+{
+	static const char v3[] = "herken-calibration 3\n"
+	                         "embedder d8ba40c0127fb8ca9917e8fddc79bbbda063657bc92a496d34da0bc8a760443b\n"
+	                         "precision int8\n"
+	                         "points 2\n0.1 1e-1\n0.7 1e-7\n"
+	                         "openset 2\n0.1 1e-1\n0.9 1e-6\nend\n";
+	uint8_t sha[32];
+	sha_of(mfn_hex, sha);
+	hk_calib *c = parse(v3);
+	cr_expect_eq(hk_calib_precision(c), HK_PREC_INT8);
+	cr_expect_eq(hk_calib_check(c, sha, HK_PREC_INT8), HK_OK, "%s", hk_last_error());
+	cr_expect_eq(hk_calib_check(c, sha, HK_PREC_FP32), HK_E_FORMAT);
+	cr_expect(strstr(hk_last_error(), "int8") && strstr(hk_last_error(), "fp32"), "%s",
+	          hk_last_error());
+	uint8_t other[32];
+	memcpy(other, sha, 32);
+	other[0] ^= 0x80;
+	cr_expect_eq(hk_calib_check(c, other, HK_PREC_INT8), HK_E_FORMAT);
+	cr_expect(strstr(hk_last_error(), "d8ba40c0127fb8ca") && strstr(hk_last_error(), "58ba40c0"),
+	          "%s", hk_last_error());
+	hk_calib_destroy(c);
+	/* formats 1 and 2 were fitted on fp32 embeddings */
+	c = parse(small);
+	cr_expect_eq(hk_calib_precision(c), HK_PREC_FP32);
+	cr_expect_eq(hk_calib_check(c, sha, HK_PREC_INT8), HK_E_FORMAT);
+	hk_calib_destroy(c);
+	/* a format-3 file without a precision line, or with a bad one */
+	const char *bad[] = {"herken-calibration 3\nembedder "
+	                     "d8ba40c0127fb8ca9917e8fddc79bbbda063657bc92a496d34da0bc8a760443b\n"
+	                     "points 2\n0.1 1e-1\n0.7 1e-7\nend\n",
+	                     "herken-calibration 3\nembedder "
+	                     "d8ba40c0127fb8ca9917e8fddc79bbbda063657bc92a496d34da0bc8a760443b\n"
+	                     "precision auto\npoints 2\n0.1 1e-1\n0.7 1e-7\nend\n",
+	                     "herken-calibration 3\nembedder "
+	                     "d8ba40c0127fb8ca9917e8fddc79bbbda063657bc92a496d34da0bc8a760443b\n"
+	                     "precision int8 fp32\npoints 2\n0.1 1e-1\n0.7 1e-7\nend\n",
+	                     "herken-calibration 4\n"};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		hk_calib *x = (hk_calib *)1;
+		cr_expect_eq(hk_calib_parse(bad[i], strlen(bad[i]), NULL, &x), HK_E_FORMAT, "case %zu",
+		             i);
+		cr_expect_null(x);
+		cr_expect(strstr(hk_last_error(), i < 3 ? "precision" : "herken-calibration"), "%s",
+		          hk_last_error());
+	}
+	/* the shipped tables: each precision its own, AUTO is no precision */
+	hk_calib *f = shipped(HK_PREC_FP32), *q = shipped(HK_PREC_INT8);
+	float tf, tq;
+	cr_assert_eq(hk_calib_score_at_fpir(f, 1e-3, 1000, &tf), HK_OK);
+	cr_assert_eq(hk_calib_score_at_fpir(q, 1e-3, 1000, &tq), HK_OK);
+	cr_expect_neq(tf, tq, "int8 and fp32 tables give the same threshold %f", tf);
+	cr_expect_eq(hk_calib_check(q, sha, HK_PREC_FP32), HK_E_FORMAT);
+	hk_calib_destroy(f);
+	hk_calib_destroy(q);
+	hk_calib *x = (hk_calib *)1;
+	cr_expect_eq(hk_calib_builtin_at(sha, HK_PREC_AUTO, &x), HK_E_INVALID);
+	cr_expect_null(x);
+	cr_expect_eq(hk_calib_builtin_at(other, HK_PREC_INT8, &x), HK_E_FORMAT);
+	cr_expect(strstr(hk_last_error(), "no calibration ships"), "%s", hk_last_error());
+}
+
+/* An engine gets the table of the precision its embedder runs in: int8
+ * when it runs int8 (explicitly or by AUTO), fp32 when fp32. */
+static void engine_table(hk_precision want)
+{
+	hk_engine_params ep;
+	hk_engine_default_params(&ep);
+	ep.precision = want;
+	ep.threads = 1;
+	hk_engine *e = NULL;
+	hk_status st = hk_engine_create(&ep, &e);
+	if (st == HK_E_NOT_FOUND || (st == HK_E_UNSUPPORTED && want == HK_PREC_INT8))
+		cr_skip_test("%s", hk_last_error());
+	cr_assert_eq(st, HK_OK, "%s", hk_last_error());
+	hk_calib *c = NULL;
+	cr_assert_eq(hk_calib_for_engine(e, &c), HK_OK, "%s", hk_last_error());
+	uint8_t sha[32];
+	sha_of(mfn_hex, sha);
+	hk_precision got = hk_calib_precision(c);
+	if (want != HK_PREC_AUTO)
+		cr_expect_eq(got, want, "engine at %d got the table of %d", want, got);
+	/* whatever AUTO chose, the table is that precision's */
+	cr_expect_eq(hk_calib_check(c, sha, got), HK_OK, "%s", hk_last_error());
+	hk_model_params mp;
+	hk_model_default_params(&mp);
+	mp.kind = HK_MODEL_EMBEDDER;
+	mp.threads = 1;
+	mp.precision = want;
+	char path[4200];
+	snprintf(path, sizeof path, "%s/MobileFaceNet.tflite", hk_model_dir(NULL));
+	hk_model *m = NULL;
+	hk_model_info mi;
+	cr_assert_eq(hk_model_load(path, &mp, &m), HK_OK, "%s", hk_last_error());
+	cr_assert_eq(hk_model_get_info(m, &mi), HK_OK);
+	cr_expect_eq((uint32_t)got, mi.precision, "table %d, embedder runs %u", got, mi.precision);
+	hk_model_destroy(m);
+	hk_calib_destroy(c);
+	hk_engine_destroy(e);
+}
+
+Test(calib, engine_int8_gets_the_int8_table, .timeout = 120)
+{
+	engine_table(HK_PREC_INT8);
+}
+
+Test(calib, engine_fp32_and_auto_get_their_tables, .timeout = 120)
+{
+	engine_table(HK_PREC_FP32);
+	engine_table(HK_PREC_AUTO);
+}
+
 #include "test_store_util.h"
 
 /* The durable gallery holds the operating point in its policy (persisted),
@@ -377,4 +522,29 @@ Test(calib, store_policy_operating_point)
 	hk_store_close(st);
 	hk_calib_destroy(c);
 	st_rmrf(dir);
+}
+
+#include "fuzz_calib_one.h"
+#include "test_nn_util.h"
+
+static void calib_replay_one(const char *path, uint8_t *d, size_t len, void *ctx)
+{
+	int *parsed = ctx;
+	cr_expect_eq(fuzz_calib_one(d, len), 0, "%s: an accepted table breaks its invariants", path);
+	hk_calib *c = NULL;
+	if (hk_calib_parse((const char *)d, len, NULL, &c) == HK_OK)
+		++*parsed;
+	hk_calib_destroy(c);
+}
+
+/* tests/corpus/calib (seeds + what the fuzzer found, tests/fuzz_calib.c):
+ * every input is refused or parses into a table that keeps its rules. */
+Test(calib_fuzz, corpus_replay)
+{
+	int parsed = 0;
+	int n = tn_corpus_each("calib", calib_replay_one, &parsed);
+	if (n < 0)
+		cr_skip_test("tests/corpus/calib absent (run from the repository root)");
+	cr_expect_geq(n, 8, "corpus inputs replayed: %d", n);
+	cr_expect_geq(parsed, 4, "seeds that parse: %d of %d", parsed, n);
 }

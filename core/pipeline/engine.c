@@ -106,7 +106,7 @@ static long output_with_size(const hk_model *m, size_t want)
 	return -1;
 }
 
-static hk_status load_one(hk_engine *e, const char *file, uint32_t kind, hk_model **out)
+static hk_status load_one(const hk_engine *e, const char *file, uint32_t kind, hk_model **out)
 {
 	char path[4200];
 	snprintf(path, sizeof path, "%s/%s", e->dir, file);
@@ -218,6 +218,11 @@ void hk_engine_get_params(const hk_engine *e, hk_engine_params *p)
 {
 	if (e && p)
 		*p = e->p;
+}
+
+const hk_model *hk__engine_embedder(const hk_engine *e)
+{
+	return e ? e->emb : NULL;
 }
 
 static hk_status check_image(const hk_image *img)
@@ -734,6 +739,26 @@ static int align_face(uint32_t align, const hk_face *f, double inv[6])
 	return hk__align_inverse(pts, np, inv);
 }
 
+int hk__engine_cut_chip(const hk_engine *e, const hk_image *img, const hk_face *f, uint8_t *chip,
+                        int mirror)
+{
+	const size_t bytes = (size_t)HK__CHIP_SIZE * HK__CHIP_SIZE * 3;
+	double inv[6];
+	if (align_face(e->p.align, f, inv))
+		return -1;
+	hk__warp(img, inv, HK__CHIP_SIZE, chip);
+	if (mirror) {
+		memcpy(chip + bytes, chip, bytes);
+		hk__chip_mirror(chip + bytes, HK__CHIP_SIZE);
+	}
+	return 0;
+}
+
+hk_status hk__engine_load_embedder(const hk_engine *e, hk_model **out)
+{
+	return load_one(e, hk__model_by_role("embedder")->file, HK_MODEL_EMBEDDER, out);
+}
+
 hk_status hk__engine_embed_views(const hk_engine *e, const hk_image *img, const hk_face *faces,
                                  size_t n, float *plain, float *mirror)
 {
@@ -754,17 +779,10 @@ hk_status hk__engine_embed_views(const hk_engine *e, const hk_image *img, const 
 	for (size_t b0 = 0; b0 < n && !st; b0 += batch) {
 		size_t m = n - b0 < batch ? n - b0 : batch;
 		for (size_t i = 0; i < m && !st; i++) {
-			const hk_face *f = &faces[b0 + i];
-			double inv[6];
-			if (align_face(e->p.align, f, inv)) {
+			if (hk__engine_cut_chip(e, img, &faces[b0 + i], chips + i * views * chip,
+			                        views == 2)) {
 				st = hk__err(HK_E_RANGE, "embed: face %zu has degenerate landmarks", b0 + i);
 				break;
-			}
-			uint8_t *c = chips + i * views * chip;
-			hk__warp(img, inv, HK__CHIP_SIZE, c);
-			if (views == 2) {
-				memcpy(c + chip, c, chip);
-				hk__chip_mirror(c + chip, HK__CHIP_SIZE);
 			}
 		}
 		if (!st)

@@ -196,6 +196,18 @@ hk_status hk__engine_embed_views(const hk_engine *e, const hk_image *img,
                                  const hk_face *faces, size_t n, float *plain,
                                  float *mirror);
 
+/* The aligned 112x112 RGB chip of face f under the engine's alignment
+ * mode into chip[112*112*3], and with mirror its mirror image right after
+ * it (chip holds twice as much then): what hk_engine_embed feeds the
+ * embedder. -1 when the landmarks are degenerate. */
+int hk__engine_cut_chip(const hk_engine *e, const hk_image *img, const hk_face *f, uint8_t *chip,
+                        int mirror);
+
+/* A new copy of the engine's embedder (hk__engine_embedder, internal.h):
+ * same file, precision and threads; the caller destroys it. A second
+ * executor for hk_embed_many. */
+hk_status hk__engine_load_embedder(const hk_engine *e, hk_model **out);
+
 /* What hk_engine_embed returns from the views: normalise(plain + mirror),
  * or normalise(plain) when mirror is NULL. out may alias plain. -1 when the
  * sum is zero or not finite. */

@@ -225,6 +225,11 @@ static int begin(int argc, char **argv, const char *usage, const char *allowed,
 	const char *msg = r ? NULL : check(o);
 	if (!r && msg)
 		fprintf(stderr, "herken %s: %s\n%s\n", argv[0], msg, usage);
+	/* embed runs hk_embed_many, which overlaps the models itself: one
+	 * oneDNN thread each (for one file too, so that a photo's embedding
+	 * does not depend on how many were given) */
+	if (!r && !msg && !strcmp(argv[0], "embed") && !o->ep.threads)
+		o->ep.threads = 1;
 	int rc = r > 0 ? HK_EXIT_OK : r < 0 || msg ? HK_EXIT_USAGE : make_engine(argv[0], o, e);
 	if (rc == HK_EXIT_OK && !r && !msg) {
 		w->faces = malloc(sizeof *w->faces * MAX_FACES);
@@ -566,85 +571,109 @@ static const char *embed_check(const opts *o)
 	return o->nfiles ? NULL : "no image given";
 }
 
+/* One image's lines or JSON object, from hk_embed_many (called in input
+ * order on the main thread). */
+typedef struct embed_out {
+	const opts *o;
+	int worst;
+	size_t done, total;
+} embed_out;
+
+static int embed_result(void *user, const hk_embed_result *r)
+{
+	embed_out *eo = user;
+	const opts *o = eo->o;
+	/* HK_E_NOT_FOUND on a decoded image: no usable face, not an error */
+	int none = HK_STATUS_PRIMARY(r->status) == HK_E_NOT_FOUND && r->width > 0;
+	hk_status st = none ? HK_OK : r->status;
+	hk_frame_face ff[MAX_FACES];
+	for (size_t k = 0; k < r->nfaces && k < MAX_FACES; k++)
+		ff[k] = (hk_frame_face){r->faces[k].face, r->faces[k].quality, 0, r->faces[k].subject};
+	if (st) {
+		fprintf(stderr, "herken embed: %s: %s\n", esc(r->name), esc(r->error));
+	} else if (!r->embedded) {
+		char why[1024];
+		fprintf(stderr, "herken embed: %s: %s\n", esc(r->name),
+		        why_unusable(ff, r->found, why, sizeof why));
+	}
+	int ec = st ? exit_for(st) : r->embedded ? HK_EXIT_OK : HK_EXIT_NOMATCH;
+	eo->worst = ec > eo->worst ? ec : eo->worst;
+	if (o->json) {
+		fputs(r->seq ? ",{\"path\":" : "{\"path\":", stdout);
+		json_str(stdout, r->name);
+		if (st) {
+			fputs(",\"error\":", stdout);
+			json_str(stdout, r->error);
+		} else {
+			fputs(",\"faces\":[", stdout);
+			for (size_t k = 0, m = 0; k < r->nfaces; k++) {
+				if (!r->faces[k].embedding)
+					continue;
+				fputs(m++ ? ",{" : "{", stdout);
+				json_face_fields(stdout, &ff[k]);
+				fputs(",\"embedding\":", stdout);
+				json_vec(stdout, r->faces[k].embedding, HK_EMBED_DIM);
+				fputc('}', stdout);
+			}
+			fputc(']', stdout);
+		}
+		fputc('}', stdout);
+	} else {
+		for (size_t k = 0, m = 0; !st && k < r->nfaces; k++) {
+			if (!r->faces[k].embedding)
+				continue;
+			printf("%s\t%zu\t", esc(r->name), m++);
+			for (size_t d = 0; d < HK_EMBED_DIM; d++)
+				printf("%s%.7g", d ? " " : "", r->faces[k].embedding[d]);
+			putchar('\n');
+		}
+	}
+	sodium_memzero(ff, sizeof ff);
+	progress("embed", ++eo->done, eo->total);
+	return 0;
+}
+
 int hk_cli_embed(int argc, char **argv)
 {
 	opts o;
 	hk_engine *e = NULL;
 	work w;
-	int rc = begin(argc, argv, embed_usage, "json all", embed_check, MAX_FACES, &o, &e, &w);
+	int rc = begin(argc, argv, embed_usage, "json all", embed_check, 0, &o, &e, &w);
 	if (rc >= 0)
 		return rc;
-	if (stills_recognizer(e, NULL, NULL, NULL, &w.rec)) {
+	/* The files as a frame source (read and decoded by its threads, in the
+	 * order given), detected, aligned and embedded as a pipeline; each
+	 * face's usability is the recogniser's quality rule and the subject
+	 * its choice among the usable faces, as for `herken detect`. */
+	hk_frames_params fp;
+	hk_frames_default_params(&fp);
+	fp.flags = HK_FRAMES_DECODE | HK_FRAMES_IN_ORDER;
+	hk_frames *src = NULL;
+	embed_out eo = {.o = &o, .worst = HK_EXIT_OK, .total = (size_t)o.nfiles};
+	if (hk_frames_open_list((const char *const *)o.files, (size_t)o.nfiles, &fp, &src)) {
 		fprintf(stderr, "herken embed: %s\n", esc(hk_last_error()));
 		end(&o, e, &w);
 		return HK_EXIT_INTERNAL;
 	}
-	hk_frame_face *ff = w.ff, *faces = malloc(sizeof *faces * MAX_FACES);
-	float *emb = w.emb;
-	int worst = faces ? HK_EXIT_OK : HK_EXIT_INTERNAL;
-	if (o.json && faces)
+	hk_embed_params jp;
+	hk_embed_default_params(&jp);
+	jp.select = o.all ? HK_EMBED_ALL : HK_EMBED_SUBJECT;
+	jp.use_quality = 1;
+	jp.max_faces = MAX_FACES;
+	jp.on_result = embed_result;
+	jp.user = &eo;
+	if (o.json)
 		fputs("{\"images\":[", stdout);
-	for (int i = 0; faces && i < o.nfiles; i++) {
-		hk_image img = {0};
-		size_t n = 0, found = 0, ne = 0;
-		hk_status st = load_image("embed", o.files[i], &img);
-		if (!st)
-			st = stills_push(w.rec, &img, NULL, &ne, ff, &found);
-		/* the recogniser's usable faces: every one (--all) or the subject */
-		for (size_t k = 0; !st && k < found && k < MAX_FACES; k++)
-			if (o.all ? !ff[k].quality.reasons : ff[k].subject)
-				faces[n++] = ff[k];
-		if (!st && !n) {
-			char why[1024];
-			fprintf(stderr, "herken embed: %s: %s\n", esc(o.files[i]),
-			        why_unusable(ff, found, why, sizeof why));
-		}
-		hk_face *sel = w.faces;
-		for (size_t k = 0; k < n; k++)
-			sel[k] = faces[k].face;
-		if (!st)
-			st = hk_engine_embed(e, &img, sel, n, emb);
-		if (st && img.data)
-			fprintf(stderr, "herken embed: %s: %s\n", esc(o.files[i]), esc(hk_last_error()));
-		int ec = st ? exit_for(st) : n ? HK_EXIT_OK : HK_EXIT_NOMATCH;
-		worst = ec > worst ? ec : worst;
-		if (o.json) {
-			fputs(i ? ",{\"path\":" : "{\"path\":", stdout);
-			json_str(stdout, o.files[i]);
-			if (st) {
-				fputs(",\"error\":", stdout);
-				json_str(stdout, hk_last_error());
-			} else {
-				fputs(",\"faces\":[", stdout);
-				for (size_t k = 0; k < n; k++) {
-					if (k)
-						fputc(',', stdout);
-					fputc('{', stdout);
-					json_face_fields(stdout, &faces[k]);
-					fputs(",\"embedding\":", stdout);
-					json_vec(stdout, emb + k * HK_EMBED_DIM, HK_EMBED_DIM);
-					fputc('}', stdout);
-				}
-				fputc(']', stdout);
-			}
-			fputc('}', stdout);
-		} else {
-			for (size_t k = 0; k < n; k++) {
-				printf("%s\t%zu\t", esc(o.files[i]), k);
-				for (size_t d = 0; d < HK_EMBED_DIM; d++)
-					printf("%s%.7g", d ? " " : "", emb[k * HK_EMBED_DIM + d]);
-				putchar('\n');
-			}
-		}
-		if (img.data)
-			hk_image_free(&img);
-		progress("embed", (size_t)i + 1, (size_t)o.nfiles);
-	}
-	if (o.json && faces)
+	hk_status st = hk_embed_many(e, src, &jp, NULL);
+	if (o.json)
 		fputs("]}\n", stdout);
-	free(faces);
+	if (st) {
+		fprintf(stderr, "herken embed: %s\n", esc(hk_last_error()));
+		eo.worst = HK_EXIT_INTERNAL;
+	}
+	hk_frames_destroy(src);
 	end(&o, e, &w);
-	return worst;
+	return eo.worst;
 }
 
 /* ---- decisions at stated rates ------------------------------------------------ */
