@@ -981,6 +981,216 @@ static double ck_threshold(const hkb_osfit *f, double q)
 	return t;
 }
 
+/* ---- calib-check --tnorm: gallery-cohort score normalisation (T-norm),
+ * judged on train halves only ----
+ *
+ * Per trial and train half: the gallery is each person's first photo
+ * (N = the half's people); every other photo of an enrolled person is a
+ * mated search; every photo of the half is a non-mated search against the
+ * gallery without its own person. A search's score is its best score
+ * (raw) or the best normalised by the other scores of the same search,
+ * (best - mean) / std over the cohort of the K next-highest scores (K = 0:
+ * raw; -1: all the others). Within a search the normalisation keeps the
+ * order, so rank 1 is the same: only who passes the threshold changes.
+ * DIR = mate first and its value >= the threshold at measured FPIR. */
+#define TN_K 5
+static const int tn_k[TN_K] = {0, 10, 50, 200, -1};
+
+typedef struct tn_search {
+	float v[TN_K];
+	int mated, first;
+} tn_search;
+
+static int cmp_desc_f(const void *a, const void *b)
+{
+	float x = *(const float *)a, y = *(const float *)b;
+	return (x < y) - (x > y);
+}
+
+/* sc[n] (sorted descending in place) -> v[TN_K]. */
+static void tn_values(float *sc, size_t n, float *v)
+{
+	qsort(sc, n, sizeof *sc, cmp_desc_f);
+	for (int k = 0; k < TN_K; k++) {
+		size_t m = tn_k[k] < 0 ? n - 1 : (size_t)tn_k[k] < n - 1 ? (size_t)tn_k[k] : n - 1;
+		if (m < 2) {
+			v[k] = sc[0];
+			continue;
+		}
+		double s1 = 0, s2 = 0;
+		for (size_t i = 1; i <= m; i++) {
+			s1 += sc[i];
+			s2 += (double)sc[i] * sc[i];
+		}
+		double mu = s1 / m, var = s2 / m - mu * mu;
+		v[k] = (float)((sc[0] - mu) / sqrt(var > 1e-12 ? var : 1e-12));
+	}
+}
+
+/* The searches of one train half into *out (malloc'ed), count in *n. */
+static int tn_half(const hkb_set *h, tn_search **out, size_t *n)
+{
+	uint32_t maxl = 0;
+	for (size_t i = 0; i < h->n; i++)
+		maxl = h->label[i] > maxl ? h->label[i] : maxl;
+	long *grow = malloc((maxl + 1) * sizeof *grow); /* label -> gallery row */
+	hkb_set gal;
+	if (!grow || hkb_set_alloc(&gal, h->n)) {
+		free(grow);
+		return -1;
+	}
+	for (uint32_t l = 0; l <= maxl; l++)
+		grow[l] = -1;
+	size_t ng = 0;
+	uint8_t *enrolled = calloc(h->n, 1);
+	for (size_t i = 0; i < h->n; i++)
+		if (grow[h->label[i]] < 0) {
+			grow[h->label[i]] = (long)ng;
+			memcpy(gal.x + ng * D, h->x + i * D, D * sizeof(float));
+			gal.label[ng] = h->label[i];
+			gal.ok[ng] = h->ok[i];
+			enrolled[i] = 1;
+			ng++;
+		}
+	gal.n = ng;
+	tn_search *s = malloc(2 * h->n * sizeof *s);
+	float *sc = malloc(ng * sizeof *sc), *co = malloc(ng * sizeof *co);
+	size_t k = 0;
+	for (size_t i = 0; s && sc && co && enrolled && i < h->n; i++) {
+		hkb_scan(&gal, h->x + i * D, h->ok[i], 0, ng, sc);
+		long own = grow[h->label[i]];
+		/* non-mated: the gallery without the probe's person */
+		size_t m = 0;
+		for (size_t g = 0; g < ng; g++)
+			if ((long)g != own)
+				co[m++] = sc[g];
+		tn_values(co, m, s[k].v);
+		s[k].mated = 0;
+		s[k++].first = 0;
+		if (enrolled[i])
+			continue;
+		/* mated: the whole gallery, its mate enrolled from another photo */
+		int first = 1;
+		for (size_t g = 0; g < ng; g++)
+			first &= (long)g == own || sc[g] < sc[own];
+		memcpy(co, sc, ng * sizeof *co);
+		tn_values(co, ng, s[k].v);
+		s[k].mated = 1;
+		s[k++].first = first;
+	}
+	int rc = s && sc && co && enrolled ? 0 : -1;
+	free(sc);
+	free(co);
+	free(enrolled);
+	free(grow);
+	hkb_set_free(&gal);
+	if (rc) {
+		free(s);
+		return -1;
+	}
+	*out = s;
+	*n = k;
+	return 0;
+}
+
+/* DIR of method k at measured FPIR p over searches s[n] (the threshold is
+ * the non-mated value at rank round(p * non-mated)); *thr gets it. */
+static double tn_dir(const tn_search *s, size_t n, int k, double p, double *thr)
+{
+	double *v = malloc((n ? n : 1) * sizeof *v);
+	size_t nn = 0, nm = 0, hit = 0;
+	for (size_t i = 0; v && i < n; i++)
+		if (!s[i].mated)
+			v[nn++] = s[i].v[k];
+	if (!v || !nn) {
+		free(v);
+		return NAN;
+	}
+	qsort(v, nn, sizeof *v, cmp_desc_d);
+	double t = thr_at(v, nn, p);
+	free(v);
+	for (size_t i = 0; i < n; i++)
+		if (s[i].mated) {
+			nm++;
+			hit += s[i].first && s[i].v[k] >= t;
+		}
+	if (thr)
+		*thr = t;
+	return nm ? (double)hit / nm : NAN;
+}
+
+static int tnorm_check(const hkb_blufr *b)
+{
+	tn_search *all[2] = {NULL, NULL}, *tr[NT][2];
+	size_t nall[2] = {0, 0}, ntr[NT][2];
+	for (int t = 1; t <= NT; t++)
+		for (int h = 0; h < 2; h++) {
+			hkb_set hs;
+			tn_search *x = NULL;
+			size_t nx = 0;
+			if (build_set_half(b, t, "r", h, &hs) || tn_half(&hs, &x, &nx))
+				return -1;
+			hkb_set_free(&hs);
+			tr[t - 1][h] = x;
+			ntr[t - 1][h] = nx;
+			tn_search *g = realloc(all[h], (nall[h] + nx) * sizeof *g);
+			if (!g)
+				return -1;
+			memcpy(g + nall[h], x, nx * sizeof *x);
+			all[h] = g;
+			nall[h] += nx;
+		}
+	static const double fp[2] = {1e-2, 1e-3};
+	printf("<!-- herken-bench calib-check --tnorm | herken %s | train splits only -->\n"
+	       "## T-norm against the gallery itself, on train halves (no test split read)\n\n"
+	       "Pooled over the 10 trials' halves; DIR (%%) at measured FPIR, gallery = one photo "
+	       "per person of the half:\n\n| cohort K | half 0: DIR @ 1e-2 | @ 1e-3 | half 1: DIR @ "
+	       "1e-2 | @ 1e-3 |\n|---|---|---|---|---|\n", hk_version());
+	int best = 0;
+	double best_d = -1;
+	for (int k = 0; k < TN_K; k++) {
+		double d[2][2];
+		for (int h = 0; h < 2; h++)
+			for (int f = 0; f < 2; f++)
+				d[h][f] = 100 * tn_dir(all[h], nall[h], k, fp[f], NULL);
+		if (tn_k[k] == 0)
+			printf("| raw score |");
+		else if (tn_k[k] < 0)
+			printf("| all others |");
+		else
+			printf("| %d |", tn_k[k]);
+		printf(" %.2f | %.2f | %.2f | %.2f |\n", d[0][0], d[0][1], d[1][0], d[1][1]);
+		if (k > 0 && d[0][1] > best_d) {
+			best_d = d[0][1];
+			best = k;
+		}
+	}
+	size_t nn = 0, nm = 0;
+	for (size_t i = 0; i < nall[1]; i++)
+		nn += !all[1][i].mated, nm += all[1][i].mated;
+	printf("\nTuned on half 0 (best DIR @ 1e-3): K = %d. Measured on half 1 (%zu non-mated, "
+	       "%zu mated searches pooled), per trial DIR @ FPIR 1e-2 (raw -> T-norm):",
+	       tn_k[best], nn, nm);
+	int gains = 0;
+	for (int t = 0; t < NT; t++) {
+		double r0 = 100 * tn_dir(tr[t][1], ntr[t][1], 0, 1e-2, NULL);
+		double r1 = 100 * tn_dir(tr[t][1], ntr[t][1], best, 1e-2, NULL);
+		gains += r1 > r0;
+		printf(" %d: %.1f -> %.1f;", t + 1, r0, r1);
+	}
+	double p0 = 100 * tn_dir(all[1], nall[1], 0, 1e-3, NULL);
+	double p1 = 100 * tn_dir(all[1], nall[1], best, 1e-3, NULL);
+	printf("\n\nHalf 1 pooled, DIR @ FPIR 1e-3: raw %.2f, T-norm K = %d %.2f (%+.2f points); "
+	       "trials where T-norm gains at 1e-2: %d of %d\n", p0, tn_k[best], p1, p1 - p0, gains,
+	       NT);
+	for (int t = 0; t < NT; t++)
+		for (int h = 0; h < 2; h++)
+			free(tr[t][h]);
+	free(all[0]);
+	free(all[1]);
+	return 0;
+}
+
 static const char calib_check_usage[] =
     "usage: herken-bench calib-check [options]\n"
     "The open-set calibration's tail model checked on TRAIN data only (no test\n"
@@ -990,12 +1200,15 @@ static const char calib_check_usage[] =
     "measures q there (both directions, 10 trials). For the look-alike rate's\n"
     "point estimate and its one-sided Poisson upper bounds.\n"
     "  --min-images K  gallery candidates: people with >= K photos (default "
-    "the calibration's)\n";
+    "the calibration's)\n"
+    "  --tnorm         instead: score normalisation against the gallery (T-norm),\n"
+    "                  DIR at equal FPIR on train halves\n";
 
 int hk__bench_calib_check(int argc, char **argv)
 {
 	hkb_blufr_opts o = {.centre = 1};
 	unsigned min_img = HKB_OS_MIN_IMAGES;
+	int tnorm = 0;
 	for (int i = 1; i < argc; i++) {
 		int a = hkb_blufr_arg(argc, argv, &i, &o);
 		if (a == 1)
@@ -1005,6 +1218,10 @@ int hk__bench_calib_check(int argc, char **argv)
 			fputs(calib_check_usage, stdout);
 			fputs(hkb_blufr_usage, stdout);
 			return 0;
+		}
+		if (a == 0 && !strcmp(argv[i], "--tnorm")) {
+			tnorm = 1;
+			continue;
 		}
 		if (a == 0 && !strcmp(argv[i], "--min-images") && i + 1 < argc &&
 		    hkb_parse_list(argv[i + 1], &v, 1) == 1 && v >= 1 && v <= 100) {
@@ -1019,6 +1236,11 @@ int hk__bench_calib_check(int argc, char **argv)
 	int rc = hkb_blufr_load(&o, "calib-check", &b);
 	if (rc)
 		return rc;
+	if (tnorm) {
+		rc = tnorm_check(&b) ? 3 : 0;
+		hkb_blufr_free(&b);
+		return rc;
+	}
 	double pred[CK_C][CK_Q] = {{0}}, meas[CK_C][CK_Q] = {{0}};
 	int over[CK_C][CK_Q] = {{0}}, ndir = 0;
 	printf("<!-- herken-bench calib-check | herken %s | train splits only -->\n"

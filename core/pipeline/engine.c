@@ -247,8 +247,23 @@ typedef struct det_view {
 	int mtcnn; /* the MTCNN cascade instead of the detector */
 } det_view;
 
+/* The detector's raw outputs of the plain view (zoom 1, not turned), kept
+ * so that the rescue step decodes them again at its lower threshold
+ * instead of running the detector a second time on the same input (the
+ * same outputs: a model is deterministic on one input). */
+typedef struct det_keep {
+	float *regs, *logits;
+	int have;
+} det_keep;
+
+static void keep_free(det_keep *k)
+{
+	free(k->regs);
+	free(k->logits);
+}
+
 static hk_status detect_pass(const hk_engine *e, const hk_image *img, det_view v,
-                             float thr, hk__det *out, size_t *n)
+                             float thr, hk__det *out, size_t *n, det_keep *keep)
 {
 	if (v.mtcnn) {
 		const size_t oo[3] = {e->onet_prob_out, e->onet_reg_out, e->onet_lm_out};
@@ -257,22 +272,33 @@ static hk_status detect_pass(const hk_engine *e, const hk_image *img, det_view v
 	}
 	hk_status st = HK_E_NOMEM;
 	const size_t px = (size_t)HK__DET_SIZE * HK__DET_SIZE;
-	float *input = malloc(sizeof(float) * px * 3);
-	float *regs = malloc(sizeof(float) * HK__DET_ANCHORS * HK__DET_REGS);
-	float *logits = malloc(sizeof(float) * HK__DET_ANCHORS);
+	const int plain = !v.flip && v.angle == 0;
+	/* keep: only the plain view at zoom 1 */
+	if (!(plain && v.zoom == 1.0))
+		keep = NULL;
+	const int reuse = keep && keep->have;
+	float *input = reuse ? NULL : malloc(sizeof(float) * px * 3);
+	float *regs = keep && keep->regs ? keep->regs : malloc(sizeof(float) * HK__DET_ANCHORS * HK__DET_REGS);
+	float *logits = keep && keep->logits ? keep->logits : malloc(sizeof(float) * HK__DET_ANCHORS);
+	if (keep) {
+		keep->regs = regs;
+		keep->logits = logits;
+	}
 	hk__det *scratch = malloc(sizeof(hk__det) * 2 * HK__DET_ANCHORS);
 	uint8_t *canvas = NULL;
 	*n = 0;
-	if (!input || !regs || !logits || !scratch) {
+	if ((!input && !reuse) || !regs || !logits || !scratch) {
 		st = hk__err(HK_E_NOMEM, "detect: out of memory");
 		goto done;
 	}
-	const int plain = !v.flip && v.angle == 0;
 	hk__letterbox lb;
 	/* det input edge coordinates (u, v) -> image edge coordinates:
 	 * centre + R(angle) F (u - 96, v - 96) / scale. */
-	double a[6];
-	if (plain) {
+	double a[6] = {0};
+	if (reuse) {
+		lb = hk__letterbox_of(img->width, img->height, HK__DET_SIZE, v.zoom);
+		st = HK_OK;
+	} else if (plain) {
 		st = hk__letterbox_input(img, HK__DET_SIZE, v.zoom, input, &lb);
 	} else {
 		lb = hk__letterbox_of(img->width, img->height, HK__DET_SIZE, v.zoom);
@@ -300,12 +326,16 @@ static hk_status detect_pass(const hk_engine *e, const hk_image *img, det_view v
 	}
 	if (st)
 		goto done;
-	float *outs[4] = {0};
-	outs[e->det_reg_out] = regs;
-	outs[e->det_logit_out] = logits;
-	st = hk_model_run(e->det, input, 1, outs);
-	if (st)
-		goto done;
+	if (!reuse) {
+		float *outs[4] = {0};
+		outs[e->det_reg_out] = regs;
+		outs[e->det_logit_out] = logits;
+		st = hk_model_run(e->det, input, 1, outs);
+		if (st)
+			goto done;
+		if (keep)
+			keep->have = 1;
+	}
 	*n = hk__decode_detections(regs, logits, thr, e->p.nms_iou, scratch, out, DET_MAX);
 	for (size_t i = 0; i < *n; i++) {
 		hk__det *d = &out[i];
@@ -343,8 +373,10 @@ done:
 		hk__wipe(canvas, px * 3);
 	free(canvas);
 	free(input);
-	free(regs);
-	free(logits);
+	if (!keep) {
+		free(regs);
+		free(logits);
+	}
 	free(scratch);
 	return st;
 }
@@ -373,7 +405,7 @@ static size_t extra_views(const hk_engine *e, det_view *v)
 /* The plain view and the extra ones at threshold thr, fused by weighted
  * NMS (box voting): at most DET_MAX detections into out. */
 static hk_status detect_fused(const hk_engine *e, const hk_image *img, const det_view *views,
-                              size_t nv, float thr, hk__det *out, size_t *n)
+                              size_t nv, float thr, hk__det *out, size_t *n, det_keep *keep)
 {
 	*n = 0;
 	hk__det *all = malloc(sizeof(hk__det) * DET_MAX * nv * 2);
@@ -383,7 +415,7 @@ static hk_status detect_fused(const hk_engine *e, const hk_image *img, const det
 	hk_status st = HK_OK;
 	for (size_t i = 0; i < nv && !st; i++) {
 		size_t k = 0;
-		st = detect_pass(e, img, views[i], thr, all + total, &k);
+		st = detect_pass(e, img, views[i], thr, all + total, &k, keep);
 		for (size_t j = 0; j < k; j++)
 			all[total + j].cluster = 1;
 		total += k;
@@ -496,10 +528,11 @@ hk_status hk_engine_detect(const hk_engine *e, const hk_image *img, hk_face *fac
 	uint32_t flags = 0;
 	det_view views[8] = {{1.0, 0, 0, 0}};
 	size_t nx = extra_views(e, views + 1);
+	det_keep keep = {0};
 	if (e->p.passes & HK_PASS_ALWAYS)
-		st = detect_fused(e, img, views, 1 + nx, e->p.score_threshold, dets, &nd);
+		st = detect_fused(e, img, views, 1 + nx, e->p.score_threshold, dets, &nd, &keep);
 	else
-		st = detect_pass(e, img, views[0], e->p.score_threshold, dets, &nd);
+		st = detect_pass(e, img, views[0], e->p.score_threshold, dets, &nd, &keep);
 	if (!st && nd == 0 && e->p.rescue == HK_ON) {
 		/* Nothing at the threshold. Faces scored just below it are common
 		 * (profiles, tight crops where the face fills the frame): look again,
@@ -508,9 +541,10 @@ hk_status hk_engine_detect(const hk_engine *e, const hk_image *img, hk_face *fac
 		 * threshold. */
 		float thr = fminf(e->p.rescue_threshold, e->p.score_threshold);
 		size_t n1 = 0, n2 = 0, nr = 0;
-		st = detect_pass(e, img, views[0], thr, dets, &n1);
+		st = detect_pass(e, img, views[0], thr, dets, &n1, &keep); /* decoded again */
 		if (!st)
-			st = detect_pass(e, img, (det_view){RESCUE_ZOOM, 0, 0, 0}, thr, dets + DET_MAX, &n2);
+			st = detect_pass(e, img, (det_view){RESCUE_ZOOM, 0, 0, 0}, thr, dets + DET_MAX, &n2,
+			                 NULL);
 		if (!st && (n1 || n2)) {
 			if (!n1 || (n2 && dets[DET_MAX].score > dets[0].score))
 				dets[0] = dets[DET_MAX];
@@ -519,7 +553,7 @@ hk_status hk_engine_detect(const hk_engine *e, const hk_image *img, hk_face *fac
 		/* Still nothing: the extra views (HK_PASS_*), fused. They run only
 		 * here so they never move a face the classic passes found. */
 		if (!st && !nr && nx)
-			st = detect_fused(e, img, views + 1, nx, thr, dets, &nr);
+			st = detect_fused(e, img, views + 1, nx, thr, dets, &nr, NULL);
 		if (!st && nr) {
 			nd = 1;
 			flags = HK_FACE_RESCUED;
@@ -527,6 +561,7 @@ hk_status hk_engine_detect(const hk_engine *e, const hk_image *img, hk_face *fac
 	}
 	if (!st)
 		st = finish_faces(e, img, dets, nd, flags, faces, max, n);
+	keep_free(&keep);
 	free(dets);
 	return st;
 }
