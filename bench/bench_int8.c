@@ -23,19 +23,25 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: herken-bench int8-calibrate [--model embedder] [--images N]\n"
+	fprintf(f, "usage: herken-bench int8-calibrate [--model embedder|detector-sparse|detector-dense|\n"
+	           "                                  landmarks] [--images N]\n"
 	           "                                  [--pairs FILE] [--lfw DIR]\n"
 	           "Images of the LFW View 1 training pairs (default\n"
 	           "$HERKEN_SHARED/datasets/lfw/pairsDevTrain.txt, first N = 600 distinct images);\n"
-	           "prints the model's section of core/nn/int8_ranges.txt.\n"
+	           "prints the model's section of core/nn/int8_ranges.txt. Inputs as the engine makes them:\n"
+	           "embedder: face chips and mirrors; detector: letterboxed photo at zoom 1 and 1.6;\n"
+	           "landmarks: O-Net crops of the faces the fp32 engine detects.\n"
 	           "  --layers      instead: int8 against fp32 per node on the golden face chips\n"
 	           "                ($HERKEN_SHARED/golden/mobilefacenet; the calibration of\n"
 	           "                $HERKEN_INT8_RANGES or the table): where accuracy is lost\n"
+	           "  --guard       instead: the int8 guard of a detector or O-Net on its golden inputs\n"
+	           "                (same faces at IoU >= 0.5, scores within 0.05; landmarks within\n"
+	           "                5 %% of the eye distance): figures and whether it holds\n"
 	           "  --fake W      with --layers: fp32 with only the activations or only the\n"
 	           "                weights rounded as int8 rounds them (W: activations|weights)\n"
-	           "  --on S        with --layers: over the golden faces (S = golden, default) or\n"
-	           "                the calibration chips (S = calib: --images of --pairs; never\n"
-	           "                test data, so per-node choices can be made on them)\n");
+	           "  --on S        with --layers (embedder): over the golden faces (S = golden,\n"
+	           "                default) or the calibration chips (S = calib: the --images\n"
+	           "                above; never test data, so per-node choices can be made on them)\n");
 }
 
 /* Distinct image paths of a View 1 pairs file, in file order. */
@@ -123,8 +129,51 @@ static int chips_of(const hk_engine *e, const char *path, float *out)
 	return rc;
 }
 
-/* Chips (and mirrors) of the first nimg distinct images of a View 1 pairs
- * file: *n chips, malloc'd (wipe before freeing); NULL on failure. */
+#define DET_VIEWS 2
+#define ONET_FACES 4
+
+/* The detector's inputs of one photo: the plain letterbox and the rescue
+ * pass's zoomed-out one (smaller faces, wider black margins), as the
+ * engine makes them. Returns how many were written (0: unreadable). */
+static size_t det_inputs_of(const char *path, float *out)
+{
+	hk_image img;
+	if (hk_image_load(path, &img))
+		return 0;
+	const size_t item = (size_t)HK__DET_SIZE * HK__DET_SIZE * 3;
+	const double zoom[DET_VIEWS] = {1.0, 1.6};
+	size_t n = 0;
+	for (int v = 0; v < DET_VIEWS; v++) {
+		hk__letterbox lb;
+		if (!hk__letterbox_input(&img, HK__DET_SIZE, zoom[v], out + n * item, &lb))
+			n++;
+	}
+	hk_image_free(&img);
+	return n;
+}
+
+/* O-Net's inputs of one photo: the crop of every face the fp32 engine
+ * detects (at most ONET_FACES), as the engine feeds them to O-Net. */
+static size_t onet_inputs_of(const hk_engine *e, const char *path, float *out)
+{
+	hk_image img;
+	if (hk_image_load(path, &img))
+		return 0;
+	hk_face faces[32];
+	size_t nf = 0, n = 0;
+	const size_t item = (size_t)HK__ONET_SIZE * HK__ONET_SIZE * 3;
+	if (!hk_engine_detect(e, &img, faces, 32, &nf))
+		for (size_t k = 0; k < nf && k < 32 && n < ONET_FACES; k++) {
+			hk__crop c = hk__onet_crop(faces[k].box);
+			if (!hk__onet_input(&img, &c, out + n * item))
+				n++;
+		}
+	hk_image_free(&img);
+	return n;
+}
+
+/* Embedder chips (and mirrors) of the first nimg distinct images of a View 1
+ * pairs file: *n chips, malloc'd (wipe before freeing); NULL if none. */
 static float *calib_chips(const char *pairs, const char *lfw, long nimg, size_t *n)
 {
 	const size_t item = (size_t)HK__CHIP_SIZE * HK__CHIP_SIZE * 3;
@@ -135,13 +184,10 @@ static float *calib_chips(const char *pairs, const char *lfw, long nimg, size_t 
 	hk_engine_params ep;
 	hk_engine_default_params(&ep);
 	*n = 0;
-	if (!np)
-		fprintf(stderr, "int8-calibrate: no images from %s\n", pairs);
-	else if (!in || hk_engine_create(&ep, &e))
-		fprintf(stderr, "int8-calibrate: %s\n", in ? hk_last_error() : "out of memory");
+	if (!in || hk_engine_create(&ep, &e))
+		fprintf(stderr, "int8-calibrate: no calibration chips from %s\n", pairs);
 	for (size_t i = 0; e && i < np; i++) {
-		if (!chips_of(e, paths[i], in + *n * item))
-			*n += 2;
+		*n += chips_of(e, paths[i], in + *n * item) ? 0 : 2;
 		hkb_progress("calibration images", i + 1, np);
 	}
 	hk_engine_destroy(e);
@@ -150,28 +196,8 @@ static float *calib_chips(const char *pairs, const char *lfw, long nimg, size_t 
 	free(paths);
 	if (!*n) {
 		free(in);
-		return NULL;
+		in = NULL;
 	}
-	return in;
-}
-
-/* The golden face chips (sample<s>_f<f> files): *n of them, malloc'd. */
-static float *golden_chips(const char *golden, size_t *n)
-{
-	const size_t item = (size_t)HK__CHIP_SIZE * HK__CHIP_SIZE * 3;
-	float *in = malloc(48 * item * sizeof(float));
-	*n = 0;
-	for (int s = 1; in && s <= 6; s++)
-		for (int f = 0; f < 8; f++) {
-			char p[1200];
-			snprintf(p, sizeof p, "%s/sample%d_f%d.mobilefacenet_input_1x112x112x3.f32", golden, s, f);
-			FILE *fh = fopen(p, "rb");
-			if (!fh)
-				continue;
-			size_t got = fread(in + *n * item, sizeof(float), item, fh);
-			fclose(fh);
-			*n += got == item;
-		}
 	return in;
 }
 
@@ -254,8 +280,20 @@ static const char *kind_name(int k)
 	return k >= 0 && k < (int)(sizeof n / sizeof n[0]) ? n[k] : "?";
 }
 
-static int int8_layers(const char *model, size_t mlen, const float *chips, size_t nchips,
-                       const char *what, int fake_mode)
+/* One input through fp32 (recorded) and the compared run. 0 ok. */
+static int layer_pair(hk__nn_exec *x32, hk__nn_exec *xc, const float *in, layer_cmp *c)
+{
+	c->mode = 0;
+	if (hk__nn_exec_visit(x32, in, 1, layer_visit, c))
+		return -1;
+	c->mode = 1;
+	return hk__nn_exec_visit(xc, in, 1, layer_visit, c) ? -1 : 0;
+}
+
+/* chips: nchips embedder inputs to use instead of the golden files (the
+ * calibration chips of --on calib), or NULL. */
+static int int8_layers(const char *model, size_t mlen, const char *golden, int role, int fake_mode,
+                       const float *chips, size_t nchips)
 {
 	hk__nn_net net;
 	hk__nn_exec x32, x8;
@@ -273,11 +311,12 @@ static int int8_layers(const char *model, size_t mlen, const float *chips, size_
 	               malloc((size_t)nt * sizeof(double)), calloc((size_t)nt, sizeof(double)),
 	               calloc((size_t)nt, sizeof(double)), NULL, NULL};
 	float *steps = calloc((size_t)nt, sizeof(float));
+	float *in = malloc(item * sizeof(float));
 	int have32 = 0, have8 = 0, havew = 0, have2 = 0;
 	hk__nn_net net2;
 	hk__nn_exec xw;
 	float *am2 = NULL, *fake = calloc((size_t)nt, sizeof(float));
-	if (!c.ref || !c.cnt || !c.cmin || !c.csum || !c.qsum || !steps || !fake ||
+	if (!c.ref || !c.cnt || !c.cmin || !c.csum || !c.qsum || !steps || !in || !fake ||
 	    hk__int8_ranges(sha, &net, 0, &amax) ||
 	    hk__nn_exec_init(&x32, &net, 1, NULL, HK_PREC_FP32, NULL) || !(have32 = 1) ||
 	    hk__nn_exec_init(&x8, &net, 1, NULL, HK_PREC_INT8, amax) || !(have8 = 1)) {
@@ -325,18 +364,35 @@ static int int8_layers(const char *model, size_t mlen, const float *chips, size_
 		steps[t] = x8.dt[t] == DT_S8 ? x8.qs[t] : 0;
 	}
 	c.qs = steps;
-	for (size_t k = 0; k < nchips; k++) {
-		c.mode = 0;
-		if (hk__nn_exec_visit(&x32, chips + k * item, 1, layer_visit, &c))
+	for (size_t k = 0; k < nchips; k++, nf++)
+		if (layer_pair(&x32, fake_mode ? &xw : &x8, chips + k * item, &c))
 			goto fail;
-		c.mode = 1;
-		if (hk__nn_exec_visit(fake_mode ? &xw : &x8, chips + k * item, 1, layer_visit, &c))
-			goto fail;
-		nf++;
-	}
-	printf("# %s vs fp32 per node over %d %s (oneDNN at %s, %s): cosine min / mean\n",
+	for (int s = 1; s <= 6 && !chips; s++)
+		for (int f = 0; f < 8; f++) {
+			char p[1200];
+			if (role == 1 && f)
+				break;
+			if (role == 0)
+				snprintf(p, sizeof p, "%s/sample%d_f%d.mobilefacenet_input_1x112x112x3.f32", golden, s, f);
+			else if (role == 1)
+				snprintf(p, sizeof p, "%s/sample%d.det_input_1x192x192x3.f32", golden, s);
+			else
+				snprintf(p, sizeof p, "%s/sample%d_f%d.onet_input_1x48x48x3.f32", golden, s, f);
+			FILE *fh = fopen(p, "rb");
+			if (!fh)
+				continue;
+			size_t got = fread(in, sizeof(float), item, fh);
+			fclose(fh);
+			if (got != item)
+				continue;
+			if (layer_pair(&x32, fake_mode ? &xw : &x8, in, &c))
+				goto fail;
+			nf++;
+		}
+	printf("# %s vs fp32 per node over %d %s (%s; oneDNN at %s, %s): cosine min / mean\n",
 	       fake_mode == 1 ? "fp32 with s8-rounded activations" : fake_mode == 2 ? "fp32 with s8 weights" : "int8",
-	       nf, what, hk__nn_isa_name(), x8.impl);
+	       nf, chips ? "calibration chips" : "golden faces", chips ? "--on calib" : golden, hk__nn_isa_name(),
+	       x8.impl);
 	printf("%5s %-8s %6s %4s %9s %9s %9s %9s %10s\n", "node", "kind", "tensor", "dt", "min", "mean",
 	       "alone", "step", "Mflop");
 	for (int i = 0; i < net.nnodes && nf; i++) {
@@ -364,6 +420,7 @@ out:
 	free(c.csum);
 	free(c.qsum);
 	free(steps);
+	free(in);
 	if (havew)
 		hk__nn_exec_free(&xw);
 	if (have2)
@@ -375,11 +432,71 @@ out:
 	return rc;
 }
 
+/* ---- --guard: the model's int8 guard on its golden inputs ----
+ * The fp32 and the int8 model (calibration of $HERKEN_INT8_RANGES or the
+ * table) over the golden inputs: detector = the six golden photos'
+ * letterboxed inputs, decoded at the engine's score threshold (0.6);
+ * landmarks = the golden faces' O-Net crops. Prints the figures and
+ * whether the guard holds (core/pipeline/guard.c). */
+static int int8_guard(const char *mpath, const char *golden, int role)
+{
+	hk_model *m[2] = {NULL, NULL};
+	int rc = 1;
+	const size_t item = role == 1 ? (size_t)HK__DET_SIZE * HK__DET_SIZE * 3 : (size_t)HK__ONET_SIZE * HK__ONET_SIZE * 3;
+	float *in = malloc(48 * item * sizeof(float));
+	size_t n = 0;
+	for (int s = 1; s <= 6 && in; s++)
+		for (int f = 0; f < (role == 1 ? 1 : 8); f++) {
+			char p[1200];
+			if (role == 1)
+				snprintf(p, sizeof p, "%s/sample%d.det_input_1x192x192x3.f32", golden, s);
+			else
+				snprintf(p, sizeof p, "%s/sample%d_f%d.onet_input_1x48x48x3.f32", golden, s, f);
+			FILE *fh = fopen(p, "rb");
+			if (fh && fread(in + n * item, sizeof(float), item, fh) == item)
+				n++;
+			if (fh)
+				fclose(fh);
+		}
+	for (int k = 0; k < 2; k++) {
+		hk_model_params p;
+		hk_model_default_params(&p);
+		p.threads = 1;
+		p.precision = k ? HK_PREC_INT8 : HK_PREC_FP32;
+		if (hk_model_load(mpath, &p, &m[k]))
+			goto fail;
+	}
+	hk__det_guard dg = {0};
+	hk__onet_guard og = {0};
+	if (!n || hk__guard_models(m[0], m[1], in, n, &dg, &og))
+		goto fail;
+	if (role == 1)
+		printf("%s int8 vs fp32 on %zu golden photos (%s): %zu faces, %zu found again (IoU >= 0.5), "
+		       "%zu missed, %zu extra; IoU min %.3f mean %.3f; max |score diff| %.4f; guard %s\n",
+		       strrchr(mpath, '/') ? strrchr(mpath, '/') + 1 : mpath, dg.images, golden, dg.faces,
+		       dg.matched, dg.missed, dg.extra, dg.min_iou, dg.matched ? dg.iou_sum / dg.matched : 0,
+		       dg.max_score_diff, hk__det_guard_holds(&dg) ? "holds" : "FAILS");
+	else
+		printf("onet.tflite int8 vs fp32 on %zu golden faces (%s): landmark shift / eye distance "
+		       "max %.4f mean %.4f; max |prob diff| %.4f; guard %s\n",
+		       og.faces, golden, og.max_dev, og.faces ? og.dev_sum / og.faces : 0, og.max_prob_diff,
+		       hk__onet_guard_holds(&og) ? "holds" : "FAILS");
+	rc = 0;
+	goto out;
+fail:
+	fprintf(stderr, "int8-calibrate: %s\n", n ? hk_last_error() : "no golden inputs");
+out:
+	free(in);
+	hk_model_destroy(m[0]);
+	hk_model_destroy(m[1]);
+	return rc;
+}
+
 int hk__bench_int8_calibrate(int argc, char **argv)
 {
 	const char *which = "embedder", *pairs = NULL, *lfw = NULL;
 	long nimg = 600;
-	int layers = 0, fake_mode = 0, on_calib = 0;
+	int layers = 0, fake_mode = 0, guard = 0, on_calib = 0;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -387,6 +504,8 @@ int hk__bench_int8_calibrate(int argc, char **argv)
 			return 0;
 		} else if (!strcmp(a, "--layers")) {
 			layers = 1;
+		} else if (!strcmp(a, "--guard")) {
+			guard = 1;
 		} else if (v && !strcmp(a, "--fake") && (!strcmp(v, "activations") || !strcmp(v, "weights"))) {
 			fake_mode = !strcmp(v, "activations") ? 1 : 2, i++;
 		} else if (v && !strcmp(a, "--on") && (!strcmp(v, "golden") || !strcmp(v, "calib"))) {
@@ -404,26 +523,32 @@ int hk__bench_int8_calibrate(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (strcmp(which, "embedder") || nimg < 1 || nimg > 20000) {
-		fprintf(stderr, "int8-calibrate: only --model embedder, --images 1..20000\n");
+	const int role = !strcmp(which, "embedder") ? 0 : !strcmp(which, "landmarks") ? 2 :
+	                 !strncmp(which, "detector-", 9) ? 1 : -1;
+	if (role < 0 || !*hkb_model_file(which) || nimg < 1 || nimg > 20000) {
+		fprintf(stderr, "int8-calibrate: --model embedder|detector-sparse|detector-dense|landmarks, "
+		                "--images 1..20000\n");
 		return 2;
 	}
 	char pbuf[1024], dbuf[1024];
 	pairs = hkb_data_path(pairs, "datasets/lfw/pairsDevTrain.txt", pbuf, sizeof pbuf);
 	lfw = hkb_data_path(lfw, "datasets/lfw", dbuf, sizeof dbuf);
-	if (layers) {
+	if (guard && role == 0) {
+		fprintf(stderr, "int8-calibrate: the embedder's guard is the infer/check cosine (>= 0.995 per face)\n");
+		return 2;
+	}
+	if (layers || guard) {
 		char mp[1024], gp[1024];
-		snprintf(mp, sizeof mp, "%s/%s", hk_model_dir(NULL), hkb_model_file("embedder"));
-		const char *golden = hkb_data_path(NULL, "golden/mobilefacenet", gp, sizeof gp);
-		size_t ml = 0, nc = 0;
+		snprintf(mp, sizeof mp, "%s/%s", hk_model_dir(NULL), hkb_model_file(which));
+		const char *golden = hkb_data_path(NULL, role == 0 ? "golden/mobilefacenet" : role == 1 ? "golden/detector" : "golden/onet",
+		                                   gp, sizeof gp);
+		size_t ml = 0;
 		char *m = read_file(mp, &ml);
-		float *chips = on_calib ? calib_chips(pairs, lfw, nimg, &nc) : golden_chips(golden, &nc);
-		char what[1200];
-		if (on_calib)
-			snprintf(what, sizeof what, "calibration chips (first %ld images of %s)", nimg, pairs);
-		else
-			snprintf(what, sizeof what, "golden faces (%s)", golden);
-		int r = m && chips ? int8_layers(m, ml, chips, nc, what, fake_mode) : 1;
+		size_t nc = 0;
+		float *chips = layers && on_calib && role == 0 ? calib_chips(pairs, lfw, nimg, &nc) : NULL;
+		int r = m && (chips || !on_calib)
+		            ? (guard ? int8_guard(mp, golden, role) : int8_layers(m, ml, golden, role, fake_mode, chips, nc))
+		            : 1;
 		if (!m)
 			fprintf(stderr, "int8-calibrate: cannot read %s\n", mp);
 		if (chips)
@@ -432,17 +557,36 @@ int hk__bench_int8_calibrate(int argc, char **argv)
 		free(m);
 		return r;
 	}
-	size_t nin = 0;
-	float *in = calib_chips(pairs, lfw, nimg, &nin);
+	char **paths = calloc((size_t)nimg, sizeof *paths);
+	size_t np = paths ? read_view1(pairs, lfw, paths, (size_t)nimg) : 0;
+	if (!np) {
+		fprintf(stderr, "int8-calibrate: no images from %s\n", pairs);
+		free(paths);
+		return 1;
+	}
 	char mpath[1024];
-	snprintf(mpath, sizeof mpath, "%s/%s", hk_model_dir(NULL), hkb_model_file("embedder"));
+	snprintf(mpath, sizeof mpath, "%s/%s", hk_model_dir(NULL), hkb_model_file(which));
 	size_t mlen = 0;
 	char *model = read_file(mpath, &mlen);
-	const size_t item = (size_t)HK__CHIP_SIZE * HK__CHIP_SIZE * 3;
+	hk_engine *e = NULL;
+	hk_engine_params ep;
+	hk_engine_default_params(&ep);
+	const size_t side = role == 0 ? HK__CHIP_SIZE : role == 1 ? HK__DET_SIZE : HK__ONET_SIZE;
+	const size_t item = side * side * 3, per = role == 0 ? 2 : role == 1 ? DET_VIEWS : ONET_FACES;
+	float *in = malloc(np * per * item * sizeof(float));
 	int rc = 1;
-	if (!model || !in) {
-		fprintf(stderr, "int8-calibrate: %s\n", model ? "no calibration chips" : "cannot read the model");
+	if (!model || !in || hk_engine_create(&ep, &e)) {
+		fprintf(stderr, "int8-calibrate: %s\n", model ? hk_last_error() : "cannot read the model");
 		goto out;
+	}
+	size_t nin = 0;
+	for (size_t i = 0; i < np; i++) {
+		if (role == 0)
+			nin += chips_of(e, paths[i], in + nin * item) ? 0 : 2;
+		else
+			nin += role == 1 ? det_inputs_of(paths[i], in + nin * item)
+			                 : onet_inputs_of(e, paths[i], in + nin * item);
+		hkb_progress("calibration images", i + 1, np);
 	}
 	hk__int8_calib cal;
 	if (hk__int8_calibrate(model, mlen, in, nin, &cal)) {
@@ -451,9 +595,12 @@ int hk__bench_int8_calibrate(int argc, char **argv)
 	}
 	char sha[65];
 	hk__sha256_hex(model, mlen, sha);
-	printf("/* MobileFaceNet.tflite: %zu chips (O-Net-aligned face nearest the centre and its\n"
-	       " * mirror image) of the first %ld distinct images of LFW View 1 %s */\n",
-	       nin, nimg, strrchr(pairs, '/') ? strrchr(pairs, '/') + 1 : pairs);
+	static const char *const what[3] = {
+	    "chips (O-Net-aligned face nearest the centre and its mirror image)",
+	    "letterboxed inputs (zoom 1 and the rescue pass's 1.6)",
+	    "O-Net crops (every face the fp32 engine detects, at most 4 an image)"};
+	printf("/* %s: %zu %s\n * of the first %zu distinct images of LFW View 1 %s */\n", hkb_model_file(which), nin,
+	       what[role], np, strrchr(pairs, '/') ? strrchr(pairs, '/') + 1 : pairs);
 	printf("\"model %s\\n\"\n", sha);
 	for (int t = 0; t < cal.ntensors; t++)
 		if (cal.eq[t])
@@ -469,8 +616,12 @@ int hk__bench_int8_calibrate(int argc, char **argv)
 	rc = 0;
 out:
 	if (in)
-		hk__wipe(in, nin * item * sizeof(float));
+		hk__wipe(in, np * per * item * sizeof(float));
 	free(in);
 	free(model);
+	hk_engine_destroy(e);
+	for (size_t i = 0; i < np; i++)
+		free(paths[i]);
+	free(paths);
 	return rc;
 }

@@ -493,9 +493,15 @@ typedef enum hk_model_kind {
  * runs on the s8 tensor in place. It needs oneDNN's AVX2 tier or better
  * and a calibration of the very model file (by sha256) in the library's
  * table; otherwise hk_model_load fails with HK_E_UNSUPPORTED and says
- * which is missing. HK_PREC_AUTO takes int8 where a calibration passed its
- * accuracy guard, else bf16 with AMX for the embedder and O-Net, else
- * fp32; hk_model_get_info() tells which it chose.
+ * which is missing. Calibrated: the embedder, O-Net and both detectors.
+ * HK_PREC_AUTO takes int8 where a calibration passed its accuracy guard
+ * (embedder: golden-face cosine >= 0.995, with VNNI only; dense detector
+ * and O-Net: the same faces and landmarks on the golden photos, taken with
+ * VNNI only, where int8 is the faster; the sparse detector misses one
+ * golden face with VNNI: fp32), else bf16 with AMX for
+ * the embedder and O-Net, else fp32; hk_model_get_info() tells which it
+ * chose. The engine (hk_engine_params.precision) applies INT8 to the
+ * embedder only and AUTO to every model.
  */
 typedef enum hk_precision {
 	HK_PREC_FP32 = 0,

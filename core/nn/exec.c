@@ -848,6 +848,29 @@ static hk_status plan_create_locked(hk__nn_exec *x, size_t n, hk__nn_plan **out)
 	return s;
 }
 
+/* A node that runs in C: the reference kernels on floats, a PAD on the
+ * element size of its tensors (s8 in int8 runs). */
+static void c_node(const hk__nn_exec *x, const hk__nn_node *nd, size_t n, float *const *buf)
+{
+	if (nd->kind == NK_PAD)
+		hk__nn_pad(x->net, nd, n, buf[nd->src], buf[nd->dst], hk__nnx_act_elsize(x, nd->dst));
+	else
+		hk__nn_ref_node(x->net, nd, n, buf);
+}
+
+/* The activations after a pooling (rare; plain C, in place on its output). */
+static void pool_post_act(const hk__nn_net *net, const hk__nn_node *nd, size_t n, hk__nn_plan *p)
+{
+	for (int k = 0; k < nd->npost; k++) {
+		hk__nn_node tmp = *nd;
+		tmp.kind = NK_UNARY;
+		tmp.alg = nd->post[k].alg;
+		tmp.src = nd->dst;
+		tmp.npost = 0;
+		hk__nn_ref_node(net, &tmp, n, p->buf);
+	}
+}
+
 /* The plan for batch n (created on first use) with the input loaded. */
 static hk_status plan_load(hk__nn_exec *x, const float *input, size_t n, hk__nn_plan **out)
 {
@@ -877,22 +900,14 @@ hk_status hk__nn_exec_run(hk__nn_exec *x, const float *input, size_t n,
 			continue;
 		}
 		if (!sp->prim) {
-			hk__nn_ref_node(net, nd, n, p->buf);
+			c_node(x, nd, n, p->buf);
 			continue;
 		}
 		dnnl_status_t st = dnnl_primitive_execute(sp->prim, x->strm, sp->nargs, sp->args);
 		if (st != dnnl_success)
 			return dn(st, "execute", sp->node);
 		if (sp->c_post_act)
-			for (int k = 0; k < nd->npost; k++) {
-				/* pooling activations: rare, plain C */
-				hk__nn_node tmp = *nd;
-				tmp.kind = NK_UNARY;
-				tmp.alg = nd->post[k].alg;
-				tmp.src = nd->dst;
-				tmp.npost = 0;
-				hk__nn_ref_node(net, &tmp, n, p->buf);
-			}
+			pool_post_act(net, nd, n, p);
 	}
 	dnnl_status_t st = dnnl_stream_wait(x->strm);
 	if (st != dnnl_success)
@@ -1021,9 +1036,11 @@ hk_status hk__nn_exec_profile(hk__nn_exec *x, const float *input, size_t n, doub
 		if (sp->own)
 			hk__nnx_own8_run(x, sp->node, n, p->buf, 0);
 		else if (!sp->prim)
-			hk__nn_ref_node(net, &net->node[sp->node], n, p->buf);
+			c_node(x, &net->node[sp->node], n, p->buf);
 		else if (dnnl_primitive_execute(sp->prim, x->strm, sp->nargs, sp->args) != dnnl_success)
 			return hk__err(HK_E_BACKEND, "oneDNN: execute failed at node %d", sp->node);
+		else if (sp->c_post_act)
+			pool_post_act(net, &net->node[sp->node], n, p);
 		ns[sp->node] += thread_cpu_ns() - t0;
 	}
 	return HK_OK;
@@ -1058,12 +1075,12 @@ hk_status hk__nn_exec_visit(hk__nn_exec *x, const float *input, size_t n,
 		if (sp->own)
 			hk__nnx_own8_run(x, sp->node, n, p->buf, 1);
 		else if (!sp->prim)
-			hk__nn_ref_node(net, nd, n, p->buf);
+			c_node(x, nd, n, p->buf);
 		else if (dnnl_primitive_execute(sp->prim, x->strm, sp->nargs, sp->args) != dnnl_success ||
 		         dnnl_stream_wait(x->strm) != dnnl_success)
 			s = hk__err(HK_E_BACKEND, "oneDNN: execute failed at node %d", sp->node);
 		else if (sp->c_post_act)
-			s = hk__err(HK_E_UNSUPPORTED, "statistics of a pooling with activations");
+			pool_post_act(net, nd, n, p);
 		if (!s && !(i + 1 < p->nsteps && p->steps[i + 1].node == sp->node))
 			hk__nnx_visit_as_f32(x, nd->dst, p->buf[nd->dst], n, f, visit, user);
 	}

@@ -31,8 +31,18 @@ int hk__nnx_is_prim(const hk__nn_node *nd, const hk__nn_tensor *T)
  * a float convolution reads its residual in float. */
 static int s8_ok(const hk__nn_node *nd, const hk__nn_tensor *T)
 {
-	return nd->kind == NK_CONV || nd->kind == NK_FC || nd->kind == NK_MAXPOOL ||
+	/* a pooling's activations run in C on floats (exec.c pool_post_act) */
+	return nd->kind == NK_CONV || nd->kind == NK_FC || (nd->kind == NK_MAXPOOL && !nd->npost) ||
 	       (nd->kind == NK_PRELU && T[nd->src].ndim == 4);
+}
+
+/* A channel or spatial PAD: data movement only (exec.c runs it on any
+ * element size), so it keeps its input's type and step; in the dense
+ * detector it sits on every residual path and would otherwise leave the
+ * convolutions after it in fp32. */
+static int moves_only(const hk__nn_node *nd)
+{
+	return nd->kind == NK_PAD && !nd->npost;
 }
 
 /* PReLU node p reads the output of a convolution that nothing else reads. */
@@ -77,14 +87,15 @@ hk_status hk__nnx_choose_dtypes(hk__nn_exec *x, const float *absmax)
 	}
 	for (int i = 0; i < net->nnodes; i++) {
 		const hk__nn_node *nd = &net->node[i];
-		if (hk__nnx_is_prim(nd, T) && (want == DT_BF16 || (s8_ok(nd, T) && absmax[nd->dst] > 0)))
+		if ((hk__nnx_is_prim(nd, T) || (want == DT_S8 && moves_only(nd))) &&
+		    (want == DT_BF16 || ((s8_ok(nd, T) || moves_only(nd)) && absmax[nd->dst] > 0)))
 			x->dt[nd->dst] = want;
 	}
 	if (want == DT_BF16 || absmax[net->input] > 0)
 		x->dt[net->input] = want;
 	for (int i = 0; i < net->nnodes; i++) {
 		const hk__nn_node *nd = &net->node[i];
-		int prim = hk__nnx_is_prim(nd, T);
+		int prim = hk__nnx_is_prim(nd, T) || (want == DT_S8 && moves_only(nd));
 		int ts[2 + HK__NN_MAX_POST] = {nd->src, nd->src1}, k = 2;
 		for (int j = 0; j < nd->npost; j++)
 			ts[k++] = nd->post[j].tensor;
@@ -105,7 +116,8 @@ hk_status hk__nnx_choose_dtypes(hk__nn_exec *x, const float *absmax)
 		changed = 0;
 		for (int i = 0; i < net->nnodes; i++) {
 			const hk__nn_node *nd = &net->node[i];
-			if (!hk__nnx_is_prim(nd, T) || (hk__nnx_prelu_rq(x, nd) && x->dt[nd->dst] == DT_S8))
+			if ((!hk__nnx_is_prim(nd, T) && !(want == DT_S8 && moves_only(nd))) ||
+			    (hk__nnx_prelu_rq(x, nd) && x->dt[nd->dst] == DT_S8))
 				continue;
 			unsigned char *a = &x->dt[nd->src], *b = &x->dt[nd->dst];
 			int conv = nd->kind == NK_CONV || nd->kind == NK_FC;
@@ -206,7 +218,7 @@ hk_status hk__nnx_init_int8(hk__nn_exec *x, const float *absmax)
 		changed = 0;
 		for (int i = 0; i < net->nnodes; i++) {
 			const hk__nn_node *nd = &net->node[i];
-			if ((nd->kind == NK_PRELU || nd->kind == NK_MAXPOOL) && x->dt[nd->dst] == DT_S8 &&
+			if ((nd->kind == NK_PRELU || nd->kind == NK_MAXPOOL || moves_only(nd)) && x->dt[nd->dst] == DT_S8 &&
 			    x->dt[nd->src] == DT_S8 && x->qs[nd->src] != x->qs[nd->dst]) {
 				float s = fmaxf(x->qs[nd->src], x->qs[nd->dst]);
 				x->qs[nd->src] = x->qs[nd->dst] = s;

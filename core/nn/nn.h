@@ -196,6 +196,11 @@ hk_status hk__tfjs_build_memory(const char *text, size_t tlen, const uint8_t *da
 void hk__nn_ref_node(const hk__nn_net *net, const hk__nn_node *nd, size_t n,
                      float *const *buf);
 
+/* PAD node nd (any padded axes, zeros) on n items of es-byte elements:
+ * data movement only, so int8 runs keep s8 tensors through it. */
+void hk__nn_pad(const hk__nn_net *net, const hk__nn_node *nd, size_t n, const void *src, void *dst,
+                size_t es);
+
 /* ---- int8 (int8.c) ---- */
 
 /* Lower-case hex sha256 of data (libsodium). */

@@ -142,22 +142,22 @@ static void d2s(const hk__nn_net *net, const hk__nn_node *nd, size_t n,
 	}
 }
 
-static void pad(const hk__nn_net *net, const hk__nn_node *nd, size_t n,
-                float *const *buf)
+void hk__nn_pad(const hk__nn_net *net, const hk__nn_node *nd, size_t n, const void *src, void *dst,
+                size_t es)
 {
 	const hk__nn_tensor *tx = &net->g.t[nd->src], *ty = &net->g.t[nd->dst];
 	int H = tx->shape[1], W = tx->shape[2], C = tx->shape[3];
-	int OH = ty->shape[1], OW = ty->shape[2], OC = ty->shape[3];
-	size_t ki = hk__nn_item_count(tx), ko = hk__nn_item_count(ty);
+	int OW = ty->shape[2], OC = ty->shape[3];
+	size_t ki = hk__nn_item_count(tx) * es, ko = hk__nn_item_count(ty) * es;
 	for (size_t b = 0; b < n; b++) {
-		const float *x = buf[nd->src] + b * ki;
-		float *y = buf[nd->dst] + b * ko;
-		memset(y, 0, ko * sizeof(float));
+		const char *x = (const char *)src + b * ki;
+		char *y = (char *)dst + b * ko;
+		memset(y, 0, ko);
 		for (int h = 0; h < H; h++)
 			for (int w = 0; w < W; w++)
-				memcpy(y + ((size_t)(h + nd->pads[1][0]) * OW + (size_t)(w + nd->pads[2][0])) * OC + nd->pads[3][0],
-				       x + ((size_t)h * W + w) * C, (size_t)C * sizeof(float));
-		(void)OH;
+				memcpy(y + (((size_t)(h + nd->pads[1][0]) * OW + (size_t)(w + nd->pads[2][0])) * OC +
+				            (size_t)nd->pads[3][0]) * es,
+				       x + ((size_t)h * W + w) * C * es, (size_t)C * es);
 	}
 }
 
@@ -207,7 +207,7 @@ void hk__nn_ref_node(const hk__nn_net *net, const hk__nn_node *nd, size_t n,
 		d2s(net, nd, n, buf);
 		break;
 	case NK_PAD:
-		pad(net, nd, n, buf);
+		hk__nn_pad(net, nd, n, buf[nd->src], buf[nd->dst], sizeof(float));
 		break;
 	default:
 		return;

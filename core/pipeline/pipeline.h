@@ -239,4 +239,46 @@ hk_status hk__engine_detect_regions(const hk_engine *e, const hk_image *img,
                                     const hk__region *reg, size_t nreg, hk_face *faces,
                                     size_t max, size_t *n);
 
+/* ---- accuracy guards of reduced-precision runs (guard.c) ----
+ * Fixed before anything was measured, from the pipeline's needs: a face
+ * counts as found again at IoU >= 0.5 (the VOC rule), its score may move by
+ * 0.05; O-Net's points may move by 5 % of the eye distance (the spread of
+ * O-Net's own error is several times that), its face probability by 0.05. */
+#define HK__DET_GUARD_IOU 0.5f
+#define HK__DET_GUARD_SCORE 0.05
+#define HK__ONET_GUARD_DEV 0.05
+#define HK__ONET_GUARD_PROB 0.05
+
+typedef struct hk__det_guard {
+	size_t images, faces;   /* fp32 detections (score >= thr) */
+	size_t matched, missed; /* found again by the other run at IoU >= 0.5, or not */
+	size_t extra;           /* the other run's detections matching none */
+	double min_iou, iou_sum, max_score_diff;
+} hk__det_guard;
+
+/* Decodes both runs of one detector input (regressors [2304*16], logits
+ * [2304]) at score threshold thr, NMS IoU 0.3, and adds the comparison of
+ * the second against the first into g (zeroed by the caller first). */
+hk_status hk__det_guard_add(const float *regs32, const float *logits32, const float *regs8,
+                            const float *logits8, float thr, hk__det_guard *g);
+int hk__det_guard_holds(const hk__det_guard *g);
+
+typedef struct hk__onet_guard {
+	size_t faces;
+	double max_dev, dev_sum; /* worst landmark shift / fp32 eye distance, per face */
+	double max_prob_diff;    /* face probability */
+} hk__onet_guard;
+
+/* O-Net outputs of one crop: landmarks [10] (x0..x4, y0..y4) and
+ * probabilities [2], fp32 run first. */
+void hk__onet_guard_add(const float lm32[10], const float prob32[2], const float lm8[10],
+                        const float prob8[2], hk__onet_guard *g);
+int hk__onet_guard_holds(const hk__onet_guard *g);
+
+/* Runs the fp32 model m32 and the reduced-precision m8 (same file) on n
+ * inputs in[n * H*W*C], one at a time, and adds their comparison into dg
+ * (detectors, score threshold 0.6) or og (O-Net). */
+hk_status hk__guard_models(const hk_model *m32, const hk_model *m8, const float *in, size_t n,
+                           hk__det_guard *dg, hk__onet_guard *og);
+
 #endif
