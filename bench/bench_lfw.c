@@ -394,6 +394,7 @@ static const char lfw_usage[] =
     "                embedder executor per core, detection of the next images overlapped;\n"
     "                per-image: N threads each running whole images (the old path; --variants\n"
     "                always uses it)\n"
+    "  --embedders N pipeline: embedder executors (default 0: one per core)\n"
     "  --peer        also run the per-image path first, in the same run: its throughput, CPU\n"
     "                time and accuracy next to the pipeline's, and how far the embeddings differ\n";
 
@@ -407,6 +408,7 @@ int hk__bench_lfw(int argc, char **argv)
 	const char *dir = dflt_dir, *pairs_file = dflt_pairs, *voc = dflt_voc, *prefix = "lfw";
 	int json = 0, all_images = 0, variants = 0, centre = 1, voc_only = 0, all_rules = 1;
 	int pipeline = 1, peer = 0;
+	long embedders = 0;
 	long threads = 2, max_folds = 0;
 	hk_engine_params ep;
 	hk_engine_default_params(&ep);
@@ -424,6 +426,9 @@ int hk__bench_lfw(int argc, char **argv)
 			i++;
 		} else if (v && !strcmp(a, "--path") && (!strcmp(v, "pipeline") || !strcmp(v, "per-image"))) {
 			pipeline = !strcmp(v, "pipeline");
+			i++;
+		} else if (v && !strcmp(a, "--embedders") && hkb_parse_list(v, &embedders, 1) == 1 &&
+		           embedders >= 0 && embedders <= 64) {
 			i++;
 		} else if (!strcmp(a, "--peer")) {
 			peer = 1;
@@ -531,7 +536,7 @@ int hk__bench_lfw(int argc, char **argv)
 	}
 	hk_embed_stats js = {0};
 	double cpu0 = hkb_cpu_now();
-	double t_images = pipeline ? hkb_lfw_embed_job(e, &set, threads, centre, all_rules,
+	double t_images = pipeline ? hkb_lfw_embed_job(e, &set, threads, embedders, centre, all_rules,
 	                                               isatty(STDERR_FILENO), &js)
 	                           : hkb_lfw_embed(e, &set, threads, nvar, centre, all_rules,
 	                                           isatty(STDERR_FILENO));
@@ -561,7 +566,7 @@ int hk__bench_lfw(int argc, char **argv)
 		pair_rescued += in_pairs[i] && img[i].state == IMG_RESCUED;
 	}
 	if (pipeline) { /* per-thread sums of the job: decode ran on the source's threads */
-		s_dec = -npaths * 1e-3;
+		s_dec = -(double)npaths * 1e-3;
 		s_det = js.detect_s;
 		s_emb = js.embed_s;
 	}

@@ -562,7 +562,8 @@ static int job_result(void *user, const hk_embed_result *res)
 	return 0;
 }
 
-double hkb_lfw_embed_job(const hk_engine *e, hkb_lfw_set *s, long detect_threads, int centre,
+double hkb_lfw_embed_job(const hk_engine *e, hkb_lfw_set *s, long detect_threads,
+                         long embed_threads, int centre,
                          int all_rules, int progress, hk_embed_stats *st)
 {
 	job_run r = {.s = s, .centre = centre, .all_rules = all_rules, .progress = progress};
@@ -581,6 +582,7 @@ double hkb_lfw_embed_job(const hk_engine *e, hkb_lfw_set *s, long detect_threads
 		hk_embed_params jp;
 		hk_embed_default_params(&jp);
 		jp.detect_threads = (uint32_t)detect_threads;
+		jp.embed_threads = (uint32_t)embed_threads;
 		jp.select_fn = job_select;
 		jp.on_result = job_result;
 		jp.user = &r;

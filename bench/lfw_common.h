@@ -83,11 +83,13 @@ double hkb_lfw_embed(const hk_engine *e, hkb_lfw_set *s, long threads, int nvar,
 /* The same as hkb_lfw_embed (nvar 1) through the library's collection
  * pipeline, hk_embed_many: the images as one frame source (read and
  * decoded by its threads, in list order), detect_threads detecting and
- * cutting chips, the embedder's executors batching chips across images;
+ * cutting chips, embed_threads executors of the embedder (0: one per
+ * core) batching chips across images;
  * the same faces chosen by the same rules (a select callback). *st (may be
  * NULL) gets the job's counters. Returns the wall seconds, or -1 when the
  * job could not run (message printed). */
-double hkb_lfw_embed_job(const hk_engine *e, hkb_lfw_set *s, long detect_threads, int centre,
+double hkb_lfw_embed_job(const hk_engine *e, hkb_lfw_set *s, long detect_threads,
+                         long embed_threads, int centre,
                          int all_rules, int progress, hk_embed_stats *st);
 
 /* Makes emb hold the subject of rule r (HKB_RULE_*) for every image, given

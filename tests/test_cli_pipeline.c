@@ -351,6 +351,49 @@ Test(cli_pipeline, embed_json_is_normalised)
 	run_free(&r);
 }
 
+/* Several files: one pipeline (hk_embed_many), results in the order given,
+ * a missing file in the middle reported for itself (exit 3 at the end),
+ * each photo's embedding the same as when it is embedded alone. */
+Test(cli_pipeline, embed_many_files_in_order)
+{
+	NEED_SHARED(a, "golden/images/sample1.jpg");
+	NEED_SHARED(b, "golden/images/sample6.jpg");
+	NEED_MODELS();
+	run_out r = herken("embed --json %s /nonexistent/herken.jpg %s", a, b);
+	cr_assert_eq(r.rc, 3, "a missing file is bad input: %s", r.err);
+	cr_expect(strstr(r.err, "/nonexistent/herken.jpg"), "%s", r.err);
+	tj_doc d;
+	cr_assert_eq(tj_parse(&d, r.out, r.out_len), 0);
+	const tj_node *imgs = tj_get(&d, tj_root(&d), "images");
+	cr_assert(imgs && imgs->len == 3);
+	cr_expect(tj_streq(tj_get(&d, tj_at(&d, imgs, 0), "path"), a));
+	cr_expect(tj_get(&d, tj_at(&d, imgs, 1), "error"), "the missing file has an error");
+	cr_expect(tj_streq(tj_get(&d, tj_at(&d, imgs, 2), "path"), b));
+	const tj_node *f = tj_at(&d, tj_get(&d, tj_at(&d, imgs, 2), "faces"), 0);
+	cr_assert(f, "sample6 has a subject");
+	cr_expect(tj_get(&d, f, "subject") && tj_get(&d, f, "quality"));
+	/* sample6 alone: the same face, the same embedding (one oneDNN
+	 * thread per model either way; fp32 copies of the embedder may round
+	 * otherwise, hence 1e-5) */
+	run_out r1 = herken("embed --json %s", b);
+	cr_assert_eq(r1.rc, 0, "%s", r1.err);
+	tj_doc d1;
+	cr_assert_eq(tj_parse(&d1, r1.out, r1.out_len), 0);
+	const tj_node *f1 = tj_at(&d1, tj_get(&d1, tj_at(&d1, tj_get(&d1, tj_root(&d1), "images"), 0), "faces"), 0);
+	cr_assert(f1);
+	const tj_node *v = tj_get(&d, f, "embedding"), *v1 = tj_get(&d1, f1, "embedding");
+	cr_assert(v && v1 && v->len == 192 && v1->len == 192);
+	for (size_t k = 0; k < 192; k++)
+		cr_expect_float_eq(tj_num(tj_at(&d, v, k), 9), tj_num(tj_at(&d1, v1, k), -9), 1e-5);
+	for (int k = 0; k < 4; k++)
+		cr_expect_float_eq(tj_num(tj_at(&d, tj_get(&d, f, "box"), k), 0),
+		                   tj_num(tj_at(&d1, tj_get(&d1, f1, "box"), k), -1), 0.02);
+	tj_free(&d1);
+	run_free(&r1);
+	tj_free(&d);
+	run_free(&r);
+}
+
 Test(cli_pipeline, identify_bbt_gallery)
 {
 	NEED_SHARED(bbt, "datasets/bbt_faceapi/amy");
