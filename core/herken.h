@@ -939,7 +939,8 @@ HK_API const char *hk_quality_reasons_str(uint32_t reasons, char *buf,
  * embed_threads > 1 the copies of the embedder may have picked other
  * oneDNN fp32 kernels at load (the fastest measured), so fp32 embeddings
  * from a copy can differ in rounding (measured <= 2e-6 per component);
- * int8 ones and those of embed_threads = 1 are bit-identical.
+ * int8 ones, those of embed_threads = 1 and all of them with
+ * HERKEN_NN_TUNE=0 (oneDNN's first kernel everywhere) are bit-identical.
  *
  * Memory is bounded: at most max_images images are in the job at once
  * (read, detected, waiting for their chips or for delivery), at most
