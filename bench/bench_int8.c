@@ -38,7 +38,10 @@ static void usage(FILE *f)
 	           "                (same faces at IoU >= 0.5, scores within 0.05; landmarks within\n"
 	           "                5 %% of the eye distance): figures and whether it holds\n"
 	           "  --fake W      with --layers: fp32 with only the activations or only the\n"
-	           "                weights rounded as int8 rounds them (W: activations|weights)\n");
+	           "                weights rounded as int8 rounds them (W: activations|weights)\n"
+	           "  --on S        with --layers (embedder): over the golden faces (S = golden,\n"
+	           "                default) or the calibration chips (S = calib: the --images\n"
+	           "                above; never test data, so per-node choices can be made on them)\n");
 }
 
 /* Distinct image paths of a View 1 pairs file, in file order. */
@@ -169,6 +172,35 @@ static size_t onet_inputs_of(const hk_engine *e, const char *path, float *out)
 	return n;
 }
 
+/* Embedder chips (and mirrors) of the first nimg distinct images of a View 1
+ * pairs file: *n chips, malloc'd (wipe before freeing); NULL if none. */
+static float *calib_chips(const char *pairs, const char *lfw, long nimg, size_t *n)
+{
+	const size_t item = (size_t)HK__CHIP_SIZE * HK__CHIP_SIZE * 3;
+	char **paths = calloc((size_t)nimg, sizeof *paths);
+	size_t np = paths ? read_view1(pairs, lfw, paths, (size_t)nimg) : 0;
+	float *in = np ? malloc(np * 2 * item * sizeof(float)) : NULL;
+	hk_engine *e = NULL;
+	hk_engine_params ep;
+	hk_engine_default_params(&ep);
+	*n = 0;
+	if (!in || hk_engine_create(&ep, &e))
+		fprintf(stderr, "int8-calibrate: no calibration chips from %s\n", pairs);
+	for (size_t i = 0; e && i < np; i++) {
+		*n += chips_of(e, paths[i], in + *n * item) ? 0 : 2;
+		hkb_progress("calibration images", i + 1, np);
+	}
+	hk_engine_destroy(e);
+	for (size_t i = 0; i < np; i++)
+		free(paths[i]);
+	free(paths);
+	if (!*n) {
+		free(in);
+		in = NULL;
+	}
+	return in;
+}
+
 static char *read_file(const char *path, size_t *len)
 {
 	FILE *f = fopen(path, "rb");
@@ -248,7 +280,20 @@ static const char *kind_name(int k)
 	return k >= 0 && k < (int)(sizeof n / sizeof n[0]) ? n[k] : "?";
 }
 
-static int int8_layers(const char *model, size_t mlen, const char *golden, int role, int fake_mode)
+/* One input through fp32 (recorded) and the compared run. 0 ok. */
+static int layer_pair(hk__nn_exec *x32, hk__nn_exec *xc, const float *in, layer_cmp *c)
+{
+	c->mode = 0;
+	if (hk__nn_exec_visit(x32, in, 1, layer_visit, c))
+		return -1;
+	c->mode = 1;
+	return hk__nn_exec_visit(xc, in, 1, layer_visit, c) ? -1 : 0;
+}
+
+/* chips: nchips embedder inputs to use instead of the golden files (the
+ * calibration chips of --on calib), or NULL. */
+static int int8_layers(const char *model, size_t mlen, const char *golden, int role, int fake_mode,
+                       const float *chips, size_t nchips)
 {
 	hk__nn_net net;
 	hk__nn_exec x32, x8;
@@ -319,7 +364,10 @@ static int int8_layers(const char *model, size_t mlen, const char *golden, int r
 		steps[t] = x8.dt[t] == DT_S8 ? x8.qs[t] : 0;
 	}
 	c.qs = steps;
-	for (int s = 1; s <= 6; s++)
+	for (size_t k = 0; k < nchips; k++, nf++)
+		if (layer_pair(&x32, fake_mode ? &xw : &x8, chips + k * item, &c))
+			goto fail;
+	for (int s = 1; s <= 6 && !chips; s++)
 		for (int f = 0; f < 8; f++) {
 			char p[1200];
 			if (role == 1 && f)
@@ -337,17 +385,14 @@ static int int8_layers(const char *model, size_t mlen, const char *golden, int r
 			fclose(fh);
 			if (got != item)
 				continue;
-			c.mode = 0;
-			if (hk__nn_exec_visit(&x32, in, 1, layer_visit, &c))
-				goto fail;
-			c.mode = 1;
-			if (hk__nn_exec_visit(fake_mode ? &xw : &x8, in, 1, layer_visit, &c))
+			if (layer_pair(&x32, fake_mode ? &xw : &x8, in, &c))
 				goto fail;
 			nf++;
 		}
-	printf("# %s vs fp32 per node over %d golden faces (%s): cosine min / mean\n",
+	printf("# %s vs fp32 per node over %d %s (%s; oneDNN at %s, %s): cosine min / mean\n",
 	       fake_mode == 1 ? "fp32 with s8-rounded activations" : fake_mode == 2 ? "fp32 with s8 weights" : "int8",
-	       nf, golden);
+	       nf, chips ? "calibration chips" : "golden faces", chips ? "--on calib" : golden, hk__nn_isa_name(),
+	       x8.impl);
 	printf("%5s %-8s %6s %4s %9s %9s %9s %9s %10s\n", "node", "kind", "tensor", "dt", "min", "mean",
 	       "alone", "step", "Mflop");
 	for (int i = 0; i < net.nnodes && nf; i++) {
@@ -451,7 +496,7 @@ int hk__bench_int8_calibrate(int argc, char **argv)
 {
 	const char *which = "embedder", *pairs = NULL, *lfw = NULL;
 	long nimg = 600;
-	int layers = 0, fake_mode = 0, guard = 0;
+	int layers = 0, fake_mode = 0, guard = 0, on_calib = 0;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -463,6 +508,8 @@ int hk__bench_int8_calibrate(int argc, char **argv)
 			guard = 1;
 		} else if (v && !strcmp(a, "--fake") && (!strcmp(v, "activations") || !strcmp(v, "weights"))) {
 			fake_mode = !strcmp(v, "activations") ? 1 : 2, i++;
+		} else if (v && !strcmp(a, "--on") && (!strcmp(v, "golden") || !strcmp(v, "calib"))) {
+			on_calib = !strcmp(v, "calib"), i++;
 		} else if (v && !strcmp(a, "--model")) {
 			which = v, i++;
 		} else if (v && !strcmp(a, "--images")) {
@@ -497,9 +544,16 @@ int hk__bench_int8_calibrate(int argc, char **argv)
 		                                   gp, sizeof gp);
 		size_t ml = 0;
 		char *m = read_file(mp, &ml);
-		int r = m ? (guard ? int8_guard(mp, golden, role) : int8_layers(m, ml, golden, role, fake_mode)) : 1;
+		size_t nc = 0;
+		float *chips = layers && on_calib && role == 0 ? calib_chips(pairs, lfw, nimg, &nc) : NULL;
+		int r = m && (chips || !on_calib)
+		            ? (guard ? int8_guard(mp, golden, role) : int8_layers(m, ml, golden, role, fake_mode, chips, nc))
+		            : 1;
 		if (!m)
 			fprintf(stderr, "int8-calibrate: cannot read %s\n", mp);
+		if (chips)
+			hk__wipe(chips, nc * (size_t)HK__CHIP_SIZE * HK__CHIP_SIZE * 3 * sizeof(float));
+		free(chips);
 		free(m);
 		return r;
 	}

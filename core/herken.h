@@ -606,7 +606,9 @@ typedef struct hk_model_info {
 	char isa[32];              /* ISA oneDNN dispatches to, e.g.
 	                              "avx512_core_amx"                       */
 	char impl[160];            /* oneDNN implementation of the first
-	                              dense convolution, e.g. "brgconv:..."   */
+	                              dense convolution, e.g. "brgconv:...",
+	                              or "herken exact s8s8 (avx2)": int8 on
+	                              herken's kernels (no VNNI)             */
 	char graph[256];           /* node counts after fusion                */
 	uint32_t precision;        /* hk_precision it runs in (AUTO resolved) */
 	uint32_t int8_nodes;       /* convolutions / inner products in int8   */

@@ -1,6 +1,7 @@
 /* Model import and inference against the reference runtime's tensors
  * ($HERKEN_SHARED/golden) and malformed-model handling. Model files come
  * from `make models` ($HERKEN_MODELS or .cache/models). */
+#define _POSIX_C_SOURCE 200809L /* setenv */
 #include <criterion/criterion.h>
 
 #include <dirent.h>
@@ -515,32 +516,47 @@ Test(nn_embedder, bf16_close_to_fp32, .timeout = 120)
 	free(in);
 }
 
-/* int8 path: 22 golden faces against fp32. The accuracy guard is cosine
- * >= 0.995 per face; the ranges table marks a model "guard-fail" when it
- * does not hold, "guard-vnni" when it holds only with VNNI, and
- * HK_PREC_AUTO must then not choose int8 (and must when it holds): the
- * table's mark has to tell the truth. With VNNI the embedder's guard
- * must hold (min 0.9951 measured on AVX-512 VNNI; 0.980 without VNNI). */
-Test(nn_embedder, int8_guard, .timeout = 180)
+/* The golden faces through int8 (a) and fp32 (b): the number of faces;
+ * *m8 and *info of the int8 model, *in the inputs (the caller frees). */
+static int int8_vs_fp32(float *a, float *b, hk_model **m8, hk_model_info *info, float **in)
 {
-	float *in = load_faces();
-	static float a[NFACES * 192], b[NFACES * 192];
-	hk_model *m8;
 	hk_status s;
-	int nf = embed_both(HK_PREC_INT8, in, a, b, &m8, &s);
+	*in = load_faces();
+	int nf = embed_both(HK_PREC_INT8, *in, a, b, m8, &s);
 	if (s == HK_E_UNSUPPORTED && strstr(hk_last_error(), "needs"))
 		cr_skip_test("%s", hk_last_error());
 	cr_assert_eq(s, HK_OK, "%s", hk_last_error());
+	cr_assert_eq(hk_model_get_info(*m8, info), HK_OK);
+	return nf;
+}
+
+/* int8 path: 22 golden faces against fp32. The accuracy guard is cosine
+ * >= 0.995 per face; the ranges table marks a model "guard-fail" when it
+ * does not hold, "guard-exact" when it holds only where the int8
+ * convolutions are exact (VNNI, or herken's own s8 x s8 kernels), and
+ * HK_PREC_AUTO must then not choose int8 (and must when it holds): the
+ * table's mark has to tell the truth. Wherever the convolutions are exact
+ * the embedder's guard must hold (this is the test of both tiers: AVX-512
+ * VNNI, and ONEDNN_MAX_CPU_ISA=AVX2 on the own kernels); oneDNN's own
+ * halved-weight int8 without VNNI (HERKEN_INT8_OWN=0) fails it (0.980). */
+Test(nn_embedder, int8_guard, .timeout = 180)
+{
+	static float a[NFACES * 192], b[NFACES * 192];
+	hk_model *m8;
 	hk_model_info info;
-	cr_assert_eq(hk_model_get_info(m8, &info), HK_OK);
+	float *in;
+	int nf = int8_vs_fp32(a, b, &m8, &info, &in);
 	cr_expect_eq(info.precision, HK_PREC_INT8);
-	cr_expect_geq(info.int8_nodes, 50, "%u convolutions in int8", info.int8_nodes);
+	/* 52 convolutions; 49 where the table's "f" line keeps the global
+	 * depthwise conv and the head after it in fp32 (own kernels) */
+	cr_expect_geq(info.int8_nodes, hk__int8_own() ? 49 : 50, "%u convolutions in int8", info.int8_nodes);
 	int guard = 1;
 	for (int i = 0; i < nf; i++) {
 		double cs = tv_cosine(a + i * 192, b + i * 192, 192);
 		guard &= cs >= 0.995;
-		if (hk__int8_vnni())
-			cr_expect_geq(cs, 0.995, "face %s: int8 vs fp32 cosine %.6f with VNNI", faces[i], cs);
+		if (hk__int8_exact())
+			cr_expect_geq(cs, 0.995, "face %s: int8 vs fp32 cosine %.6f (%s)", faces[i], cs,
+			              hk__int8_own() ? "own s8 x s8 kernels" : "oneDNN with VNNI");
 		/* far from fp32 means a broken int8 path, not a weak calibration */
 		cr_expect_geq(cs, 0.9, "face %s: int8 vs fp32 cosine %.6f", faces[i], cs);
 		cr_expect_lt(cs, 0.9999999, "face %s: int8 identical to fp32 (path not taken?)", faces[i]);
@@ -560,6 +576,27 @@ Test(nn_embedder, int8_guard, .timeout = 180)
 		             "guard %s on the golden faces but AUTO chose %u", guard ? "holds" : "fails",
 		             info.precision);
 	hk_model_destroy(ma);
+	free(in);
+}
+
+/* The own exact s8 x s8 kernels forced on (what a CPU without VNNI runs):
+ * the golden guard holds on them on every x86 tier, and the executor
+ * really took them. (Criterion runs each test in its own process.) */
+Test(nn_embedder, int8_guard_own_kernels, .timeout = 180)
+{
+	setenv("HERKEN_INT8_OWN", "1", 1);
+	static float a[NFACES * 192], b[NFACES * 192];
+	hk_model *m8;
+	hk_model_info info;
+	float *in;
+	int nf = int8_vs_fp32(a, b, &m8, &info, &in);
+	cr_expect(strstr(info.impl, "herken exact s8s8"), "conv impl %s", info.impl);
+	for (int i = 0; i < nf; i++) {
+		double cs = tv_cosine(a + i * 192, b + i * 192, 192);
+		cr_expect_geq(cs, 0.995, "face %s: int8 (own kernels) vs fp32 cosine %.6f", faces[i], cs);
+		cr_expect_lt(cs, 0.9999999, "face %s: int8 identical to fp32 (path not taken?)", faces[i]);
+	}
+	hk_model_destroy(m8);
 	free(in);
 }
 

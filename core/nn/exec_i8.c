@@ -32,14 +32,6 @@ struct hk__nnx_own8 {
 
 enum { OWN_NONE = 0, OWN_CONV = 1, OWN_FUSED_PRELU = 2 };
 
-static int own_wanted(const hk__nn_exec *x)
-{
-	const char *v = getenv("HERKEN_INT8_OWN");
-	if (x->prec != HK_PREC_INT8 || (v && !strcmp(v, "0")))
-		return 0;
-	return (v && !strcmp(v, "1")) || !hk__int8_vnni();
-}
-
 /* Post-ops the kernels have, with an s8 residual: 1 yes. */
 static int posts_ok(const hk__nn_exec *x, const hk__nn_node *nd)
 {
@@ -160,7 +152,7 @@ static hk_status prepare(hk__nn_exec *x, int ni, hk__i8_conv *c)
 
 hk_status hk__nnx_own8_init(hk__nn_exec *x)
 {
-	if (!own_wanted(x))
+	if (x->prec != HK_PREC_INT8 || !hk__int8_own())
 		return HK_OK;
 	const hk__nn_net *net = x->net;
 	hk__nnx_own8 *o = x->own8 = calloc(1, sizeof *o);
@@ -223,10 +215,15 @@ static void im2col(const hk__i8_conv *c, const int8_t *src, size_t Cin, size_t r
 		for (int ky = 0; ky < c->kh; ky++)
 			for (int kx = 0; kx < c->kw; kx++, d += Cin) {
 				int y = oy * c->sh - c->pt + ky, xx = ox * c->sw - c->pl + kx;
-				if (y < 0 || y >= c->H || xx < 0 || xx >= c->W)
+				const int8_t *s = src + ((i * (size_t)c->H + (size_t)y) * (size_t)c->W + (size_t)xx) * Cin;
+				int in = y >= 0 && y < c->H && xx >= 0 && xx < c->W;
+				if (Cin > 16 && in) /* a call per 3-byte pixel cost 2/3 of the first conv */
+					memcpy(d, s, Cin);
+				else if (Cin > 16)
 					memset(d, 0, Cin);
 				else
-					memcpy(d, src + ((i * (size_t)c->H + (size_t)y) * (size_t)c->W + (size_t)xx) * Cin, Cin);
+					for (size_t j = 0; j < Cin; j++)
+						d[j] = in ? s[j] : 0;
 			}
 	}
 }

@@ -30,7 +30,7 @@ void hk__sha256_hex(const void *data, size_t len, char hex[65])
 static int eq_line(hk__nn_net *net, const char *l);
 
 static int parse_ranges(const char *text, const char *sha, hk__nn_net *net, float *out,
-                        int *guard_ok, int only_guarded)
+                        unsigned char *keep_f32, int *guard_ok, int only_guarded)
 {
 	char head[80];
 	snprintf(head, sizeof head, "model %s", sha);
@@ -39,14 +39,27 @@ static int parse_ranges(const char *text, const char *sha, hk__nn_net *net, floa
 			continue;
 		/* "model <sha256> guard-fail": int8 runs when asked for, never by
 		 * HK_PREC_AUTO; "guard-vnni": the guard holds only where oneDNN's
-		 * int8 convolutions have VNNI (hk__int8_vnni) */
-		*guard_ok = strncmp(l + strlen(head), " guard-fail", 11) != 0 &&
-		            (strncmp(l + strlen(head), " guard-vnni", 11) != 0 || hk__int8_vnni());
+		 * int8 convolutions have VNNI (hk__int8_vnni); "guard-exact": where
+		 * the int8 convolutions are exact (hk__int8_exact) */
+		const char *mark = l + strlen(head);
+		*guard_ok = strncmp(mark, " guard-fail", 11) != 0 &&
+		            (strncmp(mark, " guard-vnni", 11) != 0 || hk__int8_vnni()) &&
+		            (strncmp(mark, " guard-exact", 12) != 0 || hk__int8_exact());
 		if (!*guard_ok && only_guarded)
 			return 0;
 		for (l = strchr(l, '\n'); l && *++l;) {
 			if (!strncmp(l, "end", 3))
 				return 1;
+			if (*l == 'f') { /* "f <tensor>": f32 on the own kernels */
+				char *e;
+				long t = strtol(l + 1, &e, 10);
+				if (e == l + 1 || t < 0 || t >= net->g.ntensors)
+					return -1;
+				if (hk__int8_own())
+					keep_f32[t] = 1;
+				l = strchr(e, '\n');
+				continue;
+			}
 			if (*l == 'e' || *l == 'g') {
 				if (eq_line(net, l))
 					return -1;
@@ -73,8 +86,12 @@ hk_status hk__int8_ranges(const char *sha, hk__nn_net *net, int only_guarded, fl
 	int guard_ok_v = 1, *guard_ok = &guard_ok_v;
 	*out = NULL;
 	float *r = calloc((size_t)net->g.ntensors, sizeof *r);
-	if (!r)
+	unsigned char *keep = calloc((size_t)net->g.ntensors, 1);
+	if (!r || !keep) {
+		free(r);
+		free(keep);
 		return hk__err(HK_E_NOMEM, "out of memory");
+	}
 	int got = 0;
 	/* a candidate calibration (`herken-bench int8-calibrate` output) is
 	 * tried before it is committed */
@@ -85,6 +102,7 @@ hk_status hk__int8_ranges(const char *sha, hk__nn_net *net, int only_guarded, fl
 		size_t cap = 0;
 		if (!f) {
 			free(r);
+			free(keep);
 			return hk__err(HK_E_NOT_FOUND, "HERKEN_INT8_RANGES: cannot open %s", file);
 		}
 		ssize_t n = getdelim(&text, &cap, '\0', f);
@@ -100,11 +118,15 @@ hk_status hk__int8_ranges(const char *sha, hk__nn_net *net, int only_guarded, fl
 			}
 			text[o++] = i < n ? text[i] : '\0';
 		}
-		got = n > 0 ? parse_ranges(text, sha, net, r, guard_ok, only_guarded) : 0;
+		got = n > 0 ? parse_ranges(text, sha, net, r, keep, guard_ok, only_guarded) : 0;
 		free(text);
 	}
 	if (!got)
-		got = parse_ranges(ranges_table, sha, net, r, guard_ok, only_guarded);
+		got = parse_ranges(ranges_table, sha, net, r, keep, guard_ok, only_guarded);
+	for (int t = 0; got > 0 && t < net->g.ntensors; t++)
+		if (keep[t])
+			r[t] = 0; /* no range: the tensor stays f32 */
+	free(keep);
 	if (got <= 0) {
 		free(r);
 		return got < 0 ? hk__err(HK_E_FORMAT, "int8 ranges of model %.16s...: malformed", sha)
@@ -122,6 +144,19 @@ int hk__int8_vnni(void)
 	 * falls from 0.9951 to 0.9804 under ONEDNN_MAX_CPU_ISA=AVX2 */
 	const unsigned vnni = dnnl_cpu_isa_avx512_core_vnni;
 	return ((unsigned)dnnl_get_effective_cpu_isa() & vnni) == vnni;
+}
+
+int hk__int8_own(void)
+{
+	const char *v = getenv("HERKEN_INT8_OWN");
+	if (v && (!strcmp(v, "0") || !strcmp(v, "1")))
+		return *v == '1';
+	return !hk__int8_vnni();
+}
+
+int hk__int8_exact(void)
+{
+	return hk__int8_vnni() || hk__int8_own();
 }
 
 const char *hk__int8_missing_isa(void)

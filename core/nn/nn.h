@@ -212,13 +212,25 @@ void hk__sha256_hex(const void *data, size_t len, char hex[65]);
  * free. Channel equalisations listed with the ranges are applied to the
  * net's weights. A model whose int8 run failed its accuracy guard is marked
  * so in the table ("model <sha256> guard-fail"), or "guard-vnni" when it
- * holds only where hk__int8_vnni(): only_guarded skips it.
+ * holds only where hk__int8_vnni(), "guard-exact" only where
+ * hk__int8_exact(): only_guarded skips it.
  * HK_E_NOT_FOUND when there is none. */
 hk_status hk__int8_ranges(const char *sha, hk__nn_net *net, int only_guarded, float **out);
 
 /* 1 when oneDNN's int8 convolutions have VNNI here (AVX512-VNNI and up;
  * not under ONEDNN_MAX_CPU_ISA=AVX2). */
 int hk__int8_vnni(void);
+
+/* 1 when int8 runs its convolutions on herken's exact s8 x s8 kernels
+ * (core/nn/exec_i8.c): without VNNI, where oneDNN halves the weights.
+ * HERKEN_INT8_OWN=0|1 forces it. Tensors listed "f <tensor>" in the
+ * ranges table (mixed precision, chosen on the calibration chips) stay
+ * f32 then. */
+int hk__int8_own(void);
+
+/* 1 when the int8 convolutions are exact: VNNI or the own kernels. The
+ * table's "guard-exact" mark holds only then. */
+int hk__int8_exact(void);
 
 /* NULL when oneDNN can run int8 here, else the ISA it lacks ("AVX2"). */
 const char *hk__int8_missing_isa(void);
