@@ -1,6 +1,6 @@
 /* libFuzzer harness for the calibration parser (a calibration file is
  * input the library may be handed: hk_calib_load). Build: `make fuzz`;
- * run: build/fuzz/fuzz_calib -runs=1000000 tests/corpus/calib
+ * run: build/fuzz/fuzz_calib -runs=1000000 tests/corpus/calib core/calib
  * tests/test_calib.c (calib_fuzz/corpus_replay) replays the corpus in the
  * normal test run. */
 #include "fuzz_calib_one.h"

@@ -537,14 +537,19 @@ static void calib_replay_one(const char *path, uint8_t *d, size_t len, void *ctx
 	hk_calib_destroy(c);
 }
 
-/* tests/corpus/calib (seeds + what the fuzzer found, tests/fuzz_calib.c):
- * every input is refused or parses into a table that keeps its rules. */
+/* tests/corpus/calib (seeds + what the fuzzer found, tests/fuzz_calib.c)
+ * and the shipped tables in core/calib (the fuzzer's second seed
+ * directory): every input is refused or parses into a table that keeps
+ * its rules. */
 Test(calib_fuzz, corpus_replay)
 {
 	int parsed = 0;
 	int n = tn_corpus_each("calib", calib_replay_one, &parsed);
-	if (n < 0)
-		cr_skip_test("tests/corpus/calib absent (run from the repository root)");
+	int shipped = tn_dir_each("core/calib", calib_replay_one, &parsed);
+	if (n < 0 || shipped < 0)
+		cr_skip_test("tests/corpus/calib or core/calib absent (run from the repository root)");
+	cr_expect_geq(shipped, 3, "shipped tables replayed: %d", shipped);
+	n += shipped;
 	cr_expect_geq(n, 8, "corpus inputs replayed: %d", n);
 	cr_expect_geq(parsed, 4, "seeds that parse: %d of %d", parsed, n);
 }

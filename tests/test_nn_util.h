@@ -35,16 +35,14 @@ static inline void *tn_read_file(const char *path, size_t *len)
 	return d;
 }
 
-/* Every file of a fuzz corpus directory (tests/corpus/<name>, run from the
+/* Every file of a directory (a fuzz corpus or shipped tables, run from the
  * repository root) read whole and handed to one(path, bytes, len, ctx);
  * hidden files are skipped, unreadable ones too. Returns the number of
  * files handed over, or -1 when the directory is absent. */
-static inline int tn_corpus_each(const char *name,
-				 void (*one)(const char *path, uint8_t *d, size_t len, void *ctx),
-				 void *ctx)
+static inline int tn_dir_each(const char *dir,
+			      void (*one)(const char *path, uint8_t *d, size_t len, void *ctx),
+			      void *ctx)
 {
-	char dir[256];
-	snprintf(dir, sizeof dir, "tests/corpus/%s", name);
 	DIR *dp = opendir(dir);
 	if (!dp)
 		return -1;
@@ -65,6 +63,16 @@ static inline int tn_corpus_each(const char *name,
 	}
 	closedir(dp);
 	return n;
+}
+
+/* tests/corpus/<name>: the fuzz corpus of one parser. */
+static inline int tn_corpus_each(const char *name,
+				 void (*one)(const char *path, uint8_t *d, size_t len, void *ctx),
+				 void *ctx)
+{
+	char dir[256];
+	snprintf(dir, sizeof dir, "tests/corpus/%s", name);
+	return tn_dir_each(dir, one, ctx);
 }
 
 /* $HERKEN_SHARED/golden/<rel> into buf, or NULL when HERKEN_SHARED is unset. */
